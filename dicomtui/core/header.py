@@ -1,0 +1,420 @@
+"""Read the attributes the database stores from one DICOM file, fast.
+
+The fast path walks the elements of a little-endian file (explicit or implicit VR) in the first few kilobytes,
+keeping only the tags in :data:`FIELDS`, and stops at Pixel Data, whose byte offset it records. Everything it
+cannot handle (big endian, deflate, no ``DICM`` prefix, odd layouts, character sets other than ASCII, Latin-1
+and UTF-8) goes to pydicom, so correctness never depends on the fast path: ``tests/test_header.py`` checks that
+both give the same record for every file pydicom ships.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+# keyword -> (tag, kind). kind says how to turn the value bytes into a Python value:
+#   str: text, padding stripped        pn: person name              multi: text with backslashes kept
+#   int: IS text -> int                float: DS text -> float      us: binary uint16
+#   fd: binary float64                 fdm: binary float64s -> backslash text
+FIELDS: dict[str, tuple[int, str]] = {
+    "SpecificCharacterSet": (0x00080005, "multi"),
+    "ImageType": (0x00080008, "multi"),
+    "SOPClassUID": (0x00080016, "str"),
+    "SOPInstanceUID": (0x00080018, "str"),
+    "StudyDate": (0x00080020, "str"),
+    "SeriesDate": (0x00080021, "str"),
+    "ContentDate": (0x00080023, "str"),
+    "StudyTime": (0x00080030, "str"),
+    "SeriesTime": (0x00080031, "str"),
+    "AcquisitionTime": (0x00080032, "str"),
+    "ContentTime": (0x00080033, "str"),
+    "AccessionNumber": (0x00080050, "str"),
+    "Modality": (0x00080060, "str"),
+    "ReferringPhysicianName": (0x00080090, "pn"),
+    "StudyDescription": (0x00081030, "str"),
+    "SeriesDescription": (0x0008103E, "str"),
+    "PatientName": (0x00100010, "pn"),
+    "PatientID": (0x00100020, "str"),
+    "PatientBirthDate": (0x00100030, "str"),
+    "PatientSex": (0x00100040, "str"),
+    "BodyPartExamined": (0x00180015, "str"),
+    "SliceThickness": (0x00180050, "float"),
+    "EchoTime": (0x00180081, "float"),
+    "TriggerTime": (0x00181060, "float"),
+    "DiffusionBValue": (0x00189087, "fd"),
+    "DiffusionGradientOrientation": (0x00189089, "fdm"),
+    "StudyInstanceUID": (0x0020000D, "str"),
+    "SeriesInstanceUID": (0x0020000E, "str"),
+    "StudyID": (0x00200010, "str"),
+    "SeriesNumber": (0x00200011, "int"),
+    "AcquisitionNumber": (0x00200012, "int"),
+    "InstanceNumber": (0x00200013, "int"),
+    "ImagePositionPatient": (0x00200032, "multi"),
+    "ImageOrientationPatient": (0x00200037, "multi"),
+    "FrameOfReferenceUID": (0x00200052, "str"),
+    "TemporalPositionIdentifier": (0x00200100, "int"),
+    "SamplesPerPixel": (0x00280002, "us"),
+    "PhotometricInterpretation": (0x00280004, "str"),
+    "PlanarConfiguration": (0x00280006, "us"),
+    "NumberOfFrames": (0x00280008, "int"),
+    "Rows": (0x00280010, "us"),
+    "Columns": (0x00280011, "us"),
+    "PixelSpacing": (0x00280030, "multi"),
+    "BitsAllocated": (0x00280100, "us"),
+    "BitsStored": (0x00280101, "us"),
+    "PixelRepresentation": (0x00280103, "us"),
+    "WindowCenter": (0x00281050, "multi"),
+    "WindowWidth": (0x00281051, "multi"),
+    "RescaleIntercept": (0x00281052, "float"),
+    "RescaleSlope": (0x00281053, "float"),
+}
+_BY_TAG = {tag: (kw, kind) for kw, (tag, kind) in FIELDS.items()}
+
+# Keys a record has beside the FIELDS keywords.
+TRANSFER_SYNTAX = "TransferSyntaxUID"
+PIXEL_OFFSET = "pixel_offset"  # byte offset of native Pixel Data in the file, else None
+HAS_PIXELS = "has_pixels"
+
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+IMPLICIT_LE = "1.2.840.10008.1.2"
+BIG_ENDIAN = "1.2.840.10008.1.2.2"
+DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
+DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
+PIXEL_DATA = 0x7FE00010
+FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)
+
+_SIMPLE_CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
+_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
+_EXPLICIT = struct.Struct("<HH2sH").unpack_from
+_IMPLICIT = struct.Struct("<HHI").unpack_from
+_U32 = struct.Struct("<I").unpack_from
+UNDEFINED = 0xFFFFFFFF
+FIRST_READ = 16384
+MAX_HEADER = 64 << 20
+
+
+class HeaderError(Exception):
+    """The file cannot be imported; the message is the reason shown to the user."""
+
+
+class _NeedMore(Exception):
+    """The element walk ran past the bytes read so far."""
+
+
+class _Unsupported(Exception):
+    """The fast path does not handle this file; pydicom will."""
+
+
+def read_header(path: str, size: int | None = None) -> dict[str, Any]:
+    """The database record of the file at ``path`` (keywords of FIELDS plus the keys above).
+
+    Raises :class:`HeaderError` with a sentence for the user when the file is not importable.
+    """
+    if size is None:
+        size = os.stat(path).st_size
+    if size == 0:
+        raise HeaderError("empty file (0 bytes)")
+    try:
+        with open(path, "rb", buffering=0) as f:
+            buf = f.read(FIRST_READ)
+            while True:
+                try:
+                    return _fast(buf, size, f)
+                except _NeedMore:
+                    if len(buf) >= size:  # the whole file is read and an element still runs past its end
+                        raise HeaderError("truncated: the file ends inside a data element") from None
+                    if len(buf) >= MAX_HEADER:
+                        break
+                    f.seek(0)
+                    buf = f.read(min(size, max(len(buf) * 8, 1 << 20)))
+                except (_Unsupported, struct.error, UnicodeDecodeError, ValueError):
+                    break
+    except PermissionError as exc:
+        raise HeaderError(f"cannot read the file: permission denied ({exc.strerror})") from None
+    except IsADirectoryError:
+        raise HeaderError("is a directory") from None
+    except OSError as exc:
+        raise HeaderError(f"cannot read the file: {exc.strerror or exc}") from None
+    return read_header_pydicom(path, looks_dicom=buf[128:132] == b"DICM")
+
+
+def _fast(buf: bytes, size: int, f) -> dict[str, Any]:
+    if buf[128:132] != b"DICM":
+        raise _Unsupported
+    raw: dict[int, bytes] = {}
+    # File meta: always explicit VR little endian.
+    ts = ""
+    pos = 132
+    n = len(buf)
+    while pos + 8 <= n:
+        group, elem, vr, short = _EXPLICIT(buf, pos)
+        if group != 0x0002:
+            break
+        if vr in _LONG_VRS:
+            length = _U32(buf, pos + 8)[0]
+            vpos = pos + 12
+        else:
+            length, vpos = short, pos + 8
+        if vpos + length > n:
+            raise _NeedMore
+        if elem == 0x0010:
+            ts = buf[vpos : vpos + length].rstrip(b"\x00 ").decode("ascii")
+        pos = vpos + length
+    else:
+        raise _NeedMore
+    if ts == IMPLICIT_LE:
+        explicit = False
+    elif ts == BIG_ENDIAN or ts in DEFLATED or not ts:
+        raise _Unsupported
+    else:
+        explicit = True
+    end, pixel_tag, vpos, length = _walk(buf, pos, explicit, raw, size)
+    record = _decode(raw)
+    record[TRANSFER_SYNTAX] = ts
+    if pixel_tag is None:
+        record[HAS_PIXELS] = False
+        record[PIXEL_OFFSET] = None
+        return record
+    record[HAS_PIXELS] = True
+    if length == UNDEFINED:  # encapsulated (compressed) frames
+        record[PIXEL_OFFSET] = None
+        _check_encapsulated_end(f, vpos, size)
+    else:
+        if vpos + length > size:
+            raise HeaderError(
+                f"truncated: Pixel Data needs {length} bytes at offset {vpos}, the file ends after {size - vpos}"
+            )
+        record[PIXEL_OFFSET] = vpos if pixel_tag == PIXEL_DATA else None
+    return record
+
+
+def _walk(buf: bytes, pos: int, explicit: bool, raw: dict[int, bytes] | None, size: int):
+    """Walk elements from ``pos``. At top level (``raw`` given) stop at pixel data or the end of the file;
+    inside an item (``raw`` None) stop after the item delimiter. Returns (pos, pixel tag, value pos, length)."""
+    n = len(buf)
+    while True:
+        if pos + 8 > n:
+            if n < size:
+                raise _NeedMore
+            if raw is not None and pos == size:
+                return pos, None, 0, 0  # a file without pixel data, read to its end
+            raise HeaderError("truncated: the file ends inside a data element")
+        if explicit:
+            group, elem, vr, short = _EXPLICIT(buf, pos)
+            if group == 0xFFFE:
+                length = _U32(buf, pos + 4)[0]
+                vpos = pos + 8
+            elif vr in _LONG_VRS:
+                if pos + 12 > n:
+                    raise _NeedMore
+                length = _U32(buf, pos + 8)[0]
+                vpos = pos + 12
+            elif 0x4141 <= (vr[0] << 8 | vr[1]) <= 0x5A5A and vr.isupper():
+                length, vpos = short, pos + 8
+            else:
+                raise _Unsupported  # implicit VR element inside an explicit file: let pydicom sort it out
+        else:
+            group, elem, length = _IMPLICIT(buf, pos)
+            vr = b""
+            vpos = pos + 8
+        tag = group << 16 | elem
+        if group == 0xFFFE:
+            if raw is None and elem == 0xE00D:
+                return vpos, None, 0, 0
+            raise _Unsupported  # stray item tag at this level
+        if raw is not None and (tag == PIXEL_DATA or tag in FLOAT_PIXEL_DATA):
+            return pos, tag, vpos, length
+        if length == UNDEFINED:
+            pos = _skip_sequence(buf, vpos, explicit and vr != b"UN", size)
+            continue
+        if raw is not None and tag in _BY_TAG:
+            if vpos + length > n:
+                if vpos + length > size:
+                    raise HeaderError("truncated: the file ends inside a data element")
+                raise _NeedMore
+            raw[tag] = buf[vpos : vpos + length]
+        pos = vpos + length
+
+
+def _skip_sequence(buf: bytes, pos: int, explicit: bool, size: int) -> int:
+    """Skip the items of an undefined-length sequence starting at ``pos``; returns the position after it."""
+    n = len(buf)
+    while True:
+        if pos + 8 > n:
+            if n < size:
+                raise _NeedMore
+            raise HeaderError("truncated: the file ends inside a sequence")
+        group, elem, length = _IMPLICIT(buf, pos)
+        pos += 8
+        if group != 0xFFFE:
+            raise _Unsupported
+        if elem == 0xE0DD:
+            return pos
+        if elem != 0xE000:
+            raise _Unsupported
+        if length == UNDEFINED:
+            pos = _walk(buf, pos, explicit, None, size)[0]
+        else:
+            pos += length
+
+
+def _check_encapsulated_end(f, start: int, size: int) -> None:
+    """Walk the fragment items of compressed Pixel Data (headers only) to see that the file holds them all.
+
+    A missing final sequence delimiter at the very end of the file is tolerated, as pydicom and DCMTK do."""
+    pos = start
+    f.seek(pos)
+    while pos + 8 <= size:
+        head = f.read(8)
+        group, elem, length = _IMPLICIT(head, 0)
+        if group != 0xFFFE or elem not in (0xE000, 0xE0DD):
+            raise HeaderError(f"corrupt: compressed Pixel Data has no fragment item at offset {pos}")
+        pos += 8
+        if elem == 0xE0DD:
+            return
+        if length == UNDEFINED or pos + length > size:
+            raise HeaderError(f"truncated: a compressed Pixel Data fragment at offset {pos - 8} runs past the end of the file")
+        pos += length
+        f.seek(pos)
+    if pos != size:
+        raise HeaderError("truncated: the file ends inside compressed Pixel Data")
+
+
+def _decode(raw: dict[int, bytes]) -> dict[str, Any]:
+    charset_raw = raw.get(0x00080005, b"")
+    charsets = [c.strip() for c in charset_raw.decode("ascii", "replace").strip(" \x00").split("\\")]
+    encoding = _SIMPLE_CHARSETS.get(charsets[-1] if charsets else "") if len(charsets) <= 1 else None
+    if encoding is None and len(charsets) == 2 and charsets[0] in ("", "ISO_IR 6") and charsets[1] in _SIMPLE_CHARSETS:
+        encoding = _SIMPLE_CHARSETS[charsets[1]]
+    record: dict[str, Any] = {}
+    for tag, value in raw.items():
+        kw, kind = _BY_TAG[tag]
+        if kind == "us":
+            record[kw] = struct.unpack_from("<H", value)[0] if len(value) >= 2 else None
+        elif kind == "fd":
+            record[kw] = struct.unpack_from("<d", value)[0] if len(value) >= 8 else None
+        elif kind == "fdm":
+            count = len(value) // 8
+            record[kw] = "\\".join(_num(v) for v in struct.unpack_from(f"<{count}d", value)) if count else None
+        else:
+            if kw in _TEXT_KEYWORDS:  # the only attributes whose VR the character set affects
+                text = _decode_charset(value, charsets, kind) if encoding is None else value.decode(encoding)
+            else:
+                text = value.decode("latin-1")
+            record[kw] = convert(kind, text)
+    return record
+
+
+_TEXT_KEYWORDS = frozenset(("StudyDescription", "SeriesDescription", "PatientName", "ReferringPhysicianName",
+                            "BodyPartExamined", "PatientID", "AccessionNumber", "StudyID"))
+
+
+def _decode_charset(value: bytes, charsets: list[str], kind: str) -> str:
+    from pydicom.charset import decode_bytes
+
+    delimiters = {0x5E, 0x3D} if kind == "pn" else {0x5C}
+    return decode_bytes(value, charsets, delimiters)
+
+
+def _num(v: float) -> str:
+    return repr(float(v))
+
+
+def convert(kind: str, text: str) -> Any:
+    """Turn the text of a value into what the database stores (None for empty or malformed numbers)."""
+    text = text.strip(" \x00")
+    if not text:
+        return None
+    if kind == "int":
+        try:
+            return int(text.split("\\")[0].strip())
+        except ValueError:
+            try:
+                return int(float(text.split("\\")[0]))
+            except ValueError:
+                return None
+    if kind == "float":
+        try:
+            return float(text.split("\\")[0])
+        except ValueError:
+            return None
+    if kind == "multi":
+        return "\\".join(part.strip(" \x00") for part in text.split("\\"))
+    return text
+
+
+def normalise_name(name: str | None) -> str:
+    """Patient identity uses the name without trailing ``^`` and spaces: ``Doe^John^^`` is ``Doe^John``."""
+    return (name or "").rstrip("^ ")
+
+
+def read_header_pydicom(path: str, looks_dicom: bool = True) -> dict[str, Any]:
+    """The same record through pydicom: slower, but it reads every encoding pydicom knows."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, force=not looks_dicom)
+        if not looks_dicom and len(ds) == 0:
+            raise HeaderError("not a DICOM file (no DICM prefix and no readable data elements)")
+        record = _from_dataset(ds)
+        _check_native_length(ds)
+    except HeaderError:
+        raise
+    except InvalidDicomError as exc:
+        raise HeaderError(f"not a DICOM file ({exc})") from None
+    except (EOFError, OSError, ValueError, struct.error, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise HeaderError(f"unreadable or corrupt DICOM: {type(exc).__name__}: {exc}") from None
+    if not looks_dicom and not record.get("SOPInstanceUID") and not record.get("StudyInstanceUID"):
+        raise HeaderError("not a DICOM file (no DICM prefix, no DICOM identifiers)")
+    return record
+
+
+def _from_dataset(ds) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for kw, (tag, kind) in FIELDS.items():
+        elem = ds.get(tag)
+        if elem is None or elem.value is None or elem.value == "":
+            continue
+        value = elem.value
+        if isinstance(value, bytes):  # an element pydicom could not type (VR UN): decode as the fast path does
+            record[kw] = _decode({tag: value}).get(kw)
+        elif kind in ("us", "fd"):
+            first = value[0] if isinstance(value, Sequence) else value
+            record[kw] = int(first) if kind == "us" else float(first)
+        elif kind == "fdm":
+            vals = value if isinstance(value, Sequence) else [value]
+            record[kw] = "\\".join(_num(v) for v in vals) or None
+        else:
+            if isinstance(value, Sequence) and not isinstance(value, str):
+                text = "\\".join(str(v) for v in value)
+            else:
+                text = str(value)
+            record[kw] = convert(kind, text)
+    meta = getattr(ds, "file_meta", None)
+    record[TRANSFER_SYNTAX] = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if not record[TRANSFER_SYNTAX]:
+        record[TRANSFER_SYNTAX] = IMPLICIT_LE
+    has = any(t in ds for t in (PIXEL_DATA, *FLOAT_PIXEL_DATA))
+    record[HAS_PIXELS] = has
+    record[PIXEL_OFFSET] = None
+    return record
+
+
+def _check_native_length(ds) -> None:
+    """pydicom silently accepts a file cut inside Pixel Data: compare its length with what the image needs."""
+    meta = getattr(ds, "file_meta", None)
+    ts = meta.get("TransferSyntaxUID") if meta is not None else None
+    if PIXEL_DATA not in ds or (ts is not None and ts.is_encapsulated):
+        return
+    from pydicom.pixels.utils import get_expected_length
+
+    try:
+        expected = int(get_expected_length(ds, unit="bytes"))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return  # not enough image attributes to say
+    have = len(ds.PixelData or b"")
+    if have < expected:
+        raise HeaderError(f"truncated: Pixel Data holds {have} of the {expected} bytes the image needs")

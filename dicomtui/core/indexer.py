@@ -1,0 +1,363 @@
+"""Import files and folders into a database: scan, parse headers, copy or link, index, report.
+
+``run_import`` is a generator of :class:`ImportProgress` events that ends by yielding the
+:class:`ImportReport`; closing it (or setting ``cancel``) stops the import cleanly after the current batch, with
+everything imported so far committed. Headers are parsed in worker processes (both cores) while this process
+writes batches to SQLite; small imports are parsed inline, where a pool would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import stat as stat_mod
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import storage
+from .database import DicomDatabase, FileRecord, fill_patient_id
+from .header import HeaderError, read_header
+
+COPY = "copy"
+LINK = "link"
+MODES = (COPY, LINK)
+
+CHUNK = 512  # files per worker task
+BATCH = 2048  # files per database transaction
+POOL_THRESHOLD = 2000  # fewer files than this are parsed in this process
+PROGRESS_EVERY_S = 0.1
+
+
+@dataclass
+class ImportProgress:
+    """Where an import is: ``phase`` is "scan" (listing files) or "import" (parsing and indexing)."""
+
+    phase: str
+    done: int
+    total: int
+    path: str = ""
+    scanned: int = 0
+
+
+@dataclass
+class Problem:
+    path: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    patients_added: int = 0
+    studies_added: int = 0
+    series_added: int = 0
+    instances_added: int = 0
+    updated: int = 0
+    skipped_unchanged: int = 0
+    rejected: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    files_seen: int = 0
+    elapsed_s: float = 0.0
+    cancelled: bool = False
+    mode: str = LINK
+
+    @property
+    def files_per_s(self) -> float:
+        return self.files_seen / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "patients_added": self.patients_added,
+            "studies_added": self.studies_added,
+            "series_added": self.series_added,
+            "instances_added": self.instances_added,
+            "updated": self.updated,
+            "skipped_unchanged": self.skipped_unchanged,
+            "rejected": [{"path": p.path, "reason": p.reason} for p in self.rejected],
+            "warnings": [{"path": p.path, "reason": p.reason} for p in self.warnings],
+            "files_seen": self.files_seen,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "cancelled": self.cancelled,
+        }
+
+
+# ---- scanning ------------------------------------------------------------------------------------------------
+
+def scan(paths: Iterable[str | os.PathLike], problems: list[Problem]) -> list[tuple[str, int, int]]:
+    """Every regular file under ``paths`` as (absolute path, size, mtime_ns), in a stable order.
+
+    Folders are recursive, hidden files included, symlinked folders followed once (no loops). A folder whose top
+    holds a ``DICOMDIR`` contributes only the files that DICOMDIR references.
+    """
+    found: list[tuple[str, int, int]] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    for given in paths:
+        top = os.path.abspath(os.fspath(given))
+        try:
+            st = os.stat(top)
+        except OSError as exc:
+            problems.append(Problem(top, f"cannot open: {exc.strerror or exc}"))
+            continue
+        if stat_mod.S_ISDIR(st.st_mode):
+            dicomdir = _find_dicomdir(top)
+            if dicomdir:
+                found += _dicomdir_files(dicomdir, problems)
+            else:
+                _walk(top, found, seen_dirs, problems)
+        elif os.path.basename(top).upper() == "DICOMDIR":
+            found += _dicomdir_files(top, problems)
+        elif stat_mod.S_ISREG(st.st_mode):
+            found.append((top, st.st_size, st.st_mtime_ns))
+        else:
+            problems.append(Problem(top, "not a regular file or folder"))
+    return found
+
+
+def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem]) -> None:
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder)
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                continue  # a symlink loop or a folder reached twice
+            seen_dirs.add(key)
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(Problem(folder, f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        subdirs = []
+        for entry in entries:
+            try:
+                if entry.is_dir():
+                    subdirs.append(entry.path)
+                elif entry.is_file():
+                    est = entry.stat()
+                    found.append((entry.path, est.st_size, est.st_mtime_ns))
+                elif entry.is_symlink():
+                    problems.append(Problem(entry.path, "broken symbolic link"))
+            except OSError as exc:
+                problems.append(Problem(entry.path, f"cannot stat: {exc.strerror or exc}"))
+        stack.extend(reversed(subdirs))
+
+
+def _find_dicomdir(folder: str) -> str | None:
+    for name in ("DICOMDIR", "dicomdir"):
+        candidate = os.path.join(folder, name)
+        if os.path.isfile(candidate):
+            return candidate
+    return None
+
+
+def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, int, int]]:
+    """The files a DICOMDIR references (matched case-insensitively, as on CD media); missing ones reported."""
+    import pydicom
+
+    base = os.path.dirname(dicomdir)
+    try:
+        ds = pydicom.dcmread(dicomdir, force=True)
+        records = ds.DirectoryRecordSequence
+    except Exception as exc:  # noqa: BLE001 - any parse failure means: not a usable DICOMDIR
+        problems.append(Problem(dicomdir, f"unreadable DICOMDIR ({exc}); folder not imported"))
+        return []
+    out, seen = [], set()
+    for rec in records:
+        ref = rec.get("ReferencedFileID")
+        if not ref:
+            continue
+        parts = [ref] if isinstance(ref, str) else list(ref)
+        path = _resolve_case(base, [str(p).strip() for p in parts])
+        if path is None:
+            problems.append(Problem(os.path.join(base, *parts), "referenced by DICOMDIR but missing"))
+            continue
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            problems.append(Problem(path, f"cannot stat: {exc.strerror or exc}"))
+            continue
+        out.append((path, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _resolve_case(base: str, parts: list[str]) -> str | None:
+    path = os.path.join(base, *parts)
+    if os.path.isfile(path):
+        return path
+    current = base
+    for part in parts:
+        try:
+            match = next((n for n in os.listdir(current) if n.upper() == part.upper()), None)
+        except OSError:
+            return None
+        if match is None:
+            return None
+        current = os.path.join(current, match)
+    return current if os.path.isfile(current) else None
+
+
+# ---- parsing (runs in worker processes) ----------------------------------------------------------------------
+
+def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list[tuple]:
+    """Parse (and in copy mode store) files; returns ("ok", FileRecord, warning) or ("bad", path, reason)."""
+    out: list[tuple] = []
+    root_path = Path(root)
+    for path, size, mtime in items:
+        try:
+            header = read_header(path, size)
+            missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not header.get(k)]
+            if missing:
+                if os.path.basename(path).upper() == "DICOMDIR":
+                    raise HeaderError("a DICOMDIR index, not an image (import its folder to use it)")
+                raise HeaderError(f"not importable: no {' / '.join(missing)}")
+            warning = None
+            if fill_patient_id(header):
+                warning = f"no PatientID: using generated {header['PatientID']}"
+            if mode == COPY:
+                rel = storage.relative_path(header["StudyInstanceUID"], header["SeriesInstanceUID"],
+                                            header["SOPInstanceUID"])
+                storage.store_bytes(root_path, rel, source=Path(path))
+                st = os.stat(root_path / rel)
+                rec = FileRecord(header, rel, True, st.st_size, st.st_mtime_ns, path, size, mtime)
+            else:
+                rec = FileRecord(header, path, False, size, mtime, path, size, mtime)
+            out.append(("ok", rec, warning))
+        except HeaderError as exc:
+            out.append(("bad", path, str(exc)))
+        except OSError as exc:
+            out.append(("bad", path, f"cannot read or store: {exc.strerror or exc}"))
+    return out
+
+
+# ---- the import ----------------------------------------------------------------------------------------------
+
+def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = LINK,
+               workers: int | None = None, cancel: threading.Event | None = None,
+               ) -> Iterator[ImportProgress | ImportReport]:
+    """Import ``paths`` into ``db``; yields progress events, then the ImportReport as the last item."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    start = time.perf_counter()
+    report = ImportReport(mode=mode)
+    paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    yield ImportProgress("scan", 0, 0)
+    files = scan(paths, report.rejected)
+    report.files_seen = len(files)
+
+    todo = _skip_unchanged(db, paths, files, report)
+    total = len(files)
+    done = report.skipped_unchanged
+    yield ImportProgress("import", done, total)
+
+    pending: list[FileRecord] = []
+    last_event = time.perf_counter()
+    try:
+        for results in _parse_all(str(db.root), mode, todo, workers):
+            for result in results:
+                if result[0] == "ok":
+                    pending.append(result[1])
+                    if result[2]:
+                        report.warnings.append(Problem(result[1].source_path, result[2]))
+                else:
+                    report.rejected.append(Problem(result[1], result[2]))
+            done += len(results)
+            if len(pending) >= BATCH:
+                _commit(db, pending, report)
+            now = time.perf_counter()
+            if now - last_event >= PROGRESS_EVERY_S:
+                last_event = now
+                yield ImportProgress("import", done, total, _result_path(results[-1]))
+            if cancel is not None and cancel.is_set():
+                report.cancelled = True
+                break
+    except GeneratorExit:
+        report.cancelled = True
+        _commit(db, pending, report)
+        raise
+    _commit(db, pending, report)
+    report.elapsed_s = time.perf_counter() - start
+    yield ImportProgress("import", done, total)
+    yield report
+
+
+def import_paths(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = LINK,
+                 progress: Callable[[ImportProgress], None] | None = None, workers: int | None = None,
+                 cancel: threading.Event | None = None) -> ImportReport:
+    """Run an import to the end; ``progress`` is called with each event."""
+    report = None
+    for event in run_import(db, paths, mode, workers, cancel):
+        if isinstance(event, ImportReport):
+            report = event
+        elif progress is not None:
+            progress(event)
+    assert report is not None
+    return report
+
+
+def _skip_unchanged(db: DicomDatabase, paths: list[str], files: list[tuple[str, int, int]],
+                    report: ImportReport) -> list[tuple[str, int, int]]:
+    """Files whose source was imported before with the same size and mtime are skipped without parsing."""
+    known: dict[str, tuple[int, int, int]] = {}
+    for top in paths:
+        known.update(db.known_sources(top if os.path.isdir(top) else os.path.dirname(top)))
+    if not known:
+        return files
+    todo = []
+    stored = int(report.mode == COPY)
+    for item in files:
+        if known.get(item[0]) == (item[1], item[2], stored):
+            report.skipped_unchanged += 1
+        else:
+            todo.append(item)
+    return todo
+
+
+def _result_path(result: tuple) -> str:
+    return result[1].source_path if result[0] == "ok" else result[1]
+
+
+def _commit(db: DicomDatabase, pending: list[FileRecord], report: ImportReport) -> None:
+    if not pending:
+        return
+    result = db.add_files(pending)
+    report.patients_added += result.patients_added
+    report.studies_added += result.studies_added
+    report.series_added += result.series_added
+    report.instances_added += result.instances_added
+    report.updated += result.instances_updated
+    pending.clear()
+
+
+def _parse_all(root: str, mode: str, files: list[tuple[str, int, int]], workers: int | None) -> Iterator[list]:
+    """Parse results in input order, chunk by chunk: inline for small sets, else in a process pool."""
+    chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    if workers is None:
+        workers = (os.cpu_count() or 1) if len(files) >= POOL_THRESHOLD else 0
+    if workers <= 0 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield parse_chunk(root, mode, chunk)
+        return
+    context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        window: deque[Future] = deque()
+        todo = iter(chunks)
+        try:
+            for chunk in todo:
+                window.append(pool.submit(parse_chunk, root, mode, chunk))
+                if len(window) >= workers * 3:
+                    yield window.popleft().result()
+            while window:
+                yield window.popleft().result()
+        finally:
+            for fut in window:
+                fut.cancel()

@@ -1,0 +1,121 @@
+"""Managed file storage inside a database folder.
+
+Copied and received files live at ``dicom/<study>/<series>/<sop>.dcm`` with every path component derived from a
+UID by :func:`safe_name`, so that no UID (``../``, ``/``, control characters, 250 characters) can name a file
+outside the storage folder. Files are written into ``incoming/`` first and renamed into place only once they are
+complete and fsync'd: a reader never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from pathlib import Path
+
+STORAGE_DIR = "dicom"
+INCOMING_DIR = "incoming"
+
+_VALID_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_UNSAFE = re.compile(r"[^0-9A-Za-z._-]")
+
+
+def safe_name(uid: str) -> str:
+    """A file-system-safe, collision-free name for ``uid``.
+
+    A well-formed UID (digits and dots, at most 64 characters) is its own name. Anything else is replaced by a
+    readable, sanitised prefix plus a hash of the whole value; such names start with ``x`` and so can never equal a
+    well-formed UID, ``.`` or ``..``.
+    """
+    if len(uid) <= 64 and _VALID_UID.fullmatch(uid):
+        return uid
+    digest = hashlib.sha256(uid.encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    readable = _UNSAFE.sub("_", uid)[:40]
+    return f"x{readable}-{digest}"
+
+
+def relative_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    """Storage path of an instance, relative to the database folder (always with ``/``)."""
+    return f"{STORAGE_DIR}/{safe_name(study_uid)}/{safe_name(series_uid)}/{safe_name(sop_uid)}.dcm"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def temp_file(root: Path, name_hint: str) -> Path:
+    """A unique temporary path in ``incoming/``; its name carries our pid so that stale ones can be found."""
+    return root / INCOMING_DIR / f"{os.getpid()}-{os.urandom(6).hex()}-{name_hint[:40]}.part"
+
+
+def store_bytes(root: Path, rel: str, data: bytes | None = None, source: Path | None = None) -> int:
+    """Write ``data`` (or a copy of ``source``) durably to ``root/rel``; returns the size written.
+
+    The content goes to a temporary file in ``incoming/``, is fsync'd, and is renamed over the destination, so
+    the destination is either the old complete file or the new complete file, never a mix.
+    """
+    dest = root / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_file(root, dest.name)
+    try:
+        with open(tmp, "wb") as out:
+            if source is not None:
+                with open(source, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+            else:
+                out.write(data or b"")
+            out.flush()
+            os.fsync(out.fileno())
+            size = out.tell()
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(dest.parent)
+    return size
+
+
+def remove_stored(root: Path, rel: str) -> None:
+    """Delete a managed file and the folders it leaves empty, never going above ``dicom/``."""
+    storage = (root / STORAGE_DIR).resolve()
+    path = (root / rel).resolve()
+    if storage not in path.parents:
+        raise ValueError(f"refusing to delete {path}: not inside {storage}")
+    path.unlink(missing_ok=True)
+    parent = path.parent
+    while parent != storage and storage in parent.parents:
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (or already gone)
+            break
+        parent = parent.parent
+
+
+def clean_incoming(root: Path) -> list[Path]:
+    """Remove temporary files left in ``incoming/`` by processes that no longer run; returns what was removed."""
+    removed = []
+    incoming = root / INCOMING_DIR
+    if not incoming.is_dir():
+        return removed
+    for entry in incoming.iterdir():
+        pid_text = entry.name.split("-", 1)[0]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            continue
+        entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

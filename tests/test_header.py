@@ -1,0 +1,100 @@
+"""The fast header reader agrees with pydicom on every file pydicom ships, and refuses bad files with reasons."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomtui.core import header
+
+TEST_FILES = Path(get_testdata_file("CT_small.dcm", download=False)).parent
+ALL_FILES = sorted(p for p in TEST_FILES.rglob("*") if p.is_file())
+
+
+def _both(path: Path):
+    looks_dicom = path.read_bytes()[128:132] == b"DICM"
+    results = []
+    for reader in (lambda: header.read_header(str(path)), lambda: header.read_header_pydicom(str(path), looks_dicom)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                rec = reader()
+            results.append({k: v for k, v in rec.items() if v is not None and k != header.PIXEL_OFFSET})
+        except header.HeaderError as exc:
+            results.append(("rejected", str(exc)))
+    return results
+
+
+# pydicom reads these without complaint although they are cut short; the fast path notices.
+TRUNCATED = {"MR_truncated.dcm", "rtplan_truncated.dcm"}
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(TEST_FILES)))
+def test_fast_path_matches_pydicom(path: Path) -> None:
+    fast, slow = _both(path)
+    if path.name in TRUNCATED:
+        assert fast[0] == "rejected" and "truncated" in fast[1]
+        return
+    assert fast == slow
+
+
+def test_fast_path_is_used_for_plain_files() -> None:
+    """The common case (explicit/implicit little endian with DICM) must not fall back to pydicom."""
+    for name in ("CT_small.dcm", "MR_small_implicit.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm"):
+        path = get_testdata_file(name, download=False)
+        with open(path, "rb") as f:
+            rec = header._fast(f.read(), os.path.getsize(path), f)
+        assert rec["SOPInstanceUID"]
+
+
+def test_pixel_offset_points_at_the_pixels() -> None:
+    import pydicom
+
+    path = get_testdata_file("CT_small.dcm", download=False)
+    rec = header.read_header(path)
+    ds = pydicom.dcmread(path)
+    n = len(ds.PixelData)
+    assert Path(path).read_bytes()[rec[header.PIXEL_OFFSET] : rec[header.PIXEL_OFFSET] + n] == ds.PixelData
+    assert rec["Rows"] == 128 and rec["Columns"] == 128 and rec["BitsAllocated"] == 16
+    assert rec["ImagePositionPatient"] == "-158.135803\\-179.035797\\-75.699997"
+
+
+def test_character_sets_decode_like_pydicom() -> None:
+    for name in ("chrH31.dcm", "chrRuss.dcm", "chrX1.dcm", "chrFrenMulti.dcm", "chrJapMultiExplicitIR6.dcm"):
+        path = get_testdata_file(name, download=False)
+        if path is None:
+            continue
+        fast, slow = _both(Path(path))
+        assert fast == slow
+        assert fast["PatientName"]
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty file"),
+        (b"hello, this is a text file\n" * 20, "not a DICOM file"),
+        (b"\x00" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x14\x001.2.840.10008.1.2.1\x00\x08\x00", "truncated"),
+    ],
+)
+def test_bad_files_are_rejected_with_a_reason(tmp_path: Path, data: bytes, reason: str) -> None:
+    path = tmp_path / "f.dcm"
+    path.write_bytes(data)
+    with pytest.raises(header.HeaderError, match=reason):
+        header.read_header(str(path))
+
+
+def test_truncated_compressed_file(tmp_path: Path) -> None:
+    data = Path(get_testdata_file("JPEG2000.dcm", download=False)).read_bytes()
+    path = tmp_path / "cut.dcm"
+    path.write_bytes(data[: len(data) - 500])
+    with pytest.raises(header.HeaderError, match="truncated"):
+        header.read_header(str(path))
+
+
+def test_normalise_name() -> None:
+    assert header.normalise_name("Doe^John^^") == header.normalise_name("Doe^John ") == "Doe^John"
