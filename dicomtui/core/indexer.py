@@ -211,7 +211,6 @@ def _resolve_case(base: str, parts: list[str]) -> str | None:
 def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list[tuple]:
     """Parse (and in copy mode store) files; returns ("ok", FileRecord, warning) or ("bad", path, reason)."""
     out: list[tuple] = []
-    root_path = Path(root)
     for path, size, mtime in items:
         try:
             header = read_header(path, size)
@@ -223,20 +222,31 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
             warning = None
             if fill_patient_id(header):
                 warning = f"no PatientID: using generated {header['PatientID']}"
-            if mode == COPY:
-                rel = storage.relative_path(header["StudyInstanceUID"], header["SeriesInstanceUID"],
-                                            header["SOPInstanceUID"])
-                storage.store_bytes(root_path, rel, source=Path(path))
-                st = os.stat(root_path / rel)
-                rec = FileRecord(header, rel, True, st.st_size, st.st_mtime_ns, path, size, mtime)
-            else:
-                rec = FileRecord(header, path, False, size, mtime, path, size, mtime)
-            out.append(("ok", rec, warning))
+            out.append(("ok", FileRecord(header, path, False, size, mtime, path, size, mtime), warning))
         except HeaderError as exc:
             out.append(("bad", path, str(exc)))
         except OSError as exc:
-            out.append(("bad", path, f"cannot read or store: {exc.strerror or exc}"))
+            out.append(("bad", path, f"cannot read: {exc.strerror or exc}"))
+    if mode == COPY:
+        _store_copies(Path(root), out)
     return out
+
+
+def _store_copies(root: Path, results: list[tuple]) -> None:
+    """Copy the parsed files into storage and point their records there (failures become rejections)."""
+    ok = [i for i, r in enumerate(results) if r[0] == "ok"]
+    pairs = []
+    for i in ok:
+        h = results[i][1].header
+        pairs.append((results[i][1].source_path,
+                      storage.relative_path(h["StudyInstanceUID"], h["SeriesInstanceUID"], h["SOPInstanceUID"])))
+    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs)):
+        if error is not None:
+            results[i] = ("bad", source, f"cannot copy into the database: {error.strerror or error}")
+            continue
+        rec = results[i][1]
+        st = os.stat(root / rel)
+        rec.path, rec.stored, rec.file_size, rec.file_mtime_ns = rel, True, st.st_size, st.st_mtime_ns
 
 
 # ---- the import ----------------------------------------------------------------------------------------------

@@ -80,6 +80,38 @@ def store_bytes(root: Path, rel: str, data: bytes | None = None, source: Path | 
     return size
 
 
+def copy_batch(root: Path, pairs: list[tuple[str, str]]) -> list[OSError | None]:
+    """Copy many files into storage with the same promise as :func:`store_bytes`, at a fraction of the cost.
+
+    All copies are written to ``incoming/``, made durable with one ``sync``, renamed into place, and the renames
+    made durable with a second ``sync``: two syncs per batch instead of two fsyncs per file. Returns, per pair,
+    None or the error that kept that file from being stored.
+    """
+    errors: list[OSError | None] = [None] * len(pairs)
+    temps: list[tuple[int, Path, Path]] = []
+    for i, (source, rel) in enumerate(pairs):
+        dest = root / rel
+        tmp = temp_file(root, dest.name)
+        try:
+            shutil.copyfile(source, tmp)
+            temps.append((i, tmp, dest))
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            errors[i] = exc
+    if not temps:
+        return errors
+    os.sync()
+    for i, tmp, dest in temps:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            errors[i] = exc
+    os.sync()
+    return errors
+
+
 def remove_stored(root: Path, rel: str) -> None:
     """Delete a managed file and the folders it leaves empty, never going above ``dicom/``."""
     storage = (root / STORAGE_DIR).resolve()

@@ -1,0 +1,353 @@
+"""The headless face: ``dicomtui COMMAND``; with no command, the TUI.
+
+Exit codes: 0 success, 1 partial (some files rejected, some items failed), 2 usage or fatal error.
+``--json`` output is a stable contract (see README): keys are never renamed, only added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FATAL = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dicomtui",
+        description="A keyboard-driven DICOM workstation for the terminal. Without a command, starts the TUI.",
+    )
+    parser.add_argument("--db", metavar="PATH", help="database folder (default: from settings, else the user data dir)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("import", help="import files and folders (recursive, DICOMDIR-aware)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--copy", dest="mode", action="store_const", const="copy",
+                      help="copy files into the database storage")
+    mode.add_argument("--link", dest="mode", action="store_const", const="link",
+                      help="record the files where they are (default)")
+    p.add_argument("--workers", type=int, default=None, help="parser processes (default: one per core)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("ls", help="list patients, studies, series or instances")
+    p.add_argument("level", choices=["patients", "studies", "series", "instances"])
+    p.add_argument("--patient", metavar="ID", help="only this PatientID")
+    p.add_argument("--study", metavar="UID", help="only this StudyInstanceUID")
+    p.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID")
+    p.add_argument("--filter", metavar="TEXT", help="case-insensitive filter over the shown columns; * and ? wildcards")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("rm", help="delete patients (by PatientID), studies, series or instances (by UID)")
+    p.add_argument("uids", nargs="+", metavar="UID")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("db", help="database information and integrity")
+    dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    q = dbsub.add_parser("info", help="path, schema version, counts, disk use")
+    q.add_argument("--json", action="store_true")
+    q = dbsub.add_parser("check", help="find missing/changed files and unreferenced files in storage")
+    q.add_argument("--repair", action="store_true", help="drop rows of missing files, re-index changed ones, "
+                                                        "index unreferenced stored files")
+    q.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .config import SettingsError, load_settings
+    from .core.database import DatabaseError
+
+    try:
+        settings = load_settings()
+        db_path = Path(args.db).expanduser() if args.db else settings.database
+        if args.command is None:
+            return _run_tui(db_path)
+        handler = {"import": cmd_import, "ls": cmd_ls, "rm": cmd_rm, "db": cmd_db}[args.command]
+        if args.command == "import" and args.mode is None:
+            args.mode = settings.import_mode
+        return handler(args, db_path)
+    except (DatabaseError, SettingsError) as exc:
+        _err(str(exc))
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_FATAL
+
+
+def _open(db_path: Path, create: bool = True):
+    from .core.database import DicomDatabase
+
+    return DicomDatabase.open(db_path, create=create)
+
+
+def _run_tui(db_path: Path) -> int:
+    from .tui.app import DicomTuiApp
+
+    DicomTuiApp(db_path).run()
+    return EXIT_OK
+
+
+# ---- import --------------------------------------------------------------------------------------------------
+
+def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .core.indexer import ImportProgress, ImportReport, run_import
+
+    console = _console(stderr=True)
+    report: ImportReport | None = None
+    with _open(db_path) as db:
+        progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("[dim]{task.fields[path]}"),
+            console=console, transient=True, disable=args.json or not console.is_terminal,
+        )
+        with progress:
+            task = progress.add_task("Scanning", total=None, rate="", path="")
+            for event in run_import(db, args.paths, args.mode, workers=args.workers):
+                if isinstance(event, ImportReport):
+                    report = event
+                elif isinstance(event, ImportProgress):
+                    elapsed = progress.tasks[0].elapsed or 0
+                    rate = f"{event.done / elapsed:,.0f} files/s" if elapsed > 0 and event.done else ""
+                    progress.update(task, description="Importing" if event.phase == "import" else "Scanning",
+                                    completed=event.done, total=event.total or None, rate=rate,
+                                    path=_shorten(event.path, 50))
+    assert report is not None
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_report(report, db_path)
+    return EXIT_PARTIAL if report.rejected else EXIT_OK
+
+
+def _print_report(report, db_path: Path) -> None:
+    from rich.table import Table
+
+    out = _console()
+    verb = "Copied" if report.mode == "copy" else "Linked"
+    out.print(
+        f"{verb} into [bold]{db_path}[/]: {report.patients_added} patients, {report.studies_added} studies, "
+        f"{report.series_added} series, {report.instances_added} instances added; {report.updated} updated, "
+        f"{report.skipped_unchanged} unchanged (skipped), {len(report.rejected)} rejected — "
+        f"{report.files_seen} files in {report.elapsed_s:.2f} s ({report.files_per_s:,.0f} files/s)"
+        + (" [yellow](cancelled)[/]" if report.cancelled else "")
+    )
+    for title, problems, style in (("Rejected files", report.rejected, "red"), ("Warnings", report.warnings, "yellow")):
+        if not problems:
+            continue
+        table = Table(title=f"{title} ({len(problems)})", title_style=style, show_lines=False)
+        table.add_column("file", overflow="fold")
+        table.add_column("reason", overflow="fold")
+        for p in problems[:200]:
+            table.add_row(p.path, p.reason)
+        out.print(table)
+        if len(problems) > 200:
+            out.print(f"… and {len(problems) - 200} more (use --json for all)")
+
+
+# ---- ls ------------------------------------------------------------------------------------------------------
+
+LS_COLUMNS = {
+    "patients": ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "num_studies", "last_study_date"],
+    "studies": ["PatientName", "PatientID", "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber",
+                "modalities", "num_series", "num_instances", "StudyInstanceUID"],
+    "series": ["SeriesNumber", "Modality", "SeriesDescription", "BodyPartExamined", "num_instances", "image_size",
+               "SeriesDate", "SeriesInstanceUID"],
+    "instances": ["InstanceNumber", "SOPInstanceUID", "SOPClassUID", "stored", "file_size", "TransferSyntaxUID",
+                  "path"],
+}
+
+
+def cmd_ls(args: argparse.Namespace, db_path: Path) -> int:
+    with _open(db_path, create=False) as db:
+        rows = _ls_rows(db, args)
+        if rows is None:
+            return EXIT_FATAL
+        columns = LS_COLUMNS[args.level]
+        if args.json:
+            print(json.dumps(rows, indent=2, default=str))
+            return EXIT_OK
+        if not sys.stdout.isatty():  # for pipes: one tab-separated line per row, a header line first
+            print("\t".join(columns))
+            for row in rows:
+                print("\t".join(_cell(col, row.get(col)) for col in columns))
+            return EXIT_OK
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for col in columns:
+            table.add_column(_heading(col), overflow="fold", min_width=min(len(_heading(col)), 12))
+        for row in rows:
+            table.add_row(*[_cell(col, row.get(col)) for col in columns])
+        out = _console()
+        out.print(table)
+        out.print(f"[dim]{len(rows)} {args.level}[/]")
+    return EXIT_OK
+
+
+def _ls_rows(db, args) -> list[dict[str, Any]] | None:
+    patient_ids = study_ids = series_ids = None
+    if args.patient is not None:
+        patient_ids = [r["id"] for r in db.patients() if r["PatientID"] == args.patient]
+        if not patient_ids:
+            return _not_found("patient", args.patient)
+    if args.study is not None:
+        row = db.find("study", args.study)
+        if row is None:
+            return _not_found("study", args.study)
+        study_ids = [row["id"]]
+    if args.series is not None:
+        row = db.find("series", args.series)
+        if row is None:
+            return _not_found("series", args.series)
+        series_ids = [row["id"]]
+    if args.level == "patients":
+        rows = db.patients(args.filter)
+        if patient_ids is not None:
+            rows = [r for r in rows if r["id"] in patient_ids]
+    elif args.level == "studies":
+        rows = db.studies(patient_ids, args.filter)
+        if study_ids is not None:
+            rows = [r for r in rows if r["id"] in study_ids]
+    elif args.level == "series":
+        if study_ids is None and patient_ids is not None:
+            study_ids = [s["id"] for s in db.studies(patient_ids)]
+        rows = db.series(study_ids, args.filter)
+        if series_ids is not None:
+            rows = [r for r in rows if r["id"] in series_ids]
+    else:
+        if series_ids is None and (study_ids is not None or patient_ids is not None):
+            if study_ids is None:
+                study_ids = [s["id"] for s in db.studies(patient_ids)]
+            series_ids = [s["id"] for s in db.series(study_ids)]
+        rows = db.instances(series_ids, args.filter)
+        for r in rows:
+            r["path"] = str(db.abspath(r["path"], bool(r["stored"])))
+    return rows
+
+
+def _not_found(level: str, uid: str) -> None:
+    _err(f"no {level} {uid} in the database")
+    return None
+
+
+def _heading(col: str) -> str:
+    return {"num_studies": "studies", "num_series": "series", "num_instances": "instances",
+            "last_study_date": "last study", "image_size": "size", "stored": "copied"}.get(col, col)
+
+
+def _cell(col: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if col == "stored":
+        return "copy" if value else "link"
+    return str(value)
+
+
+# ---- rm ------------------------------------------------------------------------------------------------------
+
+def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
+    with _open(db_path, create=False) as db:
+        items: list[tuple[str, int]] = []
+        missing = []
+        for uid in args.uids:
+            found = db.resolve(uid)
+            if not found:
+                missing.append(uid)
+            items += found
+        for uid in missing:
+            _err(f"no patient, study, series or instance {uid} in the database")
+        if not items:
+            return EXIT_FATAL
+        if not args.yes:
+            summary = ", ".join(f"{level} {uid}" for uid in args.uids if uid not in missing
+                                for level, _ in db.resolve(uid))
+            if not sys.stdin.isatty():
+                _err(f"would delete {summary}; pass --yes to confirm when not at a terminal")
+                return EXIT_FATAL
+            answer = input(f"Delete {summary}? Copied files are deleted, linked files are kept. [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing deleted.")
+                return EXIT_OK
+        report = db.delete(items)
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        print(f"Deleted {report.patients} patients, {report.studies} studies, {report.series} series, "
+              f"{report.instances} instances; {report.files_deleted} copied files deleted, "
+              f"{report.files_kept} linked files kept.")
+        for e in report.errors:
+            _err(e)
+    return EXIT_PARTIAL if (missing or report.errors) else EXIT_OK
+
+
+# ---- db ------------------------------------------------------------------------------------------------------
+
+def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
+    with _open(db_path, create=args.db_command == "info") as db:
+        if args.db_command == "info":
+            info = db.stats()
+            if args.json:
+                print(json.dumps(info, indent=2))
+            else:
+                print(f"database        {info['path']}\nschema version  {info['schema_version']}")
+                print(f"patients        {info['patients']:,}\nstudies         {info['studies']:,}")
+                print(f"series          {info['series']:,}\ninstances       {info['instances']:,}")
+                print(f"  copied        {info['stored_instances']:,} ({_bytes(info['stored_bytes'])} in storage)")
+                print(f"  linked        {info['linked_instances']:,} ({_bytes(info['linked_bytes'])} elsewhere)")
+                print(f"index           {_bytes(info['index_bytes'])}")
+            return EXIT_OK
+        report = db.check(repair=args.repair)
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        for label, items in (("missing file", report.missing), ("changed file", report.changed),
+                             ("unreferenced file in storage", report.orphans),
+                             ("stale temporary file", report.stale_temp)):
+            for item in items:
+                print(f"{label}: {item}")
+        if report.ok and not report.stale_temp:
+            print("OK: every row has its file, unchanged, and storage holds nothing unreferenced.")
+        if args.repair:
+            print(f"Repaired: {report.dropped} rows dropped, {report.reindexed} re-indexed, "
+                  f"{report.indexed_orphans} stored files indexed.")
+        for e in report.errors:
+            _err(e)
+    if args.repair:
+        return EXIT_PARTIAL if report.errors else EXIT_OK
+    return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+# ---- helpers -------------------------------------------------------------------------------------------------
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _err(message: str) -> None:
+    print(f"dicomtui: {message}", file=sys.stderr)
+
+
+def _shorten(path: str, width: int) -> str:
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

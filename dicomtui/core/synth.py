@@ -1,0 +1,160 @@
+"""Generated DICOM test data (no real patients): series with chosen geometry for tests, benchmarks, screenshots.
+
+Everything is made with pydicom from a fixed UID root, deterministic for a given ``seed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+
+CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+UID_ROOT = "1.2.826.0.1.3680043.10.1147."  # generated-data root; never a real patient's
+
+
+def uid(*parts: object) -> str:
+    """A deterministic, valid UID from ``parts``."""
+    digest = int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:24], 16)
+    return f"{UID_ROOT}{digest}"[:64]
+
+
+@dataclass
+class SeriesSpec:
+    patient_name: str = "Synthetic^Patient"
+    patient_id: str = "SYN0001"
+    birth_date: str = "19700101"
+    sex: str = "O"
+    study_uid: str = ""
+    study_date: str = "20240115"
+    study_time: str = "101500"
+    study_description: str = "Synthetic study"
+    accession: str = "ACC0001"
+    series_uid: str = ""
+    series_number: int = 1
+    series_description: str = "Axial"
+    modality: str = "CT"
+    body_part: str = "HEAD"
+    slices: int = 10
+    rows: int = 64
+    cols: int = 64
+    pixel_spacing: tuple[float, float] = (0.5, 0.5)
+    slice_spacing: float = 2.0
+    orientation: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+    origin: tuple[float, float, float] = (-16.0, -16.0, 0.0)
+    positions: Sequence[Sequence[float]] | None = None  # overrides origin/slice_spacing
+    implicit: bool = False
+    seed: int = 0
+
+
+def series_datasets(spec: SeriesSpec, pixels: Callable[[int, SeriesSpec], np.ndarray] | None = None,
+                    ) -> list[Dataset]:
+    """The datasets of one series (instance i at ``positions[i]``, or origin + i × spacing × normal)."""
+    study_uid = spec.study_uid or uid("study", spec.patient_id, spec.seed)
+    series_uid = spec.series_uid or uid("series", study_uid, spec.series_number, spec.seed)
+    row, col = np.array(spec.orientation[:3]), np.array(spec.orientation[3:])
+    normal = np.cross(row, col)
+    positions = spec.positions or [np.array(spec.origin) + i * spec.slice_spacing * normal for i in range(spec.slices)]
+    frame_uid = uid("frame", study_uid, spec.seed)
+    sop_class = MR_IMAGE_STORAGE if spec.modality == "MR" else CT_IMAGE_STORAGE
+    out = []
+    for i, pos in enumerate(positions):
+        ds = Dataset()
+        ds.SpecificCharacterSet = "ISO_IR 192"
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+        ds.SOPClassUID = sop_class
+        ds.SOPInstanceUID = uid("sop", series_uid, i)
+        ds.StudyDate = spec.study_date
+        ds.SeriesDate = spec.study_date
+        ds.StudyTime = spec.study_time
+        ds.SeriesTime = spec.study_time
+        ds.ContentTime = spec.study_time
+        ds.AccessionNumber = spec.accession
+        ds.Modality = spec.modality
+        ds.ReferringPhysicianName = "Referrer^Synthetic"
+        ds.StudyDescription = spec.study_description
+        ds.SeriesDescription = spec.series_description
+        ds.PatientName = spec.patient_name
+        ds.PatientID = spec.patient_id
+        ds.PatientBirthDate = spec.birth_date
+        ds.PatientSex = spec.sex
+        ds.BodyPartExamined = spec.body_part
+        ds.SliceThickness = spec.slice_spacing
+        ds.StudyInstanceUID = study_uid
+        ds.SeriesInstanceUID = series_uid
+        ds.StudyID = "1"
+        ds.SeriesNumber = spec.series_number
+        ds.AcquisitionNumber = 1
+        ds.InstanceNumber = i + 1
+        ds.ImagePositionPatient = [round(float(v), 6) for v in pos]
+        ds.ImageOrientationPatient = [float(v) for v in spec.orientation]
+        ds.FrameOfReferenceUID = frame_uid
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.Rows = spec.rows
+        ds.Columns = spec.cols
+        ds.PixelSpacing = list(spec.pixel_spacing)
+        ds.BitsAllocated = 16
+        ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1
+        ds.WindowCenter = 40
+        ds.WindowWidth = 400
+        ds.RescaleIntercept = -1024 if spec.modality == "CT" else 0
+        ds.RescaleSlope = 1
+        data = pixels(i, spec) if pixels else default_pixels(i, spec)
+        ds.PixelData = data.astype("<i2").tobytes()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = sop_class
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if spec.implicit else ExplicitVRLittleEndian
+        ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        out.append(ds)
+    return out
+
+
+def default_pixels(i: int, spec: SeriesSpec) -> np.ndarray:
+    """A sphere-ish phantom whose values also encode the slice index (so slice order can be checked)."""
+    yy, xx = np.mgrid[0 : spec.rows, 0 : spec.cols]
+    r2 = ((yy - spec.rows / 2) / (spec.rows / 2.5)) ** 2 + ((xx - spec.cols / 2) / (spec.cols / 2.5)) ** 2
+    img = np.where(r2 < 1.0, 1000 + 10 * i, i).astype(np.int16)
+    return img
+
+
+def write_series(folder: str | Path, spec: SeriesSpec, pixels=None, name: str = "IM{index:05d}.dcm") -> list[Path]:
+    """Write one series into ``folder``; returns the file paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, ds in enumerate(series_datasets(spec, pixels)):
+        path = folder / name.format(index=i + 1)
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def write_collection(folder: str | Path, patients: int, series_per_patient: int, slices: int,
+                     rows: int = 64, cols: int = 64, studies_per_patient: int = 1) -> list[Path]:
+    """Several patients/studies/series of small images, laid out ``P###/S#/SE##/IM#####.dcm``."""
+    folder = Path(folder)
+    paths: list[Path] = []
+    modalities = ["CT", "MR"]
+    for p in range(patients):
+        for s in range(studies_per_patient):
+            study_uid = uid("study", p, s)
+            for se in range(series_per_patient):
+                spec = SeriesSpec(
+                    patient_name=f"Synthetic^Patient{p:03d}", patient_id=f"SYN{p:04d}", study_uid=study_uid,
+                    study_date=f"2024{1 + (p + s) % 12:02d}{1 + p % 28:02d}", study_description=f"Study {s + 1}",
+                    accession=f"ACC{p:04d}{s}", series_number=se + 1, series_description=f"Series {se + 1}",
+                    modality=modalities[(p + se) % 2], slices=slices, rows=rows, cols=cols, seed=p,
+                )
+                spec.series_uid = uid("series", study_uid, se)
+                paths += write_series(folder / f"P{p:03d}" / f"S{s}" / f"SE{se:02d}", spec)
+    return paths
