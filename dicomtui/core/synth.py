@@ -158,3 +158,43 @@ def write_collection(folder: str | Path, patients: int, series_per_patient: int,
                 spec.series_uid = uid("series", study_uid, se)
                 paths += write_series(folder / f"P{p:03d}" / f"S{s}" / f"SE{se:02d}", spec)
     return paths
+
+
+def replicate(template: list[Path], copies: int, out: str | Path, patients: int = 1) -> list[Path]:
+    """``copies`` more series like the ``template`` files (one series), made by replacing UIDs in the bytes.
+
+    Thousands of files a second (pydicom writes a few hundred): for large test sets. Each copy gets new
+    study/series/SOP UIDs of the same length, so no element length changes; copy k belongs to patient
+    ``k % patients`` (its PatientID's last digits replaced).
+    """
+    import pydicom
+
+    first = pydicom.dcmread(template[0], stop_before_pixels=True)
+    study, series, pid = first.StudyInstanceUID, first.SeriesInstanceUID, first.PatientID
+    blobs = []
+    for path in template:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        blobs.append((path.name, ds.SOPInstanceUID, path.read_bytes()))
+    out = Path(out)
+    written = []
+
+    def same_length(value: str, k: int) -> str:
+        tail = f"{k + 100000:06d}"
+        return value[: -len(tail)] + tail
+
+    for k in range(copies):
+        folder = out / f"copy{k:05d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        p = k % patients
+        new_pid = pid[: -4] + f"{p:04d}"
+        new_study = same_length(study, p)
+        new_series = same_length(series, k)
+        for name, sop, data in blobs:
+            data = (data.replace(sop.encode(), same_length(sop, k).encode())
+                    .replace(series.encode(), new_series.encode())
+                    .replace(study.encode(), new_study.encode())
+                    .replace(pid.encode(), new_pid.encode()))
+            path = folder / name
+            path.write_bytes(data)
+            written.append(path)
+    return written

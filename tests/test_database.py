@@ -1,0 +1,160 @@
+"""The database folder: opening safely, identity rules, queries and filters, delete semantics, check/repair."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from dicomtui.core import storage
+from dicomtui.core.database import SCHEMA_VERSION, DatabaseError, DicomDatabase
+from dicomtui.core.indexer import COPY, LINK, import_paths
+from dicomtui.core.synth import SeriesSpec, write_series
+
+
+def test_new_folder_becomes_a_database(tmp_path: Path) -> None:
+    with DicomDatabase.open(tmp_path / "new") as db:
+        assert db.schema_version == SCHEMA_VERSION
+        assert (tmp_path / "new" / "dicomtui.sqlite").is_file()
+        assert (tmp_path / "new" / "dicom").is_dir() and (tmp_path / "new" / "incoming").is_dir()
+        assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_folder_with_other_files_is_never_taken_over(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"jpeg")
+    with pytest.raises(DatabaseError, match="not a dicomtui database"):
+        DicomDatabase.open(tmp_path / "photos")
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["cat.jpg"]
+
+
+def test_a_foreign_sqlite_file_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "other"
+    folder.mkdir()
+    conn = sqlite3.connect(folder / "dicomtui.sqlite")
+    conn.execute("CREATE TABLE things (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(DatabaseError, match="not a dicomtui database"):
+        DicomDatabase.open(folder)
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    with DicomDatabase.open(tmp_path / "db") as db:
+        db.conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(DatabaseError, match="newer dicomtui"):
+        DicomDatabase.open(tmp_path / "db")
+
+
+def test_open_without_create_needs_a_database(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseError, match="no dicomtui database"):
+        DicomDatabase.open(tmp_path / "nothing", create=False)
+
+
+def test_patient_identity_ignores_trailing_carets(tmp_path: Path, db: DicomDatabase) -> None:
+    write_series(tmp_path / "in" / "a", SeriesSpec(patient_name="Doe^John", patient_id="P1", seed=1))
+    write_series(tmp_path / "in" / "b", SeriesSpec(patient_name="Doe^John^^", patient_id="P1", seed=2))
+    write_series(tmp_path / "in" / "c", SeriesSpec(patient_name="Doe^Jane", patient_id="P1", seed=3))
+    report = import_paths(db, [tmp_path / "in"])
+    assert report.patients_added == 2 and report.studies_added == 3
+    by_name = {p["PatientName"].rstrip("^"): p["num_studies"] for p in db.patients()}
+    assert by_name == {"Doe^John": 2, "Doe^Jane": 1}
+
+
+def test_counts_and_sorting(tmp_path: Path, db: DicomDatabase) -> None:
+    for i, (name, date) in enumerate([("Zed^A", "20200101"), ("alpha^B", "20230505"), ("Mid^C", "20210101")]):
+        write_series(tmp_path / "in" / str(i), SeriesSpec(patient_name=name, patient_id=f"P{i}", study_date=date,
+                                                           series_number=3 - i, slices=2 + i, seed=i))
+    write_series(tmp_path / "in" / "x", SeriesSpec(patient_name="Mid^C", patient_id="P2", study_date="20210101",
+                                                   series_number=5, modality="MR", seed=2, slices=1))
+    import_paths(db, [tmp_path / "in"])
+    assert [p["PatientName"] for p in db.patients()] == ["alpha^B", "Mid^C", "Zed^A"]
+    assert [s["StudyDate"] for s in db.studies()] == ["20230505", "20210101", "20200101"]
+    mid = [s for s in db.studies() if s["PatientName"] == "Mid^C"][0]
+    assert mid["num_series"] == 2 and mid["num_instances"] == 5 and mid["modalities"] == "CT\\MR"
+    numbers = [s["SeriesNumber"] for s in db.series([mid["id"]])]
+    assert numbers == sorted(numbers)
+    assert all(s["image_size"] == "64x64" for s in db.series())
+    patient = [p for p in db.patients() if p["PatientName"] == "Mid^C"][0]
+    assert patient["num_studies"] == 1 and patient["last_study_date"] == "20210101"
+
+
+def test_filters_are_case_insensitive_with_wildcards(tmp_path: Path, db: DicomDatabase) -> None:
+    write_series(tmp_path / "in" / "a", SeriesSpec(patient_name="Doe^John", patient_id="A1", seed=1))
+    write_series(tmp_path / "in" / "b", SeriesSpec(patient_name="Smith^Anna", patient_id="B2", seed=2))
+    write_series(tmp_path / "in" / "c", SeriesSpec(patient_name="O_Brien%", patient_id="C3", seed=3))
+    import_paths(db, [tmp_path / "in"])
+    names = lambda f: [p["PatientName"] for p in db.patients(f)]  # noqa: E731
+    assert names("doe") == ["Doe^John"]
+    assert names("DOE*") == ["Doe^John"]
+    assert names("*anna") == ["Smith^Anna"]
+    assert names("do?^j*") == ["Doe^John"]
+    assert names("oe") == ["Doe^John"]  # substring without wildcards
+    assert names("oe*") == []  # with wildcards a whole value must match
+    assert names("b2") == ["Smith^Anna"]  # any shown column
+    assert names("_") == ["O_Brien%"] and names("%") == ["O_Brien%"]  # SQL wildcards are literal
+    assert names("smith b2") == ["Smith^Anna"] and names("smith a1") == []  # every word must match
+
+
+def _counts(db: DicomDatabase) -> tuple[int, int, int, int]:
+    s = db.stats()
+    return s["patients"], s["studies"], s["series"], s["instances"]
+
+
+def test_delete_copied_removes_files_and_empty_folders(series_folder: Path, db: DicomDatabase) -> None:
+    import_paths(db, [series_folder], COPY)
+    series = db.series()
+    stored = db.root / "dicom"
+    first_files = [db.abspath(i["path"], True) for i in db.instances([series[0]["id"]])]
+    report = db.delete([("series", series[0]["id"])])
+    assert report.instances == len(first_files) and report.files_deleted == len(first_files) and report.series == 1
+    assert not any(p.exists() for p in first_files)
+    assert not first_files[0].parent.exists()  # the emptied series folder is gone
+    assert _counts(db) == (1, 1, 1, 5)
+    report = db.delete([("patient", db.patients()[0]["id"])])
+    assert (report.patients, report.studies, report.series, report.instances) == (1, 1, 1, 5)
+    assert _counts(db) == (0, 0, 0, 0)
+    assert stored.is_dir() and list(stored.iterdir()) == []
+    assert all(p.exists() for p in series_folder.rglob("*.dcm"))  # the user's originals were never touched
+
+
+def test_delete_linked_never_touches_files(series_folder: Path, db: DicomDatabase) -> None:
+    before = {p: p.read_bytes() for p in series_folder.rglob("*.dcm")}
+    import_paths(db, [series_folder], LINK)
+    report = db.delete([("study", db.studies()[0]["id"])])
+    assert report.instances == 15 and report.files_deleted == 0 and report.files_kept == 15
+    assert {p: p.read_bytes() for p in series_folder.rglob("*.dcm")} == before
+    assert _counts(db) == (0, 0, 0, 0)
+
+
+def test_delete_one_instance_keeps_the_rest(series_folder: Path, db: DicomDatabase) -> None:
+    import_paths(db, [series_folder], LINK)
+    inst = db.instances()[0]
+    db.delete([("instance", inst["id"])])
+    assert _counts(db) == (1, 1, 2, 14)
+    assert db.find("instance", inst["SOPInstanceUID"]) is None
+
+
+def test_check_reports_and_repairs(series_folder: Path, tmp_path: Path, db: DicomDatabase) -> None:
+    import_paths(db, [series_folder / "a"], LINK)
+    import_paths(db, [series_folder / "b"], COPY)
+    assert db.check().ok
+    linked = sorted((series_folder / "a").glob("*.dcm"))
+    linked[0].unlink()  # missing
+    data = linked[1].read_bytes()
+    linked[1].write_bytes(data + b"\x00\x00")  # changed (trailing padding: still readable)
+    stored = db.abspath(db.instances([db.series()[1]["id"]])[0]["path"], True)
+    orphan = stored.parent / "orphan.dcm"
+    orphan.write_bytes(stored.read_bytes())  # unreferenced in storage (same SOP: indexes as an update)
+    (db.root / storage.INCOMING_DIR / "999999999-dead-x.part").write_bytes(b"partial")
+    report = db.check()
+    assert report.missing == [str(linked[0])]
+    assert report.changed == [str(linked[1])]
+    assert report.orphans == [orphan.relative_to(db.root).as_posix()]
+    assert len(report.stale_temp) == 1 and not report.ok
+    fixed = db.check(repair=True)
+    assert (fixed.dropped, fixed.reindexed, fixed.indexed_orphans) == (1, 1, 1)
+    after = db.check()
+    assert after.ok and not after.stale_temp, after
+    assert db.stats()["instances"] == 14

@@ -1,0 +1,309 @@
+"""Importing folders: link/copy, re-import, bad input, DICOMDIR, hostile UIDs, cancellation, kill -9, concurrency."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+from dicomtui.core import storage
+from dicomtui.core.database import DicomDatabase
+from dicomtui.core.indexer import COPY, LINK, ImportProgress, ImportReport, import_paths, run_import
+from dicomtui.core.synth import SeriesSpec, replicate, series_datasets, write_series
+
+DICOMDIR_TESTS = Path(get_testdata_file("CT_small.dcm", download=False)).parent / "dicomdirtests"
+
+
+def _totals(db: DicomDatabase) -> tuple[int, int, int, int]:
+    s = db.stats()
+    return s["patients"], s["studies"], s["series"], s["instances"]
+
+
+def _consistent(db: DicomDatabase) -> None:
+    """Kept counts equal real counts, no orphan rows, no duplicate SOP UIDs."""
+    q = lambda sql: db.conn.execute(sql).fetchone()[0]  # noqa: E731
+    assert q("SELECT COUNT(*) FROM series s WHERE num_instances != "
+             "(SELECT COUNT(*) FROM instances WHERE series_fk = s.id)") == 0
+    assert q("SELECT COUNT(*) FROM studies s WHERE num_series != (SELECT COUNT(*) FROM series WHERE study_fk = s.id)") == 0
+    assert q("SELECT COUNT(*) FROM patients p WHERE num_studies != "
+             "(SELECT COUNT(*) FROM studies WHERE patient_fk = p.id)") == 0
+    assert q("SELECT COUNT(*) FROM series WHERE num_instances = 0") == 0
+    assert q("SELECT COUNT(DISTINCT SOPInstanceUID) FROM instances") == q("SELECT COUNT(*) FROM instances")
+    assert db.conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_link_import_then_reimport_adds_nothing(series_folder: Path, db: DicomDatabase) -> None:
+    report = import_paths(db, [series_folder], LINK)
+    assert (report.patients_added, report.studies_added, report.series_added, report.instances_added) == (1, 1, 2, 15)
+    assert not report.rejected and not report.warnings
+    rows = db.instances()
+    assert all(not r["stored"] and Path(r["path"]).is_absolute() and Path(r["path"]).is_file() for r in rows)
+    again = import_paths(db, [series_folder], LINK)
+    assert again.skipped_unchanged == 15 and again.instances_added == 0 and again.updated == 0
+    assert _totals(db) == (1, 1, 2, 15)
+    _consistent(db)
+
+
+def test_examine_tags_are_stored(series_folder: Path, db: DicomDatabase) -> None:
+    import_paths(db, [series_folder / "a"])
+    row = db.instances()[0]
+    ds = pydicom.dcmread(row["path"])
+    assert row["ImagePositionPatient"] == "\\".join(str(v) for v in ds.ImagePositionPatient)
+    assert row["ImageOrientationPatient"] == "1.0\\0.0\\0.0\\0.0\\1.0\\0.0"
+    assert (row["Rows"], row["Columns"], row["BitsAllocated"], row["PixelRepresentation"]) == (64, 64, 16, 1)
+    assert (row["RescaleIntercept"], row["RescaleSlope"], row["WindowCenter"]) == (-1024.0, 1.0, str(ds.WindowCenter))
+    assert row["SpecificCharacterSet"] == "ISO_IR 192" and row["FrameOfReferenceUID"] == ds.FrameOfReferenceUID
+    with open(row["path"], "rb") as f:
+        f.seek(row["pixel_offset"])
+        assert f.read(len(ds.PixelData)) == ds.PixelData
+
+
+def test_changed_linked_file_is_reindexed(series_folder: Path, db: DicomDatabase) -> None:
+    import_paths(db, [series_folder])
+    path = sorted((series_folder / "a").glob("*.dcm"))[0]
+    ds = pydicom.dcmread(path)
+    ds.WindowCenter = 60
+    ds.save_as(path)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    report = import_paths(db, [series_folder])
+    assert report.updated == 1 and report.skipped_unchanged == 14 and report.instances_added == 0
+    assert db.find("instance", ds.SOPInstanceUID)["WindowCenter"] == str(ds.WindowCenter)
+
+
+def test_same_sop_from_another_file_updates_and_newer_wins(series_folder: Path, tmp_path: Path,
+                                                          db: DicomDatabase) -> None:
+    import_paths(db, [series_folder / "a"], COPY)
+    first = sorted((series_folder / "a").glob("*.dcm"))[0]
+    sop = pydicom.dcmread(first).SOPInstanceUID
+    old_stored = db.abspath(db.find("instance", sop)["path"], True)
+    other = tmp_path / "elsewhere" / "copy.dcm"
+    other.parent.mkdir()
+    shutil.copy(first, other)
+    report = import_paths(db, [other], LINK)
+    assert report.updated == 1 and report.instances_added == 0
+    row = db.find("instance", sop)
+    assert row["path"] == str(other) and not row["stored"]
+    assert not old_stored.exists()  # our superseded copy is removed; the user's files are not
+    assert first.exists() and other.exists()
+    assert _totals(db) == (1, 1, 1, 10)
+
+
+def test_bad_input_is_reported_and_the_rest_imported(tmp_path: Path, db: DicomDatabase) -> None:
+    folder = tmp_path / "mixed"
+    good = write_series(folder / "good", SeriesSpec(slices=3))
+    (folder / "notes.txt").write_text("not dicom at all\n" * 10)
+    (folder / "empty.dcm").write_bytes(b"")
+    data = good[0].read_bytes()
+    (folder / "truncated.dcm").write_bytes(data[: len(data) - 100])
+    (folder / "header_only_cut.dcm").write_bytes(data[:300])
+    ds = series_datasets(SeriesSpec(slices=1, seed=9))[0]
+    del ds.SeriesInstanceUID
+    ds.save_as(folder / "no_series_uid.dcm", enforce_file_format=True)
+    ds = series_datasets(SeriesSpec(slices=1, seed=10))[0]
+    del ds.PatientID
+    ds.save_as(folder / "no_patient_id.dcm", enforce_file_format=True)
+    (folder / "dangling").symlink_to(folder / "nowhere.dcm")
+    shutil.copy(get_testdata_file("MR_small_bigendian.dcm", download=False), folder / "bigendian.dcm")
+    ds = series_datasets(SeriesSpec(slices=1, seed=11))[0]
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds.save_as(folder / "deflate.dcm", enforce_file_format=True)
+
+    report = import_paths(db, [folder], LINK)
+    reasons = {Path(p.path).name: p.reason for p in report.rejected}
+    assert set(reasons) == {"notes.txt", "empty.dcm", "truncated.dcm", "header_only_cut.dcm",
+                            "no_series_uid.dcm", "dangling"}
+    assert "not a DICOM file" in reasons["notes.txt"]
+    assert "empty" in reasons["empty.dcm"]
+    assert "truncated" in reasons["truncated.dcm"] and "truncated" in reasons["header_only_cut.dcm"]
+    assert "SeriesInstanceUID" in reasons["no_series_uid.dcm"]
+    assert "broken symbolic link" in reasons["dangling"]
+    assert [Path(w.path).name for w in report.warnings] == ["no_patient_id.dcm"]
+    assert report.instances_added == 3 + 1 + 2  # good series, the one without PatientID, big endian, deflate
+    generated = [p for p in db.patients() if p["generated_id"]]
+    assert len(generated) == 1 and generated[0]["PatientID"].startswith("DICOMTUI-")
+    # the generated ID is stable: importing the file again finds the same patient
+    again = import_paths(db, [folder / "no_patient_id.dcm"], COPY)
+    assert again.patients_added == 0
+    _consistent(db)
+
+
+def test_unreadable_file_is_reported(tmp_path: Path) -> None:
+    """Permissions do not stop root, so as root the import runs without the capabilities that bypass them."""
+    folder = tmp_path / "perm"
+    write_series(folder, SeriesSpec(slices=3))
+    secret = sorted(folder.glob("*.dcm"))[0]
+    secret.chmod(0)
+    cmd = [sys.executable, "-m", "dicomtui", "--db", str(tmp_path / "db"), "import", str(folder), "--json"]
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("setpriv (util-linux) is needed to drop root's file-permission override")
+        cmd = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    import json
+
+    report = json.loads(out.stdout)
+    assert report["instances_added"] == 2
+    assert [(Path(r["path"]).name, "permission denied" in r["reason"]) for r in report["rejected"]] == [
+        (secret.name, True)]
+
+
+def test_dicomdir_restricts_the_import(tmp_path: Path, db: DicomDatabase) -> None:
+    media = tmp_path / "media"
+    shutil.copytree(DICOMDIR_TESTS, media)
+    for extra in media.glob("DICOMDIR-*"):  # pydicom's variants of the index are not part of the media
+        extra.unlink()
+    write_series(media / "UNLISTED", SeriesSpec(slices=2))
+    referenced = pydicom.dcmread(media / "DICOMDIR").DirectoryRecordSequence
+    files = {(r.ReferencedFileID,) if isinstance(r.ReferencedFileID, str) else tuple(r.ReferencedFileID)
+             for r in referenced if "ReferencedFileID" in r}
+    victim = sorted(files)[0]
+    (media.joinpath(*victim)).unlink()
+    report = import_paths(db, [media], LINK)
+    assert report.instances_added == len(files) - 1
+    assert [r.reason for r in report.rejected] == ["referenced by DICOMDIR but missing"]
+    assert not any("UNLISTED" in r["path"] for r in db.instances())
+    assert _totals(db)[:2] == (2, 6)  # the index lists two patients with six studies
+    _consistent(db)
+
+
+def test_hidden_files_and_symlink_loops(tmp_path: Path, db: DicomDatabase) -> None:
+    folder = tmp_path / "tree"
+    write_series(folder / ".hidden", SeriesSpec(slices=2, seed=1))
+    write_series(folder / "visible", SeriesSpec(slices=2, seed=2), name=".IM{index:03d}")
+    (folder / "visible" / "loop").symlink_to(folder)  # a loop back to the top
+    (folder / "again").symlink_to(folder / ".hidden")  # the same folder reached twice
+    report = import_paths(db, [folder])
+    assert report.instances_added == 4 and not report.rejected
+    assert report.files_seen == 4
+
+
+@pytest.mark.parametrize("hostile", ["../../../etc/passwd", "/etc/passwd", "a/../../b", "1" * 250,
+                                     "1.2.\x01\x1b[31m.3", ".", "..", "1.2.3\\..\\..\\x"])
+def test_hostile_uids_stay_inside_storage(tmp_path: Path, db: DicomDatabase, hostile: str) -> None:
+    ds = series_datasets(SeriesSpec(slices=1))[0]
+    with warnings.catch_warnings():  # pydicom warns about the invalid UIDs we write on purpose
+        warnings.simplefilter("ignore")
+        ds.StudyInstanceUID = hostile
+        ds.SeriesInstanceUID = hostile + "s"
+        ds.SOPInstanceUID = hostile
+        ds.save_as(tmp_path / "evil.dcm", enforce_file_format=True)
+    report = import_paths(db, [tmp_path / "evil.dcm"], COPY)
+    assert report.instances_added == 1, report.rejected
+    row = db.instances()[0]
+    stored = (db.root / row["path"]).resolve()
+    assert (db.root / "dicom").resolve() in stored.parents and stored.is_file()
+    assert all(len(part) <= 255 for part in stored.parts)
+    assert row["SOPInstanceUID"] == hostile.strip(" ")
+    db.delete([("instance", row["id"])])
+    assert not stored.exists() and (db.root / "dicom").is_dir()
+
+
+def test_safe_names() -> None:
+    assert storage.safe_name("1.2.840.10008.1") == "1.2.840.10008.1"
+    for bad in ("..", ".", "", "../x", "a/b", "1" * 65, "x\x00y"):
+        name = storage.safe_name(bad)
+        assert name.startswith("x") and "/" not in name and name not in (".", "..") and len(name) <= 64
+    assert storage.safe_name("a/b") != storage.safe_name("a_b")
+
+
+def test_progress_events_and_cancel(tmp_path: Path, db: DicomDatabase) -> None:
+    tpl = write_series(tmp_path / "tpl", SeriesSpec(slices=20))
+    replicate(tpl, 150, tmp_path / "many", patients=3)  # 3,000 files
+    cancel = threading.Event()
+    events: list[ImportProgress] = []
+    report = None
+    for event in run_import(db, [tmp_path / "many"], LINK, workers=0, cancel=cancel):
+        if isinstance(event, ImportReport):
+            report = event
+            continue
+        events.append(event)
+        if event.phase == "import" and event.done >= 1000:
+            cancel.set()
+    assert report is not None and report.cancelled
+    assert events[0].phase == "scan" and events[-1].total == 3000
+    assert 1000 <= report.instances_added < 3000
+    _consistent(db)
+    rest = import_paths(db, [tmp_path / "many"])
+    assert rest.skipped_unchanged == report.instances_added
+    assert rest.instances_added == 3000 - report.instances_added
+    assert _totals(db) == (3, 3, 150, 3000)
+
+
+@pytest.fixture(scope="module")
+def big_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12,000 small files in 120 series of 4 patients (made by byte replication: fast)."""
+    root = tmp_path_factory.mktemp("big")
+    tpl = write_series(root / "tpl", SeriesSpec(slices=100, rows=32, cols=32))
+    replicate(tpl, 120, root / "files", patients=4)
+    shutil.rmtree(root / "tpl")
+    return root / "files"
+
+
+def _cli(db_path: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "dicomtui", "--db", str(db_path), *args]
+
+
+def test_kill_9_mid_import_loses_nothing(big_folder: Path, tmp_path: Path) -> None:
+    db_path = tmp_path / "db"
+    DicomDatabase.open(db_path).close()
+    proc = subprocess.Popen(_cli(db_path, "import", "--copy", str(big_folder)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        with DicomDatabase.open(db_path) as watcher:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                if watcher.stats()["instances"] > 0:
+                    break
+                time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the import finished before it could be killed"
+    with DicomDatabase.open(db_path) as db:
+        partial = db.stats()["instances"]
+        assert 0 < partial < 12000
+        _consistent(db)
+        assert not db.check().missing  # every row's file is in storage
+        report = import_paths(db, [big_folder], COPY)
+        assert report.skipped_unchanged == partial
+        assert report.instances_added == 12000 - partial and not report.rejected
+        assert _totals(db) == (4, 4, 120, 12000)
+        _consistent(db)
+        fixed = db.check(repair=True)  # files renamed into storage before the kill but never committed
+        assert not fixed.errors and not fixed.missing
+        final = db.check()
+        assert final.ok and not final.stale_temp
+        assert _totals(db) == (4, 4, 120, 12000)
+
+
+def test_two_processes_import_into_one_database(big_folder: Path, tmp_path: Path) -> None:
+    db_path = tmp_path / "db"
+    DicomDatabase.open(db_path).close()
+    halves = sorted(big_folder.iterdir())
+    first = [str(p) for p in halves[:60]]
+    second = [str(p) for p in halves[50:]]  # 10 series overlap: both processes import them
+    procs = [subprocess.Popen(_cli(db_path, "import", "--json", *paths), stdout=subprocess.PIPE, text=True)
+             for paths in (first, second)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    import json
+
+    reports = [json.loads(o) for o in outputs]
+    added = sum(r["instances_added"] for r in reports)
+    updated = sum(r["updated"] for r in reports)
+    assert added == 12000 and updated == 1000
+    with DicomDatabase.open(db_path) as db:
+        assert _totals(db) == (4, 4, 120, 12000)
+        _consistent(db)
