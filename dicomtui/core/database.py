@@ -128,7 +128,10 @@ class DicomDatabase:
     def __init__(self, root: Path, conn: sqlite3.Connection):
         self.root = root
         self.conn = conn
-        self._ids: dict[tuple[str, Any], int] = {}
+        # row ids by UID (patients by identity), cached across batches; cleared when rows may have gone
+        self._series_ids: dict[str, int] = {}
+        self._study_ids: dict[str, int] = {}
+        self._patient_ids: dict[tuple[str, str], int] = {}
 
     # ---- opening ---------------------------------------------------------------------------------------------
 
@@ -183,25 +186,23 @@ class DicomDatabase:
 
     def add_files(self, records: Sequence[FileRecord]) -> BatchResult:
         """Insert or update a batch of parsed files in one transaction; the newer file wins for a known SOP UID."""
+        return self.add_prepared([prepare(r) for r in records])
+
+    def add_prepared(self, prepared: Sequence[Prepared]) -> BatchResult:
+        """:meth:`add_files` for records already turned into rows by :func:`prepare` (in a worker process)."""
         result = BatchResult()
-        if not records:
+        if not prepared:
             return result
         replaced: list[str] = []
         conn = self.conn
-        now = time.time()
+        ids = self._series_ids
         with _write(conn):
             touched_series: set[int] = set()
             rows = []
-            for rec in records:
-                h = rec.header
-                series_fk = self._series_id(h, result)
+            for patient, study, series, inst in prepared:
+                series_fk = ids.get(series[0]) or self._series_id(patient, study, series, result)
                 touched_series.add(series_fk)
-                rows.append(
-                    (h["SOPInstanceUID"], series_fk, h.get("TransferSyntaxUID"), rec.path, int(rec.stored),
-                     rec.file_size, rec.file_mtime_ns, rec.source_path, rec.source_size, rec.source_mtime_ns, now,
-                     int(bool(h.get("has_pixels"))), h.get("pixel_offset"),
-                     *[h.get(kw) for kw in _INSTANCE_COLUMNS[13:]])
-                )
+                rows.append((inst[0], series_fk, *inst[1:]))
             existing = {}
             uids = [r[0] for r in rows]
             for chunk in _chunks(uids, 500):
@@ -228,67 +229,58 @@ class DicomDatabase:
                 storage.remove_stored(self.root, rel)
         return result
 
-    def _series_id(self, h: dict[str, Any], result: BatchResult) -> int:
-        uid = h["SeriesInstanceUID"]
-        key = ("series", uid)
-        sid = self._ids.get(key)
-        if sid is None:
-            study_fk = self._study_id(h, result)
-            cur = self.conn.execute(
-                "INSERT INTO series (SeriesInstanceUID, study_fk, SeriesNumber, Modality, SeriesDescription, "
-                "BodyPartExamined, SeriesDate, SeriesTime) VALUES (?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (SeriesInstanceUID) DO NOTHING RETURNING id",
-                (uid, study_fk, h.get("SeriesNumber"), h.get("Modality"), h.get("SeriesDescription"),
-                 h.get("BodyPartExamined"), h.get("SeriesDate"), h.get("SeriesTime")),
-            ).fetchone()
-            if cur is None:
-                sid = self.conn.execute("SELECT id FROM series WHERE SeriesInstanceUID = ?", (uid,)).fetchone()[0]
-            else:
-                sid = cur[0]
-                result.series_added += 1
-            self._ids[key] = sid
+    def _forget_ids(self) -> None:
+        self._series_ids.clear()
+        self._study_ids.clear()
+        self._patient_ids.clear()
+
+    def _series_id(self, patient: tuple, study: tuple, series: tuple, result: BatchResult) -> int:
+        uid = series[0]
+        study_fk = self._study_ids.get(study[0]) or self._study_id(patient, study, result)
+        row = self.conn.execute(
+            "INSERT INTO series (SeriesInstanceUID, study_fk, SeriesNumber, Modality, SeriesDescription, "
+            "BodyPartExamined, SeriesDate, SeriesTime) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (SeriesInstanceUID) DO NOTHING RETURNING id",
+            (uid, study_fk, *series[1:]),
+        ).fetchone()
+        if row is None:
+            sid = self.conn.execute("SELECT id FROM series WHERE SeriesInstanceUID = ?", (uid,)).fetchone()[0]
+        else:
+            sid = row[0]
+            result.series_added += 1
+        self._series_ids[uid] = sid
         return sid
 
-    def _study_id(self, h: dict[str, Any], result: BatchResult) -> int:
-        uid = h["StudyInstanceUID"]
-        key = ("study", uid)
-        sid = self._ids.get(key)
-        if sid is None:
-            patient_fk = self._patient_id(h, result)
-            cur = self.conn.execute(
-                "INSERT INTO studies (StudyInstanceUID, patient_fk, StudyDate, StudyTime, StudyDescription, "
-                "AccessionNumber, ReferringPhysicianName, StudyID) VALUES (?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (StudyInstanceUID) DO NOTHING RETURNING id",
-                (uid, patient_fk, h.get("StudyDate"), h.get("StudyTime"), h.get("StudyDescription"),
-                 h.get("AccessionNumber"), h.get("ReferringPhysicianName"), h.get("StudyID")),
-            ).fetchone()
-            if cur is None:
-                sid = self.conn.execute("SELECT id FROM studies WHERE StudyInstanceUID = ?", (uid,)).fetchone()[0]
-            else:
-                sid = cur[0]
-                result.studies_added += 1
-            self._ids[key] = sid
+    def _study_id(self, patient: tuple, study: tuple, result: BatchResult) -> int:
+        uid = study[0]
+        patient_fk = self._patient_ids.get(patient[:2]) or self._patient_id(patient, result)
+        row = self.conn.execute(
+            "INSERT INTO studies (StudyInstanceUID, patient_fk, StudyDate, StudyTime, StudyDescription, "
+            "AccessionNumber, ReferringPhysicianName, StudyID) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (StudyInstanceUID) DO NOTHING RETURNING id",
+            (uid, patient_fk, *study[1:]),
+        ).fetchone()
+        if row is None:
+            sid = self.conn.execute("SELECT id FROM studies WHERE StudyInstanceUID = ?", (uid,)).fetchone()[0]
+        else:
+            sid = row[0]
+            result.studies_added += 1
+        self._study_ids[uid] = sid
         return sid
 
-    def _patient_id(self, h: dict[str, Any], result: BatchResult) -> int:
-        name = h.get("PatientName")
-        ident = (h["PatientID"], normalise_name(name))
-        key = ("patient", ident)
-        pid = self._ids.get(key)
-        if pid is None:
-            cur = self.conn.execute(
-                "INSERT INTO patients (PatientID, name_key, PatientName, PatientBirthDate, PatientSex, generated_id) "
-                "VALUES (?,?,?,?,?,?) ON CONFLICT (PatientID, name_key) DO NOTHING RETURNING id",
-                (*ident, name, h.get("PatientBirthDate"), h.get("PatientSex"), int(bool(h.get("generated_id")))),
-            ).fetchone()
-            if cur is None:
-                pid = self.conn.execute(
-                    "SELECT id FROM patients WHERE PatientID = ? AND name_key = ?", ident
-                ).fetchone()[0]
-            else:
-                pid = cur[0]
-                result.patients_added += 1
-            self._ids[key] = pid
+    def _patient_id(self, patient: tuple, result: BatchResult) -> int:
+        ident = patient[:2]
+        row = self.conn.execute(
+            "INSERT INTO patients (PatientID, name_key, PatientName, PatientBirthDate, PatientSex, generated_id) "
+            "VALUES (?,?,?,?,?,?) ON CONFLICT (PatientID, name_key) DO NOTHING RETURNING id",
+            patient,
+        ).fetchone()
+        if row is None:
+            pid = self.conn.execute("SELECT id FROM patients WHERE PatientID = ? AND name_key = ?", ident).fetchone()[0]
+        else:
+            pid = row[0]
+            result.patients_added += 1
+        self._patient_ids[ident] = pid
         return pid
 
     def _refresh(self, series_ids: Iterable[int] = (), study_ids: Iterable[int] = (),
@@ -331,7 +323,7 @@ class DicomDatabase:
             )
             dropped += conn.execute(f"DELETE FROM patients WHERE id IN ({marks}) AND num_studies = 0", chunk).rowcount
         if dropped:  # cached ids may name rows that are gone
-            self._ids.clear()
+            self._forget_ids()
 
     # ---- reading ---------------------------------------------------------------------------------------------
 
@@ -455,7 +447,7 @@ class DicomDatabase:
             report.patients = before["patients"] - after["patients"]
             report.studies = before["studies"] - after["studies"]
             report.series = before["series"] - after["series"]
-        self._ids.clear()
+        self._forget_ids()
         for rel in to_remove:  # only after the rows are gone for good
             try:
                 if conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
@@ -539,6 +531,29 @@ def file_record(header: dict[str, Any], path: str, stored: bool, full: Path,
     fill_patient_id(header)
     src = source or (str(full), st.st_size, st.st_mtime_ns)
     return FileRecord(header, path, stored, st.st_size, st.st_mtime_ns, *src)
+
+
+# (patient, study, series, instance) rows of one file; the instance row lacks only series_fk.
+Prepared = tuple[tuple, tuple, tuple, tuple]
+_TAG_COLUMNS = _INSTANCE_COLUMNS[13:]
+
+
+def prepare(rec: FileRecord) -> Prepared:
+    """Turn a parsed file into database rows: cheap to send between processes, ready for executemany."""
+    h = rec.header
+    get = h.get
+    name = get("PatientName")
+    return (
+        (h["PatientID"], normalise_name(name), name, get("PatientBirthDate"), get("PatientSex"),
+         int(bool(get("generated_id")))),
+        (h["StudyInstanceUID"], get("StudyDate"), get("StudyTime"), get("StudyDescription"), get("AccessionNumber"),
+         get("ReferringPhysicianName"), get("StudyID")),
+        (h["SeriesInstanceUID"], get("SeriesNumber"), get("Modality"), get("SeriesDescription"),
+         get("BodyPartExamined"), get("SeriesDate"), get("SeriesTime")),
+        (h["SOPInstanceUID"], get("TransferSyntaxUID"), rec.path, int(rec.stored), rec.file_size, rec.file_mtime_ns,
+         rec.source_path, rec.source_size, rec.source_mtime_ns, time.time(), int(bool(get("has_pixels"))),
+         get("pixel_offset"), *[get(kw) for kw in _TAG_COLUMNS]),
+    )
 
 
 def fill_patient_id(header: dict[str, Any]) -> bool:

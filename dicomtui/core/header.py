@@ -118,7 +118,7 @@ def read_header(path: str, size: int | None = None) -> dict[str, Any]:
         raise HeaderError("empty file (0 bytes)")
     try:
         with open(path, "rb", buffering=0) as f:
-            buf = f.read(FIRST_READ)
+            buf = f.read(FIRST_READ) if size > FIRST_READ else f.readall()
             while True:
                 try:
                     return _fast(buf, size, f)
@@ -170,7 +170,8 @@ def _fast(buf: bytes, size: int, f) -> dict[str, Any]:
         raise _Unsupported
     else:
         explicit = True
-    end, pixel_tag, vpos, length = _walk(buf, pos, explicit, raw, size)
+    found = (_top_explicit if explicit else _top_implicit)(buf, pos, raw, size)
+    pixel_tag, vpos, length = found if found else (None, 0, 0)
     record = _decode(raw)
     record[TRANSFER_SYNTAX] = ts
     if pixel_tag is None:
@@ -186,8 +187,83 @@ def _fast(buf: bytes, size: int, f) -> dict[str, Any]:
             raise HeaderError(
                 f"truncated: Pixel Data needs {length} bytes at offset {vpos}, the file ends after {size - vpos}"
             )
-        record[PIXEL_OFFSET] = vpos if pixel_tag == PIXEL_DATA else None
+        record[PIXEL_OFFSET] = vpos if pixel_tag == _PIXEL_SW else None
     return record
+
+
+# The hot loops read a tag as one little-endian uint32, which puts the element number in the high half:
+# (gggg,eeee) reads as 0xeeeegggg. Tags are looked up in that "swapped" form.
+def _swap(tag: int) -> int:
+    return (tag & 0xFFFF) << 16 | tag >> 16
+
+
+_PIXEL_SW = _swap(PIXEL_DATA)
+_FLOAT_PIXEL_SW = frozenset(_swap(t) for t in FLOAT_PIXEL_DATA)
+_SHORT_VRS = frozenset((b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"))
+_EXPL_SW = struct.Struct("<I2sH").unpack_from
+_IMPL_SW = struct.Struct("<II").unpack_from
+
+
+def _top_explicit(buf: bytes, pos: int, raw: dict[int, bytes], size: int):
+    """Walk the top level of an explicit VR little endian data set, keeping wanted values in ``raw``.
+
+    Returns (swapped pixel tag, value position, length) at pixel data, or None at the end of a file without it.
+    The hot loop of every import: keep it lean."""
+    n = len(buf)
+    unpack, u32, shorts, longs, wanted = _EXPL_SW, _U32, _SHORT_VRS, _LONG_VRS, _WANTED_SW
+    while pos + 8 <= n:
+        tag, vr, length = unpack(buf, pos)
+        if vr in shorts:
+            vpos = pos + 8
+        elif vr in longs:
+            if pos + 12 > n:
+                break
+            length = u32(buf, pos + 8)[0]
+            vpos = pos + 12
+            if tag == _PIXEL_SW or tag in _FLOAT_PIXEL_SW:
+                return tag, vpos, length
+            if length == UNDEFINED:
+                pos = _skip_sequence(buf, vpos, vr != b"UN", size)
+                continue
+        else:
+            raise _Unsupported  # an unknown VR, or implicit VR inside an explicit file: pydicom sorts it out
+        end = vpos + length
+        if tag in wanted:
+            if end > n:
+                break
+            raw[wanted[tag]] = buf[vpos:end]
+        pos = end
+    return _at_end(pos, n, size)
+
+
+def _top_implicit(buf: bytes, pos: int, raw: dict[int, bytes], size: int):
+    """As :func:`_top_explicit`, for implicit VR little endian."""
+    n = len(buf)
+    unpack, wanted = _IMPL_SW, _WANTED_SW
+    while pos + 8 <= n:
+        tag, length = unpack(buf, pos)
+        vpos = pos + 8
+        if tag == _PIXEL_SW or tag in _FLOAT_PIXEL_SW:
+            return tag, vpos, length
+        if length == UNDEFINED:
+            pos = _skip_sequence(buf, vpos, False, size)
+            continue
+        end = vpos + length
+        if tag in wanted:
+            if end > n:
+                break
+            raw[wanted[tag]] = buf[vpos:end]
+        pos = end
+    return _at_end(pos, n, size)
+
+
+def _at_end(pos: int, n: int, size: int) -> None:
+    if n < size:
+        raise _NeedMore
+    if pos == size:
+        return None  # a file without pixel data, read to its end
+    raise HeaderError("truncated: the file ends inside a data element")
 
 
 def _walk(buf: bytes, pos: int, explicit: bool, raw: dict[int, bytes] | None, size: int):
@@ -283,32 +359,72 @@ def _check_encapsulated_end(f, start: int, size: int) -> None:
 
 
 def _decode(raw: dict[int, bytes]) -> dict[str, Any]:
-    charset_raw = raw.get(0x00080005, b"")
-    charsets = [c.strip() for c in charset_raw.decode("ascii", "replace").strip(" \x00").split("\\")]
-    encoding = _SIMPLE_CHARSETS.get(charsets[-1] if charsets else "") if len(charsets) <= 1 else None
-    if encoding is None and len(charsets) == 2 and charsets[0] in ("", "ISO_IR 6") and charsets[1] in _SIMPLE_CHARSETS:
-        encoding = _SIMPLE_CHARSETS[charsets[1]]
+    charset_raw = raw.get(0x00080005)
+    encoding = "latin-1"
+    charsets: list[str] = []
+    if charset_raw:
+        charsets = [c.strip() for c in charset_raw.decode("ascii", "replace").strip(" \x00").split("\\")]
+        simple = [c for c in charsets if c not in ("", "ISO_IR 6")]
+        encoding = _SIMPLE_CHARSETS.get(simple[0]) if len(simple) == 1 else ("latin-1" if not simple else None)
     record: dict[str, Any] = {}
     for tag, value in raw.items():
-        kw, kind = _BY_TAG[tag]
-        if kind == "us":
-            record[kw] = struct.unpack_from("<H", value)[0] if len(value) >= 2 else None
-        elif kind == "fd":
-            record[kw] = struct.unpack_from("<d", value)[0] if len(value) >= 8 else None
-        elif kind == "fdm":
-            count = len(value) // 8
-            record[kw] = "\\".join(_num(v) for v in struct.unpack_from(f"<{count}d", value)) if count else None
-        else:
-            if kw in _TEXT_KEYWORDS:  # the only attributes whose VR the character set affects
-                text = _decode_charset(value, charsets, kind) if encoding is None else value.decode(encoding)
+        kw, kind, decode, text = _SPEC[tag]
+        if text and encoding != "latin-1":
+            if encoding is None:  # ISO 2022 escapes, GB18030…: pydicom's codecs
+                record[kw] = convert(kind, _decode_charset(value, charsets, kind))
             else:
-                text = value.decode("latin-1")
-            record[kw] = convert(kind, text)
+                record[kw] = convert(kind, value.decode(encoding))
+        else:
+            record[kw] = decode(value)
     return record
 
 
+def _d_text(v: bytes) -> str | None:
+    return v.decode("latin-1").strip(" \x00") or None
+
+
+def _d_multi(v: bytes) -> str | None:
+    text = v.decode("latin-1").strip(" \x00")
+    if " " in text:
+        return convert("multi", text)
+    return text or None
+
+
+def _d_int(v: bytes) -> int | None:
+    try:
+        return int(v)
+    except ValueError:
+        return convert("int", v.decode("latin-1"))
+
+
+def _d_float(v: bytes) -> float | None:
+    try:
+        return float(v)
+    except ValueError:
+        return convert("float", v.decode("latin-1"))
+
+
+def _d_us(v: bytes) -> int | None:
+    return v[0] | v[1] << 8 if len(v) >= 2 else None
+
+
+def _d_fd(v: bytes) -> float | None:
+    return struct.unpack_from("<d", v)[0] if len(v) >= 8 else None
+
+
+def _d_fdm(v: bytes) -> str | None:
+    count = len(v) // 8
+    return "\\".join(_num(x) for x in struct.unpack_from(f"<{count}d", v)) if count else None
+
+
+_DECODERS = {"str": _d_text, "pn": _d_text, "multi": _d_multi, "int": _d_int, "float": _d_float, "us": _d_us,
+             "fd": _d_fd, "fdm": _d_fdm}
+# The only attributes we keep whose VR (LO, SH, PN, ST…) the character set affects.
 _TEXT_KEYWORDS = frozenset(("StudyDescription", "SeriesDescription", "PatientName", "ReferringPhysicianName",
                             "BodyPartExamined", "PatientID", "AccessionNumber", "StudyID"))
+# tag -> (keyword, kind, decoder, affected by the character set)
+_SPEC = {tag: (kw, kind, _DECODERS[kind], kw in _TEXT_KEYWORDS) for kw, (tag, kind) in FIELDS.items()}
+_WANTED_SW = {_swap(tag): tag for tag in _SPEC}
 
 
 def _decode_charset(value: bytes, charsets: list[str], kind: str) -> str:

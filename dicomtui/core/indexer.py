@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import storage
-from .database import DicomDatabase, FileRecord, fill_patient_id
+from .database import DicomDatabase, FileRecord, Prepared, fill_patient_id, prepare
 from .header import HeaderError, read_header
 
 COPY = "copy"
@@ -209,7 +209,7 @@ def _resolve_case(base: str, parts: list[str]) -> str | None:
 # ---- parsing (runs in worker processes) ----------------------------------------------------------------------
 
 def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list[tuple]:
-    """Parse (and in copy mode store) files; returns ("ok", FileRecord, warning) or ("bad", path, reason)."""
+    """Parse (and in copy mode store) files; returns ("ok", Prepared, warning, path) or ("bad", path, reason)."""
     out: list[tuple] = []
     for path, size, mtime in items:
         try:
@@ -229,7 +229,8 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
             out.append(("bad", path, f"cannot read: {exc.strerror or exc}"))
     if mode == COPY:
         _store_copies(Path(root), out)
-    return out
+    # rows for the database, made here so that the writing process only inserts
+    return [("ok", prepare(r[1]), r[2], r[1].source_path) if r[0] == "ok" else r for r in out]
 
 
 def _store_copies(root: Path, results: list[tuple]) -> None:
@@ -269,7 +270,7 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
     done = report.skipped_unchanged
     yield ImportProgress("import", done, total)
 
-    pending: list[FileRecord] = []
+    pending: list[Prepared] = []
     last_event = time.perf_counter()
     try:
         for results in _parse_all(str(db.root), mode, todo, workers):
@@ -277,7 +278,7 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
                 if result[0] == "ok":
                     pending.append(result[1])
                     if result[2]:
-                        report.warnings.append(Problem(result[1].source_path, result[2]))
+                        report.warnings.append(Problem(result[3], result[2]))
                 else:
                     report.rejected.append(Problem(result[1], result[2]))
             done += len(results)
@@ -333,13 +334,13 @@ def _skip_unchanged(db: DicomDatabase, paths: list[str], files: list[tuple[str, 
 
 
 def _result_path(result: tuple) -> str:
-    return result[1].source_path if result[0] == "ok" else result[1]
+    return result[3] if result[0] == "ok" else result[1]
 
 
-def _commit(db: DicomDatabase, pending: list[FileRecord], report: ImportReport) -> None:
+def _commit(db: DicomDatabase, pending: list[Prepared], report: ImportReport) -> None:
     if not pending:
         return
-    result = db.add_files(pending)
+    result = db.add_prepared(pending)
     report.patients_added += result.patients_added
     report.studies_added += result.studies_added
     report.series_added += result.series_added
