@@ -130,16 +130,26 @@ def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
 def _print_report(report, db_path: Path) -> None:
     from rich.table import Table
 
-    out = _console()
     verb = "Copied" if report.mode == "copy" else "Linked"
-    out.print(
-        f"{verb} into [bold]{db_path}[/]: {report.patients_added} patients, {report.studies_added} studies, "
+    summary = (
+        f"{verb} into {db_path}: {report.patients_added} patients, {report.studies_added} studies, "
         f"{report.series_added} series, {report.instances_added} instances added; {report.updated} updated, "
         f"{report.skipped_unchanged} unchanged (skipped), {len(report.rejected)} rejected — "
         f"{report.files_seen} files in {report.elapsed_s:.2f} s ({report.files_per_s:,.0f} files/s)"
-        + (" [yellow](cancelled)[/]" if report.cancelled else "")
+        + (" (cancelled)" if report.cancelled else "")
     )
-    for title, problems, style in (("Rejected files", report.rejected, "red"), ("Warnings", report.warnings, "yellow")):
+    groups = (("Rejected files", report.rejected, "red"), ("Warnings", report.warnings, "yellow"))
+    if not sys.stdout.isatty():  # for logs and pipes: whole lines, never wrapped
+        print(summary)
+        for title, problems, _style in groups:
+            if problems:
+                print(f"{title} ({len(problems)}):")
+            for p in problems:
+                print(f"  {p.path}\t{p.reason}")
+        return
+    out = _console()
+    out.print(summary, markup=False)
+    for title, problems, style in groups:
         if not problems:
             continue
         table = Table(title=f"{title} ({len(problems)})", title_style=style, show_lines=False)

@@ -1,0 +1,97 @@
+"""The headless CLI end to end, as a user runs it: exit codes, tables, --json, confirmation."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dicomtui.core.synth import SeriesSpec, write_series
+
+
+def run(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dicomtui", *args], capture_output=True, text=True, input=input,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_import_ls_rm_info_check(tmp_path: Path, series_folder: Path) -> None:
+    db = str(tmp_path / "db")
+    out = run("--db", db, "import", str(series_folder), "--copy")
+    assert out.returncode == 0, out.stderr
+    assert "1 patients, 1 studies, 2 series, 15 instances added" in " ".join(out.stdout.split())
+
+    out = run("--db", db, "ls", "patients", "--json")
+    patients = json.loads(out.stdout)
+    assert [(p["PatientName"], p["PatientID"], p["num_studies"]) for p in patients] == [
+        ("Synthetic^Patient", "SYN0001", 1)]
+
+    out = run("--db", db, "ls", "series", "--patient", "SYN0001")
+    lines = out.stdout.splitlines()  # not a terminal: tab-separated with a header line
+    assert lines[0].split("\t")[:3] == ["SeriesNumber", "Modality", "SeriesDescription"]
+    assert [line.split("\t")[4] for line in lines[1:]] == ["10", "5"]
+
+    series_uid = json.loads(run("--db", db, "ls", "series", "--json").stdout)[1]["SeriesInstanceUID"]
+    out = run("--db", db, "ls", "instances", "--series", series_uid, "--json")
+    instances = json.loads(out.stdout)
+    assert len(instances) == 5 and all(Path(i["path"]).is_file() and i["stored"] == 1 for i in instances)
+
+    assert run("--db", db, "ls", "series", "--study", "1.2.3.nothing").returncode == 2
+
+    out = run("--db", db, "rm", series_uid)  # not a terminal and no --yes: refuse
+    assert out.returncode == 2 and "--yes" in out.stderr
+    out = run("--db", db, "rm", series_uid, "--yes", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["instances"] == 5 and report["files_deleted"] == 5 and report["series"] == 1
+
+    info = json.loads(run("--db", db, "db", "info", "--json").stdout)
+    assert (info["patients"], info["studies"], info["series"], info["instances"]) == (1, 1, 1, 10)
+    assert info["schema_version"] == 1 and info["stored_instances"] == 10
+
+    assert run("--db", db, "db", "check").returncode == 0
+    stored = Path(instances[0]["path"]).parent.parent  # some other series' folder still in storage?
+    victim = next((Path(db) / "dicom").rglob("*.dcm"))
+    victim.unlink()
+    out = run("--db", db, "db", "check", "--json")
+    assert out.returncode == 1 and json.loads(out.stdout)["missing"] == [str(victim)]
+    out = run("--db", db, "db", "check", "--repair")
+    assert out.returncode == 0 and "1 rows dropped" in out.stdout
+    assert run("--db", db, "db", "check").returncode == 0
+    assert not stored.exists() or stored.is_dir()
+
+
+def test_partial_import_exits_1_with_a_table_of_rejections(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    write_series(folder, SeriesSpec(slices=2))
+    (folder / "readme.txt").write_text("hello")
+    out = run("--db", str(tmp_path / "db"), "import", str(folder))
+    assert out.returncode == 1
+    assert "Rejected files (1)" in out.stdout and "readme.txt" in out.stdout and "not a DICOM file" in out.stdout
+    out = run("--db", str(tmp_path / "db"), "import", str(folder), "--json")
+    report = json.loads(out.stdout)
+    assert report["skipped_unchanged"] == 2 and report["rejected"][0]["path"].endswith("readme.txt")
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run("ls", "nothing").returncode == 2
+    (tmp_path / "notadb").mkdir()
+    (tmp_path / "notadb" / "file.txt").write_text("x")
+    out = run("--db", str(tmp_path / "notadb"), "db", "info")
+    assert out.returncode == 2 and "not a dicomtui database" in out.stderr
+    out = run("--db", str(tmp_path / "missing"), "ls", "patients")
+    assert out.returncode == 2 and "no dicomtui database" in out.stderr
+    assert run("--db", str(tmp_path / "db"), "rm", "1.2.3", "--yes").returncode == 2
+
+
+def test_default_database_comes_from_settings(tmp_path: Path, series_folder: Path) -> None:
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dicomtui"
+    config.mkdir(parents=True)
+    (config / "config.toml").write_text(f'database = "{tmp_path / "fromsettings"}"\nimport_mode = "copy"\n')
+    out = run("import", str(series_folder), "--json")
+    assert json.loads(out.stdout)["mode"] == "copy"
+    assert (tmp_path / "fromsettings" / "dicomtui.sqlite").is_file()
+    (config / "config.toml").write_text('import_mode = "move"\n')
+    out = run("db", "info")
+    assert out.returncode == 2 and "import_mode" in out.stderr
