@@ -116,7 +116,8 @@ def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
                 elif isinstance(event, ImportProgress):
                     elapsed = progress.tasks[0].elapsed or 0
                     rate = f"{event.done / elapsed:,.0f} files/s" if elapsed > 0 and event.done else ""
-                    progress.update(task, description="Importing" if event.phase == "import" else "Scanning",
+                    label = "Importing" if event.phase == "import" else f"Scanning ({event.scanned:,} files)"
+                    progress.update(task, description=label,
                                     completed=event.done, total=event.total or None, rate=rate,
                                     path=_shorten(event.path, 50))
     assert report is not None

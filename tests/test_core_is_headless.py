@@ -25,3 +25,15 @@ def test_core_modules_import_no_ui_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"dicomtui.core pulled in UI modules: {out.stdout.strip()}"
+
+
+def test_import_linter_contract_holds() -> None:
+    """The same rule as an import-linter contract (pyproject.toml), which also sees imports inside functions."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    lint = Path(sys.executable).with_name("lint-imports")
+    out = subprocess.run([str(lint), str(root / "pyproject.toml")], capture_output=True, text=True,
+                         cwd=root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 kept, 0 broken" in out.stdout

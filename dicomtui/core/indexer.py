@@ -96,6 +96,14 @@ def scan(paths: Iterable[str | os.PathLike], problems: list[Problem]) -> list[tu
     holds a ``DICOMDIR`` contributes only the files that DICOMDIR references.
     """
     found: list[tuple[str, int, int]] = []
+    for _folder in iter_scan(paths, found, problems):
+        pass
+    return found
+
+
+def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, int]],
+              problems: list[Problem]) -> Iterator[str]:
+    """:func:`scan` appending to ``found``, yielding each folder once it is listed (for progress)."""
     seen_dirs: set[tuple[int, int]] = set()
     for given in paths:
         top = os.path.abspath(os.fspath(given))
@@ -109,17 +117,17 @@ def scan(paths: Iterable[str | os.PathLike], problems: list[Problem]) -> list[tu
             if dicomdir:
                 found += _dicomdir_files(dicomdir, problems)
             else:
-                _walk(top, found, seen_dirs, problems)
+                yield from _walk(top, found, seen_dirs, problems)
         elif os.path.basename(top).upper() == "DICOMDIR":
             found += _dicomdir_files(top, problems)
         elif stat_mod.S_ISREG(st.st_mode):
             found.append((top, st.st_size, st.st_mtime_ns))
         else:
             problems.append(Problem(top, "not a regular file or folder"))
-    return found
+        yield top
 
 
-def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem]) -> None:
+def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem]) -> Iterator[str]:
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -147,6 +155,7 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem]) -> Non
             except OSError as exc:
                 problems.append(Problem(entry.path, f"cannot stat: {exc.strerror or exc}"))
         stack.extend(reversed(subdirs))
+        yield folder
 
 
 def _find_dicomdir(folder: str) -> str | None:
@@ -262,7 +271,19 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
     report = ImportReport(mode=mode)
     paths = [os.path.abspath(os.fspath(p)) for p in paths]
     yield ImportProgress("scan", 0, 0)
-    files = scan(paths, report.rejected)
+    files: list[tuple[str, int, int]] = []
+    last_event = time.perf_counter()
+    for folder in iter_scan(paths, files, report.rejected):
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            report.files_seen = len(files)
+            report.elapsed_s = time.perf_counter() - start
+            yield report
+            return
+        now = time.perf_counter()
+        if now - last_event >= PROGRESS_EVERY_S:
+            last_event = now
+            yield ImportProgress("scan", 0, 0, folder, scanned=len(files))
     report.files_seen = len(files)
 
     todo = _skip_unchanged(db, paths, files, report)
@@ -271,7 +292,6 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
     yield ImportProgress("import", done, total)
 
     pending: list[Prepared] = []
-    last_event = time.perf_counter()
     try:
         for results in _parse_all(str(db.root), mode, todo, workers):
             for result in results:
