@@ -250,8 +250,11 @@ def main() -> None:
     have_dcmtk = shutil.which("dcmdump") is not None
     version = subprocess.run(["dcmdump", "--version"], capture_output=True, text=True).stdout.split("\n")[0] \
         if have_dcmtk else "dcmdump not found"
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
     print(f"Python {platform.python_version()}   nproc: {len(os.sched_getaffinity(0))}   "
-          f"pydicom {pydicom.__version__}   SQLite {sqlite3.sqlite_version}   {version.strip('$ ')}")
+          f"pydicom {pydicom.__version__}   SQLite {sqlite3.sqlite_version}   {version.strip('$ ')}   "
+          f"commit {commit}")
     if len(os.sched_getaffinity(0)) != 2:
         print("note: the targets assume 2 cores")
     OUT.mkdir(parents=True, exist_ok=True)

@@ -47,7 +47,7 @@ def test_fast_path_is_used_for_plain_files() -> None:
     for name in ("CT_small.dcm", "MR_small_implicit.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm"):
         path = get_testdata_file(name, download=False)
         with open(path, "rb") as f:
-            rec = header._fast(f.read(), os.path.getsize(path), f)
+            rec = header._fast(f.read(), os.path.getsize(path), f.fileno())
         assert rec["SOPInstanceUID"]
 
 
