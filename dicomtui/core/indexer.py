@@ -8,6 +8,7 @@ writes batches to SQLite; small imports are parsed inline, where a pool would co
 
 from __future__ import annotations
 
+import itertools
 import marshal
 import multiprocessing
 import os
@@ -270,36 +271,24 @@ def _store_copies(root: Path, results: list[tuple]) -> None:
 def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = LINK,
                workers: int | None = None, cancel: threading.Event | None = None,
                ) -> Iterator[ImportProgress | ImportReport]:
-    """Import ``paths`` into ``db``; yields progress events, then the ImportReport as the last item."""
+    """Import ``paths`` into ``db``; yields progress events, then the ImportReport as the last item.
+
+    Scanning, parsing and writing overlap: chunks of files go to the parsers while the scan goes on, so the
+    progress total grows until the scan is complete (``ImportProgress.phase`` is "scan" until then).
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     start = time.perf_counter()
     report = ImportReport(mode=mode)
     paths = [os.path.abspath(os.fspath(p)) for p in paths]
     yield ImportProgress("scan", 0, 0)
-    files: list[tuple[str, int, int]] = []
-    last_event = time.perf_counter()
-    for folder in iter_scan(paths, files, report.rejected):
-        if cancel is not None and cancel.is_set():
-            report.cancelled = True
-            report.files_seen = len(files)
-            report.elapsed_s = time.perf_counter() - start
-            yield report
-            return
-        now = time.perf_counter()
-        if now - last_event >= PROGRESS_EVERY_S:
-            last_event = now
-            yield ImportProgress("scan", 0, 0, folder, scanned=len(files))
-    report.files_seen = len(files)
-
-    todo = _skip_unchanged(db, paths, files, report)
-    total = len(files)
-    done = report.skipped_unchanged
-    yield ImportProgress("import", done, total)
-
+    scan_state = _ScanState()
+    chunks = _chunks_to_parse(db, paths, report, scan_state)
+    done = 0
     pending: list[Prepared] = []
+    last_event = time.perf_counter()
     try:
-        for results in _parse_all(str(db.root), mode, todo, workers):
+        for results in _parse_all(str(db.root), mode, chunks, workers):
             for result in results:
                 if result[0] == "ok":
                     pending.append(result[1])
@@ -313,7 +302,10 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
             now = time.perf_counter()
             if now - last_event >= PROGRESS_EVERY_S:
                 last_event = now
-                yield ImportProgress("import", done, total, _result_path(results[-1]))
+                yield ImportProgress("import" if scan_state.complete else "scan",
+                                     done + report.skipped_unchanged, report.files_seen,
+                                     _result_path(results[-1]) if results else scan_state.folder,
+                                     scanned=report.files_seen)
             if cancel is not None and cancel.is_set():
                 report.cancelled = True
                 break
@@ -323,8 +315,47 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
         raise
     _commit(db, pending, report)
     report.elapsed_s = time.perf_counter() - start
-    yield ImportProgress("import", done, total)
+    yield ImportProgress("import", done + report.skipped_unchanged, report.files_seen, scanned=report.files_seen)
     yield report
+
+
+@dataclass
+class _ScanState:
+    folder: str = ""
+    complete: bool = False
+
+
+def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
+                     state: _ScanState) -> Iterator[list[tuple[str, int, int]]]:
+    """Scan ``paths`` and yield chunks of files to parse; files imported before the same way, with the same
+    size and mtime, are skipped without reading. Yields an empty chunk now and then while it only skips or
+    scans, so that the consumer can report progress and notice a cancel."""
+    known: dict[str, tuple[int, int, int]] = {}
+    for top in paths:
+        known.update(db.known_sources(top if os.path.isdir(top) else os.path.dirname(top)))
+    stored = int(report.mode == COPY)
+    found: list[tuple[str, int, int]] = []
+    chunk: list[tuple[str, int, int]] = []
+    last = time.perf_counter()
+    for folder in iter_scan(paths, found, report.rejected):
+        state.folder = folder
+        report.files_seen += len(found)
+        for item in found:
+            if known.get(item[0]) == (item[1], item[2], stored):
+                report.skipped_unchanged += 1
+                continue
+            chunk.append(item)
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+                last = time.perf_counter()
+        found.clear()
+        if time.perf_counter() - last >= PROGRESS_EVERY_S:
+            last = time.perf_counter()
+            yield []
+    state.complete = True
+    if chunk:
+        yield chunk
 
 
 def import_paths(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = LINK,
@@ -339,24 +370,6 @@ def import_paths(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: st
             progress(event)
     assert report is not None
     return report
-
-
-def _skip_unchanged(db: DicomDatabase, paths: list[str], files: list[tuple[str, int, int]],
-                    report: ImportReport) -> list[tuple[str, int, int]]:
-    """Files whose source was imported before with the same size and mtime are skipped without parsing."""
-    known: dict[str, tuple[int, int, int]] = {}
-    for top in paths:
-        known.update(db.known_sources(top if os.path.isdir(top) else os.path.dirname(top)))
-    if not known:
-        return files
-    todo = []
-    stored = int(report.mode == COPY)
-    for item in files:
-        if known.get(item[0]) == (item[1], item[2], stored):
-            report.skipped_unchanged += 1
-        else:
-            todo.append(item)
-    return todo
 
 
 def _result_path(result: tuple) -> str:
@@ -375,21 +388,35 @@ def _commit(db: DicomDatabase, pending: list[Prepared], report: ImportReport) ->
     pending.clear()
 
 
-def _parse_all(root: str, mode: str, files: list[tuple[str, int, int]], workers: int | None) -> Iterator[list]:
-    """Parse results in input order, chunk by chunk: inline for small sets, else in a process pool."""
-    chunks = [files[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
-    if workers is None:
-        workers = (os.cpu_count() or 1) if len(files) >= POOL_THRESHOLD else 0
-    if workers <= 0 or len(chunks) <= 1:
-        for chunk in chunks:
+def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]], workers: int | None,
+               ) -> Iterator[list]:
+    """Parse results chunk by chunk, in input order: inline for small sets, else in a process pool.
+
+    Chunks are buffered until there are enough files to be worth a pool (or the scan ends first)."""
+    auto = workers is None
+    workers = (os.cpu_count() or 1) if auto else workers
+    buffered: list[list[tuple[str, int, int]]] = []
+    count = 0
+    for chunk in chunks:
+        if not chunk:
+            yield []  # a heartbeat from the scan
+            continue
+        buffered.append(chunk)
+        count += len(chunk)
+        if workers > 0 and (count >= POOL_THRESHOLD or not auto) and len(buffered) > 1:
+            break
+    else:  # the scan ended with few files: parsing here is quicker than starting processes
+        for chunk in buffered:
             yield parse_chunk(root, mode, chunk)
         return
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         window: deque[Future] = deque()
-        todo = iter(chunks)
         try:
-            for chunk in todo:
+            for chunk in itertools.chain(buffered, chunks):
+                if not chunk:
+                    yield []
+                    continue
                 window.append(pool.submit(_parse_chunk_marshalled, root, mode, chunk))
                 if len(window) >= workers * 3:
                     yield marshal.loads(window.popleft().result())
