@@ -10,6 +10,7 @@ both give the same record for every file pydicom ships.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -85,6 +86,7 @@ DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 PIXEL_DATA = 0x7FE00010
 FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)
 
+_PRINTABLE_ASCII = re.compile(rb"[\x20-\x7e]*").fullmatch  # the same in every character set DICOM allows
 _SIMPLE_CHARSETS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1", "ISO_IR 192": "utf-8"}
 _LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
 _EXPLICIT = struct.Struct("<HH2sH").unpack_from
@@ -146,7 +148,7 @@ def read_header(path: str, size: int | None = None) -> dict[str, Any]:
 def _fast(buf: bytes, size: int, fd: int) -> dict[str, Any]:
     if buf[128:132] != b"DICM":
         raise _Unsupported
-    raw: dict[int, bytes] = {}
+    record: dict[str, Any] = {}
     # File meta: always explicit VR little endian.
     ts = ""
     pos = 132
@@ -173,9 +175,18 @@ def _fast(buf: bytes, size: int, fd: int) -> dict[str, Any]:
         raise _Unsupported
     else:
         explicit = True
-    found = (_top_explicit if explicit else _top_implicit)(buf, pos, raw, size)
-    pixel_tag, vpos, length = found if found else (None, 0, 0)
-    record = _decode(raw)
+    if _scan is not None:
+        status, pixel_tag, vpos, length = _scan.scan(buf, pos, size, explicit, record)
+        if status:
+            if status == _C_NEED_MORE:
+                raise _NeedMore
+            if status == _C_UNSUPPORTED:
+                raise _Unsupported
+            raise HeaderError("truncated: the file ends inside a data element")
+    else:
+        found = (_top_explicit if explicit else _top_implicit)(buf, pos, record, size)
+        pixel_tag, vpos, length = found if found else (None, 0, 0)
+    _finish(record)
     record[TRANSFER_SYNTAX] = ts
     if pixel_tag is None:
         record[HAS_PIXELS] = False
@@ -208,7 +219,7 @@ _EXPL_SW = struct.Struct("<I2sH").unpack_from
 _IMPL_SW = struct.Struct("<II").unpack_from
 
 
-def _top_explicit(buf: bytes, pos: int, raw: dict[int, bytes], size: int):
+def _top_explicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
     """Walk the top level of an explicit VR little endian data set, keeping wanted values in ``raw``.
 
     Returns (swapped pixel tag, value position, length) at pixel data, or None at the end of a file without it.
@@ -240,7 +251,7 @@ def _top_explicit(buf: bytes, pos: int, raw: dict[int, bytes], size: int):
     return _at_end(pos, n, size)
 
 
-def _top_implicit(buf: bytes, pos: int, raw: dict[int, bytes], size: int):
+def _top_implicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
     """As :func:`_top_explicit`, for implicit VR little endian."""
     n = len(buf)
     unpack, wanted = _IMPL_SW, _WANTED_SW
@@ -290,7 +301,7 @@ def _walk(buf: bytes, pos: int, explicit: bool, raw: dict[int, bytes] | None, si
                     raise _NeedMore
                 length = _U32(buf, pos + 8)[0]
                 vpos = pos + 12
-            elif 0x4141 <= (vr[0] << 8 | vr[1]) <= 0x5A5A and vr.isupper():
+            elif vr in _SHORT_VRS:
                 length, vpos = short, pos + 8
             else:
                 raise _Unsupported  # implicit VR element inside an explicit file: let pydicom sort it out
@@ -324,7 +335,7 @@ def _skip_sequence(buf: bytes, pos: int, explicit: bool, size: int) -> int:
         if pos + 8 > n:
             if n < size:
                 raise _NeedMore
-            raise HeaderError("truncated: the file ends inside a sequence")
+            raise HeaderError("truncated: the file ends inside a data element")
         group, elem, length = _IMPLICIT(buf, pos)
         pos += 8
         if group != 0xFFFE:
@@ -359,18 +370,23 @@ def _check_encapsulated_end(fd: int, start: int, size: int) -> None:
         raise HeaderError("truncated: the file ends inside compressed Pixel Data")
 
 
-def _decode(raw: dict[int, bytes]) -> dict[str, Any]:
-    charset_raw = raw.get(0x00080005)
+def _finish(record: dict[str, Any]) -> dict[str, Any]:
+    """Decode the values still in bytes (all of them from the Python walk; from the C walk only those whose
+    decoding needs the character set or has an odd form), in place."""
+    charset = record.get("SpecificCharacterSet")
+    if type(charset) is bytes:
+        charset = record["SpecificCharacterSet"] = _d_multi(charset)
     encoding = "latin-1"
     charsets: list[str] = []
-    if charset_raw:
-        charsets = [c.strip() for c in charset_raw.decode("ascii", "replace").strip(" \x00").split("\\")]
+    if charset:
+        charsets = [c.strip() for c in charset.split("\\")]
         simple = [c for c in charsets if c not in ("", "ISO_IR 6")]
         encoding = _SIMPLE_CHARSETS.get(simple[0]) if len(simple) == 1 else ("latin-1" if not simple else None)
-    record: dict[str, Any] = {}
-    for tag, value in raw.items():
-        kw, kind, decode, text = _SPEC[tag]
-        if text and encoding != "latin-1":
+    for kw, value in record.items():
+        if type(value) is not bytes:
+            continue
+        kind, decode, text = _SPEC_KW[kw]
+        if text and encoding != "latin-1" and not _PRINTABLE_ASCII(value.strip(b" \x00")):
             if encoding is None:  # ISO 2022 escapes, GB18030…: pydicom's codecs
                 record[kw] = convert(kind, _decode_charset(value, charsets, kind))
             else:
@@ -423,9 +439,28 @@ _DECODERS = {"str": _d_text, "pn": _d_text, "multi": _d_multi, "int": _d_int, "f
 # The only attributes we keep whose VR (LO, SH, PN, ST…) the character set affects.
 _TEXT_KEYWORDS = frozenset(("StudyDescription", "SeriesDescription", "PatientName", "ReferringPhysicianName",
                             "BodyPartExamined", "PatientID", "AccessionNumber", "StudyID"))
-# tag -> (keyword, kind, decoder, affected by the character set)
-_SPEC = {tag: (kw, kind, _DECODERS[kind], kw in _TEXT_KEYWORDS) for kw, (tag, kind) in FIELDS.items()}
-_WANTED_SW = {_swap(tag): tag for tag in _SPEC}
+# keyword -> (kind, decoder, affected by the character set); swapped tag -> keyword
+_SPEC_KW = {kw: (kind, _DECODERS[kind], kw in _TEXT_KEYWORDS) for kw, (tag, kind) in FIELDS.items()}
+_WANTED_SW = {_swap(tag): kw for kw, (tag, kind) in FIELDS.items()}
+
+# The C walk (dicomtui/core/_scan.c), when it was compiled; the Python walk above is the reference.
+_C_NEED_MORE, _C_UNSUPPORTED = 1, 2
+_C_KINDS = {"str": 0, "multi": 2, "int": 3, "float": 4, "us": 5, "fd": 6, "fdm": 6, "pn": 0}
+
+
+def _load_scan():
+    if os.environ.get("DICOMTUI_PURE_PYTHON") == "1":
+        return None
+    try:
+        from . import _scan as module
+    except ImportError:
+        return None
+    module.configure([(_swap(tag), 1 if kw in _TEXT_KEYWORDS else _C_KINDS[kind], kw)
+                      for kw, (tag, kind) in FIELDS.items()])
+    return module
+
+
+_scan = _load_scan()
 
 
 def _decode_charset(value: bytes, charsets: list[str], kind: str) -> str:
@@ -482,7 +517,7 @@ def read_header_pydicom(path: str, looks_dicom: bool = True) -> dict[str, Any]:
         raise
     except InvalidDicomError as exc:
         raise HeaderError(f"not a DICOM file ({exc})") from None
-    except (EOFError, OSError, ValueError, struct.error, KeyError, TypeError, IndexError, AttributeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on corrupt input; each is "unreadable"
         raise HeaderError(f"unreadable or corrupt DICOM: {type(exc).__name__}: {exc}") from None
     if not looks_dicom and not record.get("SOPInstanceUID") and not record.get("StudyInstanceUID"):
         raise HeaderError("not a DICOM file (no DICM prefix, no DICOM identifiers)")
@@ -497,7 +532,7 @@ def _from_dataset(ds) -> dict[str, Any]:
             continue
         value = elem.value
         if isinstance(value, bytes):  # an element pydicom could not type (VR UN): decode as the fast path does
-            record[kw] = _decode({tag: value}).get(kw)
+            record[kw] = _SPEC_KW[kw][1](value)
         elif kind in ("us", "fd"):
             first = value[0] if isinstance(value, Sequence) else value
             record[kw] = int(first) if kind == "us" else float(first)

@@ -104,8 +104,10 @@ def scan(paths: Iterable[str | os.PathLike], problems: list[Problem]) -> list[tu
 
 
 def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, int]],
-              problems: list[Problem]) -> Iterator[str]:
-    """:func:`scan` appending to ``found``, yielding each folder once it is listed (for progress)."""
+              problems: list[Problem], stat: bool = True) -> Iterator[str]:
+    """:func:`scan` appending to ``found``, yielding each folder once it is listed (for progress).
+
+    With ``stat`` False, files found by walking folders get size and mtime -1 (the parser stats them)."""
     seen_dirs: set[tuple[int, int]] = set()
     for given in paths:
         top = os.path.abspath(os.fspath(given))
@@ -119,7 +121,7 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
             if dicomdir:
                 found += _dicomdir_files(dicomdir, problems)
             else:
-                yield from _walk(top, found, seen_dirs, problems)
+                yield from _walk(top, found, seen_dirs, problems, stat)
         elif os.path.basename(top).upper() == "DICOMDIR":
             found += _dicomdir_files(top, problems)
         elif stat_mod.S_ISREG(st.st_mode):
@@ -129,7 +131,7 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
         yield top
 
 
-def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem]) -> Iterator[str]:
+def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: bool = True) -> Iterator[str]:
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -150,8 +152,11 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem]) -> Ite
                 if entry.is_dir():
                     subdirs.append(entry.path)
                 elif entry.is_file():
-                    est = entry.stat()
-                    found.append((entry.path, est.st_size, est.st_mtime_ns))
+                    if stat:
+                        est = entry.stat()
+                        found.append((entry.path, est.st_size, est.st_mtime_ns))
+                    else:
+                        found.append((entry.path, -1, -1))
                 elif entry.is_symlink():
                     problems.append(Problem(entry.path, "broken symbolic link"))
             except OSError as exc:
@@ -220,10 +225,14 @@ def _resolve_case(base: str, parts: list[str]) -> str | None:
 # ---- parsing (runs in worker processes) ----------------------------------------------------------------------
 
 def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list[tuple]:
-    """Parse (and in copy mode store) files; returns ("ok", Prepared, warning, path) or ("bad", path, reason)."""
+    """Parse (and in copy mode store) files; returns ("ok", hierarchy rows or None for "as before", instance row,
+    warning, path) or ("bad", path, reason) per file. ``size`` -1 means "not stat'ed yet"."""
     out: list[tuple] = []
     for path, size, mtime in items:
         try:
+            if size < 0:
+                st = os.stat(path)
+                size, mtime = st.st_size, st.st_mtime_ns
             header = read_header(path, size)
             missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not header.get(k)]
             if missing:
@@ -240,8 +249,18 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
             out.append(("bad", path, f"cannot read: {exc.strerror or exc}"))
     if mode == COPY:
         _store_copies(Path(root), out)
-    # rows for the database, made here so that the writing process only inserts
-    return [("ok", prepare(r[1]), r[2], r[1].source_path) if r[0] == "ok" else r for r in out]
+    # Rows for the database, made here so that the writing process only inserts. The patient/study/series part
+    # is sent only when it differs from the previous file's (None otherwise): files come in runs of a series.
+    rows: list[tuple] = []
+    last = None
+    for r in out:
+        if r[0] != "ok":
+            rows.append(r)
+            continue
+        hier, inst = prepare(r[1])
+        rows.append(("ok", None if hier == last else hier, inst, r[2], r[1].source_path))
+        last = hier
+    return rows
 
 
 def _parse_chunk_marshalled(root: str, mode: str, items: list[tuple[str, int, int]]) -> bytes:
@@ -284,16 +303,19 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
     yield ImportProgress("scan", 0, 0)
     scan_state = _ScanState()
     chunks = _chunks_to_parse(db, paths, report, scan_state)
+    db.bulk_writes(True)
     done = 0
     pending: list[Prepared] = []
     last_event = time.perf_counter()
+    hier = None
     try:
         for results in _parse_all(str(db.root), mode, chunks, workers):
             for result in results:
                 if result[0] == "ok":
-                    pending.append(result[1])
-                    if result[2]:
-                        report.warnings.append(Problem(result[3], result[2]))
+                    hier = result[1] or hier
+                    pending.append((hier, result[2]))
+                    if result[3]:
+                        report.warnings.append(Problem(result[4], result[3]))
                 else:
                     report.rejected.append(Problem(result[1], result[2]))
             done += len(results)
@@ -313,6 +335,8 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
         report.cancelled = True
         _commit(db, pending, report)
         raise
+    finally:
+        db.bulk_writes(False)
     _commit(db, pending, report)
     report.elapsed_s = time.perf_counter() - start
     yield ImportProgress("import", done + report.skipped_unchanged, report.files_seen, scanned=report.files_seen)
@@ -337,7 +361,8 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
     found: list[tuple[str, int, int]] = []
     chunk: list[tuple[str, int, int]] = []
     last = time.perf_counter()
-    for folder in iter_scan(paths, found, report.rejected):
+    # Nothing imported from these folders before: nothing to compare, so the parsers stat the files (in parallel).
+    for folder in iter_scan(paths, found, report.rejected, stat=bool(known)):
         state.folder = folder
         report.files_seen += len(found)
         for item in found:
@@ -373,7 +398,7 @@ def import_paths(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: st
 
 
 def _result_path(result: tuple) -> str:
-    return result[3] if result[0] == "ok" else result[1]
+    return result[4] if result[0] == "ok" else result[1]
 
 
 def _commit(db: DicomDatabase, pending: list[Prepared], report: ImportReport) -> None:
