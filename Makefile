@@ -7,7 +7,7 @@ STAMP   = $(VENV)/.installed-stamp
 
 .PHONY: run test screenshots bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py dicomtui/core/_scan.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

@@ -103,6 +103,12 @@ def test_normalise_name() -> None:
 needs_c = pytest.mark.skipif(header._scan is None, reason="the C walk (dicomtui/core/_scan.c) was not compiled")
 
 
+def test_c_walk_is_built_where_peers_are_required() -> None:
+    """CI must test the compiled walk, not only fall back to Python silently (the build needs gcc)."""
+    if os.environ.get("DICOMTUI_REQUIRE_PEERS") == "1" and os.environ.get("DICOMTUI_PURE_PYTHON") != "1":
+        assert header._scan is not None, "dicomtui.core._scan was not built: is gcc installed?"
+
+
 def _outcome(path: Path, use_c: bool, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(header, "_scan", header._load_scan() if use_c else None)
     try:
