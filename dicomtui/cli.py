@@ -46,6 +46,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("examine", help="list the ways each series can be loaded, with warnings")
+    p.add_argument("uids", nargs="+", metavar="SERIES_UID")
+    p.add_argument("--split-by-time", action="store_true", help="also split sub-series by ContentTime/TriggerTime")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("load", help="load a series as a volume and write it as NIfTI or NRRD")
+    p.add_argument("uid", metavar="SERIES_UID")
+    p.add_argument("--loadable", type=int, metavar="N",
+                   help="which loadable (number from `examine`; default: the selected one)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.nii, OUT.nii.gz or OUT.nrrd")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) when the loadable has warnings")
+
     p = sub.add_parser("db", help="database information and integrity")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     q = dbsub.add_parser("info", help="path, schema version, counts, disk use")
@@ -68,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         db_path = Path(args.db).expanduser() if args.db else settings.database
         if args.command is None:
             return _run_tui(db_path)
-        handler = {"import": cmd_import, "ls": cmd_ls, "rm": cmd_rm, "db": cmd_db}[args.command]
+        handler = {"import": cmd_import, "ls": cmd_ls, "rm": cmd_rm, "db": cmd_db, "examine": cmd_examine,
+                   "load": cmd_load}[args.command]
         if args.command == "import" and args.mode is None:
             args.mode = settings.import_mode
         return handler(args, db_path)
@@ -297,6 +310,78 @@ def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
         for e in report.errors:
             _err(e)
     return EXIT_PARTIAL if (missing or report.errors) else EXIT_OK
+
+
+# ---- examine / load ------------------------------------------------------------------------------------------
+
+def _examine(db, uids: list[str], split_by_time: bool = False):
+    from .core.examine import examine_series
+
+    ids = []
+    for uid in uids:
+        row = db.find("series", uid)
+        if row is None:
+            _err(f"no series {uid} in the database")
+            return None
+        ids.append(row["id"])
+    return examine_series(db, ids, split_by_time=split_by_time)
+
+
+def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
+    with _open(db_path, create=False) as db:
+        loadables = _examine(db, args.uids, args.split_by_time)
+        if loadables is None:
+            return EXIT_FATAL
+    if args.json:
+        print(json.dumps([dict(index=n, **item.to_dict()) for n, item in enumerate(loadables, 1)], indent=2))
+        return EXIT_OK
+    for n, item in enumerate(loadables, 1):
+        mark = "*" if item.selected else " "
+        print(f"{mark} {n:2d}  {item.name}  [{item.plugin}, confidence {item.confidence:.2f}, "
+              f"{len(item.instances)} images]")
+        for warning in item.warnings:
+            print(f"        warning: {warning}")
+    print("(* = loaded by default)")
+    return EXIT_OK
+
+
+def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
+    from .core import convert
+    from .core.examine import load
+    from .core.examine.scalar import LoadError
+    from .core.pixels import PixelError
+
+    try:
+        convert.output_format(args.output)
+    except convert.ConvertError as exc:
+        _err(str(exc))
+        return EXIT_FATAL
+    with _open(db_path, create=False) as db:
+        loadables = _examine(db, [args.uid])
+        if loadables is None:
+            return EXIT_FATAL
+        if args.loadable is not None:
+            if not 1 <= args.loadable <= len(loadables):
+                _err(f"--loadable must be 1 to {len(loadables)} (see `dicomtui examine {args.uid}`)")
+                return EXIT_FATAL
+            chosen = loadables[args.loadable - 1]
+        else:
+            chosen = next(item for item in loadables if item.selected)
+        for warning in chosen.warnings:
+            _err(f"warning: {warning}")
+        if chosen.warnings and args.strict:
+            _err("not written (--strict and the loadable has warnings)")
+            return EXIT_PARTIAL
+        try:
+            volume = load(db, chosen)
+        except (LoadError, PixelError) as exc:
+            _err(str(exc))
+            return EXIT_FATAL
+    written = convert.write(volume, args.output)
+    k, j, i = volume.array.shape
+    print(f"wrote {written}: {i}x{j}x{k} voxels of {volume.array.dtype}, spacing "
+          f"{' x '.join(f'{v:.4g}' for v in volume.spacing)} mm ({chosen.name})")
+    return EXIT_OK
 
 
 # ---- db ------------------------------------------------------------------------------------------------------

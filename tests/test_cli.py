@@ -95,3 +95,36 @@ def test_default_database_comes_from_settings(tmp_path: Path, series_folder: Pat
     (config / "config.toml").write_text('import_mode = "move"\n')
     out = run("db", "info")
     assert out.returncode == 2 and "import_mode" in out.stderr
+
+
+def test_examine_and_load(tmp_path: Path) -> None:
+    import nrrd
+    import numpy as np
+
+    folder = tmp_path / "in"
+    write_series(folder, SeriesSpec(slices=6, rows=16, cols=20, slice_spacing=2.0))
+    extra = write_series(tmp_path / "gap", SeriesSpec(slices=10, rows=16, cols=20, series_number=2, seed=5))
+    for path in extra[3:6]:  # three missing slices
+        path.unlink()
+    db = str(tmp_path / "db")
+    run("--db", db, "import", str(folder), str(tmp_path / "gap"))
+    series = {s["SeriesNumber"]: s["SeriesInstanceUID"] for s in json.loads(run("--db", db, "ls", "series",
+                                                                                   "--json").stdout)}
+    out = run("--db", db, "examine", series[1], "--json")
+    (item,) = json.loads(out.stdout)
+    assert (item["name"], item["selected"], item["warnings"], item["instances"]) == ("1: Axial", True, [], 6)
+
+    out = run("--db", db, "load", series[1], "-o", str(tmp_path / "v.nrrd"))
+    assert out.returncode == 0, out.stderr
+    data, header = nrrd.read(str(tmp_path / "v.nrrd"))
+    assert data.shape == (20, 16, 6) and header["space"] == "left-posterior-superior"
+    np.testing.assert_allclose(np.array(header["space directions"], dtype=float),
+                               [[0.5, 0, 0], [0, 0.5, 0], [0, 0, 2.0]])
+
+    out = run("--db", db, "examine", series[2])
+    assert "3 missing slices between slice 3 and 4" in out.stdout
+    out = run("--db", db, "load", series[2], "-o", str(tmp_path / "g.nii.gz"), "--strict")
+    assert out.returncode == 1 and "missing slices" in out.stderr and not (tmp_path / "g.nii.gz").exists()
+    out = run("--db", db, "load", series[2], "-o", str(tmp_path / "g.nii.gz"))
+    assert out.returncode == 0 and "warning: 3 missing slices" in out.stderr and (tmp_path / "g.nii.gz").exists()
+    assert run("--db", db, "load", series[2], "-o", str(tmp_path / "g.png")).returncode == 2

@@ -1,0 +1,214 @@
+"""Examine: loadables and their warnings, with exact expectations; load: geometry, order, values, dtypes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dicomtui.core.database import DicomDatabase
+from dicomtui.core.examine import examine_series, load, scalar, select
+from dicomtui.core.indexer import import_paths
+from dicomtui.core.synth import SeriesSpec, series_datasets, write_series
+
+AXIAL = "1.0\\0.0\\0.0\\0.0\\1.0\\0.0"
+
+
+def rows(n: int = 10, spacing: float = 2.0, **over) -> list[dict]:
+    """Instance rows as the database stores them, for an axial stack at z = 0, spacing, 2×spacing…"""
+    out = []
+    for k in range(n):
+        row = {"SOPInstanceUID": f"1.2.3.{k}", "SeriesInstanceUID": "1.2.3", "SeriesNumber": 7,
+               "SeriesDescription": "Head", "InstanceNumber": k + 1, "has_pixels": 1, "NumberOfFrames": None,
+               "ImagePositionPatient": f"0.0\\0.0\\{k * spacing}", "ImageOrientationPatient": AXIAL,
+               "PixelSpacing": "0.5\\0.5", "Rows": 64, "Columns": 64, "AcquisitionNumber": 1,
+               "ImageType": "ORIGINAL\\PRIMARY\\AXIAL", "FrameOfReferenceUID": "1.2.3.9"}
+        row.update(over)
+        out.append(row)
+    return out
+
+
+def only(loadables, name_part: str = ""):
+    found = [item for item in loadables if name_part in item.name]
+    assert len(found) == 1, [item.name for item in loadables]
+    return found[0]
+
+
+def test_a_clean_series_is_one_selected_loadable() -> None:
+    loadables = scalar.examine(rows())
+    select(loadables)
+    assert len(loadables) == 1
+    item = loadables[0]
+    assert (item.name, item.confidence, item.warnings, item.selected) == ("7: Head", 0.5, [], True)
+
+
+def test_slices_are_sorted_by_position_not_instance_number() -> None:
+    data = rows(5)
+    for row, number in zip(data, [3, 1, 5, 2, 4]):
+        row["InstanceNumber"] = number
+    data.reverse()
+    ordered = scalar.examine(data)[0].instances
+    assert [r["ImagePositionPatient"].split("\\")[2] for r in ordered] == ["0.0", "2.0", "4.0", "6.0", "8.0"]
+
+
+def test_missing_slices_are_counted_and_located() -> None:
+    data = [r for k, r in enumerate(rows(100, spacing=1.25)) if not 40 <= k <= 55]  # slices 41-56 removed
+    item = scalar.examine(data)[0]
+    assert item.warnings == [
+        "16 missing slices between slice 40 and 41 (positions 48.75 and 70.00 mm along the normal; usual spacing "
+        "1.25 mm)"]
+    assert item.confidence == scalar.CONF_DOUBTFUL
+
+
+def test_uneven_spacing_says_min_and_max() -> None:
+    data = rows(6)
+    data[3]["ImagePositionPatient"] = "0.0\\0.0\\6.3"
+    item = scalar.examine(data)[0]
+    assert item.warnings == ["slices are not equally spaced: spacing varies from 1.7 to 2.3 mm (tolerance 0.01 mm)"]
+
+
+def test_spacing_within_tolerance_is_fine() -> None:
+    data = rows(6)
+    data[3]["ImagePositionPatient"] = "0.0\\0.0\\6.005"
+    assert scalar.examine(data)[0].warnings == []
+
+
+def test_gantry_tilt_gives_the_angle() -> None:
+    tilt = math.radians(15)
+    data = rows(10)
+    for k, row in enumerate(data):
+        row["ImagePositionPatient"] = f"0.0\\{k * 2.0 * math.tan(tilt):.6f}\\{k * 2.0}"
+    item = scalar.examine(data)[0]
+    assert item.warnings == ["gantry tilt or sheared geometry: slice positions move 15.00° away from the slice "
+                             "normal; the volume is stored sheared (regularize to resample it)"]
+
+
+@pytest.mark.parametrize("delta, groups", [(1e-7, 1), (1e-5, 2)])
+def test_orientation_tolerance(delta: float, groups: int) -> None:
+    data = rows(10)
+    for row in data[5:]:
+        row["ImageOrientationPatient"] = f"1.0\\{delta}\\0.0\\0.0\\1.0\\0.0"
+    loadables = scalar.examine(data)
+    subs = [item for item in loadables if "orientation" in item.name]
+    assert len(subs) == (0 if groups == 1 else 2)
+    mixed = [w for w in loadables[0].warnings if "mixed orientations" in w]
+    assert len(mixed) == (0 if groups == 1 else 1)
+
+
+def test_localizer_is_recognised_and_left_out() -> None:
+    data = rows(20)
+    scout = data[0]
+    scout.update(ImageOrientationPatient="0.0\\1.0\\0.0\\0.0\\0.0\\-1.0", ImagePositionPatient="0.0\\-100.0\\100.0",
+                 ImageType="ORIGINAL\\PRIMARY\\LOCALIZER")
+    loadables = scalar.examine(data)
+    select(loadables)
+    without = only(loadables, "without the localizer")
+    assert len(without.instances) == 19 and without.warnings == [] and without.selected
+    assert without.confidence == scalar.CONF_PREFERRED
+    assert loadables[0].confidence < 0.45 and not loadables[0].selected
+    assert any("mixed orientations" in w for w in loadables[0].warnings)
+
+
+def test_sub_series_by_acquisition_are_preferred_when_the_whole_is_doubtful() -> None:
+    data = rows(10) + rows(10, AcquisitionNumber=2)
+    for k, row in enumerate(data):
+        row["SOPInstanceUID"] = f"1.2.3.{k}"
+    loadables = scalar.examine(data)
+    select(loadables)
+    whole = loadables[0]
+    assert whole.warnings == ["10 slices share a position with another slice: several volumes or repeated "
+                              "acquisitions are mixed in this series"]
+    subs = [item for item in loadables if "acquisition" in item.name]
+    assert [len(s.instances) for s in subs] == [10, 10]
+    assert all(s.selected and s.confidence == scalar.CONF_PREFERRED for s in subs) and not whole.selected
+
+
+def test_other_warnings() -> None:
+    data = rows(4)
+    data[1]["Rows"] = 32
+    data[2]["FrameOfReferenceUID"] = "1.2.3.10"
+    data[3]["ImageOrientationPatient"] = None
+    warnings = scalar.examine(data)[0].warnings
+    assert warnings == [
+        "mixed image sizes (64x32, 64x64): the images cannot be stacked into one volume",
+        "2 different FrameOfReferenceUIDs: the images may not share one coordinate system",
+        "missing geometry (ImageOrientationPatient) in 1 of 4 images: slices are stacked by InstanceNumber with "
+        "1 mm spacing, positions are not trustworthy",
+    ]
+
+
+def test_a_series_without_pixels_is_offered_with_low_confidence() -> None:
+    data = rows(3, has_pixels=0)
+    (item,) = scalar.examine(data)
+    assert item.confidence == scalar.CONF_NO_PIXELS
+    assert item.warnings == ["no single-frame image with pixel data among the 3 instances: nothing to show as a "
+                             "volume"]
+
+
+def test_same_files_are_not_selected_twice() -> None:
+    data = rows(6)
+    loadables = scalar.examine(data) + scalar.examine(data)  # as if a second plugin offered the same
+    select(loadables)
+    assert [item.selected for item in loadables] == [True, False]
+
+
+@pytest.mark.parametrize("slopes, intercepts, raw_dtype, expected", [
+    ([1, 1], [-1024, -1024], np.uint16, np.int16),
+    ([1, 1], [0, 0], np.uint16, np.uint8),
+    ([1, 1], [0, 0], np.int16, np.uint8),
+    ([1, 1], [-300, 0], np.int16, np.int16),
+    ([1, 1], [-1024, 0], np.uint16, np.int16),
+    ([0.5, 0.5], [0, 0], np.uint16, np.float32),
+    ([1, 1], [0.5, 0.5], np.uint16, np.float32),
+])
+def test_rescale_picks_the_smallest_exact_type(slopes, intercepts, raw_dtype, expected) -> None:
+    raw = np.array([[[0, 200]], [[3, 100]]], dtype=raw_dtype)
+    out = scalar.rescale(raw, slopes, intercepts)
+    assert out.dtype == expected
+    want = raw.astype(np.float64) * np.array(slopes)[:, None, None] + np.array(intercepts)[:, None, None]
+    assert np.array_equal(out.astype(np.float64), want)
+
+
+def test_load_builds_the_volume_in_patient_space(tmp_path: Path) -> None:
+    spec = SeriesSpec(slices=6, rows=20, cols=30, pixel_spacing=(0.8, 0.6), slice_spacing=3.0,
+                      orientation=(0.0, 1.0, 0.0, 0.0, 0.0, -1.0), origin=(12.0, -40.0, 25.0))  # sagittal
+    files = write_series(tmp_path / "in", spec)
+    files[2].rename(tmp_path / "in" / "zzz.dcm")  # file order on disk must not matter
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+        (item,) = examine_series(db, [db.series()[0]["id"]])
+        volume = load(db, item)
+    assert volume.array.shape == (6, 20, 30) and volume.array.dtype == np.int16
+    np.testing.assert_allclose(volume.spacing, (0.6, 0.8, 3.0))
+    normal = np.cross([0, 1, 0], [0, 0, -1])
+    np.testing.assert_allclose(volume.affine[:3, 0], [0, 0.6, 0])
+    np.testing.assert_allclose(volume.affine[:3, 1], [0, 0, -0.8])
+    np.testing.assert_allclose(volume.affine[:3, 2], normal * 3.0)
+    np.testing.assert_allclose(volume.origin, (12.0, -40.0, 25.0))
+    # synth encodes the slice index in the values: slice k holds 1000 + 10 k in the middle, minus 1024 (rescale)
+    assert [int(volume.array[k, 10, 15]) for k in range(6)] == [1000 + 10 * k - 1024 for k in range(6)]
+    assert volume.windows[0].name == "DICOM 1" and volume.windows[0].center == 40.0
+    assert [w.name for w in volume.windows[1:4]] == ["brain", "subdural", "stroke"]
+
+
+def test_direct_read_equals_pydicom(tmp_path: Path) -> None:
+    """The Pixel Data offset path and pydicom's decoding agree, including BitsStored < BitsAllocated masking."""
+    import pydicom
+
+    from dicomtui.core.pixels import _read_direct, _read_pydicom
+
+    spec = SeriesSpec(slices=1, rows=8, cols=8)
+    ds = series_datasets(spec)[0]
+    values = (np.arange(64, dtype=np.int16).reshape(8, 8) - 20)
+    ds.BitsStored, ds.HighBit = 12, 11
+    ds.PixelData = (values.astype(np.uint16) | 0xF000 * (values >= 0)).astype("<u2").tobytes()  # junk high bits
+    ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "x.dcm"])
+        inst = db.instances()[0]
+    direct = _read_direct(tmp_path / "x.dcm", inst)
+    assert direct is not None
+    assert np.array_equal(direct, _read_pydicom(tmp_path / "x.dcm"))
+    assert np.array_equal(direct, pydicom.dcmread(tmp_path / "x.dcm").pixel_array)
