@@ -22,37 +22,61 @@ class PixelError(Exception):
     """A slice could not be read; the message names the file and why."""
 
 
+def raw_dtype(instances: list[dict[str, Any]]) -> np.dtype:
+    """The type of the stored values of these instances (before rescale): one that holds all of them."""
+    types = []
+    for inst in instances:
+        bits = inst.get("BitsAllocated") or 16
+        bits = 8 if bits <= 8 else 16 if bits <= 16 else 32
+        types.append(np.dtype(f"<{'i' if inst.get('PixelRepresentation') else 'u'}{bits // 8}"))
+    return np.result_type(*types) if types else np.dtype("<i2")
+
+
+def read_into(path: Path, inst: dict[str, Any], out: np.ndarray) -> None:
+    """Fill ``out`` (rows × cols, C-contiguous) with the stored values of a single-frame instance."""
+    if _read_direct(path, inst, out):
+        return
+    arr = _read_pydicom(path)
+    if arr.shape != out.shape:
+        raise PixelError(f"{path}: the image is {arr.shape[1]}x{arr.shape[0]}, the series {out.shape[1]}x{out.shape[0]}")
+    out[...] = arr
+
+
 def read_slice(path: Path, inst: dict[str, Any]) -> np.ndarray:
-    """The stored values (before rescale) of a single-frame instance, shape (rows, cols)."""
-    direct = _read_direct(path, inst)
-    if direct is not None:
-        return direct
-    return _read_pydicom(path)
+    """The stored values of one single-frame instance, shape (rows, cols)."""
+    out = np.empty((inst.get("Rows") or 0, inst.get("Columns") or 0), dtype=raw_dtype([inst]))
+    read_into(path, inst, out)
+    return out
 
 
-def _read_direct(path: Path, inst: dict[str, Any]) -> np.ndarray | None:
+def _read_direct(path: Path, inst: dict[str, Any], out: np.ndarray) -> bool:
+    """Read the native pixel bytes at the stored offset straight into ``out``; False when that is not safe."""
     offset = inst.get("pixel_offset")
     bits = inst.get("BitsAllocated")
     if (offset is None or inst.get("TransferSyntaxUID") not in NATIVE_SYNTAXES or bits not in (8, 16, 32)
             or (inst.get("SamplesPerPixel") or 1) != 1 or (inst.get("NumberOfFrames") or 1) != 1):
-        return None
-    rows, cols = inst.get("Rows") or 0, inst.get("Columns") or 0
+        return False
     signed = bool(inst.get("PixelRepresentation"))
-    dtype = np.dtype(f"<{'i' if signed else 'u'}{bits // 8}")
-    count = rows * cols
+    if out.dtype != np.dtype(f"<{'i' if signed else 'u'}{bits // 8}") or out.shape != (inst.get("Rows"),
+                                                                                        inst.get("Columns")):
+        return False
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", buffering=0) as f:
             f.seek(offset)
-            data = np.fromfile(f, dtype=dtype, count=count)
+            got = f.readinto(memoryview(out).cast("B"))
     except OSError:
-        return None
-    if data.size != count:
-        return None  # the file does not hold what the tags say: let pydicom explain
+        return False
+    if got != out.nbytes:
+        return False  # the file does not hold what the tags say: let pydicom explain
     stored = inst.get("BitsStored") or bits
     if stored < bits:  # bits above BitsStored may hold overlays: mask, or sign-extend as pydicom does
         shift = bits - stored
-        data = (data << shift) >> shift if signed else data & ((1 << stored) - 1)
-    return data.reshape(rows, cols)
+        if signed:
+            out <<= shift
+            out >>= shift
+        else:
+            out &= (1 << stored) - 1
+    return True
 
 
 def _read_pydicom(path: Path) -> np.ndarray:
@@ -68,14 +92,16 @@ def _read_pydicom(path: Path) -> np.ndarray:
     return arr
 
 
-def read_slices(paths: list[Path], instances: list[dict[str, Any]], progress=None) -> list[np.ndarray]:
-    """All slices, in order, read by a few threads; ``progress(done, total)`` after each."""
-    out: list[np.ndarray | None] = [None] * len(paths)
+def read_stack(paths: list[Path], instances: list[dict[str, Any]], progress=None) -> np.ndarray:
+    """All slices into one (slices, rows, cols) array, read by a few threads straight into place;
+    ``progress(done, total)`` is called as slices arrive."""
+    first = instances[0]
+    out = np.empty((len(paths), first.get("Rows") or 0, first.get("Columns") or 0), dtype=raw_dtype(instances))
     workers = min(8, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(workers) as pool:
-        futures = {pool.submit(read_slice, p, i): k for k, (p, i) in enumerate(zip(paths, instances))}
+        futures = [pool.submit(read_into, p, i, out[k]) for k, (p, i) in enumerate(zip(paths, instances))]
         for done, fut in enumerate(futures, 1):
-            out[futures[fut]] = fut.result()
+            fut.result()
             if progress is not None:
                 progress(done, len(paths))
-    return out  # type: ignore[return-value]
+    return out

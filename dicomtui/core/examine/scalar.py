@@ -192,16 +192,16 @@ def check_geometry(images: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
 
 def load(db, loadable: Loadable, progress=None):
     """Read the slices of ``loadable`` and stack them into a Volume with its geometry (no resampling)."""
-    from ..pixels import read_slices
+    from ..pixels import read_stack
     from ..volume import Volume, window_presets
 
     insts = loadable.instances
+    sizes = {(i.get("Rows"), i.get("Columns")) for i in insts}
+    if len(sizes) > 1:
+        raise LoadError(f"{loadable.name}: images of different sizes cannot be stacked into one volume")
     paths = [db.abspath(i["path"], bool(i["stored"])) for i in insts]
-    slices = read_slices(paths, insts, progress)
-    shapes = {s.shape for s in slices}
-    if len(shapes) > 1:
-        raise LoadError(f"{loadable.name}: slices of different sizes ({', '.join(map(str, shapes))}) cannot be stacked")
-    array = rescale(np.stack(slices), [i.get("RescaleSlope") for i in insts], [i.get("RescaleIntercept") for i in insts])
+    raw = read_stack(paths, insts, progress)
+    array = rescale(raw, [i.get("RescaleSlope") for i in insts], [i.get("RescaleIntercept") for i in insts])
     geometry = loadable.details.get("geometry", {"valid": False})
     affine = np.eye(4)
     if geometry.get("valid"):
@@ -235,19 +235,20 @@ _INT_TYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.in
 def rescale(raw: np.ndarray, slopes: list, intercepts: list) -> np.ndarray:
     """Apply RescaleSlope/Intercept per slice, into the smallest type that holds every value exactly.
 
-    Works slice by slice, so that memory stays near one copy of the volume."""
+    In place when the result type has the raw type's size, else into one new array, slice by slice: peak
+    memory stays at most the raw array plus the result."""
     slopes = [1.0 if s is None else float(s) for s in slopes]
     intercepts = [0.0 if b is None else float(b) for b in intercepts]
     if all(s == 1.0 for s in slopes) and all(b.is_integer() for b in intercepts):
         shifts = [int(b) for b in intercepts]
         lo = int(raw.min()) + min(shifts) if raw.size else 0
         hi = int(raw.max()) + max(shifts) if raw.size else 0
-        target = next(t for t in _INT_TYPES if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max)
+        target = np.dtype(next(t for t in _INT_TYPES if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max))
         if not any(shifts) and raw.dtype == target:
             return raw
-        out = np.empty(raw.shape, dtype=target)
+        out = raw.view(target) if target.itemsize == raw.dtype.itemsize else np.empty(raw.shape, dtype=target)
         for k, shift in enumerate(shifts):
-            out[k] = raw[k].astype(np.int64) + shift
+            out[k] = raw[k].astype(np.int64) + shift  # a one-slice temporary: safe in place
         return out
     out = np.empty(raw.shape, dtype=np.float32)
     for k, (slope, intercept) in enumerate(zip(slopes, intercepts)):
