@@ -377,10 +377,16 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         except (LoadError, PixelError) as exc:
             _err(str(exc))
             return EXIT_FATAL
-    written = convert.write(volume, args.output)
-    k, j, i = volume.array.shape
-    print(f"wrote {written}: {i}x{j}x{k} voxels of {volume.array.dtype}, spacing "
-          f"{' x '.join(f'{v:.4g}' for v in volume.spacing)} mm ({chosen.name})")
+    try:
+        written = convert.write(volume, args.output)
+    except convert.ConvertError as exc:
+        _err(str(exc))
+        return EXIT_FATAL
+    first = volume[0] if isinstance(volume, list) else volume
+    k, j, i = first.array.shape
+    count = f" × {len(volume)} volumes" if isinstance(volume, list) else ""
+    print(f"wrote {', '.join(map(str, written))}: {i}x{j}x{k} voxels{count} of {first.array.dtype}, spacing "
+          f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({chosen.name})")
     return EXIT_OK
 
 

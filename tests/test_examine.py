@@ -212,3 +212,29 @@ def test_direct_read_equals_pydicom(tmp_path: Path) -> None:
     assert _read_direct(tmp_path / "x.dcm", inst, direct)
     assert np.array_equal(direct, _read_pydicom(tmp_path / "x.dcm"))
     assert np.array_equal(direct, pydicom.dcmread(tmp_path / "x.dcm").pixel_array)
+
+
+def test_repeated_positions_become_a_sequence() -> None:
+    from dicomtui.core.examine import sequence
+
+    data = []
+    for t in (1, 2, 3):
+        for row in rows(4, TemporalPositionIdentifier=t):
+            row["SOPInstanceUID"] = f"1.2.{t}.{row['SOPInstanceUID']}"
+            data.append(row)
+    data.reverse()
+    loadables = scalar.examine(data) + sequence.examine(data)
+    select(loadables)
+    seq = only(loadables, "volumes")
+    assert seq.name == "7: Head (3 volumes over 3 time points)" and seq.selected and seq.warnings == []
+    volumes = seq.details["volumes"]
+    assert [[r["TemporalPositionIdentifier"] for r in v] for v in volumes] == [[1] * 4, [2] * 4, [3] * 4]
+    assert [r["ImagePositionPatient"] for r in volumes[0]] == [f"0.0\\0.0\\{2.0 * k}" for k in range(4)]
+    assert not loadables[0].selected
+
+
+def test_unequal_repeats_are_not_a_sequence() -> None:
+    from dicomtui.core.examine import sequence
+
+    data = rows(4) + rows(3)
+    assert sequence.examine(data) == []

@@ -198,3 +198,30 @@ def replicate(template: list[Path], copies: int, out: str | Path, patients: int 
             path.write_bytes(data)
             written.append(path)
     return written
+
+
+def write_4d(folder: str | Path, spec: SeriesSpec, volumes: list[dict], name: str = "IM{index:05d}.dcm") -> list[Path]:
+    """One series holding several volumes on the same slice positions (a time series, echoes, diffusion…).
+
+    ``volumes[v]`` gives the attributes that set volume v apart (e.g. ``{"TemporalPositionIdentifier": 2}`` or
+    ``{"DiffusionBValue": 1000.0, "DiffusionGradientOrientation": [1, 0, 0]}``); its voxels are the phantom
+    plus 100 × v, so that volume order can be checked."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    index = 0
+    for v, attributes in enumerate(volumes):
+        def pixels(i: int, s: SeriesSpec, v: int = v) -> np.ndarray:
+            return default_pixels(i, s) + 100 * v
+
+        for ds in series_datasets(spec, pixels):
+            index += 1
+            ds.SOPInstanceUID = uid("sop4d", ds.SeriesInstanceUID, v, ds.InstanceNumber)
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+            ds.InstanceNumber = index
+            for keyword, value in attributes.items():
+                setattr(ds, keyword, value)
+            path = folder / name.format(index=index)
+            ds.save_as(path, enforce_file_format=True)
+            paths.append(path)
+    return paths

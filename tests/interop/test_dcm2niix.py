@@ -53,7 +53,7 @@ def _ours(tmp_path: Path, folder: Path) -> nib.Nifti1Image:
         chosen = [item for item in loadables if item.selected]
         assert len(chosen) == 1, [i.to_dict() for i in loadables]
         volume = load(db, chosen[0])
-    path = convert.write(volume, tmp_path / "ours.nii.gz")
+    (path,) = convert.write(volume, tmp_path / "ours.nii.gz")
     return nib.load(path)
 
 
@@ -105,3 +105,55 @@ def test_gantry_tilt_kept_as_acquired(tmp_path: Path) -> None:
                           nib.as_closest_canonical(refs["ref.nii"]).get_fdata())
     for k, (x, y, z) in enumerate(positions):  # slice k's first voxel is exactly at its ImagePositionPatient
         np.testing.assert_allclose(ours.affine @ np.array([0, 0, k, 1.0]), [-x, -y, z, 1.0], atol=1e-3)
+
+
+def _world_bvecs(image: nib.Nifti1Image, bvec_file: Path) -> np.ndarray:
+    """FSL bvecs back to RAS world directions (undoing the x flip of "neurological" images)."""
+    vectors = np.loadtxt(bvec_file).reshape(3, -1)
+    axes = image.affine[:3, :3] / np.linalg.norm(image.affine[:3, :3], axis=0)
+    if np.linalg.det(image.affine[:3, :3]) > 0:
+        vectors = vectors * np.array([[-1.0], [1.0], [1.0]])
+    return axes @ vectors
+
+
+def _load_4d(tmp_path: Path, folder: Path) -> tuple[nib.Nifti1Image, list[Path]]:
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [folder])
+        loadables = examine_series(db, [s["id"] for s in db.series()])
+        (chosen,) = [item for item in loadables if item.selected]
+        assert chosen.plugin == "sequence"
+        volumes = load(db, chosen)
+    written = convert.write(volumes, tmp_path / "ours.nii")
+    return nib.load(written[0]), written
+
+
+def test_time_series_matches_dcm2niix(tmp_path: Path) -> None:
+    from dicomtui.core.synth import write_4d
+
+    folder = tmp_path / "in"
+    write_4d(folder, SeriesSpec(slices=5, rows=20, cols=24, modality="MR"),
+             [{"TemporalPositionIdentifier": t, "TriggerTime": 100.0 * t} for t in (1, 2, 3)])
+    ours, written = _load_4d(tmp_path, folder)
+    (ref,) = _dcm2niix(tmp_path, folder).values()
+    assert ours.shape == ref.shape == (24, 20, 5, 3)
+    _assert_same(ours, ref)
+
+
+def test_diffusion_matches_dcm2niix_with_bval_bvec(tmp_path: Path) -> None:
+    from dicomtui.core.synth import write_4d
+
+    folder = tmp_path / "in"
+    directions = [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (0.577350, 0.577350, 0.577350)]
+    write_4d(folder, SeriesSpec(slices=5, rows=20, cols=24, modality="MR", orientation=_double_oblique()),
+             [{"DiffusionBValue": 0.0 if not any(g) else 1000.0, "DiffusionGradientOrientation": list(g)}
+              for g in directions])
+    ours, written = _load_4d(tmp_path, folder)
+    assert [p.suffix for p in written] == [".nii", ".bval", ".bvec"]
+    refs = _dcm2niix(tmp_path, folder)
+    ref = refs["ref.nii"]
+    _assert_same(ours, ref)
+    ref_dir = tmp_path / "ref"
+    assert np.array_equal(np.loadtxt(written[1]), np.loadtxt(ref_dir / "ref.bval"))
+    a, b = _world_bvecs(ours, written[2]), _world_bvecs(ref, ref_dir / "ref.bvec")
+    for n in range(a.shape[1]):  # a direction and its opposite are the same diffusion direction
+        assert np.allclose(a[:, n], b[:, n], atol=1e-4) or np.allclose(a[:, n], -b[:, n], atol=1e-4), n
