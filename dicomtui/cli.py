@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args, db_path)
     except (DatabaseError, SettingsError) as exc:
         _err(str(exc))
+        return EXIT_FATAL
+    except sqlite3.OperationalError as exc:
+        hint = " (another process has held the write lock for over a minute)" if "locked" in str(exc) else ""
+        _err(f"database error: {exc}{hint}")
         return EXIT_FATAL
     except KeyboardInterrupt:
         _err("interrupted")
@@ -393,7 +398,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
 # ---- db ------------------------------------------------------------------------------------------------------
 
 def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
-    with _open(db_path, create=args.db_command == "info") as db:
+    with _open(db_path, create=False) as db:
         if args.db_command == "info":
             info = db.stats()
             if args.json:

@@ -53,15 +53,15 @@ static const Field *find_field(uint32_t tag_sw) {
 }
 
 /* Status of running out of bytes at `pos`: more to read, or the file itself ends there. */
-static int out_of_bytes(Py_ssize_t n, Py_ssize_t size) { return n < size ? ST_NEED_MORE : ST_TRUNCATED; }
+static int out_of_bytes(int64_t n, int64_t size) { return n < size ? ST_NEED_MORE : ST_TRUNCATED; }
 
-static int walk_item(const unsigned char *b, Py_ssize_t n, Py_ssize_t size, Py_ssize_t *pos, int explicit_vr, int depth);
+static int walk_item(const unsigned char *b, int64_t n, int64_t size, int64_t *pos, int explicit_vr, int depth);
 
 /* Skip the items of an undefined-length sequence starting at *pos; *pos ends after its delimiter. */
-static int skip_sequence(const unsigned char *b, Py_ssize_t n, Py_ssize_t size, Py_ssize_t *pos, int explicit_vr, int depth) {
+static int skip_sequence(const unsigned char *b, int64_t n, int64_t size, int64_t *pos, int explicit_vr, int depth) {
     if (depth > MAX_DEPTH) return ST_UNSUPPORTED;
     for (;;) {
-        Py_ssize_t p = *pos;
+        int64_t p = *pos;
         if (p + 8 > n) return out_of_bytes(n, size);
         uint16_t group = rd16(b + p), elem = rd16(b + p + 2);
         uint32_t length = rd32(b + p + 4);
@@ -74,20 +74,20 @@ static int skip_sequence(const unsigned char *b, Py_ssize_t n, Py_ssize_t size, 
             int st = walk_item(b, n, size, pos, explicit_vr, depth + 1);
             if (st != ST_DONE) return st;
         } else {
-            *pos = p + (Py_ssize_t)length;
+            *pos = p + (int64_t)length;
         }
     }
 }
 
 /* Walk the elements of an undefined-length item until its delimiter. */
-static int walk_item(const unsigned char *b, Py_ssize_t n, Py_ssize_t size, Py_ssize_t *pos, int explicit_vr, int depth) {
+static int walk_item(const unsigned char *b, int64_t n, int64_t size, int64_t *pos, int explicit_vr, int depth) {
     if (depth > MAX_DEPTH) return ST_UNSUPPORTED;
     for (;;) {
-        Py_ssize_t p = *pos;
+        int64_t p = *pos;
         if (p + 8 > n) return out_of_bytes(n, size);
         uint16_t group = rd16(b + p), elem = rd16(b + p + 2);
         uint32_t length;
-        Py_ssize_t vpos;
+        int64_t vpos;
         int long_vr = 0, un = 0;
         if (group == 0xFFFE) {
             length = rd32(b + p + 4);
@@ -118,7 +118,7 @@ static int walk_item(const unsigned char *b, Py_ssize_t n, Py_ssize_t size, Py_s
             if (st != ST_DONE) return st;
             continue;
         }
-        *pos = vpos + (Py_ssize_t)length;
+        *pos = vpos + (int64_t)length;
     }
 }
 
@@ -198,15 +198,16 @@ raw:
  * Fills `record` (a dict) with keyword -> value for the configured attributes met on the way. */
 static PyObject *py_scan(PyObject *self, PyObject *args) {
     Py_buffer view;
-    Py_ssize_t pos, size;
+    Py_ssize_t pos_arg, size_arg;
     int explicit_vr;
     PyObject *record;
-    if (!PyArg_ParseTuple(args, "y*nnpO!", &view, &pos, &size, &explicit_vr, &PyDict_Type, &record)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*nnpO!", &view, &pos_arg, &size_arg, &explicit_vr, &PyDict_Type, &record)) return NULL;
     const unsigned char *b = (const unsigned char *)view.buf;
-    Py_ssize_t n = view.len;
+    /* positions in 64 bits: a 32-bit length added to a position never wraps, even on 32-bit builds */
+    int64_t n = view.len, pos = pos_arg, size = size_arg;
     int status = ST_DONE;
     uint32_t pixel = 0;
-    Py_ssize_t vpos_out = 0;
+    int64_t vpos_out = 0;
     uint32_t length_out = 0;
     if (pos < 0) pos = 0;
     for (;;) {
@@ -217,7 +218,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
         }
         uint32_t tag = rd32(b + pos);
         uint32_t length;
-        Py_ssize_t vpos;
+        int64_t vpos;
         int un = 0, is_long = 1;
         if (explicit_vr) {
             int c = vr_of(b + pos + 4);
@@ -250,11 +251,11 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
             if (status != ST_DONE) break;
             continue;
         }
-        Py_ssize_t end = vpos + (Py_ssize_t)length;
+        int64_t end = vpos + (int64_t)length;
         const Field *f = find_field(tag);
         if (f != NULL) {
             if (end > n) { status = out_of_bytes(n, size); break; }
-            PyObject *value = decode(f, b + vpos, (Py_ssize_t)length);
+            PyObject *value = decode(f, b + vpos, (Py_ssize_t)length); /* end <= n: fits */
             if (value == NULL || PyDict_SetItem(record, f->key, value) < 0) {
                 Py_XDECREF(value);
                 PyBuffer_Release(&view);
@@ -265,7 +266,8 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
         pos = end;
     }
     PyBuffer_Release(&view);
-    if (pixel) return Py_BuildValue("(iknk)", status, (unsigned long)pixel, vpos_out, (unsigned long)length_out);
+    if (pixel)
+        return Py_BuildValue("(ikLk)", status, (unsigned long)pixel, (long long)vpos_out, (unsigned long)length_out);
     return Py_BuildValue("(iOnk)", status, Py_None, (Py_ssize_t)0, (unsigned long)0);
 }
 

@@ -89,6 +89,15 @@ class BatchResult:
 
 
 @dataclass
+class _Touched:
+    """Rows whose kept counts a batch must refresh."""
+
+    series: set[int] = field(default_factory=set)
+    studies: set[int] = field(default_factory=set)
+    patients: set[int] = field(default_factory=set)
+
+
+@dataclass
 class DeleteReport:
     patients: int = 0
     studies: int = 0
@@ -128,7 +137,7 @@ class DicomDatabase:
     def __init__(self, root: Path, conn: sqlite3.Connection):
         self.root = root
         self.conn = conn
-        # row ids by UID (patients by identity), cached across batches; cleared when rows may have gone
+        # row ids by UID (patients by identity), cached within one write transaction
         self._series_ids: dict[str, int] = {}
         self._study_ids: dict[str, int] = {}
         self._patient_ids: dict[tuple[str, str], int] = {}
@@ -144,13 +153,15 @@ class DicomDatabase:
         """
         root = Path(root).expanduser().absolute()
         db_file = root / DB_FILE
-        if not db_file.exists():
-            if root.exists() and not root.is_dir():
-                raise DatabaseError(f"{root} is a file, not a database folder")
-            if root.is_dir() and any(root.iterdir()):
+        if root.exists() and not root.is_dir():
+            raise DatabaseError(f"{root} is a file, not a database folder")
+        new = not db_file.exists() or db_file.stat().st_size == 0  # empty: another process is creating it
+        if new:
+            foreign = sorted(p.name for p in root.iterdir() if not _ours(p.name)) if root.is_dir() else []
+            if foreign:
                 raise DatabaseError(
-                    f"{root} is not a dicomtui database (no {DB_FILE}) and is not empty; "
-                    "choose an empty or new folder to create one"
+                    f"{root} is not a dicomtui database (no {DB_FILE}) and holds other files "
+                    f"({', '.join(foreign[:3])}{'…' if len(foreign) > 3 else ''}); choose an empty or new folder"
                 )
             if not create:
                 raise DatabaseError(f"no dicomtui database at {root}")
@@ -203,94 +214,122 @@ class DicomDatabase:
         replaced: list[str] = []
         conn = self.conn
         ids = self._series_ids
-        with _write(conn):
-            touched_series: set[int] = set()
-            rows = []
-            last_hier = None
-            series_fk = 0
-            for hier, inst in prepared:
-                if hier is not last_hier:  # files come in runs of one series: resolve it once per run
-                    last_hier = hier
-                    series_fk = ids.get(hier[2][0]) or self._series_id(*hier, result)
-                    touched_series.add(series_fk)
-                rows.append((inst[0], series_fk, *inst[1:]))
-            existing = {}
-            uids = [r[0] for r in rows]
-            for chunk in _chunks(uids, 500):
-                marks = ",".join("?" * len(chunk))
-                for uid, path, stored, series_fk in conn.execute(
-                    f"SELECT SOPInstanceUID, path, stored, series_fk FROM instances WHERE SOPInstanceUID IN ({marks})",
-                    chunk,
-                ):
-                    existing[uid] = (path, stored, series_fk)
-            for row in rows:
-                old = existing.get(row[0])
-                if old is None:
-                    result.instances_added += 1
-                    existing[row[0]] = (row[3], row[4], row[1])  # a duplicate inside this batch is an update
-                else:
-                    result.instances_updated += 1
-                    touched_series.add(old[2])
-                    if old[1] and old[0] != row[3]:
-                        replaced.append(old[0])
-            conn.executemany(_UPSERT_INSTANCE, rows)
-            self._refresh(series_ids=touched_series)
+        touched = _Touched()
+        try:
+            with _write(conn):
+                # ids are cached for this transaction only: another process may delete rows (and SQLite reuse
+                # their ids) between batches, and a file re-indexed later may move its series elsewhere
+                self._forget_ids()
+                rows = []
+                last_hier = None
+                series_fk = 0
+                for hier, inst in prepared:
+                    if hier is not last_hier:  # files come in runs of one series: resolve it once per run
+                        last_hier = hier
+                        series_fk = ids.get(hier[2][0]) or self._series_id(*hier, result, touched)
+                        touched.series.add(series_fk)
+                    rows.append((inst[0], series_fk, *inst[1:]))
+                existing = {}
+                uids = [r[0] for r in rows]
+                for chunk in _chunks(uids, 500):
+                    marks = ",".join("?" * len(chunk))
+                    for uid, path, stored, old_series in conn.execute(
+                        f"SELECT SOPInstanceUID, path, stored, series_fk FROM instances "
+                        f"WHERE SOPInstanceUID IN ({marks})", chunk,
+                    ):
+                        existing[uid] = (path, stored, old_series)
+                for row in rows:
+                    old = existing.get(row[0])
+                    if old is None:
+                        result.instances_added += 1
+                        existing[row[0]] = (row[3], row[4], row[1])  # a duplicate inside this batch is an update
+                    else:
+                        result.instances_updated += 1
+                        touched.series.add(old[2])
+                        if old[1] and old[0] != row[3] and not self._same_file(old[0], row[3], row[4]):
+                            replaced.append(old[0])
+                conn.executemany(_UPSERT_INSTANCE, rows)
+                self._refresh(touched.series, touched.studies, touched.patients)
+        finally:
+            self._forget_ids()
         for rel in replaced:  # a stored copy superseded by a file elsewhere: ours to remove
             if not conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
                 storage.remove_stored(self.root, rel)
         return result
+
+    def _same_file(self, stored_rel: str, new_path: str, new_stored: int) -> bool:
+        """Whether a new row's file is the stored file itself (storage imported by link, say)."""
+        if new_stored:
+            return stored_rel == new_path
+        try:
+            return os.path.samefile(self.root / stored_rel, new_path)
+        except OSError:
+            return False
 
     def _forget_ids(self) -> None:
         self._series_ids.clear()
         self._study_ids.clear()
         self._patient_ids.clear()
 
-    def _series_id(self, patient: tuple, study: tuple, series: tuple, result: BatchResult) -> int:
+    def _series_id(self, patient: tuple, study: tuple, series: tuple, result: BatchResult,
+                   touched: _Touched) -> int:
+        """The id of a series, created or updated from the newest file (which may move it to another study)."""
         uid = series[0]
-        study_fk = self._study_ids.get(study[0]) or self._study_id(patient, study, result)
-        row = self.conn.execute(
-            "INSERT INTO series (SeriesInstanceUID, study_fk, SeriesNumber, Modality, SeriesDescription, "
-            "BodyPartExamined, SeriesDate, SeriesTime) VALUES (?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (SeriesInstanceUID) DO NOTHING RETURNING id",
-            (uid, study_fk, *series[1:]),
-        ).fetchone()
+        study_fk = self._study_ids.get(study[0]) or self._study_id(patient, study, result, touched)
+        row = self.conn.execute("SELECT id, study_fk FROM series WHERE SeriesInstanceUID = ?", (uid,)).fetchone()
         if row is None:
-            sid = self.conn.execute("SELECT id FROM series WHERE SeriesInstanceUID = ?", (uid,)).fetchone()[0]
+            sid = self.conn.execute(
+                "INSERT INTO series (SeriesInstanceUID, study_fk, SeriesNumber, Modality, SeriesDescription, "
+                "BodyPartExamined, SeriesDate, SeriesTime) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                (uid, study_fk, *series[1:]),
+            ).fetchone()[0]
+            result.series_added += 1
         else:
             sid = row[0]
-            result.series_added += 1
+            self.conn.execute(
+                "UPDATE series SET study_fk = ?, SeriesNumber = ?, Modality = ?, SeriesDescription = ?, "
+                "BodyPartExamined = ?, SeriesDate = ?, SeriesTime = ? WHERE id = ?", (study_fk, *series[1:], sid))
+            if row[1] != study_fk:
+                touched.studies.update((row[1], study_fk))
         self._series_ids[uid] = sid
         return sid
 
-    def _study_id(self, patient: tuple, study: tuple, result: BatchResult) -> int:
+    def _study_id(self, patient: tuple, study: tuple, result: BatchResult, touched: _Touched) -> int:
         uid = study[0]
         patient_fk = self._patient_ids.get(patient[:2]) or self._patient_id(patient, result)
-        row = self.conn.execute(
-            "INSERT INTO studies (StudyInstanceUID, patient_fk, StudyDate, StudyTime, StudyDescription, "
-            "AccessionNumber, ReferringPhysicianName, StudyID) VALUES (?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (StudyInstanceUID) DO NOTHING RETURNING id",
-            (uid, patient_fk, *study[1:]),
-        ).fetchone()
+        row = self.conn.execute("SELECT id, patient_fk FROM studies WHERE StudyInstanceUID = ?", (uid,)).fetchone()
         if row is None:
-            sid = self.conn.execute("SELECT id FROM studies WHERE StudyInstanceUID = ?", (uid,)).fetchone()[0]
+            sid = self.conn.execute(
+                "INSERT INTO studies (StudyInstanceUID, patient_fk, StudyDate, StudyTime, StudyDescription, "
+                "AccessionNumber, ReferringPhysicianName, StudyID) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                (uid, patient_fk, *study[1:]),
+            ).fetchone()[0]
+            result.studies_added += 1
         else:
             sid = row[0]
-            result.studies_added += 1
+            self.conn.execute(
+                "UPDATE studies SET patient_fk = ?, StudyDate = ?, StudyTime = ?, StudyDescription = ?, "
+                "AccessionNumber = ?, ReferringPhysicianName = ?, StudyID = ? WHERE id = ?",
+                (patient_fk, *study[1:], sid))
+            if row[1] != patient_fk:
+                touched.patients.update((row[1], patient_fk))
+        touched.studies.add(sid)
         self._study_ids[uid] = sid
         return sid
 
     def _patient_id(self, patient: tuple, result: BatchResult) -> int:
         ident = patient[:2]
-        row = self.conn.execute(
-            "INSERT INTO patients (PatientID, name_key, PatientName, PatientBirthDate, PatientSex, generated_id) "
-            "VALUES (?,?,?,?,?,?) ON CONFLICT (PatientID, name_key) DO NOTHING RETURNING id",
-            patient,
-        ).fetchone()
+        row = self.conn.execute("SELECT id FROM patients WHERE PatientID = ? AND name_key = ?", ident).fetchone()
         if row is None:
-            pid = self.conn.execute("SELECT id FROM patients WHERE PatientID = ? AND name_key = ?", ident).fetchone()[0]
+            pid = self.conn.execute(
+                "INSERT INTO patients (PatientID, name_key, PatientName, PatientBirthDate, PatientSex, generated_id) "
+                "VALUES (?,?,?,?,?,?) RETURNING id", patient,
+            ).fetchone()[0]
+            result.patients_added += 1
         else:
             pid = row[0]
-            result.patients_added += 1
+            self.conn.execute("UPDATE patients SET PatientName = ?, PatientBirthDate = ?, PatientSex = ?, "
+                              "generated_id = ? WHERE id = ?", (*patient[2:], pid))
         self._patient_ids[ident] = pid
         return pid
 
@@ -429,8 +468,9 @@ class DicomDatabase:
 
     # ---- deleting --------------------------------------------------------------------------------------------
 
-    def delete(self, items: Iterable[tuple[str, int]]) -> DeleteReport:
-        """Delete patients/studies/series/instances given as (level, id): rows go, copied files go, linked stay."""
+    def delete(self, items: Iterable[tuple[str, int]], keep_files: bool = False) -> DeleteReport:
+        """Delete patients/studies/series/instances given as (level, id): rows go, copied files go (unless
+        ``keep_files``), linked files always stay."""
         report = DeleteReport()
         conn = self.conn
         to_remove: list[str] = []
@@ -446,7 +486,7 @@ class DicomDatabase:
                     f"SELECT path, stored, series_fk FROM instances WHERE id IN ({marks})", chunk
                 ):
                     series_ids.add(series_fk)
-                    if stored:
+                    if stored and not keep_files:
                         to_remove.append(path)
                     else:
                         report.files_kept += 1
@@ -513,14 +553,18 @@ class DicomDatabase:
             self.delete(("instance", i) for i in missing_ids)
             report.dropped = len(missing_ids)
         batch: list[FileRecord] = []
-        for _row_id, path, stored in changed:
+        for row_id, path, stored in changed:
             full = self.abspath(path, stored)
+            source = self.conn.execute("SELECT source_path, source_size, source_mtime_ns FROM instances "
+                                       "WHERE id = ?", (row_id,)).fetchone()
+            # the old row goes whatever the file now says (its SOPInstanceUID may have changed); the file stays
+            self.delete([("instance", row_id)], keep_files=True)
             try:
-                batch.append(file_record(read_header(str(full)), path, stored, full))
+                batch.append(file_record(read_header(str(full)), path, stored, full,
+                                         source=tuple(source) if stored else None))
                 report.reindexed += 1
             except (HeaderError, OSError) as exc:
-                report.errors.append(f"{full}: {exc}; row dropped")
-                self.delete([("instance", _row_id)])
+                report.errors.append(f"{full}: {exc}; its row was dropped, the file left in place")
                 report.dropped += 1
         for rel in report.orphans:
             full = self.root / rel
@@ -595,22 +639,48 @@ _INSTANCES_OF = {
 }
 
 
+def _ours(name: str) -> bool:
+    return name.startswith(DB_FILE) or name in (storage.STORAGE_DIR, storage.INCOMING_DIR)
+
+
 def _connect(db_file: Path) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(db_file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+    except sqlite3.OperationalError as exc:
+        raise DatabaseError(f"{db_file}: {exc} (another process holds it)") from None
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"{db_file} is not a usable SQLite database: {exc}") from None
     conn.execute("PRAGMA synchronous = NORMAL")
     # Foreign keys are declared but not enforced: the code keeps them (inserts parents first, deletes
     # children first) and tests assert `PRAGMA foreign_key_check`; enforcing costs ~15% of an import.
     conn.execute("PRAGMA foreign_keys = OFF")
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     return conn
 
 
+def _retry_locked(action, seconds: float = BUSY_TIMEOUT_S):
+    """Switching to WAL needs a moment alone with the file and does not wait for the busy timeout: retry."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _migrate(conn: sqlite3.Connection, db_file: Path) -> None:
-    """Create the schema in a new file, or bring an older one up to SCHEMA_VERSION; refuse anything else."""
+    """Create the schema in a new file, or bring an older one up to SCHEMA_VERSION; refuse anything else.
+
+    A database already at SCHEMA_VERSION is only read (no write lock: readers never wait for writers)."""
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        if meta.get("app") == APP_ID and meta.get("schema_version") == str(SCHEMA_VERSION):
+            return
+    except sqlite3.OperationalError:
+        pass  # no meta table (yet): decide under the write lock
     with _write(conn):
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not tables:

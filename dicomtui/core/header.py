@@ -282,8 +282,13 @@ def _at_end(pos: int, n: int, size: int) -> None:
     raise HeaderError("truncated: the file ends inside a data element")
 
 
-def _skip_item(buf: bytes, pos: int, explicit: bool, size: int) -> int:
+MAX_DEPTH = 32  # nesting of undefined-length sequences the walk follows (the C walk too); deeper: pydicom
+
+
+def _skip_item(buf: bytes, pos: int, explicit: bool, size: int, depth: int = 1) -> int:
     """Walk the elements of an undefined-length item from ``pos``; returns the position after its delimiter."""
+    if depth > MAX_DEPTH:
+        raise _Unsupported
     n = len(buf)
     while True:
         if pos + 8 > n:
@@ -313,13 +318,15 @@ def _skip_item(buf: bytes, pos: int, explicit: bool, size: int) -> int:
                 return vpos
             raise _Unsupported  # a stray item tag
         if length == UNDEFINED:
-            pos = _skip_sequence(buf, vpos, explicit and vr != b"UN", size)
+            pos = _skip_sequence(buf, vpos, explicit and vr != b"UN", size, depth + 1)
             continue
         pos = vpos + length
 
 
-def _skip_sequence(buf: bytes, pos: int, explicit: bool, size: int) -> int:
+def _skip_sequence(buf: bytes, pos: int, explicit: bool, size: int, depth: int = 1) -> int:
     """Skip the items of an undefined-length sequence starting at ``pos``; returns the position after it."""
+    if depth > MAX_DEPTH:
+        raise _Unsupported
     n = len(buf)
     while True:
         if pos + 8 > n:
@@ -335,7 +342,7 @@ def _skip_sequence(buf: bytes, pos: int, explicit: bool, size: int) -> int:
         if elem != 0xE000:
             raise _Unsupported
         if length == UNDEFINED:
-            pos = _skip_item(buf, pos, explicit, size)
+            pos = _skip_item(buf, pos, explicit, size, depth + 1)
         else:
             pos += length
 

@@ -104,11 +104,16 @@ def scan(paths: Iterable[str | os.PathLike], problems: list[Problem]) -> list[tu
 
 
 def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, int]],
-              problems: list[Problem], stat: bool = True) -> Iterator[str]:
+              problems: list[Problem], stat: bool = True, skip: str | None = None) -> Iterator[str]:
     """:func:`scan` appending to ``found``, yielding each folder once it is listed (for progress).
 
-    With ``stat`` False, files found by walking folders get size and mtime -1 (the parser stats them)."""
+    With ``stat`` False, files found by walking folders get size and mtime -1 (the parser stats them).
+    ``skip`` is a folder never entered (the database's own folder, when it lies inside what is imported)."""
     seen_dirs: set[tuple[int, int]] = set()
+    if skip is not None and os.path.isdir(skip):
+        st = os.stat(skip)
+        seen_dirs.add((st.st_dev, st.st_ino))
+        skip = os.path.realpath(skip)
     for given in paths:
         top = os.path.abspath(os.fspath(given))
         try:
@@ -116,14 +121,19 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
         except OSError as exc:
             problems.append(Problem(top, f"cannot open: {exc.strerror or exc}"))
             continue
+        real = os.path.realpath(top)
+        if skip is not None and (real == skip or real.startswith(skip + os.sep)):
+            problems.append(Problem(top, "inside the database folder: not imported (its files are already ours)"))
+            continue
         if stat_mod.S_ISDIR(st.st_mode):
             dicomdir = _find_dicomdir(top)
-            if dicomdir:
-                found += _dicomdir_files(dicomdir, problems)
+            listed = _dicomdir_files(dicomdir, problems) if dicomdir else None
+            if listed is not None:
+                found += listed
             else:
                 yield from _walk(top, found, seen_dirs, problems, stat)
         elif os.path.basename(top).upper() == "DICOMDIR":
-            found += _dicomdir_files(top, problems)
+            found += _dicomdir_files(top, problems) or []
         elif stat_mod.S_ISREG(st.st_mode):
             found.append((top, st.st_size, st.st_mtime_ns))
         else:
@@ -139,7 +149,7 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: 
             st = os.stat(folder)
             key = (st.st_dev, st.st_ino)
             if key in seen_dirs:
-                continue  # a symlink loop or a folder reached twice
+                continue  # a symlink loop, a folder reached twice, or the database's own folder
             seen_dirs.add(key)
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -159,6 +169,8 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: 
                         found.append((entry.path, -1, -1))
                 elif entry.is_symlink():
                     problems.append(Problem(entry.path, "broken symbolic link"))
+                else:
+                    problems.append(Problem(entry.path, "not a regular file (device, pipe or socket)"))
             except OSError as exc:
                 problems.append(Problem(entry.path, f"cannot stat: {exc.strerror or exc}"))
         stack.extend(reversed(subdirs))
@@ -173,8 +185,9 @@ def _find_dicomdir(folder: str) -> str | None:
     return None
 
 
-def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, int, int]]:
-    """The files a DICOMDIR references (matched case-insensitively, as on CD media); missing ones reported."""
+def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, int, int]] | None:
+    """The files a DICOMDIR references (matched case-insensitively, as on CD media); missing ones reported.
+    None when the DICOMDIR is unusable (the caller then walks the folder instead)."""
     import pydicom
 
     base = os.path.dirname(dicomdir)
@@ -182,15 +195,19 @@ def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, i
         ds = pydicom.dcmread(dicomdir, force=True)
         records = ds.DirectoryRecordSequence
     except Exception as exc:  # noqa: BLE001 - any parse failure means: not a usable DICOMDIR
-        problems.append(Problem(dicomdir, f"unreadable DICOMDIR ({exc}); folder not imported"))
-        return []
+        problems.append(Problem(dicomdir, f"unreadable DICOMDIR ({type(exc).__name__}: {exc}); "
+                                          "importing every file of its folder instead"))
+        return None
     out, seen = [], set()
     for rec in records:
         ref = rec.get("ReferencedFileID")
         if not ref:
             continue
-        parts = [ref] if isinstance(ref, str) else list(ref)
-        path = _resolve_case(base, [str(p).strip() for p in parts])
+        parts = [str(p).strip() for p in ([ref] if isinstance(ref, str) else list(ref))]
+        if any(p in ("", ".", "..") or "/" in p for p in parts):
+            problems.append(Problem(os.path.join(base, *parts), "DICOMDIR reference outside its folder: ignored"))
+            continue
+        path = _resolve_case(base, parts)
         if path is None:
             problems.append(Problem(os.path.join(base, *parts), "referenced by DICOMDIR but missing"))
             continue
@@ -247,6 +264,8 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
             out.append(("bad", path, str(exc)))
         except OSError as exc:
             out.append(("bad", path, f"cannot read: {exc.strerror or exc}"))
+        except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import: report it
+            out.append(("bad", path, f"unexpected error reading it: {type(exc).__name__}: {exc}"))
     if mode == COPY:
         _store_copies(Path(root), out)
     # Rows for the database, made here so that the writing process only inserts. The patient/study/series part
@@ -261,6 +280,18 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
         rows.append(("ok", None if hier == last else hier, inst, r[2], r[1].source_path))
         last = hier
     return rows
+
+
+def _die_with_parent() -> None:
+    """Worker initializer: on Linux, ask the kernel to end this worker when the importing process dies
+    (kill -9 included), instead of leaving it orphaned."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _parse_chunk_marshalled(root: str, mode: str, items: list[tuple[str, int, int]]) -> bytes:
@@ -362,7 +393,7 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
     chunk: list[tuple[str, int, int]] = []
     last = time.perf_counter()
     # Nothing imported from these folders before: nothing to compare, so the parsers stat the files (in parallel).
-    for folder in iter_scan(paths, found, report.rejected, stat=bool(known)):
+    for folder in iter_scan(paths, found, report.rejected, stat=bool(known), skip=str(db.root)):
         state.folder = folder
         report.files_seen += len(found)
         for item in found:
@@ -435,7 +466,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
             yield parse_chunk(root, mode, chunk)
         return
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
         window: deque[Future] = deque()
         try:
             for chunk in itertools.chain(buffered, chunks):
