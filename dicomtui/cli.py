@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which loadable (number from `examine`; default: the selected one)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.nii, OUT.nii.gz or OUT.nrrd")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when the loadable has warnings")
+    p.add_argument("--regularize", action="store_true",
+                   help="resample an unevenly spaced, gapped or tilted series onto a regular grid")
 
     p = sub.add_parser("db", help="database information and integrity")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -378,7 +380,8 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
             _err("not written (--strict and the loadable has warnings)")
             return EXIT_PARTIAL
         try:
-            volume = load(db, chosen)
+            volume = _with_progress(lambda progress: load(db, chosen, progress, regularize=args.regularize),
+                                    f"Loading {chosen.name}")
         except (LoadError, PixelError) as exc:
             _err(str(exc))
             return EXIT_FATAL
@@ -393,6 +396,17 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     print(f"wrote {', '.join(map(str, written))}: {i}x{j}x{k} voxels{count} of {first.array.dtype}, spacing "
           f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({chosen.name})")
     return EXIT_OK
+
+
+def _with_progress(work, description: str):
+    """Run ``work(progress)`` with a progress bar on stderr when it is a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = _console(stderr=True)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 # ---- db ------------------------------------------------------------------------------------------------------

@@ -238,3 +238,27 @@ def test_unequal_repeats_are_not_a_sequence() -> None:
 
     data = rows(4) + rows(3)
     assert sequence.examine(data) == []
+
+
+def test_regularize_fills_a_gap_and_straightens_a_tilt(tmp_path: Path) -> None:
+    tilt = math.radians(10)
+    keep = [k for k in range(12) if k not in (5, 6)]  # two missing slices
+    positions = [(0.0, k * 2.0 * math.tan(tilt), k * 2.0) for k in keep]
+    write_series(tmp_path / "in", SeriesSpec(slices=len(keep), rows=16, cols=16, positions=positions,
+                                             pixel_spacing=(1.0, 1.0)))
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+        (item,) = examine_series(db, [db.series()[0]["id"]])
+        assert any("missing slices" in w for w in item.warnings) and any("tilt" in w for w in item.warnings)
+        acquired = load(db, item)
+        regular = load(db, item, regularize=True)
+    assert acquired.array.shape[0] == 10 and not acquired.resampled
+    assert regular.resampled and regular.array.shape == (12, 16, 16)
+    np.testing.assert_allclose(regular.affine[:3, :3], np.diag([1.0, 1.0, 2.0]), atol=1e-9)  # orthogonal
+    np.testing.assert_allclose(regular.origin, positions[0], atol=1e-9)
+    assert "resampled onto a regular grid of 12 slices 2 mm apart" in regular.warnings[-1]
+    # synth slice values are 1000 + 10 × (slice index in the file set) - 1024 inside the sphere: a filled
+    # slice lies between its neighbours'; an acquired one keeps its value (centre voxel, shift undone)
+    centre = [int(regular.array[m, 8, 8]) for m in range(12)]
+    assert centre[4] == 1000 + 10 * 4 - 1024 and centre[7] == 1000 + 10 * 5 - 1024
+    assert centre[4] < centre[5] < centre[6] < centre[7]

@@ -51,6 +51,7 @@ def select(loadables: list[Loadable]) -> None:
                 chosen.append(item.files)
 
 
-def load(db, loadable: Loadable, progress=None):
-    """A Volume (or several) from a loadable, by the plugin that proposed it."""
-    return PLUGINS[loadable.plugin].load(db, loadable, progress)
+def load(db, loadable: Loadable, progress=None, regularize: bool = False):
+    """A Volume (or several) from a loadable, by the plugin that proposed it; ``regularize`` resamples an
+    irregular acquisition onto a regular grid (off by default)."""
+    return PLUGINS[loadable.plugin].load(db, loadable, progress, regularize=regularize)

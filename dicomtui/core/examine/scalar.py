@@ -190,8 +190,9 @@ def check_geometry(images: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], 
     return ordered, warnings, geometry
 
 
-def load(db, loadable: Loadable, progress=None):
-    """Read the slices of ``loadable`` and stack them into a Volume with its geometry (no resampling)."""
+def load(db, loadable: Loadable, progress=None, regularize: bool = False):
+    """Read the slices of ``loadable`` and stack them into a Volume with the acquired geometry; with
+    ``regularize``, an unevenly spaced, gapped or tilted stack is resampled onto a regular orthogonal grid."""
     from ..pixels import read_stack
     from ..volume import Volume, window_presets
 
@@ -219,10 +220,28 @@ def load(db, loadable: Loadable, progress=None):
         affine[:3, 2] = step
         affine[:3, 3] = positions[0]
     first = insts[0]
+    warnings = list(loadable.warnings)
+    resampled = False
+    if regularize and geometry.get("valid") and len(insts) > 1 and _irregular(geometry):
+        from ..regularize import regularize as resample
+
+        array, affine = resample(array, geometry["positions"], geometry["row"], geometry["col"],
+                                 geometry["normal"], geometry["pixel_spacing"], geometry["spacing"])
+        resampled = True
+        warnings.append(f"resampled onto a regular grid of {array.shape[0]} slices {geometry['spacing']:.4g} mm "
+                        f"apart along the slice normal (the acquired slices were not regular)")
     return Volume(array=array, affine=affine, name=loadable.name, modality=first.get("Modality") or "",
                   windows=window_presets(first.get("Modality") or "", first.get("WindowCenter"),
                                          first.get("WindowWidth"), array),
-                  instance_uids=[i["SOPInstanceUID"] for i in insts], warnings=list(loadable.warnings))
+                  instance_uids=[] if resampled else [i["SOPInstanceUID"] for i in insts], warnings=warnings,
+                  resampled=resampled)
+
+
+def _irregular(geometry: dict[str, Any]) -> bool:
+    """Uneven spacing, gaps or tilt: what regularization fixes."""
+    distances = geometry["distances"]
+    diffs = np.diff(distances)
+    return bool(diffs.max() - diffs.min() > SPACING_TOLERANCE_MM or geometry.get("tilt_deg", 0.0) > TILT_TOLERANCE_DEG)
 
 
 class LoadError(Exception):

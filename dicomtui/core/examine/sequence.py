@@ -83,7 +83,7 @@ def _sortable(value: Any) -> tuple:
         return (0, 0.0, str(value))
 
 
-def load(db, loadable: Loadable, progress=None):
+def load(db, loadable: Loadable, progress=None, regularize: bool = False):
     """One Volume per time point/echo/b-value, each with the value that sets it apart in ``extra``."""
     details = loadable.details
     volumes = []
@@ -97,7 +97,7 @@ def load(db, loadable: Loadable, progress=None):
             if progress is not None:
                 progress(offset + n, total)
 
-        volume = scalar.load(db, part, step)
+        volume = scalar.load(db, part, step, regularize=regularize)
         done += len(members)
         volume.extra = {"key": details["key"], "value": value, "unit": details["unit"]}
         b = members[0].get("DiffusionBValue")
