@@ -23,7 +23,7 @@ from . import storage
 from .header import FIELDS, normalise_name
 
 DB_FILE = "dicomtui.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APP_ID = "dicomtui"
 BUSY_TIMEOUT_S = 60.0
 
@@ -40,7 +40,7 @@ _INSTANCE_TAGS = [
 ]
 _INSTANCE_COLUMNS = [
     "SOPInstanceUID", "series_fk", "TransferSyntaxUID", "path", "stored", "file_size", "file_mtime_ns",
-    "source_path", "source_size", "source_mtime_ns", "imported_at", "has_pixels", "pixel_offset",
+    "source_path", "source_size", "source_mtime_ns", "imported_at", "has_pixels", "pixel_offset", "frames",
     *[kw for kw in _INSTANCE_TAGS if kw != "SOPInstanceUID"],
 ]
 _UPSERT_INSTANCE = (
@@ -590,7 +590,7 @@ def file_record(header: dict[str, Any], path: str, stored: bool, full: Path,
 
 # ((patient, study, series), instance) rows of one file; the instance row lacks only series_fk.
 Prepared = tuple[tuple[tuple, tuple, tuple], tuple]
-_TAG_COLUMNS = _INSTANCE_COLUMNS[13:]
+_TAG_COLUMNS = _INSTANCE_COLUMNS[14:]
 
 
 def prepare(rec: FileRecord) -> Prepared:
@@ -607,7 +607,7 @@ def prepare(rec: FileRecord) -> Prepared:
           get("BodyPartExamined"), get("SeriesDate"), get("SeriesTime"))),
         (h["SOPInstanceUID"], get("TransferSyntaxUID"), rec.path, int(rec.stored), rec.file_size, rec.file_mtime_ns,
          rec.source_path, rec.source_size, rec.source_mtime_ns, time.time(), int(bool(get("has_pixels"))),
-         get("pixel_offset"), *[get(kw) for kw in _TAG_COLUMNS]),
+         get("pixel_offset"), get("frames"), *[get(kw) for kw in _TAG_COLUMNS]),
     )
 
 
@@ -705,8 +705,14 @@ def _migrate(conn: sqlite3.Connection, db_file: Path) -> None:
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
 
 
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    """Version 2: per-frame geometry of multi-frame files (examined without reading them). Files imported
+    before have none: re-importing them fills it in."""
+    conn.execute("ALTER TABLE instances ADD COLUMN frames TEXT")
+
+
 # Code migrations: version -> function bringing a database from version-1 to version.
-_MIGRATIONS: dict[int, Any] = {}
+_MIGRATIONS: dict[int, Any] = {2: _migrate_to_2}
 
 
 def _statements(script: str) -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from . import storage
 from .database import DicomDatabase, FileRecord, Prepared, fill_patient_id, prepare
+from .frames import frame_geometry
 from .header import HeaderError, read_header
 
 COPY = "copy"
@@ -259,6 +260,11 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
             warning = None
             if fill_patient_id(header):
                 warning = f"no PatientID: using generated {header['PatientID']}"
+            if (header.get("NumberOfFrames") or 1) > 1 and header.get("has_pixels"):
+                try:  # multi-frame: keep the per-frame geometry, so that examine need not open the file
+                    header["frames"] = frame_geometry(path)
+                except Exception as exc:  # noqa: BLE001 - the file imports; only its frame geometry is missing
+                    warning = f"multi-frame geometry unreadable ({type(exc).__name__}: {exc})"
             out.append(("ok", FileRecord(header, path, False, size, mtime, path, size, mtime), warning))
         except HeaderError as exc:
             out.append(("bad", path, str(exc)))

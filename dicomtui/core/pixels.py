@@ -42,6 +42,18 @@ def read_into(path: Path, inst: dict[str, Any], out: np.ndarray) -> None:
     out[...] = arr
 
 
+def read_frames(path: Path, inst: dict[str, Any]) -> np.ndarray:
+    """Every frame of a multi-frame instance, shape (frames, rows, cols): one read when uncompressed."""
+    frames, rows, cols = inst.get("NumberOfFrames") or 1, inst.get("Rows") or 0, inst.get("Columns") or 0
+    out = np.empty((frames, rows, cols), dtype=raw_dtype([inst]))
+    if _read_direct(path, {**inst, "NumberOfFrames": 1, "Rows": frames * rows}, out.reshape(frames * rows, cols)):
+        return out
+    arr = _read_pydicom(path, frames=True)
+    if arr.shape != out.shape:
+        raise PixelError(f"{path}: expected {frames} frames of {cols}x{rows}, decoded an array of shape {arr.shape}")
+    return arr
+
+
 def read_slice(path: Path, inst: dict[str, Any]) -> np.ndarray:
     """The stored values of one single-frame instance, shape (rows, cols)."""
     out = np.empty((inst.get("Rows") or 0, inst.get("Columns") or 0), dtype=raw_dtype([inst]))
@@ -79,7 +91,7 @@ def _read_direct(path: Path, inst: dict[str, Any], out: np.ndarray) -> bool:
     return True
 
 
-def _read_pydicom(path: Path) -> np.ndarray:
+def _read_pydicom(path: Path, frames: bool = False) -> np.ndarray:
     import pydicom
 
     try:
@@ -87,6 +99,8 @@ def _read_pydicom(path: Path) -> np.ndarray:
         arr = ds.pixel_array
     except Exception as exc:  # noqa: BLE001 - decoders raise many kinds; the user needs the file and reason
         raise PixelError(f"{path}: cannot decode pixels ({type(exc).__name__}: {exc})") from None
+    if frames:
+        return arr if arr.ndim == 3 else arr[None]
     if arr.ndim != 2:
         raise PixelError(f"{path}: expected one grayscale frame, got an array of shape {arr.shape}")
     return arr

@@ -1,4 +1,4 @@
--- dicomtui database schema, version 1.
+-- dicomtui database schema, version 2 (older databases are migrated by code: database._MIGRATIONS).
 -- Columns named like DICOM keywords hold that attribute (multi-values as DICOM text, "a\b\c");
 -- snake_case columns are ours (keys, counts, file bookkeeping).
 
@@ -69,6 +69,7 @@ CREATE TABLE instances (
     imported_at       REAL,
     has_pixels        INTEGER NOT NULL DEFAULT 1,
     pixel_offset      INTEGER,                  -- byte offset of native Pixel Data, NULL if compressed/unknown
+    frames            TEXT,                     -- multi-frame files: per-frame geometry as JSON (frames.py)
     -- what examine/load need, so that they never re-read headers
     ImagePositionPatient         TEXT,
     ImageOrientationPatient      TEXT,

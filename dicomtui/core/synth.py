@@ -225,3 +225,83 @@ def write_4d(folder: str | Path, spec: SeriesSpec, volumes: list[dict], name: st
             ds.save_as(path, enforce_file_format=True)
             paths.append(path)
     return paths
+
+
+ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
+
+
+def write_enhanced(path: str | Path, spec: SeriesSpec, time_points: int = 1) -> Path:
+    """One enhanced MR multi-frame file: ``spec.slices`` frames per time point, geometry in functional groups
+    (shared: spacing, orientation, rescale; per frame: position and frame content with dimension indices)."""
+    from pydicom.sequence import Sequence as Seq
+
+    single = series_datasets(spec)
+    first = single[0]
+    ds = Dataset()
+    for keyword in ("SpecificCharacterSet", "StudyDate", "SeriesDate", "StudyTime", "SeriesTime", "ContentTime",
+                    "AccessionNumber", "ReferringPhysicianName", "StudyDescription", "SeriesDescription",
+                    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "BodyPartExamined",
+                    "StudyInstanceUID", "SeriesInstanceUID", "StudyID", "SeriesNumber", "FrameOfReferenceUID",
+                    "SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns", "BitsAllocated",
+                    "BitsStored", "HighBit", "PixelRepresentation"):
+        setattr(ds, keyword, first.get(keyword))
+    ds.Modality = "MR"
+    ds.SOPClassUID = ENHANCED_MR_STORAGE
+    ds.SOPInstanceUID = uid("enhanced", first.SeriesInstanceUID)
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "VOLUME", "NONE"]
+    ds.InstanceNumber = 1
+    ds.ContentDate = spec.study_date
+    ds.AcquisitionDateTime = spec.study_date + spec.study_time
+    ds.NumberOfFrames = spec.slices * time_points
+    shared = Dataset()
+    measures = Dataset()
+    measures.PixelSpacing = list(spec.pixel_spacing)
+    measures.SliceThickness = abs(spec.slice_spacing)
+    shared.PixelMeasuresSequence = Seq([measures])
+    orientation = Dataset()
+    orientation.ImageOrientationPatient = [float(v) for v in spec.orientation]
+    shared.PlaneOrientationSequence = Seq([orientation])
+    transform = Dataset()
+    transform.RescaleIntercept = 0
+    transform.RescaleSlope = 1
+    transform.RescaleType = "US"
+    shared.PixelValueTransformationSequence = Seq([transform])
+    ds.SharedFunctionalGroupsSequence = Seq([shared])
+    per_frame = []
+    pixels = []
+    for t in range(time_points):
+        for k, single_ds in enumerate(single):
+            item = Dataset()
+            position = Dataset()
+            position.ImagePositionPatient = list(single_ds.ImagePositionPatient)
+            item.PlanePositionSequence = Seq([position])
+            content = Dataset()
+            content.StackID = "1"
+            content.InStackPositionNumber = k + 1
+            content.TemporalPositionIndex = t + 1
+            content.DimensionIndexValues = [1, t + 1, k + 1]
+            item.FrameContentSequence = Seq([content])
+            per_frame.append(item)
+            pixels.append(default_pixels(k, spec) + 100 * t)
+    ds.PerFrameFunctionalGroupsSequence = Seq(per_frame)
+    dimension_uid = uid("dimensions", first.SeriesInstanceUID)
+    ds.DimensionOrganizationSequence = Seq([Dataset()])
+    ds.DimensionOrganizationSequence[0].DimensionOrganizationUID = dimension_uid
+    index = []
+    for pointer in (0x00209056, 0x00209128, 0x00209057):  # StackID, TemporalPositionIndex, InStackPositionNumber
+        item = Dataset()
+        item.DimensionOrganizationUID = dimension_uid
+        item.DimensionIndexPointer = pointer
+        item.FunctionalGroupPointer = 0x00209111  # FrameContentSequence
+        index.append(item)
+    ds.DimensionIndexSequence = Seq(index)
+    ds.PixelData = np.stack(pixels).astype("<i2").tobytes()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -157,3 +157,13 @@ def test_diffusion_matches_dcm2niix_with_bval_bvec(tmp_path: Path) -> None:
     a, b = _world_bvecs(ours, written[2]), _world_bvecs(ref, ref_dir / "ref.bvec")
     for n in range(a.shape[1]):  # a direction and its opposite are the same diffusion direction
         assert np.allclose(a[:, n], b[:, n], atol=1e-4) or np.allclose(a[:, n], -b[:, n], atol=1e-4), n
+
+
+def test_enhanced_multiframe_matches_dcm2niix(tmp_path: Path) -> None:
+    from dicomtui.core.synth import write_enhanced
+
+    folder = tmp_path / "in"
+    write_enhanced(folder / "enhanced.dcm", SeriesSpec(slices=7, rows=20, cols=24, modality="MR",
+                                                       orientation=_double_oblique(), origin=(5, -10, 20)))
+    (ref,) = _dcm2niix(tmp_path, folder).values()
+    _assert_same(_ours(tmp_path, folder), ref)

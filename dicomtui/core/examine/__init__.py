@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from . import scalar, sequence
+from . import multiframe, scalar, sequence
 from .loadable import Loadable
 
-PLUGINS = {scalar.NAME: scalar, sequence.NAME: sequence}
+PLUGINS = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence}
 _SERIES_FIELDS = ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality")
 
 

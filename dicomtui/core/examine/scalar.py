@@ -50,6 +50,8 @@ def examine(instances: list[dict[str, Any]], split_by_time: bool = False) -> lis
            f"{first.get('SeriesDescription') or 'series'}"
     series_uid = first.get("SeriesInstanceUID", "")
     images = [i for i in instances if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
+    if not images and any(i.get("has_pixels") for i in instances):
+        return []  # only multi-frame images: the multi-frame plugin reads them
     if not images:
         return [Loadable(name, instances, NAME, CONF_NO_PIXELS, [
             f"no single-frame image with pixel data among the {len(instances)} instances: nothing to show as a volume"],
@@ -194,14 +196,20 @@ def load(db, loadable: Loadable, progress=None, regularize: bool = False):
     """Read the slices of ``loadable`` and stack them into a Volume with the acquired geometry; with
     ``regularize``, an unevenly spaced, gapped or tilted stack is resampled onto a regular orthogonal grid."""
     from ..pixels import read_stack
-    from ..volume import Volume, window_presets
 
     insts = loadable.instances
     sizes = {(i.get("Rows"), i.get("Columns")) for i in insts}
     if len(sizes) > 1:
         raise LoadError(f"{loadable.name}: images of different sizes cannot be stacked into one volume")
     paths = [db.abspath(i["path"], bool(i["stored"])) for i in insts]
-    raw = read_stack(paths, insts, progress)
+    return build_volume(loadable, read_stack(paths, insts, progress), regularize)
+
+
+def build_volume(loadable: Loadable, raw: np.ndarray, regularize: bool = False):
+    """A Volume from the stored values of the loadable's slices (in its order) and its checked geometry."""
+    from ..volume import Volume, window_presets
+
+    insts = loadable.instances
     array = rescale(raw, [i.get("RescaleSlope") for i in insts], [i.get("RescaleIntercept") for i in insts])
     geometry = loadable.details.get("geometry", {"valid": False})
     affine = np.eye(4)
