@@ -167,3 +167,29 @@ def test_enhanced_multiframe_matches_dcm2niix(tmp_path: Path) -> None:
                                                        orientation=_double_oblique(), origin=(5, -10, 20)))
     (ref,) = _dcm2niix(tmp_path, folder).values()
     _assert_same(_ours(tmp_path, folder), ref)
+
+
+def test_missing_slices_same_voxels_and_a_regular_grid_on_request(tmp_path: Path) -> None:
+    """dcm2niix warns, writes the acquired stack and an "_Eq_" resampled copy on its own grid (11 slices here);
+    we write the acquired stack (same voxels) with the usual 2 mm spacing, and on --regularize a 12-slice grid
+    that puts every acquired slice back at its own position."""
+    folder = tmp_path / "in"
+    files = write_series(folder, SeriesSpec(slices=12, rows=16, cols=16))
+    for path in files[5:7]:
+        path.unlink()
+    refs = _dcm2niix(tmp_path, folder)
+    assert sorted(refs) == ["ref.nii", "ref_Eq_1.nii"]
+    ours = _ours(tmp_path, folder)
+    a, b = nib.as_closest_canonical(ours), nib.as_closest_canonical(refs["ref.nii"])
+    assert np.array_equal(a.get_fdata(), b.get_fdata())
+    with DicomDatabase.open(tmp_path / "db") as db:
+        (item,) = examine_series(db, [db.series()[0]["id"]])
+        assert item.warnings == ["2 missing slices between slice 5 and 6 (positions 8.00 and 14.00 mm along the "
+                                 "normal; usual spacing 2 mm)"]
+        regular = load(db, item, regularize=True)
+        acquired = load(db, item)
+    assert regular.array.shape[0] == 12 and regular.spacing[2] == pytest.approx(2.0)
+    kept = [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]  # acquired slices land on grid points: unchanged
+    assert np.array_equal(regular.array[kept], acquired.array)
+    low, high = int(acquired.array[4, 8, 8]), int(acquired.array[5, 8, 8])
+    assert low < int(regular.array[5, 8, 8]) < int(regular.array[6, 8, 8]) < high  # filled by interpolation

@@ -94,3 +94,33 @@ def test_dicomdir_made_by_dcmmkdir(tmp_path: Path) -> None:
         report = import_paths(db, [media], LINK)
         assert report.instances_added == 5 and not report.rejected
         assert {r["SeriesNumber"] for r in db.series()} == {1, 2}
+
+
+LOSSLESS = {"jpeg-lossless": ["dcmcjpeg"], "jpeg-ls": ["dcmcjpls"], "rle": ["dcmcrle"], "deflate": ["dcmconv", "+td"],
+            "bigendian": ["dcmconv", "+tb"]}
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("codec", sorted(LOSSLESS))
+def test_lossless_encodings_load_with_identical_voxels(tmp_path: Path, codec: str) -> None:
+    """DCMTK compresses a series; loading it gives exactly the voxels of the uncompressed original."""
+    import numpy as np
+
+    from dicomtui.core.examine import examine_series, load
+
+    tool = LOSSLESS[codec]
+    require_program(tool[0], "dcmtk")
+    originals = write_series(tmp_path / "orig", SeriesSpec(slices=5, rows=24, cols=32, modality="MR"))
+    folder = tmp_path / codec
+    folder.mkdir()
+    for src in originals:
+        subprocess.run([*tool, str(src), str(folder / src.name)], check=True, capture_output=True)
+    volumes = []
+    for source in (tmp_path / "orig", folder):
+        with DicomDatabase.open(tmp_path / f"db-{source.name}") as db:
+            import_paths(db, [source])
+            (item,) = examine_series(db, [db.series()[0]["id"]])
+            volumes.append(load(db, item))
+    assert volumes[0].array.dtype == volumes[1].array.dtype
+    assert np.array_equal(volumes[0].array, volumes[1].array)
+    np.testing.assert_allclose(volumes[0].affine, volumes[1].affine)
