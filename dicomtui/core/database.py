@@ -386,10 +386,7 @@ class DicomDatabase:
         )
 
     def studies(self, patient_ids: Sequence[int] | None = None, filter: str | None = None) -> list[dict[str, Any]]:
-        where, args = _filter_sql("study", filter, "s.")
-        if patient_ids is not None:
-            where += (" AND " if where else "WHERE ") + f"s.patient_fk IN ({','.join('?' * len(patient_ids))})"
-            args += list(patient_ids)
+        where, args = _in(*_filter_sql("study", filter, "s."), "s.patient_fk", patient_ids)
         return self._rows(
             f"SELECT s.id, s.StudyInstanceUID, s.patient_fk, p.PatientID, p.PatientName, s.StudyDate, s.StudyTime, "
             f"s.StudyDescription, s.AccessionNumber, s.modalities, s.ReferringPhysicianName, s.StudyID, "
@@ -399,10 +396,7 @@ class DicomDatabase:
         )
 
     def series(self, study_ids: Sequence[int] | None = None, filter: str | None = None) -> list[dict[str, Any]]:
-        where, args = _filter_sql("series", filter, "se.")
-        if study_ids is not None:
-            where += (" AND " if where else "WHERE ") + f"se.study_fk IN ({','.join('?' * len(study_ids))})"
-            args += list(study_ids)
+        where, args = _in(*_filter_sql("series", filter, "se."), "se.study_fk", study_ids)
         return self._rows(
             f"SELECT se.id, se.SeriesInstanceUID, se.study_fk, st.StudyInstanceUID, se.SeriesNumber, se.Modality, "
             f"se.SeriesDescription, se.BodyPartExamined, se.num_instances, se.image_size, se.SeriesDate, "
@@ -413,10 +407,7 @@ class DicomDatabase:
 
     def instances(self, series_ids: Sequence[int] | None = None, filter: str | None = None,
                   columns: str = "*") -> list[dict[str, Any]]:
-        where, args = _filter_sql("instance", filter)
-        if series_ids is not None:
-            where += (" AND " if where else "WHERE ") + f"series_fk IN ({','.join('?' * len(series_ids))})"
-            args += list(series_ids)
+        where, args = _in(*_filter_sql("instance", filter), "series_fk", series_ids)
         return self._rows(
             f"SELECT {columns} FROM instances {where} ORDER BY series_fk, InstanceNumber IS NULL, InstanceNumber, id",
             args,
@@ -772,6 +763,14 @@ def _filter_sql(level: str, text: str | None, alias: str = "") -> tuple[str, lis
         clauses.append("(" + " OR ".join(f"CAST({alias}{c} AS TEXT) LIKE ? ESCAPE '\\'" for c in columns) + ")")
         args += [pattern] * len(columns)
     return "WHERE " + " AND ".join(clauses), args
+
+
+def _in(where: str, args: list[Any], column: str, ids: Sequence[int] | None) -> tuple[str, list[Any]]:
+    """Add ``column IN (ids)`` to a WHERE clause (nothing when ids is None: no restriction)."""
+    if ids is None:
+        return where, args
+    clause = f"{column} IN ({','.join('?' * len(ids))})"
+    return (f"{where} AND {clause}" if where else f"WHERE {clause}"), [*args, *ids]
 
 
 def _like_escape(word: str) -> str:

@@ -275,10 +275,15 @@ def _top_implicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
 
 
 def _at_end(pos: int, n: int, size: int) -> None:
+    if pos == size == n:
+        return None  # a file without pixel data, read to its end
+    _out_of_bytes(n, size)
+
+
+def _out_of_bytes(n: int, size: int) -> None:
+    """The walk needs bytes past the ``n`` read: read more, or the file is cut short."""
     if n < size:
         raise _NeedMore
-    if pos == size:
-        return None  # a file without pixel data, read to its end
     raise HeaderError("truncated: the file ends inside a data element")
 
 
@@ -292,9 +297,7 @@ def _skip_item(buf: bytes, pos: int, explicit: bool, size: int, depth: int = 1) 
     n = len(buf)
     while True:
         if pos + 8 > n:
-            if n < size:
-                raise _NeedMore
-            raise HeaderError("truncated: the file ends inside a data element")
+            _out_of_bytes(n, size)
         if explicit:
             group, elem, vr, short = _EXPLICIT(buf, pos)
             if group == 0xFFFE:
@@ -330,9 +333,7 @@ def _skip_sequence(buf: bytes, pos: int, explicit: bool, size: int, depth: int =
     n = len(buf)
     while True:
         if pos + 8 > n:
-            if n < size:
-                raise _NeedMore
-            raise HeaderError("truncated: the file ends inside a data element")
+            _out_of_bytes(n, size)
         group, elem, length = _IMPLICIT(buf, pos)
         pos += 8
         if group != 0xFFFE:
