@@ -97,6 +97,16 @@ def test_filters_are_case_insensitive_with_wildcards(tmp_path: Path, db: DicomDa
     assert names("smith b2") == ["Smith^Anna"] and names("smith a1") == []  # every word must match
 
 
+def test_filters_fold_case_beyond_ascii(tmp_path: Path, db: DicomDatabase) -> None:
+    write_series(tmp_path / "in" / "a", SeriesSpec(patient_name="Müller^Jörg", patient_id="M1", seed=1))
+    write_series(tmp_path / "in" / "b", SeriesSpec(patient_name="Muller^Jorg", patient_id="M2", seed=2))
+    import_paths(db, [tmp_path / "in"])
+    names = lambda f: [p["PatientName"] for p in db.patients(f)]  # noqa: E731
+    assert names("MÜLLER") == ["Müller^Jörg"]
+    assert names("müller^j*") == ["Müller^Jörg"]
+    assert names("muller") == ["Muller^Jorg"]
+
+
 def _counts(db: DicomDatabase) -> tuple[int, int, int, int]:
     s = db.stats()
     return s["patients"], s["studies"], s["series"], s["instances"]

@@ -644,6 +644,8 @@ def _connect(db_file: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(f"{db_file} is not a usable SQLite database: {exc}") from None
     conn.execute("PRAGMA synchronous = NORMAL")
+    # SQLite's LIKE folds only ASCII case: filters with other letters (Müller, Ørsted) compare casefolded text
+    conn.create_function("casefold", 1, lambda v: v.casefold() if isinstance(v, str) else v, deterministic=True)
     # Foreign keys are declared but not enforced: the code keeps them (inserts parents first, deletes
     # children first) and tests assert `PRAGMA foreign_key_check`; enforcing costs ~15% of an import.
     conn.execute("PRAGMA foreign_keys = OFF")
@@ -760,7 +762,12 @@ def _filter_sql(level: str, text: str | None, alias: str = "") -> tuple[str, lis
             pattern = _like_escape(word).replace("*", "%").replace("?", "_")
         else:
             pattern = f"%{_like_escape(word)}%"
-        clauses.append("(" + " OR ".join(f"CAST({alias}{c} AS TEXT) LIKE ? ESCAPE '\\'" for c in columns) + ")")
+        if word.isascii():
+            tests = [f"CAST({alias}{c} AS TEXT) LIKE ? ESCAPE '\\'" for c in columns]
+        else:
+            tests = [f"casefold(CAST({alias}{c} AS TEXT)) LIKE ? ESCAPE '\\'" for c in columns]
+            pattern = pattern.casefold()
+        clauses.append("(" + " OR ".join(tests) + ")")
         args += [pattern] * len(columns)
     return "WHERE " + " AND ".join(clauses), args
 
