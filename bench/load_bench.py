@@ -320,7 +320,8 @@ def main() -> None:
         targets.append(("load -o .nii wall <= dcm2niix", f"{ours_proc:.2f} vs {d2n_proc:.2f} s", ours_proc <= d2n_proc))
     else:
         print("  load process vs dcm2niix: SKIPPED (dcm2niix not found on PATH)")
-    targets.append((f"peak RSS <= {TARGET_RSS_RATIO:g} x voxel bytes", f"{rss_ratio:.2f}x", rss_ratio <= TARGET_RSS_RATIO))
+    targets.append((f"peak RSS <= {TARGET_RSS_RATIO:g} x voxel bytes", f"{rss_ratio:.2f}x",
+                    rss_ratio <= TARGET_RSS_RATIO))
     for label, value, met in targets:
         print(f"  {label:<36}{value:>20}   {'MET' if met else 'NOT MET'}")
 

@@ -400,6 +400,8 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
 
 def _with_progress(work, description: str):
     """Run ``work(progress)`` with a progress bar on stderr when it is a terminal."""
+    if not sys.stderr.isatty():
+        return work(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = _console(stderr=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import platformdirs
 
 from .core.database import default_path
-from .core.indexer import LINK, MODES
+from .core.storage import LINK, MODES
 
 
 class SettingsError(Exception):

@@ -291,3 +291,32 @@ def test_migration_from_schema_1(tmp_path: Path) -> None:
         assert db.schema_version == 2
         write_series(tmp_path / "in", SeriesSpec(slices=2))
         assert import_paths(db, [tmp_path / "in"]).instances_added == 2
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("orientation", [(1, 0, 0, 0, 1, 0), (0, 1, 0, 0, 0, -1), (1, 0, 0, 0, 0, -1),
+                                         (0.8660254, 0.5, 0.0, -0.3535534, 0.6123724, 0.7071068)])
+def test_nifti_writer_reads_back_in_nibabel(tmp_path: Path, suffix: str, orientation) -> None:
+    """Our NIfTI-1 writer against nibabel: same voxels, sform = qform = the affine, header as expected."""
+    import nibabel as nib
+
+    from dicomtui.core import convert
+    from dicomtui.core.volume import Volume
+
+    row, col = np.array(orientation[:3], dtype=float), np.array(orientation[3:], dtype=float)
+    affine = np.eye(4)
+    affine[:3, 0], affine[:3, 1], affine[:3, 2] = row * 0.7, col * 0.9, np.cross(row, col) * 2.5
+    affine[:3, 3] = (12.0, -30.0, 45.0)
+    array = (np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) - 50)
+    (path,) = convert.write(Volume(array=array, affine=affine, name="test"), tmp_path / f"v{suffix}")
+    image = nib.load(path)
+    ras = convert.LPS_TO_RAS @ affine
+    np.testing.assert_allclose(image.affine, ras, atol=1e-5)
+    np.testing.assert_allclose(image.get_qform(), ras, atol=1e-4)
+    assert image.header["sform_code"] == 1 and image.header["qform_code"] == 1
+    assert image.get_data_dtype() == np.int16 and image.shape == (6, 5, 4)
+    assert np.array_equal(np.asarray(image.dataobj), array.transpose(2, 1, 0))
+    four = convert.write([Volume(array=array, affine=affine), Volume(array=array + 1, affine=affine)],
+                         tmp_path / f"four{suffix}")
+    data = np.asarray(nib.load(four[0]).dataobj)
+    assert data.shape == (6, 5, 4, 2) and np.array_equal(data[..., 1], array.transpose(2, 1, 0) + 1)

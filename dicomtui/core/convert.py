@@ -1,4 +1,5 @@
-"""Write a Volume as NIfTI (nibabel) or NRRD (pynrrd). LPS → RAS happens here, once, for NIfTI."""
+"""Write a Volume as NIfTI-1 (written here, read back by nibabel in the tests) or NRRD (pynrrd).
+LPS → RAS happens here, once, for NIfTI."""
 
 from __future__ import annotations
 
@@ -35,9 +36,10 @@ def write(volume: Volume | list[Volume], path: str | Path) -> list[Path]:
     for other in volumes[1:]:
         if other.array.shape != first.array.shape or not np.allclose(other.affine, first.affine, atol=1e-4):
             raise ConvertError(f"{path}: the volumes do not share one grid, so they cannot form one 4D image")
-    arrays = [np.ascontiguousarray(v.array.transpose(2, 1, 0)) for v in volumes]  # [k, j, i] → [i, j, k]
-    data = arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=-1)
-    written = [_write_nrrd(first, data, path) if fmt == ".nrrd" else _write_nifti(first, data, path)]
+    # [k, j, i] in C order is [i, j, k] in Fortran order: the layout NIfTI and NRRD store. Views, no copies.
+    stacked = first.array if len(volumes) == 1 else np.stack([v.array for v in volumes])  # [t, k, j, i]
+    data = stacked.T
+    written = [_write_nrrd(first, data, path) if fmt == ".nrrd" else _write_nifti(first, stacked, path)]
     if fmt != ".nrrd" and len(volumes) > 1 and all("bvalue" in v.extra for v in volumes):
         written += write_fsl_gradients(volumes, path)
     return written
@@ -57,17 +59,92 @@ def _write_nrrd(volume: Volume, data: np.ndarray, path: Path) -> Path:
     return path
 
 
-def _write_nifti(volume: Volume, data: np.ndarray, path: Path) -> Path:
-    import nibabel as nib
+_NIFTI_TYPES = {np.dtype(np.uint8): 2, np.dtype(np.int16): 4, np.dtype(np.int32): 8, np.dtype(np.float32): 16,
+                np.dtype(np.float64): 64, np.dtype(np.int8): 256, np.dtype(np.uint16): 512, np.dtype(np.uint32): 768,
+                np.dtype(np.int64): 1024}
+_NIFTI_HEADER = np.dtype([
+    ("sizeof_hdr", "<i4"), ("data_type", "S10"), ("db_name", "S18"), ("extents", "<i4"), ("session_error", "<i2"),
+    ("regular", "S1"), ("dim_info", "u1"), ("dim", "<i2", 8), ("intent_p", "<f4", 3), ("intent_code", "<i2"),
+    ("datatype", "<i2"), ("bitpix", "<i2"), ("slice_start", "<i2"), ("pixdim", "<f4", 8), ("vox_offset", "<f4"),
+    ("scl_slope", "<f4"), ("scl_inter", "<f4"), ("slice_end", "<i2"), ("slice_code", "u1"), ("xyzt_units", "u1"),
+    ("cal_max", "<f4"), ("cal_min", "<f4"), ("slice_duration", "<f4"), ("toffset", "<f4"), ("glmax", "<i4"),
+    ("glmin", "<i4"), ("descrip", "S80"), ("aux_file", "S24"), ("qform_code", "<i2"), ("sform_code", "<i2"),
+    ("quatern", "<f4", 3), ("qoffset", "<f4", 3), ("srow", "<f4", (3, 4)), ("intent_name", "S16"), ("magic", "S4"),
+])
+
+
+def _write_nifti(volume: Volume, stacked: np.ndarray, path: Path) -> Path:
+    """NIfTI-1 single file, header per the NIfTI-1 standard (nifti1.h), voxels written straight from memory.
+
+    Written here rather than through nibabel, whose import alone (it pulls in pydicom) takes longer than
+    dcm2niix's whole conversion; tests read every file back with nibabel and compare with dcm2niix."""
+    import gzip
 
     affine = LPS_TO_RAS @ volume.affine
-    image = nib.Nifti1Image(data, affine)
-    image.set_sform(affine, code=1)  # scanner-anatomical
-    image.set_qform(affine, code=1)  # nibabel keeps the closest rotation when the sform is sheared (tilt)
-    image.header.set_xyzt_units("mm", "sec")
-    image.header["descrip"] = (volume.name or "dicomtui")[:79].encode("ascii", "replace")
-    nib.save(image, str(path))
+    dtype = stacked.dtype.newbyteorder("<") if stacked.dtype.byteorder == ">" else stacked.dtype
+    if dtype not in _NIFTI_TYPES:
+        raise ConvertError(f"{path}: NIfTI-1 cannot store {dtype}")
+    shape = stacked.shape[::-1]  # (i, j, k[, t])
+    header = np.zeros((), dtype=_NIFTI_HEADER)
+    header["sizeof_hdr"] = 348
+    header["regular"] = b"r"
+    header["dim"][: len(shape) + 1] = [len(shape), *shape]
+    header["dim"][len(shape) + 1 :] = 1
+    header["datatype"] = _NIFTI_TYPES[dtype]
+    header["bitpix"] = dtype.itemsize * 8
+    zooms = np.linalg.norm(affine[:3, :3], axis=0)
+    header["pixdim"][:] = [1.0, *zooms, 1.0, 1.0, 1.0, 1.0]
+    header["vox_offset"] = 352
+    header["scl_slope"] = 1.0
+    header["xyzt_units"] = 2 | 8  # mm, s
+    header["descrip"] = (volume.name or "dicomtui").encode("ascii", "replace")[:79]
+    header["sform_code"] = 1  # scanner-anatomical
+    header["srow"] = affine[:3, :4]
+    quaternion = _quaternion(affine[:3, :3] / zooms)
+    if quaternion is not None:  # a sheared (tilted) grid has no qform: the sform alone describes it
+        (b, c, d), qfac = quaternion
+        header["qform_code"] = 1
+        header["quatern"] = [b, c, d]
+        header["pixdim"][0] = qfac
+    header["qoffset"] = affine[:3, 3]
+    header["magic"] = b"n+1"
+    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    with opener(path, "wb", **({"compresslevel": 1} if opener is gzip.open else {})) as f:
+        f.write(header.tobytes())
+        f.write(b"\0\0\0\0")  # no extensions
+        data = np.ascontiguousarray(stacked, dtype=dtype)
+        f.write(memoryview(data).cast("B"))
     return path
+
+
+def _quaternion(rotation: np.ndarray) -> tuple[tuple[float, float, float], float] | None:
+    """(b, c, d) and qfac of an orthonormal 3×3 direction matrix, as nifti1_io's mat44_to_quatern; None
+    when the columns are not orthonormal (the grid is sheared)."""
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-4):
+        return None
+    r = rotation.copy()
+    qfac = 1.0
+    if np.linalg.det(r) < 0:
+        qfac = -1.0
+        r[:, 2] = -r[:, 2]
+    a = 1.0 + r[0, 0] + r[1, 1] + r[2, 2]
+    if a > 0.5:
+        a = 0.5 * np.sqrt(a)
+        b, c, d = 0.25 * (r[2, 1] - r[1, 2]) / a, 0.25 * (r[0, 2] - r[2, 0]) / a, 0.25 * (r[1, 0] - r[0, 1]) / a
+    else:
+        xd, yd, zd = 1.0 + r[0, 0] - r[1, 1] - r[2, 2], 1.0 - r[0, 0] + r[1, 1] - r[2, 2], 1.0 - r[0, 0] - r[1, 1] + r[2, 2]
+        if xd > 1.0:
+            b = 0.5 * np.sqrt(xd)
+            c, d, a = 0.25 * (r[0, 1] + r[1, 0]) / b, 0.25 * (r[0, 2] + r[2, 0]) / b, 0.25 * (r[2, 1] - r[1, 2]) / b
+        elif yd > 1.0:
+            c = 0.5 * np.sqrt(yd)
+            b, d, a = 0.25 * (r[0, 1] + r[1, 0]) / c, 0.25 * (r[1, 2] + r[2, 1]) / c, 0.25 * (r[0, 2] - r[2, 0]) / c
+        else:
+            d = 0.5 * np.sqrt(zd)
+            b, c, a = 0.25 * (r[0, 2] + r[2, 0]) / d, 0.25 * (r[1, 2] + r[2, 1]) / d, 0.25 * (r[1, 0] - r[0, 1]) / d
+        if a < 0.0:
+            b, c, d = -b, -c, -d
+    return (float(b), float(c), float(d)), qfac
 
 
 def fsl_bvecs(volumes: list[Volume]) -> np.ndarray:

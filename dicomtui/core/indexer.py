@@ -27,9 +27,7 @@ from .database import DicomDatabase, FileRecord, Prepared, fill_patient_id, prep
 from .frames import frame_geometry
 from .header import HeaderError, read_header
 
-COPY = "copy"
-LINK = "link"
-MODES = (COPY, LINK)
+COPY, LINK, MODES = storage.COPY, storage.LINK, storage.MODES
 
 CHUNK = 512  # files per worker task
 BATCH = 2048  # files per database transaction

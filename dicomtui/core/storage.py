@@ -17,6 +17,11 @@ from pathlib import Path
 STORAGE_DIR = "dicom"
 INCOMING_DIR = "incoming"
 
+# How an import keeps files: a copy in storage (ours to delete) or a link to where they are (never touched).
+COPY = "copy"
+LINK = "link"
+MODES = (COPY, LINK)
+
 _VALID_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]")
 

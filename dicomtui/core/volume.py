@@ -66,7 +66,7 @@ def window_presets(modality: str, centers: str | None, widths: str | None, array
     if modality == "CT":
         presets += [WindowPreset(name, c, w) for name, c, w in CT_PRESETS]
     if array.size:
-        sample = array[:: max(1, array.shape[0] // 16)].ravel()
+        sample = array[:: max(1, array.shape[0] // 16), ::4, ::4].ravel()  # enough for two percentiles
         lo, hi = np.percentile(sample, [1, 99])
         presets.append(WindowPreset("auto (1-99%)", float(lo + hi) / 2, max(float(hi - lo), 1.0)))
         if modality != "CT" and not cs:  # MR, PT…: the automatic window first

@@ -271,7 +271,10 @@ def rescale(raw: np.ndarray, slopes: list, intercepts: list) -> np.ndarray:
         lo = int(raw.min()) + min(shifts) if raw.size else 0
         hi = int(raw.max()) + max(shifts) if raw.size else 0
         target = np.dtype(next(t for t in _INT_TYPES if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max))
-        if not any(shifts) and raw.dtype == target:
+        if raw.dtype == target:  # the usual case (CT int16 - 1024): add in place, no temporary at all
+            for k, shift in enumerate(shifts):
+                if shift:
+                    np.add(raw[k], shift, out=raw[k], casting="unsafe")  # fits: checked against lo/hi above
             return raw
         out = raw.view(target) if target.itemsize == raw.dtype.itemsize else np.empty(raw.shape, dtype=target)
         for k, shift in enumerate(shifts):
