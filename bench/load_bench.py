@@ -57,7 +57,7 @@ GNU_TIME = "/usr/bin/time"
 ROWS = COLS = 512
 TARGET_SPS, TARGET_RSS_RATIO = 5_000, 1.5
 LOAD_IMPORTS = ["dicomtui.cli", "dicomtui.config", "dicomtui.core.database", "dicomtui.core.examine",
-                "dicomtui.core.pixels", "dicomtui.core.convert", "nibabel", "rich.progress"]
+                "dicomtui.core.pixels", "dicomtui.core.convert"]
 
 
 # ---- data -------------------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def main() -> None:
 
     imports = [("python -c pass", import_seconds([], repeat)),
                ("import dicomtui.cli", import_seconds(["dicomtui.cli"], repeat)),
-               ("import nibabel", import_seconds(["nibabel"], repeat)),
+               ("import nibabel (not used by load)", import_seconds(["nibabel"], repeat)),
                ("load command imports", import_seconds(LOAD_IMPORTS, repeat))]
 
     # ---- report ----
