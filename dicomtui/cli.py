@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when the loadable has warnings")
     p.add_argument("--regularize", action="store_true",
                    help="resample an unevenly spaced, gapped or tilted series onto a regular grid")
+    p.add_argument("--split-by-time", action="store_true", help="also split sub-series by ContentTime/TriggerTime")
 
     p = sub.add_parser("db", help="database information and integrity")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -87,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
                    "load": cmd_load}[args.command]
         if args.command == "import" and args.mode is None:
             args.mode = settings.import_mode
+        if args.command in ("examine", "load"):
+            args.split_by_time = args.split_by_time or settings.split_by_time
+        if args.command == "load":
+            args.regularize = args.regularize or settings.regularize
         return handler(args, db_path)
     except (DatabaseError, SettingsError) as exc:
         _err(str(exc))
@@ -364,7 +369,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         _err(str(exc))
         return EXIT_FATAL
     with _open(db_path, create=False) as db:
-        loadables = _examine(db, [args.uid])
+        loadables = _examine(db, [args.uid], args.split_by_time)
         if loadables is None:
             return EXIT_FATAL
         if args.loadable is not None:

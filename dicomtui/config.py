@@ -1,6 +1,7 @@
 """Settings: a TOML file under ``platformdirs.user_config_path("dicomtui")``, validated strictly.
 
-Only what the faces need today: the default database folder and import mode, and the recent databases list.
+What the faces need today: the default database folder and import mode, the recent databases list, and the
+examine/load defaults (split sub-series by time, regularize irregular geometry).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Settings:
     database: Path = field(default_factory=default_path)
     import_mode: str = LINK
     recent_databases: list[Path] = field(default_factory=list)
+    split_by_time: bool = False
+    regularize: bool = False
 
 
 def config_file() -> Path:
@@ -39,7 +42,7 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: not valid TOML ({exc})") from None
-    unknown = set(data) - {"database", "import_mode", "recent_databases"}
+    unknown = set(data) - {"database", "import_mode", "recent_databases", "split_by_time", "regularize"}
     if unknown:
         raise SettingsError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
     if "database" in data:
@@ -55,4 +58,9 @@ def load_settings(path: Path | None = None) -> Settings:
         if not isinstance(recent, list) or not all(isinstance(p, str) for p in recent):
             raise SettingsError(f"{path}: 'recent_databases' must be a list of folder paths")
         settings.recent_databases = [Path(p).expanduser() for p in recent]
+    for key in ("split_by_time", "regularize"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise SettingsError(f"{path}: '{key}' must be true or false")
+            setattr(settings, key, data[key])
     return settings
