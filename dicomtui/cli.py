@@ -62,6 +62,38 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resample an unevenly spaced, gapped or tilted series onto a regular grid")
     p.add_argument("--split-by-time", action="store_true", help="also split sub-series by ContentTime/TriggerTime")
 
+    p = sub.add_parser("nodes", help="remote DICOM nodes (presets) and our own AE")
+    nsub = p.add_subparsers(dest="nodes_command", metavar="ACTION", required=True)
+    q = nsub.add_parser("ls", help="list the presets and our own AE")
+    q.add_argument("--json", action="store_true")
+    q = nsub.add_parser("add", help="add or replace a preset: NAME AE@HOST:PORT")
+    q.add_argument("name")
+    q.add_argument("address", metavar="AE@HOST:PORT")
+    q.add_argument("--retrieve", choices=["move", "get"], default="move")
+    q.add_argument("--charset", default="ISO_IR 192", help="SpecificCharacterSet for queries")
+    q.add_argument("--timeout", type=float, default=30.0)
+    q = nsub.add_parser("rm", help="remove a preset")
+    q.add_argument("name")
+    q = nsub.add_parser("local", help="set our own AE title, port, bind address, allowed callers")
+    q.add_argument("--ae")
+    q.add_argument("--port", type=int)
+    q.add_argument("--bind")
+    q.add_argument("--allow", nargs="*", metavar="AE", help="calling AE titles accepted (none: any)")
+
+    p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT)")
+    p.add_argument("node")
+
+    p = sub.add_parser("send", help="C-STORE patients (PatientID), studies, series or instances to a node")
+    p.add_argument("uids", nargs="+", metavar="UID")
+    p.add_argument("--to", required=True, metavar="NODE")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("listen", help="receive C-STORE into the database until SIGTERM/SIGINT")
+    p.add_argument("--port", type=int, help="default: from `nodes local` (11112)")
+    p.add_argument("--ae", help="our AE title (default: from `nodes local`, DICOMTUI)")
+    p.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--allow", nargs="*", metavar="AE", help="accept only these calling AE titles")
+
     p = sub.add_parser("db", help="database information and integrity")
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     q = dbsub.add_parser("info", help="path, schema version, counts, disk use")
@@ -85,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             return _run_tui(db_path)
         handler = {"import": cmd_import, "ls": cmd_ls, "rm": cmd_rm, "db": cmd_db, "examine": cmd_examine,
-                   "load": cmd_load}[args.command]
+                   "load": cmd_load, "nodes": cmd_nodes, "echo": cmd_echo, "send": cmd_send,
+                   "listen": cmd_listen}[args.command]
         if args.command == "import" and args.mode is None:
             args.mode = settings.import_mode
         if args.command in ("examine", "load"):
@@ -96,6 +129,14 @@ def main(argv: list[str] | None = None) -> int:
     except (DatabaseError, SettingsError) as exc:
         _err(str(exc))
         return EXIT_FATAL
+    except Exception as exc:
+        from .core.net.dimse import DimseError
+        from .core.net.nodes import NodeError
+
+        if isinstance(exc, (DimseError, NodeError)):
+            _err(str(exc))
+            return EXIT_FATAL
+        raise
     except sqlite3.OperationalError as exc:
         hint = " (another process has held the write lock for over a minute)" if "locked" in str(exc) else ""
         _err(f"database error: {exc}{hint}")
@@ -414,6 +455,152 @@ def _with_progress(work, description: str):
                   console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(description, total=None)
         return work(lambda done, total: bar.update(task, completed=done, total=total))
+
+
+# ---- networking ----------------------------------------------------------------------------------------------
+
+def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
+    from dataclasses import asdict
+
+    from .core.net.nodes import RemoteNode, load_nodes, save_nodes, validate
+
+    nodes = load_nodes()
+    if args.nodes_command == "ls":
+        if args.json:
+            print(json.dumps({"local": asdict(nodes.local),
+                              "nodes": [asdict(n) for n in nodes.remotes.values()]}, indent=2))
+            return EXIT_OK
+        local = nodes.local
+        print(f"local  {local.ae_title} on {local.bind}:{local.port}"
+              + (f", accepts only {', '.join(local.allow)}" if local.allow else ""))
+        for node in nodes.remotes.values():
+            print(f"{node.name}\t{node.address}\tretrieve={node.retrieve}\tcharset={node.charset}")
+        return EXIT_OK
+    if args.nodes_command == "add":
+        parsed = nodes.resolve(args.address) if "@" in args.address else None
+        if parsed is None:
+            _err("the address must be written AE@HOST:PORT")
+            return EXIT_FATAL
+        node = RemoteNode(args.name, parsed.ae_title, parsed.host, parsed.port, retrieve=args.retrieve,
+                          charset=args.charset, timeout=args.timeout)
+        validate(node)
+        nodes.remotes[args.name] = node
+    elif args.nodes_command == "rm":
+        if nodes.remotes.pop(args.name, None) is None:
+            _err(f"no node {args.name}")
+            return EXIT_FATAL
+    elif args.nodes_command == "local":
+        for key, value in (("ae_title", args.ae), ("port", args.port), ("bind", args.bind), ("allow", args.allow)):
+            if value is not None:
+                setattr(nodes.local, key, value)
+    print(f"saved {save_nodes(nodes)}")
+    return EXIT_OK
+
+
+def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
+    from .core.net.dimse import echo
+    from .core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    result = echo(nodes.resolve(args.node), nodes.local)
+    print(result.message) if result.ok else _err(result.message)
+    return EXIT_OK if result.ok else EXIT_FATAL
+
+
+def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
+    from .core.net.dimse import send
+    from .core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    node = nodes.resolve(args.to)
+    with _open(db_path, create=False) as db:
+        rows = _instances_of(db, args.uids)
+        if rows is None:
+            return EXIT_FATAL
+    report = _with_progress(lambda progress: send(rows, node, nodes.local, progress),
+                            f"Sending {len(rows)} instances to {node.address}")
+    counts = report.counts
+    if args.json:
+        print(json.dumps({"node": report.node, "counts": counts, "error": report.error,
+                          "items": [{"sop_instance_uid": i.sop_instance_uid, "status": i.status,
+                                     "meaning": i.meaning, "decompressed": i.decompressed}
+                                    for i in report.items]}, indent=2))
+    else:
+        print(f"sent to {report.node}: {counts['success']} succeeded, {counts['warning']} with warnings, "
+              f"{counts['failure']} failed")
+        for item in report.items:
+            if item.category != "success":
+                print(f"  {item.category}\t{item.sop_instance_uid}\t{item.meaning}")
+    if report.error:
+        _err(report.error)
+    if counts["failure"] == len(report.items):
+        return EXIT_FATAL
+    return EXIT_PARTIAL if counts["failure"] or report.error else EXIT_OK
+
+
+def _instances_of(db, uids: list[str]) -> list[dict[str, Any]] | None:
+    """Instance rows (absolute paths) of patients (by PatientID), studies, series or instances."""
+    ids: list[int] = []
+    for uid in uids:
+        found = db.resolve(uid)
+        if not found:
+            _err(f"no patient, study, series or instance {uid} in the database")
+            return None
+        for level, row_id in found:
+            ids += [r[0] for r in db.conn.execute(_INSTANCE_IDS[level], (row_id,))]
+    rows = []
+    seen: set[int] = set()
+    for row_id in ids:
+        if row_id in seen:
+            continue
+        seen.add(row_id)
+        row = db.conn.execute("SELECT SOPInstanceUID, SOPClassUID, TransferSyntaxUID, path, stored FROM instances "
+                              "WHERE id = ?", (row_id,)).fetchone()
+        rows.append({"SOPInstanceUID": row[0], "SOPClassUID": row[1], "TransferSyntaxUID": row[2],
+                     "path": str(db.abspath(row[3], bool(row[4])))})
+    return rows
+
+
+_INSTANCE_IDS = {
+    "instance": "SELECT id FROM instances WHERE id = ?",
+    "series": "SELECT id FROM instances WHERE series_fk = ? ORDER BY InstanceNumber",
+    "study": "SELECT i.id FROM instances i JOIN series s ON s.id = i.series_fk WHERE s.study_fk = ? "
+             "ORDER BY s.SeriesNumber, i.InstanceNumber",
+    "patient": "SELECT i.id FROM instances i JOIN series s ON s.id = i.series_fk JOIN studies st "
+               "ON st.id = s.study_fk WHERE st.patient_fk = ? ORDER BY st.id, s.SeriesNumber, i.InstanceNumber",
+}
+
+
+def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
+    import logging
+    import signal
+    import threading
+
+    from .core.net.listener import Listener
+    from .core.net.nodes import load_nodes
+
+    local = load_nodes().local
+    local.port = args.port if args.port is not None else local.port
+    local.ae_title = args.ae or local.ae_title
+    local.bind = args.bind or local.bind
+    local.allow = args.allow if args.allow is not None else local.allow
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    _open(db_path).close()  # create the database here, before the listener's threads open it
+    listener = Listener(db_path, local)
+    try:
+        listener.start()
+    except OSError as exc:
+        _err(f"cannot listen on {local.bind}:{local.port}: {exc.strerror or exc}")
+        return EXIT_FATAL
+    print(f"listening as {local.ae_title} on {local.bind}:{listener.port}; Ctrl-C or SIGTERM to stop", flush=True)
+    stop.wait()
+    listener.stop()
+    print(f"stopped: {listener.indexed} instances received and indexed", flush=True)
+    return EXIT_OK
 
 
 # ---- db ------------------------------------------------------------------------------------------------------

@@ -502,6 +502,18 @@ class DicomDatabase:
 
     # ---- checking --------------------------------------------------------------------------------------------
 
+    def storage_orphans(self, referenced: set[str] | None = None) -> list[str]:
+        """Files in storage that no row references (relative paths, sorted)."""
+        if referenced is None:
+            referenced = {r[0] for r in self.conn.execute("SELECT path FROM instances WHERE stored = 1")}
+        orphans = []
+        for dirpath, _dirs, files in os.walk(self.root / storage.STORAGE_DIR):
+            for name in files:
+                rel = Path(dirpath, name).relative_to(self.root).as_posix()
+                if rel not in referenced:
+                    orphans.append(rel)
+        return sorted(orphans)
+
     def check(self, repair: bool = False) -> CheckReport:
         """Compare rows with files: missing or changed files, unreferenced files in storage, stale temp files.
 
@@ -529,12 +541,7 @@ class DicomDatabase:
             if st.st_size != size or st.st_mtime_ns != mtime:
                 report.changed.append(str(full))
                 changed.append((row_id, path, bool(stored)))
-        store_root = self.root / storage.STORAGE_DIR
-        for dirpath, _dirs, files in os.walk(store_root):
-            for name in files:
-                rel = Path(dirpath, name).relative_to(self.root).as_posix()
-                if rel not in referenced:
-                    report.orphans.append(rel)
+        report.orphans = self.storage_orphans(referenced)
         incoming = self.root / storage.INCOMING_DIR
         if incoming.is_dir():
             report.stale_temp = [str(p) for p in incoming.iterdir() if not _owner_alive(p.name)]

@@ -45,7 +45,8 @@ def relative_path(study_uid: str, series_uid: str, sop_uid: str) -> str:
     return f"{STORAGE_DIR}/{safe_name(study_uid)}/{safe_name(series_uid)}/{safe_name(sop_uid)}.dcm"
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename into ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -81,7 +82,7 @@ def store_bytes(root: Path, rel: str, data: bytes | None = None, source: Path | 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
     return size
 
 

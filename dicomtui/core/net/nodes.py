@@ -1,0 +1,106 @@
+"""Our own AE and the remote nodes (presets), kept in ``nodes.toml`` beside the settings file.
+
+A node on the command line is a preset name or ``AE@host:port``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+RETRIEVE_METHODS = ("move", "get")
+_LITERAL = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:]+):(?P<port>\d{1,5})$")
+
+
+class NodeError(Exception):
+    """A node is unknown or badly written; the message says how to write it."""
+
+
+@dataclass
+class LocalNode:
+    ae_title: str = "DICOMTUI"
+    port: int = 11112
+    bind: str = "0.0.0.0"
+    allow: list[str] = field(default_factory=list)  # calling AE titles accepted; empty: any
+    max_associations: int = 10
+
+
+@dataclass
+class RemoteNode:
+    name: str
+    ae_title: str
+    host: str
+    port: int
+    retrieve: str = "move"
+    charset: str = "ISO_IR 192"
+    timeout: float = 30.0
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_verify: bool = True
+
+    @property
+    def address(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+@dataclass
+class Nodes:
+    local: LocalNode = field(default_factory=LocalNode)
+    remotes: dict[str, RemoteNode] = field(default_factory=dict)
+
+    def resolve(self, text: str) -> RemoteNode:
+        """A preset by name, or a node written ``AE@host:port``."""
+        if text in self.remotes:
+            return self.remotes[text]
+        match = _LITERAL.match(text)
+        if match is None:
+            known = ", ".join(sorted(self.remotes)) or "none yet (dicomtui nodes add NAME AE@HOST:PORT)"
+            raise NodeError(f"unknown node {text!r}: give a preset name ({known}) or AE@host:port")
+        return RemoteNode(name=text, ae_title=match["ae"], host=match["host"], port=int(match["port"]))
+
+
+def nodes_file() -> Path:
+    import platformdirs
+
+    return platformdirs.user_config_path("dicomtui") / "nodes.toml"
+
+
+def load_nodes(path: Path | None = None) -> Nodes:
+    path = path or nodes_file()
+    if not path.exists():
+        return Nodes()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        local = LocalNode(**data.get("local", {}))
+        remotes = {name: RemoteNode(name=name, **values) for name, values in data.get("nodes", {}).items()}
+    except (tomllib.TOMLDecodeError, TypeError) as exc:
+        raise NodeError(f"{path}: {exc}") from None
+    for node in remotes.values():
+        validate(node)
+    return Nodes(local, remotes)
+
+
+def save_nodes(nodes: Nodes, path: Path | None = None) -> Path:
+    import tomli_w
+
+    path = path or nodes_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"local": asdict(nodes.local),
+            "nodes": {name: {k: v for k, v in asdict(node).items() if k != "name"}
+                      for name, node in sorted(nodes.remotes.items())}}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def validate(node: RemoteNode) -> None:
+    if not 1 <= len(node.ae_title) <= 16 or "\\" in node.ae_title:
+        raise NodeError(f"node {node.name}: AE title must be 1 to 16 characters without backslash")
+    if not 1 <= node.port <= 65535:
+        raise NodeError(f"node {node.name}: port must be 1 to 65535")
+    if node.retrieve not in RETRIEVE_METHODS:
+        raise NodeError(f"node {node.name}: retrieve must be one of {', '.join(RETRIEVE_METHODS)}")

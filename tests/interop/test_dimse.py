@@ -1,0 +1,255 @@
+"""Our listener and SCU against DCMTK (storescu, echoscu, storescp), all on 127.0.0.1, all stopped by the tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from dicomtui.core.database import DicomDatabase
+from dicomtui.core.indexer import import_paths
+from dicomtui.core.net import dimse
+from dicomtui.core.net.listener import Listener
+from dicomtui.core.net.nodes import LocalNode, RemoteNode
+from dicomtui.core.synth import SeriesSpec, series_datasets, write_series
+from tests.conftest import require_program
+
+pytestmark = pytest.mark.interop
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}  # Debian's DCMTK leaves Nagle on otherwise (~45 ms per image)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@pytest.fixture
+def listener(tmp_path: Path):
+    server = Listener(tmp_path / "db", LocalNode(ae_title="DICOMTUI", port=0, bind="127.0.0.1"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def storescp(tmp_path: Path):
+    """DCMTK storescp on a free port, accepting uncompressed transfer syntaxes only (its default)."""
+    require_program("storescp", "dcmtk")
+    out = tmp_path / "received"
+    out.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["storescp", "-aet", "REF", "-od", str(out), str(port)], env=DCMTK_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        yield RemoteNode("ref", "REF", "127.0.0.1", port), out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _dataset_without_meta(path: Path) -> pydicom.Dataset:
+    ds = pydicom.dcmread(path)
+    ds.file_meta = pydicom.dataset.FileMetaDataset()
+    return ds
+
+
+def _wait_indexed(server: Listener, count: int, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while server.indexed < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_storescu_to_our_listener(tmp_path: Path, listener: Listener) -> None:
+    require_program("storescu", "dcmtk")
+    study = tmp_path / "study"
+    write_series(study, SeriesSpec(slices=300, rows=128, cols=128))
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "SC_rgb_small_odd.dcm", "rtdose.dcm"):
+        shutil.copy(get_testdata_file(name, download=False), mixed / name)
+    for folder, count in ((study, 300), (mixed, 5)):
+        out = subprocess.run(["storescu", "-aec", "DICOMTUI", "127.0.0.1", str(listener.port), "+sd", "+r",
+                              str(folder)], capture_output=True, text=True, env=DCMTK_ENV, timeout=120)
+        assert out.returncode == 0, out.stderr
+    _wait_indexed(listener, 305)
+    with DicomDatabase.open(listener.db_path) as db:
+        assert db.stats()["instances"] == 305 and db.check().ok
+        assert {r["SeriesInstanceUID"] for r in db.series()} >= {pydicom.dcmread(next(study.iterdir())).SeriesInstanceUID}
+        source = mixed / "rtplan.dcm"
+        row = db.find("instance", pydicom.dcmread(source).SOPInstanceUID)
+        assert _dataset_without_meta(db.abspath(row["path"], True)) == _dataset_without_meta(source)
+    ended = [a for a in listener.associations if a.ended]
+    assert [a.images for a in ended][-2:] == [300, 5] and all(a.calling_ae == "STORESCU" for a in ended[-2:])
+    out = subprocess.run(["echoscu", "-aec", "DICOMTUI", "127.0.0.1", str(listener.port)], capture_output=True,
+                         env=DCMTK_ENV, timeout=30)
+    assert out.returncode == 0
+
+
+def test_our_send_to_storescp_and_decompression(tmp_path: Path, storescp) -> None:
+    node, received = storescp
+    folder = tmp_path / "in"
+    write_series(folder, SeriesSpec(slices=5, rows=32, cols=32))
+    compressed = get_testdata_file("JPEG2000.dcm", download=False)  # storescp refuses compressed by default
+    shutil.copy(compressed, folder / "j2k.dcm")
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [folder])
+        rows = [dict(r, path=str(db.abspath(r["path"], bool(r["stored"])))) for r in db.instances()]
+    report = dimse.send(rows, node)
+    assert report.counts == {"success": 6, "warning": 0, "failure": 0}, report.items
+    assert [i.decompressed for i in report.items].count(True) == 1
+    sent = {pydicom.dcmread(p).SOPInstanceUID: p for p in folder.iterdir()}
+    got = {pydicom.dcmread(p).SOPInstanceUID: p for p in received.iterdir()}
+    assert set(got) == set(sent)
+    for uid, path in sent.items():
+        if path.name == "j2k.dcm":
+            theirs = pydicom.dcmread(got[uid])
+            assert theirs.file_meta.TransferSyntaxUID == dimse.EXPLICIT_LE
+            assert (theirs.pixel_array == pydicom.dcmread(path).pixel_array).all()
+        else:
+            assert _dataset_without_meta(got[uid]) == _dataset_without_meta(path)
+
+
+def test_send_to_our_own_listener_keeps_compression(tmp_path: Path, listener: Listener) -> None:
+    compressed = Path(get_testdata_file("JPEG2000.dcm", download=False))
+    with DicomDatabase.open(tmp_path / "src") as db:
+        import_paths(db, [compressed])
+        rows = [dict(r, path=str(db.abspath(r["path"], bool(r["stored"])))) for r in db.instances()]
+    report = dimse.send(rows, RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
+    assert report.counts["success"] == 1 and not report.items[0].decompressed
+    _wait_indexed(listener, 1)
+    with DicomDatabase.open(listener.db_path) as db:
+        row = db.instances()[0]
+        assert row["TransferSyntaxUID"] == pydicom.dcmread(compressed).file_meta.TransferSyntaxUID
+
+
+def test_aborted_association_leaves_nothing_partial(tmp_path: Path, listener: Listener) -> None:
+    require_program("storescu", "dcmtk")
+    folder = tmp_path / "big"
+    write_series(folder, SeriesSpec(slices=120, rows=512, cols=512))
+    proc = subprocess.Popen(["storescu", "-aec", "DICOMTUI", "127.0.0.1", str(listener.port), "+sd", "+r",
+                             str(folder)], env=DCMTK_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None and not any(a.images >= 10 for a in
+                                                                            listener.associations):
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(a.ended for a in listener.associations):
+        time.sleep(0.05)
+    received = listener.associations[-1].images
+    assert 10 <= received < 120
+    _wait_indexed(listener, received)
+    with DicomDatabase.open(listener.db_path) as db:
+        report = db.check()
+        assert report.ok and not report.stale_temp, report
+        assert db.stats()["instances"] == received
+    result = dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
+    assert result.ok, result.message  # the listener serves the next association
+
+
+def test_a_disallowed_calling_ae_is_rejected(tmp_path: Path) -> None:
+    require_program("echoscu", "dcmtk")
+    with Listener(tmp_path / "db", LocalNode(port=0, bind="127.0.0.1", allow=["FRIEND"])) as server:
+        out = subprocess.run(["echoscu", "-aet", "STRANGER", "-aec", "DICOMTUI", "127.0.0.1", str(server.port)],
+                             capture_output=True, text=True, env=DCMTK_ENV, timeout=30)
+        assert out.returncode != 0 and "Calling AE Title Not Recognized" in out.stderr
+        ok = subprocess.run(["echoscu", "-aet", "FRIEND", "-aec", "DICOMTUI", "127.0.0.1", str(server.port)],
+                            capture_output=True, env=DCMTK_ENV, timeout=30)
+        assert ok.returncode == 0
+        ours = dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port), LocalNode(ae_title="STRANGER"))
+        assert not ours.ok and "our calling AE title is not recognised by the peer" in ours.message
+
+
+def test_doctor_words_for_refused_connections() -> None:
+    result = dimse.echo(RemoteNode("nobody", "X", "127.0.0.1", free_port(), timeout=5))
+    assert not result.ok and "connection refused" in result.message and "X@127.0.0.1" in result.message
+
+
+@pytest.mark.parametrize("hostile", ["../../../../tmp/evil", "1.2.3/../../x"])
+def test_hostile_uids_over_the_network_stay_in_storage(tmp_path: Path, listener: Listener, hostile: str) -> None:
+    ds = series_datasets(SeriesSpec(slices=1))[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds.SOPInstanceUID = hostile
+        ds.file_meta.MediaStorageSOPInstanceUID = hostile
+        ds.StudyInstanceUID = hostile + ".study"
+        ds.save_as(tmp_path / "evil.dcm", enforce_file_format=True)
+    row = {"SOPInstanceUID": hostile, "SOPClassUID": ds.SOPClassUID, "TransferSyntaxUID": dimse.EXPLICIT_LE,
+           "path": str(tmp_path / "evil.dcm")}
+    report = dimse.send([row], RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
+    assert report.counts["success"] == 1, report.items
+    _wait_indexed(listener, 1)
+    storage_root = (listener.db_path / "dicom").resolve()
+    with DicomDatabase.open(listener.db_path) as db:
+        stored = db.abspath(db.instances()[0]["path"], True).resolve()
+    assert storage_root in stored.parents and stored.is_file()
+    assert not Path("/tmp/evil").exists()
+
+
+def test_listen_command_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
+    require_program("storescu", "dcmtk")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dicomtui", "--db", str(tmp_path / "db"), "listen", "--port",
+                             str(port), "--bind", "127.0.0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_port(port, 30)
+        write_series(tmp_path / "in", SeriesSpec(slices=3))
+        out = subprocess.run(["storescu", "-aec", "DICOMTUI", "127.0.0.1", str(port), "+sd", str(tmp_path / "in")],
+                             capture_output=True, env=DCMTK_ENV, timeout=60)
+        assert out.returncode == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert "stopped: 3 instances received and indexed" in stdout
+    assert "association from STORESCU" in stderr and "3 images" in stderr
+
+
+def test_cli_nodes_echo_and_send(tmp_path: Path, listener: Listener) -> None:
+    import json
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dicomtui", "--db", str(tmp_path / "src"), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    assert cli("nodes", "add", "self", f"DICOMTUI@127.0.0.1:{listener.port}", "--retrieve", "get").returncode == 0
+    listing = json.loads(cli("nodes", "ls", "--json").stdout)
+    assert [(n["name"], n["port"], n["retrieve"]) for n in listing["nodes"]] == [("self", listener.port, "get")]
+    out = cli("echo", "self")
+    assert out.returncode == 0 and "answers C-ECHO" in out.stdout
+    out = cli("echo", "nowhere")
+    assert out.returncode == 2 and "unknown node 'nowhere'" in out.stderr
+    write_series(tmp_path / "in", SeriesSpec(slices=4))
+    assert cli("import", str(tmp_path / "in")).returncode == 0
+    patient = json.loads(cli("ls", "patients", "--json").stdout)[0]["PatientID"]
+    out = cli("send", patient, "--to", "self", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["counts"] == {"success": 4, "warning": 0, "failure": 0}
+    _wait_indexed(listener, 4)
+    assert cli("nodes", "rm", "self").returncode == 0
+    assert json.loads(cli("nodes", "ls", "--json").stdout)["nodes"] == []
