@@ -88,6 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="NODE")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("query", help="C-FIND a node (Study Root) at study, series or image level")
+    p.add_argument("node")
+    p.add_argument("--level", choices=["study", "series", "image"], default="study")
+    p.add_argument("--name", default="", help="patient name (matched anywhere: *NAME*)")
+    p.add_argument("--id", default="", dest="patient_id", help="PatientID")
+    p.add_argument("--date", default="", help="study date or range: 20240131, 2024-01-01..2024-01-31, 20240101-")
+    p.add_argument("--modality", default="", help="CT or CT,MR")
+    p.add_argument("--accession", default="")
+    p.add_argument("--description", default="")
+    p.add_argument("--study", default="", help="StudyInstanceUID (series and image levels)")
+    p.add_argument("--series", default="", help="SeriesInstanceUID (image level)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("retrieve", help="C-MOVE (to our listener) or C-GET studies/series from a node")
+    p.add_argument("node")
+    p.add_argument("uids", nargs="+", metavar="UID", help="study or series UIDs at the node")
+    p.add_argument("--method", choices=["move", "get"], help="default: the node preset's (move)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("listen", help="receive C-STORE into the database until SIGTERM/SIGINT")
     p.add_argument("--port", type=int, help="default: from `nodes local` (11112)")
     p.add_argument("--ae", help="our AE title (default: from `nodes local`, DICOMTUI)")
@@ -118,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run_tui(db_path)
         handler = {"import": cmd_import, "ls": cmd_ls, "rm": cmd_rm, "db": cmd_db, "examine": cmd_examine,
                    "load": cmd_load, "nodes": cmd_nodes, "echo": cmd_echo, "send": cmd_send,
-                   "listen": cmd_listen}[args.command]
+                   "listen": cmd_listen, "query": cmd_query, "retrieve": cmd_retrieve}[args.command]
         if args.command == "import" and args.mode is None:
             args.mode = settings.import_mode
         if args.command in ("examine", "load"):
@@ -536,6 +555,47 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
     if counts["failure"] == len(report.items):
         return EXIT_FATAL
     return EXIT_PARTIAL if counts["failure"] or report.error else EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace, db_path: Path) -> int:
+    from .core.net.dimse import RETURN_KEYS, QueryFilters, query
+    from .core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    filters = QueryFilters(name=args.name, patient_id=args.patient_id, date=args.date, modality=args.modality,
+                           accession=args.accession, description=args.description, study_uid=args.study,
+                           series_uid=args.series)
+    results = query(nodes.resolve(args.node), args.level, filters, nodes.local)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    columns = RETURN_KEYS[args.level]
+    print("\t".join(columns))
+    for row in results:
+        print("\t".join(row.get(c, "") for c in columns))
+    print(f"{len(results)} {args.level} matches", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
+    from .core.net.dimse import retrieve
+    from .core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    node = nodes.resolve(args.node)
+    with _open(db_path) as db:
+        report = _with_progress(lambda progress: retrieve(db, node, args.uids, args.method, nodes.local, progress),
+                                f"Retrieving from {node.address}")
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        print(f"{report.method} from {report.node}: {report.completed} retrieved, {report.already_here} already "
+              f"here, {report.failed} failed, {report.warning} with warnings (of {report.requested})")
+    for error in report.errors:
+        _err(error)
+    if report.errors and not report.completed:
+        return EXIT_FATAL
+    return EXIT_PARTIAL if report.errors or report.failed else EXIT_OK
 
 
 def _instances_of(db, uids: list[str]) -> list[dict[str, Any]] | None:

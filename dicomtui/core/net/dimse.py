@@ -90,7 +90,7 @@ def _ae(local: LocalNode, node: RemoteNode):
     return ae
 
 
-def _associate(ae, node: RemoteNode):
+def _associate(ae, node: RemoteNode, ext_neg=None, handlers=()):
     """Open an association, turning every way it can fail into a sentence about the peer."""
     from pynetdicom import evt
 
@@ -105,8 +105,8 @@ def _associate(ae, node: RemoteNode):
         socket.getaddrinfo(node.host, node.port)
     except OSError as exc:
         raise DimseError(f"{node.address}: cannot resolve host {node.host!r} ({exc.strerror or exc})") from None
-    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title,
-                         evt_handlers=[(evt.EVT_CONN_OPEN, set_nodelay), (evt.EVT_ACSE_RECV, on_acse)])
+    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg,
+                         evt_handlers=[(evt.EVT_CONN_OPEN, set_nodelay), (evt.EVT_ACSE_RECV, on_acse), *handlers])
     if assoc.is_established:
         return assoc
     if assoc.is_rejected or rejected:
@@ -225,3 +225,309 @@ def _send_one(assoc, f: dict[str, Any], accepted: set[str], UID) -> SendItem:
     if status is None or "Status" not in status:
         return SendItem(f["SOPInstanceUID"], path, None, "no answer (timeout or abort)", decompressed)
     return SendItem(f["SOPInstanceUID"], path, int(status.Status), status_meaning(int(status.Status)), decompressed)
+
+
+# ---- query / retrieve ----------------------------------------------------------------------------------------
+
+LEVELS = ("study", "series", "image")
+RETURN_KEYS = {
+    "study": ["PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID", "StudyDate", "StudyTime",
+              "StudyDescription", "AccessionNumber", "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
+              "NumberOfStudyRelatedInstances"],
+    "series": ["PatientName", "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "Modality",
+               "SeriesDescription", "NumberOfSeriesRelatedInstances"],
+    "image": ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "InstanceNumber"],
+}
+_QR_LEVEL = {"study": "STUDY", "series": "SERIES", "image": "IMAGE"}
+
+
+@dataclass
+class QueryFilters:
+    name: str = ""
+    patient_id: str = ""
+    date: str = ""  # "YYYYMMDD", "FROM-TO", "FROM-" or "-TO" (dashes in dates allowed: 2024-01-31)
+    modality: str = ""  # "CT" or "CT,MR"
+    accession: str = ""
+    description: str = ""
+    study_uid: str = ""
+    series_uid: str = ""
+
+
+def _date_range(text: str) -> str:
+    """'2024-01-01..2024-02-01', '20240101-20240201', '2024-01-01' → a DICOM date (range)."""
+    text = text.strip()
+    if ".." in text:
+        low, high = text.split("..", 1)
+    elif len(text.replace("-", "")) == 16 or (text.count("-") == 1 and len(text) in (9, 17)):
+        low, high = text.split("-", 1) if "-" in text else (text, text)
+    elif text.count("-") == 5:  # 2024-01-01-2024-02-01
+        low, high = text[:10], text[11:]
+    else:
+        return text.replace("-", "")
+    return f"{low.replace('-', '')}-{high.replace('-', '')}"
+
+
+def build_query(level: str, filters: QueryFilters, charset: str):
+    from pydicom.dataset import Dataset
+
+    if level not in LEVELS:
+        raise DimseError(f"level must be one of {', '.join(LEVELS)}")
+    ds = Dataset()
+    ds.SpecificCharacterSet = charset
+    ds.QueryRetrieveLevel = _QR_LEVEL[level]
+    for keyword in RETURN_KEYS[level]:
+        setattr(ds, keyword, "")
+    if filters.name:
+        ds.PatientName = filters.name if ("*" in filters.name or "?" in filters.name) else f"*{filters.name}*"
+    if filters.patient_id:
+        ds.PatientID = filters.patient_id
+    if filters.date:
+        ds.StudyDate = _date_range(filters.date)
+    if filters.modality:
+        modalities = "\\".join(m.strip().upper() for m in filters.modality.replace("\\", ",").split(",") if m.strip())
+        if level == "study":
+            ds.ModalitiesInStudy = modalities
+        elif level == "series":
+            ds.Modality = modalities
+    if filters.accession:
+        ds.AccessionNumber = filters.accession
+    if filters.description:
+        keyword = "StudyDescription" if level == "study" else "SeriesDescription"
+        setattr(ds, keyword, f"*{filters.description}*")
+    if filters.study_uid:
+        ds.StudyInstanceUID = filters.study_uid
+    if filters.series_uid:
+        ds.SeriesInstanceUID = filters.series_uid
+    return ds
+
+
+def query(node: RemoteNode, level: str = "study", filters: QueryFilters | None = None,
+          local: LocalNode | None = None) -> list[dict[str, str]]:
+    """Study Root C-FIND; each match as {keyword: text}, decoded in the character set the peer answered in."""
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
+
+    local = local or LocalNode()
+    identifier = build_query(level, filters or QueryFilters(), node.charset)
+    ae = _ae(local, node)
+    ae.add_requested_context(FIND)
+    assoc = _associate(ae, node)
+    results = []
+    try:
+        for status, match in assoc.send_c_find(identifier, FIND):
+            if status is None or "Status" not in status:
+                raise DimseError(f"{node.address} stopped answering the C-FIND (timeout or abort)")
+            code = int(status.Status)
+            if code in (0xFF00, 0xFF01) and match is not None:
+                results.append({kw: _text(match.get(kw)) for kw in RETURN_KEYS[level] if kw in match})
+            elif code != 0:
+                raise DimseError(f"{node.address} answered the C-FIND with {_qr_meaning(code, 'find')}")
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return results
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _qr_meaning(code: int, service: str) -> str:
+    from pynetdicom.status import (QR_FIND_SERVICE_CLASS_STATUS, QR_GET_SERVICE_CLASS_STATUS,
+                                   QR_MOVE_SERVICE_CLASS_STATUS, code_to_category)
+
+    table = {"find": QR_FIND_SERVICE_CLASS_STATUS, "move": QR_MOVE_SERVICE_CLASS_STATUS,
+             "get": QR_GET_SERVICE_CLASS_STATUS}[service]
+    category, text = table.get(code, (code_to_category(code), ""))
+    return f"status 0x{code:04X} ({category}{': ' + text if text else ''})"
+
+
+@dataclass
+class RetrieveReport:
+    node: str
+    method: str
+    requested: int = 0  # instances the peer has for the request
+    already_here: int = 0  # skipped: in the database already
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def retrieve(db, node: RemoteNode, uids: list[str], method: str | None = None, local: LocalNode | None = None,
+             progress: Callable[[int, int], None] | None = None, destination: str | None = None) -> RetrieveReport:
+    """C-GET into the database, or C-MOVE to our listener (started for the duration when not running).
+
+    Each UID is a study or series UID at the peer. Instances already in the database are left out, when the
+    peer answers image-level queries, so that an interrupted retrieve resumes where it stopped."""
+    local = local or LocalNode()
+    method = method or node.retrieve
+    report = RetrieveReport(node.address, method)
+    requests = []
+    for uid in uids:
+        level, images = _locate(node, uid, local)
+        wanted = [i for i in images if db.find("instance", i["SOPInstanceUID"]) is None]
+        report.requested += len(images)
+        report.already_here += len(images) - len(wanted)
+        if images and not wanted:
+            continue
+        if images:  # ask for exactly the missing instances
+            for series, members in _by_series(wanted).items():
+                requests.append(("IMAGE", members[0]["StudyInstanceUID"], series, [m["SOPInstanceUID"] for m in members]))
+        else:  # the peer did not list images: ask for the whole study/series
+            requests.append((level, uid if level == "STUDY" else "", uid if level == "SERIES" else "", []))
+    total = report.requested - report.already_here
+    done = 0
+    for qr_level, study, series, sops in requests:
+        def tick(completed: int) -> None:
+            if progress is not None:
+                progress(done + completed, total)
+
+        got = _get(db, node, local, qr_level, study, series, sops, report, tick) if method == "get" else \
+            _move(db, node, local, qr_level, study, series, sops, report, tick, destination or local.ae_title)
+        done += got
+    return report
+
+
+def _locate(node: RemoteNode, uid: str, local: LocalNode) -> tuple[str, list[dict[str, str]]]:
+    """Whether ``uid`` is a study or a series at the peer, and its instances (empty if it won't list them)."""
+    for level, filters in (("study", QueryFilters(study_uid=uid)), ("series", QueryFilters(series_uid=uid))):
+        found = query(node, level, filters, local)
+        if found:
+            study_uid = found[0].get("StudyInstanceUID", uid)
+            image_filters = QueryFilters(study_uid=study_uid, series_uid=uid if level == "series" else "")
+            try:
+                images = query(node, "image", image_filters, local)
+            except DimseError:
+                images = []
+            return level.upper(), images
+    raise DimseError(f"{node.address} has no study or series {uid}")
+
+
+def _by_series(images: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    groups: dict[str, list[dict[str, str]]] = {}
+    for image in images:
+        groups.setdefault(image["SeriesInstanceUID"], []).append(image)
+    return groups
+
+
+def _identifier(level: str, study: str, series: str, sops: list[str]):
+    from pydicom.dataset import Dataset
+
+    ds = Dataset()
+    ds.QueryRetrieveLevel = level
+    ds.StudyInstanceUID = study
+    if series:
+        ds.SeriesInstanceUID = series
+    if sops:
+        ds.SOPInstanceUID = sops
+    return ds
+
+
+def _follow(responses, node: RemoteNode, report: RetrieveReport, service: str, tick,
+            local: LocalNode | None = None) -> int:
+    """Read C-MOVE/C-GET responses: progress from the pending ones, the final counts, plain-words failures."""
+    completed = 0
+    for status, _identifier_ds in responses:
+        if status is None or "Status" not in status:
+            report.errors.append(f"{node.address} stopped answering the C-{service.upper()} (timeout or abort)")
+            break
+        code = int(status.Status)
+        completed = int(status.get("NumberOfCompletedSuboperations", completed) or 0)
+        comment = str(status.get("ErrorComment", "") or "").strip()
+        tick(completed)
+        if code in (0xFF00, 0xFF01):
+            continue
+        report.completed += completed
+        report.failed += int(status.get("NumberOfFailedSuboperations", 0) or 0)
+        report.warning += int(status.get("NumberOfWarningSuboperations", 0) or 0)
+        message = ""
+        me = local or LocalNode()
+        hint = (f"The peer must know our AE title, host and port as a destination; add it to the peer's list of "
+                f'nodes, e.g. for Orthanc: "DicomModalities": {{"dicomtui": ["{me.ae_title}", "<this host>", '
+                f"{me.port}]}}")
+        if code == 0xA801:
+            message = f"{node.address} does not know the move destination {me.ae_title}: " \
+                      f"{_qr_meaning(code, 'move')}. {hint}"
+        elif service == "move" and code == 0xC000 and completed == 0 and report.failed == 0:
+            message = (f"{node.address} answered the C-MOVE with {_qr_meaning(code, 'move')} without sending "
+                       f"anything{' (' + comment + ')' if comment else ''}. Most often the peer does not know the "
+                       f"move destination {me.ae_title}. {hint}")
+        elif code == 0xA702:
+            message = (f"{node.address}: {_qr_meaning(code, service)}: the receiving side refused the instances "
+                       f"(disk full or too many files?)")
+        elif code == 0xB000:
+            message = f"{node.address}: some sub-operations failed ({report.failed} failed, {completed} completed)"
+        elif code != 0:
+            message = f"{node.address} answered the C-{service.upper()} with {_qr_meaning(code, service)}" + \
+                      (f" ({comment})" if comment else "")
+        if message and message not in report.errors:
+            report.errors.append(message)
+    return completed
+
+
+def _move(db, node, local, level, study, series, sops, report, tick, destination: str) -> int:
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as MOVE
+
+    from .listener import Listener
+
+    listener = None
+    if not _port_open("127.0.0.1" if local.bind in ("0.0.0.0", "") else local.bind, local.port):
+        listener = Listener(db.root, local)  # nobody listens for us: receive for the duration
+        listener.start()
+    try:
+        ae = _ae(local, node)
+        ae.add_requested_context(MOVE)
+        assoc = _associate(ae, node)
+        try:
+            done = _follow(assoc.send_c_move(_identifier(level, study, series, sops), destination, MOVE), node,
+                           report, "move", tick, LocalNode(destination, local.port))
+        finally:
+            if assoc.is_established:
+                assoc.release()
+    finally:
+        if listener is not None:
+            listener.stop()
+    return done
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _get(db, node, local, level, study, series, sops, report, tick) -> int:
+    from pynetdicom import StoragePresentationContexts, build_role, evt
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET
+
+    from .listener import store_received
+
+    ae = _ae(local, node)
+    ae.add_requested_context(GET)
+    roles = []
+    for context in StoragePresentationContexts[:127]:  # 128 contexts at most, one is the C-GET itself
+        ae.add_requested_context(context.abstract_syntax)
+        roles.append(build_role(context.abstract_syntax, scp_role=True))
+    received = []
+
+    def on_store(event) -> int:
+        record, status, _problem = store_received(db.root, event.encoded_dataset(include_meta=True))
+        if record is not None:
+            received.append(record)
+        return status
+
+    assoc = _associate(ae, node, ext_neg=roles, handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        done = _follow(assoc.send_c_get(_identifier(level, study, series, sops), GET), node, report, "get", tick)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    for start in range(0, len(received), 500):
+        db.add_files(received[start : start + 500])
+    return done

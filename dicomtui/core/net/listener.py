@@ -58,6 +58,36 @@ def set_nodelay(event) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str]:
+    """Make a received instance (file bytes with meta) durable in storage: (record to index, status, problem).
+
+    Written to ``incoming/``, fsync'd, renamed into ``dicom/…``, folder fsync'd — before any success is sent."""
+    tmp = storage.temp_file(root, "received")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        header = read_header(str(tmp), len(data))
+        missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not header.get(k)]
+        if missing:
+            raise HeaderError(f"no {' / '.join(missing)}")
+        fill_patient_id(header)
+        rel = storage.relative_path(header["StudyInstanceUID"], header["SeriesInstanceUID"], header["SOPInstanceUID"])
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+        storage.fsync_dir(dest.parent)
+    except HeaderError as exc:
+        tmp.unlink(missing_ok=True)
+        return None, STATUS_CANNOT_UNDERSTAND, str(exc)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return None, STATUS_OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
+    st = dest.stat()
+    return FileRecord(header, rel, True, st.st_size, st.st_mtime_ns, rel, st.st_size, st.st_mtime_ns), 0, ""
+
+
 class Listener:
     """Run with :meth:`start` / :meth:`stop` (or as a context manager); ``on_event`` receives
     :class:`AssociationStats` whenever an association starts, stores an image or ends."""
@@ -148,38 +178,14 @@ class Listener:
     def _on_store(self, event) -> int:
         """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
         stats = self._stats(event)
-        root = self._root
-        assert root is not None
+        assert self._root is not None
         data = event.encoded_dataset(include_meta=True)
-        tmp = storage.temp_file(root, "received")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            header = read_header(str(tmp), len(data))
-            missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not header.get(k)]
-            if missing:
-                raise HeaderError(f"no {' / '.join(missing)}")
-            fill_patient_id(header)
-            rel = storage.relative_path(header["StudyInstanceUID"], header["SeriesInstanceUID"],
-                                        header["SOPInstanceUID"])
-            dest = root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
-            storage.fsync_dir(dest.parent)
-        except HeaderError as exc:
-            tmp.unlink(missing_ok=True)
+        record, status, problem = store_received(self._root, data)
+        if record is None:
             stats.failures += 1
-            log.warning("refused an instance from %s: %s", stats.calling_ae, exc)
-            return STATUS_CANNOT_UNDERSTAND
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            stats.failures += 1
-            log.error("cannot store an instance from %s: %s", stats.calling_ae, exc)
-            return STATUS_OUT_OF_RESOURCES
-        st = dest.stat()
-        self._queue.put(FileRecord(header, rel, True, st.st_size, st.st_mtime_ns, rel, st.st_size, st.st_mtime_ns))
+            log.warning("refused an instance from %s: %s", stats.calling_ae, problem)
+            return status
+        self._queue.put(record)
         stats.images += 1
         stats.bytes += len(data)
         self._emit(stats)

@@ -1,0 +1,175 @@
+"""Query/retrieve against Orthanc (Debian package), started by the tests on 127.0.0.1 with a temp config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from dicomtui.core.database import DicomDatabase
+from dicomtui.core.net import dimse
+from dicomtui.core.net.listener import Listener
+from dicomtui.core.net.nodes import LocalNode, RemoteNode
+from dicomtui.core.synth import SeriesSpec, series_datasets
+from tests.conftest import require_program
+from tests.interop.test_dimse import free_port
+
+pytestmark = pytest.mark.interop
+
+
+def _orthanc_files(folder: Path) -> list[Path]:
+    """Two patients with non-ASCII names in two character sets, 2 series each."""
+    paths = []
+    for p, (name, charset) in enumerate([("Müller^Hans", "ISO_IR 100"), ("山田^太郎", "ISO_IR 192")]):
+        for se in range(2):
+            spec = SeriesSpec(patient_name=name, patient_id=f"INT{p}", series_number=se + 1, slices=3, rows=16,
+                              cols=16, seed=100 + p, modality="CT" if se == 0 else "MR",
+                              series_description=f"Series {se + 1}", study_description=f"Study of {p}")
+            for i, ds in enumerate(series_datasets(spec)):
+                ds.SpecificCharacterSet = charset
+                path = folder / f"p{p}s{se}i{i}.dcm"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                ds.save_as(path, enforce_file_format=True)
+                paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def orthanc(tmp_path: Path):
+    """Orthanc with its own DICOM and HTTP ports, knowing our AE (DICOMTUI) at a port kept for our listener."""
+    program = require_program("Orthanc", "orthanc")
+    dicom_port, http_port, our_port = free_port(), free_port(), free_port()
+    config = {
+        "Name": "dicomtui-test", "StorageDirectory": str(tmp_path / "orthanc-storage"),
+        "IndexDirectory": str(tmp_path / "orthanc-index"), "DicomAet": "ORTHANC", "DicomPort": dicom_port,
+        "HttpPort": http_port, "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "Plugins": [],
+        "DicomModalities": {"dicomtui": ["DICOMTUI", "127.0.0.1", our_port]}, "DicomScuTimeout": 10,
+        "DefaultEncoding": "Utf8",  # answers in UTF-8 (its default, Latin1, cannot hold 山田)
+    }
+    (tmp_path / "orthanc.json").write_text(json.dumps(config))
+    log = open(tmp_path / "orthanc.log", "w")
+    proc = subprocess.Popen([program, str(tmp_path / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{http_port}/system", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("Orthanc did not start: " + (tmp_path / "orthanc.log").read_text()[-2000:])
+                time.sleep(0.1)
+        node = RemoteNode("orthanc", "ORTHANC", "127.0.0.1", dicom_port, charset="ISO_IR 192", timeout=20)
+        files = _orthanc_files(tmp_path / "seed")
+        rows = [{"SOPInstanceUID": str(i), "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2", "path": str(p),
+                 "TransferSyntaxUID": dimse.EXPLICIT_LE} for i, p in enumerate(files)]
+        for row, path in zip(rows, files):
+            import pydicom
+
+            ds = pydicom.dcmread(path)
+            row["SOPClassUID"], row["SOPInstanceUID"] = ds.SOPClassUID, ds.SOPInstanceUID
+        report = dimse.send(rows, node, LocalNode(ae_title="SEEDER"))
+        assert report.counts["success"] == len(files), report.items
+        yield node, LocalNode(ae_title="DICOMTUI", port=our_port, bind="127.0.0.1")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def test_query_levels_and_character_sets(orthanc) -> None:
+    node, local = orthanc
+    studies = dimse.query(node, "study", local=local)
+    assert sorted(s["PatientName"] for s in studies) == ["Müller^Hans", "山田^太郎"]
+    found = dimse.query(node, "study", dimse.QueryFilters(name="müller"), local)
+    assert [s["PatientName"] for s in found] == ["Müller^Hans"]
+    found = dimse.query(node, "study", dimse.QueryFilters(name="山田"), local)
+    assert [s["PatientID"] for s in found] == ["INT1"]
+    study_uid = found[0]["StudyInstanceUID"]
+    series = dimse.query(node, "series", dimse.QueryFilters(study_uid=study_uid), local)
+    assert sorted(s["Modality"] for s in series) == ["CT", "MR"]
+    mr = dimse.query(node, "series", dimse.QueryFilters(study_uid=study_uid, modality="mr"), local)
+    assert [s["SeriesNumber"] for s in mr] == ["2"]
+    images = dimse.query(node, "image", dimse.QueryFilters(study_uid=study_uid, series_uid=mr[0]["SeriesInstanceUID"]),
+                         local)
+    assert len(images) == 3
+    assert dimse.query(node, "study", dimse.QueryFilters(date="2024-01-01..2024-12-31"), local)
+    assert dimse.query(node, "study", dimse.QueryFilters(date="19990101-19991231"), local) == []
+
+
+def test_move_to_our_listener_resumes_without_refetching(tmp_path: Path, orthanc) -> None:
+    node, local = orthanc
+    study_uid = dimse.query(node, "study", dimse.QueryFilters(patient_id="INT0"), local)[0]["StudyInstanceUID"]
+    with DicomDatabase.open(tmp_path / "db") as db:
+        events = []
+        report = dimse.retrieve(db, node, [study_uid], "move", local, progress=lambda d, t: events.append((d, t)))
+        assert report.errors == [] and report.completed == 6 and report.failed == 0
+        assert db.stats()["instances"] == 6 and events[-1] == (6, 6)
+        again = dimse.retrieve(db, node, [study_uid], "move", local)
+        assert again.already_here == 6 and again.completed == 0
+
+
+def test_move_with_a_running_listener(tmp_path: Path, orthanc) -> None:
+    node, local = orthanc
+    series_uid = dimse.query(node, "series", dimse.QueryFilters(patient_id="INT1", modality="CT"), local)[0][
+        "SeriesInstanceUID"]
+    with Listener(tmp_path / "db", local) as listener, DicomDatabase.open(tmp_path / "db") as db:
+        report = dimse.retrieve(db, node, [series_uid], "move", local)
+        assert report.completed == 3 and not report.errors
+        deadline = time.monotonic() + 10
+        while listener.indexed < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert db.stats()["instances"] == 3
+
+
+def test_get_into_the_database(tmp_path: Path, orthanc) -> None:
+    node, local = orthanc
+    study_uid = dimse.query(node, "study", dimse.QueryFilters(patient_id="INT1"), local)[0]["StudyInstanceUID"]
+    with DicomDatabase.open(tmp_path / "db") as db:
+        report = dimse.retrieve(db, node, [study_uid], "get", local)
+        assert report.errors == [] and report.completed == 6
+        assert db.stats()["instances"] == 6
+        assert [p["PatientName"] for p in db.patients()] == ["山田^太郎"]
+
+
+def test_move_destination_unknown_gives_the_doctors_words(tmp_path: Path, orthanc) -> None:
+    node, local = orthanc
+    study_uid = dimse.query(node, "study", local=local)[0]["StudyInstanceUID"]
+    with DicomDatabase.open(tmp_path / "db") as db:
+        report = dimse.retrieve(db, node, [study_uid], "move", local, destination="NOBODY")
+    assert len(report.errors) == 1
+    # Orthanc 1.10 answers 0xC000 (its log: "Unknown modality for AET"); DCMTK and most PACS answer 0xA801
+    assert "status 0xC000" in report.errors[0] and "does not know the move destination NOBODY" in report.errors[0]
+    assert '"DicomModalities"' in report.errors[0]
+
+
+def test_an_unknown_caller_is_refused_in_plain_words(orthanc) -> None:
+    node, _local = orthanc
+    with pytest.raises(dimse.DimseError, match="ORTHANC@127.0.0.1"):
+        dimse.query(node, "study", local=LocalNode(ae_title="STRANGER"))
+
+
+def test_cli_query_and_retrieve(tmp_path: Path, orthanc) -> None:
+    import sys
+
+    node, local = orthanc
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "dicomtui", "--db", str(tmp_path / "db"), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    assert cli("nodes", "local", "--ae", local.ae_title, "--port", str(local.port), "--bind", "127.0.0.1").returncode == 0
+    assert cli("nodes", "add", "pacs", node.address).returncode == 0
+    out = cli("query", "pacs", "--name", "müller", "--json")
+    assert out.returncode == 0, out.stderr
+    (study,) = json.loads(out.stdout)
+    assert study["PatientName"] == "Müller^Hans"
+    out = cli("retrieve", "pacs", study["StudyInstanceUID"], "--method", "get", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["completed"] == 6
+    out = cli("retrieve", "pacs", study["StudyInstanceUID"])  # move, resumes: nothing left to fetch
+    assert out.returncode == 0 and "0 retrieved, 6 already here" in out.stdout
