@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["move", "get"], help="default: the node preset's (move)")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("doctor", help="check a node step by step: network, echo, query, a move back to us")
+    p.add_argument("node")
+
     p = sub.add_parser("listen", help="receive C-STORE into the database until SIGTERM/SIGINT")
     p.add_argument("--port", type=int, help="default: from `nodes local` (11112)")
     p.add_argument("--ae", help="our AE title (default: from `nodes local`, DICOMTUI)")
@@ -137,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_tui(db_path)
         handler = {"import": cmd_import, "ls": cmd_ls, "rm": cmd_rm, "db": cmd_db, "examine": cmd_examine,
                    "load": cmd_load, "nodes": cmd_nodes, "echo": cmd_echo, "send": cmd_send,
-                   "listen": cmd_listen, "query": cmd_query, "retrieve": cmd_retrieve}[args.command]
+                   "listen": cmd_listen, "query": cmd_query, "retrieve": cmd_retrieve,
+                   "doctor": cmd_doctor}[args.command]
         if args.command == "import" and args.mode is None:
             args.mode = settings.import_mode
         if args.command in ("examine", "load"):
@@ -596,6 +600,21 @@ def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
     if report.errors and not report.completed:
         return EXIT_FATAL
     return EXIT_PARTIAL if report.errors or report.failed else EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, db_path: Path) -> int:
+    from .core.net.dimse import doctor
+    from .core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    node = nodes.resolve(args.node)
+    with _open(db_path) as db:
+        checks = doctor(db, node, nodes.local)
+    print(f"{node.name} ({node.address}), from {nodes.local.ae_title} (listening on port {nodes.local.port}):")
+    for check in checks:
+        mark = {True: "ok  ", False: "FAIL", None: "--  "}[check.ok]
+        print(f"  {mark} {check.name:<11} {check.detail}")
+    return EXIT_FATAL if any(c.ok is False for c in checks) else EXIT_OK
 
 
 def _instances_of(db, uids: list[str]) -> list[dict[str, Any]] | None:

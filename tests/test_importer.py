@@ -271,6 +271,7 @@ def test_kill_9_mid_import_loses_nothing(big_folder: Path, tmp_path: Path) -> No
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the import finished before it could be killed"
+    _wait_for_workers_to_die(db_path)
     with DicomDatabase.open(db_path) as db:
         partial = db.stats()["instances"]
         assert 0 < partial < 12000
@@ -286,6 +287,17 @@ def test_kill_9_mid_import_loses_nothing(big_folder: Path, tmp_path: Path) -> No
         final = db.check()
         assert final.ok and not final.stale_temp
         assert _totals(db) == (4, 4, 120, 12000)
+
+
+def _wait_for_workers_to_die(db_path: Path, seconds: float = 20.0) -> None:
+    """The killed importer's workers get SIGKILL from the kernel (PR_SET_PDEATHSIG), a moment later: wait for
+    the processes named by its temp files to be gone, so that their files count as stale."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = {int(p.name.split("-", 1)[0]) for p in (db_path / "incoming").iterdir() if p.name.split("-")[0].isdigit()}
+        if not any(storage._pid_alive(pid) for pid in pids):
+            return
+        time.sleep(0.05)
 
 
 def test_two_processes_import_into_one_database(big_folder: Path, tmp_path: Path) -> None:

@@ -173,3 +173,15 @@ def test_cli_query_and_retrieve(tmp_path: Path, orthanc) -> None:
     assert json.loads(out.stdout)["completed"] == 6
     out = cli("retrieve", "pacs", study["StudyInstanceUID"])  # move, resumes: nothing left to fetch
     assert out.returncode == 0 and "0 retrieved, 6 already here" in out.stdout
+
+
+def test_doctor(tmp_path: Path, orthanc) -> None:
+    node, local = orthanc
+    with DicomDatabase.open(tmp_path / "db") as db:
+        checks = dimse.doctor(db, node, local)
+        assert [(c.name, c.ok) for c in checks] == [("network", True), ("echo", True), ("query", True),
+                                                    ("move to us", True)], checks
+        unknown = dimse.doctor(db, node, LocalNode(ae_title="NOBODY", port=local.port, bind="127.0.0.1"))
+        assert [(c.name, c.ok) for c in unknown][:3] == [("network", True), ("echo", True), ("query", False)]
+        closed = dimse.doctor(db, RemoteNode("x", "X", "127.0.0.1", free_port(), timeout=3), local)
+        assert [c.ok for c in closed] == [False, None, None, None] and "cannot connect" in closed[0].detail

@@ -531,3 +531,61 @@ def _get(db, node, local, level, study, series, sops, report, tick) -> int:
     for start in range(0, len(received), 500):
         db.add_files(received[start : start + 500])
     return done
+
+
+# ---- doctor --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Check:
+    name: str
+    ok: bool | None  # None: not run (an earlier check failed, or nothing to test with)
+    detail: str
+
+
+def doctor(db, node: RemoteNode, local: LocalNode | None = None) -> list[Check]:
+    """Check a node step by step, each result in plain words: reachable, echo (us → them), query, and a C-MOVE
+    of one instance back to us (them → us: does the peer know and reach our AE, host and port?)."""
+    import time
+
+    local = local or LocalNode()
+    checks: list[Check] = []
+    try:
+        socket.getaddrinfo(node.host, node.port)
+        start = time.monotonic()
+        with socket.create_connection((node.host, node.port), timeout=min(node.timeout, 5.0)):
+            pass
+        checks.append(Check("network", True, f"{node.host}:{node.port} accepts TCP connections "
+                                             f"({(time.monotonic() - start) * 1000:.0f} ms)"))
+    except OSError as exc:
+        checks.append(Check("network", False, f"cannot connect to {node.host}:{node.port}: {exc.strerror or exc} — "
+                                              f"is the peer running, is this the right port, is a firewall between?"))
+        return checks + [Check(name, None, "not tried") for name in ("echo", "query", "move to us")]
+    result = echo(node, local)
+    checks.append(Check("echo", result.ok, result.message))
+    if not result.ok:
+        return checks + [Check(name, None, "not tried") for name in ("query", "move to us")]
+    try:
+        studies = query(node, "study", QueryFilters(), local)
+        checks.append(Check("query", True, f"C-FIND answered: {len(studies)} studies"))
+    except DimseError as exc:
+        checks.append(Check("query", False, f"{exc} — the peer may accept C-FIND only from AE titles it knows"))
+        return checks + [Check("move to us", None, "not tried")]
+    sample = None
+    for study in studies[:5]:
+        images = query(node, "image", QueryFilters(study_uid=study.get("StudyInstanceUID", "")), local)
+        if images:
+            sample = images[0]
+            break
+    if sample is None:
+        return checks + [Check("move to us", None, "the peer listed no instance to move: cannot test the way back")]
+    already = db.find("instance", sample["SOPInstanceUID"]) is not None
+    report = RetrieveReport(node.address, "move")
+    _move(db, node, local, "IMAGE", sample["StudyInstanceUID"], sample["SeriesInstanceUID"],
+          [sample["SOPInstanceUID"]], report, lambda _done: None, local.ae_title)
+    if report.errors or report.completed != 1:
+        detail = "; ".join(report.errors) or f"the peer moved {report.completed} of 1 instance"
+        checks.append(Check("move to us", False, detail))
+    else:
+        checks.append(Check("move to us", True, f"the peer reached us as {local.ae_title} on port {local.port} "
+                                                f"(one instance moved{', already in the database' if already else ''})"))
+    return checks
