@@ -221,19 +221,15 @@ def test_safe_names() -> None:
 def test_progress_events_and_cancel(tmp_path: Path, db: DicomDatabase) -> None:
     tpl = write_series(tmp_path / "tpl", SeriesSpec(slices=20))
     replicate(tpl, 150, tmp_path / "many", patients=3)  # 3,000 files
+    events = [e for e in run_import(db, [tmp_path / "many"], LINK, workers=0)]
+    assert events[0].phase == "scan" and isinstance(events[-1], ImportReport)
+    assert events[-2].phase == "import" and events[-2].done == events[-2].total == 3000
+    db.delete([("patient", p["id"]) for p in db.patients()])
+
     cancel = threading.Event()
-    events: list[ImportProgress] = []
-    report = None
-    for event in run_import(db, [tmp_path / "many"], LINK, workers=0, cancel=cancel):
-        if isinstance(event, ImportReport):
-            report = event
-            continue
-        events.append(event)
-        if event.phase == "import" and event.done >= 1000:
-            cancel.set()
-    assert report is not None and report.cancelled
-    assert events[0].phase == "scan" and events[-1].total == 3000
-    assert 1000 <= report.instances_added < 3000
+    cancel.set()  # cancelled from the start: the import stops after its first chunk, with that chunk committed
+    report = import_paths(db, [tmp_path / "many"], LINK, workers=0, cancel=cancel)
+    assert report.cancelled and 0 < report.instances_added < 3000
     _consistent(db)
     rest = import_paths(db, [tmp_path / "many"])
     assert rest.skipped_unchanged == report.instances_added

@@ -1,0 +1,290 @@
+"""Store benchmark: our C-STORE listener and our sender side by side with DCMTK, pynetdicom and Orthanc.
+
+Measures images per second over one association on 127.0.0.1, with a warm page cache, on two generated data sets
+(no real patients):
+
+  large  one series of 300 slices of 512x512 (bench/out/data/large-300, shared with import_bench.py)
+  small  2,000 files of 64x64: the first 2,000 of import_bench's small set, copied once to small-2000-store
+
+Receivers, each fed by DCMTK `storescu +sd +r FOLDER`, timed until storescu exits and the receiver holds every
+image (files in its output folder, Orthanc's /statistics, our Listener.indexed):
+  DCMTK storescp, pynetdicom's storescp app, Orthanc, ours (dicomtui.core.net.listener.Listener, in process;
+  ours fsyncs every file and its folder before answering success, the others do not, except Orthanc)
+Senders, each to DCMTK storescp: DCMTK storescu, ours (dimse.send of the rows of a link-mode import; the import
+is not timed). Every DCMTK tool and Orthanc runs with TCP_NODELAY=1 (Debian's DCMTK waits ~45 ms per image
+otherwise). Every server is started on a free port and stopped by this script.
+
+Run:  .venv/bin/python bench/store_bench.py            (a few minutes)
+      .venv/bin/python bench/store_bench.py --quick    (50 large slices, 300 small files; indicative only)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+import pydicom  # noqa: E402
+import pynetdicom  # noqa: E402
+
+from dicomtui.core.database import DicomDatabase  # noqa: E402
+from dicomtui.core.indexer import import_paths  # noqa: E402
+from dicomtui.core.net import dimse  # noqa: E402
+from dicomtui.core.net.listener import Listener  # noqa: E402
+from dicomtui.core.net.nodes import LocalNode, RemoteNode  # noqa: E402
+from dicomtui.core.synth import SeriesSpec, write_collection, write_series  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+DATA = OUT / "data"
+ENV = {**os.environ, "TCP_NODELAY": "1"}
+ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+TARGETS = [  # (label, set, ours, peer, minimum ratio)
+    ("listener >= 40% of DCMTK storescp", "large", "ours Listener", "DCMTK storescp", 0.40),
+    ("listener >= 2x pynetdicom storescp", "large", "ours Listener", "pynetdicom storescp app", 2.0),
+    ("listener >= 2x pynetdicom storescp", "small", "ours Listener", "pynetdicom storescp app", 2.0),
+    ("listener >= Orthanc", "large", "ours Listener", "Orthanc", 1.0),
+    ("listener >= Orthanc", "small", "ours Listener", "Orthanc", 1.0),
+    ("send >= 35% of DCMTK storescu", "large", "ours dimse.send", "DCMTK storescu", 0.35),
+    ("send >= 20% of DCMTK storescu", "small", "ours dimse.send", "DCMTK storescu", 0.20),
+]
+
+
+def check(ok: bool, message: str) -> None:
+    if not ok:
+        raise SystemExit(f"benchmark check failed: {message}")
+
+
+def list_files(folder: Path) -> list[str]:
+    return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names)
+
+# ---- data -------------------------------------------------------------------------------------------------------
+
+def prepare(name: str, n: int) -> Path:
+    """A folder of exactly n files: import_bench's cache when it fits, else its first n files copied once, else
+    generated."""
+    direct, source = DATA / f"{name}-{n}", DATA / ("large-300" if name == "large" else "small-20000")
+    if name == "large" and direct.with_suffix(".complete").exists() and len(list_files(direct)) == n:
+        return direct
+    folder = DATA / f"{name}-{n}-store"
+    stamp = folder.with_suffix(".complete")
+    if stamp.exists() and len(list_files(folder)) == n:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    stamp.unlink(missing_ok=True)
+    files = list_files(source)[:n] if source.with_suffix(".complete").exists() else []
+    if len(files) == n:
+        for path in files:
+            dest = folder / os.path.relpath(path, source)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, dest)
+    elif name == "large":
+        write_series(folder, SeriesSpec(slices=n, rows=512, cols=512, patient_id="BIG0001", series_description="Large"))
+    else:
+        write_collection(folder, patients=max(1, n // 400), series_per_patient=min(4, n // 100), slices=100)
+    check(len(list_files(folder)) == n, f"data {folder}: expected {n} files")
+    stamp.write_text(f"{n}\n")
+    return folder
+
+
+def warm(paths: list[str]) -> int:
+    return sum(len(Path(path).read_bytes()) for path in paths)
+
+
+# ---- servers ----------------------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(ready, what: str, timeout: float = 60.0, step: float = 0.002) -> None:
+    end = time.monotonic() + timeout
+    while not ready():
+        check(time.monotonic() < end, f"{what}: not done after {timeout:g} s")
+        time.sleep(step)
+
+
+def echo_ok(port: int, ae: str) -> bool:
+    return subprocess.run(["echoscu", "-aec", ae, "127.0.0.1", str(port)], env=ENV, capture_output=True).returncode == 0
+
+
+def http_json(port: int, path: str, default=None):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return json.load(r)
+    except OSError:
+        if default is None:
+            raise
+        return default
+
+
+@contextmanager
+def server(cmd: list[str], tmp: Path, ready):
+    """Start a server process, wait for ready(), always stop it."""
+    with open(tmp / "server.log", "ab") as log:
+        proc = subprocess.Popen(cmd, env=ENV, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+    try:
+        wait_for(lambda: proc.poll() is None and ready(), f"start of {cmd[0]} (log in {tmp}/server.log)", 30, 0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def dcmtk_scp(tmp: Path, port: int, out: Path):
+    return server(["storescp", "-aet", "REF", "-od", str(out), str(port)], tmp, lambda: echo_ok(port, "REF"))
+
+
+def storescu(folder: Path, port: int, ae: str) -> None:
+    r = subprocess.run(["storescu", "-aec", ae, "127.0.0.1", str(port), "+sd", "+r", str(folder)], env=ENV,
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"storescu to {ae}: {r.stderr.strip()[-400:]}")
+
+
+# ---- runs (each returns seconds) --------------------------------------------------------------------------------
+
+def fed(folder: Path, n: int, port: int, ae: str, count) -> float:
+    """storescu FOLDER -> receiver; seconds until storescu has exited and count() == n."""
+    start = time.perf_counter()
+    storescu(folder, port, ae)
+    wait_for(lambda: count() >= n, f"{ae} receiving {n} images")
+    seconds = time.perf_counter() - start
+    check(count() == n, f"{ae} holds {count()} images, expected {n}")
+    return seconds
+
+
+def receive(kind: str, folder: Path, n: int, tmp: Path) -> float:
+    port, out = free_port(), tmp / "received"
+    out.mkdir()
+    on_disk = lambda: len(list_files(out))  # noqa: E731
+    if kind == "DCMTK storescp":
+        with dcmtk_scp(tmp, port, out):
+            return fed(folder, n, port, "REF", on_disk)
+    if kind == "pynetdicom storescp app":
+        cmd = [sys.executable, "-m", "pynetdicom", "storescp", str(port), "-aet", "REF", "-od", str(out)]
+        with server(cmd, tmp, lambda: echo_ok(port, "REF")):
+            return fed(folder, n, port, "REF", on_disk)
+    if kind == "Orthanc":
+        http = free_port()
+        config = {"Name": "bench", "StorageDirectory": str(tmp / "storage"), "IndexDirectory": str(tmp / "index"),
+                  "DicomAet": "ORTHANC", "DicomPort": port, "HttpPort": http, "RemoteAccessAllowed": False,
+                  "AuthenticationEnabled": False, "Plugins": []}
+        (tmp / "orthanc.json").write_text(json.dumps(config))
+        with server([ORTHANC, str(tmp / "orthanc.json")], tmp, lambda: bool(http_json(http, "/system", {}))):
+            return fed(folder, n, port, "ORTHANC", lambda: http_json(http, "/statistics")["CountInstances"])
+    listener = Listener(tmp / "db", LocalNode(ae_title="DICOMTUI", port=0, bind="127.0.0.1"))
+    listener.start()
+    try:
+        seconds = fed(folder, n, listener.port, "DICOMTUI", lambda: listener.indexed)
+    finally:
+        listener.stop()
+    check(not listener.index_errors, f"listener index errors: {listener.index_errors[:3]}")
+    with DicomDatabase.open(tmp / "db") as db:
+        check(db.stats()["instances"] == n, f"listener database holds {db.stats()['instances']}, expected {n}")
+    return seconds
+
+
+def send(kind: str, folder: Path, n: int, tmp: Path) -> float:
+    port, out = free_port(), tmp / "received"
+    out.mkdir()
+    if kind == "ours dimse.send":
+        with DicomDatabase.open(tmp / "db") as db:
+            check(import_paths(db, [folder], "link").instances_added == n, "import before send")
+            rows = [dict(r, path=str(db.abspath(r["path"], bool(r["stored"])))) for r in db.instances()]
+    with dcmtk_scp(tmp, port, out):
+        start = time.perf_counter()
+        if kind == "DCMTK storescu":
+            storescu(folder, port, "REF")
+        else:
+            report = dimse.send(rows, RemoteNode("ref", "REF", "127.0.0.1", port))
+            check(report.counts["success"] == n and not report.error, f"send: {report.counts} {report.error}")
+        seconds = time.perf_counter() - start
+        wait_for(lambda: len(list_files(out)) >= n, f"storescp receiving from {kind}", 10)
+    check(len(list_files(out)) == n, f"{kind}: storescp wrote {len(list_files(out))} files, expected {n}")
+    return seconds
+
+
+def best(fn, kind: str, folder: Path, n: int, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        tmp = Path(tempfile.mkdtemp(prefix="store-", dir=OUT))
+        try:
+            times.append(fn(kind, folder, n, tmp))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return min(times)
+
+
+# ---- main -------------------------------------------------------------------------------------------------------
+
+def bench_set(name: str, folder: Path, repeat: int, receivers: list[str]) -> dict[str, float]:
+    paths = list_files(folder)
+    n = len(paths)
+    start = time.perf_counter()
+    megabytes = warm(paths) / 1e6
+    print(f"\n== {name}: {n:,} files in {folder.relative_to(ROOT)}, {os.path.getsize(paths[0]) / 1024:.1f} KB each; "
+          f"page cache warmed ({megabytes:.0f} MB in {time.perf_counter() - start:.2f} s)")
+    rates: dict[str, float] = {}
+    for title, fn, kinds, ours in (("receivers (fed by DCMTK storescu)", receive, receivers, "ours Listener"),
+                                   ("senders (to DCMTK storescp)", send, ["DCMTK storescu", "ours dimse.send"],
+                                    "ours dimse.send")):
+        print(f"  {title:<34}{'images':>8}{'seconds':>10}{'images/s':>11}{'MB/s':>9}{'ours/peer':>11}")
+        rows = [(kind, best(fn, kind, folder, n, repeat)) for kind in kinds]
+        rates.update((kind, n / seconds) for kind, seconds in rows)
+        for kind, seconds in rows:
+            ratio = "-" if kind == ours else f"{rates[ours] / rates[kind]:.2f}x"
+            print(f"  {kind:<34}{n:>8,}{seconds:>10.3f}{n / seconds:>11,.0f}{megabytes / seconds:>9,.0f}{ratio:>11}")
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="50 large slices and 300 small files")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N runs each (default 1)")
+    args = parser.parse_args()
+
+    check(all(shutil.which(t) for t in ("storescu", "storescp", "echoscu")), "DCMTK not found on PATH")
+    have_orthanc = os.access(ORTHANC, os.X_OK)
+    dcmtk = subprocess.run(["storescu", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
+    orthanc = subprocess.run([ORTHANC, "--version"], capture_output=True, text=True).stdout.split("\n")[0] \
+        if have_orthanc else "Orthanc not found"
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    print(f"Python {platform.python_version()}   nproc: {len(os.sched_getaffinity(0))}   pydicom {pydicom.__version__}"
+          f"   pynetdicom {pynetdicom.__version__}   {dcmtk.strip('$ ')}   {orthanc}   commit {commit}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    receivers = ["DCMTK storescp", "pynetdicom storescp app"] + ["Orthanc"] * have_orthanc + ["ours Listener"]
+    if not have_orthanc:
+        print(f"note: Orthanc not found at {ORTHANC}: its runs and targets are SKIPPED")
+    sizes = {"large": 50, "small": 300} if args.quick else {"large": 300, "small": 2000}
+    results = {name: bench_set(name, prepare(name, n), args.repeat, receivers) for name, n in sizes.items()}
+
+    print("\n== targets (images/s, ours / peer" + (", --quick: indicative only)" if args.quick else ")"))
+    for label, name, ours, peer, minimum in TARGETS:
+        if peer not in results[name]:
+            print(f"  {label + ' (' + name + ')':<46}{'-':>10}   SKIPPED")
+            continue
+        ratio = results[name][ours] / results[name][peer]
+        print(f"  {label + ' (' + name + ')':<46}{ratio:>9.2f}x   {'MET' if ratio >= minimum else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()
