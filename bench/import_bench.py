@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import pydicom  # noqa: E402
 
+from _common import check, list_files, warm  # noqa: E402
 from dicomtui.core.database import DicomDatabase  # noqa: E402
 from dicomtui.core.indexer import import_paths  # noqa: E402
 from dicomtui.core.synth import SeriesSpec, uid, write_series  # noqa: E402
@@ -79,8 +80,6 @@ def write_large(folder: Path, slices: int) -> int:
     return len(write_series(folder, spec))
 
 
-def list_files(folder: Path) -> list[str]:
-    return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names)
 
 
 def prepare_data(quick: bool) -> dict[str, tuple[Path, str]]:
@@ -113,21 +112,10 @@ def prepare_data(quick: bool) -> dict[str, tuple[Path, str]]:
     return out
 
 
-def warm(paths: list[str]) -> None:
-    start, total = time.perf_counter(), 0
-    for path in paths:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                total += len(chunk)
-    print(f"  page cache warmed: {len(paths):,} files, {total / 1e6:.0f} MB read in "
-          f"{time.perf_counter() - start:.2f} s")
 
 
 # ---- runs (each returns seconds per measured step) -------------------------------------------------------------
 
-def check(ok: bool, message: str) -> None:
-    if not ok:
-        raise SystemExit(f"benchmark check failed: {message}")
 
 
 def run_ours(folder: Path, n: int, mode: str) -> dict[str, float]:

@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 import pydicom  # noqa: E402
 
 from dicomtui.core import convert  # noqa: E402
+from _common import check, list_files, warm  # noqa: E402
 from dicomtui.core.database import DicomDatabase  # noqa: E402
 from dicomtui.core.examine import examine_series, load  # noqa: E402
 from dicomtui.core.indexer import import_paths  # noqa: E402
@@ -62,8 +63,6 @@ LOAD_IMPORTS = ["dicomtui.cli", "dicomtui.config", "dicomtui.core.database", "di
 
 # ---- data -------------------------------------------------------------------------------------------------------
 
-def list_files(folder: Path) -> list[str]:
-    return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names)
 
 
 def prepare_data(slices: int) -> Path:
@@ -85,21 +84,10 @@ def prepare_data(slices: int) -> Path:
     return folder
 
 
-def warm(paths: list[str]) -> None:
-    start, total = time.perf_counter(), 0
-    for path in paths:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                total += len(chunk)
-    print(f"  page cache warmed: {len(paths):,} files, {total / 1e6:.0f} MB read in "
-          f"{time.perf_counter() - start:.2f} s")
 
 
 # ---- helpers ----------------------------------------------------------------------------------------------------
 
-def check(ok: bool, message: str) -> None:
-    if not ok:
-        raise SystemExit(f"benchmark check failed: {message}")
 
 
 def timed(fn, *args):

@@ -1,0 +1,28 @@
+"""Helpers the benchmark scripts share: listing and warming files, checks that stop a run."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+
+def list_files(folder: Path) -> list[str]:
+    return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names)
+
+
+def warm(paths: list[str]) -> None:
+    """Read every file once, so that all runs measure the same warm page cache."""
+    start, total = time.perf_counter(), 0
+    for path in paths:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                total += len(chunk)
+    print(f"  page cache warmed: {len(paths):,} files, {total / 1e6:.0f} MB read in "
+          f"{time.perf_counter() - start:.2f} s")
+
+
+def check(ok: bool, message: str) -> None:
+    """A failed correctness check ends the benchmark with a non-zero exit: its numbers would mean nothing."""
+    if not ok:
+        raise SystemExit(f"benchmark check failed: {message}")
