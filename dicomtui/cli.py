@@ -367,8 +367,8 @@ def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
         if not items:
             return EXIT_FATAL
         if not args.yes:
-            summary = ", ".join(f"{level} {uid}" for uid in args.uids if uid not in missing
-                                for level, _ in db.resolve(uid))
+            summary = ", ".join(_describe(db, level, row_id, uid) for uid in args.uids if uid not in missing
+                                for level, row_id in db.resolve(uid))
             if not sys.stdin.isatty():
                 _err(f"would delete {summary}; pass --yes to confirm when not at a terminal")
                 return EXIT_FATAL
@@ -680,6 +680,14 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     listener.stop()
     print(f"stopped: {listener.indexed} instances received and indexed", flush=True)
     return EXIT_OK
+
+
+def _describe(db, level: str, row_id: int, uid: str) -> str:
+    """'patient SYN0001 (Doe^John)': a PatientID may name several patients, so say which."""
+    if level == "patient":
+        name = db.conn.execute("SELECT PatientName FROM patients WHERE id = ?", (row_id,)).fetchone()[0]
+        return f"patient {uid} ({name or 'no name'})"
+    return f"{level} {uid}"
 
 
 # ---- db ------------------------------------------------------------------------------------------------------
