@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 import pydicom  # noqa: E402
 import pynetdicom  # noqa: E402
 
+from _common import check, list_files, warm  # noqa: E402
 from dicomtui.core.database import DicomDatabase  # noqa: E402
 from dicomtui.core.indexer import import_paths  # noqa: E402
 from dicomtui.core.net import dimse  # noqa: E402
@@ -55,15 +56,6 @@ RECV, SEND, PYNET = "ours Listener", "ours dimse.send", "pynetdicom storescp app
 TARGETS = [("large", RECV, "DCMTK storescp", 0.40), ("large", RECV, PYNET, 2.0), ("small", RECV, PYNET, 2.0),
            ("large", RECV, "Orthanc", 1.0), ("small", RECV, "Orthanc", 1.0),  # (set, ours, peer, minimum ratio)
            ("large", SEND, "DCMTK storescu", 0.35), ("small", SEND, "DCMTK storescu", 0.20)]
-
-
-def check(ok: bool, message: str) -> None:
-    if not ok:
-        raise SystemExit(f"benchmark check failed: {message}")
-
-
-def list_files(folder: Path) -> list[str]:
-    return sorted(os.path.join(d, f) for d, _, names in os.walk(folder) for f in names)
 
 
 # ---- data -------------------------------------------------------------------------------------------------------
@@ -93,10 +85,6 @@ def prepare(name: str, n: int) -> Path:
     check(len(list_files(folder)) == n, f"data {folder}: expected {n} files")
     stamp.write_text(f"{n}\n")
     return folder
-
-
-def warm(paths: list[str]) -> int:
-    return sum(len(Path(path).read_bytes()) for path in paths)
 
 
 # ---- servers ----------------------------------------------------------------------------------------------------
@@ -208,7 +196,8 @@ def send(kind: str, folder: Path, n: int, tmp: Path) -> float:
             storescu(folder, port, "REF")
         else:
             report = dimse.send(rows, RemoteNode("ref", "REF", "127.0.0.1", port))
-            check(report.counts["success"] == n and not report.error, f"send: {report.counts} {report.error}")
+            bad = [f"{i.path}: {i.meaning}" for i in report.items if i.category != "success"][:2]
+            check(report.counts["success"] == n and not report.error, f"send: {report.counts} {report.error} {bad}")
         seconds = time.perf_counter() - start
         wait_for(lambda: len(list_files(out)) >= n, f"storescp receiving from {kind}", 10)
     check(len(list_files(out)) == n, f"{kind}: storescp wrote {len(list_files(out))} files, expected {n}")
@@ -227,11 +216,9 @@ def timed(fn, kind: str, folder: Path, n: int) -> float:
 
 def bench_set(name: str, folder: Path, repeat: int, receivers: list[str]) -> dict[str, float]:
     paths = list_files(folder)
-    n = len(paths)
-    start = time.perf_counter()
-    megabytes = warm(paths) / 1e6
-    print(f"\n== {name}: {n:,} files in {folder.relative_to(ROOT)}, {os.path.getsize(paths[0]) / 1024:.1f} KB each; "
-          f"page cache warmed ({megabytes:.0f} MB in {time.perf_counter() - start:.2f} s)")
+    n, megabytes = len(paths), sum(map(os.path.getsize, paths)) / 1e6
+    print(f"\n== {name}: {n:,} files in {folder.relative_to(ROOT)}, {os.path.getsize(paths[0]) / 1024:.1f} KB each")
+    warm(paths)
     rates: dict[str, float] = {}
     for title, fn, kinds, ours in (("receivers (fed by DCMTK storescu)", receive, receivers, RECV),
                                    ("senders (to DCMTK storescp)", send, ["DCMTK storescu", SEND], SEND)):

@@ -544,7 +544,7 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
                             f"Sending {len(rows)} instances to {node.address}")
     counts = report.counts
     if args.json:
-        print(json.dumps({"node": report.node, "counts": counts, "error": report.error,
+        print(json.dumps({"node": report.node, "counts": counts, "error": report.error, "notes": report.notes,
                           "items": [{"sop_instance_uid": i.sop_instance_uid, "status": i.status,
                                      "meaning": i.meaning, "decompressed": i.decompressed}
                                     for i in report.items]}, indent=2))
@@ -554,6 +554,8 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
         for item in report.items:
             if item.category != "success":
                 print(f"  {item.category}\t{item.sop_instance_uid}\t{item.meaning}")
+    for note in report.notes:
+        _err(f"note: {note}")
     if report.error:
         _err(report.error)
     if counts["failure"] == len(report.items):

@@ -63,7 +63,8 @@ class SendItem:
 class SendReport:
     node: str
     items: list[SendItem] = field(default_factory=list)
-    error: str = ""
+    error: str = ""  # why the send stopped before the end
+    notes: list[str] = field(default_factory=list)  # what went wrong and was recovered from
 
     @property
     def counts(self) -> dict[str, int]:
@@ -180,21 +181,43 @@ def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None 
             ae.add_requested_context(sop_class, [ts])
             contexts += 1
     assoc = _associate(ae, node)
+    reconnects = 0
     try:
-        accepted: dict[str, set[str]] = {}
-        for cx in assoc.accepted_contexts:
-            accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
-        for n, f in enumerate(files, 1):
-            report.items.append(_send_one(assoc, f, accepted.get(f["SOPClassUID"], set()), UID))
+        accepted = _accepted(assoc)
+        n = 0
+        while n < len(files):
+            f = files[n]
+            item = _send_one(assoc, f, accepted.get(f["SOPClassUID"], set()), UID)
+            if not assoc.is_established and item.status is None and reconnects < MAX_RECONNECTS:
+                # the peer stopped answering or aborted mid-send: one new association, the same file again
+                reconnects += 1
+                report.notes.append(f"{node.address} stopped answering during instance {n + 1}: reconnected and "
+                                    f"sent it again")
+                assoc = _associate(ae, node)
+                accepted = _accepted(assoc)
+                continue
+            report.items.append(item)
+            n += 1
             if progress is not None:
                 progress(n, len(files))
-            if not assoc.is_established:
+            if not assoc.is_established and n < len(files):
                 report.error = f"{node.address} ended the association after {n} of {len(files)} instances"
                 break
     finally:
         if assoc.is_established:
             assoc.release()
     return report
+
+
+MAX_RECONNECTS = 3
+
+
+def _accepted(assoc) -> dict[str, set[str]]:
+    """Accepted transfer syntaxes by SOP class."""
+    accepted: dict[str, set[str]] = {}
+    for cx in assoc.accepted_contexts:
+        accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
+    return accepted
 
 
 def _send_one(assoc, f: dict[str, Any], accepted: set[str], UID) -> SendItem:

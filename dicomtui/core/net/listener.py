@@ -88,6 +88,9 @@ def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str
     return FileRecord(header, rel, True, st.st_size, st.st_mtime_ns, rel, st.st_size, st.st_mtime_ns), 0, ""
 
 
+_FLUSH = object()  # queued when an association ends: index its files at once
+
+
 class Listener:
     """Run with :meth:`start` / :meth:`stop` (or as a context manager); ``on_event`` receives
     :class:`AssociationStats` whenever an association starts, stores an image or ends."""
@@ -97,7 +100,7 @@ class Listener:
         self.local = local
         self.on_event = on_event
         self.associations: list[AssociationStats] = []
-        self._queue: queue.Queue[FileRecord | None] = queue.Queue()
+        self._queue: queue.Queue = queue.Queue()  # FileRecord, _FLUSH, or None (stop)
         self._writer: threading.Thread | None = None
         self._server = None
         self._root: Path | None = None
@@ -166,6 +169,7 @@ class Listener:
         self._emit(stats)
 
     def _on_end(self, event) -> None:
+        self._queue.put(_FLUSH)  # index what this association sent now, not after FLUSH_S
         stats = self._stats(event)
         stats.ended = "released" if event.event.name == "EVT_RELEASED" else "aborted"
         log.info(stats.summary())
@@ -204,10 +208,10 @@ class Listener:
                     item = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     item = ...
-                if item is not None and item is not ...:
+                if isinstance(item, FileRecord):
                     pending.append(item)
                     deadline = deadline or time.monotonic() + FLUSH_S
-                if pending and (item is None or item is ... or len(pending) >= BATCH):
+                if pending and (not isinstance(item, FileRecord) or len(pending) >= BATCH):
                     self._flush(db, pending)
                     pending = []
                     deadline = None
