@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--retrieve", choices=["move", "get"], default="move")
     q.add_argument("--charset", default="ISO_IR 192", help="SpecificCharacterSet for queries")
     q.add_argument("--timeout", type=float, default=30.0)
+    q.add_argument("--tls", action="store_true", help="DICOM over TLS")
+    q.add_argument("--tls-ca", default="", help="CA file that signed the peer's certificate")
+    q.add_argument("--tls-cert", default="", help="our client certificate (PEM)")
+    q.add_argument("--tls-key", default="", help="the key of our client certificate (PEM)")
+    q.add_argument("--tls-no-verify", action="store_true", help="encrypt without checking the peer (testing)")
     q = nsub.add_parser("rm", help="remove a preset")
     q.add_argument("name")
     q = nsub.add_parser("local", help="set our own AE title, port, bind address, allowed callers")
@@ -505,7 +510,9 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
             _err("the address must be written AE@HOST:PORT")
             return EXIT_FATAL
         node = RemoteNode(args.name, parsed.ae_title, parsed.host, parsed.port, retrieve=args.retrieve,
-                          charset=args.charset, timeout=args.timeout)
+                          charset=args.charset, timeout=args.timeout,
+                          tls=args.tls or bool(args.tls_ca or args.tls_cert), tls_ca=args.tls_ca,
+                          tls_cert=args.tls_cert, tls_key=args.tls_key, tls_verify=not args.tls_no_verify)
         validate(node)
         nodes.remotes[args.name] = node
     elif args.nodes_command == "rm":

@@ -253,3 +253,53 @@ def test_cli_nodes_echo_and_send(tmp_path: Path, listener: Listener) -> None:
     _wait_indexed(listener, 4)
     assert cli("nodes", "rm", "self").returncode == 0
     assert json.loads(cli("nodes", "ls", "--json").stdout)["nodes"] == []
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl."""
+    require_program("openssl", "openssl")
+    folder.mkdir()
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+        "-subj", "/CN=dicomtui test CA")
+    for name in ("server", "client"):
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+            "-subj", f"/CN={'127.0.0.1' if name == 'server' else 'DICOMTUI'}")
+        (folder / f"{name}.ext").write_text("subjectAltName=IP:127.0.0.1\n" if name == "server" else
+                                            "extendedKeyUsage=clientAuth\n")
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext")
+    return {n: folder / n for n in ("ca.crt", "server.key", "server.crt", "client.key", "client.crt")}
+
+
+def test_echo_and_send_over_tls_to_storescp(tmp_path: Path) -> None:
+    require_program("storescp", "dcmtk")
+    certs = _certificates(tmp_path / "certs")
+    out = tmp_path / "received"
+    out.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["storescp", "-aet", "REF", "-od", str(out), "+tls", str(certs["server.key"]),
+                             str(certs["server.crt"]), "+cf", str(certs["ca.crt"]), str(port)], env=DCMTK_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        node = RemoteNode("secure", "REF", "127.0.0.1", port, tls=True, tls_ca=str(certs["ca.crt"]),
+                          tls_cert=str(certs["client.crt"]), tls_key=str(certs["client.key"]), timeout=10)
+        result = dimse.echo(node)
+        assert result.ok, result.message
+        files = write_series(tmp_path / "in", SeriesSpec(slices=2))
+        rows = [{"SOPInstanceUID": pydicom.dcmread(p).SOPInstanceUID, "SOPClassUID": pydicom.dcmread(p).SOPClassUID,
+                 "TransferSyntaxUID": dimse.EXPLICIT_LE, "path": str(p)} for p in files]
+        assert dimse.send(rows, node).counts["success"] == 2
+        assert len(list(out.iterdir())) == 2
+        untrusted = RemoteNode("secure", "REF", "127.0.0.1", port, tls=True, timeout=5)  # system CAs only
+        failed = dimse.echo(untrusted)
+        assert not failed.ok and "TLS handshake failed" in failed.message, failed.message
+        plain = dimse.echo(RemoteNode("plain", "REF", "127.0.0.1", port, timeout=5))
+        assert not plain.ok
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

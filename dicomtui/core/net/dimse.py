@@ -106,7 +106,9 @@ def _associate(ae, node: RemoteNode, ext_neg=None, handlers=()):
         socket.getaddrinfo(node.host, node.port)
     except OSError as exc:
         raise DimseError(f"{node.address}: cannot resolve host {node.host!r} ({exc.strerror or exc})") from None
-    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg,
+    context = node.ssl_context()
+    tls_args = (context, node.host if node.tls_verify else None) if context is not None else None
+    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg, tls_args=tls_args,
                          evt_handlers=[(evt.EVT_CONN_OPEN, set_nodelay), (evt.EVT_ACSE_RECV, on_acse), *handlers])
     if assoc.is_established:
         return assoc
@@ -118,8 +120,28 @@ def _associate(ae, node: RemoteNode, ext_neg=None, handlers=()):
     if _port_closed(node):
         raise DimseError(f"{node.address}: connection refused — is the peer running and listening on "
                          f"{node.host}:{node.port}? (firewall, wrong port)")
+    if context is not None:
+        problem = _tls_problem(node, context)
+        if problem:
+            raise DimseError(f"{node.address}: the TLS handshake failed: {problem} — check the CA file, our client "
+                             f"certificate and key, and that the peer speaks TLS on this port")
     raise DimseError(f"{node.address}: the association was aborted or timed out after {node.timeout:g} s — check "
                      f"that {node.host}:{node.port} is a DICOM service and that it knows our AE title")
+
+
+def _tls_problem(node: RemoteNode, context) -> str:
+    """Repeat the TLS handshake alone to say why it failed (pynetdicom only reports a closed connection)."""
+    import ssl
+
+    try:
+        with socket.create_connection((node.host, node.port), timeout=min(node.timeout, 5.0)) as raw:
+            with context.wrap_socket(raw, server_hostname=node.host if node.tls_verify else None) as tls:
+                tls.recv(1)  # the peer sends nothing first; a refusal of our certificate arrives here
+    except ssl.SSLError as exc:
+        return exc.reason or str(exc)
+    except (OSError, socket.timeout) as exc:
+        return "" if isinstance(exc, socket.timeout) else str(exc)
+    return ""
 
 
 def _port_closed(node: RemoteNode) -> bool:

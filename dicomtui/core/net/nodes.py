@@ -36,14 +36,32 @@ class RemoteNode:
     retrieve: str = "move"
     charset: str = "ISO_IR 192"
     timeout: float = 30.0
-    tls_ca: str = ""
-    tls_cert: str = ""
+    tls: bool = False  # DICOM over TLS (PS3.15 B.1): the peer's certificate checked against tls_ca
+    tls_ca: str = ""  # CA file to trust (empty: the system's CAs)
+    tls_cert: str = ""  # our client certificate, when the peer asks for one
     tls_key: str = ""
-    tls_verify: bool = True
+    tls_verify: bool = True  # False: encrypt but do not check who the peer is (testing only)
 
     @property
     def address(self) -> str:
-        return f"{self.ae_title}@{self.host}:{self.port}"
+        return f"{self.ae_title}@{self.host}:{self.port}" + (" (TLS)" if self.tls else "")
+
+    def ssl_context(self):
+        """The client-side SSL context for this node (None without TLS)."""
+        if not self.tls:
+            return None
+        import ssl
+
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.tls_ca or None)
+            if self.tls_cert:
+                context.load_cert_chain(self.tls_cert, self.tls_key or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise NodeError(f"node {self.name}: cannot load its TLS files ({exc})") from None
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
 
 
 @dataclass
