@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--port", type=int)
     q.add_argument("--bind")
     q.add_argument("--allow", nargs="*", metavar="AE", help="calling AE titles accepted (none: any)")
+    q.add_argument("--tls-cert", help="listener certificate (PEM): the listener then speaks TLS only ('' to stop)")
+    q.add_argument("--tls-key", help="its private key (PEM)")
+    q.add_argument("--tls-ca", help="require callers' certificates signed by this CA ('' for none)")
 
     p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT)")
     p.add_argument("node")
@@ -520,7 +523,8 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
             _err(f"no node {args.name}")
             return EXIT_FATAL
     elif args.nodes_command == "local":
-        for key, value in (("ae_title", args.ae), ("port", args.port), ("bind", args.bind), ("allow", args.allow)):
+        for key, value in (("ae_title", args.ae), ("port", args.port), ("bind", args.bind), ("allow", args.allow),
+                           ("tls_cert", args.tls_cert), ("tls_key", args.tls_key), ("tls_ca", args.tls_ca)):
             if value is not None:
                 setattr(nodes.local, key, value)
     print(f"saved {save_nodes(nodes)}")

@@ -303,3 +303,22 @@ def test_echo_and_send_over_tls_to_storescp(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_storescu_over_tls_to_our_listener(tmp_path: Path) -> None:
+    require_program("storescu", "dcmtk")
+    certs = _certificates(tmp_path / "certs")
+    local = LocalNode(port=0, bind="127.0.0.1", tls_cert=str(certs["server.crt"]), tls_key=str(certs["server.key"]),
+                      tls_ca=str(certs["ca.crt"]))
+    write_series(tmp_path / "in", SeriesSpec(slices=3))
+    with Listener(tmp_path / "db", local) as server:
+        out = subprocess.run(["storescu", "-aec", "DICOMTUI", "+tls", str(certs["client.key"]),
+                              str(certs["client.crt"]), "+cf", str(certs["ca.crt"]), "127.0.0.1", str(server.port),
+                              "+sd", str(tmp_path / "in")], capture_output=True, text=True, env=DCMTK_ENV, timeout=60)
+        assert out.returncode == 0, out.stderr
+        plain = subprocess.run(["echoscu", "-aec", "DICOMTUI", "127.0.0.1", str(server.port)], capture_output=True,
+                               env=DCMTK_ENV, timeout=30)
+        assert plain.returncode != 0  # TLS only
+        _wait_indexed(server, 3)
+    with DicomDatabase.open(tmp_path / "db") as db:
+        assert db.stats()["instances"] == 3

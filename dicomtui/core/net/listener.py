@@ -128,8 +128,10 @@ class Listener:
                     (evt.EVT_RELEASED, self._on_end), (evt.EVT_ABORTED, self._on_end)]
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
-        self._server = ae.start_server((self.local.bind, self.local.port), block=False, evt_handlers=handlers)
-        log.info("listening as %s on %s:%d into %s", self.local.ae_title, self.local.bind, self.port, self.db_path)
+        self._server = ae.start_server((self.local.bind, self.local.port), block=False, evt_handlers=handlers,
+                                       ssl_context=self.local.ssl_context())
+        log.info("listening as %s on %s:%d%s into %s", self.local.ae_title, self.local.bind, self.port,
+                 " (TLS)" if self.local.tls_cert else "", self.db_path)
 
     @property
     def port(self) -> int:

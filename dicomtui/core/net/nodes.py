@@ -25,6 +25,25 @@ class LocalNode:
     bind: str = "0.0.0.0"
     allow: list[str] = field(default_factory=list)  # calling AE titles accepted; empty: any
     max_associations: int = 10
+    tls_cert: str = ""  # with tls_key: the listener speaks DICOM over TLS only
+    tls_key: str = ""
+    tls_ca: str = ""  # when set, callers must present a certificate signed by this CA
+
+    def ssl_context(self):
+        """The server-side SSL context of the listener (None: plain TCP)."""
+        if not self.tls_cert:
+            return None
+        import ssl
+
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.tls_cert, self.tls_key or None)
+            if self.tls_ca:
+                context.load_verify_locations(self.tls_ca)
+                context.verify_mode = ssl.CERT_REQUIRED
+        except (OSError, ssl.SSLError) as exc:
+            raise NodeError(f"our listener: cannot load its TLS files ({exc})") from None
+        return context
 
 
 @dataclass
