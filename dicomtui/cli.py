@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .config import SettingsError, load_settings
     from .core.database import DatabaseError
+    from .core.net.dimse import DimseError  # light: pynetdicom is imported only when a command talks DICOM
+    from .core.net.nodes import NodeError
 
     try:
         settings = load_settings()
@@ -160,14 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DatabaseError, SettingsError) as exc:
         _err(str(exc))
         return EXIT_FATAL
-    except Exception as exc:
-        from .core.net.dimse import DimseError
-        from .core.net.nodes import NodeError
-
-        if isinstance(exc, (DimseError, NodeError)):
-            _err(str(exc))
-            return EXIT_FATAL
-        raise
+    except (DimseError, NodeError) as exc:
+        _err(str(exc))
+        return EXIT_FATAL
     except sqlite3.OperationalError as exc:
         hint = " (another process has held the write lock for over a minute)" if "locked" in str(exc) else ""
         _err(f"database error: {exc}{hint}")
@@ -631,36 +628,15 @@ def cmd_doctor(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def _instances_of(db, uids: list[str]) -> list[dict[str, Any]] | None:
-    """Instance rows (absolute paths) of patients (by PatientID), studies, series or instances."""
-    ids: list[int] = []
+    """Instance files (absolute paths) of patients (by PatientID), studies, series or instances."""
+    items: list[tuple[str, int]] = []
     for uid in uids:
         found = db.resolve(uid)
         if not found:
             _err(f"no patient, study, series or instance {uid} in the database")
             return None
-        for level, row_id in found:
-            ids += [r[0] for r in db.conn.execute(_INSTANCE_IDS[level], (row_id,))]
-    rows = []
-    seen: set[int] = set()
-    for row_id in ids:
-        if row_id in seen:
-            continue
-        seen.add(row_id)
-        row = db.conn.execute("SELECT SOPInstanceUID, SOPClassUID, TransferSyntaxUID, path, stored FROM instances "
-                              "WHERE id = ?", (row_id,)).fetchone()
-        rows.append({"SOPInstanceUID": row[0], "SOPClassUID": row[1], "TransferSyntaxUID": row[2],
-                     "path": str(db.abspath(row[3], bool(row[4])))})
-    return rows
-
-
-_INSTANCE_IDS = {
-    "instance": "SELECT id FROM instances WHERE id = ?",
-    "series": "SELECT id FROM instances WHERE series_fk = ? ORDER BY InstanceNumber",
-    "study": "SELECT i.id FROM instances i JOIN series s ON s.id = i.series_fk WHERE s.study_fk = ? "
-             "ORDER BY s.SeriesNumber, i.InstanceNumber",
-    "patient": "SELECT i.id FROM instances i JOIN series s ON s.id = i.series_fk JOIN studies st "
-               "ON st.id = s.study_fk WHERE st.patient_fk = ? ORDER BY st.id, s.SeriesNumber, i.InstanceNumber",
-}
+        items += found
+    return db.instance_files(items)
 
 
 def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
@@ -698,7 +674,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
 def _describe(db, level: str, row_id: int, uid: str) -> str:
     """'patient SYN0001 (Doe^John)': a PatientID may name several patients, so say which."""
     if level == "patient":
-        name = db.conn.execute("SELECT PatientName FROM patients WHERE id = ?", (row_id,)).fetchone()[0]
+        name = (db.get("patient", row_id) or {}).get("PatientName")
         return f"patient {uid} ({name or 'no name'})"
     return f"{level} {uid}"
 

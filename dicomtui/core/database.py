@@ -419,6 +419,28 @@ class DicomDatabase:
         rows = self._rows(f"SELECT * FROM {table} WHERE {column} = ?", [uid])
         return rows[0] if rows else None
 
+    def get(self, level: str, row_id: int) -> dict[str, Any] | None:
+        """The row of a patient, study, series or instance by its id."""
+        rows = self._rows(f"SELECT * FROM {_UID_COLUMN[level][0]} WHERE id = ?", [row_id])
+        return rows[0] if rows else None
+
+    def instance_files(self, items: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
+        """The instances under (level, id) items, each once, in series and instance order, with absolute paths:
+        what a send needs."""
+        seen: set[int] = set()
+        out = []
+        for level, row_id in items:
+            for (instance_id,) in self.conn.execute(_INSTANCES_OF[level], (row_id,)).fetchall():
+                if instance_id in seen:
+                    continue
+                seen.add(instance_id)
+                uid, sop_class, syntax, path, stored = self.conn.execute(
+                    "SELECT SOPInstanceUID, SOPClassUID, TransferSyntaxUID, path, stored FROM instances WHERE id = ?",
+                    (instance_id,)).fetchone()
+                out.append({"SOPInstanceUID": uid, "SOPClassUID": sop_class, "TransferSyntaxUID": syntax,
+                            "path": str(self.abspath(path, bool(stored)))})
+        return out
+
     def resolve(self, uid: str) -> list[tuple[str, int]]:
         """Which rows ``uid`` names: (level, id) for a study, series or instance UID, or a PatientID."""
         found = []
@@ -628,12 +650,14 @@ _UID_COLUMN = {
     "series": ("series", "SeriesInstanceUID"),
     "instance": ("instances", "SOPInstanceUID"),
 }
-_INSTANCES_OF = {
+_INSTANCES_OF = {  # instance ids of a row, in the order a viewer or a send wants them
     "instance": "SELECT id FROM instances WHERE id = ?",
-    "series": "SELECT id FROM instances WHERE series_fk = ?",
-    "study": "SELECT i.id FROM instances i JOIN series s ON s.id = i.series_fk WHERE s.study_fk = ?",
+    "series": "SELECT id FROM instances WHERE series_fk = ? ORDER BY InstanceNumber, id",
+    "study": "SELECT i.id FROM instances i JOIN series s ON s.id = i.series_fk WHERE s.study_fk = ? "
+             "ORDER BY s.SeriesNumber, s.id, i.InstanceNumber, i.id",
     "patient": "SELECT i.id FROM instances i JOIN series s ON s.id = i.series_fk "
-               "JOIN studies st ON st.id = s.study_fk WHERE st.patient_fk = ?",
+               "JOIN studies st ON st.id = s.study_fk WHERE st.patient_fk = ? "
+               "ORDER BY st.id, s.SeriesNumber, s.id, i.InstanceNumber, i.id",
 }
 
 

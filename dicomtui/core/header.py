@@ -81,7 +81,6 @@ TRANSFER_SYNTAX = "TransferSyntaxUID"
 PIXEL_OFFSET = "pixel_offset"  # byte offset of native Pixel Data in the file, else None
 HAS_PIXELS = "has_pixels"
 
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
 DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")

@@ -59,35 +59,8 @@ def temp_file(root: Path, name_hint: str) -> Path:
     return root / INCOMING_DIR / f"{os.getpid()}-{os.urandom(6).hex()}-{name_hint[:40]}.part"
 
 
-def store_bytes(root: Path, rel: str, data: bytes | None = None, source: Path | None = None) -> int:
-    """Write ``data`` (or a copy of ``source``) durably to ``root/rel``; returns the size written.
-
-    The content goes to a temporary file in ``incoming/``, is fsync'd, and is renamed over the destination, so
-    the destination is either the old complete file or the new complete file, never a mix.
-    """
-    dest = root / rel
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file(root, dest.name)
-    try:
-        with open(tmp, "wb") as out:
-            if source is not None:
-                with open(source, "rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
-            else:
-                out.write(data or b"")
-            out.flush()
-            os.fsync(out.fileno())
-            size = out.tell()
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(dest.parent)
-    return size
-
-
 def copy_batch(root: Path, pairs: list[tuple[str, str]]) -> list[OSError | None]:
-    """Copy many files into storage with the same promise as :func:`store_bytes`, at a fraction of the cost.
+    """Copy many files into storage: each complete and durable before it is visible in ``dicom/``.
 
     All copies are written to ``incoming/``, made durable with one ``syncfs`` of the database's file system,
     renamed into place, and the renames made durable with a second one: two syncs per batch instead of two

@@ -48,12 +48,6 @@ class Volume:
         """Unit vectors of i, j, k (columns) in LPS."""
         return self.affine[:3, :3] / np.array(self.spacing)
 
-    def window_to_uint8(self, slice_array: np.ndarray, preset: WindowPreset) -> np.ndarray:
-        """Map values through a window (center/width, DICOM PS3.3 C.11.2.1.2 linear) to 0-255."""
-        low = preset.center - 0.5 - (preset.width - 1) / 2
-        scaled = (slice_array.astype(np.float32) - low) / max(preset.width - 1, 1e-6)
-        return (np.clip(scaled, 0.0, 1.0) * 255).astype(np.uint8)
-
 
 def window_presets(modality: str, centers: str | None, widths: str | None, array: np.ndarray) -> list[WindowPreset]:
     """Every WindowCenter/WindowWidth pair of the file, then the modality's defaults (the first is applied)."""
