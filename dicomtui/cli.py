@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A keyboard-driven DICOM workstation for the terminal. Without a command, starts the TUI.",
     )
     parser.add_argument("--db", metavar="PATH", help="database folder (default: from settings, else the user data dir)")
+    parser.add_argument("--renderer", choices=["auto", "kitty", "sixel", "halfblock", "unicode"],
+                        help="how the TUI draws images (default: from settings, else detected)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("import", help="import files and folders (recursive, DICOMDIR-aware)")
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         db_path = Path(args.db).expanduser() if args.db else settings.database
         if args.command is None:
-            return _run_tui(db_path)
+            return _run_tui(db_path, settings, args.renderer)
         handler = {"import": cmd_import, "ls": cmd_ls, "rm": cmd_rm, "db": cmd_db, "examine": cmd_examine,
                    "load": cmd_load, "nodes": cmd_nodes, "echo": cmd_echo, "send": cmd_send,
                    "listen": cmd_listen, "query": cmd_query, "retrieve": cmd_retrieve,
@@ -180,10 +182,10 @@ def _open(db_path: Path, create: bool = True):
     return DicomDatabase.open(db_path, create=create)
 
 
-def _run_tui(db_path: Path) -> int:
+def _run_tui(db_path: Path, settings, renderer: str | None) -> int:
     from .tui.app import DicomTuiApp
 
-    DicomTuiApp(db_path).run()
+    DicomTuiApp(db_path, settings, renderer).run()
     return EXIT_OK
 
 

@@ -1,7 +1,8 @@
 """Settings: a TOML file under ``platformdirs.user_config_path("dicomtui")``, validated strictly.
 
-What the faces need today: the default database folder and import mode, the recent databases list, and the
-examine/load defaults (split sub-series by time, regularize irregular geometry).
+What the faces need: the default database folder and import mode, the recent databases list, the examine/load
+defaults (split sub-series by time, regularize irregular geometry), the TUI's image renderer and its key map
+(binding id → keys, as Textual's ``App.set_keymap`` takes it).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ class Settings:
     recent_databases: list[Path] = field(default_factory=list)
     split_by_time: bool = False
     regularize: bool = False
+    renderer: str = "auto"
+    keymap: dict[str, str] = field(default_factory=dict)
+
+
+RENDERERS = ("auto", "kitty", "sixel", "halfblock", "unicode")
+KEYS = ("database", "import_mode", "recent_databases", "split_by_time", "regularize", "renderer", "keymap")
+RECENT_MAX = 10
 
 
 def config_file() -> Path:
@@ -42,7 +50,7 @@ def load_settings(path: Path | None = None) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: not valid TOML ({exc})") from None
-    unknown = set(data) - {"database", "import_mode", "recent_databases", "split_by_time", "regularize"}
+    unknown = set(data) - set(KEYS)
     if unknown:
         raise SettingsError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
     if "database" in data:
@@ -63,4 +71,38 @@ def load_settings(path: Path | None = None) -> Settings:
             if not isinstance(data[key], bool):
                 raise SettingsError(f"{path}: '{key}' must be true or false")
             setattr(settings, key, data[key])
+    if "renderer" in data:
+        if data["renderer"] not in RENDERERS:
+            raise SettingsError(f"{path}: 'renderer' must be one of {', '.join(RENDERERS)}")
+        settings.renderer = data["renderer"]
+    if "keymap" in data:
+        keymap = data["keymap"]
+        if not isinstance(keymap, dict) or not all(isinstance(v, str) and v for v in keymap.values()):
+            raise SettingsError(f"{path}: 'keymap' must be a table of binding id = \"keys\" (e.g. quit = \"ctrl+q\")")
+        settings.keymap = dict(keymap)
     return settings
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings file atomically (a temporary file renamed over it); returns its path."""
+    import tomli_w
+
+    path = path or config_file()
+    data = {
+        "database": str(settings.database), "import_mode": settings.import_mode,
+        "recent_databases": [str(p) for p in settings.recent_databases[:RECENT_MAX]],
+        "split_by_time": settings.split_by_time, "regularize": settings.regularize, "renderer": settings.renderer,
+    }
+    if settings.keymap:
+        data["keymap"] = dict(settings.keymap)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def remember_database(settings: Settings, folder: Path) -> None:
+    """Put ``folder`` first in the recent databases list (each folder once, at most RECENT_MAX)."""
+    folder = Path(folder).expanduser().absolute()
+    settings.recent_databases = [folder] + [p for p in settings.recent_databases if p != folder][: RECENT_MAX - 1]

@@ -168,3 +168,21 @@ def test_check_reports_and_repairs(series_folder: Path, tmp_path: Path, db: Dico
     after = db.check()
     assert after.ok and not after.stale_temp, after
     assert db.stats()["instances"] == 14
+
+
+def test_what_the_browser_asks(tmp_path: Path, db: DicomDatabase) -> None:
+    """series_ids expands patients and studies; delete_preview counts instances and the copied files that would
+    go; data_version moves when another connection commits."""
+    write_series(tmp_path / "a", SeriesSpec(patient_id="P1", series_number=1, slices=3, seed=1))
+    write_series(tmp_path / "b", SeriesSpec(patient_id="P1", series_number=2, slices=2, seed=2))
+    import_paths(db, [tmp_path / "a"], mode=COPY)
+    import_paths(db, [tmp_path / "b"], mode=LINK)
+    patient = db.patients()[0]["id"]
+    series = [r["id"] for r in db.series()]
+    assert sorted(db.series_ids([("patient", patient)])) == sorted(series)
+    assert db.series_ids([("series", series[0]), ("series", series[0])]) == [series[0]]
+    assert db.delete_preview([("patient", patient)]) == (5, 3)
+    before = db.data_version()
+    with DicomDatabase.open(db.root) as other:
+        other.delete([("series", series[0])])
+    assert db.data_version() != before

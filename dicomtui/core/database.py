@@ -441,6 +441,36 @@ class DicomDatabase:
                             "path": str(self.abspath(path, bool(stored)))})
         return out
 
+    def delete_preview(self, items: Iterable[tuple[str, int]]) -> tuple[int, int]:
+        """What :meth:`delete` of ``items`` would touch: (instances, of which copied files that would go)."""
+        ids: set[int] = set()
+        for level, row_id in items:
+            ids.update(r[0] for r in self.conn.execute(_INSTANCES_OF[level], (row_id,)))
+        stored = 0
+        for chunk in _chunks(sorted(ids), 500):
+            stored += self.conn.execute(
+                f"SELECT COUNT(*) FROM instances WHERE stored = 1 AND id IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchone()[0]
+        return len(ids), stored
+
+    def series_ids(self, items: Iterable[tuple[str, int]]) -> list[int]:
+        """The series under patient/study/series items, each once, in browser order."""
+        out: dict[int, None] = {}
+        for level, row_id in items:
+            if level == "series":
+                out[row_id] = None
+            elif level == "study":
+                out.update((r["id"], None) for r in self.series([row_id]))
+            elif level == "patient":
+                studies = [r["id"] for r in self.studies([row_id])]
+                out.update((r["id"], None) for r in self.series(studies))
+        return list(out)
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits: how a browser notices data added by the listener or an
+        import running in another process (SQLite's ``PRAGMA data_version``)."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
+
     def resolve(self, uid: str) -> list[tuple[str, int]]:
         """Which rows ``uid`` names: (level, id) for a study, series or instance UID, or a PatientID."""
         found = []

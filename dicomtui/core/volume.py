@@ -78,3 +78,76 @@ def _floats(text: str | None) -> list[float]:
         except ValueError:
             pass
     return out
+
+
+# ---- display: planes and window/level ------------------------------------------------------------------------
+
+PLANES = ("axial", "coronal", "sagittal")
+# per plane: (patient axis across slices, patient axis down the rows, flip rows) in LPS (0 = x/L, 1 = y/P, 2 = z/S);
+# radiological convention: patient's right on the screen's left, anterior / superior at the top
+_PLANE_AXES = {"axial": (2, 1, False), "coronal": (1, 2, True), "sagittal": (0, 2, True)}
+
+
+@dataclass
+class View:
+    """A volume seen along one patient axis: ``data[s]`` is slice ``s`` as shown (rows down, columns right)."""
+
+    data: np.ndarray  # [slice, row, column], a view of the volume's array (no copy)
+    row_mm: float  # pixel height
+    col_mm: float  # pixel width
+    positions: np.ndarray  # mm along the plane's patient axis, per slice
+    axis_name: str  # "S", "P" or "L": what ``positions`` measures (LPS)
+    oblique: bool  # the volume's axes are not aligned with the patient axes: the view is the nearest one
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+
+def patient_axes(affine: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, int, int], bool]:
+    """Which patient axis (0 = L, 1 = P, 2 = S) each voxel axis (i, j, k) runs along, its sign, and whether the
+    best match is off by more than 1°: the permutation maximising the alignment."""
+    import itertools
+
+    direction = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(direction[p[a], a]) for a in range(3)))
+    signs = tuple(1 if direction[best[a], a] >= 0 else -1 for a in range(3))
+    oblique = min(abs(direction[best[a], a]) for a in range(3)) < np.cos(np.radians(1.0))
+    return best, signs, oblique
+
+
+def view(volume: Volume, plane: str) -> View:
+    """The volume along ``plane`` (axial, coronal or sagittal) without resampling: axes permuted and flipped to
+    the display convention; pixel sizes come from the spacing so that the UI can draw the right aspect."""
+    axes, signs, oblique = patient_axes(volume.affine)
+    arr = volume.array  # [k, j, i]
+    # voxel axis a (0 = i) is numpy axis 2 - a; order numpy axes as patient axes L, P, S, each increasing
+    numpy_axis_of = {axes[a]: 2 - a for a in range(3)}
+    lps = arr.transpose(numpy_axis_of[0], numpy_axis_of[1], numpy_axis_of[2])
+    flips = tuple(slice(None, None, signs[a]) for a in sorted(range(3), key=lambda a: axes[a]))
+    lps = lps[flips]  # lps[x, y, z]: index increasing towards L, P, S
+    across, down, flip_rows = _PLANE_AXES[plane]
+    right = ({0, 1, 2} - {across, down}).pop()
+    data = lps.transpose(across, down, right)
+    if flip_rows:
+        data = data[:, ::-1, :]
+    spacing = volume.spacing
+    mm = {axes[a]: spacing[a] for a in range(3)}
+    # position of each slice along its patient axis: the world coordinate of the voxel plane it came from
+    voxel_axis = axes.index(across)
+    n = data.shape[0]
+    index = np.arange(n) if signs[voxel_axis] > 0 else np.arange(n)[::-1]
+    centre = np.array([(s - 1) / 2 for s in arr.shape[::-1]], dtype=float)  # (i, j, k) centre
+    points = np.tile(np.append(centre, 1.0), (n, 1))
+    points[:, voxel_axis] = index
+    positions = (points @ volume.affine.T)[:, across]
+    return View(data, row_mm=mm[down], col_mm=mm[right], positions=positions, axis_name="LPS"[across],
+                oblique=oblique)
+
+
+def window(pixels: np.ndarray, center: float, width: float) -> np.ndarray:
+    """Grey levels 0–255 for a window (DICOM's linear function, PS3.3 C.11.2.1.2, without its 0.5 offsets)."""
+    width = max(float(width), 1.0)
+    low = center - width / 2
+    out = (pixels.astype(np.float32) - np.float32(low)) * np.float32(255.0 / width)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)

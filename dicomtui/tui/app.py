@@ -1,17 +1,34 @@
-"""The TUI. For now one screen: the patients of the database (the full browser comes with the TUI issue)."""
+"""dicomtui's Textual application: the browser first; import, delete, metadata, examine, viewer, databases and
+settings on top. Every action calls the core; long work runs in thread workers with their own database
+connection, so the UI never waits and the browser sees their commits like any other process's."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
-from textual.app import App, ComposeResult
+from textual import work
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
+from ..config import Settings, SettingsError, load_settings, remember_database, save_settings
 from ..core.database import DatabaseError, DicomDatabase
-
-PATIENT_COLUMNS = [("Patient name", "PatientName"), ("Patient ID", "PatientID"), ("Birth date", "PatientBirthDate"),
-                   ("Sex", "PatientSex"), ("Studies", "num_studies"), ("Last study", "last_study_date")]
+from ..core.examine import examine_series
+from ..core.examine import load as load_loadable
+from ..core.examine.loadable import Loadable
+from .screens.browser import BrowserScreen
+from .screens.confirm import ConfirmScreen, MessageScreen
+from .screens.databases import DatabasesScreen
+from .screens.examine import ExamineScreen
+from .screens.help import HelpScreen
+from .screens.import_ import ImportScreen, summary_text
+from .screens.metadata import MetadataScreen
+from .screens.settings import SettingsScreen
+from .screens.viewer import SaveScreen, ViewerScreen
+from .widgets.slice_view import Loaded
+from .widgets.tables import MarkTable
 
 
 class DicomTuiApp(App):
@@ -20,49 +37,237 @@ class DicomTuiApp(App):
     TITLE = "dicomtui"
     CSS_PATH = "app.tcss"
     BINDINGS = [
-        Binding("r", "refresh", "Refresh", id="refresh", tooltip="Read the database again"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="Every key, with its id for the key map"),
+        Binding("o", "databases", "Databases", show=False, id="databases", tooltip="Open, create or switch database"),
+        Binding("comma", "settings", "Settings", show=False, id="settings", tooltip="Edit the settings file"),
         Binding("q", "quit", "Quit", id="quit", tooltip="Leave dicomtui"),
     ]
 
-    def __init__(self, db_path: Path):
+    def __init__(self, db_path: Path, settings: Settings | None = None, renderer: str | None = None,
+                 settings_path: Path | None = None) -> None:
         super().__init__()
-        self.db_path = Path(db_path)
+        self.db_path = Path(db_path).expanduser().absolute()
+        self.settings_path = settings_path
+        self.settings = settings if settings is not None else _settings_or_default(settings_path)
+        self.renderer = renderer or self.settings.renderer
         self.db: DicomDatabase | None = None
+        self.db_error = ""
+        self.loaded: list[Loaded] = []
+        try:  # before the browser mounts; a failure is shown there and `o` opens another database
+            self.db = DicomDatabase.open(self.db_path)
+            self.sub_title = str(self.db.root)
+            remember_database(self.settings, self.db.root)  # saved with the next change of settings
+        except DatabaseError as exc:
+            self.db_error = str(exc)
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        yield DataTable(id="patients", cursor_type="row", zebra_stripes=True)
-        yield Static(id="status")
-        yield Footer()
+    def get_default_screen(self) -> Screen:
+        return BrowserScreen()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.db_path)
-        table = self.query_one("#patients", DataTable)
-        for label, key in PATIENT_COLUMNS:
-            table.add_column(label, key=key)
-        try:
-            self.db = DicomDatabase.open(self.db_path)
-        except DatabaseError as exc:
-            self.query_one("#status", Static).update(f"Cannot open the database: {exc}")
-            return
-        self.action_refresh()
-
-    def action_refresh(self) -> None:
-        if self.db is None:
-            return
-        table = self.query_one("#patients", DataTable)
-        table.clear()
-        rows = self.db.patients()
-        for row in rows:
-            table.add_row(*[("" if row[key] is None else str(row[key])) for _, key in PATIENT_COLUMNS],
-                          key=str(row["id"]))
-        stats = self.db.stats()
-        self.query_one("#status", Static).update(
-            f"{self.db_path}  ·  {stats['patients']} patients, {stats['studies']} studies, "
-            f"{stats['series']} series, {stats['instances']} instances"
-            + ("" if rows else "  ·  empty: import with `dicomtui import PATH`")
-        )
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
 
     def on_unmount(self) -> None:
         if self.db is not None:
             self.db.close()
+
+    @property
+    def browser(self) -> BrowserScreen:
+        return next(s for s in self.screen_stack if isinstance(s, BrowserScreen))
+
+    # ---- databases -------------------------------------------------------------------------------------------
+
+    def open_database(self, path: Path) -> bool:
+        """Switch to the database in ``path`` (created when new), remembered in the recent list."""
+        try:
+            db = DicomDatabase.open(path)
+        except DatabaseError as exc:
+            self.push_screen(MessageScreen("Cannot open that database", str(exc)))
+            return False
+        if self.db is not None:
+            self.db.close()
+        self.db, self.db_path, self.db_error = db, db.root, ""
+        self.sub_title = str(db.root)
+        remember_database(self.settings, db.root)
+        self._save_settings()
+        self.browser.reload()
+        return True
+
+    def _save_settings(self) -> None:
+        try:
+            save_settings(self.settings, self.settings_path)
+        except OSError as exc:
+            self.notify(f"settings not saved: {exc}", severity="warning")
+
+    def action_databases(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.open_database(path)
+
+        self.push_screen(DatabasesScreen(self.db_path, self.settings.recent_databases), chosen)
+
+    def action_settings(self) -> None:
+        def saved(settings: Settings | None) -> None:
+            if settings is not None:
+                self.settings = settings
+                self.set_keymap(settings.keymap)
+                self.notify("Settings saved")
+
+        self.push_screen(SettingsScreen(self.settings, self.settings_path), saved)
+
+    def action_help(self) -> None:
+        screens = [("everywhere", self.BINDINGS), ("browser", BrowserScreen.BINDINGS),
+                   ("browser tables", MarkTable.BINDINGS), ("viewer", ViewerScreen.BINDINGS),
+                   ("examine", ExamineScreen.BINDINGS), ("metadata", MetadataScreen.BINDINGS),
+                   ("import", ImportScreen.BINDINGS), ("save", SaveScreen.BINDINGS),
+                   ("settings", SettingsScreen.BINDINGS), ("confirm", ConfirmScreen.BINDINGS)]
+        self.push_screen(HelpScreen(screens))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Import a folder", "Import DICOM files into this database", self.action_import)
+        yield SystemCommand("Open database", "Open, create or switch database", self.action_databases)
+        yield SystemCommand("Settings", "Edit the settings file", self.action_settings)
+        yield SystemCommand("Viewer", "The loaded volumes", self.action_viewer)
+        yield SystemCommand("Help: keys", "Every key binding", self.action_help)
+        if isinstance(screen, BrowserScreen):
+            yield SystemCommand("Load selection", "Load with the default loadables", screen.action_load)
+            yield SystemCommand("Examine selection", "List every loadable", screen.action_examine)
+            yield SystemCommand("Metadata", "Tags of the selected series", screen.action_metadata)
+            yield SystemCommand("Delete selection", "Delete from the database", screen.action_delete)
+
+    # ---- import / delete -------------------------------------------------------------------------------------
+
+    def action_import(self) -> None:
+        if self.db is None:
+            return
+
+        def done(report) -> None:
+            if report is not None:
+                self.notify(summary_text(report), timeout=8)
+                self.browser.reload()
+
+        self.push_screen(ImportScreen(self.db_path, self.settings.import_mode), done)
+
+    def delete_items(self, items: list[tuple[str, int]], description: str) -> None:
+        instances, stored = self.db.delete_preview(items)
+        linked = instances - stored
+        details = (f"{instances} instances. " + (f"{stored} copied files will be deleted. " if stored else "")
+                   + (f"{linked} linked files stay where they are." if linked else ""))
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._delete(items)
+
+        self.push_screen(ConfirmScreen(f"Delete {description} from the database?", details.strip()), answer)
+
+    @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
+    def _delete(self, items: list[tuple[str, int]]) -> None:
+        with DicomDatabase.open(self.db_path, create=False) as db:
+            report = db.delete(items)
+        text = (f"Deleted {report.instances} instances ({report.files_deleted} copied files deleted, "
+                f"{report.files_kept} linked files kept)" + (f"; {len(report.errors)} errors" if report.errors else ""))
+        self.call_from_thread(self._after_delete, text, report.errors)
+
+    def _after_delete(self, text: str, errors: list[str]) -> None:
+        self.notify(text, severity="warning" if errors else "information")
+        self.browser.reload()
+
+    # ---- metadata --------------------------------------------------------------------------------------------
+
+    def show_metadata(self, series_id: int) -> None:
+        files = [Path(f["path"]) for f in self.db.instance_files([("series", series_id)])]
+        row = self.db.get("series", series_id) or {}
+        if files:
+            title = f"Series {row.get('SeriesNumber') or ''} {row.get('SeriesDescription') or ''}".strip()
+            self.push_screen(MetadataScreen(title, files))
+
+    # ---- examine / load --------------------------------------------------------------------------------------
+
+    def examine_series(self, series_ids: list[int]) -> None:
+        if series_ids:
+            self._examine(series_ids, show=True)
+
+    def load_series(self, series_ids: list[int]) -> None:
+        if series_ids:
+            self._examine(series_ids, show=False)
+
+    @work(thread=True, exclusive=True, group="examine", exit_on_error=False)
+    def _examine(self, series_ids: list[int], show: bool) -> None:
+        self.call_from_thread(self.notify, f"Examining {len(series_ids)} series …", timeout=2)
+        with DicomDatabase.open(self.db_path, create=False) as db:
+            loadables = examine_series(db, series_ids, split_by_time=self.settings.split_by_time)
+            labels = {}
+            for sid in series_ids:
+                row = db.get("series", sid) or {}
+                labels[row.get("SeriesInstanceUID")] = f"{row.get('SeriesNumber') or ''} " \
+                                                      f"{row.get('SeriesDescription') or ''}".strip()
+        if show:
+            self.call_from_thread(self.push_screen, ExamineScreen(loadables, labels))
+        else:
+            self.call_from_thread(self.load_loadables, [item for item in loadables if item.selected])
+
+    def load_loadables(self, loadables: list[Loadable]) -> None:
+        """Load, asking first when a loadable has warnings (as Slicer does)."""
+        if not loadables:
+            self.notify("Nothing loadable in the selection", severity="warning")
+            return
+        warned = [item for item in loadables if item.warnings]
+        if not warned:
+            self._load(loadables)
+            return
+        details = "\n".join(f"{item.name}: {w}" for item in warned for w in item.warnings)
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._load(loadables)
+
+        self.push_screen(ConfirmScreen("The data has warnings. Load anyway?", details, yes="Load"), answer)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(self, loadables: list[Loadable]) -> None:
+        items = []
+        with DicomDatabase.open(self.db_path, create=False) as db:
+            for n, loadable in enumerate(loadables, 1):
+                self.call_from_thread(self.notify, f"Loading {n}/{len(loadables)}: {loadable.name}", timeout=2)
+                result = load_loadable(db, loadable, regularize=self.settings.regularize)
+                volumes = result if isinstance(result, list) else [result]
+                item = Loaded(loadable.name, volumes)
+                first = volumes[0].windows[0] if volumes[0].windows else None
+                if first is not None:
+                    item.center, item.width, item.preset = first.center, first.width, first.name
+                items.append(item)
+        self.call_from_thread(self._loaded, items)
+
+    def _loaded(self, items: list[Loaded]) -> None:
+        self.loaded.extend(items)
+        self.action_viewer()
+
+    def action_viewer(self) -> None:
+        if not self.loaded:
+            self.notify("Nothing loaded yet: select series and press Enter", severity="warning")
+            return
+        viewer = next((s for s in self.screen_stack if isinstance(s, ViewerScreen)), None)
+        if viewer is None:
+            while not isinstance(self.screen, BrowserScreen):
+                self.pop_screen()
+            self.push_screen(ViewerScreen(self.renderer))
+        else:
+            while self.screen is not viewer:
+                self.pop_screen()
+            viewer.refresh_list()
+
+    # ---- errors ----------------------------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.push_screen(MessageScreen(f"{event.worker.group.capitalize()} failed",
+                                           f"{type(error).__name__}: {error}"))
+
+
+def _settings_or_default(path: Path | None) -> Settings:
+    try:
+        return load_settings(path)
+    except SettingsError:
+        return Settings()  # the CLI reports a bad settings file before the TUI starts

@@ -1,0 +1,162 @@
+"""Import a folder: a path with directory completion, copy or link, progress, cancel with Escape, summary."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import Suggester
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, RadioButton, RadioSet, Static
+from textual.worker import get_current_worker
+
+from ...core.database import DicomDatabase
+from ...core.indexer import ImportProgress, ImportReport, run_import
+from ...core.storage import COPY, LINK
+
+
+class DirectorySuggester(Suggester):
+    """Completes the last part of a path with the first matching sub-folder (Tab or → accepts)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return complete_directory(value)
+
+
+def complete_directory(value: str) -> str | None:
+    if not value:
+        return None
+    path = Path(os.path.expanduser(value))
+    parent, stem = (path, "") if value.endswith("/") else (path.parent, path.name)
+    try:
+        names = sorted(e.name for e in os.scandir(parent) if e.is_dir() and e.name.startswith(stem)
+                       and (stem.startswith(".") or not e.name.startswith(".")))
+    except OSError:
+        return None
+    if not names or (names[0] == stem):
+        return None
+    return value + names[0][len(stem):] + "/"
+
+
+class ImportScreen(ModalScreen[ImportReport | None]):
+    """The import modal; dismissed with the report (or None when closed before starting)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="import_cancel")]
+
+    def __init__(self, db_path: Path, mode: str = LINK, start: str = "") -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.mode = mode
+        self.start = start
+        self.cancel_event = threading.Event()
+        self.report: ImportReport | None = None
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide", id="import-dialog"):
+            yield Label("Import DICOM files (folders are searched recursively; a DICOMDIR is followed)")
+            yield Input(self.start or str(Path.cwd()) + "/", placeholder="folder or file", id="import-path",
+                        suggester=DirectorySuggester())
+            with Horizontal(id="import-options"):
+                with RadioSet(id="import-mode"):
+                    yield RadioButton("link (leave files where they are)", value=self.mode == LINK, id="mode-link")
+                    yield RadioButton("copy into the database", value=self.mode == COPY, id="mode-copy")
+                yield Button("Import", variant="primary", id="import-start")
+            yield ProgressBar(id="import-progress", show_eta=False)
+            yield Static("", id="import-current")
+            yield Static("", id="import-summary")
+            yield DataTable(id="import-rejected", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#import-rejected", DataTable).display = False
+        self.query_one("#import-path", Input).focus()
+
+    @on(Input.Submitted, "#import-path")
+    @on(Button.Pressed, "#import-start")
+    def start_import(self) -> None:
+        if self.running or self.report is not None:
+            if self.report is not None:
+                self.dismiss(self.report)
+            return
+        path = Path(os.path.expanduser(self.query_one("#import-path", Input).value.strip()))
+        if not path.exists():
+            self.query_one("#import-summary", Static).update(f"[b]{path}[/b] does not exist")
+            return
+        mode = COPY if self.query_one("#mode-copy", RadioButton).value else LINK
+        self.running = True
+        self.query_one("#import-start", Button).disabled = True
+        self.query_one("#import-summary", Static).update(f"{mode}: scanning {path} …   Escape cancels")
+        self.run_import(path, mode)
+
+    @work(thread=True, exclusive=True, group="import", exit_on_error=False)
+    def run_import(self, path: Path, mode: str) -> None:
+        worker = get_current_worker()
+        with DicomDatabase.open(self.db_path) as db:  # its own connection: the browser sees the commits
+            for event in run_import(db, [path], mode=mode, cancel=self.cancel_event):
+                if worker.is_cancelled:
+                    self.cancel_event.set()
+                if isinstance(event, ImportProgress):
+                    self.app.call_from_thread(self.show_progress, event)
+                elif isinstance(event, ImportReport):
+                    self.app.call_from_thread(self.show_report, event)
+
+    def show_progress(self, event: ImportProgress) -> None:
+        bar = self.query_one("#import-progress", ProgressBar)
+        if event.phase == "scan":
+            bar.update(total=None)
+            text = f"scanning: {event.scanned} files found"
+        else:
+            bar.update(total=max(event.total, 1), progress=event.done)
+            text = f"{event.done} / {event.total} files"
+        elapsed = self._elapsed()
+        if event.done and elapsed > 0:
+            text += f"  ·  {event.done / elapsed:,.0f} files/s"
+        self.query_one("#import-summary", Static).update(text + "   Escape cancels")
+        self.query_one("#import-current", Static).update(event.path[-100:] if event.path else "")
+
+    def _elapsed(self) -> float:
+        import time
+
+        if not hasattr(self, "_t0"):
+            self._t0 = time.monotonic()
+        return time.monotonic() - self._t0
+
+    def show_report(self, report: ImportReport) -> None:
+        self.running = False
+        self.report = report
+        bar = self.query_one("#import-progress", ProgressBar)
+        bar.update(total=max(report.files_seen, 1), progress=report.files_seen)
+        self.query_one("#import-current", Static).update("")
+        self.query_one("#import-summary", Static).update(summary_text(report) + "\nEnter or Escape closes.")
+        button = self.query_one("#import-start", Button)
+        button.label, button.disabled = "Close", False
+        button.focus()
+        if report.rejected or report.warnings:
+            table = self.query_one("#import-rejected", DataTable)
+            table.add_columns("File", "Reason")
+            for problem in report.rejected + report.warnings:
+                table.add_row(problem.path, problem.reason)
+            table.display = True
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self.cancel_event.set()
+            self.query_one("#import-summary", Static).update("cancelling: finishing the current batch …")
+        else:
+            self.dismiss(self.report)
+
+
+def summary_text(report: ImportReport) -> str:
+    head = "Import cancelled" if report.cancelled else "Import finished"
+    return (f"{head} ({report.mode}, {report.files_seen} files in {report.elapsed_s:.1f} s): "
+            f"{report.patients_added} patients, {report.studies_added} studies, {report.series_added} series, "
+            f"{report.instances_added} instances added; {report.updated} updated, "
+            f"{report.skipped_unchanged} unchanged, {len(report.rejected)} rejected"
+            + (f", {len(report.warnings)} warnings" if report.warnings else "") + ".")

@@ -1,0 +1,213 @@
+"""The viewer: the Loaded data list and the slice view with its overlay line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from ...core.volume import PLANES
+from ..widgets.slice_view import Loaded, SliceView
+
+
+class ViewerScreen(Screen):
+    BINDINGS = [
+        Binding("up", "step(1)", "Slice +1", id="slice_next", tooltip="Next slice (also the mouse wheel)"),
+        Binding("down", "step(-1)", "Slice −1", id="slice_previous"),
+        Binding("pageup", "step(10)", "+10", show=False, id="slice_next_10"),
+        Binding("pagedown", "step(-10)", "−10", show=False, id="slice_previous_10"),
+        Binding("home", "jump(0)", "First", show=False, id="slice_first"),
+        Binding("end", "jump(-1)", "Last", show=False, id="slice_last"),
+        Binding("tab", "next_plane", "Plane", id="plane_next", tooltip="Axial → coronal → sagittal"),
+        Binding("a", "plane('axial')", "Axial", show=False, id="plane_axial"),
+        Binding("c", "plane('coronal')", "Coronal", show=False, id="plane_coronal"),
+        Binding("s", "plane('sagittal')", "Sagittal", show=False, id="plane_sagittal"),
+        *[Binding(str(n), f"preset({n})", "W/L preset 1-9", show=n == 1, id=f"window_preset_{n}",
+                  tooltip="Window/level presets: the file's own, then the modality's") for n in range(1, 10)],
+        Binding("left", "level(-1)", "Level −", show=False, id="level_down"),
+        Binding("right", "level(1)", "Level +", show=False, id="level_up"),
+        Binding("left_square_bracket", "width(-1)", "Width −", show=False, id="width_down"),
+        Binding("right_square_bracket", "width(1)", "Width +", show=False, id="width_up"),
+        Binding("h", "cursor(0, -1)", "Cursor", show=False, id="cursor_left"),
+        Binding("l", "cursor(0, 1)", "Cursor", show=False, id="cursor_right"),
+        Binding("k", "cursor(-1, 0)", "Cursor", show=False, id="cursor_up"),
+        Binding("j", "cursor(1, 0)", "Cursor", show=False, id="cursor_down"),
+        Binding("f", "fit", "Fit", id="zoom_fit", tooltip="Zoom to fit"),
+        Binding("plus,equals_sign", "zoom(2)", "Zoom +", show=False, id="zoom_in"),
+        Binding("minus", "zoom(0.5)", "Zoom −", show=False, id="zoom_out"),
+        Binding("t", "time(1)", "Next volume", show=False, id="time_next", tooltip="4D: next time point / b-value"),
+        Binding("T", "time(-1)", "Previous volume", show=False, id="time_previous"),
+        Binding("w", "save", "Save", id="save", tooltip="Write the volume to NIfTI or NRRD"),
+        Binding("escape,b", "back", "Browser", id="back", tooltip="Back to the browser"),
+    ]
+
+    def __init__(self, renderer: str = "auto") -> None:
+        super().__init__()
+        self.renderer = renderer
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="loaded-pane"):
+                yield Label("Loaded data", classes="pane-title")
+                yield OptionList(id="loaded-list")
+            with Vertical(id="view-pane"):
+                yield Static("", id="overlay")
+                yield SliceView(self.renderer, id="slice-view")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_list()
+        self.query_one(SliceView).focus()
+
+    @property
+    def view(self) -> SliceView:
+        return self.query_one(SliceView)
+
+    @property
+    def item(self) -> Loaded | None:
+        return self.view.item
+
+    def refresh_list(self, select: int | None = None) -> None:
+        """Rebuild the Loaded data list and show ``select`` (default: the newest)."""
+        options = self.query_one("#loaded-list", OptionList)
+        options.clear_options()
+        loaded = self.app.loaded
+        for n, item in enumerate(loaded):
+            v = item.volumes[0]
+            shape = "×".join(str(s) for s in v.array.shape[::-1]) + (f"×{len(item.volumes)}"
+                                                                       if len(item.volumes) > 1 else "")
+            options.add_option(Option(f"{item.name}\n  {shape}", id=str(n)))
+        if loaded:
+            index = len(loaded) - 1 if select is None else select
+            options.highlighted = index
+            self.view.show(loaded[index])
+
+    @on(OptionList.OptionSelected, "#loaded-list")
+    @on(OptionList.OptionHighlighted, "#loaded-list")
+    def _pick(self, event) -> None:
+        item = self.app.loaded[int(event.option.id)]
+        if item is not self.item:
+            self.view.show(item)
+
+    @on(SliceView.Drawn)
+    def _overlay(self, event: SliceView.Drawn) -> None:
+        self.query_one("#overlay", Static).update(event.text)
+
+    # ---- actions ---------------------------------------------------------------------------------------------
+
+    def _redraw(self) -> None:
+        self.view.redraw()
+
+    def action_step(self, delta: int) -> None:
+        self.view.step(delta)
+
+    def action_jump(self, where: int) -> None:
+        if self.item:
+            self.item.index[self.item.plane] = 0 if where == 0 else len(self.view.current_view()) - 1
+            self._redraw()
+
+    def action_plane(self, plane: str) -> None:
+        if self.item:
+            self.item.plane, self.item.cursor = plane, None
+            self._redraw()
+
+    def action_next_plane(self) -> None:
+        if self.item:
+            self.action_plane(PLANES[(PLANES.index(self.item.plane) + 1) % len(PLANES)])
+
+    def action_preset(self, n: int) -> None:
+        if self.item is not None and n <= len(self.item.volume.windows):
+            p = self.item.volume.windows[n - 1]
+            self.item.center, self.item.width, self.item.preset = p.center, p.width, p.name
+            self._redraw()
+
+    def action_level(self, sign: int) -> None:
+        if self.item:
+            self.item.center += sign * max(self.item.width / 20, 1)
+            self.item.preset = ""
+            self._redraw()
+
+    def action_width(self, sign: int) -> None:
+        if self.item:
+            self.item.width = max(self.item.width * (1.15 if sign > 0 else 1 / 1.15), 1)
+            self.item.preset = ""
+            self._redraw()
+
+    def action_cursor(self, drow: int, dcol: int) -> None:
+        if self.item:
+            rows, cols = self.view.slice_pixels().shape
+            r, c = self.item.cursor or (rows // 2, cols // 2)
+            step = max(min(rows, cols) // 64, 1)
+            self.item.cursor = (min(max(r + drow * step, 0), rows - 1), min(max(c + dcol * step, 0), cols - 1))
+            self._redraw()
+
+    def action_fit(self) -> None:
+        if self.item:
+            self.item.zoom, self.item.cursor = 1.0, None
+            self._redraw()
+
+    def action_zoom(self, factor: float) -> None:
+        if self.item:
+            self.item.zoom = min(max(self.item.zoom * factor, 1.0), 16.0)
+            self.item.cursor = None
+            self._redraw()
+
+    def action_time(self, delta: int) -> None:
+        if self.item and len(self.item.volumes) > 1:
+            self.item.time = (self.item.time + delta) % len(self.item.volumes)
+            self._redraw()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_save(self) -> None:
+        if self.item:
+            self.app.push_screen(SaveScreen(self.item))
+
+
+class SaveScreen(ModalScreen[None]):
+    """Write the shown item (all its volumes, for 4D) to NIfTI (.nii, .nii.gz) or NRRD (.nrrd)."""
+
+    BINDINGS = [Binding("escape", "close", "Close", id="save_close")]
+
+    def __init__(self, item: Loaded) -> None:
+        super().__init__()
+        self.item = item
+
+    def compose(self) -> ComposeResult:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.item.name).strip("_") or "volume"
+        with Vertical(classes="dialog wide"):
+            yield Label(f"Save {self.item.name} as NIfTI (.nii / .nii.gz) or NRRD (.nrrd)")
+            yield Input(str(Path.cwd() / f"{safe}.nii.gz"), id="save-path")
+            yield Button("Save", variant="primary", id="save-go")
+            yield Static("", id="save-result")
+
+    def on_mount(self) -> None:
+        self.query_one("#save-path", Input).focus()
+
+    @on(Input.Submitted, "#save-path")
+    @on(Button.Pressed, "#save-go")
+    def save(self) -> None:
+        self.write(Path(self.query_one("#save-path", Input).value).expanduser())
+
+    @work(thread=True, exclusive=True, group="save", exit_on_error=False)
+    def write(self, path: Path) -> None:
+        from ...core import convert
+
+        volumes = self.item.volumes
+        try:
+            written = convert.write(volumes if len(volumes) > 1 else volumes[0], path)
+            text = "Written: " + ", ".join(str(p) for p in written) + "\nEscape closes."
+        except (convert.ConvertError, OSError) as exc:
+            text = f"[b]Not written[/b]: {exc}"
+        self.app.call_from_thread(self.query_one("#save-result", Static).update, text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
