@@ -1,4 +1,8 @@
-"""Regenerate the SVG screenshot of every screen from a generated database (``make screenshots``)."""
+"""Regenerate the SVG screenshot of every screen from a generated database (``make screenshots``).
+
+The data is synthetic (dicomtui.core.synth): a CT head phantom, an MR series, a series with a missing slice (for
+the examine warnings) and a few more patients. The image renderer is the half-block one, as in a plain terminal.
+"""
 
 from __future__ import annotations
 
@@ -8,44 +12,108 @@ import sys
 import tempfile
 from pathlib import Path
 
+from textual.widgets import Input
+
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.indexer import import_paths
-from dicomtui.core.synth import SeriesSpec, write_series
+from dicomtui.core.synth import SeriesSpec, head_phantom, write_series
 from dicomtui.tui.app import DicomTuiApp
 
 HERE = Path(__file__).parent
 SIZE = (120, 34)
 PATIENTS = [("Anders^Astrid", "F", "19610312"), ("Brown^Oliver", "M", "19840721"), ("Chen^Mei", "F", "19790105"),
-            ("Dubois^Louis", "M", "19550930"), ("Eriksen^Nora", "F", "19921118")]
+            ("Dubois^Louis", "M", "19550930"), ("Eriksen^Nora", "F", "19921118"), ("Müller^Jürgen", "M", "19680214")]
 
 
 def make_database(root: Path) -> Path:
+    head = dict(rows=192, cols=160, pixel_spacing=(1.0, 1.0), slice_spacing=3.0, slices=48,
+                origin=(-80.0, -96.0, -72.0))
     for i, (name, sex, birth) in enumerate(PATIENTS):
-        for s, (modality, desc) in enumerate([("CT", "CT HEAD W/O CONTRAST"), ("MR", "MR BRAIN")][: 1 + i % 2]):
-            write_series(root / "in" / f"{i}-{s}", SeriesSpec(
-                patient_name=name, patient_id=f"SYN{i:04d}", sex=sex, birth_date=birth, modality=modality,
-                study_description=desc, study_date=f"2024{1 + i:02d}{10 + s:02d}", seed=10 * i + s, slices=4))
+        common = dict(patient_name=name, patient_id=f"SYN{i:04d}", sex=sex, birth_date=birth,
+                      study_date=f"2024{1 + i:02d}{10 + i:02d}", accession=f"A{7300 + i}")
+        write_series(root / "in" / f"{i}-ct", SeriesSpec(**common, **head, modality="CT", seed=10 * i,
+                                                        study_description="CT HEAD W/O CONTRAST",
+                                                        series_description="Head 3.0 mm"), pixels=head_phantom)
+        if i % 2 == 0:
+            write_series(root / "in" / f"{i}-mr", SeriesSpec(**common, rows=128, cols=128, slices=24,
+                                                            slice_spacing=5.0, modality="MR", seed=10 * i + 1,
+                                                            study_uid=f"1.2.826.0.1.3680043.9.7433.1.{i}",
+                                                            study_description="MR BRAIN", body_part="BRAIN",
+                                                            series_description="T1 AX"), pixels=head_phantom)
+    gap = [(-80.0, -96.0, z) for z in (0.0, 3.0, 6.0, 12.0, 15.0, 18.0, 21.0)]
+    write_series(root / "in" / "0-gap", SeriesSpec(
+        patient_name=PATIENTS[0][0], patient_id="SYN0000", sex="F", birth_date=PATIENTS[0][2], seed=0,
+        study_date="20240110", rows=192, cols=160, slices=7, positions=gap, series_number=3,
+        series_description="Head (one slice missing)", series_uid="1.2.826.0.1.3680043.9.7433.2.3"),
+        pixels=head_phantom)
+    extra = root / "more"
+    write_series(extra / "scan", SeriesSpec(patient_name="Fischer^Anna", patient_id="SYN0099", slices=12, seed=99,
+                                            study_description="CT CHEST", series_description="Lung 1 mm"))
+    (extra / "README.txt").write_text("not DICOM")
+    (extra / "truncated.dcm").write_bytes((extra / "scan" / "IM00001.dcm").read_bytes()[:700])
     with DicomDatabase.open(root / "db") as db:
         import_paths(db, [root / "in"])
     return root / "db"
 
 
-async def shoot(db_path: Path) -> None:
-    app = DicomTuiApp(db_path)
+async def settle(app, pilot) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def shoot(root: Path) -> list[str]:
+    written = []
+    app = DicomTuiApp(root / "db", renderer="halfblock", settings_path=root / "config.toml")
+
+    def save(name: str, title: str) -> None:
+        (HERE / f"{name}.svg").write_text(app.export_screenshot(title=f"dicomtui — {title}"), encoding="utf-8")
+        written.append(name)
+
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.pause()
-        svg = app.export_screenshot(title="dicomtui — patients")
-    (HERE / "patients.svg").write_text(svg, encoding="utf-8")
+        await settle(app, pilot)
+        save("browser", "browser")
+        await pilot.press("i")
+        app.screen.query_one("#import-path", Input).value = str(root / "more")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        save("import", "import")
+        await pilot.press("escape")
+        await pilot.press("tab", "tab", "tab", "tab", "d")
+        save("delete", "delete")
+        await pilot.press("n", "m")
+        await settle(app, pilot)
+        save("metadata", "metadata")
+        await pilot.press("escape")
+        await pilot.press("end")
+        await pilot.press("e")  # the series with a missing slice
+        await settle(app, pilot)
+        save("examine", "examine")
+        await pilot.press("escape", "home", "enter")
+        await settle(app, pilot)
+        save("viewer", "viewer (axial)")
+        await pilot.press("tab")
+        save("viewer-coronal", "viewer (coronal)")
+        await pilot.press("tab", "j", "j", "l")
+        save("viewer-sagittal", "viewer (sagittal, pixel cursor)")
+        await pilot.press("escape", "o")
+        save("databases", "databases")
+        await pilot.press("escape", "comma")
+        save("settings", "settings")
+        await pilot.press("escape", "question_mark")
+        save("help", "help")
+    return written
 
 
 def main() -> int:
     root = Path(tempfile.gettempdir()) / "dicomtui-screenshots"  # a fixed path: it shows on screen
     shutil.rmtree(root, ignore_errors=True)
     try:
-        asyncio.run(shoot(make_database(root)))
+        make_database(root)
+        names = asyncio.run(shoot(root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"wrote {HERE / 'patients.svg'}")
+    print("wrote " + ", ".join(f"screenshots/{n}.svg" for n in names))
     return 0
 
 

@@ -127,6 +127,24 @@ def default_pixels(i: int, spec: SeriesSpec) -> np.ndarray:
     return img
 
 
+def head_phantom(i: int, spec: SeriesSpec) -> np.ndarray:
+    """A head-like phantom in stored CT values (HU + 1024): skull, brain, two ventricles, air; its section shrinks
+    towards the top and bottom, so coronal and sagittal views look like a head. For screenshots and benchmarks."""
+    z = 2 * i / max(spec.slices - 1, 1) - 1  # -1 … 1 from the first slice to the last
+    scale = np.sqrt(max(1 - 0.85 * z * z, 0.05))
+    yy, xx = np.mgrid[0 : spec.rows, 0 : spec.cols]
+    y = (yy - spec.rows / 2) / (spec.rows * 0.46 * scale)
+    x = (xx - spec.cols / 2) / (spec.cols * 0.38 * scale)
+    r = np.hypot(x, y)
+    hu = np.full(r.shape, -1000.0)
+    hu[r < 1.0] = 1300.0  # skull
+    brain = r < 0.9
+    hu[brain] = 30 + 10 * np.cos(9 * x[brain]) * np.cos(7 * y[brain])  # grey/white texture
+    ventricles = (((x - 0.18) / 0.12) ** 2 + (y / 0.35) ** 2 < 1) | (((x + 0.18) / 0.12) ** 2 + (y / 0.35) ** 2 < 1)
+    hu[ventricles & brain & (abs(z) < 0.5)] = 5.0
+    return (hu + (1024 if spec.modality == "CT" else 1000)).astype(np.int16)
+
+
 def write_series(folder: str | Path, spec: SeriesSpec, pixels=None, name: str = "IM{index:05d}.dcm") -> list[Path]:
     """Write one series into ``folder``; returns the file paths."""
     folder = Path(folder)

@@ -194,7 +194,7 @@ class DicomTuiApp(App):
 
     @work(thread=True, exclusive=True, group="examine", exit_on_error=False)
     def _examine(self, series_ids: list[int], show: bool) -> None:
-        self.call_from_thread(self.notify, f"Examining {len(series_ids)} series …", timeout=2)
+        self.call_from_thread(self.browser.busy, f"examining {len(series_ids)} series …")
         with DicomDatabase.open(self.db_path, create=False) as db:
             loadables = examine_series(db, series_ids, split_by_time=self.settings.split_by_time)
             labels = {}
@@ -209,6 +209,7 @@ class DicomTuiApp(App):
 
     def load_loadables(self, loadables: list[Loadable]) -> None:
         """Load, asking first when a loadable has warnings (as Slicer does)."""
+        self.browser.update_status()
         if not loadables:
             self.notify("Nothing loadable in the selection", severity="warning")
             return
@@ -229,8 +230,10 @@ class DicomTuiApp(App):
         items = []
         with DicomDatabase.open(self.db_path, create=False) as db:
             for n, loadable in enumerate(loadables, 1):
-                self.call_from_thread(self.notify, f"Loading {n}/{len(loadables)}: {loadable.name}", timeout=2)
-                result = load_loadable(db, loadable, regularize=self.settings.regularize)
+                def progress(done: int, total: int, n: int = n, name: str = loadable.name) -> None:
+                    self.call_from_thread(self.browser.busy, f"loading {n}/{len(loadables)} {name}: {done}/{total}")
+
+                result = load_loadable(db, loadable, progress, regularize=self.settings.regularize)
                 volumes = result if isinstance(result, list) else [result]
                 item = Loaded(loadable.name, volumes)
                 first = volumes[0].windows[0] if volumes[0].windows else None
@@ -240,6 +243,7 @@ class DicomTuiApp(App):
         self.call_from_thread(self._loaded, items)
 
     def _loaded(self, items: list[Loaded]) -> None:
+        self.browser.update_status()
         self.loaded.extend(items)
         self.action_viewer()
 

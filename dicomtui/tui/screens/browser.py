@@ -156,6 +156,10 @@ class BrowserScreen(Screen):
             + ("" if stats["instances"] else "  ·  empty: press i to import a folder")
         )
 
+    def busy(self, text: str) -> None:
+        """What a worker is doing, in the status line until the next update."""
+        self.query_one("#status", Static).update(text)
+
     @on(DataTable.RowHighlighted)
     @on(MarkTable.MarksChanged)
     def _selection_moved(self, event) -> None:

@@ -22,6 +22,8 @@ class MarkTable(DataTable):
         Binding("space", "toggle_mark", "Mark", id="mark", tooltip="Mark or unmark the row under the cursor"),
         Binding("shift+down", "extend(1)", "Mark down", show=False, id="mark_down"),
         Binding("shift+up", "extend(-1)", "Mark up", show=False, id="mark_up"),
+        Binding("home", "scroll_top", "First row", show=False, id="first_row"),
+        Binding("end", "scroll_bottom", "Last row", show=False, id="last_row"),
         Binding("ctrl+a", "mark_all", "Mark all", show=False, id="mark_all", tooltip="Mark every row (again: none)"),
     ]
 
