@@ -59,3 +59,30 @@ def test_show_errors_say_why(tmp_path: Path) -> None:
     victim.unlink()
     out = run("--db", db, "show", uids["series"])
     assert out.returncode == 1 and "IM00001.dcm: no such file" in out.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from pydicom.dataset import Dataset
+
+    from dicomtui.core.synth import series_datasets
+
+    ds = series_datasets(SeriesSpec(slices=1, rows=8, cols=8))[0]
+    refs = []
+    for i in range(3000):  # far more output than a pipe buffers
+        ref = Dataset()
+        ref.ReferencedSOPInstanceUID = f"1.2.3.{i}"
+        refs.append(ref)
+    ds.ReferencedImageSequence = refs
+    (tmp_path / "in").mkdir()
+    ds.save_as(tmp_path / "in" / "big.dcm", enforce_file_format=True)
+    db = str(tmp_path / "db")
+    assert run("--db", db, "import", str(tmp_path / "in")).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "dicomtui", "--db", db, "show", ds.SOPInstanceUID],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("depth\t")  # like `| head -1`
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0 and "Traceback" not in stderr and "BrokenPipe" not in stderr
