@@ -222,8 +222,14 @@ def test_every_file_pydicom_ships_and_reads_gives_rows() -> None:
             truncated.add(Path(name).name)
             continue
         assert rows and all(isinstance(r.value, str) and "\n" not in r.value for r in rows), name
+        with_pixels = tag_rows(name, include_pixel_data=True)
+        assert len(with_pixels) >= len(rows), name
         read += 1
     assert read > 150 and truncated == TRUNCATED_TEST_FILES
+    encapsulated = tag_rows(pydicom.data.get_testdata_file("examples_jpeg2k.dcm", download=False),
+                            include_pixel_data=True)[-1]
+    assert (encapsulated.tag, encapsulated.value) == (
+        "(7FE0,0010)", "undefined length (encapsulated): fe ff 00 e0 00 00 00 00 fe ff 00 e0 00 00 01 00 …")
 
 
 def test_deep_sequences_of_an_rt_plan() -> None:

@@ -144,9 +144,10 @@ class _Reader:
         """A large value skipped at read time: binary ones show their first bytes, others are read now."""
         elem = _bare_element(ds, raw.tag, raw.VR)
         if elem.VR in BYTES_VRS or raw.tag in PIXEL_TAGS:
-            if raw.length == 0xFFFFFFFF:
-                return _row(depth, elem, prefix, "encapsulated (undefined length)")
-            return _row(depth, elem, prefix, _bytes_text(self._peek(raw.value_tell, BYTES_PREVIEW), raw.length))
+            head = self._peek(raw.value_tell, BYTES_PREVIEW)
+            if raw.length == 0xFFFFFFFF:  # encapsulated: the size is known only by walking every fragment
+                return _row(depth, elem, prefix, f"undefined length (encapsulated): {head.hex(' ')} …")
+            return _row(depth, elem, prefix, _bytes_text(head, raw.length))
         try:
             full = ds[raw.tag]
             return _row(depth, full, prefix, _value_text(full, self.max_len))
