@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -63,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regularize", action="store_true",
                    help="resample an unevenly spaced, gapped or tilted series onto a regular grid")
     p.add_argument("--split-by-time", action="store_true", help="also split sub-series by ContentTime/TriggerTime")
+
+    p = sub.add_parser("show", help="the tags of one file of a study, series or instance (sequences, private tags)")
+    p.add_argument("uid", metavar="UID", help="study, series or instance UID (or PatientID)")
+    p.add_argument("--file", type=int, default=1, metavar="N", help="which file of the item (default 1: the first)")
+    p.add_argument("--filter", metavar="TEXT", help="case-insensitive text in tag, keyword, VR or value "
+                                                   "(re:REGEX for a regular expression); parent sequences stay")
+    p.add_argument("--json", action="store_true", help="print the rows as a JSON list")
 
     p = sub.add_parser("nodes", help="remote DICOM nodes (presets) and our own AE")
     nsub = p.add_subparsers(dest="nodes_command", metavar="ACTION", required=True)
@@ -153,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = {"import": cmd_import, "ls": cmd_ls, "rm": cmd_rm, "db": cmd_db, "examine": cmd_examine,
                    "load": cmd_load, "nodes": cmd_nodes, "echo": cmd_echo, "send": cmd_send,
                    "listen": cmd_listen, "query": cmd_query, "retrieve": cmd_retrieve,
-                   "doctor": cmd_doctor}[args.command]
+                   "doctor": cmd_doctor, "show": cmd_show}[args.command]
         if args.command == "import" and args.mode is None:
             args.mode = settings.import_mode
         if args.command in ("examine", "load"):
@@ -174,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_FATAL
+    except BrokenPipeError:  # `dicomtui show UID | head`: the reader has what it wanted; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush is quiet too
+        return EXIT_OK
 
 
 def _open(db_path: Path, create: bool = True):
@@ -485,6 +496,57 @@ def _with_progress(work, description: str):
                   console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(description, total=None)
         return work(lambda done, total: bar.update(task, completed=done, total=total))
+
+
+# ---- show ----------------------------------------------------------------------------------------------------
+
+SHOW_COLUMNS = ["depth", "tag", "keyword", "vr", "value", "creator"]
+
+
+def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
+    from .core.metadata import MetadataError, filter_rows, tag_rows
+
+    with _open(db_path, create=False) as db:
+        found = db.resolve(args.uid)
+        files = db.instance_files(found) if found else []
+    if not files:
+        _err(f"no patient, study, series or instance {args.uid} in the database")
+        return EXIT_PARTIAL
+    if not 1 <= args.file <= len(files):
+        _err(f"--file must be 1 to {len(files)} ({args.uid} has {len(files)} files)")
+        return EXIT_FATAL
+    path = files[args.file - 1]["path"]
+    try:
+        rows = tag_rows(path)
+        rows = filter_rows(rows, args.filter) if args.filter else rows
+    except MetadataError as exc:
+        _err(str(exc))
+        return EXIT_PARTIAL
+    except ValueError as exc:  # a bad --filter regular expression
+        _err(str(exc))
+        return EXIT_FATAL
+    if args.json:
+        print(json.dumps([row.to_dict() for row in rows], indent=2, ensure_ascii=False))
+    elif not sys.stdout.isatty():  # for pipes: one tab-separated line per row, a header line first
+        print(f"{path} (file {args.file} of {len(files)})", file=sys.stderr)
+        print("\t".join(SHOW_COLUMNS))
+        for row in rows:
+            print("\t".join(str(getattr(row, col)) for col in SHOW_COLUMNS))
+    else:
+        print(f"{path} (file {args.file} of {len(files)})")
+        _print_tag_table(rows)
+    return EXIT_OK
+
+
+def _print_tag_table(rows) -> None:
+    """Aligned columns for a terminal: the tag indented by depth (an item shows its name there), VR, name, value."""
+    firsts = ["  " * r.depth + (r.keyword if r.is_item else r.tag) for r in rows]
+    names = ["" if r.is_item else (f"{r.keyword} [{r.creator}]" if r.creator else r.keyword) for r in rows]
+    w1 = max(map(len, firsts), default=0)
+    w2 = max(map(len, names), default=0)
+    for first, name, row in zip(firsts, names, rows):
+        value = f"({row.value})" if row.is_item else row.value
+        print(f"{first:<{w1}}  {row.vr:<2}  {name:<{w2}}  {value}".rstrip())
 
 
 # ---- networking ----------------------------------------------------------------------------------------------
