@@ -16,6 +16,7 @@ from textual.widgets import Input
 
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.indexer import import_paths
+from dicomtui.core.net.nodes import LocalNode, Nodes, RemoteNode, save_nodes
 from dicomtui.core.synth import SeriesSpec, head_phantom, write_series
 from dicomtui.tui.app import DicomTuiApp
 
@@ -64,7 +65,14 @@ async def settle(app, pilot) -> None:
 
 async def shoot(root: Path) -> list[str]:
     written = []
-    app = DicomTuiApp(root / "db", renderer="halfblock", settings_path=root / "config.toml")
+    port = _free_port()
+    save_nodes(Nodes(LocalNode(port=port, bind="127.0.0.1"), {
+        "self": RemoteNode("self", "DICOMTUI", "127.0.0.1", port, timeout=5),
+        "pacs": RemoteNode("pacs", "ORTHANC", "pacs.example.org", 4242, retrieve="get"),
+        "archive": RemoteNode("archive", "DCM4CHEE", "archive.example.org", 11112, tls=True)}),
+        root / "nodes.toml")
+    app = DicomTuiApp(root / "db", renderer="halfblock", settings_path=root / "config.toml",
+                      nodes_path=root / "nodes.toml")
 
     def save(name: str, title: str) -> None:
         (HERE / f"{name}.svg").write_text(app.export_screenshot(title=f"dicomtui — {title}"), encoding="utf-8")
@@ -102,7 +110,24 @@ async def shoot(root: Path) -> list[str]:
         save("settings", "settings")
         await pilot.press("escape", "question_mark")
         save("help", "help")
+        await pilot.press("escape", "n", "down", "down", "l", "c")  # the listener, and an echo to ourselves
+        await settle(app, pilot)
+        app.screen.refresh_listener()
+        save("network", "network")
+        await pilot.press("a")
+        save("node-form", "add a node")
+        await pilot.press("escape", "escape", "tab", "tab", "tab", "tab", "s", "down", "down", "enter")
+        await settle(app, pilot)
+        save("send", "send")
     return written
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def main() -> int:

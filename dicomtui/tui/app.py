@@ -25,6 +25,7 @@ from .screens.examine import ExamineScreen
 from .screens.help import HelpScreen
 from .screens.import_ import ImportScreen, summary_text
 from .screens.metadata import MetadataScreen
+from .screens.network import NetworkScreen, NodeForm, SendScreen
 from .screens.settings import SettingsScreen
 from .screens.viewer import SaveScreen, ViewerScreen
 from .widgets.slice_view import Loaded
@@ -44,10 +45,12 @@ class DicomTuiApp(App):
     ]
 
     def __init__(self, db_path: Path, settings: Settings | None = None, renderer: str | None = None,
-                 settings_path: Path | None = None) -> None:
+                 settings_path: Path | None = None, nodes_path: Path | None = None) -> None:
         super().__init__()
         self.db_path = Path(db_path).expanduser().absolute()
         self.settings_path = settings_path
+        self.nodes_path = nodes_path  # None: the user's nodes.toml (as the CLI's `nodes`)
+        self.listener = None  # our C-STORE listener, while started from the network screen
         self.settings = settings if settings is not None else _settings_or_default(settings_path)
         self.renderer = renderer or self.settings.renderer
         self.db: DicomDatabase | None = None
@@ -68,6 +71,8 @@ class DicomTuiApp(App):
             self.set_keymap(self.settings.keymap)
 
     def on_unmount(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
         if self.db is not None:
             self.db.close()
 
@@ -120,7 +125,9 @@ class DicomTuiApp(App):
                    ("browser tables", MarkTable.BINDINGS), ("viewer", ViewerScreen.BINDINGS),
                    ("examine", ExamineScreen.BINDINGS), ("metadata", MetadataScreen.BINDINGS),
                    ("import", ImportScreen.BINDINGS), ("save", SaveScreen.BINDINGS),
-                   ("settings", SettingsScreen.BINDINGS), ("confirm", ConfirmScreen.BINDINGS)]
+                   ("settings", SettingsScreen.BINDINGS), ("confirm", ConfirmScreen.BINDINGS),
+                   ("network", NetworkScreen.BINDINGS), ("node form", NodeForm.BINDINGS),
+                   ("send", SendScreen.BINDINGS)]
         self.push_screen(HelpScreen(screens))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -129,12 +136,14 @@ class DicomTuiApp(App):
         yield SystemCommand("Open database", "Open, create or switch database", self.action_databases)
         yield SystemCommand("Settings", "Edit the settings file", self.action_settings)
         yield SystemCommand("Viewer", "The loaded volumes", self.action_viewer)
+        yield SystemCommand("Network", "Nodes, echo, query/retrieve, the listener", self.action_network)
         yield SystemCommand("Help: keys", "Every key binding", self.action_help)
         if isinstance(screen, BrowserScreen):
             yield SystemCommand("Load selection", "Load with the default loadables", screen.action_load)
             yield SystemCommand("Examine selection", "List every loadable", screen.action_examine)
             yield SystemCommand("Metadata", "Tags of the selected series", screen.action_metadata)
             yield SystemCommand("Delete selection", "Delete from the database", screen.action_delete)
+            yield SystemCommand("Send selection", "C-STORE to a node", screen.action_send)
 
     # ---- import / delete -------------------------------------------------------------------------------------
 
@@ -172,6 +181,41 @@ class DicomTuiApp(App):
     def _after_delete(self, text: str, errors: list[str]) -> None:
         self.notify(text, severity="warning" if errors else "information")
         self.browser.reload()
+
+    # ---- network ---------------------------------------------------------------------------------------------
+
+    def action_network(self) -> None:
+        if not isinstance(self.screen, NetworkScreen):
+            self.push_screen(NetworkScreen())
+
+    def send_items(self, items: list[tuple[str, int]], description: str) -> None:
+        from ..core.net.nodes import NodeError, load_nodes
+
+        try:
+            nodes = load_nodes(self.nodes_path)
+        except NodeError as exc:
+            self.push_screen(MessageScreen("Cannot read the nodes", str(exc)))
+            return
+        files = self.db.instance_files(items)
+        if files:
+            self.push_screen(SendScreen(files, description, nodes))
+
+    def toggle_listener(self) -> str:
+        """Start our listener into the open database, or stop it; returns what happened, in words."""
+        from ..core.net.listener import Listener
+        from ..core.net.nodes import NodeError, load_nodes
+
+        if self.listener is not None:
+            self.listener.stop()
+            indexed, self.listener = self.listener.indexed, None
+            return f"Listener stopped ({indexed} instances received)"
+        try:
+            listener = Listener(self.db_path, load_nodes(self.nodes_path).local)
+            listener.start()
+        except (NodeError, OSError) as exc:
+            return f"✗ the listener did not start: {exc}"
+        self.listener = listener
+        return f"Listening as {listener.local.ae_title} on port {listener.port}"
 
     # ---- metadata --------------------------------------------------------------------------------------------
 

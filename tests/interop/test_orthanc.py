@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -134,6 +135,23 @@ def test_get_into_the_database(tmp_path: Path, orthanc) -> None:
         assert report.errors == [] and report.completed == 6
         assert db.stats()["instances"] == 6
         assert [p["PatientName"] for p in db.patients()] == ["山田^太郎"]
+
+
+def test_a_cancelled_get_keeps_what_arrived_and_resumes(tmp_path: Path, orthanc) -> None:
+    node, local = orthanc
+    study_uid = dimse.query(node, "study", dimse.QueryFilters(patient_id="INT1"), local)[0]["StudyInstanceUID"]
+    cancel = threading.Event()
+    with DicomDatabase.open(tmp_path / "db") as db:
+        report = dimse.retrieve(db, node, [study_uid], "get", local, cancel=cancel,
+                                progress=lambda done, _total: cancel.set() if done >= 1 else None)
+        assert report.cancelled
+        kept = db.stats()["instances"]
+        assert kept >= 1
+        stored = list((tmp_path / "db" / "dicom").rglob("*.dcm"))
+        assert len(stored) == kept  # every file that arrived is indexed, none is half-written
+        again = dimse.retrieve(db, node, [study_uid], "get", local)
+        assert again.already_here == kept and not again.cancelled
+        assert db.stats()["instances"] == 6
 
 
 def test_move_destination_unknown_gives_the_doctors_words(tmp_path: Path, orthanc) -> None:

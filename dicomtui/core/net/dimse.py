@@ -6,6 +6,7 @@ Every failure names the peer and says what to check; statuses are given in hex w
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -400,14 +401,17 @@ class RetrieveReport:
     failed: int = 0
     warning: int = 0
     errors: list[str] = field(default_factory=list)
+    cancelled: bool = False
 
 
 def retrieve(db, node: RemoteNode, uids: list[str], method: str | None = None, local: LocalNode | None = None,
-             progress: Callable[[int, int], None] | None = None, destination: str | None = None) -> RetrieveReport:
+             progress: Callable[[int, int], None] | None = None, destination: str | None = None,
+             cancel: threading.Event | None = None) -> RetrieveReport:
     """C-GET into the database, or C-MOVE to our listener (started for the duration when not running).
 
     Each UID is a study or series UID at the peer. Instances already in the database are left out, when the
-    peer answers image-level queries, so that an interrupted retrieve resumes where it stopped."""
+    peer answers image-level queries, so that an interrupted retrieve resumes where it stopped. Setting
+    ``cancel`` aborts the association at the next response; what arrived until then stays in the database."""
     local = local or LocalNode()
     method = method or node.retrieve
     report = RetrieveReport(node.address, method)
@@ -427,9 +431,15 @@ def retrieve(db, node: RemoteNode, uids: list[str], method: str | None = None, l
     total = report.requested - report.already_here
     done = 0
     for qr_level, study, series, sops in requests:
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            break
+
         def tick(completed: int) -> None:
             if progress is not None:
                 progress(done + completed, total)
+            if cancel is not None and cancel.is_set():
+                raise _Cancelled
 
         got = _get(db, node, local, qr_level, study, series, sops, report, tick) if method == "get" else \
             _move(db, node, local, qr_level, study, series, sops, report, tick, destination or local.ae_title)
@@ -472,9 +482,25 @@ def _identifier(level: str, study: str, series: str, sops: list[str]):
     return ds
 
 
+class _Cancelled(Exception):
+    """Raised by a retrieve's progress tick when the user cancels: the association is aborted."""
+
+
 def _follow(responses, node: RemoteNode, report: RetrieveReport, service: str, tick,
-            local: LocalNode | None = None) -> int:
-    """Read C-MOVE/C-GET responses: progress from the pending ones, the final counts, plain-words failures."""
+            local: LocalNode | None = None, assoc=None) -> int:
+    """Read C-MOVE/C-GET responses: progress from the pending ones, the final counts, plain-words failures.
+    A cancel (``tick`` raising) aborts the association and counts what was completed until then."""
+    try:
+        return _read_responses(responses, node, report, service, tick, local)
+    except _Cancelled:
+        report.cancelled = True
+        if assoc is not None and assoc.is_established:
+            assoc.abort()
+        return 0
+
+
+def _read_responses(responses, node: RemoteNode, report: RetrieveReport, service: str, tick,
+                    local: LocalNode | None) -> int:
     completed = 0
     for status, _identifier_ds in responses:
         if status is None or "Status" not in status:
@@ -529,7 +555,7 @@ def _move(db, node, local, level, study, series, sops, report, tick, destination
         assoc = _associate(ae, node)
         try:
             done = _follow(assoc.send_c_move(_identifier(level, study, series, sops), destination, MOVE), node,
-                           report, "move", tick, LocalNode(destination, local.port))
+                           report, "move", tick, LocalNode(destination, local.port), assoc)
         finally:
             if assoc.is_established:
                 assoc.release()
@@ -569,13 +595,14 @@ def _get(db, node, local, level, study, series, sops, report, tick) -> int:
 
     assoc = _associate(ae, node, ext_neg=roles, handlers=[(evt.EVT_C_STORE, on_store)])
     try:
-        done = _follow(assoc.send_c_get(_identifier(level, study, series, sops), GET), node, report, "get", tick)
+        done = _follow(assoc.send_c_get(_identifier(level, study, series, sops), GET), node, report, "get", tick,
+                       assoc=assoc)
     finally:
         if assoc.is_established:
             assoc.release()
-    for start in range(0, len(received), 500):
-        db.add_files(received[start : start + 500])
-    return done
+        for start in range(0, len(received), 500):  # indexed even when cancelled: nothing received is lost
+            db.add_files(received[start : start + 500])
+    return len(received) if report.cancelled else done
 
 
 # ---- doctor --------------------------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ class BrowserScreen(Screen):
         Binding("i", "import", "Import", id="import", tooltip="Import a folder into this database"),
         Binding("d", "delete", "Delete", id="delete", tooltip="Delete the selection from the database"),
         Binding("m", "metadata", "Metadata", id="metadata", tooltip="Show the tags of the selected series' files"),
+        Binding("s", "send", "Send", id="send", tooltip="Send the selection to a DICOM node (C-STORE)"),
+        Binding("n", "network", "Network", id="network", tooltip="Nodes, echo, query/retrieve, the listener"),
         Binding("v", "viewer", "Viewer", show=False, id="viewer", tooltip="Back to the loaded volumes"),
         Binding("slash", "search", "Search", id="search", tooltip="Type in the filter box of the current pane"),
         Binding("escape", "leave_search", "Tables", show=False, id="leave_search"),
@@ -214,6 +216,14 @@ class BrowserScreen(Screen):
         series = self.selected_series()
         if series:
             self.app.show_metadata(series[0])
+
+    def action_network(self) -> None:
+        self.app.action_network()
+
+    def action_send(self) -> None:
+        items = self.selection()
+        if items:
+            self.app.send_items(items, self._describe(items))
 
     def action_delete(self) -> None:
         items = self.selection()
