@@ -390,6 +390,10 @@ def _finish(record: dict[str, Any]) -> dict[str, Any]:
                 record[kw] = convert(kind, value.decode(encoding))
         else:
             record[kw] = decode(value)
+    for kw in _PN_KEYWORDS:  # "Wang^XiaoDong=王^小東=": empty trailing component groups go, as in pydicom
+        value = record.get(kw)
+        if type(value) is str and value.endswith("="):
+            record[kw] = value.rstrip("=") or None
     return record
 
 
@@ -442,6 +446,7 @@ _WANTED_SW = {_swap(tag): kw for kw, (tag, kind) in FIELDS.items()}
 
 # The C walk (dicomtui/core/_scan.c), when it was compiled; the Python walk above is the reference.
 _C_NEED_MORE, _C_UNSUPPORTED = 1, 2
+_PN_KEYWORDS = [kw for kw, (_tag, kind) in FIELDS.items() if kind == "pn"]
 _C_KINDS = {"str": 0, "multi": 2, "int": 3, "float": 4, "us": 5, "fd": 6, "fdm": 6, "pn": 0}
 
 
@@ -461,10 +466,10 @@ _scan = _load_scan()
 
 
 def _decode_charset(value: bytes, charsets: list[str], kind: str) -> str:
-    from pydicom.charset import decode_bytes
+    from pydicom.charset import convert_encodings, decode_bytes
 
     delimiters = {0x5E, 0x3D} if kind == "pn" else {0x5C}
-    return decode_bytes(value, charsets, delimiters)
+    return decode_bytes(value, convert_encodings(charsets), delimiters)  # DICOM terms → Python codec names
 
 
 def _num(v: float) -> str:
