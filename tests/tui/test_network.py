@@ -110,7 +110,11 @@ async def test_query_retrieve_and_doctor_against_orthanc(tmp_path: Path, orthanc
         await settle(app, pilot)
         results = screen.query_one("#query-results", DataTable)
         assert results.row_count == 1 and str(results.get_row_at(0)[1]) == "Müller^Hans"
-        await pilot.press("space", "r")  # C-MOVE (the preset's method): the screen's listener is not running,
+        await pilot.press("enter")  # the study's series
+        await settle(app, pilot)
+        assert results.row_count == 2 and screen.level == "series"
+        assert sorted(str(results.get_row_at(i)[5]) for i in range(2)) == ["CT", "MR"]
+        await pilot.press("ctrl+a", "r")  # C-MOVE (the preset's method): the screen's listener is not running,
         await settle(app, pilot)  # so the core starts one for the duration
         assert "Done: 6 retrieved" in text(screen.query_one("#net-message", Static))
         with DicomDatabase.open(tmp_path / "db") as db:

@@ -223,6 +223,20 @@ class NetworkScreen(Screen):
         self.say(f"{len(answers)} {'studies' if level == 'study' else 'series'} found"
                  + ("; mark with space, r retrieves" if answers else ""))
 
+    @on(DataTable.RowSelected, "#query-results")
+    def _drill_down(self, event: DataTable.RowSelected) -> None:
+        """Enter on a study answer lists its series (Enter on a series answer does nothing more)."""
+        node = self.current_node()
+        row = self.query_one("#query-results", MarkTable).rows_by_key.get(event.row_key.value)
+        if node is None or row is None or self.level != "study":
+            return
+        from ...core.net.dimse import QueryFilters
+
+        self.level = "series"
+        self.query_one("#q-level", Select).value = "series"
+        self.say(f"C-FIND the series of {row.get('PatientName', '')} {row.get('StudyDate', '')} …")
+        self._query(node, "series", QueryFilters(study_uid=str(row["uid"])))
+
     def action_retrieve(self) -> None:
         node = self.current_node()
         table = self.query_one("#query-results", MarkTable)
