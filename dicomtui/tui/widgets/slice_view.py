@@ -136,7 +136,7 @@ class SliceView(Widget, can_focus=True):
         if self.image_cls is None:
             return
         cell_w, cell_h = _cell_size()
-        avail_w, avail_h = self.size.width * cell_w, self.size.height * cell_h
+        avail_w, avail_h = self.size.width * cell_w, (self.size.height - 1) * cell_h
         aspect = (cols * v.col_mm) / max(rows * v.row_mm, 1e-6)  # physical width / height
         if avail_w / aspect <= avail_h:
             px_w, px_h = avail_w, avail_w / aspect
@@ -144,14 +144,12 @@ class SliceView(Widget, can_focus=True):
             px_w, px_h = avail_h * aspect, avail_h
         cells_w, cells_h = max(int(round(px_w / cell_w)), 1), max(int(round(px_h / cell_h)), 1)
         image = self.query_one("#slice-image")
-        image.styles.width, image.styles.height = cells_w, cells_h
-        x0, y0 = (self.size.width - cells_w) // 2, (self.size.height - cells_h) // 2
-        image.styles.offset = (x0, y0)
-        self._box = (x0, y0, cells_w, cells_h)
+        image.styles.width, image.styles.height = cells_w, cells_h  # centred by the stylesheet (align)
+        self._box = ((self.size.width - cells_w) // 2, (self.size.height - cells_h) // 2, cells_w, cells_h)
         if renderer_name(self.image_cls) in ("halfblock", "unicode"):
             size = (cells_w, cells_h * 2)  # what the cell renderers draw: resize once, here
-        else:
-            size = (cells_w * cell_w, cells_h * cell_h)
+        else:  # sixel bands are 6 pixels high: a taller image would spill into the row below and scroll
+            size = (cells_w * cell_w, cells_h * cell_h // 6 * 6)
         image.image = PILImage.fromarray(grey).resize(size, PILImage.Resampling.BILINEAR)
 
     def overlay(self, v: View, pixels: np.ndarray) -> str:
