@@ -13,6 +13,7 @@ import marshal
 import multiprocessing
 import os
 import stat as stat_mod
+import sys
 import threading
 import time
 from collections import deque
@@ -322,6 +323,27 @@ def _store_copies(root: Path, results: list[tuple]) -> None:
 
 # ---- the import ----------------------------------------------------------------------------------------------
 
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker with a real stderr. It passes ``sys.stderr``'s descriptor to the
+    tracker process; inside a TUI sys.stderr is a capture object whose fileno() is -1, and starting the process
+    pool then fails with "bad value(s) in fds_to_keep". Its rare warnings go to /dev/null instead."""
+    from multiprocessing import resource_tracker
+
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        usable = True  # no fileno at all: multiprocessing skips it by itself
+    if usable:
+        return
+    saved = sys.stderr
+    with open(os.devnull, "w") as devnull:
+        sys.stderr = devnull
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = saved
+
+
 def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = LINK,
                workers: int | None = None, cancel: threading.Event | None = None,
                ) -> Iterator[ImportProgress | ImportReport]:
@@ -470,6 +492,8 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
             yield parse_chunk(root, mode, chunk)
         return
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+    if context.get_start_method() != "fork":
+        _start_resource_tracker()
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
         window: deque[Future] = deque()
         try:

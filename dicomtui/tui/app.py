@@ -11,7 +11,6 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
 
 from ..config import Settings, SettingsError, load_settings, remember_database, save_settings
 from ..core.database import DatabaseError, DicomDatabase
@@ -19,7 +18,7 @@ from ..core.examine import examine_series
 from ..core.examine import load as load_loadable
 from ..core.examine.loadable import Loadable
 from .screens.browser import BrowserScreen
-from .screens.confirm import ConfirmScreen, MessageScreen
+from .screens.confirm import ConfirmScreen, MessageScreen, ShowsWorkerErrors
 from .screens.databases import DatabasesScreen
 from .screens.examine import ExamineScreen
 from .screens.help import HelpScreen
@@ -32,7 +31,7 @@ from .widgets.slice_view import Loaded
 from .widgets.tables import MarkTable
 
 
-class DicomTuiApp(App):
+class DicomTuiApp(ShowsWorkerErrors, App):
     """dicomtui's Textual application."""
 
     TITLE = "dicomtui"
@@ -305,13 +304,6 @@ class DicomTuiApp(App):
                 self.pop_screen()
             viewer.refresh_list()
 
-    # ---- errors ----------------------------------------------------------------------------------------------
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
-            error = event.worker.error
-            self.push_screen(MessageScreen(f"{event.worker.group.capitalize()} failed",
-                                           f"{type(error).__name__}: {error}"))
 
 
 def _settings_or_default(path: Path | None) -> Settings:

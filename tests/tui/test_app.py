@@ -102,6 +102,25 @@ async def test_import_through_the_modal(tmp_path: Path) -> None:
         assert [r[0] for r in rows(app, "patient")] == ["New^Patient"]
 
 
+async def test_a_large_import_uses_the_worker_processes(tmp_path: Path) -> None:
+    """Over POOL_THRESHOLD files the importer starts processes from the TUI's worker thread (forkserver), while
+    Textual has replaced sys.stderr: that used to fail with "bad value(s) in fds_to_keep"."""
+    from dicomtui.core.indexer import POOL_THRESHOLD
+    from dicomtui.core.synth import replicate
+
+    template = write_series(tmp_path / "t", SeriesSpec(slices=50, rows=8, cols=8))
+    replicate(template, POOL_THRESHOLD // 50 + 1, tmp_path / "many", patients=3)
+    app = DicomTuiApp(tmp_path / "fresh", renderer="halfblock", settings_path=tmp_path / "config.toml")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("i")
+        screen = app.screen
+        screen.query_one("#import-path", Input).value = str(tmp_path / "many")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert screen.report is not None, text(app.screen.query_one(".details", Static))
+        assert screen.report.instances_added == (POOL_THRESHOLD // 50 + 1) * 50
+
+
 async def test_escape_cancels_a_running_import(tmp_path: Path) -> None:
     app = DicomTuiApp(tmp_path / "fresh", renderer="halfblock", settings_path=tmp_path / "config.toml")
     async with app.run_test(size=SIZE) as pilot:

@@ -7,6 +7,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+from textual.worker import Worker, WorkerState
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -58,3 +59,18 @@ class MessageScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class ShowsWorkerErrors:
+    """Mixed into screens that run workers: a worker that fails puts up a message saying what went wrong
+    (Textual's Worker.StateChanged does not bubble to the app)."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.worker_failed(event.worker)
+            self.app.push_screen(MessageScreen(f"{(event.worker.group or 'work').capitalize()} failed",
+                                               f"{type(error).__name__}: {error}"))
+
+    def worker_failed(self, worker: Worker) -> None:
+        """Hook: reset what the screen shows while the worker ran."""

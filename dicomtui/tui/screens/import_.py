@@ -18,6 +18,7 @@ from textual.worker import get_current_worker
 from ...core.database import DicomDatabase
 from ...core.indexer import ImportProgress, ImportReport, run_import
 from ...core.storage import COPY, LINK
+from .confirm import ShowsWorkerErrors
 
 
 class DirectorySuggester(Suggester):
@@ -45,7 +46,7 @@ def complete_directory(value: str) -> str | None:
     return value + names[0][len(stem):] + "/"
 
 
-class ImportScreen(ModalScreen[ImportReport | None]):
+class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
     """The import modal; dismissed with the report (or None when closed before starting)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="import_cancel")]
@@ -144,6 +145,12 @@ class ImportScreen(ModalScreen[ImportReport | None]):
             for problem in report.rejected + report.warnings:
                 table.add_row(problem.path, problem.reason)
             table.display = True
+
+    def worker_failed(self, _worker) -> None:
+        self.running = False
+        button = self.query_one("#import-start", Button)
+        button.label, button.disabled = "Close", False
+        self.query_one("#import-summary", Static).update("The import failed (see the message); Escape closes.")
 
     def action_cancel(self) -> None:
         if self.running:

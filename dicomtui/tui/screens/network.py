@@ -17,6 +17,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Pro
 from ...core.database import DicomDatabase
 from ...core.net.nodes import RETRIEVE_METHODS, NodeError, Nodes, RemoteNode, load_nodes, save_nodes, validate
 from ..widgets.tables import MarkTable
+from .confirm import ShowsWorkerErrors
 
 QUERY_FIELDS = [("q-name", "Patient name", "name"), ("q-id", "Patient ID", "patient_id"),
                 ("q-date", "Date (YYYYMMDD-YYYYMMDD)", "date"), ("q-modality", "Modality (CT,MR)", "modality"),
@@ -42,7 +43,7 @@ def result_row(n: int, level: str, answer: dict[str, str]) -> dict[str, str | in
     return row
 
 
-class NetworkScreen(Screen):
+class NetworkScreen(ShowsWorkerErrors, Screen):
     BINDINGS = [
         Binding("a", "add_node", "Add node", id="node_add"),
         Binding("u", "edit_node", "Edit", id="node_edit", tooltip="Edit the node under the cursor"),
@@ -374,7 +375,7 @@ class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
         self.dismiss(None)
 
 
-class SendScreen(ModalScreen[None]):
+class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
     """Send the browser's selection to a node (C-STORE over one association), with progress and per-instance
     results; Escape cancels between instances."""
 

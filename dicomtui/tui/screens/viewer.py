@@ -14,6 +14,7 @@ from textual.widgets.option_list import Option
 
 from ...core.volume import PLANES
 from ..widgets.slice_view import Loaded, SliceView
+from .confirm import ShowsWorkerErrors
 
 
 class ViewerScreen(Screen):
@@ -172,7 +173,7 @@ class ViewerScreen(Screen):
             self.app.push_screen(SaveScreen(self.item))
 
 
-class SaveScreen(ModalScreen[None]):
+class SaveScreen(ShowsWorkerErrors, ModalScreen[None]):
     """Write the shown item (all its volumes, for 4D) to NIfTI (.nii, .nii.gz) or NRRD (.nrrd)."""
 
     BINDINGS = [Binding("escape", "close", "Close", id="save_close")]
