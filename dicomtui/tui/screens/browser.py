@@ -233,7 +233,7 @@ class BrowserScreen(Screen):
     def _describe(self, items: list[tuple[str, int]]) -> str:
         level = items[0][0]
         if len(items) > 1:
-            return f"{len(items)} {TITLES[level].lower() if level != 'series' else 'series'}"
+            return f"{len(items)} {TITLES[level].lower()}"
         row = self.table(level).rows_by_key.get(str(items[0][1]), {})
         if level == "patient":
             return f"patient {row.get('PatientName') or ''} ({row.get('PatientID')})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from pathlib import Path
 
 from textual import on, work
@@ -59,6 +60,7 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
         self.cancel_event = threading.Event()
         self.report: ImportReport | None = None
         self.running = False
+        self.started = 0.0  # monotonic time the import began (for the rate)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide", id="import-dialog"):
@@ -91,7 +93,7 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
             self.query_one("#import-summary", Static).update(f"[b]{path}[/b] does not exist")
             return
         mode = COPY if self.query_one("#mode-copy", RadioButton).value else LINK
-        self.running = True
+        self.running, self.started = True, time.monotonic()
         self.query_one("#import-start", Button).disabled = True
         self.query_one("#import-summary", Static).update(f"{mode}: scanning {path} …   Escape cancels")
         self.run_import(path, mode)
@@ -116,18 +118,11 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
         else:
             bar.update(total=max(event.total, 1), progress=event.done)
             text = f"{event.done} / {event.total} files"
-        elapsed = self._elapsed()
+        elapsed = time.monotonic() - self.started
         if event.done and elapsed > 0:
             text += f"  ·  {event.done / elapsed:,.0f} files/s"
         self.query_one("#import-summary", Static).update(text + "   Escape cancels")
         self.query_one("#import-current", Static).update(event.path[-100:] if event.path else "")
-
-    def _elapsed(self) -> float:
-        import time
-
-        if not hasattr(self, "_t0"):
-            self._t0 = time.monotonic()
-        return time.monotonic() - self._t0
 
     def show_report(self, report: ImportReport) -> None:
         self.running = False
