@@ -62,3 +62,4 @@ def test_window_maps_the_window_to_grey_levels() -> None:
     pixels = np.array([-1000, 0, 40, 80, 3000], dtype=np.int16)
     assert window(pixels, 40, 80).tolist() == [0, 0, 127, 255, 255]
     assert window(pixels, 40, 0).dtype == np.uint8  # a zero width does not divide by zero
+

@@ -491,6 +491,14 @@ class DicomDatabase:
             "linked_instances": linked, "linked_bytes": linked_bytes, "index_bytes": db_bytes,
         }
 
+    def totals(self) -> dict[str, int]:
+        """Patients, studies, series and instances from the counts kept in the parent rows: what a status line
+        shows, in a few ms where :meth:`stats` scans the instances table (0.4 s for a million)."""
+        row = self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM studies), (SELECT COUNT(*) FROM series), "
+            "(SELECT COALESCE(SUM(num_instances), 0) FROM studies)").fetchone()
+        return dict(zip(("patients", "studies", "series", "instances"), row))
+
     def known_sources(self, prefix: str) -> dict[str, tuple[int, int, int]]:
         """(size, mtime_ns, stored) of every imported source file under folder ``prefix``: lets re-import skip
         files that have not changed since and were imported the same way."""

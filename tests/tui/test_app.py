@@ -220,7 +220,7 @@ async def test_viewer_steps_slices_planes_windows_and_saves(app: DicomTuiApp, tm
         await pilot.press("l")
         assert "= " in text(overlay)  # the pixel value under the cursor
         image = screen.query_one("#slice-image")
-        assert image.image is not None and image.size.width > 10
+        assert image.size.width > 10 and "▀" in image.render_line(image.size.height // 2).text
         await pilot.press("w")
         path = tmp_path / "out.nii.gz"
         app.screen.query_one("#save-path", Input).value = str(path)

@@ -82,8 +82,8 @@ class BrowserScreen(Screen):
         )
 
     def on_mount(self) -> None:
-        self._version: int | None = None
-        self._filling = False
+        self._version: int | None = None  # data_version the panes show
+        self._totals: tuple[int | None, dict[str, int]] = (None, {})  # (data_version, counts) of the status line
         self.table("patient").focus()
         self.set_interval(POLL_S, self.poll)
         self.reload()
@@ -119,12 +119,8 @@ class BrowserScreen(Screen):
         if self.db is None:
             self.update_status()
             return
-        self._filling = True
-        try:
-            for level in LEVELS[LEVELS.index(start):]:
-                self._fill(level)
-        finally:
-            self._filling = False
+        for level in LEVELS[LEVELS.index(start):]:
+            self._fill(level)
         self._version = self.db.data_version()
         self.update_status()
 
@@ -150,12 +146,14 @@ class BrowserScreen(Screen):
         if self.db is None:
             status.update(f"{self.app.db_path}: {self.app.db_error or 'no database'}  ·  o: open another")
             return
-        stats = self.db.stats()
+        if self._totals[0] != self._version:  # counted again only when the data changed
+            self._totals = (self._version, self.db.totals())
+        stats = self._totals[1]
         marks = sum(len(self.table(level).marked) for level in LEVELS)
-        status.update(
-            f"{self.db.root}  ·  {stats['patients']} patients, {stats['studies']} studies, {stats['series']} series,"
+        status.update(  # counts first: a long database path is what gets cut on a narrow terminal
+            f"{stats['patients']} patients, {stats['studies']} studies, {stats['series']} series,"
             f" {stats['instances']} instances" + (f"  ·  {marks} marked" if marks else "")
-            + ("" if stats["instances"] else "  ·  empty: press i to import a folder")
+            + ("" if stats["instances"] else "  ·  empty: press i to import a folder") + f"  ·  {self.db.root}"
         )
 
     def busy(self, text: str) -> None:
@@ -165,8 +163,6 @@ class BrowserScreen(Screen):
     @on(DataTable.RowHighlighted)
     @on(MarkTable.MarksChanged)
     def _selection_moved(self, event) -> None:
-        if self._filling:
-            return
         table = event.control
         if table.id == "patient-table":
             self.reload("study")
@@ -189,7 +185,8 @@ class BrowserScreen(Screen):
         self.reload()
 
     def action_search(self) -> None:
-        self.query_one(f"#{self.focused_level()}-filter", Input).focus()
+        # set_focus now, not focus() (scheduled): keys typed right after / (a paste, a slow link) go to the box
+        self.set_focus(self.query_one(f"#{self.focused_level()}-filter", Input))
 
     def action_leave_search(self) -> None:
         if isinstance(self.focused, Input):

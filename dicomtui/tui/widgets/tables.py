@@ -50,7 +50,12 @@ class MarkTable(DataTable):
     # ---- filling ---------------------------------------------------------------------------------------------
 
     def fill(self, rows: list[dict[str, Any]], fmt: Callable[[str, Any], Any] | None = None) -> None:
-        """Replace the rows, keeping the cursor on the same record (and marks on records still shown)."""
+        """Replace the rows, keeping the cursor on the same record (and marks on records still shown). Quietly:
+        the cursor moves of a refill post no RowHighlighted (the caller fills the panes below itself)."""
+        with self.prevent(DataTable.RowHighlighted):
+            self._fill(rows, fmt)
+
+    def _fill(self, rows: list[dict[str, Any]], fmt: Callable[[str, Any], Any] | None) -> None:
         before = self.cursor_key
         self.rows_by_key = {str(r["id"]): r for r in rows}
         self.marked &= set(self.rows_by_key)
