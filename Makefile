@@ -25,6 +25,8 @@ screenshots: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/tui_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

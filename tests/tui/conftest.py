@@ -35,6 +35,18 @@ def make_db(root: Path) -> Path:
     return root / "db"
 
 
+def text(widget) -> str:
+    """What a Static (or any widget with a simple render) shows."""
+    return str(widget.render())
+
+
+async def settle(app: DicomTuiApp, pilot) -> None:
+    """Let handlers run and workers finish, then let their results reach the screen."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return make_db(tmp_path)

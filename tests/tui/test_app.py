@@ -19,6 +19,9 @@ from dicomtui.tui.screens.import_ import ImportScreen, complete_directory
 from dicomtui.tui.screens.metadata import MetadataScreen
 from dicomtui.tui.screens.viewer import ViewerScreen
 
+from .conftest import settle, text
+
+
 SIZE = (120, 34)
 
 
@@ -27,14 +30,6 @@ def rows(app: DicomTuiApp, level: str) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)[1:]] for i in range(table.row_count)]
 
 
-def text(widget: Static) -> str:
-    return str(widget.render())
-
-
-async def settle(app: DicomTuiApp, pilot) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def test_browser_panes_narrow_each_other(app: DicomTuiApp) -> None:

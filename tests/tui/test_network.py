@@ -18,18 +18,13 @@ from tests.conftest import require_program
 from tests.interop.test_dimse import free_port, storescp  # noqa: F401 - fixture
 from tests.interop.test_orthanc import orthanc  # noqa: F401 - fixture
 
+from .conftest import settle, text
+
 pytestmark = pytest.mark.interop
+
 SIZE = (120, 34)
 
 
-def text(widget: Static) -> str:
-    return str(widget.render())
-
-
-async def settle(app: DicomTuiApp, pilot) -> None:
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def app_with_nodes(db_path: Path, tmp_path: Path, nodes: Nodes) -> DicomTuiApp:
