@@ -11,15 +11,14 @@ steps one slice.
             series refilled). Goal: < 100 ms each.
   slice     A 512x512x100 int16 CT-like volume put straight into ``app.loaded`` and shown in the viewer
             (160x50, half-block): ``up`` pressed until the frame is composed, axial and coronal; then
-            ``SliceView.redraw()`` alone (window + resize, no render) and the half-cell render of the resulting
-            image alone (textual-image's renderable through a Rich console to ANSI text). Goal: < 50 ms.
+            ``SliceView.redraw()`` alone (window + resize, no render), our half-block strips of the resulting
+            image alone, and for comparison textual-image's half-cell renderable on the same image (through a
+            Rich console to ANSI text). Goal: < 50 ms.
 
 Each line gives the median and the max in ms, the same less the harness's floor (press + pause of a key nothing
 is bound to: Textual's pilot waits for idle in 20 ms sleeps, ~65-90 ms here), and the goal, MET / NOT MET on the
 max as measured. Below each part, "where the time goes": calls and ms per keystroke of the app's methods (wrapped
-on the instances, no profiler). When a goal is missed: a what-if run with the fixes the numbers point to,
-simulated in this process only (simulate_browser_fixes; halfblock_strips for the viewer), then the keystrokes
-again under cProfile. A table that does not show what the database holds ends the run with exit code 1.
+on the instances, no profiler). When a goal is missed, the keystrokes run again under cProfile. A table that does not show what the database holds ends the run with exit code 1.
 
 Run:  .venv/bin/python bench/tui_bench.py            (first run generates the database: about a minute)
       .venv/bin/python bench/tui_bench.py --profile  (always print the profiles)
@@ -47,15 +46,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import numpy as np  # noqa: E402
+from PIL import Image as PILImage  # noqa: E402
 import textual  # noqa: E402
 from rich.console import Console  # noqa: E402
-from textual.widgets import DataTable, Input, Static  # noqa: E402
+from textual.widgets import Input, Static  # noqa: E402
 
 from _common import check  # noqa: E402
 from dicomtui.core.database import SCHEMA_VERSION, DicomDatabase  # noqa: E402
 from dicomtui.core.volume import Volume, window_presets  # noqa: E402
 from dicomtui.tui.app import DicomTuiApp  # noqa: E402
 from dicomtui.tui.screens.viewer import ViewerScreen  # noqa: E402
+from dicomtui.tui.widgets import halfblocks  # noqa: E402
 from dicomtui.tui.widgets.slice_view import Loaded, SliceView  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -282,7 +283,8 @@ async def timed_press(pilot, key: str, profile: Profile, meters: Meters | None =
 
 
 def table_rows(app, level: str) -> int:
-    return app.screen.query_one(f"#{level}-table", DataTable).row_count
+    """The rows of a pane's result (long results are shown a page at a time as the cursor moves)."""
+    return len(app.screen.table(level).rows_by_key)
 
 
 def check_tables(app, db: DicomDatabase, text: str) -> None:
@@ -301,40 +303,8 @@ def check_tables(app, db: DicomDatabase, text: str) -> None:
                                                     f"expected {len(series)}")
 
 
-def simulate_browser_fixes(app) -> None:
-    """What-if, in this process only (the app's files are not changed): the two fixes the measures point to.
-
-    1. The status line counts from the kept counts (patients, studies, series rows; SUM(studies.num_instances)),
-       once per data_version, instead of ``stats()`` (two full scans of the instances table) on every reload.
-    2. A table's own refill does not post RowHighlighted: ``reload`` already fills the panes below, so the
-       cascade of reloads those messages start (the ``_filling`` flag is reset before they are handled) is
-       redundant.
-    """
-    db, cache = app.db, {}
-
-    def cheap_stats() -> dict[str, int]:
-        version = db.data_version()
-        if cache.get("version") != version:
-            row = db.conn.execute("SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM studies), "
-                                  "(SELECT COUNT(*) FROM series), (SELECT COALESCE(SUM(num_instances), 0) "
-                                  "FROM studies)").fetchone()
-            cache.update(version=version, stats=dict(zip(("patients", "studies", "series", "instances"), row)))
-        return cache["stats"]
-
-    db.stats = cheap_stats
-    for level in ("patient", "study", "series"):
-        table = app.screen.table(level)
-        fill = table.fill
-
-        def quiet_fill(rows, fmt=None, table=table, fill=fill):
-            with table.prevent(DataTable.RowHighlighted):
-                fill(rows, fmt)
-
-        table.fill = quiet_fill
-
-
 async def filter_run(db_path: Path, settings: Path, profile: Profile, rounds: int = 3, moves: int = 30,
-                     fixes: bool = False) -> tuple[dict[str, list[float]], dict[str, tuple]]:
+                     ) -> tuple[dict[str, list[float]], dict[str, tuple]]:
     """Per kind of keystroke: the ms of each press; and the meters' snapshots for typing and for cursor moves."""
     results: dict[str, list[float]] = {}
     snaps: dict[str, tuple] = {}
@@ -346,8 +316,6 @@ async def filter_run(db_path: Path, settings: Path, profile: Profile, rounds: in
             await pilot.pause()
             check(table_rows(app, "patient") == PATIENTS, f"{table_rows(app, 'patient')} patients shown at start")
             screen = app.screen
-            if fixes:
-                simulate_browser_fixes(app)
             meters.wrap("BrowserScreen.reload (fill the tables below a pane)", screen, "reload")
             meters.wrap("  BrowserScreen.update_status", screen, "update_status")
             meters.wrap("    DicomDatabase.stats", app.db, "stats")
@@ -416,36 +384,6 @@ def render_halfcell(image, cells_w: int, cells_h: int) -> int:
     return len(console.file.getvalue())
 
 
-_PAIR_STYLES: dict[int, object] = {}
-
-
-def halfblock_strips(grey: np.ndarray) -> list:
-    """What-if for the viewer: Textual strips of "▀" cells straight from a grey uint8 array (two pixel rows per
-    cell row), one Style per (upper, lower) grey pair, cached, and runs of equal cells merged into one segment;
-    textual-image's half-cell renderable instead makes two Colors and a Style per cell through Rich."""
-    from rich.color import Color
-    from rich.segment import Segment
-    from rich.style import Style
-    from textual.strip import Strip
-
-    styles = _PAIR_STYLES
-    strips = []
-    width = grey.shape[1]
-    for y in range(0, grey.shape[0] - 1, 2):
-        pairs = (grey[y].astype(np.uint16) << 8) | grey[y + 1]
-        cuts = (np.flatnonzero(np.diff(pairs)) + 1).tolist()
-        segments = []
-        for start, end in zip([0, *cuts], [*cuts, width]):
-            key = int(pairs[start])
-            style = styles.get(key)
-            if style is None:
-                up, low = key >> 8, key & 255
-                style = styles[key] = Style(color=Color.from_rgb(up, up, up), bgcolor=Color.from_rgb(low, low, low))
-            segments.append(Segment("▀" * (end - start), style))
-        strips.append(Strip(segments, width))
-    return strips
-
-
 async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[str, list], dict[str, tuple]]:
     results: dict[str, list] = {}
     snaps: dict[str, tuple] = {}
@@ -485,8 +423,8 @@ async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[
                           f"overlay {str(overlay.render())!r}, expected {plane} {k + 2}/{n}")
                 snaps[f"{plane} up"] = meters.snapshot()
                 w, h = view._box[2], view._box[3]
-                check(image.image is not None and image.image.size == (w, h * 2),
-                      f"image {image.image and image.image.size} for a {w}x{h} cell box")
+                check(image.grey is not None and image.grey.shape == (h * 2, w),
+                      f"image {image.grey is not None and image.grey.shape} for a {w}x{h} cell box")
                 results.setdefault(f"{plane}: image size", []).append(f"{w}x{h} cells")
                 for _ in range(steps):
                     with profile:
@@ -494,15 +432,14 @@ async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[
                         view.step(1)  # index + 1, then redraw(): window, resize, hand the image over
                         results.setdefault(f"{plane}: SliceView.step/redraw alone", []).append(
                             (time.perf_counter() - start) * 1000)
-                    img = image.image
+                    grey = image.grey
                     start = time.perf_counter()
-                    size = render_halfcell(img, w, h)
-                    results.setdefault(f"{plane}: half-cell render alone", []).append(
+                    strips = halfblocks.strips(grey)
+                    results.setdefault(f"{plane}: our half-block strips alone", []).append(
                         (time.perf_counter() - start) * 1000)
-                    grey = np.asarray(img.convert("L"))
                     start = time.perf_counter()
-                    strips = halfblock_strips(grey)
-                    results.setdefault(f"{plane}: what-if: cached-style strips (numpy)", []).append(
+                    size = render_halfcell(PILImage.fromarray(grey), w, h)
+                    results.setdefault(f"{plane}: textual-image's half-cell render (for comparison)", []).append(
                         (time.perf_counter() - start) * 1000)
                     check(len(strips) == h, f"{len(strips)} strips for {h} cell rows")
                 results.setdefault(f"{plane}: ANSI bytes per frame", []).append(f"{size / 1000:.0f} kB")
@@ -546,17 +483,6 @@ def main() -> None:
     line("all of the above", everything, GOAL_FILTER_MS, floor)
     for title, snap in snaps.items():
         Meters.report(title, snap)
-    if not met_filter:
-        print("\n  what-if, simulated in this process (see simulate_browser_fixes): status from the kept counts once "
-              "per data_version,\n  no RowHighlighted from a table's own refill")
-        results, snaps = asyncio.run(filter_run(db_path, settings, Profile(False), fixes=True))
-        floor = statistics.median(results[FLOOR])
-        for kind, ms in results.items():
-            line(kind, ms, GOAL_FILTER_MS, floor)
-        line("all of the above", [v for kind, ms in results.items() if not kind.startswith("baseline") for v in ms],
-             GOAL_FILTER_MS, floor)
-        for title, snap in snaps.items():
-            Meters.report(title, snap)
 
     print(f"\n== slice step ({COLS}x{ROWS}x{SLICES} int16, half-block, {SIZE[0]}x{SIZE[1]})")
     slices, slice_snaps = asyncio.run(slice_run(settings, Profile(False), args.steps))

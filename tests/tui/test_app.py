@@ -266,3 +266,25 @@ async def test_a_folder_that_is_not_a_database_is_reported(tmp_path: Path) -> No
     app = DicomTuiApp(tmp_path / "x", renderer="halfblock", settings_path=tmp_path / "config.toml")
     async with app.run_test(size=SIZE):
         assert "not a dicomtui database" in text(app.screen.query_one("#status", Static))
+
+
+async def test_long_results_are_shown_a_page_at_a_time(tmp_path: Path) -> None:
+    """A 450-row result shows its first page; moving the cursor near the end adds the next page, End shows all,
+    and marks (ctrl+a) cover rows not shown yet."""
+    from dicomtui.tui.widgets.tables import PAGE, MarkTable
+
+    app = DicomTuiApp(tmp_path / "db", renderer="halfblock", settings_path=tmp_path / "config.toml")
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one("#patient-table", MarkTable)
+        table.fill([{"id": n, "PatientName": f"P{n:04d}"} for n in range(450)])
+        assert table.row_count == PAGE and len(table.rows_by_key) == 450
+        table.move_cursor(row=PAGE - 5)
+        await pilot.pause()
+        assert table.row_count == 2 * PAGE
+        await pilot.press("ctrl+a")
+        assert len(table.selection()) == 450
+        await pilot.press("end")
+        assert table.row_count == 450 and table.cursor_row == 449
+        assert str(table.get_row_at(449)[0]) == "●"  # marked before it was shown
+        table.fill([{"id": n, "PatientName": f"P{n:04d}"} for n in range(450)])  # a refill keeps the cursor
+        assert table.cursor_row == 449 and table.cursor_key == "449"

@@ -47,9 +47,11 @@ class HalfBlocks(Widget):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.grey: np.ndarray | None = None  # what is shown (tests and the benchmark look at it)
         self._strips: list[Strip] = []
 
     def show(self, grey: np.ndarray) -> None:
+        self.grey = grey
         self._strips = strips(grey)
         self.refresh()
 
