@@ -291,6 +291,21 @@ class _Connection:
         self.assoc: Association | None = None
         self.command = bytearray()
         self.store: _Incoming | None = None
+        self.recv_flags = 0
+
+    def _set_timeout(self, seconds: float) -> None:
+        """Plain TCP: a blocking socket with kernel timeouts, so that MSG_WAITALL reads a whole PDU in one call
+        (one GIL release instead of one per TCP segment: other busy Python threads slow each re-acquisition).
+        TLS: Python's own timeout (an SSLSocket takes no flags)."""
+        if isinstance(self.sock, socket.socket) and not hasattr(self.sock, "cipher"):
+            self.sock.settimeout(None)
+            whole, frac = int(seconds), int((seconds % 1) * 1e6)
+            value = struct.pack("ll", whole, frac)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+            self.recv_flags = getattr(socket, "MSG_WAITALL", 0)
+        else:
+            self.sock.settimeout(seconds)
 
     # ---- reading ---------------------------------------------------------------------------------------------
 
@@ -302,9 +317,12 @@ class _Connection:
             self.buf = grown
         view = memoryview(self.buf)[offset : offset + n]
         got = 0
-        recv_into = self.sock.recv_into
+        recv_into, flags = self.sock.recv_into, self.recv_flags
         while got < n:
-            r = recv_into(view[got:], n - got)
+            try:
+                r = recv_into(view[got:], n - got, flags)
+            except BlockingIOError:  # SO_RCVTIMEO expired on a blocking socket
+                raise TimeoutError from None
             if r == 0:
                 return None
             got += r
@@ -333,9 +351,10 @@ class _Connection:
         how = "aborted"
         try:
             try:
+                self._set_timeout(ARTIM_S)
                 if not self._associate():
                     return
-                self.sock.settimeout(IDLE_S)
+                self._set_timeout(IDLE_S)
                 how = self._serve_established()
             except AbortAssociation as exc:
                 log.warning("aborting the association from %s:%d: %s", self.address[0], self.address[1], exc)
