@@ -291,6 +291,7 @@ class _Connection:
         self.assoc: Association | None = None
         self.command = bytearray()
         self.store: _Incoming | None = None
+        self.spare: tuple[Path, int] | None = None  # the next instance's temp file, made while the peer is busy
         self.recv_flags = 0
 
     def _set_timeout(self, seconds: float) -> None:
@@ -375,6 +376,8 @@ class _Connection:
             if self.store is not None:
                 self.store.discard()
                 self.store = None
+            close_spare(self.spare)
+            self.spare = None
             if self.assoc is not None:
                 self.scp.handler.ended(self.assoc, how)
 
@@ -507,8 +510,9 @@ class _Connection:
                                                    message_id, 0)))
         elif field_ == C_STORE_RQ and has_dataset:
             sop_class, sop_instance = _uid(command.get(0x0002)), _uid(command.get(0x1000))
+            spare, self.spare = self.spare, None
             self.store = _Incoming(self.scp.root, context_id, message_id, sop_class, sop_instance,
-                                   file_meta(sop_class, sop_instance, context[1], self.assoc.calling_ae))
+                                   file_meta(sop_class, sop_instance, context[1], self.assoc.calling_ae), spare)
         else:
             raise AbortAssociation(ABORT_UNSPECIFIED, f"unsupported DIMSE command 0x{field_ or 0:04X} on "
                                                       f"context {context_id}")
@@ -522,6 +526,11 @@ class _Connection:
             self.scp.handler.store_failed(self.assoc, store.problem)
         self._send(p_data(store.context_id, response(C_STORE_RSP, store.sop_class, store.message_id, status,
                                                      store.sop_instance)))
+        if self.spare is None:  # creating a file costs 0.2-1 ms on ext4 here: do it while the peer reads its next
+            try:
+                self.spare = open_temp(self.scp.root)
+            except OSError:
+                pass  # the next C-STORE tries again and answers out of resources
 
 
 class _Incoming:
@@ -529,18 +538,19 @@ class _Incoming:
     the peer gets its answer (out of resources) and the association goes on."""
 
     def __init__(self, root: Path, context_id: int, message_id: int, sop_class: str, sop_instance: str,
-                 meta: bytes):
+                 meta: bytes, spare: tuple[Path, int] | None = None):
         self.context_id, self.message_id = context_id, message_id
         self.sop_class, self.sop_instance = sop_class, sop_instance
-        self.path = storage.temp_file(root, "received")
         self.size = 0
         self.problem = ""
-        self.fd = -1
-        try:
-            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-        except OSError as exc:
-            self.problem = f"cannot store: {exc.strerror or exc}"
-            return
+        if spare is None:
+            try:
+                spare = open_temp(root)
+            except OSError as exc:
+                self.path, self.fd = Path(os.devnull), -1
+                self.problem = f"cannot store: {exc.strerror or exc}"
+                return
+        self.path, self.fd = spare
         self.write(memoryview(meta))
 
     def write(self, data: memoryview) -> None:
@@ -572,4 +582,16 @@ class _Incoming:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        self.path.unlink(missing_ok=True)
+            self.path.unlink(missing_ok=True)
+
+
+def open_temp(root: Path) -> tuple[Path, int]:
+    """A new, empty temporary file in ``incoming/``, open for writing."""
+    path = storage.temp_file(root, "received")
+    return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
+
+
+def close_spare(spare: tuple[Path, int] | None) -> None:
+    if spare is not None:
+        os.close(spare[1])
+        spare[0].unlink(missing_ok=True)
