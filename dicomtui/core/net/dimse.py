@@ -1,4 +1,6 @@
-"""SCU operations over DIMSE (pynetdicom): echo and send, with failures explained in plain words.
+"""SCU operations over DIMSE: echo, send, query and retrieve, with failures explained in plain words.
+
+Send uses our own lean C-STORE association (:mod:`.scu`); echo, C-FIND, C-MOVE and C-GET use pynetdicom.
 
 Every failure names the peer and says what to check; statuses are given in hex with their meaning.
 """
