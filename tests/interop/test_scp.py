@@ -239,3 +239,18 @@ def test_send_reconnects_when_the_peer_stops_answering(tmp_path: Path, monkeypat
         assert _wait(lambda: server.indexed >= 5)
         with DicomDatabase.open(server.db_path) as db:
             assert db.stats()["instances"] == 5
+
+
+def test_an_idle_association_is_aborted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scp, "IDLE_S", 0.5)
+    with Listener(tmp_path / "db", LocalNode(port=0, bind="127.0.0.1")) as server:
+        held = dimse._store_association(LocalNode(ae_title="IDLER"), RemoteNode("us", "DICOMTUI", "127.0.0.1",
+                                                                                server.port),
+                                        [(scp.VERIFICATION, dimse.IMPLICIT_LE)])
+        try:
+            assert _wait(lambda: bool(server.associations) and server.associations[0].ended == "aborted", 10)
+            kind, _body = _read_pdu(held.sock)  # the listener said so before closing
+            assert kind == scp.ABORT
+        finally:
+            held.abort()
+        assert dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port)).ok
