@@ -56,8 +56,6 @@ ABORT_UNSPECIFIED, ABORT_UNRECOGNISED_PDU, ABORT_UNEXPECTED_PDU, ABORT_INVALID_P
 C_STORE_RQ, C_STORE_RSP, C_ECHO_RQ, C_ECHO_RSP = 0x0001, 0x8001, 0x0030, 0x8030
 NO_DATASET = 0x0101
 STATUS_OUT_OF_RESOURCES = 0xA700
-STATUS_UNRECOGNISED_OPERATION = 0x0211
-STATUS_NOT_SUPPORTED_CLASS = 0x0122
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<L")
@@ -528,7 +526,6 @@ class _Connection:
             self.scp.handler.store_failed(self.assoc, store.problem)
         self._send(p_data(store.context_id, response(C_STORE_RSP, store.sop_class, store.message_id, status,
                                                      store.sop_instance)))
-
 
 
 class _Incoming:
