@@ -1,4 +1,6 @@
-"""SCU operations over DIMSE (pynetdicom): echo and send, with failures explained in plain words.
+"""SCU operations over DIMSE: echo, send, query and retrieve, with failures explained in plain words.
+
+Send uses our own lean C-STORE association (:mod:`.scu`); echo, C-FIND, C-MOVE and C-GET use pynetdicom.
 
 Every failure names the peer and says what to check; statuses are given in hex with their meaning.
 """
@@ -183,41 +185,40 @@ def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None 
          progress: Callable[[int, int], None] | None = None) -> SendReport:
     """C-STORE instance rows (``path``, ``SOPClassUID``, ``TransferSyntaxUID``, ``SOPInstanceUID``; paths
     absolute) over one association. Each file goes in its stored transfer syntax when the peer accepts it,
-    else decompressed to explicit VR little endian."""
-    from pydicom.uid import UID
+    else decompressed to explicit VR little endian.
 
+    The association is our own lean one (:mod:`.scu`): pynetdicom's requestor polls with 1 ms sleeps and its
+    reactor can take the C-STORE response that ``send_c_store`` waits for (the send stall, see
+    ``bench/pynetdicom_stall.py``). Should the peer stop answering anyway, we reconnect and send the instance
+    again (MAX_RECONNECTS times)."""
     local = local or LocalNode()
     report = SendReport(node.address)
     if not files:
         return report
-    ae = _ae(local, node)
     pairs: dict[str, set[str]] = {}
     for f in files:
         pairs.setdefault(f["SOPClassUID"], set()).add(f["TransferSyntaxUID"] or IMPLICIT_LE)
-    contexts = 0
+    contexts: list[tuple[str, str]] = []
     for sop_class, syntaxes in pairs.items():
         offered = sorted(syntaxes) + [ts for ts in (EXPLICIT_LE, IMPLICIT_LE) if ts not in syntaxes]
         for ts in offered:  # one context per syntax, so that the peer can accept some and refuse others
-            if contexts >= MAX_CONTEXTS:
+            if len(contexts) >= MAX_CONTEXTS:
                 raise DimseError(f"{node.address}: more than {MAX_CONTEXTS} SOP class / transfer syntax pairs; "
                                  f"send fewer kinds of object at once")
-            ae.add_requested_context(sop_class, [ts])
-            contexts += 1
-    assoc = _associate(ae, node)
+            contexts.append((sop_class, ts))
+    assoc = _store_association(local, node, contexts)
     reconnects = 0
     try:
-        accepted = _accepted(assoc)
         n = 0
         while n < len(files):
             f = files[n]
-            item = _send_one(assoc, f, accepted.get(f["SOPClassUID"], set()), UID)
+            item = _send_one(assoc, f)
             if not assoc.is_established and item.status is None and reconnects < MAX_RECONNECTS:
                 # the peer stopped answering or aborted mid-send: one new association, the same file again
                 reconnects += 1
                 report.notes.append(f"{node.address} stopped answering during instance {n + 1}: reconnected and "
                                     f"sent it again")
-                assoc = _associate(ae, node)
-                accepted = _accepted(assoc)
+                assoc = _store_association(local, node, contexts)
                 continue
             report.items.append(item)
             n += 1
@@ -227,50 +228,105 @@ def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None 
                 report.error = f"{node.address} ended the association after {n} of {len(files)} instances"
                 break
     finally:
-        if assoc.is_established:
-            assoc.release()
+        assoc.release()
     return report
 
 
 MAX_RECONNECTS = 3
 
 
-def _accepted(assoc) -> dict[str, set[str]]:
-    """Accepted transfer syntaxes by SOP class."""
-    accepted: dict[str, set[str]] = {}
-    for cx in assoc.accepted_contexts:
-        accepted.setdefault(str(cx.abstract_syntax), set()).add(str(cx.transfer_syntax[0]))
-    return accepted
+def _store_association(local: LocalNode, node: RemoteNode, contexts: list[tuple[str, str]]):
+    """Open our lean C-STORE association, turning every way it can fail into a sentence about the peer."""
+    import ssl
+
+    from .scu import AssociationFailed, StoreAssociation
+
+    try:
+        socket.getaddrinfo(node.host, node.port)
+    except OSError as exc:
+        raise DimseError(f"{node.address}: cannot resolve host {node.host!r} ({exc.strerror or exc})") from None
+    context = node.ssl_context()
+    try:
+        sock = socket.create_connection((node.host, node.port), timeout=min(node.timeout, 10.0))
+    except ConnectionRefusedError:
+        raise DimseError(f"{node.address}: connection refused — is the peer running and listening on "
+                         f"{node.host}:{node.port}? (firewall, wrong port)") from None
+    except OSError as exc:
+        raise DimseError(f"{node.address}: cannot connect to {node.host}:{node.port} "
+                         f"({exc.strerror or exc or 'timed out'})") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if context is not None:
+        try:
+            sock.settimeout(node.timeout)
+            sock = context.wrap_socket(sock, server_hostname=node.host if node.tls_verify else None)
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            problem = getattr(exc, "reason", None) or str(exc)
+            raise DimseError(f"{node.address}: the TLS handshake failed: {problem} — check the CA file, our client "
+                             f"certificate and key, and that the peer speaks TLS on this port") from None
+    try:
+        return StoreAssociation.open(sock, local.ae_title, node.ae_title, contexts, node.timeout)
+    except AssociationFailed as exc:
+        sock.close()
+        if exc.rejected is not None:
+            _result, source, reason = exc.rejected
+            why = _REJECT_REASONS.get((source, reason), f"source {source}, reason {reason}")
+            raise DimseError(f"{node.address} rejected the association: {why}") from None
+        raise DimseError(f"{node.address}: the association was aborted or timed out after {node.timeout:g} s — "
+                         f"check that {node.host}:{node.port} is a DICOM service and that it knows our AE title "
+                         f"({exc})") from None
 
 
-def _send_one(assoc, f: dict[str, Any], accepted: set[str], UID) -> SendItem:
-    import pydicom
+def _send_one(assoc, f: dict[str, Any]) -> SendItem:
+    """One instance: the file's dataset as stored when the peer accepts its transfer syntax, else decoded
+    (and decompressed) with pydicom and encoded in explicit (or implicit) VR little endian."""
+    from .scu import PeerGone, read_for_sending
 
     path = f["path"]
+    sop_class, sop_instance = f["SOPClassUID"], f["SOPInstanceUID"]
     stored_ts = f["TransferSyntaxUID"] or IMPLICIT_LE
+    accepted = {ts for abstract, ts in assoc.accepted.values() if abstract == sop_class}
     if not accepted:
-        return SendItem(f["SOPInstanceUID"], path, None,
-                        f"the peer accepts no transfer syntax for SOP class {f['SOPClassUID']}")
+        return SendItem(sop_instance, path, None, f"the peer accepts no transfer syntax for SOP class {sop_class}")
+    decompressed = False
     try:
-        decompressed = False
-        if stored_ts in accepted:
-            dataset: Any = Path(path)
+        raw = read_for_sending(path) if stored_ts in accepted else None
+        if raw is not None and raw[2] in accepted:
+            data, offset, ts = raw
+            dataset: Any = memoryview(data)[offset:]
         else:
-            ds = pydicom.dcmread(path)
-            if UID(stored_ts).is_compressed:
-                ds.decompress(generate_instance_uid=False)  # to explicit VR little endian; same instance
-            target = EXPLICIT_LE if EXPLICIT_LE in accepted else IMPLICIT_LE
-            if target not in accepted:
-                return SendItem(f["SOPInstanceUID"], path, None,
+            dataset, ts = _decoded(path, stored_ts, accepted)
+            if dataset is None:
+                return SendItem(sop_instance, path, None,
                                 f"the peer accepts only {', '.join(sorted(accepted))} for this object")
-            ds.file_meta.TransferSyntaxUID = target
-            dataset, decompressed = ds, True
-        status = assoc.send_c_store(dataset)
+            decompressed = ts != stored_ts
     except Exception as exc:  # noqa: BLE001 - one unreadable file: report it, send the rest
-        return SendItem(f["SOPInstanceUID"], path, None, f"not sent: {type(exc).__name__}: {exc}")
-    if status is None or "Status" not in status:
-        return SendItem(f["SOPInstanceUID"], path, None, "no answer (timeout or abort)", decompressed)
-    return SendItem(f["SOPInstanceUID"], path, int(status.Status), status_meaning(int(status.Status)), decompressed)
+        return SendItem(sop_instance, path, None, f"not sent: {type(exc).__name__}: {exc}")
+    try:
+        status = assoc.store(assoc.context_for(sop_class, ts), sop_class, sop_instance, dataset)
+    except PeerGone as exc:
+        return SendItem(sop_instance, path, None, f"no answer (timeout or abort: {exc})", decompressed)
+    return SendItem(sop_instance, path, status, status_meaning(status), decompressed)
+
+
+def _decoded(path: str, stored_ts: str, accepted: set[str]) -> tuple[bytes | None, str]:
+    """The dataset decoded with pydicom, decompressed if need be, encoded in a syntax the peer accepts."""
+    import pydicom
+    from pydicom.uid import UID
+    from pynetdicom.dsutils import encode
+
+    ds = pydicom.dcmread(path)
+    file_ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or stored_ts)
+    if file_ts in accepted:
+        target = file_ts
+    else:
+        if UID(file_ts).is_compressed:
+            ds.decompress(generate_instance_uid=False)  # to explicit VR little endian; same instance
+        target = EXPLICIT_LE if EXPLICIT_LE in accepted else IMPLICIT_LE
+        if target not in accepted:
+            return None, target
+    uid = UID(target)
+    return encode(ds, uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated), target
 
 
 # ---- query / retrieve ----------------------------------------------------------------------------------------

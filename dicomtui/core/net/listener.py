@@ -22,6 +22,7 @@ from .. import storage
 from ..database import DicomDatabase, FileRecord, fill_patient_id
 from ..header import HeaderError, read_header
 from .nodes import LocalNode
+from .scp import Association, Handler
 
 log = logging.getLogger("dicomtui.listener")
 
@@ -68,7 +69,17 @@ def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        header = read_header(str(tmp), len(data))
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return None, STATUS_OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
+    return store_written(root, tmp, len(data))
+
+
+def store_written(root: Path, tmp: Path, size: int) -> tuple[FileRecord | None, int, str]:
+    """The second half of :func:`store_received`: ``tmp`` (in ``incoming/``, complete and fsync'd) is checked,
+    renamed into ``dicom/…`` and its folder fsync'd; on failure it is deleted."""
+    try:
+        header = read_header(str(tmp), size)
         missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not header.get(k)]
         if missing:
             raise HeaderError(f"no {' / '.join(missing)}")
@@ -91,6 +102,44 @@ def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str
 _FLUSH = object()  # queued when an association ends: index its files at once
 
 
+class _Events(Handler):
+    """What the SCP tells the listener, from each association's thread."""
+
+    def __init__(self, listener: Listener):
+        self.listener = listener
+
+    def established(self, assoc: Association) -> None:
+        stats = AssociationStats(assoc.calling_ae, f"{assoc.address}:{assoc.port}")
+        assoc.data["stats"] = stats
+        self.listener.associations.append(stats)
+        self.listener._emit(stats)
+
+    def stored(self, assoc: Association, tmp: Path, size: int) -> int:
+        """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
+        stats: AssociationStats = assoc.data["stats"]
+        record, status, problem = store_written(self.listener._root, tmp, size)
+        if record is None:
+            self.store_failed(assoc, problem)
+            return status
+        self.listener._queue.put(record)
+        stats.images += 1
+        stats.bytes += size
+        self.listener._emit(stats)
+        return STATUS_SUCCESS
+
+    def store_failed(self, assoc: Association, problem: str) -> None:
+        stats: AssociationStats = assoc.data["stats"]
+        stats.failures += 1
+        log.warning("refused an instance from %s: %s", stats.calling_ae, problem)
+
+    def ended(self, assoc: Association, how: str) -> None:
+        self.listener._queue.put(_FLUSH)  # index what this association sent now, not after FLUSH_S
+        stats: AssociationStats = assoc.data["stats"]
+        stats.ended = how
+        log.info(stats.summary())
+        self.listener._emit(stats)
+
+
 class Listener:
     """Run with :meth:`start` / :meth:`stop` (or as a context manager); ``on_event`` receives
     :class:`AssociationStats` whenever an association starts, stores an image or ends."""
@@ -110,38 +159,35 @@ class Listener:
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
-        from pynetdicom.sop_class import Verification
+        from .scp import StoreSCP
 
         with DicomDatabase.open(self.db_path) as db:
             self._root = db.root
             self._catch_up(db)
-        ae = AE(ae_title=self.local.ae_title)
-        for context in AllStoragePresentationContexts:
-            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
-        ae.add_supported_context(Verification)
-        ae.maximum_associations = self.local.max_associations
-        if self.local.allow:
-            ae.require_calling_aet = list(self.local.allow)
-        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, lambda event: STATUS_SUCCESS),
-                    (evt.EVT_CONN_OPEN, set_nodelay), (evt.EVT_ESTABLISHED, self._on_established),
-                    (evt.EVT_RELEASED, self._on_end), (evt.EVT_ABORTED, self._on_end)]
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
-        self._server = ae.start_server((self.local.bind, self.local.port), block=False, evt_handlers=handlers,
-                                       ssl_context=self.local.ssl_context())
+        try:
+            self._server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self), self._root,
+                                    ssl_context=self.local.ssl_context(), allow=self.local.allow,
+                                    max_associations=self.local.max_associations)
+        except BaseException:
+            self._queue.put(None)
+            self._writer.join()
+            self._writer = None
+            raise
+        self._server.start()
         log.info("listening as %s on %s:%d%s into %s", self.local.ae_title, self.local.bind, self.port,
                  " (TLS)" if self.local.tls_cert else "", self.db_path)
 
     @property
     def port(self) -> int:
         """The bound port (useful when started on port 0)."""
-        return self._server.server_address[1] if self._server is not None else self.local.port
+        return self._server.port if self._server is not None else self.local.port
 
     def stop(self) -> None:
-        """Stop accepting, let open associations finish their writes, index what is pending."""
+        """Stop accepting, abort open associations once their current write is durable, index what is pending."""
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop()
             self._server = None
         if self._writer is not None:
             self._queue.put(None)
@@ -155,47 +201,9 @@ class Listener:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    # ---- events ----------------------------------------------------------------------------------------------
-
-    def _stats(self, event) -> AssociationStats:
-        stats = getattr(event.assoc, "_dicomtui_stats", None)
-        if stats is None:
-            requestor = event.assoc.requestor
-            stats = AssociationStats(requestor.ae_title, f"{requestor.address}:{requestor.port}")
-            event.assoc._dicomtui_stats = stats
-            self.associations.append(stats)
-        return stats
-
-    def _on_established(self, event) -> None:
-        stats = self._stats(event)
-        self._emit(stats)
-
-    def _on_end(self, event) -> None:
-        self._queue.put(_FLUSH)  # index what this association sent now, not after FLUSH_S
-        stats = self._stats(event)
-        stats.ended = "released" if event.event.name == "EVT_RELEASED" else "aborted"
-        log.info(stats.summary())
-        self._emit(stats)
-
     def _emit(self, stats: AssociationStats) -> None:
         if self.on_event is not None:
             self.on_event(stats)
-
-    def _on_store(self, event) -> int:
-        """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
-        stats = self._stats(event)
-        assert self._root is not None
-        data = event.encoded_dataset(include_meta=True)
-        record, status, problem = store_received(self._root, data)
-        if record is None:
-            stats.failures += 1
-            log.warning("refused an instance from %s: %s", stats.calling_ae, problem)
-            return status
-        self._queue.put(record)
-        stats.images += 1
-        stats.bytes += len(data)
-        self._emit(stats)
-        return STATUS_SUCCESS
 
     # ---- indexing --------------------------------------------------------------------------------------------
 
