@@ -134,7 +134,7 @@ class BrowserScreen(Screen):
             rows = self.db.series(self.table("study").selection(), text)
         self.table(level).fill(rows, cell)
         title = self.query_one(f"#{level}-title", Label)
-        title.update(f"{TITLES[level]} ({len(rows)})")
+        title.update(f"{TITLES[level]} ({len(rows)})", layout=False)  # one fixed line: no layout pass
 
     def poll(self) -> None:
         """Re-read when another connection committed (listener, CLI import, a worker of ours)."""
@@ -150,15 +150,16 @@ class BrowserScreen(Screen):
             self._totals = (self._version, self.db.totals())
         stats = self._totals[1]
         marks = sum(len(self.table(level).marked) for level in LEVELS)
-        status.update(  # counts first: a long database path is what gets cut on a narrow terminal
+        status.update(  # counts first: a long database path is what gets cut on a narrow terminal; one fixed line
             f"{stats['patients']} patients, {stats['studies']} studies, {stats['series']} series,"
             f" {stats['instances']} instances" + (f"  ·  {marks} marked" if marks else "")
-            + ("" if stats["instances"] else "  ·  empty: press i to import a folder") + f"  ·  {self.db.root}"
+            + ("" if stats["instances"] else "  ·  empty: press i to import a folder") + f"  ·  {self.db.root}",
+            layout=False,
         )
 
     def busy(self, text: str) -> None:
         """What a worker is doing, in the status line until the next update."""
-        self.query_one("#status", Static).update(text)
+        self.query_one("#status", Static).update(text, layout=False)
 
     @on(DataTable.RowHighlighted)
     @on(MarkTable.MarksChanged)

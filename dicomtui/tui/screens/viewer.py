@@ -99,7 +99,7 @@ class ViewerScreen(Screen):
 
     @on(SliceView.Drawn)
     def _overlay(self, event: SliceView.Drawn) -> None:
-        self.query_one("#overlay", Static).update(event.text)
+        self.query_one("#overlay", Static).update(event.text, layout=False)  # one fixed line
 
     # ---- actions ---------------------------------------------------------------------------------------------
 
