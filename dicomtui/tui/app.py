@@ -4,6 +4,7 @@ connection, so the UI never waits and the browser sees their commits like any ot
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -68,6 +69,9 @@ class DicomTuiApp(ShowsWorkerErrors, App):
     def on_mount(self) -> None:
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
+        # The objects of start-up (modules, widgets, styles) live as long as the app: kept out of the cyclic
+        # garbage collector, its full passes no longer walk them (they showed as 100 ms stalls of a slice step).
+        gc.freeze()
 
     def on_unmount(self) -> None:
         if self.listener is not None:
