@@ -16,9 +16,11 @@ steps one slice.
             Rich console to ANSI text). Goal: < 50 ms.
 
 Each line gives the median and the max in ms, the same less the harness's floor (press + pause of a key nothing
-is bound to: Textual's pilot waits for idle in 20 ms sleeps, ~65-90 ms here), and the goal, MET / NOT MET on the
-max as measured. Below each part, "where the time goes": calls and ms per keystroke of the app's methods (wrapped
-on the instances, no profiler). When a goal is missed, the keystrokes run again under cProfile. A table that does not show what the database holds ends the run with exit code 1.
+is bound to: Textual's pilot waits for idle in 20 ms sleeps, ~65-90 ms here), and the goal, MET / NOT MET for the
+median and the max less that floor (the pilot's own waiting is not the app's time). Below each part, "where the
+time goes": calls and ms per keystroke of the app's methods (wrapped on the instances, no profiler). When a goal
+is missed at the max, the keystrokes run again under cProfile. A table that does not show what the database holds
+ends the run with exit code 1.
 
 Run:  .venv/bin/python bench/tui_bench.py            (first run generates the database: about a minute)
       .venv/bin/python bench/tui_bench.py --profile  (always print the profiles)
@@ -456,10 +458,12 @@ def line(label: str, values: list[float], goal: float | None, floor: float | Non
     if label.startswith("baseline"):
         goal = floor = None
     med, top = statistics.median(values), max(values)
-    verdict = "" if goal is None else f"goal < {goal:.0f} ms: {'MET' if top < goal else 'NOT MET'}"
-    net = f"  (less floor: {med - floor:6.1f} / {top - floor:6.1f})" if floor is not None else " " * 30
+    net_med, net_top = (med - floor, top - floor) if floor is not None else (med, top)
+    verdict = "" if goal is None else (f"goal < {goal:.0f} ms: median {'MET' if net_med < goal else 'NOT MET'}, "
+                                       f"max {'MET' if net_top < goal else 'NOT MET'}")
+    net = f"  (less floor: {net_med:6.1f} / {net_top:6.1f})" if floor is not None else " " * 30
     print(f"  {label:<44}{len(values):>4}  median {med:7.1f} ms  max {top:7.1f} ms{net}   {verdict}")
-    return goal is None or top < goal
+    return goal is None or net_top < goal
 
 
 def main() -> None:

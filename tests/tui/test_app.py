@@ -18,6 +18,7 @@ from dicomtui.tui.screens.examine import ExamineScreen
 from dicomtui.tui.screens.import_ import ImportScreen, complete_directory
 from dicomtui.tui.screens.metadata import MetadataScreen
 from dicomtui.tui.screens.viewer import ViewerScreen
+from dicomtui.tui.widgets.tables import MarkTable
 
 from .conftest import settle, text
 
@@ -26,8 +27,8 @@ SIZE = (120, 34)
 
 
 def rows(app: DicomTuiApp, level: str) -> list[list[str]]:
-    table = app.screen.query_one(f"#{level}-table", DataTable)
-    return [[str(c) for c in table.get_row_at(i)[1:]] for i in range(table.row_count)]
+    table = app.screen.query_one(f"#{level}-table", MarkTable)
+    return [table.get_row_at(i)[1:] for i in range(table.row_count)]
 
 
 
@@ -70,7 +71,7 @@ async def test_the_browser_sees_another_process_add_data(app: DicomTuiApp, tmp_p
         app.screen.poll()  # what the 2-second timer runs
         await pilot.pause()
         assert [r[0] for r in rows(app, "patient")] == ["Abe^Al", "Doe^Jane", "Roe^Rick"]
-        table = app.screen.query_one("#patient-table", DataTable)
+        table = app.screen.query_one("#patient-table", MarkTable)
         assert table.get_row_at(table.cursor_row)[1] == "Roe^Rick"
 
 
@@ -268,23 +269,23 @@ async def test_a_folder_that_is_not_a_database_is_reported(tmp_path: Path) -> No
         assert "not a dicomtui database" in text(app.screen.query_one("#status", Static))
 
 
-async def test_long_results_are_shown_a_page_at_a_time(tmp_path: Path) -> None:
-    """A 450-row result shows its first page; moving the cursor near the end adds the next page, End shows all,
-    and marks (ctrl+a) cover rows not shown yet."""
-    from dicomtui.tui.widgets.tables import PAGE, MarkTable
-
+async def test_long_results_scroll_with_the_cursor(tmp_path: Path) -> None:
+    """Only the rows on screen are drawn; the cursor scrolls the table, End goes to the last row, marks (ctrl+a)
+    cover every row, and a refill keeps the cursor on its record."""
     app = DicomTuiApp(tmp_path / "db", renderer="halfblock", settings_path=tmp_path / "config.toml")
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one("#patient-table", MarkTable)
+        table.focus()
         table.fill([{"id": n, "PatientName": f"P{n:04d}"} for n in range(450)])
-        assert table.row_count == PAGE and len(table.rows_by_key) == 450
-        table.move_cursor(row=PAGE - 5)
         await pilot.pause()
-        assert table.row_count == 2 * PAGE
-        await pilot.press("ctrl+a")
-        assert len(table.selection()) == 450
+        assert table.row_count == 450 and table.scroll_y == 0
         await pilot.press("end")
-        assert table.row_count == 450 and table.cursor_row == 449
-        assert str(table.get_row_at(449)[0]) == "●"  # marked before it was shown
-        table.fill([{"id": n, "PatientName": f"P{n:04d}"} for n in range(450)])  # a refill keeps the cursor
-        assert table.cursor_row == 449 and table.cursor_key == "449"
+        assert table.cursor_row == 449 and table.scroll_y > 400
+        assert "P0449" in table.render_line(table.scrollable_content_region.height - 1).text
+        await pilot.press("ctrl+a")
+        assert len(table.selection()) == 450 and table.get_row_at(449)[0] == "●"
+        await pilot.press("home", "pagedown")
+        assert table.cursor_row > 10 and table.cursor_key == str(table.cursor_row)
+        table.fill([{"id": n, "PatientName": f"P{n:04d}"} for n in range(100, 450)])  # a refill keeps the cursor
+        assert table.cursor_key == str(table.rows_by_key[table.cursor_key]["id"])
+        assert int(table.cursor_key) > 10

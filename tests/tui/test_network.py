@@ -14,6 +14,7 @@ from dicomtui.core.database import DicomDatabase
 from dicomtui.core.net.nodes import LocalNode, Nodes, RemoteNode, save_nodes
 from dicomtui.tui.app import DicomTuiApp
 from dicomtui.tui.screens.network import NetworkScreen, NodeForm, SendScreen
+from dicomtui.tui.widgets.tables import MarkTable
 from tests.conftest import require_program
 from tests.interop.test_dimse import free_port, storescp  # noqa: F401 - fixture
 from tests.interop.test_orthanc import orthanc  # noqa: F401 - fixture
@@ -103,8 +104,8 @@ async def test_query_retrieve_and_doctor_against_orthanc(tmp_path: Path, orthanc
         screen.query_one("#q-name", Input).focus()
         await pilot.press("enter")
         await settle(app, pilot)
-        results = screen.query_one("#query-results", DataTable)
-        assert results.row_count == 1 and str(results.get_row_at(0)[1]) == "Müller^Hans"
+        results = screen.query_one("#query-results", MarkTable)
+        assert results.row_count == 1 and results.get_row_at(0)[1] == "Müller^Hans"
         await pilot.press("enter")  # the study's series
         await settle(app, pilot)
         assert results.row_count == 2 and screen.level == "series"

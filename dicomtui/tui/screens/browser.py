@@ -14,7 +14,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Header, Input, Label, Static
 
 from ..widgets.tables import MarkTable
 
@@ -161,7 +161,7 @@ class BrowserScreen(Screen):
         """What a worker is doing, in the status line until the next update."""
         self.query_one("#status", Static).update(text, layout=False)
 
-    @on(DataTable.RowHighlighted)
+    @on(MarkTable.Highlighted)
     @on(MarkTable.MarksChanged)
     def _selection_moved(self, event) -> None:
         table = event.control

@@ -224,11 +224,11 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.say(f"{len(answers)} {'studies' if level == 'study' else 'series'} found"
                  + ("; mark with space, r retrieves" if answers else ""))
 
-    @on(DataTable.RowSelected, "#query-results")
-    def _drill_down(self, event: DataTable.RowSelected) -> None:
+    @on(MarkTable.Selected, "#query-results")
+    def _drill_down(self, event: MarkTable.Selected) -> None:
         """Enter on a study answer lists its series (Enter on a series answer does nothing more)."""
         node = self.current_node()
-        row = self.query_one("#query-results", MarkTable).rows_by_key.get(event.row_key.value)
+        row = self.query_one("#query-results", MarkTable).rows_by_key.get(event.key)
         if node is None or row is None or self.level != "study":
             return
         from ...core.net.dimse import QueryFilters

@@ -1,35 +1,80 @@
-"""A DataTable with marks (space toggles the row under the cursor, shift+up/down marks a range) that shows long
-results a page at a time: Textual measures and lays out every row it holds, about 50 µs a row, so 2,000
-patients would cost a tenth of a second per keystroke. More rows are added as the cursor nears the end."""
+"""The browser's tables: rows keyed by database id, marks (space toggles the row under the cursor, shift+up/down
+marks a range, ctrl+a all), the cursor kept on the same record across refills.
+
+Drawn line by line (Textual's line API): only the rows on screen are rendered, and a refill measures each cell
+once. Textual's DataTable measured, laid out and rendered every row it held on each refill: with 2,000 patients a
+filter keystroke took a third of a second in it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rich.text import Text
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
-MARK = Text("●", style="bold $accent")
-MARK_COLUMN = "mark"
-PAGE = 200  # rows added at a time
-NEAR_END = 20  # the next page comes when the cursor is this close to the last row shown
+MARK = "●"
+MAX_WIDTH = 40  # a column is never wider (longer values are cut with …)
 
 
-class MarkTable(DataTable):
-    """Rows keyed by database id; ``marked`` holds the keys the user picked (in row order when read)."""
+class MarkTable(ScrollView, can_focus=True):
+    """A table of result rows (dicts with an "id"); ``marked`` holds the keys the user picked."""
 
     BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False, id="row_up"),
+        Binding("down", "cursor(1)", "Down", show=False, id="row_down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="page_up"),
+        Binding("pagedown", "page(1)", "Page down", show=False, id="page_down"),
+        Binding("home", "jump(0)", "First row", show=False, id="first_row"),
+        Binding("end", "jump(-1)", "Last row", show=False, id="last_row"),
+        Binding("enter", "select", "Open", show=False, id="row_select"),
         Binding("space", "toggle_mark", "Mark", id="mark", tooltip="Mark or unmark the row under the cursor"),
         Binding("shift+down", "extend(1)", "Mark down", show=False, id="mark_down"),
         Binding("shift+up", "extend(-1)", "Mark up", show=False, id="mark_up"),
-        Binding("home", "scroll_top", "First row", show=False, id="first_row"),
-        Binding("end", "scroll_bottom", "Last row", show=False, id="last_row"),
         Binding("ctrl+a", "mark_all", "Mark all", show=False, id="mark_all", tooltip="Mark every row (again: none)"),
     ]
+    COMPONENT_CLASSES = {"marktable--header", "marktable--cursor", "marktable--even", "marktable--mark"}
+    DEFAULT_CSS = """
+    MarkTable {
+        background: $surface;
+        color: $foreground;
+        & > .marktable--header { text-style: bold; background: $panel; color: $foreground; }
+        & > .marktable--even { background: $surface-lighten-1 50%; }
+        & > .marktable--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        & > .marktable--mark { color: $accent; text-style: bold; }
+        &:focus > .marktable--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+    }
+    """
+
+    class Highlighted(Message):
+        """The cursor moved to another row (not sent for the moves of a refill)."""
+
+        def __init__(self, table: MarkTable, key: str | None) -> None:
+            super().__init__()
+            self.table, self.key = table, key
+
+        @property
+        def control(self) -> MarkTable:
+            return self.table
+
+    class Selected(Highlighted):
+        """Enter on a row."""
 
     class MarksChanged(Message):
         def __init__(self, table: MarkTable) -> None:
@@ -41,110 +86,154 @@ class MarkTable(DataTable):
             return self.table
 
     def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(**kwargs)
         self.columns_spec = list(columns)  # (label, row dict key)
         self.marked: set[str] = set()
-        self.rows_by_key: dict[str, dict[str, Any]] = {}  # every row of the result, shown or not yet
-        self._rows: list[dict[str, Any]] = []
-        self._fmt: Callable[[str, Any], Any] = _text
-        self._adding = False  # add_row moves the cursor too: the watcher must not add rows meanwhile
+        self.rows_by_key: dict[str, dict[str, Any]] = {}
+        self._keys: list[str] = []
+        self._cells: list[list[str]] = []
+        self._widths = [cell_len(label) for label, _ in self.columns_spec]
+        self._cursor = 0
 
-    def on_mount(self) -> None:
-        self.add_column(" ", key=MARK_COLUMN, width=1)
-        for label, key in self.columns_spec:
-            self.add_column(label, key=key)
-
-    # ---- filling ---------------------------------------------------------------------------------------------
+    # ---- data ------------------------------------------------------------------------------------------------
 
     def fill(self, rows: list[dict[str, Any]], fmt: Callable[[str, Any], Any] | None = None) -> None:
-        """Replace the rows, keeping the cursor on the same record (and marks on records still shown). Quietly:
-        the cursor moves of a refill post no RowHighlighted (the caller fills the panes below itself)."""
-        with self.prevent(DataTable.RowHighlighted):
-            self._fill(rows, fmt)
-
-    def _fill(self, rows: list[dict[str, Any]], fmt: Callable[[str, Any], Any] | None) -> None:
+        """Replace the rows, keeping the cursor on the same record (and marks on records still there)."""
         before = self.cursor_key
-        self._rows = []  # while clearing, the cursor watcher has nothing to add
-        self.clear()
-        self._rows, self._fmt = rows, fmt or _text
-        self.rows_by_key = {str(r["id"]): r for r in rows}
+        fmt = fmt or _text
+        self._keys = [str(r["id"]) for r in rows]
+        self.rows_by_key = dict(zip(self._keys, rows))
+        self._cells = [[str(fmt(key, r.get(key))) for _, key in self.columns_spec] for r in rows]
+        self._widths = [min(max([cell_len(label)] + [cell_len(row[c]) for row in self._cells]), MAX_WIDTH)
+                        for c, (label, _) in enumerate(self.columns_spec)]
         self.marked &= set(self.rows_by_key)
-        keys = list(self.rows_by_key)
-        at = keys.index(before) if before in self.rows_by_key else -1
-        self._show_up_to(max(PAGE, at + PAGE))
-        if at >= 0:
-            self.move_cursor(row=at, animate=False, scroll=True)
-
-    def _show_up_to(self, count: int) -> None:
-        """Add rows until ``count`` are shown (or all of them)."""
-        fmt, spec = self._fmt, self.columns_spec
-        self._adding = True
-        try:
-            for r in self._rows[self.row_count:count]:
-                key = str(r["id"])
-                self.add_row(MARK if key in self.marked else "", *[fmt(k, r.get(k)) for _, k in spec], key=key)
-        finally:
-            self._adding = False
+        self._cursor = self._keys.index(before) if before in self.rows_by_key else 0
+        self.virtual_size = Size(2 + sum(w + 2 for w in self._widths), len(self._keys) + 1)
+        self._scroll_to_cursor()
+        self.refresh()
 
     @property
-    def all_shown(self) -> bool:
-        return self.row_count >= len(self._rows)
+    def row_count(self) -> int:
+        return len(self._keys)
 
-    def watch_cursor_coordinate(self, old, new) -> None:
-        super().watch_cursor_coordinate(old, new)
-        if not self._adding and new.row >= self.row_count - NEAR_END and not self.all_shown:
-            self._show_up_to(self.row_count + PAGE)
-
-    def action_scroll_bottom(self) -> None:
-        self._show_up_to(len(self._rows))
-        super().action_scroll_bottom()
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
 
     @property
     def cursor_key(self) -> str | None:
-        if not self.row_count:
-            return None
-        try:
-            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
-        except (RowDoesNotExist, Exception):
-            return None
+        return self._keys[self._cursor] if self._keys else None
+
+    def get_row_at(self, index: int) -> list[str]:
+        """The shown texts of a row: the mark, then the columns."""
+        return [MARK if self._keys[index] in self.marked else "", *self._cells[index]]
 
     def selection(self) -> list[int]:
         """The marked rows' ids in row order, or else the row under the cursor."""
         if self.marked:
-            return [int(k) for k in self.rows_by_key if k in self.marked]
+            return [int(k) for k in self._keys if k in self.marked]
         key = self.cursor_key
         return [int(key)] if key is not None else []
 
-    # ---- marking ---------------------------------------------------------------------------------------------
+    # ---- cursor ----------------------------------------------------------------------------------------------
 
-    def _set_mark(self, key: str, on: bool) -> None:
-        (self.marked.add if on else self.marked.discard)(key)
-        if self._row_locations.get(key) is not None:  # a row not shown yet gets its mark when it is added
-            self.update_cell(key, MARK_COLUMN, MARK if on else "")
+    def move_cursor(self, row: int) -> None:
+        if not self._keys:
+            return
+        row = min(max(row, 0), len(self._keys) - 1)
+        if row != self._cursor:
+            self._cursor = row
+            self._scroll_to_cursor()
+            self.refresh()
+            self.post_message(self.Highlighted(self, self.cursor_key))
+
+    def _scroll_to_cursor(self) -> None:
+        visible = max(self.scrollable_content_region.height - 1, 1)  # less the header line
+        top = int(self.scroll_y)
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False, immediate=True)
+        elif self._cursor >= top + visible:
+            self.scroll_to(y=self._cursor - visible + 1, animate=False, immediate=True)
+
+    def action_cursor(self, step: int) -> None:
+        self.move_cursor(self._cursor + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self._cursor + direction * max(self.scrollable_content_region.height - 2, 1))
+
+    def action_jump(self, where: int) -> None:
+        self.move_cursor(0 if where == 0 else len(self._keys) - 1)
+
+    def action_select(self) -> None:
+        if self._keys:
+            self.post_message(self.Selected(self, self.cursor_key))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is not None and offset.y >= 1:
+            self.move_cursor(int(self.scroll_y) + offset.y - 1)
+
+    # ---- marks -----------------------------------------------------------------------------------------------
 
     def action_toggle_mark(self) -> None:
         key = self.cursor_key
-        if key is None:
-            return
-        self._set_mark(key, key not in self.marked)
-        self.post_message(self.MarksChanged(self))
+        if key is not None:
+            self.marked ^= {key}
+            self.refresh()
+            self.post_message(self.MarksChanged(self))
 
     def action_extend(self, step: int) -> None:
-        key = self.cursor_key
-        if key is None:
-            return
-        self._set_mark(key, True)
-        self.move_cursor(row=self.cursor_row + step)
-        key = self.cursor_key
-        if key is not None:
-            self._set_mark(key, True)
-        self.post_message(self.MarksChanged(self))
+        if self._keys:
+            self.marked.add(self._keys[self._cursor])
+            self.move_cursor(self._cursor + step)
+            self.marked.add(self._keys[self._cursor])
+            self.refresh()
+            self.post_message(self.MarksChanged(self))
 
     def action_mark_all(self) -> None:
-        on = len(self.marked) < len(self.rows_by_key)
-        for key in self.rows_by_key:
-            self._set_mark(key, on)
+        self.marked = set() if len(self.marked) == len(self._keys) else set(self._keys)
+        self.refresh()
         self.post_message(self.MarksChanged(self))
+
+    # ---- drawing ---------------------------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        if y == 0:
+            style = base + self.get_component_rich_style("marktable--header")
+            texts = [label for label, _ in self.columns_spec]
+            mark = ""
+        else:
+            row = int(self.scroll_y) + y - 1
+            if row >= len(self._keys):
+                return Strip.blank(width, base)
+            style = base
+            if row % 2:
+                style += self.get_component_rich_style("marktable--even")
+            if row == self._cursor:
+                style += self.get_component_rich_style("marktable--cursor")
+            texts = self._cells[row]
+            mark = MARK if self._keys[row] in self.marked else ""
+        mark_style = style + self.get_component_rich_style("marktable--mark") if mark else style
+        segments = [Segment(" ", style), Segment(mark or " ", mark_style)]
+        for text, w in zip(texts, self._widths):
+            segments.append(Segment("  " + _fit(text, w), style))
+        strip = Strip(segments).crop(int(self.scroll_x), int(self.scroll_x) + width)
+        return strip.extend_cell_length(width, style).apply_style(Style())
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self._scroll_to_cursor()
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` padded or cut (with …) to ``width`` cells."""
+    length = cell_len(text)
+    if length <= width:
+        return text + " " * (width - length)
+    while cell_len(text) > width - 1:
+        text = text[:-1]
+    return text + "…" + " " * (width - 1 - cell_len(text))
 
 
 def _text(_key: str, value: Any) -> str:
