@@ -113,6 +113,7 @@ async def shoot(root: Path) -> list[str]:
         await pilot.press("escape", "n", "down", "down", "l", "c")  # the listener, and an echo to ourselves
         await settle(app, pilot)
         app.screen.refresh_listener()
+        await pilot.pause()
         save("network", "network")
         await pilot.press("a")
         save("node-form", "add a node")
