@@ -511,7 +511,7 @@ def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
         files = db.instance_files(found) if found else []
     if not files:
         _err(f"no patient, study, series or instance {args.uid} in the database")
-        return EXIT_PARTIAL
+        return EXIT_FATAL  # as rm, send and ls do for an unknown UID
     if not 1 <= args.file <= len(files):
         _err(f"--file must be 1 to {len(files)} ({args.uid} has {len(files)} files)")
         return EXIT_FATAL

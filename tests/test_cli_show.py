@@ -47,7 +47,7 @@ def test_show_json_file_and_filter(tmp_path: Path) -> None:
 def test_show_errors_say_why(tmp_path: Path) -> None:
     db, uids = imported(tmp_path)
     out = run("--db", db, "show", "1.2.3.4.unknown")
-    assert out.returncode == 1 and "no patient, study, series or instance 1.2.3.4.unknown" in out.stderr
+    assert out.returncode == 2 and "no patient, study, series or instance 1.2.3.4.unknown" in out.stderr
     out = run("--db", db, "show", uids["series"], "--file", "4")
     assert out.returncode == 2 and "--file must be 1 to 3" in out.stderr
     out = run("--db", db, "show", uids["series"], "--filter", "re:[oops")
