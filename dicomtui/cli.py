@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .config import RENDERERS
+
 EXIT_OK, EXIT_PARTIAL, EXIT_FATAL = 0, 1, 2
 
 
@@ -23,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A keyboard-driven DICOM workstation for the terminal. Without a command, starts the TUI.",
     )
     parser.add_argument("--db", metavar="PATH", help="database folder (default: from settings, else the user data dir)")
-    parser.add_argument("--renderer", choices=["auto", "kitty", "sixel", "halfblock", "unicode"],
+    parser.add_argument("--renderer", choices=RENDERERS,
                         help="how the TUI draws images (default: from settings, else detected)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

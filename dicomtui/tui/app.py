@@ -5,6 +5,7 @@ connection, so the UI never waits and the browser sees their commits like any ot
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -96,6 +97,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             self.db.close()
         self.db, self.db_path, self.db_error = db, db.root, ""
         self.sub_title = str(db.root)
+        self.browser.forget_totals()
         remember_database(self.settings, db.root)
         self._save_settings()
         self.browser.reload()
@@ -232,16 +234,30 @@ class DicomTuiApp(ShowsWorkerErrors, App):
     # ---- examine / load --------------------------------------------------------------------------------------
 
     def examine_series(self, series_ids: list[int]) -> None:
-        if series_ids:
+        if series_ids and not self._loading():
             self._examine(series_ids, show=True)
 
     def load_series(self, series_ids: list[int]) -> None:
-        if series_ids:
+        if series_ids and not self._loading():
             self._examine(series_ids, show=False)
+
+    def _loading(self) -> bool:
+        """True (and the user told) while an examine or load runs: a second Enter does not load twice."""
+        busy = any(w.is_running for w in self.workers if w.group in ("examine", "load"))
+        if busy:
+            self.notify("Still loading the previous selection", severity="warning")
+        return busy
+
+    def _status(self, text: str) -> None:
+        """From a worker thread: what it is doing, in the browser's status line."""
+        self.call_from_thread(lambda: self.browser.busy(text))
+
+    def worker_failed(self, _worker) -> None:
+        self.browser.update_status()
 
     @work(thread=True, exclusive=True, group="examine", exit_on_error=False)
     def _examine(self, series_ids: list[int], show: bool) -> None:
-        self.call_from_thread(self.browser.busy, f"examining {len(series_ids)} series …")
+        self._status(f"examining {len(series_ids)} series …")
         with DicomDatabase.open(self.db_path, create=False) as db:
             loadables = examine_series(db, series_ids, split_by_time=self.settings.split_by_time)
             labels = {}
@@ -275,10 +291,13 @@ class DicomTuiApp(ShowsWorkerErrors, App):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self, loadables: list[Loadable]) -> None:
         items = []
+        shown = [0.0]  # when progress was last shown: ten updates a second are enough
         with DicomDatabase.open(self.db_path, create=False) as db:
             for n, loadable in enumerate(loadables, 1):
                 def progress(done: int, total: int, n: int = n, name: str = loadable.name) -> None:
-                    self.call_from_thread(self.browser.busy, f"loading {n}/{len(loadables)} {name}: {done}/{total}")
+                    if time.monotonic() - shown[0] > 0.1 or done == total:
+                        shown[0] = time.monotonic()
+                        self._status(f"loading {n}/{len(loadables)} {name}: {done}/{total}")
 
                 result = load_loadable(db, loadable, progress, regularize=self.settings.regularize)
                 volumes = result if isinstance(result, list) else [result]
@@ -292,7 +311,10 @@ class DicomTuiApp(ShowsWorkerErrors, App):
     def _loaded(self, items: list[Loaded]) -> None:
         self.browser.update_status()
         self.loaded.extend(items)
-        self.action_viewer()
+        if isinstance(self.screen, (BrowserScreen, ExamineScreen, ViewerScreen)):
+            self.action_viewer()
+        else:  # the user opened something else meanwhile (import, settings…): not taken away from them
+            self.notify(f"Loaded {', '.join(i.name for i in items)}: v opens the viewer")
 
     def action_viewer(self) -> None:
         if not self.loaded:

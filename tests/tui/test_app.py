@@ -194,6 +194,14 @@ async def test_examine_shows_warnings_and_asks_before_loading(app: DicomTuiApp) 
         assert isinstance(app.screen, ViewerScreen)
 
 
+async def test_a_second_enter_does_not_load_twice_and_a_load_does_not_close_a_dialog(app: DicomTuiApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab", "tab", "tab", "tab", "enter", "enter", "i")  # Enter twice, then the import dialog
+        await settle(app, pilot)
+        assert len(app.loaded) == 1
+        assert isinstance(app.screen, ImportScreen)  # still open: the load finished behind it
+
+
 async def test_viewer_steps_slices_planes_windows_and_saves(app: DicomTuiApp, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("tab", "tab", "tab", "tab", "enter")  # the 8-slice axial series, no warnings
@@ -233,6 +241,7 @@ async def test_open_and_create_databases(app: DicomTuiApp, tmp_path: Path) -> No
         await pilot.press("enter")
         await pilot.pause()
         assert app.db.root == tmp_path / "second" and rows(app, "patient") == []
+        assert text(app.screen.query_one("#status", Static)).startswith("0 patients")  # not the old counts
         saved = tomllib.loads((tmp_path / "config.toml").read_text())
         assert saved["recent_databases"][0] == str(tmp_path / "second")
         await pilot.press("o")
@@ -244,12 +253,12 @@ async def test_open_and_create_databases(app: DicomTuiApp, tmp_path: Path) -> No
 async def test_settings_are_saved_and_the_keymap_applies(app: DicomTuiApp, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("comma")
-        app.screen.query_one("#set-keymap", Input).value = "import=ctrl+i"
+        app.screen.query_one("#set-keymap", Input).value = "import=ctrl+t; quit=ctrl+q,q"
         await pilot.press("ctrl+s")
         await pilot.pause()
         saved = tomllib.loads((tmp_path / "config.toml").read_text())
-        assert saved["keymap"] == {"import": "ctrl+i"}
-        await pilot.press("ctrl+i")
+        assert saved["keymap"] == {"import": "ctrl+t", "quit": "ctrl+q,q"}  # alternatives inside one entry
+        await pilot.press("ctrl+t")
         assert isinstance(app.screen, ImportScreen)
 
 

@@ -545,18 +545,22 @@ class _Cancelled(Exception):
 def _follow(responses, node: RemoteNode, report: RetrieveReport, service: str, tick,
             local: LocalNode | None = None, assoc=None) -> int:
     """Read C-MOVE/C-GET responses: progress from the pending ones, the final counts, plain-words failures.
-    A cancel (``tick`` raising) aborts the association and counts what was completed until then."""
+    A cancel (``tick`` raising) aborts the association; a C-MOVE then counts the sub-operations the last pending
+    response reported completed (a C-GET counts what it received itself)."""
+    seen = [0]
     try:
-        return _read_responses(responses, node, report, service, tick, local)
+        return _read_responses(responses, node, report, service, tick, local, seen)
     except _Cancelled:
         report.cancelled = True
         if assoc is not None and assoc.is_established:
             assoc.abort()
-        return 0
+        if service == "move":
+            report.completed += seen[0]
+        return seen[0]
 
 
 def _read_responses(responses, node: RemoteNode, report: RetrieveReport, service: str, tick,
-                    local: LocalNode | None) -> int:
+                    local: LocalNode | None, seen: list[int]) -> int:
     completed = 0
     for status, _identifier_ds in responses:
         if status is None or "Status" not in status:
@@ -564,10 +568,15 @@ def _read_responses(responses, node: RemoteNode, report: RetrieveReport, service
             break
         code = int(status.Status)
         completed = int(status.get("NumberOfCompletedSuboperations", completed) or 0)
+        seen[0] = completed
         comment = str(status.get("ErrorComment", "") or "").strip()
-        tick(completed)
         if code in (0xFF00, 0xFF01):
+            tick(completed)
             continue
+        try:
+            tick(completed)
+        except _Cancelled:
+            pass  # the retrieve is over: nothing left to cancel
         report.completed += completed
         report.failed += int(status.get("NumberOfFailedSuboperations", 0) or 0)
         report.warning += int(status.get("NumberOfWarningSuboperations", 0) or 0)
@@ -658,7 +667,10 @@ def _get(db, node, local, level, study, series, sops, report, tick) -> int:
             assoc.release()
         for start in range(0, len(received), 500):  # indexed even when cancelled: nothing received is lost
             db.add_files(received[start : start + 500])
-    return len(received) if report.cancelled else done
+    if report.cancelled:
+        report.completed += len(received)
+        return len(received)
+    return done
 
 
 # ---- doctor --------------------------------------------------------------------------------------------------

@@ -157,6 +157,10 @@ class BrowserScreen(Screen):
             layout=False,
         )
 
+    def forget_totals(self) -> None:
+        """Another database: its counts are read anew (a fresh connection may start at the same data_version)."""
+        self._totals = (None, {})
+
     def busy(self, text: str) -> None:
         """What a worker is doing, in the status line until the next update."""
         self.query_one("#status", Static).update(text, layout=False)

@@ -23,7 +23,7 @@ from .confirm import ShowsWorkerErrors
 
 
 class DirectorySuggester(Suggester):
-    """Completes the last part of a path with the first matching sub-folder (Tab or → accepts)."""
+    """Completes the last part of a path with the first matching sub-folder (→ accepts it)."""
 
     def __init__(self) -> None:
         super().__init__(use_cache=False, case_sensitive=True)

@@ -159,8 +159,19 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def say(self, text: str) -> None:
         self.query_one("#net-message", Static).update(text)
 
+    def busy(self) -> bool:
+        """True (and said) while an echo, doctor, query or retrieve runs: one at a time, so that Escape can
+        always cancel the one that runs."""
+        running = any(w.is_running for w in self.workers if w.group == "network")
+        if running:
+            self.say("Busy with the previous request: Escape cancels it.")
+        return running
+
+    def on_unmount(self) -> None:
+        self.cancel.set()  # a retrieve still running stops at its next response
+
     def action_echo(self) -> None:
-        node = self.current_node()
+        node = None if self.busy() else self.current_node()
         if node is not None:
             self.say(f"C-ECHO {node.address} …")
             self._echo(node)
@@ -173,7 +184,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.app.call_from_thread(self.say, ("✓ " if result.ok else "✗ ") + result.message)
 
     def action_doctor(self) -> None:
-        node = self.current_node()
+        node = None if self.busy() else self.current_node()
         if node is not None:
             self.say(f"Checking {node.address} (network, echo, query, a C-MOVE back to us) …")
             self._doctor(node)
@@ -198,12 +209,12 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
 
     @on(Input.Submitted, ".query-field")
     def action_query(self) -> None:
-        node = self.current_node()
+        node = None if self.busy() else self.current_node()
         if node is None:
             return
-        self.level = self.query_one("#q-level", Select).value
-        self.say(f"C-FIND {self.level} level at {node.address} …")
-        self._query(node, self.level, self.filters())
+        level = self.query_one("#q-level", Select).value
+        self.say(f"C-FIND {level} level at {node.address} …")
+        self._query(node, level, self.filters())
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
     def _query(self, node: RemoteNode, level: str, filters) -> None:
@@ -217,6 +228,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.app.call_from_thread(self._show_results, level, answers)
 
     def _show_results(self, level: str, answers: list[dict[str, str]]) -> None:
+        self.level = level  # what the table holds
+        self.query_one("#q-level", Select).value = level
         table = self.query_one("#query-results", MarkTable)
         table.marked.clear()
         table.fill([result_row(n, level, a) for n, a in enumerate(answers)])
@@ -229,16 +242,16 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         """Enter on a study answer lists its series (Enter on a series answer does nothing more)."""
         node = self.current_node()
         row = self.query_one("#query-results", MarkTable).rows_by_key.get(event.key)
-        if node is None or row is None or self.level != "study":
+        if node is None or row is None or self.level != "study" or self.busy():
             return
         from ...core.net.dimse import QueryFilters
 
-        self.level = "series"
-        self.query_one("#q-level", Select).value = "series"
         self.say(f"C-FIND the series of {row.get('PatientName', '')} {row.get('StudyDate', '')} …")
         self._query(node, "series", QueryFilters(study_uid=str(row["uid"])))
 
     def action_retrieve(self) -> None:
+        if self.busy():
+            return
         node = self.current_node()
         table = self.query_one("#query-results", MarkTable)
         uids = [str(table.rows_by_key[str(i)]["uid"]) for i in table.selection()]
@@ -294,7 +307,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
                     f"{', TLS' if local.tls_cert else ''}{', callers: ' + ' '.join(local.allow) if local.allow else ''})")
         else:
             text = (f"Listener running as {listener.local.ae_title} on {listener.local.bind}:{listener.port}  ·  "
-                    f"{listener.indexed} instances indexed into this database  ·  l stops it")
+                    f"{listener.indexed} instances indexed into {listener.db_path}  ·  l stops it")
         self.query_one("#listener-status", Static).update(text)
         table = self.query_one("#associations", DataTable)
         rows = listener.associations[-50:] if listener is not None else []
@@ -421,12 +434,11 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
             pass
 
         def progress(done: int, total: int) -> None:
-            self.app.call_from_thread(self.query_one("#send-progress", ProgressBar).update, total=total, progress=done)
+            self.app.call_from_thread(self._progress, done, total)
             if self.cancel.is_set():
                 raise Cancelled
 
-        self.app.call_from_thread(self.query_one("#send-summary", Static).update,
-                                  f"Sending to {node.address} …  Escape cancels")
+        self.app.call_from_thread(self._summary, f"Sending to {node.address} …  Escape cancels")
         try:
             report = send(self.files, node, self.nodes.local, progress)
         except DimseError as exc:
@@ -442,6 +454,12 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
                 + "".join(f"\n{note}" for note in report.notes))
         problems = [(i.path, i.category, i.meaning) for i in report.items if i.category != "success"]
         self.app.call_from_thread(self._done, text, problems)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.query_one("#send-progress", ProgressBar).update(total=total, progress=done)
+
+    def _summary(self, text: str) -> None:
+        self.query_one("#send-summary", Static).update(text)
 
     def _done(self, text: str, problems: list[tuple[str, str, str]]) -> None:
         self.running = False

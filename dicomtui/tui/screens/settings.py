@@ -42,8 +42,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 yield Switch(s.split_by_time, id="set-split-by-time")
                 yield Label("  Regularize irregular geometry on load ")
                 yield Switch(s.regularize, id="set-regularize")
-            yield Label("Key map (binding id = keys, comma separated; ? lists the ids)")
-            yield Input(", ".join(f"{k}={v}" for k, v in s.keymap.items()), placeholder="quit=ctrl+q, load=l",
+            yield Label("Key map: id=keys entries separated by ; (alternative keys by commas; ? lists the ids)")
+            yield Input("; ".join(f"{k}={v}" for k, v in s.keymap.items()), placeholder="quit=ctrl+q,q; load=l",
                         id="set-keymap")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="settings-save")
@@ -52,7 +52,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
 
     def form(self) -> Settings:
         keymap = {}
-        for part in self.query_one("#set-keymap", Input).value.split(","):
+        for part in self.query_one("#set-keymap", Input).value.split(";"):
             if part.strip():
                 key, eq, value = part.partition("=")
                 if not eq or not key.strip() or not value.strip():

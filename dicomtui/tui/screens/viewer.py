@@ -208,7 +208,10 @@ class SaveScreen(ShowsWorkerErrors, ModalScreen[None]):
             text = "Written: " + ", ".join(str(p) for p in written) + "\nEscape closes."
         except (convert.ConvertError, OSError) as exc:
             text = f"[b]Not written[/b]: {exc}"
-        self.app.call_from_thread(self.query_one("#save-result", Static).update, text)
+        self.app.call_from_thread(self._said, text)
+
+    def _said(self, text: str) -> None:
+        self.query_one("#save-result", Static).update(text)
 
     def action_close(self) -> None:
         self.dismiss(None)

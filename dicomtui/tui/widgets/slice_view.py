@@ -25,8 +25,6 @@ except Exception:  # noqa: BLE001 - e.g. ZeroDivisionError on a 0×0 pty: images
     _image_widgets = None
     get_cell_size = None
 
-RENDERERS = ("auto", "kitty", "sixel", "halfblock", "unicode")
-
 
 def image_class(renderer: str):
     """The image widget for a renderer name (settings / --renderer); "auto" lets textual-image detect. Half-block
@@ -38,7 +36,7 @@ def image_class(renderer: str):
     if renderer == "auto" and renderer_name(_image_widgets.Image) == "halfblock":
         return HalfBlocks
     return {"auto": _image_widgets.Image, "kitty": _image_widgets.TGPImage, "sixel": _image_widgets.SixelImage,
-            "halfblock": _image_widgets.HalfcellImage, "unicode": _image_widgets.UnicodeImage}[renderer]
+            "unicode": _image_widgets.UnicodeImage}[renderer]
 
 
 def renderer_name(cls) -> str:
