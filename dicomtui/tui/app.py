@@ -243,7 +243,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
 
     def _loading(self) -> bool:
         """True (and the user told) while an examine or load runs: a second Enter does not load twice."""
-        busy = any(w.is_running for w in self.workers if w.group in ("examine", "load"))
+        busy = any(not w.is_finished for w in self.workers if w.group in ("examine", "load"))
         if busy:
             self.notify("Still loading the previous selection", severity="warning")
         return busy

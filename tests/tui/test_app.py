@@ -196,10 +196,17 @@ async def test_examine_shows_warnings_and_asks_before_loading(app: DicomTuiApp) 
 
 async def test_a_second_enter_does_not_load_twice_and_a_load_does_not_close_a_dialog(app: DicomTuiApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("tab", "tab", "tab", "tab", "enter", "enter", "i")  # Enter twice, then the import dialog
+        await pilot.press("tab", "tab", "tab", "tab")
+        series = app.screen.selected_series()
+        app.load_series(series)
+        app.load_series(series)  # Enter again while the first load runs
         await settle(app, pilot)
         assert len(app.loaded) == 1
-        assert isinstance(app.screen, ImportScreen)  # still open: the load finished behind it
+        await pilot.press("escape", "i")
+        first = app.loaded[0]
+        app._loaded([first])  # a load that ends while the import dialog is open
+        await pilot.pause()
+        assert isinstance(app.screen, ImportScreen) and len(app.loaded) == 2
 
 
 async def test_viewer_steps_slices_planes_windows_and_saves(app: DicomTuiApp, tmp_path: Path) -> None:

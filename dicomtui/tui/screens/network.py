@@ -162,7 +162,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def busy(self) -> bool:
         """True (and said) while an echo, doctor, query or retrieve runs: one at a time, so that Escape can
         always cancel the one that runs."""
-        running = any(w.is_running for w in self.workers if w.group == "network")
+        running = any(not w.is_finished for w in self.workers if w.group == "network")
         if running:
             self.say("Busy with the previous request: Escape cancels it.")
         return running
@@ -286,7 +286,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         bar.update(total=max(total, 1), progress=done)
 
     def action_cancel_or_back(self) -> None:
-        if any(w.is_running for w in self.workers if w.group == "network"):
+        if any(not w.is_finished for w in self.workers if w.group == "network"):
             self.cancel.set()
             self.say("Cancelling …")
         else:
