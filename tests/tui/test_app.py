@@ -172,8 +172,9 @@ async def test_metadata_screen_filters_steps_and_folds(app: DicomTuiApp) -> None
         screen.query_one("#metadata-filter", Input).value = "re:("
         await pilot.pause()
         assert "regular expression" in text(screen.query_one("#metadata-status", Static)).lower()
-        await pilot.press("escape")  # leaves the filter box… and the screen
-        await pilot.press("escape")
+        await pilot.press("escape")  # leaves the filter box…
+        assert isinstance(app.screen, MetadataScreen)
+        await pilot.press("escape")  # …then the screen
         assert isinstance(app.screen, BrowserScreen)
 
 

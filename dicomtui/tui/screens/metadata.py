@@ -108,4 +108,7 @@ class MetadataScreen(Screen):
         self.notify(f"{len(self.shown)} lines copied (where the terminal allows OSC 52)")
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        if isinstance(self.focused, Input):  # Escape in the filter box goes back to the table first
+            self.query_one("#metadata-table", DataTable).focus()
+        else:
+            self.app.pop_screen()
