@@ -123,17 +123,21 @@ class DicomTuiApp(ShowsWorkerErrors, App):
                 self.set_keymap(settings.keymap)
                 self.notify("Settings saved")
 
-        self.push_screen(SettingsScreen(self.settings, self.settings_path), saved)
+        known = {b.id for _name, bindings in self.binding_groups() for b in bindings if b.id}
+        self.push_screen(SettingsScreen(self.settings, self.settings_path, known), saved)
+
+    SCREENS_WITH_KEYS = [("everywhere", None), ("browser", BrowserScreen), ("browser tables", MarkTable),
+                         ("viewer", ViewerScreen), ("examine", ExamineScreen), ("metadata", MetadataScreen),
+                         ("import", ImportScreen), ("save", SaveScreen), ("databases", DatabasesScreen),
+                         ("settings", SettingsScreen), ("confirm", ConfirmScreen), ("message", MessageScreen),
+                         ("network", NetworkScreen), ("node form", NodeForm), ("send", SendScreen)]
+
+    def binding_groups(self) -> list[tuple[str, list[Binding]]]:
+        """Every screen's bindings, for the help and for checking the key map's ids."""
+        return [(name, list((cls or type(self)).BINDINGS)) for name, cls in self.SCREENS_WITH_KEYS]
 
     def action_help(self) -> None:
-        screens = [("everywhere", self.BINDINGS), ("browser", BrowserScreen.BINDINGS),
-                   ("browser tables", MarkTable.BINDINGS), ("viewer", ViewerScreen.BINDINGS),
-                   ("examine", ExamineScreen.BINDINGS), ("metadata", MetadataScreen.BINDINGS),
-                   ("import", ImportScreen.BINDINGS), ("save", SaveScreen.BINDINGS),
-                   ("settings", SettingsScreen.BINDINGS), ("confirm", ConfirmScreen.BINDINGS),
-                   ("network", NetworkScreen.BINDINGS), ("node form", NodeForm.BINDINGS),
-                   ("send", SendScreen.BINDINGS)]
-        self.push_screen(HelpScreen(screens))
+        self.push_screen(HelpScreen(self.binding_groups(), self.settings.keymap))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

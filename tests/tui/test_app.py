@@ -261,6 +261,9 @@ async def test_open_and_create_databases(app: DicomTuiApp, tmp_path: Path) -> No
 async def test_settings_are_saved_and_the_keymap_applies(app: DicomTuiApp, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("comma")
+        app.screen.query_one("#set-keymap", Input).value = "imprt=ctrl+t"
+        await pilot.press("ctrl+s")
+        assert "no binding has the id 'imprt'" in text(app.screen.query_one("#settings-error", Static))
         app.screen.query_one("#set-keymap", Input).value = "import=ctrl+t; quit=ctrl+q,q"
         await pilot.press("ctrl+s")
         await pilot.pause()
@@ -268,6 +271,10 @@ async def test_settings_are_saved_and_the_keymap_applies(app: DicomTuiApp, tmp_p
         assert saved["keymap"] == {"import": "ctrl+t", "quit": "ctrl+q,q"}  # alternatives inside one entry
         await pilot.press("ctrl+t")
         assert isinstance(app.screen, ImportScreen)
+        await pilot.press("escape", "question_mark")
+        table = app.screen.query_one("#help-table", DataTable)
+        assert ("everywhere", "ctrl+q q", "Leave dicomtui", "quit") in [
+            tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]  # help shows the remap
 
 
 async def test_help_lists_every_binding_with_its_id(app: DicomTuiApp) -> None:

@@ -9,22 +9,26 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
 
-def binding_rows(groups: list[tuple[str, list[Binding]]]) -> list[tuple[str, str, str, str]]:
-    """(screen, keys, what it does, id) for each binding, keys shown as Textual names them."""
+def binding_rows(groups: list[tuple[str, list[Binding]]],
+                 keymap: dict[str, str] | None = None) -> list[tuple[str, str, str, str]]:
+    """(screen, keys, what it does, id) for each binding, keys as Textual names them, remapped ones as remapped."""
+    keymap = keymap or {}
     rows = []
     for screen, bindings in groups:
         for b in bindings:
             if isinstance(b, Binding):
-                rows.append((screen, b.key.replace(",", " "), b.tooltip or b.description or b.action, b.id or ""))
+                keys = keymap.get(b.id, b.key) if b.id else b.key
+                rows.append((screen, keys.replace(",", " "), b.tooltip or b.description or b.action, b.id or ""))
     return rows
 
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help_close")]
 
-    def __init__(self, groups: list[tuple[str, list[Binding]]]) -> None:
+    def __init__(self, groups: list[tuple[str, list[Binding]]], keymap: dict[str, str] | None = None) -> None:
         super().__init__()
         self.groups = groups
+        self.keymap = keymap
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide tall"):
@@ -35,7 +39,7 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#help-table", DataTable)
         table.add_columns("Screen", "Keys", "Does", "Id")
-        table.add_rows(binding_rows(self.groups))
+        table.add_rows(binding_rows(self.groups, self.keymap))
         table.focus()
 
     def action_close(self) -> None:

@@ -21,10 +21,11 @@ class SettingsScreen(ModalScreen[Settings | None]):
     BINDINGS = [Binding("escape", "close", "Cancel", id="settings_close"),
                 Binding("ctrl+s", "save", "Save", id="settings_save")]
 
-    def __init__(self, settings: Settings, path: Path | None = None) -> None:
+    def __init__(self, settings: Settings, path: Path | None = None, binding_ids: set[str] | None = None) -> None:
         super().__init__()
         self.settings = settings
         self.path = path or config_file()
+        self.binding_ids = binding_ids  # the key map's ids are checked against these (None: not checked)
 
     def compose(self) -> ComposeResult:
         s = self.settings
@@ -57,6 +58,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 key, eq, value = part.partition("=")
                 if not eq or not key.strip() or not value.strip():
                     raise SettingsError(f"key map entry {part.strip()!r} is not id=keys")
+                if self.binding_ids is not None and key.strip() not in self.binding_ids:
+                    raise SettingsError(f"key map: no binding has the id {key.strip()!r} (? lists them)")
                 keymap[key.strip()] = value.strip()
         s = self.settings
         return Settings(
