@@ -95,7 +95,13 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             return False
         if self.db is not None:
             self.db.close()
+        moving = self.listener is not None
+        if moving:  # the listener receives into the open database: it moves with it
+            self.listener.stop()
+            self.listener = None
         self.db, self.db_path, self.db_error = db, db.root, ""
+        if moving:
+            self.notify(self.toggle_listener())
         self.sub_title = str(db.root)
         self.browser.forget_totals()
         remember_database(self.settings, db.root)
@@ -215,9 +221,9 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         from ..core.net.nodes import NodeError, load_nodes
 
         if self.listener is not None:
-            self.listener.stop()
-            indexed, self.listener = self.listener.indexed, None
-            return f"Listener stopped ({indexed} instances received)"
+            listener, self.listener = self.listener, None
+            self._stop_listener(listener)
+            return "Stopping the listener (its open associations finish their writes) …"
         try:
             listener = Listener(self.db_path, load_nodes(self.nodes_path).local)
             listener.start()
@@ -225,6 +231,11 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             return f"✗ the listener did not start: {exc}"
         self.listener = listener
         return f"Listening as {listener.local.ae_title} on port {listener.port}"
+
+    @work(thread=True, group="listener", exit_on_error=False)
+    def _stop_listener(self, listener) -> None:
+        listener.stop()  # waits for open associations: not on the UI thread
+        self.call_from_thread(self.notify, f"Listener stopped ({listener.indexed} instances received)")
 
     # ---- metadata --------------------------------------------------------------------------------------------
 

@@ -77,8 +77,11 @@ async def test_listener_echo_and_refused_connection(db_path: Path, tmp_path: Pat
         assert "answers C-ECHO" in text(app.screen.query_one("#net-message", Static))
         app.screen.refresh_listener()
         assert app.screen.query_one("#associations", DataTable).row_count >= 2
+        app.open_database(tmp_path / "other")  # the listener moves with the database
+        assert app.listener is not None and app.listener.db_path == tmp_path / "other"
         await pilot.press("l")
         assert app.listener is None
+        await settle(app, pilot)  # stopped in a worker: open associations finish their writes
 
 
 async def test_send_the_selection_to_storescp(db_path: Path, tmp_path: Path, storescp) -> None:  # noqa: F811

@@ -44,9 +44,19 @@ class AssociationStats:
     bytes: int = 0
     failures: int = 0
     ended: str = ""  # "released" / "aborted" once over
+    ended_at: float | None = None  # time.monotonic() when it ended
+
+    @property
+    def seconds(self) -> float:
+        """How long it lasted (so far, while open)."""
+        return max((self.ended_at or time.monotonic()) - self.started, 1e-6)
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds
 
     def summary(self) -> str:
-        seconds = max(time.monotonic() - self.started, 1e-6)
+        seconds = self.seconds
         return (f"association from {self.calling_ae} ({self.address}) {self.ended or 'open'}: {self.images} images, "
                 f"{self.bytes / 1e6:.1f} MB in {seconds:.1f} s ({self.images / seconds:.0f}/s)"
                 + (f", {self.failures} refused" if self.failures else ""))
@@ -135,7 +145,7 @@ class _Events(Handler):
     def ended(self, assoc: Association, how: str) -> None:
         self.listener._queue.put(_FLUSH)  # index what this association sent now, not after FLUSH_S
         stats: AssociationStats = assoc.data["stats"]
-        stats.ended = how
+        stats.ended, stats.ended_at = how, time.monotonic()
         log.info(stats.summary())
         self.listener._emit(stats)
 

@@ -4,7 +4,6 @@ results, and the listener panel. Every DIMSE exchange runs in a thread worker; E
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import replace
 
 from textual import on, work
@@ -314,9 +313,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         if table.row_count or rows:
             table.clear()
             for stats in reversed(rows):
-                seconds = max(time.monotonic() - stats.started, 1e-6)
                 table.add_row(stats.calling_ae, stats.address, stats.ended or "open", str(stats.images),
-                              f"{stats.bytes / 1e6:.1f}", f"{stats.images / seconds:.0f}/s")
+                              f"{stats.bytes / 1e6:.1f}", f"{stats.rate:.0f}/s")
 
 
 class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
