@@ -62,6 +62,20 @@ async def test_filter_as_you_type_and_keep_the_cursor(app: DicomTuiApp) -> None:
         assert [r[0] for r in rows(app, "patient")] == ["Roe^Rick"]
 
 
+async def test_keys_typed_right_after_slash_reach_the_filter(app: DicomTuiApp) -> None:
+    """A burst (a paste, a slow ssh link: one terminal read) of / and text: the text lands in the filter box,
+    and a / typed in the box is a character."""
+    from textual import events
+
+    async with app.run_test(size=SIZE) as pilot:
+        for key, char in [("slash", "/"), ("r", "r"), ("o", "o"), ("e", "e")]:
+            app.post_message(events.Key(key, char))
+        await pilot.pause()
+        assert app.screen.query_one("#patient-filter", Input).value == "roe"
+        await pilot.press("slash")
+        assert app.screen.query_one("#patient-filter", Input).value == "roe/"
+
+
 async def test_the_browser_sees_another_process_add_data(app: DicomTuiApp, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("down")  # the cursor stays on Roe^Rick when a patient sorted before him appears

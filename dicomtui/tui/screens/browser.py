@@ -57,7 +57,9 @@ class BrowserScreen(Screen):
         Binding("s", "send", "Send", id="send", tooltip="Send the selection to a DICOM node (C-STORE)"),
         Binding("n", "network", "Network", id="network", tooltip="Nodes, echo, query/retrieve, the listener"),
         Binding("v", "viewer", "Viewer", show=False, id="viewer", tooltip="Back to the loaded volumes"),
-        Binding("slash", "search", "Search", id="search", tooltip="Type in the filter box of the current pane"),
+        # priority: the app moves the focus before it forwards the next keys (typed or pasted right after /)
+        Binding("slash", "search", "Search", id="search", tooltip="Type in the filter box of the current pane",
+                priority=True),
         Binding("escape", "leave_search", "Tables", show=False, id="leave_search"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh", tooltip="Read the database again"),
     ]
@@ -190,7 +192,6 @@ class BrowserScreen(Screen):
         self.reload()
 
     def action_search(self) -> None:
-        # set_focus now, not focus() (scheduled): keys typed right after / (a paste, a slow link) go to the box
         self.set_focus(self.query_one(f"#{self.focused_level()}-filter", Input))
 
     def action_leave_search(self) -> None:
@@ -198,8 +199,8 @@ class BrowserScreen(Screen):
             self.table(self.focused_level()).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "load" and isinstance(self.focused, Input):
-            return False  # Enter in a filter box submits it
+        if action in ("load", "search") and isinstance(self.focused, Input):
+            return False  # Enter in a filter box submits it; / is typed into it
         return True
 
     def action_load(self) -> None:
