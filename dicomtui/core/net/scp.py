@@ -266,16 +266,31 @@ class StoreSCP:
         except Exception:  # noqa: BLE001 - one association's bug must not take the listener down
             log.exception("association from %s:%d ended by an error", address[0], address[1])
         finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
+            _close_gently(conn)
             with self._lock:
                 self._active.pop(threading.current_thread(), None)
 
     def _busy(self) -> bool:
         with self._lock:
             return len(self._active) > self.max_associations  # this one included
+
+
+def _close_gently(conn: socket.socket, wait_s: float = 2.0) -> None:
+    """Half-close, then wait (at most ``wait_s``) for the peer to close its side, as the ARTIM timer does after
+    an A-ASSOCIATE-RJ or A-ABORT: closing with unread data sends a TCP reset, which can destroy the reject or
+    abort PDU before the peer has read it (the peer then sees a dropped connection, not the reason)."""
+    try:
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(wait_s)
+        while conn.recv(65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    finally:
+        try:
+            conn.close()
+        except OSError:
+            pass
 
 
 class _Connection:
