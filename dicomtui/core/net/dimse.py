@@ -11,7 +11,6 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from .listener import set_nodelay

@@ -104,6 +104,20 @@ class Handler:
         """``how``: "released" or "aborted"."""
 
 
+def user_information() -> list:
+    """Our A-ASSOCIATE user information: the largest PDU we take, implementation class UID and version name."""
+    from pynetdicom.pdu_primitives import (ImplementationClassUIDNotification, ImplementationVersionNameNotification,
+                                           MaximumLengthNotification)
+
+    max_length = MaximumLengthNotification()
+    max_length.maximum_length_received = MAX_PDU
+    implementation = ImplementationClassUIDNotification()
+    implementation.implementation_class_uid = IMPLEMENTATION_UID
+    version = ImplementationVersionNameNotification()
+    version.implementation_version_name = IMPLEMENTATION_VERSION
+    return [max_length, implementation, version]
+
+
 def storage_contexts() -> list:
     """What we accept: every storage SOP class in any transfer syntax pynetdicom knows, and Verification."""
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
@@ -396,9 +410,7 @@ class _Connection:
 
     def _associate(self) -> bool:
         from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
-        from pynetdicom.pdu_primitives import (A_ASSOCIATE, ImplementationClassUIDNotification,
-                                               ImplementationVersionNameNotification, MaximumLengthNotification,
-                                               SCP_SCU_RoleSelectionNegotiation)
+        from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification, SCP_SCU_RoleSelectionNegotiation
         from pynetdicom.presentation import negotiate_as_acceptor
 
         pdu = self._read_pdu(MAX_OTHER_PDU)
@@ -448,13 +460,7 @@ class _Connection:
                                                   roles or None)
         reply.result, reply.result_source = 0, 1
         reply.presentation_context_definition_results_list = results
-        max_length = MaximumLengthNotification()
-        max_length.maximum_length_received = MAX_PDU
-        implementation = ImplementationClassUIDNotification()
-        implementation.implementation_class_uid = IMPLEMENTATION_UID
-        version = ImplementationVersionNameNotification()
-        version.implementation_version_name = IMPLEMENTATION_VERSION
-        reply.user_information = [max_length, implementation, version, *ac_roles]
+        reply.user_information = [*user_information(), *ac_roles]
         out = A_ASSOCIATE_AC()
         out.from_primitive(reply)
         self._send(out.encode())

@@ -17,10 +17,9 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .scp import (ABORT, APPLICATION_CONTEXT, ASSOCIATE_AC, ASSOCIATE_RJ, ASSOCIATE_RQ, C_STORE_RQ, C_STORE_RSP,
-                  IMPLEMENTATION_UID, IMPLEMENTATION_VERSION, MAX_OTHER_PDU, MAX_PDU, P_DATA, RELEASE_RP,
-                  RELEASE_RQ, _PDU_HEADER, _PDV_HEADER, _U16, _U32, _pad, _u16, abort_pdu, decode_command,
-                  encode_command)
+from .scp import (ABORT, APPLICATION_CONTEXT, ASSOCIATE_AC, ASSOCIATE_RJ, C_STORE_RQ, C_STORE_RSP, MAX_OTHER_PDU,
+                  MAX_PDU, P_DATA, RELEASE_RP, RELEASE_RQ, _PDU_HEADER, _PDV_HEADER, _U16, _U32, _pad, _u16,
+                  abort_pdu, decode_command, encode_command, user_information)
 
 DEFAULT_CHUNK = 1 << 20  # PDV size when the peer sets no maximum
 IOV_BATCH = 512  # buffers per sendmsg (Linux allows 1,024)
@@ -56,8 +55,7 @@ class StoreAssociation:
         """Associate over a connected socket; ``contexts`` are (abstract syntax, transfer syntax), one per
         presentation context (so that the peer can accept some syntaxes and refuse others)."""
         from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
-        from pynetdicom.pdu_primitives import (A_ASSOCIATE, ImplementationClassUIDNotification,
-                                               ImplementationVersionNameNotification, MaximumLengthNotification)
+        from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification
         from pynetdicom.presentation import build_context
 
         request = A_ASSOCIATE()
@@ -70,13 +68,7 @@ class StoreAssociation:
             cx.context_id = 2 * i + 1
             offered.append(cx)
         request.presentation_context_definition_list = offered
-        max_length = MaximumLengthNotification()
-        max_length.maximum_length_received = MAX_PDU
-        implementation = ImplementationClassUIDNotification()
-        implementation.implementation_class_uid = IMPLEMENTATION_UID
-        version = ImplementationVersionNameNotification()
-        version.implementation_version_name = IMPLEMENTATION_VERSION
-        request.user_information = [max_length, implementation, version]
+        request.user_information = user_information()
         pdu = A_ASSOCIATE_RQ()
         pdu.from_primitive(request)
         self = cls(sock, timeout)
