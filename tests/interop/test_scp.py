@@ -4,7 +4,6 @@ protocol errors, timeouts, and the send's reconnect. Every server is on 127.0.0.
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import socket
@@ -23,20 +22,12 @@ from dicomtui.core.net.listener import Listener, store_written
 from dicomtui.core.net.nodes import LocalNode, RemoteNode
 from dicomtui.core.synth import SeriesSpec, write_series
 from tests.conftest import require_program
+from tests.interop.test_dimse import DCMTK_ENV, listener  # noqa: F401 - the listener fixture
 
 pytestmark = pytest.mark.interop
-DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 # test file → the storescu option that proposes its transfer syntax (storescu proposes uncompressed ones otherwise)
 COMPRESSED = {"JPEG2000.dcm": "-xw", "SC_rgb_rle.dcm": "-xr", "SC_rgb_jpeg_dcmtk.dcm": "-xy",
               "MR_small_jpeg_ls_lossless.dcm": "-xt", "image_dfl.dcm": "-xd"}
-
-
-@pytest.fixture
-def listener(tmp_path: Path):
-    server = Listener(tmp_path / "db", LocalNode(ae_title="DICOMTUI", port=0, bind="127.0.0.1"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def _wait(condition, seconds: float = 20.0) -> bool:
