@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: run test screenshots bench clean
+.PHONY: run test check screenshots bench clean
 
 $(STAMP): pyproject.toml setup.py dicomtui/core/_scan.c
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+# Static checks (CI runs them before the tests): ruff on everything, mypy on the core, import-linter's layers.
+check: $(STAMP)
+	$(BIN)/ruff check dicomtui tests bench screenshots
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 screenshots: $(STAMP)
 	$(BIN)/python screenshots/make_screenshots.py

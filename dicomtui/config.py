@@ -14,11 +14,8 @@ from pathlib import Path
 import platformdirs
 
 from .core.database import default_path
+from .core.errors import SettingsError
 from .core.storage import LINK, MODES
-
-
-class SettingsError(Exception):
-    """The settings file exists but is not valid; the message names the file and the key."""
 
 
 @dataclass

@@ -7,14 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import VolumeWriteError as ConvertError
 from .volume import Volume
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 FORMATS = (".nii", ".nii.gz", ".nrrd")
 
-
-class ConvertError(Exception):
-    """The volume cannot be written where or how asked."""
 
 
 def output_format(path: str | Path) -> str:

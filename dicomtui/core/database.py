@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import storage
+from .errors import DatabaseError
 from .header import FIELDS, normalise_name
 
 DB_FILE = "dicomtui.sqlite"
@@ -60,9 +61,6 @@ SHOWN_COLUMNS = {
                  "TransferSyntaxUID"],
 }
 
-
-class DatabaseError(Exception):
-    """A database cannot be opened or used; the message says why and what to do."""
 
 
 @dataclass
@@ -413,6 +411,18 @@ class DicomDatabase:
             args,
         )
 
+    def series_instances(self, series_id: int) -> list[dict[str, Any]]:
+        """The instance rows of a series with its series-level attributes merged in: what examine plugins read
+        (stored attributes only, no file is opened)."""
+        series = self.conn.execute(
+            "SELECT SeriesInstanceUID, SeriesNumber, SeriesDescription, Modality FROM series WHERE id = ?",
+            (series_id,)).fetchone()
+        rows = self.instances([series_id])
+        extra = dict(zip(_SERIES_FIELDS, series, strict=True)) if series else {}
+        for row in rows:
+            row.update(extra)
+        return rows
+
     def find(self, level: str, uid: str) -> dict[str, Any] | None:
         """The row of a patient (by PatientID), study, series or instance (by UID)."""
         table, column = _UID_COLUMN[level]
@@ -681,6 +691,8 @@ def fill_patient_id(header: dict[str, Any]) -> bool:
     header["generated_id"] = True
     return True
 
+
+_SERIES_FIELDS = ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality")
 
 _UID_COLUMN = {
     "patient": ("patients", "PatientID"),

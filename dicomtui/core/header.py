@@ -19,6 +19,8 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import HeaderError
+
 # keyword -> (tag, kind). kind says how to turn the value bytes into a Python value:
 #   str: text, padding stripped        pn: person name              multi: text with backslashes kept
 #   int: IS text -> int                float: DS text -> float      us: binary uint16
@@ -97,9 +99,6 @@ UNDEFINED = 0xFFFFFFFF
 FIRST_READ = 16384
 MAX_HEADER = 64 << 20
 
-
-class HeaderError(Exception):
-    """The file cannot be imported; the message is the reason shown to the user."""
 
 
 class _NeedMore(Exception):

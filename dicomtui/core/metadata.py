@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import MetadataError
+
 # A path step: an element's (group, element), or the 0-based index of a sequence item.
 PathStep = tuple[int, int] | int
 
@@ -25,9 +27,6 @@ BYTES_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN", "OB or OW", "US
 PIXEL_TAGS = frozenset({0x7FE00008, 0x7FE00009, 0x7FE00010})
 ITEM_TAG = "(FFFE,E000)"
 
-
-class MetadataError(Exception):
-    """A file cannot be shown; the message names the file and says why."""
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from .errors import PixelError
+
 NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
-
-class PixelError(Exception):
-    """A slice could not be read; the message names the file and why."""
 
 
 def raw_dtype(instances: list[dict[str, Any]]) -> np.dtype:

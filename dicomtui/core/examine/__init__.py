@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from . import multiframe, scalar, sequence
 from .loadable import Loadable
 
 PLUGINS = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence}
-_SERIES_FIELDS = ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality")
-
-
-def series_instances(db, series_id: int) -> list[dict[str, Any]]:
-    """The instance rows of a series with its series-level attributes merged in (what plugins examine)."""
-    series = db.conn.execute(
-        "SELECT SeriesInstanceUID, SeriesNumber, SeriesDescription, Modality FROM series WHERE id = ?", (series_id,)
-    ).fetchone()
-    rows = db.instances([series_id])
-    extra = dict(zip(_SERIES_FIELDS, series)) if series else {}
-    for row in rows:
-        row.update(extra)
-    return rows
 
 
 def examine_series(db, series_ids: list[int], split_by_time: bool = False) -> list[Loadable]:
     """Every plugin's loadables for each series, with the default selection made."""
     loadables: list[Loadable] = []
     for sid in series_ids:
-        instances = series_instances(db, sid)
+        instances = db.series_instances(sid)
         for plugin in PLUGINS.values():
             loadables += plugin.examine(instances, split_by_time=split_by_time)
     select(loadables)

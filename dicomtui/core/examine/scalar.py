@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import LoadError
 from .loadable import Loadable
 
 NAME = "scalar"
@@ -251,9 +252,6 @@ def _irregular(geometry: dict[str, Any]) -> bool:
     diffs = np.diff(distances)
     return bool(diffs.max() - diffs.min() > SPACING_TOLERANCE_MM or geometry.get("tilt_deg", 0.0) > TILT_TOLERANCE_DEG)
 
-
-class LoadError(Exception):
-    """The loadable cannot become a volume; the message says why."""
 
 
 _INT_TYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import NetworkError as DimseError
 from .listener import set_nodelay
 from .nodes import LocalNode, RemoteNode
 
@@ -32,9 +33,6 @@ _REJECT_REASONS = {
     (3, 2): "the peer has a local limit exceeded: try again later",
 }
 
-
-class DimseError(Exception):
-    """A DIMSE operation failed; the message names the peer and says what to check."""
 
 
 @dataclass
@@ -437,8 +435,12 @@ def _text(value) -> str:
 
 
 def _qr_meaning(code: int, service: str) -> str:
-    from pynetdicom.status import (QR_FIND_SERVICE_CLASS_STATUS, QR_GET_SERVICE_CLASS_STATUS,
-                                   QR_MOVE_SERVICE_CLASS_STATUS, code_to_category)
+    from pynetdicom.status import (
+        QR_FIND_SERVICE_CLASS_STATUS,
+        QR_GET_SERVICE_CLASS_STATUS,
+        QR_MOVE_SERVICE_CLASS_STATUS,
+        code_to_category,
+    )
 
     table = {"find": QR_FIND_SERVICE_CLASS_STATUS, "move": QR_MOVE_SERVICE_CLASS_STATUS,
              "get": QR_GET_SERVICE_CLASS_STATUS}[service]

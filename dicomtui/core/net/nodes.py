@@ -10,12 +10,11 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..errors import NodeError
+
 RETRIEVE_METHODS = ("move", "get")
 _LITERAL = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:]+):(?P<port>\d{1,5})$")
 
-
-class NodeError(Exception):
-    """A node is unknown or badly written; the message says how to write it."""
 
 
 @dataclass

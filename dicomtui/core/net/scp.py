@@ -106,8 +106,11 @@ class Handler:
 
 def user_information() -> list:
     """Our A-ASSOCIATE user information: the largest PDU we take, implementation class UID and version name."""
-    from pynetdicom.pdu_primitives import (ImplementationClassUIDNotification, ImplementationVersionNameNotification,
-                                           MaximumLengthNotification)
+    from pynetdicom.pdu_primitives import (
+        ImplementationClassUIDNotification,
+        ImplementationVersionNameNotification,
+        MaximumLengthNotification,
+    )
 
     max_length = MaximumLengthNotification()
     max_length.maximum_length_received = MAX_PDU

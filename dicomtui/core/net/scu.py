@@ -17,9 +17,29 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .scp import (ABORT, APPLICATION_CONTEXT, ASSOCIATE_AC, ASSOCIATE_RJ, C_STORE_RQ, C_STORE_RSP, MAX_OTHER_PDU,
-                  MAX_PDU, P_DATA, RELEASE_RP, RELEASE_RQ, _PDU_HEADER, _PDV_HEADER, _U16, _U32, _pad, _u16,
-                  abort_pdu, decode_command, encode_command, user_information)
+from .scp import (
+    _PDU_HEADER,
+    _PDV_HEADER,
+    _U16,
+    _U32,
+    ABORT,
+    APPLICATION_CONTEXT,
+    ASSOCIATE_AC,
+    ASSOCIATE_RJ,
+    C_STORE_RQ,
+    C_STORE_RSP,
+    MAX_OTHER_PDU,
+    MAX_PDU,
+    P_DATA,
+    RELEASE_RP,
+    RELEASE_RQ,
+    _pad,
+    _u16,
+    abort_pdu,
+    decode_command,
+    encode_command,
+    user_information,
+)
 
 DEFAULT_CHUNK = 1 << 20  # PDV size when the peer sets no maximum
 IOV_BATCH = 512  # buffers per sendmsg (Linux allows 1,024)
