@@ -98,6 +98,7 @@ def _import_mode_from_settings(args: argparse.Namespace, settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
+    """Import files and folders with a progress bar; the report as text or JSON. Exit 1 when files were rejected."""
     from ..core.indexer import ImportProgress, ImportReport, run_import
 
     report: ImportReport | None = None
@@ -161,6 +162,7 @@ def _print_import_report(report, db_path: Path) -> None:
 # ---- ls ------------------------------------------------------------------------------------------------------
 
 def cmd_ls(args: argparse.Namespace, db_path: Path) -> int:
+    """Rows of one level, narrowed by --patient/--study/--series and --filter. Exit 2 for an unknown UID."""
     with open_database(db_path, create=False) as db:
         rows = _ls_rows(db, args)
         if rows is None:
@@ -221,6 +223,8 @@ def _not_found(level: str, uid: str) -> None:
 # ---- rm ------------------------------------------------------------------------------------------------------
 
 def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
+    """Delete items after a confirmation (or --yes). Exit 1 when some UIDs are unknown or a file could not be
+    deleted; 2 when none is known, or when not at a terminal and --yes is missing."""
     with open_database(db_path, create=False) as db:
         items: list[tuple[str, int]] = []
         missing = []
@@ -266,6 +270,7 @@ def _describe(db, level: str, row_id: int, uid: str) -> str:
 # ---- show ----------------------------------------------------------------------------------------------------
 
 def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
+    """The tags of file N of an item. Exit 1 for an unreadable file, 2 for an unknown UID, --file or --filter."""
     from ..core.metadata import MetadataError, filter_rows, tag_rows
 
     with open_database(db_path, create=False) as db:
@@ -301,6 +306,8 @@ def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
 # ---- db ------------------------------------------------------------------------------------------------------
 
 def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
+    """``db info`` (counts, disk use) or ``db check [--repair]``. Exit 1 when the check finds problems (without
+    --repair) or the repair meets errors."""
     with open_database(db_path, create=False) as db:
         if args.db_command == "info":
             info = db.stats()

@@ -53,6 +53,7 @@ def _examine(db, uids: list[str], split_by_time: bool = False):
 
 
 def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
+    """The loadables of the series, numbered as ``load --loadable`` takes them; * marks the default."""
     with open_database(db_path, create=False) as db:
         loadables = _examine(db, args.uids, args.split_by_time)
         if loadables is None:

@@ -86,6 +86,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
+    """List, add, remove presets or set our own AE in nodes.toml. Exit 2 for a badly written address or unknown node."""
     from dataclasses import asdict
 
     from ..core.net.nodes import RemoteNode, load_nodes, save_nodes, validate
@@ -127,6 +128,7 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
+    """C-ECHO: the result sentence on stdout (success) or stderr (exit 2)."""
     from ..core.net.dimse import echo
     from ..core.net.nodes import load_nodes
 
@@ -137,6 +139,7 @@ def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
+    """C-STORE the items' files. Exit 1 when some failed, 2 when all did."""
     from ..core.net.dimse import send
     from ..core.net.nodes import load_nodes
 
@@ -170,6 +173,7 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_query(args: argparse.Namespace, db_path: Path) -> int:
+    """C-FIND at one level: TSV (or JSON) rows, the count on stderr."""
     from ..core.net.dimse import RETURN_KEYS, QueryFilters, query
     from ..core.net.nodes import load_nodes
 
@@ -188,6 +192,7 @@ def cmd_query(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
+    """C-MOVE or C-GET into the database. Exit 1 when some failed, 2 when nothing was retrieved."""
     from ..core.net.dimse import retrieve
     from ..core.net.nodes import load_nodes
 
@@ -209,6 +214,7 @@ def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, db_path: Path) -> int:
+    """Each check of the node as ok/FAIL/--. Exit 2 when a check failed."""
     from ..core.net.dimse import doctor
     from ..core.net.nodes import load_nodes
 
@@ -236,6 +242,7 @@ def _instances_of(db, uids: list[str]) -> list[dict[str, Any]] | None:
 
 
 def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
+    """Receive C-STORE into the database until SIGTERM/SIGINT. Exit 2 when the port cannot be opened."""
     import logging
     import signal
     import threading
