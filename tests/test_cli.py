@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+from dicomtui.core.database import DicomDatabase
+from dicomtui.core.indexer import import_paths
 from dicomtui.core.synth import SeriesSpec, write_series
 
 
@@ -128,3 +131,18 @@ def test_examine_and_load(tmp_path: Path) -> None:
     out = run("--db", db, "load", series[2], "-o", str(tmp_path / "g.nii.gz"))
     assert out.returncode == 0 and "warning: 3 missing slices" in out.stderr and (tmp_path / "g.nii.gz").exists()
     assert run("--db", db, "load", series[2], "-o", str(tmp_path / "g.png")).returncode == 2
+
+
+def test_readers_do_not_wait_for_a_writer(tmp_path: Path, series_folder: Path) -> None:
+    """`ls` reads while another process holds the write lock (moved from test_review_regressions)."""
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [series_folder])
+        db.conn.execute("BEGIN IMMEDIATE")  # a long write transaction elsewhere
+        try:
+            start = time.monotonic()
+            out = subprocess.run([sys.executable, "-m", "dicomtui", "--db", str(db.root), "ls", "patients", "--json"],
+                                 capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0 and len(json.loads(out.stdout)) == 1
+            assert time.monotonic() - start < 10
+        finally:
+            db.conn.execute("ROLLBACK")

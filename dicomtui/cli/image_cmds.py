@@ -1,0 +1,105 @@
+"""Commands on images: ``examine`` (the ways a series can be loaded) and ``load`` (a series → NIfTI or NRRD)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .database_cmds import open_database
+from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, with_progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``examine`` and ``load`` to the sub-parsers ``sub``."""
+    p = sub.add_parser("examine", help="list the ways each series can be loaded, with warnings")
+    p.add_argument("uids", nargs="+", metavar="SERIES_UID")
+    p.add_argument("--split-by-time", action="store_true", help="also split sub-series by ContentTime/TriggerTime")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_examine, from_settings=_examine_options_from_settings)
+
+    p = sub.add_parser("load", help="load a series as a volume and write it as NIfTI or NRRD")
+    p.add_argument("uid", metavar="SERIES_UID")
+    p.add_argument("--loadable", type=int, metavar="N",
+                   help="which loadable (number from `examine`; default: the selected one)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.nii, OUT.nii.gz or OUT.nrrd")
+    p.add_argument("--strict", action="store_true", help="fail (exit 1) when the loadable has warnings")
+    p.add_argument("--regularize", action="store_true",
+                   help="resample an unevenly spaced, gapped or tilted series onto a regular grid")
+    p.add_argument("--split-by-time", action="store_true", help="also split sub-series by ContentTime/TriggerTime")
+    p.set_defaults(handler=cmd_load, from_settings=_load_options_from_settings)
+
+
+def _examine_options_from_settings(args: argparse.Namespace, settings) -> None:
+    args.split_by_time = args.split_by_time or settings.split_by_time
+
+
+def _load_options_from_settings(args: argparse.Namespace, settings) -> None:
+    _examine_options_from_settings(args, settings)
+    args.regularize = args.regularize or settings.regularize
+
+
+def _examine(db, uids: list[str], split_by_time: bool = False):
+    from ..core.examine import examine_series
+
+    ids = []
+    for uid in uids:
+        row = db.find("series", uid)
+        if row is None:
+            err(f"no series {uid} in the database")
+            return None
+        ids.append(row["id"])
+    return examine_series(db, ids, split_by_time=split_by_time)
+
+
+def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
+    """The loadables of the series, numbered as ``load --loadable`` takes them; * marks the default."""
+    with open_database(db_path, create=False) as db:
+        loadables = _examine(db, args.uids, args.split_by_time)
+        if loadables is None:
+            return EXIT_FATAL
+    if args.json:
+        print(json.dumps([dict(index=n, **item.to_dict()) for n, item in enumerate(loadables, 1)], indent=2))
+        return EXIT_OK
+    for n, item in enumerate(loadables, 1):
+        mark = "*" if item.selected else " "
+        print(f"{mark} {n:2d}  {item.name}  [{item.plugin}, confidence {item.confidence:.2f}, "
+              f"{len(item.instances)} images]")
+        for warning in item.warnings:
+            print(f"        warning: {warning}")
+    print("(* = loaded by default)")
+    return EXIT_OK
+
+
+def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
+    """Examine, choose, load, write. A bad output name, an unloadable series (LoadError, PixelError) or an
+    unwritable volume (ConvertError) is a DicomtuiError: main prints its sentence and exits 2."""
+    from ..core import convert
+    from ..core.examine import load
+
+    convert.output_format(args.output)  # before any work: a wrong extension fails at once
+    with open_database(db_path, create=False) as db:
+        loadables = _examine(db, [args.uid], args.split_by_time)
+        if loadables is None:
+            return EXIT_FATAL
+        if args.loadable is not None:
+            if not 1 <= args.loadable <= len(loadables):
+                err(f"--loadable must be 1 to {len(loadables)} (see `dicomtui examine {args.uid}`)")
+                return EXIT_FATAL
+            chosen = loadables[args.loadable - 1]
+        else:
+            chosen = next(item for item in loadables if item.selected)
+        for warning in chosen.warnings:
+            err(f"warning: {warning}")
+        if chosen.warnings and args.strict:
+            err("not written (--strict and the loadable has warnings)")
+            return EXIT_PARTIAL
+        volume = with_progress(lambda progress: load(db, chosen, progress, regularize=args.regularize),
+                               f"Loading {chosen.name}")
+    written = convert.write(volume, args.output)
+    first = volume[0] if isinstance(volume, list) else volume
+    k, j, i = first.array.shape
+    count = f" × {len(volume)} volumes" if isinstance(volume, list) else ""
+    print(f"wrote {', '.join(map(str, written))}: {i}x{j}x{k} voxels{count} of {first.array.dtype}, spacing "
+          f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({chosen.name})")
+    return EXIT_OK

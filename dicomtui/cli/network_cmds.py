@@ -1,0 +1,274 @@
+"""Commands that talk DICOM over the network: ``nodes``, ``echo``, ``send``, ``query``, ``retrieve``, ``doctor``,
+``listen``. pynetdicom is imported inside the commands, so the other commands never pay for it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .database_cmds import open_database
+from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, print_tsv, with_progress
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``nodes``, ``echo``, ``send``, ``query``, ``retrieve``, ``doctor`` and ``listen`` to ``sub``."""
+    p = sub.add_parser("nodes", help="remote DICOM nodes (presets) and our own AE")
+    nsub = p.add_subparsers(dest="nodes_command", metavar="ACTION", required=True)
+    q = nsub.add_parser("ls", help="list the presets and our own AE")
+    q.add_argument("--json", action="store_true")
+    q = nsub.add_parser("add", help="add or replace a preset: NAME AE@HOST:PORT")
+    q.add_argument("name")
+    q.add_argument("address", metavar="AE@HOST:PORT")
+    q.add_argument("--retrieve", choices=["move", "get"], default="move")
+    q.add_argument("--charset", default="ISO_IR 192", help="SpecificCharacterSet for queries")
+    q.add_argument("--timeout", type=float, default=30.0)
+    q.add_argument("--tls", action="store_true", help="DICOM over TLS")
+    q.add_argument("--tls-ca", default="", help="CA file that signed the peer's certificate")
+    q.add_argument("--tls-cert", default="", help="our client certificate (PEM)")
+    q.add_argument("--tls-key", default="", help="the key of our client certificate (PEM)")
+    q.add_argument("--tls-no-verify", action="store_true", help="encrypt without checking the peer (testing)")
+    q = nsub.add_parser("rm", help="remove a preset")
+    q.add_argument("name")
+    q = nsub.add_parser("local", help="set our own AE title, port, bind address, allowed callers")
+    q.add_argument("--ae")
+    q.add_argument("--port", type=int)
+    q.add_argument("--bind")
+    q.add_argument("--allow", nargs="*", metavar="AE", help="calling AE titles accepted (none: any)")
+    q.add_argument("--tls-cert", help="listener certificate (PEM): the listener then speaks TLS only ('' to stop)")
+    q.add_argument("--tls-key", help="its private key (PEM)")
+    q.add_argument("--tls-ca", help="require callers' certificates signed by this CA ('' for none)")
+    p.set_defaults(handler=cmd_nodes)
+
+    p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT)")
+    p.add_argument("node")
+    p.set_defaults(handler=cmd_echo)
+
+    p = sub.add_parser("send", help="C-STORE patients (PatientID), studies, series or instances to a node")
+    p.add_argument("uids", nargs="+", metavar="UID")
+    p.add_argument("--to", required=True, metavar="NODE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_send)
+
+    p = sub.add_parser("query", help="C-FIND a node (Study Root) at study, series or image level")
+    p.add_argument("node")
+    p.add_argument("--level", choices=["study", "series", "image"], default="study")
+    p.add_argument("--name", default="", help="patient name (matched anywhere: *NAME*)")
+    p.add_argument("--id", default="", dest="patient_id", help="PatientID")
+    p.add_argument("--date", default="", help="study date or range: 20240131, 2024-01-01..2024-01-31, 20240101-")
+    p.add_argument("--modality", default="", help="CT or CT,MR")
+    p.add_argument("--accession", default="")
+    p.add_argument("--description", default="")
+    p.add_argument("--study", default="", help="StudyInstanceUID (series and image levels)")
+    p.add_argument("--series", default="", help="SeriesInstanceUID (image level)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_query)
+
+    p = sub.add_parser("retrieve", help="C-MOVE (to our listener) or C-GET studies/series from a node")
+    p.add_argument("node")
+    p.add_argument("uids", nargs="+", metavar="UID", help="study or series UIDs at the node")
+    p.add_argument("--method", choices=["move", "get"], help="default: the node preset's (move)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_retrieve)
+
+    p = sub.add_parser("doctor", help="check a node step by step: network, echo, query, a move back to us")
+    p.add_argument("node")
+    p.set_defaults(handler=cmd_doctor)
+
+    p = sub.add_parser("listen", help="receive C-STORE into the database until SIGTERM/SIGINT")
+    p.add_argument("--port", type=int, help="default: from `nodes local` (11112)")
+    p.add_argument("--ae", help="our AE title (default: from `nodes local`, DICOMTUI)")
+    p.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
+    p.add_argument("--allow", nargs="*", metavar="AE", help="accept only these calling AE titles")
+    p.set_defaults(handler=cmd_listen)
+
+
+def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
+    """List, add, remove presets or set our own AE in nodes.toml. Exit 2 for a badly written address or unknown node."""
+    from dataclasses import asdict
+
+    from ..core.net.nodes import RemoteNode, load_nodes, save_nodes, validate
+
+    nodes = load_nodes()
+    if args.nodes_command == "ls":
+        if args.json:
+            print(json.dumps({"local": asdict(nodes.local),
+                              "nodes": [asdict(n) for n in nodes.remotes.values()]}, indent=2))
+            return EXIT_OK
+        local = nodes.local
+        print(f"local  {local.ae_title} on {local.bind}:{local.port}"
+              + (f", accepts only {', '.join(local.allow)}" if local.allow else ""))
+        for node in nodes.remotes.values():
+            print(f"{node.name}\t{node.address}\tretrieve={node.retrieve}\tcharset={node.charset}")
+        return EXIT_OK
+    if args.nodes_command == "add":
+        parsed = nodes.resolve(args.address) if "@" in args.address else None
+        if parsed is None:
+            err("the address must be written AE@HOST:PORT")
+            return EXIT_FATAL
+        node = RemoteNode(args.name, parsed.ae_title, parsed.host, parsed.port, retrieve=args.retrieve,
+                          charset=args.charset, timeout=args.timeout,
+                          tls=args.tls or bool(args.tls_ca or args.tls_cert), tls_ca=args.tls_ca,
+                          tls_cert=args.tls_cert, tls_key=args.tls_key, tls_verify=not args.tls_no_verify)
+        validate(node)
+        nodes.remotes[args.name] = node
+    elif args.nodes_command == "rm":
+        if nodes.remotes.pop(args.name, None) is None:
+            err(f"no node {args.name}")
+            return EXIT_FATAL
+    elif args.nodes_command == "local":
+        for key, value in (("ae_title", args.ae), ("port", args.port), ("bind", args.bind), ("allow", args.allow),
+                           ("tls_cert", args.tls_cert), ("tls_key", args.tls_key), ("tls_ca", args.tls_ca)):
+            if value is not None:
+                setattr(nodes.local, key, value)
+    print(f"saved {save_nodes(nodes)}")
+    return EXIT_OK
+
+
+def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
+    """C-ECHO: the result sentence on stdout (success) or stderr (exit 2)."""
+    from ..core.net.dimse import echo
+    from ..core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    result = echo(nodes.resolve(args.node), nodes.local)
+    print(result.message) if result.ok else err(result.message)
+    return EXIT_OK if result.ok else EXIT_FATAL
+
+
+def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
+    """C-STORE the items' files. Exit 1 when some failed, 2 when all did."""
+    from ..core.net.dimse import send
+    from ..core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    node = nodes.resolve(args.to)
+    with open_database(db_path, create=False) as db:
+        rows = _instances_of(db, args.uids)
+        if rows is None:
+            return EXIT_FATAL
+    report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
+                           f"Sending {len(rows)} instances to {node.address}")
+    counts = report.counts
+    if args.json:
+        print(json.dumps({"node": report.node, "counts": counts, "error": report.error, "notes": report.notes,
+                          "items": [{"sop_instance_uid": i.sop_instance_uid, "status": i.status,
+                                     "meaning": i.meaning, "decompressed": i.decompressed}
+                                    for i in report.items]}, indent=2))
+    else:
+        print(f"sent to {report.node}: {counts['success']} succeeded, {counts['warning']} with warnings, "
+              f"{counts['failure']} failed")
+        for item in report.items:
+            if item.category != "success":
+                print(f"  {item.category}\t{item.sop_instance_uid}\t{item.meaning}")
+    for note in report.notes:
+        err(f"note: {note}")
+    if report.error:
+        err(report.error)
+    if counts["failure"] == len(report.items):
+        return EXIT_FATAL
+    return EXIT_PARTIAL if counts["failure"] or report.error else EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace, db_path: Path) -> int:
+    """C-FIND at one level: TSV (or JSON) rows, the count on stderr."""
+    from ..core.net.dimse import RETURN_KEYS, QueryFilters, query
+    from ..core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    filters = QueryFilters(name=args.name, patient_id=args.patient_id, date=args.date, modality=args.modality,
+                           accession=args.accession, description=args.description, study_uid=args.study,
+                           series_uid=args.series)
+    results = query(nodes.resolve(args.node), args.level, filters, nodes.local)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    columns = RETURN_KEYS[args.level]
+    print_tsv(columns, ([row.get(c, "") for c in columns] for row in results))  # TSV on a terminal too
+    print(f"{len(results)} {args.level} matches", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
+    """C-MOVE or C-GET into the database. Exit 1 when some failed, 2 when nothing was retrieved."""
+    from ..core.net.dimse import retrieve
+    from ..core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    node = nodes.resolve(args.node)
+    with open_database(db_path) as db:
+        report = with_progress(lambda progress: retrieve(db, node, args.uids, args.method, nodes.local, progress),
+                               f"Retrieving from {node.address}")
+    if args.json:
+        print(json.dumps(report.__dict__, indent=2))
+    else:
+        print(f"{report.method} from {report.node}: {report.completed} retrieved, {report.already_here} already "
+              f"here, {report.failed} failed, {report.warning} with warnings (of {report.requested})")
+    for error in report.errors:
+        err(error)
+    if report.errors and not report.completed:
+        return EXIT_FATAL
+    return EXIT_PARTIAL if report.errors or report.failed else EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, db_path: Path) -> int:
+    """Each check of the node as ok/FAIL/--. Exit 2 when a check failed."""
+    from ..core.net.dimse import doctor
+    from ..core.net.nodes import load_nodes
+
+    nodes = load_nodes()
+    node = nodes.resolve(args.node)
+    with open_database(db_path) as db:
+        checks = doctor(db, node, nodes.local)
+    print(f"{node.name} ({node.address}), from {nodes.local.ae_title} (listening on port {nodes.local.port}):")
+    for check in checks:
+        mark = {True: "ok  ", False: "FAIL", None: "--  "}[check.ok]
+        print(f"  {mark} {check.name:<11} {check.detail}")
+    return EXIT_FATAL if any(c.ok is False for c in checks) else EXIT_OK
+
+
+def _instances_of(db, uids: list[str]) -> list[dict[str, Any]] | None:
+    """Instance files (absolute paths) of patients (by PatientID), studies, series or instances."""
+    items: list[tuple[str, int]] = []
+    for uid in uids:
+        found = db.resolve(uid)
+        if not found:
+            err(f"no patient, study, series or instance {uid} in the database")
+            return None
+        items += found
+    return db.instance_files(items)
+
+
+def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
+    """Receive C-STORE into the database until SIGTERM/SIGINT. Exit 2 when the port cannot be opened."""
+    import logging
+    import signal
+    import threading
+
+    from ..core.net.listener import Listener
+    from ..core.net.nodes import load_nodes
+
+    local = load_nodes().local
+    local.port = args.port if args.port is not None else local.port
+    local.ae_title = args.ae or local.ae_title
+    local.bind = args.bind or local.bind
+    local.allow = args.allow if args.allow is not None else local.allow
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    open_database(db_path).close()  # create the database here, before the listener's threads open it
+    listener = Listener(db_path, local)
+    try:
+        listener.start()
+    except OSError as exc:
+        err(f"cannot listen on {local.bind}:{local.port}: {exc.strerror or exc}")
+        return EXIT_FATAL
+    print(f"listening as {local.ae_title} on {local.bind}:{listener.port}; Ctrl-C or SIGTERM to stop", flush=True)
+    stop.wait()
+    listener.stop()
+    print(f"stopped: {listener.indexed} instances received and indexed", flush=True)
+    return EXIT_OK

@@ -1,0 +1,135 @@
+"""What the CLI shows and returns: exit codes, messages on stderr, tables on a terminal, TSV in a pipe, progress bars.
+
+A terminal gets aligned tables (rich); anything else (a pipe, a file, a log) gets one tab-separated line per row
+with a header line first, never wrapped, so ``cut``, ``awk`` and logs read it. Progress bars go to stderr and are
+drawn only when stderr is a terminal. rich is imported inside the functions that draw, so commands that only
+print plain lines (``ls`` into a pipe) start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+EXIT_OK, EXIT_PARTIAL, EXIT_FATAL = 0, 1, 2
+"""0 success, 1 partial (some files rejected, some items failed), 2 usage or fatal error."""
+
+T = TypeVar("T")
+
+# Column headings shorter than the database's column names (the keywords stay: they are PS3.3's).
+_HEADINGS = {"num_studies": "studies", "num_series": "series", "num_instances": "instances",
+             "last_study_date": "last study", "image_size": "size", "stored": "copied"}
+
+
+def console(stderr: bool = False):
+    """A rich Console on stdout (or stderr) that does not colour numbers and strings by guesswork."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def err(message: str) -> None:
+    """One line on stderr, prefixed ``dicomtui:`` like every message the CLI writes there."""
+    print(f"dicomtui: {message}", file=sys.stderr)
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def shorten(path: str, width: int) -> str:
+    """``path`` cut at the front with an ellipsis to at most ``width`` characters (the file name stays)."""
+    return path if len(path) <= width else "…" + path[-(width - 1):]
+
+
+def human_bytes(n: float) -> str:
+    """``1,234 B``, ``12.1 KiB`` … ``3.4 GiB`` (binary units; GiB is the largest)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def heading(col: str) -> str:
+    """The table heading of a database column (``num_series`` → ``series``); keywords are their own heading."""
+    return _HEADINGS.get(col, col)
+
+
+def cell(col: str, value: Any) -> str:
+    """A database value as table text: None → empty, ``stored`` → copy/link."""
+    if value is None:
+        return ""
+    if col == "stored":
+        return "copy" if value else "link"
+    return str(value)
+
+
+def print_tsv(columns: Sequence[str], lines: Iterable[Iterable[str]]) -> None:
+    """For pipes: the header line, then one tab-separated line per row."""
+    print("\t".join(columns))
+    for line in lines:
+        print("\t".join(line))
+
+
+def print_table(columns: Sequence[str], rows: Sequence[dict[str, Any]], footer: str) -> None:
+    """For a terminal: the rows as an aligned table under short headings, then a dim footer line (``3 series``)."""
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in columns:
+        table.add_column(heading(col), overflow="fold", min_width=min(len(heading(col)), 12))
+    for row in rows:
+        table.add_row(*[cell(col, row.get(col)) for col in columns])
+    out = console()
+    out.print(table)
+    out.print(f"[dim]{footer}[/]")
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[dict[str, Any]], footer: str) -> None:
+    """Database rows as a table on a terminal, else as TSV (the footer then goes nowhere: pipes get data only)."""
+    if not stdout_is_terminal():
+        print_tsv(columns, ([cell(col, row.get(col)) for col in columns] for row in rows))
+        return
+    print_table(columns, rows, footer)
+
+
+def print_tag_table(rows) -> None:
+    """Aligned columns for a terminal: the tag indented by depth (an item shows its name there), VR, name, value."""
+    firsts = ["  " * r.depth + (r.keyword if r.is_item else r.tag) for r in rows]
+    names = ["" if r.is_item else (f"{r.keyword} [{r.creator}]" if r.creator else r.keyword) for r in rows]
+    w1 = max(map(len, firsts), default=0)
+    w2 = max(map(len, names), default=0)
+    for first, name, row in zip(firsts, names, rows, strict=True):
+        value = f"({row.value})" if row.is_item else row.value
+        print(f"{first:<{w1}}  {row.vr:<2}  {name:<{w2}}  {value}".rstrip())
+
+
+def progress_bar(*, rate_and_path: bool = False, disable: bool = False):
+    """A transient rich Progress on stderr: description, bar, done/total, elapsed time.
+
+    ``rate_and_path`` adds the task fields ``rate`` (before the time) and ``path`` (after it), as ``import`` shows
+    them. The bar is not drawn when ``disable`` is set or stderr is not a terminal.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err_console = console(stderr=True)
+    columns: list[Any] = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if rate_and_path:
+        columns += [TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("[dim]{task.fields[path]}")]
+    else:
+        columns.append(TimeElapsedColumn())
+    return Progress(*columns, console=err_console, transient=True, disable=disable or not err_console.is_terminal)
+
+
+def with_progress(work: Callable[[Callable[[int, int], None] | None], T], description: str) -> T:
+    """Run ``work(progress)`` with a progress bar on stderr when it is a terminal (else ``work(None)``).
+
+    ``progress(done, total)`` counts items (files, instances); the bar's task starts with an unknown total.
+    """
+    if not sys.stderr.isatty():
+        return work(None)
+    with progress_bar() as bar:
+        task = bar.add_task(description, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
