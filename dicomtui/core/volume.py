@@ -1,7 +1,7 @@
 """A loaded volume: voxels plus explicit geometry in DICOM patient space (LPS), and window/level presets.
 
 ``array`` is indexed ``[k, j, i]`` = (slice, row, column), as DICOM stores frames. ``affine`` maps the index
-``(i, j, k, 1)`` — column, row, slice — to LPS millimetres. Conversion to RAS (NIfTI) happens once, in convert.py.
+``(i, j, k, 1)`` — column, row, slice — to LPS millimetres. Conversion to RAS (NIfTI) happens once, in volume_io.py.
 """
 
 from __future__ import annotations
