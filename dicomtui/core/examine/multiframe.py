@@ -123,6 +123,7 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
             by_file[key] = read_frames(db.abspath(row["path"], bool(row["stored"])),
                                        {**row, "NumberOfFrames": ref.count})
         picked.append(by_file[key][ref.index])
-        tick(n + 1, total)
+        if tick is not None:
+            tick(n + 1, total)
     return [build_volume(np.stack(picked), loadable.instances, payload.geometry, name=loadable.name,
                          warnings=loadable.warnings, regularize=options.regularize)]

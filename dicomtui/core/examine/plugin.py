@@ -161,10 +161,12 @@ def check_cancel(cancel: threading.Event | None, name: str, done: int, total: in
 
 
 def ticker(progress: Progress | None, cancel: threading.Event | None, name: str, total: int,
-           offset: int = 0) -> Progress:
+           offset: int = 0) -> Progress | None:
     """The ``progress`` to hand to a reader of one part (starting at slice ``offset`` of the loadable's
     ``total``): it reports ``progress(offset + done, total)`` and, first, raises ``LoadError`` when ``cancel`` is
-    set — so a cancel is noticed between slices."""
+    set — so a cancel is noticed between slices. None when there is neither to serve."""
+    if progress is None and cancel is None:
+        return None
 
     def tick(done: int, _part_total: int) -> None:
         check_cancel(cancel, name, offset + done, total)
