@@ -20,10 +20,9 @@ if TYPE_CHECKING:
     from ..volume import Volume
 
 __all__ = ["CONF_ALL", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED", "CONF_SEQUENCE", "CONF_SUB",
-           "EXAMINE_DEFAULTS", "LOAD_DEFAULTS",
-           "ExamineOptions", "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload",
-           "Plugin", "Progress", "Row", "SequencePart", "SequencePayload", "StackPayload", "check_cancel",
-           "series_name", "ticker"]
+           "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions", "FrameRef", "FramesPayload", "LoadError",
+           "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "Row", "SequencePart", "SequencePayload",
+           "StackPayload", "check_cancel", "series_name", "ticker"]
 
 # Confidences (0-1): per series, the loadables with the highest one are selected by default (``select``), so
 # only their order matters. From the bottom up:
