@@ -10,7 +10,7 @@ then these runs, every output in a fresh folder under bench/out/ (deleted afterw
   dcm2niix          dcm2niix -o OUT -f ref -z n FOLDER: whole process wall time and peak RSS
   raw limit         np.fromfile(path, "<i2", rows*cols, offset=<pixel offset stored at import>) per file, 1 thread
   raw readinto      the same bytes read with readinto straight into one preallocated array, 1 thread
-  NIfTI write       convert.write(volume, OUT.nii / OUT.nii.gz) alone
+  NIfTI write       volume_io.write_volume(volume, OUT.nii / OUT.nii.gz) alone
   imports           python -c "import ..." of what the load command imports (process wall time)
 
 The ratio column is ours / peer in slices/s: ours in-process for the in-process peers (pydicom, raw), the
@@ -42,9 +42,9 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 import pydicom  # noqa: E402
-
-from dicomtui.core import convert  # noqa: E402
 from _common import check, list_files, warm  # noqa: E402
+
+from dicomtui.core import volume_io  # noqa: E402
 from dicomtui.core.database import DicomDatabase  # noqa: E402
 from dicomtui.core.examine import examine_series, load  # noqa: E402
 from dicomtui.core.indexer import import_paths  # noqa: E402
@@ -58,7 +58,7 @@ GNU_TIME = "/usr/bin/time"
 ROWS = COLS = 512
 TARGET_SPS, TARGET_RSS_RATIO = 5_000, 1.5
 LOAD_IMPORTS = ["dicomtui.cli", "dicomtui.config", "dicomtui.core.database", "dicomtui.core.examine",
-                "dicomtui.core.pixels", "dicomtui.core.convert"]
+                "dicomtui.core.pixels", "dicomtui.core.volume_io"]
 
 
 # ---- data -------------------------------------------------------------------------------------------------------
@@ -128,10 +128,11 @@ def ours_in_process(db: DicomDatabase, sid: int, n: int):
     loadables = examine_series(db, [sid])
     chosen = next(item for item in loadables if item.selected)
     examined = time.perf_counter()
-    volume = load(db, chosen)
+    volumes = load(db, chosen)
     loaded = time.perf_counter()
-    if isinstance(volume, list):
-        raise SystemExit(f"benchmark check failed: load returned {len(volume)} volumes, expected one")
+    if len(volumes) != 1:
+        raise SystemExit(f"benchmark check failed: load returned {len(volumes)} volumes, expected one")
+    volume = volumes[0]
     check(volume.array.shape == (n, ROWS, COLS), f"volume shape {volume.array.shape}, expected {(n, ROWS, COLS)}")
     return examined - start, loaded - examined, volume, chosen
 
@@ -236,7 +237,7 @@ def main() -> None:
         into = min(timed(raw_readinto, instances)[0] for _ in range(repeat))
         writes = {}
         for ext in (".nii", ".nii.gz"):
-            writes[ext] = min(timed(convert.write, volume, tmp / f"write{ext}")[0] for _ in range(repeat))
+            writes[ext] = min(timed(volume_io.write_volume, volume, tmp / f"write{ext}")[0] for _ in range(repeat))
 
         # correctness, once: voxels vs pydicom (own sort along the normal, own rescale); NIfTI vs dcm2niix
         headers = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.examine import examine_series, load, scalar, select
+from dicomtui.core.examine import examine_series, load, plugin, scalar, select
+from dicomtui.core.examine.stack import rescale
 from dicomtui.core.indexer import import_paths
 from dicomtui.core.synth import SeriesSpec, series_datasets, write_series
 
@@ -46,7 +47,7 @@ def test_a_clean_series_is_one_selected_loadable() -> None:
 
 def test_slices_are_sorted_by_position_not_instance_number() -> None:
     data = rows(5)
-    for row, number in zip(data, [3, 1, 5, 2, 4]):
+    for row, number in zip(data, [3, 1, 5, 2, 4], strict=True):
         row["InstanceNumber"] = number
     data.reverse()
     ordered = scalar.examine(data)[0].instances
@@ -59,7 +60,7 @@ def test_missing_slices_are_counted_and_located() -> None:
     assert item.warnings == [
         "16 missing slices between slice 40 and 41 (positions 48.75 and 70.00 mm along the normal; usual spacing "
         "1.25 mm)"]
-    assert item.confidence == scalar.CONF_DOUBTFUL
+    assert item.confidence == plugin.CONF_DOUBTFUL
 
 
 def test_uneven_spacing_says_min_and_max() -> None:
@@ -106,7 +107,7 @@ def test_localizer_is_recognised_and_left_out() -> None:
     select(loadables)
     without = only(loadables, "without the localizer")
     assert len(without.instances) == 19 and without.warnings == [] and without.selected
-    assert without.confidence == scalar.CONF_PREFERRED
+    assert without.confidence == plugin.CONF_PREFERRED
     assert loadables[0].confidence < 0.45 and not loadables[0].selected
     assert any("mixed orientations" in w for w in loadables[0].warnings)
 
@@ -122,7 +123,7 @@ def test_sub_series_by_acquisition_are_preferred_when_the_whole_is_doubtful() ->
                               "acquisitions are mixed in this series"]
     subs = [item for item in loadables if "acquisition" in item.name]
     assert [len(s.instances) for s in subs] == [10, 10]
-    assert all(s.selected and s.confidence == scalar.CONF_PREFERRED for s in subs) and not whole.selected
+    assert all(s.selected and s.confidence == plugin.CONF_PREFERRED for s in subs) and not whole.selected
 
 
 def test_other_warnings() -> None:
@@ -142,7 +143,7 @@ def test_other_warnings() -> None:
 def test_a_series_without_pixels_is_offered_with_low_confidence() -> None:
     data = rows(3, has_pixels=0)
     (item,) = scalar.examine(data)
-    assert item.confidence == scalar.CONF_NO_PIXELS
+    assert item.confidence == plugin.CONF_NO_PIXELS
     assert item.warnings == ["no single-frame image with pixel data among the 3 instances: nothing to show as a "
                              "volume"]
 
@@ -166,7 +167,7 @@ def test_same_files_are_not_selected_twice() -> None:
 def test_rescale_picks_the_smallest_exact_type(slopes, intercepts, raw_dtype, expected) -> None:
     raw = np.array([[[0, 200]], [[3, 100]]], dtype=raw_dtype)
     want = raw.astype(np.float64) * np.array(slopes)[:, None, None] + np.array(intercepts)[:, None, None]
-    out = scalar.rescale(raw, slopes, intercepts)  # may work in place
+    out = rescale(raw, slopes, intercepts)  # may work in place
     assert out.dtype == expected
     assert np.array_equal(out.astype(np.float64), want)
 
@@ -179,7 +180,7 @@ def test_load_builds_the_volume_in_patient_space(tmp_path: Path) -> None:
     with DicomDatabase.open(tmp_path / "db") as db:
         import_paths(db, [tmp_path / "in"])
         (item,) = examine_series(db, [db.series()[0]["id"]])
-        volume = load(db, item)
+        (volume,) = load(db, item)
     assert volume.array.shape == (6, 20, 30) and volume.array.dtype == np.int16
     np.testing.assert_allclose(volume.spacing, (0.6, 0.8, 3.0))
     normal = np.cross([0, 1, 0], [0, 0, -1])
@@ -227,7 +228,7 @@ def test_repeated_positions_become_a_sequence() -> None:
     select(loadables)
     seq = only(loadables, "volumes")
     assert seq.name == "7: Head (3 volumes over 3 time points)" and seq.selected and seq.warnings == []
-    volumes = seq.details["volumes"]
+    volumes = [part.instances for part in seq.payload.parts]
     assert [[r["TemporalPositionIdentifier"] for r in v] for v in volumes] == [[1] * 4, [2] * 4, [3] * 4]
     assert [r["ImagePositionPatient"] for r in volumes[0]] == [f"0.0\\0.0\\{2.0 * k}" for k in range(4)]
     assert not loadables[0].selected
@@ -250,8 +251,8 @@ def test_regularize_fills_a_gap_and_straightens_a_tilt(tmp_path: Path) -> None:
         import_paths(db, [tmp_path / "in"])
         (item,) = examine_series(db, [db.series()[0]["id"]])
         assert any("missing slices" in w for w in item.warnings) and any("tilt" in w for w in item.warnings)
-        acquired = load(db, item)
-        regular = load(db, item, regularize=True)
+        (acquired,) = load(db, item)
+        (regular,) = load(db, item, regularize=True)
     assert acquired.array.shape[0] == 10 and not acquired.resampled
     assert regular.resampled and regular.array.shape == (12, 16, 16)
     np.testing.assert_allclose(regular.affine[:3, :3], np.diag([1.0, 1.0, 2.0]), atol=1e-9)  # orthogonal
@@ -274,7 +275,7 @@ def test_enhanced_multiframe_time_points_are_loadables(tmp_path: Path) -> None:
         loadables = examine_series(db, [db.series()[0]["id"]])
         assert [(item.plugin, item.name, len(item.instances), item.selected) for item in loadables] == [
             ("multiframe", "1: Axial (time point 1)", 5, True), ("multiframe", "1: Axial (time point 2)", 5, True)]
-        volumes = [load(db, item) for item in loadables]
+        volumes = [volume for item in loadables for volume in load(db, item)]
     for t, volume in enumerate(volumes):
         assert volume.array.shape == (5, 12, 10)
         np.testing.assert_allclose(volume.spacing, (0.5, 0.5, 3.0))
@@ -293,35 +294,6 @@ def test_migration_from_schema_1(tmp_path: Path) -> None:
         assert import_paths(db, [tmp_path / "in"]).instances_added == 2
 
 
-@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
-@pytest.mark.parametrize("orientation", [(1, 0, 0, 0, 1, 0), (0, 1, 0, 0, 0, -1), (1, 0, 0, 0, 0, -1),
-                                         (0.8660254, 0.5, 0.0, -0.3535534, 0.6123724, 0.7071068)])
-def test_nifti_writer_reads_back_in_nibabel(tmp_path: Path, suffix: str, orientation) -> None:
-    """Our NIfTI-1 writer against nibabel: same voxels, sform = qform = the affine, header as expected."""
-    import nibabel as nib
-
-    from dicomtui.core import convert
-    from dicomtui.core.volume import Volume
-
-    row, col = np.array(orientation[:3], dtype=float), np.array(orientation[3:], dtype=float)
-    affine = np.eye(4)
-    affine[:3, 0], affine[:3, 1], affine[:3, 2] = row * 0.7, col * 0.9, np.cross(row, col) * 2.5
-    affine[:3, 3] = (12.0, -30.0, 45.0)
-    array = (np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6) - 50)
-    (path,) = convert.write(Volume(array=array, affine=affine, name="test"), tmp_path / f"v{suffix}")
-    image = nib.load(path)
-    ras = convert.LPS_TO_RAS @ affine
-    np.testing.assert_allclose(image.affine, ras, atol=1e-5)
-    np.testing.assert_allclose(image.get_qform(), ras, atol=1e-4)
-    assert image.header["sform_code"] == 1 and image.header["qform_code"] == 1
-    assert image.get_data_dtype() == np.int16 and image.shape == (6, 5, 4)
-    assert np.array_equal(np.asarray(image.dataobj), array.transpose(2, 1, 0))
-    four = convert.write([Volume(array=array, affine=affine), Volume(array=array + 1, affine=affine)],
-                         tmp_path / f"four{suffix}")
-    data = np.asarray(nib.load(four[0]).dataobj)
-    assert data.shape == (6, 5, 4, 2) and np.array_equal(data[..., 1], array.transpose(2, 1, 0) + 1)
-
-
 @pytest.mark.parametrize("name", ["JPEG2000.dcm", "693_J2KI.dcm", "JPGExtended.dcm", "MR_small_jpeg_ls_lossless.dcm",
                                   "MR_small_RLE.dcm", "MR_small_bigendian.dcm"])
 def test_compressed_and_odd_files_decode(name: str, tmp_path: Path) -> None:
@@ -337,3 +309,116 @@ def test_compressed_and_odd_files_decode(name: str, tmp_path: Path) -> None:
         inst = db.instances()[0]
     expected = pydicom.dcmread(path).pixel_array
     assert np.array_equal(read_slice(Path(path), inst), expected)
+
+
+# ---- cancel and the use case (examine → choose → load) ---------------------------------------------------------
+
+def _imported(tmp_path: Path, spec: SeriesSpec) -> DicomDatabase:
+    write_series(tmp_path / "in", spec)
+    db = DicomDatabase.open(tmp_path / "db")
+    import_paths(db, [tmp_path / "in"])
+    return db
+
+
+def test_a_cancelled_load_raises_between_slices(tmp_path: Path) -> None:
+    import threading
+
+    from dicomtui.core.errors import LoadError
+
+    with _imported(tmp_path, SeriesSpec(slices=6, rows=8, cols=8)) as db:
+        (item,) = examine_series(db, [db.series()[0]["id"]])
+        cancel = threading.Event()
+        seen: list[int] = []
+
+        def progress(done: int, total: int) -> None:
+            seen.append(done)
+            if done == 2:
+                cancel.set()
+
+        with pytest.raises(LoadError, match=r"^1: Axial: loading cancelled after 3 of 6 slices$"):
+            load(db, item, progress, cancel=cancel)
+        assert seen == [1, 2]
+        with pytest.raises(LoadError, match="cancelled after 0 of 6 slices"):
+            load(db, item, cancel=cancel)  # set before the start: nothing is read
+        cancel.clear()
+        (volume,) = load(db, item, cancel=cancel)
+        assert volume.array.shape == (6, 8, 8)
+
+
+def test_a_cancelled_sequence_or_multiframe_load_raises(tmp_path: Path) -> None:
+    import threading
+
+    from dicomtui.core.errors import LoadError
+    from dicomtui.core.synth import write_enhanced
+
+    write_enhanced(tmp_path / "in" / "e.dcm", SeriesSpec(slices=4, rows=8, cols=8, modality="MR"))
+    cancel = threading.Event()
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+        (item,) = examine_series(db, [db.series()[0]["id"]])
+        assert item.plugin == "multiframe"
+        with pytest.raises(LoadError, match="cancelled after 2 of 4 slices"):
+            load(db, item, lambda done, total: cancel.set() if done == 1 else None, cancel=cancel)
+
+
+def test_load_returns_one_volume_per_sequence_part_with_progress_over_all(tmp_path: Path) -> None:
+    positions = [(0.0, 0.0, 2.0 * k) for k in range(3)] * 2
+    files = write_series(tmp_path / "in", SeriesSpec(slices=6, rows=8, cols=8, positions=positions))
+    import pydicom
+
+    for k, path in enumerate(files):
+        ds = pydicom.dcmread(path)
+        ds.TemporalPositionIdentifier = 1 + k // 3
+        ds.save_as(path)
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+        seq = only(examine_series(db, [db.series()[0]["id"]]), "volumes")
+        seen: list[tuple[int, int]] = []
+        volumes = load(db, seq, lambda done, total: seen.append((done, total)))
+    assert [v.extra["value"] for v in volumes] == [1, 2] and all(v.array.shape == (3, 8, 8) for v in volumes)
+    assert seen == [(n, 6) for n in range(1, 7)]
+
+
+def test_examine_and_load_takes_the_default_selection(tmp_path: Path) -> None:
+    from dicomtui.core.examine import LoadProgress, examine_and_load
+
+    with _imported(tmp_path, SeriesSpec(slices=4, rows=8, cols=8)) as db:
+        seen: list[LoadProgress] = []
+        report = examine_and_load(db, [db.series()[0]["id"]], progress=seen.append)
+    assert [r.loadable.name for r in report.loaded] == ["1: Axial"] and report.refused == []
+    (volume,) = report.volumes
+    assert volume.array.shape == (4, 8, 8)
+    assert seen[-1] == LoadProgress(1, 1, "1: Axial", 4, 4) and seen[-1].text() == "loading 1/1 1: Axial: 4/4"
+    assert report.summary() == "loaded 1 volume (1: Axial)"
+
+
+def test_examine_and_load_strict_refuses_a_loadable_with_warnings(tmp_path: Path) -> None:
+    from dicomtui.core.examine import examine_and_load
+
+    files = write_series(tmp_path / "in", SeriesSpec(slices=8, rows=8, cols=8))
+    for path in files[3:5]:
+        path.unlink()
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+        sid = db.series()[0]["id"]
+        report = examine_and_load(db, [sid], strict=True)
+        assert report.loaded == [] and [item.name for item in report.refused] == ["1: Axial"]
+        assert report.summary() == "not loaded (strict and the loadable has warnings): 1: Axial"
+        assert report.chosen[0].warnings[0].startswith("2 missing slices between slice 3 and 4")
+        assert len(examine_and_load(db, [sid]).volumes) == 1  # not strict: loaded, warnings and all
+
+
+def test_choose_by_number_or_default(tmp_path: Path) -> None:
+    from dicomtui.core.errors import LoadError
+    from dicomtui.core.examine import choose
+
+    data = rows(10) + rows(10, AcquisitionNumber=2)
+    for k, row in enumerate(data):
+        row["SOPInstanceUID"] = f"1.2.3.{k}"
+    loadables = scalar.examine(data)
+    select(loadables)
+    assert [item.name for item in choose(loadables)] == ["7: Head (acquisition 1)", "7: Head (acquisition 2)"]
+    assert [item.name for item in choose(loadables, first_only=True)] == ["7: Head (acquisition 1)"]
+    assert choose(loadables, 1) == [loadables[0]]
+    with pytest.raises(LoadError, match=r"^there is no loadable 4: the series offers 3 \(1 to 3\)$"):
+        choose(loadables, 4)

@@ -23,7 +23,7 @@ def frame_geometry(path: str) -> str | None:
     frames = []
     for f in range(count):
         item = per_frame[f] if f < len(per_frame) else None
-        frame = {
+        frame: dict[str, Any] = {
             "p": _floats(_find(item, shared, ds, "PlanePositionSequence", "ImagePositionPatient")),
             "o": _floats(_find(item, shared, ds, "PlaneOrientationSequence", "ImageOrientationPatient")),
             "s": _floats(_find(item, shared, ds, "PixelMeasuresSequence", "PixelSpacing")),

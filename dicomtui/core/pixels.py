@@ -9,6 +9,7 @@ release the GIL.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ def read_into(path: Path, inst: dict[str, Any], out: np.ndarray) -> None:
         return
     arr = _read_pydicom(path)
     if arr.shape != out.shape:
-        raise PixelError(f"{path}: the image is {arr.shape[1]}x{arr.shape[0]}, the series {out.shape[1]}x{out.shape[0]}")
+        raise PixelError(f"{path}: the image is {arr.shape[1]}x{arr.shape[0]}, "
+                         f"the series {out.shape[1]}x{out.shape[0]}")
     out[...] = arr
 
 
@@ -74,7 +76,7 @@ def _read_direct(path: Path, inst: dict[str, Any], out: np.ndarray) -> bool:
     try:
         with open(path, "rb", buffering=0) as f:
             f.seek(offset)
-            got = f.readinto(memoryview(out).cast("B"))
+            got = f.readinto(out.data.cast("B"))
     except OSError:
         return False
     if got != out.nbytes:
@@ -105,16 +107,23 @@ def _read_pydicom(path: Path, frames: bool = False) -> np.ndarray:
     return arr
 
 
-def read_stack(paths: list[Path], instances: list[dict[str, Any]], progress=None) -> np.ndarray:
+def read_stack(paths: list[Path], instances: list[dict[str, Any]],
+               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """All slices into one (slices, rows, cols) array, read by a few threads straight into place;
-    ``progress(done, total)`` is called as slices arrive."""
+    ``progress(done, total)`` is called as slices arrive. When a read fails or ``progress`` raises (a cancel),
+    the slices not yet started are not read and the exception propagates."""
     first = instances[0]
     out = np.empty((len(paths), first.get("Rows") or 0, first.get("Columns") or 0), dtype=raw_dtype(instances))
     workers = min(8, (os.cpu_count() or 1) * 2)
     with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(read_into, p, i, out[k]) for k, (p, i) in enumerate(zip(paths, instances))]
-        for done, fut in enumerate(futures, 1):
-            fut.result()
-            if progress is not None:
-                progress(done, len(paths))
+        futures = [pool.submit(read_into, p, i, out[k]) for k, (p, i) in enumerate(zip(paths, instances, strict=True))]
+        try:
+            for done, fut in enumerate(futures, 1):
+                fut.result()
+                if progress is not None:
+                    progress(done, len(paths))
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
     return out

@@ -5,13 +5,16 @@ shift of tilted slices). Off by default: a resampled volume is not the acquired 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
 def regularize(array: np.ndarray, positions: np.ndarray, row: np.ndarray, col: np.ndarray, normal: np.ndarray,
-               pixel_spacing: tuple[float, float], spacing: float) -> tuple[np.ndarray, np.ndarray]:
+               pixel_spacing: Sequence[float] | np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
     """Resample ``array`` [k, j, i] whose slice k has its first voxel at ``positions[k]`` (LPS, sorted along
-    ``normal``) onto slices ``spacing`` apart; returns (new array, its affine (i, j, k) → LPS)."""
+    ``normal``) onto slices ``spacing`` mm apart; ``pixel_spacing`` is PixelSpacing (row, column) in mm. Returns
+    (new array, its affine (i, j, k) → LPS)."""
     dy, dx = (float(v) for v in pixel_spacing)
     origin = positions[0]
     distances = (positions - origin) @ normal

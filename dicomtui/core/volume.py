@@ -1,11 +1,12 @@
 """A loaded volume: voxels plus explicit geometry in DICOM patient space (LPS), and window/level presets.
 
 ``array`` is indexed ``[k, j, i]`` = (slice, row, column), as DICOM stores frames. ``affine`` maps the index
-``(i, j, k, 1)`` — column, row, slice — to LPS millimetres. Conversion to RAS (NIfTI) happens once, in convert.py.
+``(i, j, k, 1)`` — column, row, slice — to LPS millimetres. Conversion to RAS (NIfTI) happens once, in volume_io.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,8 @@ class Volume:
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size along i, j, k in mm."""
-        return tuple(float(np.linalg.norm(self.affine[:3, a])) for a in range(3))
+        i, j, k = (float(np.linalg.norm(self.affine[:3, a])) for a in range(3))
+        return i, j, k
 
     @property
     def origin(self) -> np.ndarray:
@@ -54,7 +56,7 @@ def window_presets(modality: str, centers: str | None, widths: str | None, array
     presets = []
     cs = _floats(centers)
     ws = _floats(widths)
-    for n, (c, w) in enumerate(zip(cs, ws)):
+    for n, (c, w) in enumerate(zip(cs, ws, strict=False)):  # unpaired centers or widths are ignored
         if w > 0:
             presets.append(WindowPreset(f"DICOM {n + 1}", c, w))
     if modality == "CT":
@@ -73,10 +75,8 @@ def _floats(text: str | None) -> list[float]:
         return []
     out = []
     for part in str(text).split("\\"):
-        try:
+        with contextlib.suppress(ValueError):  # a malformed value is skipped
             out.append(float(part))
-        except ValueError:
-            pass
     return out
 
 
@@ -109,10 +109,11 @@ def patient_axes(affine: np.ndarray) -> tuple[tuple[int, int, int], tuple[int, i
     import itertools
 
     direction = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
-    best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(direction[p[a], a]) for a in range(3)))
-    signs = tuple(1 if direction[best[a], a] >= 0 else -1 for a in range(3))
-    oblique = min(abs(direction[best[a], a]) for a in range(3)) < np.cos(np.radians(1.0))
-    return best, signs, oblique
+    perms: list[tuple[int, int, int]] = [(a, b, c) for a, b, c in itertools.permutations(range(3))]
+    best = max(perms, key=lambda p: sum(abs(direction[p[a], a]) for a in range(3)))
+    si, sj, sk = (1 if direction[best[a], a] >= 0 else -1 for a in range(3))
+    oblique = bool(min(abs(direction[best[a], a]) for a in range(3)) < np.cos(np.radians(1.0)))
+    return best, (si, sj, sk), oblique
 
 
 def view(volume: Volume, plane: str) -> View:

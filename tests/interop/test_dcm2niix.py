@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
 
-from dicomtui.core import convert
+from dicomtui.core import volume_io
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.examine import examine_series, load
 from dicomtui.core.indexer import import_paths
@@ -53,7 +53,7 @@ def _ours(tmp_path: Path, folder: Path) -> nib.Nifti1Image:
         chosen = [item for item in loadables if item.selected]
         assert len(chosen) == 1, [i.to_dict() for i in loadables]
         volume = load(db, chosen[0])
-    (path,) = convert.write(volume, tmp_path / "ours.nii.gz")
+    (path,) = volume_io.write_volume(volume, tmp_path / "ours.nii.gz")
     return nib.load(path)
 
 
@@ -123,7 +123,7 @@ def _load_4d(tmp_path: Path, folder: Path) -> tuple[nib.Nifti1Image, list[Path]]
         (chosen,) = [item for item in loadables if item.selected]
         assert chosen.plugin == "sequence"
         volumes = load(db, chosen)
-    written = convert.write(volumes, tmp_path / "ours.nii")
+    written = volume_io.write_volume(volumes, tmp_path / "ours.nii")
     return nib.load(written[0]), written
 
 
@@ -186,8 +186,8 @@ def test_missing_slices_same_voxels_and_a_regular_grid_on_request(tmp_path: Path
         (item,) = examine_series(db, [db.series()[0]["id"]])
         assert item.warnings == ["2 missing slices between slice 5 and 6 (positions 8.00 and 14.00 mm along the "
                                  "normal; usual spacing 2 mm)"]
-        regular = load(db, item, regularize=True)
-        acquired = load(db, item)
+        (regular,) = load(db, item, regularize=True)
+        (acquired,) = load(db, item)
     assert regular.array.shape[0] == 12 and regular.spacing[2] == pytest.approx(2.0)
     kept = [0, 1, 2, 3, 4, 7, 8, 9, 10, 11]  # acquired slices land on grid points: unchanged
     assert np.array_equal(regular.array[kept], acquired.array)

@@ -1,22 +1,41 @@
-"""Examine: turn series into loadables (plugins), pick the default selection, and load them into volumes."""
+"""Examine: turn series into loadables (plugins), pick the default selection, and load them into volumes.
+
+The use case both faces call: ``examine_series`` (stored attributes only) → ``choose`` (the default selection,
+or the one the user numbered) → ``load_loadables`` (progress, cancel, strict refusal of loadables with
+warnings) → a ``LoadReport`` of ``list[Volume]`` per loadable; ``examine_and_load`` does the three at once.
+"""
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from ..errors import LoadError
 from . import multiframe, scalar, sequence
-from .loadable import Loadable
+from .plugin import ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
-PLUGINS = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence}
+if TYPE_CHECKING:
+    from ..volume import Volume
+
+__all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadReport", "LoadResult", "Loadable",
+           "choose", "examine_and_load", "examine_series", "load", "load_loadables", "select"]
+
+PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence}
 
 
-def examine_series(db, series_ids: list[int], split_by_time: bool = False) -> list[Loadable]:
-    """Every plugin's loadables for each series, with the default selection made."""
+def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, *,
+                   options: ExamineOptions | None = None) -> list[Loadable]:
+    """Every plugin's loadables for each series (database ids), with the default selection made (``select``).
+    ``options`` wins over ``split_by_time`` when given."""
+    options = options or ExamineOptions(split_by_time=split_by_time)
     loadables: list[Loadable] = []
     for sid in series_ids:
         instances = db.series_instances(sid)
         for plugin in PLUGINS.values():
-            loadables += plugin.examine(instances, split_by_time=split_by_time)
+            loadables += plugin.examine(instances, options)
     select(loadables)
     return loadables
 
@@ -37,7 +56,106 @@ def select(loadables: list[Loadable]) -> None:
                 chosen.append(item.files)
 
 
-def load(db, loadable: Loadable, progress=None, regularize: bool = False):
-    """A Volume (or several) from a loadable, by the plugin that proposed it; ``regularize`` resamples an
-    irregular acquisition onto a regular grid (off by default)."""
-    return PLUGINS[loadable.plugin].load(db, loadable, progress, regularize=regularize)
+def load(db: Any, loadable: Loadable, progress: Progress | None = None, regularize: bool = False, *,
+         cancel: threading.Event | None = None, options: LoadOptions | None = None) -> list[Volume]:
+    """Every Volume of a loadable (one for a stack, one per time point/echo/b-value for a sequence), by the
+    plugin that proposed it. ``regularize`` (or ``options``, which wins) resamples an irregular acquisition onto
+    a regular grid. ``progress(done, total)`` counts slices. Raises ``LoadError`` — also when ``cancel`` is set,
+    which is checked between slices: a cancelled load returns nothing — or ``PixelError`` (a file)."""
+    options = options or LoadOptions(regularize=regularize)
+    return PLUGINS[loadable.plugin].load(db, loadable, progress, cancel, options)
+
+
+# ---- the use case: examine → choose → load -------------------------------------------------------------------
+
+def choose(loadables: list[Loadable], number: int | None = None, *, first_only: bool = False) -> list[Loadable]:
+    """What to load: loadable ``number`` (1-based, as examine lists them) or else the default selection (only its
+    first with ``first_only``, for one output file). Raises ``LoadError`` when ``number`` is out of range."""
+    if number is not None:
+        if not 1 <= number <= len(loadables):
+            raise LoadError(f"there is no loadable {number}: the series offers {len(loadables)} "
+                            f"(1 to {len(loadables)})")
+        return [loadables[number - 1]]
+    chosen = [item for item in loadables if item.selected]
+    return chosen[:1] if first_only else chosen
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """Where a load of several loadables is: loadable ``index`` (1-based) of ``count``, its ``done`` of ``total``
+    slices."""
+
+    index: int
+    count: int
+    name: str
+    done: int
+    total: int
+
+    def text(self) -> str:
+        return f"loading {self.index}/{self.count} {self.name}: {self.done}/{self.total}"
+
+
+@dataclass
+class LoadResult:
+    """One loaded loadable and its volumes (in order; one for a stack)."""
+
+    loadable: Loadable
+    volumes: list[Volume]
+
+
+@dataclass
+class LoadReport:
+    """What a load did: the loadables chosen, those loaded with their volumes, and those refused (``strict`` and
+    the loadable has warnings; not loaded)."""
+
+    chosen: list[Loadable] = field(default_factory=list)
+    loaded: list[LoadResult] = field(default_factory=list)
+    refused: list[Loadable] = field(default_factory=list)
+
+    @property
+    def volumes(self) -> list[Volume]:
+        """Every volume loaded, loadable after loadable."""
+        return [v for result in self.loaded for v in result.volumes]
+
+    def summary(self) -> str:
+        if not self.chosen:
+            return "nothing loadable in the selection"
+        parts = []
+        if self.loaded:
+            names = ", ".join(r.loadable.name for r in self.loaded)
+            parts.append(f"loaded {len(self.volumes)} volume{'s' if len(self.volumes) != 1 else ''} ({names})")
+        if self.refused:
+            names = ", ".join(item.name for item in self.refused)
+            parts.append(f"not loaded (strict and the loadable has warnings): {names}")
+        return "; ".join(parts)
+
+
+def load_loadables(db: Any, loadables: list[Loadable], options: LoadOptions | None = None, *, strict: bool = False,
+                   progress: Callable[[LoadProgress], None] | None = None,
+                   cancel: threading.Event | None = None) -> LoadReport:
+    """Load each of ``loadables`` in order; with ``strict``, those with warnings are refused instead (listed in
+    the report, not loaded). ``progress`` gets a ``LoadProgress`` per slice read. Raises ``LoadError`` (also on
+    ``cancel``, checked between slices; nothing is returned then) or ``PixelError``."""
+    options = options or LoadOptions()
+    report = LoadReport(chosen=list(loadables))
+    todo: list[Loadable] = []
+    for item in loadables:
+        (report.refused if strict and item.warnings else todo).append(item)
+    for n, item in enumerate(todo, 1):
+        def tick(done: int, total: int, n: int = n, name: str = item.name) -> None:
+            if progress is not None:
+                progress(LoadProgress(n, len(todo), name, done, total))
+
+        report.loaded.append(LoadResult(item, load(db, item, tick, cancel=cancel, options=options)))
+    return report
+
+
+def examine_and_load(db: Any, series_ids: list[int], *, number: int | None = None, first_only: bool = False,
+                     examine_options: ExamineOptions | None = None, load_options: LoadOptions | None = None,
+                     strict: bool = False, progress: Callable[[LoadProgress], None] | None = None,
+                     cancel: threading.Event | None = None) -> LoadReport:
+    """Examine the series, choose (``number`` or the default selection, see ``choose``) and load: the whole use
+    case for a face that shows no choice in between (the CLI's ``load``, the browser's Enter without warnings)."""
+    loadables = examine_series(db, series_ids, options=examine_options or ExamineOptions())
+    chosen = choose(loadables, number, first_only=first_only)
+    return load_loadables(db, chosen, load_options, strict=strict, progress=progress, cancel=cancel)

@@ -1,60 +1,88 @@
 """Multi-frame plugin: enhanced CT/MR/PET and other multi-frame files, one loadable per stack and time point,
 with geometry from the per-frame and shared functional groups (stored at import: see frames.py).
 
-Each frame becomes a pseudo-instance row (``SOPInstanceUID#frame``) so that the scalar plugin's geometry checks
-(sorting along the normal, spacing, gaps, tilt) apply unchanged.
+Each frame becomes a pseudo-instance row (``SOPInstanceUID#frame``, 1-based) so that the stack checks of
+``geometry`` (sorting along the normal, spacing, gaps, tilt) apply unchanged; where its pixels are (frame index
+and the file's frame count) travels beside the rows, in the loadable's ``FramesPayload``.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import scalar
-from .loadable import Loadable
+from .geometry import Row, check_stack
+from .plugin import (
+    CONF_ALL,
+    CONF_DOUBTFUL,
+    EXAMINE_DEFAULTS,
+    LOAD_DEFAULTS,
+    ExamineOptions,
+    FrameRef,
+    FramesPayload,
+    Loadable,
+    LoadOptions,
+    Progress,
+    check_cancel,
+    series_name,
+    ticker,
+)
+from .stack import build_volume
 
-NAME = "multiframe"
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..volume import Volume
+
+NAME = name = "multiframe"
 
 
-def examine(instances: list[dict[str, Any]], split_by_time: bool = False) -> list[Loadable]:
+def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
+    """One loadable per (StackID, TemporalPositionIndex) of each multi-frame instance with pixels; a file without
+    per-frame geometry is one doubtful loadable of its frames in file order."""
     out: list[Loadable] = []
-    for inst in instances:
+    for inst in rows:
         if (inst.get("NumberOfFrames") or 1) <= 1 or not inst.get("has_pixels"):
             continue
-        base = f"{inst.get('SeriesNumber') if inst.get('SeriesNumber') is not None else '?'}: " \
-               f"{inst.get('SeriesDescription') or 'series'}"
+        base = series_name(inst)
+        series_uid = inst.get("SeriesInstanceUID", "")
         frames = json.loads(inst["frames"]) if inst.get("frames") else None
         if not frames:
-            rows = [_pseudo(inst, f, {}) for f in range(inst["NumberOfFrames"])]
-            out.append(Loadable(f"{base} (frames)", rows, NAME, scalar.CONF_DOUBTFUL, [
-                f"no per-frame geometry: the {len(rows)} frames are stacked in file order with 1 mm spacing "
-                f"(a cine loop or a projection series, not a volume)"], series_uid=inst.get("SeriesInstanceUID", ""),
-                details={"geometry": {"valid": False}}))
+            count = inst["NumberOfFrames"]
+            refs = tuple(FrameRef(f, count) for f in range(count))
+            pseudo = [_pseudo(inst, f, {}) for f in range(count)]
+            out.append(Loadable(f"{base} (frames)", pseudo, NAME, CONF_DOUBTFUL, [
+                f"no per-frame geometry: the {len(pseudo)} frames are stacked in file order with 1 mm spacing "
+                f"(a cine loop or a projection series, not a volume)"], series_uid=series_uid,
+                payload=FramesPayload(None, refs)))
             continue
-        groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+        groups: dict[tuple[Any, Any], list[Row]] = defaultdict(list)
+        index_of: dict[str, int] = {}
         for f, frame in enumerate(frames):
-            groups[(frame.get("k"), frame.get("ti"))].append(_pseudo(inst, f, frame))
-        for (stack, time), rows in groups.items():
+            row = _pseudo(inst, f, frame)
+            index_of[row["SOPInstanceUID"]] = f
+            groups[(frame.get("k"), frame.get("ti"))].append(row)
+        for (stack, time), members in groups.items():
             suffix = []
             if len({k for k, _ in groups}) > 1:
                 suffix.append(f"stack {stack}")
             if len({t for _, t in groups}) > 1:
                 suffix.append(f"time point {time}")
-            name = base + (f" ({', '.join(suffix)})" if suffix else "")
-            ordered, warnings, geometry = scalar.check_geometry(rows)
-            out.append(Loadable(name, ordered, NAME, scalar.CONF_ALL if not warnings else scalar.CONF_DOUBTFUL,
-                                warnings, series_uid=inst.get("SeriesInstanceUID", ""),
-                                details={"geometry": geometry}))
+            title = base + (f" ({', '.join(suffix)})" if suffix else "")
+            check = check_stack(members)
+            refs = tuple(FrameRef(index_of[row["SOPInstanceUID"]], inst["NumberOfFrames"]) for row in check.instances)
+            out.append(Loadable(title, check.instances, NAME, CONF_ALL if not check.warnings else CONF_DOUBTFUL,
+                                check.warnings, series_uid=series_uid, payload=FramesPayload(check.geometry, refs)))
     return out
 
 
-def _pseudo(inst: dict[str, Any], f: int, frame: dict[str, Any]) -> dict[str, Any]:
-    """A frame as if it were a single-frame instance row."""
+def _pseudo(inst: Row, f: int, frame: dict[str, Any]) -> Row:
+    """Frame ``f`` (0-based) of ``inst`` as if it were a single-frame instance row, with the frame's geometry
+    and rescale (from frames.py's keys) in place of the file's."""
     row = dict(inst)
     row["SOPInstanceUID"] = f"{inst['SOPInstanceUID']}#{f + 1}"
-    row["frame"] = f
-    row["_frames"] = inst["NumberOfFrames"]  # the file's own count, for reading it
     row["NumberOfFrames"] = 1
     if frame.get("p"):
         row["ImagePositionPatient"] = "\\".join(repr(v) for v in frame["p"])
@@ -73,20 +101,29 @@ def _pseudo(inst: dict[str, Any], f: int, frame: dict[str, Any]) -> dict[str, An
     return row
 
 
-def load(db, loadable: Loadable, progress=None, regularize: bool = False):
-    """Read each file's frames once and stack the loadable's frames in its order."""
+def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: threading.Event | None = None,
+         options: LoadOptions = LOAD_DEFAULTS) -> list[Volume]:
+    """The one Volume of ``loadable``: each file's frames read once, the loadable's frames stacked in its order.
+    Raises ``LoadError`` (``cancel`` set: checked between frames) or ``PixelError``."""
     import numpy as np
 
     from ..pixels import read_frames
 
+    payload = loadable.payload
+    if not isinstance(payload, FramesPayload):
+        raise TypeError(f"{loadable.name}: not a multi-frame loadable")
+    total = len(loadable.instances)
+    tick = ticker(progress, cancel, loadable.name, total)
+    check_cancel(cancel, loadable.name, 0, total)
     by_file: dict[str, np.ndarray] = {}
     picked = []
-    for n, row in enumerate(loadable.instances):
+    for n, (row, ref) in enumerate(zip(loadable.instances, payload.frames, strict=True)):
         key = row["path"]
         if key not in by_file:
             by_file[key] = read_frames(db.abspath(row["path"], bool(row["stored"])),
-                                       {**row, "NumberOfFrames": row["_frames"]})
-        picked.append(by_file[key][row["frame"]])
-        if progress is not None:
-            progress(n + 1, len(loadable.instances))
-    return scalar.build_volume(loadable, np.stack(picked), regularize)
+                                       {**row, "NumberOfFrames": ref.count})
+        picked.append(by_file[key][ref.index])
+        if tick is not None:
+            tick(n + 1, total)
+    return [build_volume(np.stack(picked), loadable.instances, payload.geometry, name=loadable.name,
+                         warnings=loadable.warnings, regularize=options.regularize)]

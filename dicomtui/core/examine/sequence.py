@@ -8,35 +8,56 @@ attribute whose values differ. Diffusion b-values and gradient directions are ca
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import scalar
-from .loadable import Loadable
+from .geometry import Row, check_stack, vector
+from .plugin import (
+    CONF_DOUBTFUL,
+    CONF_SEQUENCE,
+    EXAMINE_DEFAULTS,
+    LOAD_DEFAULTS,
+    ExamineOptions,
+    Loadable,
+    LoadOptions,
+    Progress,
+    SequencePart,
+    SequencePayload,
+    check_cancel,
+    series_name,
+    ticker,
+)
+from .stack import read_volume
 
-NAME = "sequence"
+if TYPE_CHECKING:
+    from ..volume import Volume
+
+NAME = name = "sequence"
 POSITION_TOLERANCE_MM = 0.01
 # (attribute, label, unit): the first that tells the volumes apart names the sequence
 VARYING = [("TemporalPositionIdentifier", "time points", ""), ("TriggerTime", "trigger times", "ms"),
            ("EchoTime", "echo times", "ms"), ("DiffusionBValue", "b-values", "s/mm²"),
            ("DiffusionGradientOrientation", "diffusion directions", ""), ("AcquisitionNumber", "acquisitions", ""),
            ("ContentTime", "content times", ""), ("AcquisitionTime", "acquisition times", "")]
-CONF = 0.6  # above the scalar reading, whose all-files loadable warns about repeated positions
 
 
-def examine(instances: list[dict[str, Any]], split_by_time: bool = False) -> list[Loadable]:
-    images = [i for i in instances if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
+def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
+    """One 4D loadable when every slice position of the series holds the same number (≥ 2) of single-frame
+    images, else []. Each volume is checked as a stack; its warnings are prefixed "volume n: "."""
+    images = [i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
     if len(images) < 4:
         return []
-    orientation = scalar.vector(images[0].get("ImageOrientationPatient"), 6)
-    positions = [scalar.vector(i.get("ImagePositionPatient"), 3) for i in images]
-    if orientation is None or any(p is None for p in positions):
+    orientation = vector(images[0].get("ImageOrientationPatient"), 6)
+    positions = [vector(i.get("ImagePositionPatient"), 3) for i in images]
+    points = [p for p in positions if p is not None]
+    if orientation is None or len(points) < len(positions):
         return []
     normal = np.cross(orientation[:3], orientation[3:])
-    by_position: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for inst, pos in zip(images, positions):
+    by_position: dict[int, list[Row]] = defaultdict(list)
+    for inst, pos in zip(images, points, strict=True):
         by_position[int(round(float(np.dot(pos, normal)) / POSITION_TOLERANCE_MM))].append(inst)
     counts = {len(group) for group in by_position.values()}
     if len(counts) != 1 or (m := counts.pop()) < 2:
@@ -46,27 +67,24 @@ def examine(instances: list[dict[str, Any]], split_by_time: bool = False) -> lis
     for group in groups:
         group.sort(key=lambda i: (_sortable(i.get(key)) if key else 0, i.get("InstanceNumber") or 0))
     volumes = [[group[v] for group in groups] for v in range(m)]
-    first = instances[0]
-    name = f"{first.get('SeriesNumber') if first.get('SeriesNumber') is not None else '?'}: " \
-           f"{first.get('SeriesDescription') or 'series'}"
+    first = rows[0]
     warnings: list[str] = []
-    geometries = []
+    parts = []
     for v, members in enumerate(volumes):
-        ordered, vol_warnings, geometry = scalar.check_geometry(members)
-        volumes[v] = ordered
-        geometries.append(geometry)
-        warnings += [f"volume {v + 1}: {w}" for w in vol_warnings if f"volume {v + 1}: {w}" not in warnings]
-    values = [volume[0].get(key) if key else None for volume in volumes]
+        check = check_stack(members)
+        value = check.instances[0].get(key) if key else None
+        parts.append(SequencePart(check.instances, check.geometry, value))
+        warnings += [f"volume {v + 1}: {w}" for w in check.warnings if f"volume {v + 1}: {w}" not in warnings]
+    values = [part.value for part in parts]
     what = f"{m} volumes over {len(set(map(str, values)))} {label}" if key else f"{m} repeated volumes"
-    loadable = Loadable(f"{name} ({what})", [i for volume in volumes for i in volume], NAME,
-                        CONF if not warnings else scalar.CONF_DOUBTFUL, warnings,
+    loadable = Loadable(f"{series_name(first)} ({what})", [i for part in parts for i in part.instances], NAME,
+                        CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
                         series_uid=first.get("SeriesInstanceUID", ""),
-                        details={"volumes": volumes, "geometries": geometries, "key": key, "unit": unit,
-                                 "values": values})
+                        payload=SequencePayload(key, unit, tuple(parts)))
     return [loadable]
 
 
-def _varying(group: list[dict[str, Any]]) -> tuple[str | None, str, str]:
+def _varying(group: list[Row]) -> tuple[str | None, str, str]:
     for key, label, unit in VARYING:
         values = [str(i.get(key)) for i in group]
         if len(set(values)) > 1:
@@ -83,26 +101,27 @@ def _sortable(value: Any) -> tuple:
         return (0, 0.0, str(value))
 
 
-def load(db, loadable: Loadable, progress=None, regularize: bool = False):
-    """One Volume per time point/echo/b-value, each with the value that sets it apart in ``extra``."""
-    details = loadable.details
+def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: threading.Event | None = None,
+         options: LoadOptions = LOAD_DEFAULTS) -> list[Volume]:
+    """One Volume per time point/echo/b-value, in order, each with the value that sets it apart in ``extra``
+    (``key``, ``value``, ``unit``; diffusion adds ``bvalue`` and ``gradient``). Progress counts the slices of
+    all volumes. Raises ``LoadError`` (``cancel`` set: checked between slices) or ``PixelError``."""
+    payload = loadable.payload
+    if not isinstance(payload, SequencePayload):
+        raise TypeError(f"{loadable.name}: not a sequence loadable")
     volumes = []
     total = len(loadable.instances)
     done = 0
-    for members, geometry, value in zip(details["volumes"], details["geometries"], details["values"]):
-        part = Loadable(loadable.name, members, scalar.NAME, loadable.confidence, loadable.warnings,
-                        series_uid=loadable.series_uid, details={"geometry": geometry})
-
-        def step(n: int, _total: int, offset: int = done) -> None:
-            if progress is not None:
-                progress(offset + n, total)
-
-        volume = scalar.load(db, part, step, regularize=regularize)
-        done += len(members)
-        volume.extra = {"key": details["key"], "value": value, "unit": details["unit"]}
-        b = members[0].get("DiffusionBValue")
+    check_cancel(cancel, loadable.name, 0, total)
+    for part in payload.parts:
+        volume = read_volume(db, part.instances, part.geometry, name=loadable.name, warnings=loadable.warnings,
+                             progress=ticker(progress, cancel, loadable.name, total, offset=done),
+                             regularize=options.regularize)
+        done += len(part.instances)
+        volume.extra = {"key": payload.key, "value": part.value, "unit": payload.unit}
+        b = part.instances[0].get("DiffusionBValue")
         if b is not None:
             volume.extra["bvalue"] = float(b)
-            volume.extra["gradient"] = scalar.vector(members[0].get("DiffusionGradientOrientation"), 3)
+            volume.extra["gradient"] = vector(part.instances[0].get("DiffusionGradientOrientation"), 3)
         volumes.append(volume)
     return volumes

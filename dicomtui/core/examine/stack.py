@@ -1,0 +1,115 @@
+"""Slices + their checked geometry → a Volume: stored values rescaled into the smallest exact type, the affine
+(i, j, k) → LPS mm from the geometry, and (on request) regularization of an irregular stack.
+
+The arrays are ``[k, j, i]`` = (slice in stacking order, row, column), as DICOM stores frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import LoadError
+from ..volume import Volume, window_presets
+from .geometry import Row, StackGeometry
+from .plugin import Progress
+
+_INT_TYPES: list[type[np.integer[Any]]] = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64]
+
+
+def read_volume(db: Any, instances: list[Row], geometry: StackGeometry | None, *, name: str,
+                warnings: list[str], progress: Progress | None = None, regularize: bool = False) -> Volume:
+    """Read the single-frame slices ``instances`` (in stacking order) from ``db``'s files and build the Volume.
+
+    ``progress(done, total)`` is called as slices arrive; when it raises (a cancel), the slices not yet read are
+    not read and the exception propagates. Raises ``LoadError`` when the images differ in size, ``PixelError``
+    when a file cannot be decoded."""
+    from ..pixels import read_stack
+
+    sizes = {(i.get("Rows"), i.get("Columns")) for i in instances}
+    if len(sizes) > 1:
+        raise LoadError(f"{name}: images of different sizes cannot be stacked into one volume")
+    paths = [db.abspath(i["path"], bool(i["stored"])) for i in instances]
+    raw = read_stack(paths, instances, progress)
+    return build_volume(raw, instances, geometry, name=name, warnings=warnings, regularize=regularize)
+
+
+def build_volume(raw: np.ndarray, instances: list[Row], geometry: StackGeometry | None, *, name: str,
+                 warnings: list[str], regularize: bool = False) -> Volume:
+    """A Volume from the stored values ``raw`` [k, j, i] of ``instances`` (same order) and their geometry.
+
+    RescaleSlope/Intercept are applied per slice (in place when the type allows); windows come from the first
+    instance (its WindowCenter/Width, then the modality's presets). With ``regularize`` and an irregular stack,
+    the voxels are resampled onto a regular orthogonal grid and the volume says so (``resampled``, a warning)."""
+    array = rescale(raw, [i.get("RescaleSlope") for i in instances], [i.get("RescaleIntercept") for i in instances])
+    affine = stack_affine(geometry)
+    first = instances[0]
+    warnings = list(warnings)
+    resampled = False
+    if regularize and geometry is not None and len(instances) > 1 and geometry.irregular:
+        from ..regularize import regularize as resample
+
+        array, affine = resample(array, geometry.positions, geometry.row, geometry.col, geometry.normal,
+                                 geometry.pixel_spacing, geometry.spacing)
+        resampled = True
+        warnings.append(f"resampled onto a regular grid of {array.shape[0]} slices {geometry.spacing:.4g} mm "
+                        f"apart along the slice normal (the acquired slices were not regular)")
+    modality = first.get("Modality") or ""
+    return Volume(array=array, affine=affine, name=name, modality=modality,
+                  windows=window_presets(modality, first.get("WindowCenter"), first.get("WindowWidth"), array),
+                  instance_uids=[] if resampled else [i["SOPInstanceUID"] for i in instances], warnings=warnings,
+                  resampled=resampled)
+
+
+def stack_affine(geometry: StackGeometry | None) -> np.ndarray:
+    """The 4×4 affine (i, j, k, 1) → LPS mm of a stack as acquired; the identity (1 mm, unplaced) without geometry.
+
+    Column i steps along the row direction by the column spacing, j along the column direction by the row
+    spacing (PixelSpacing is (row, column), PS3.3 C.7.6.2.1.1), k from the first slice towards the last by the
+    usual spacing along the normal — keeping any sideways drift (gantry tilt), so the grid is sheared."""
+    affine = np.eye(4)
+    if geometry is None:
+        return affine
+    dy, dx = (float(v) for v in geometry.pixel_spacing)
+    affine[:3, 0] = geometry.row * dx
+    affine[:3, 1] = geometry.col * dy
+    positions = geometry.positions
+    spacing = geometry.spacing or 1.0
+    step = geometry.normal * spacing
+    if len(positions) > 1:
+        travel = positions[-1] - positions[0]
+        along = float(np.dot(travel, geometry.normal))
+        if along > 0:  # keep any sideways drift (tilt) but the usual spacing along the normal
+            step = travel * (spacing / along)
+    affine[:3, 2] = step
+    affine[:3, 3] = positions[0]
+    return affine
+
+
+def rescale(raw: np.ndarray, slopes: list[Any], intercepts: list[Any]) -> np.ndarray:
+    """Apply RescaleSlope/Intercept per slice k of ``raw`` [k, j, i], into the smallest type that holds every
+    value exactly (integers when every slope is 1 and every intercept whole, else float32).
+
+    In place when the result type has the raw type's size, else into one new array, slice by slice: peak
+    memory stays at most the raw array plus the result."""
+    slope_values = [1.0 if s is None else float(s) for s in slopes]
+    intercept_values = [0.0 if b is None else float(b) for b in intercepts]
+    if all(s == 1.0 for s in slope_values) and all(b.is_integer() for b in intercept_values):
+        shifts = [int(b) for b in intercept_values]
+        lo = int(raw.min()) + min(shifts) if raw.size else 0
+        hi = int(raw.max()) + max(shifts) if raw.size else 0
+        target = np.dtype(next(t for t in _INT_TYPES if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max))
+        if raw.dtype == target:  # the usual case (CT int16 - 1024): add in place, no temporary at all
+            for k, shift in enumerate(shifts):
+                if shift:
+                    np.add(raw[k], shift, out=raw[k], casting="unsafe")  # fits: checked against lo/hi above
+            return raw
+        out = raw.view(target) if target.itemsize == raw.dtype.itemsize else np.empty(raw.shape, dtype=target)
+        for k, shift in enumerate(shifts):
+            out[k] = raw[k].astype(np.int64) + shift  # a one-slice temporary: safe in place
+        return out
+    result = np.empty(raw.shape, dtype=np.float32)
+    for k, (slope, intercept) in enumerate(zip(slope_values, intercept_values, strict=True)):
+        result[k] = raw[k] * np.float32(slope) + np.float32(intercept)
+    return result
