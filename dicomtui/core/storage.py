@@ -14,13 +14,14 @@ import re
 import shutil
 from pathlib import Path
 
+from .levels import ImportMode
+
 STORAGE_DIR = "dicom"
 INCOMING_DIR = "incoming"
 
-# How an import keeps files: a copy in storage (ours to delete) or a link to where they are (never touched).
-COPY = "copy"
-LINK = "link"
-MODES = (COPY, LINK)
+# Compatibility names (the faces' settings and import screens use them): see levels.ImportMode.
+COPY, LINK = ImportMode.COPY, ImportMode.LINK
+MODES = tuple(m.value for m in ImportMode)
 
 _VALID_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]")
