@@ -12,7 +12,6 @@ import itertools
 import marshal
 import multiprocessing
 import os
-import stat as stat_mod
 import sys
 import threading
 import time
@@ -173,7 +172,7 @@ def _store_copies(root: Path, results: list[tuple]) -> None:
         h = results[i][1].header
         pairs.append((results[i][1].source_path,
                       storage.relative_path(h["StudyInstanceUID"], h["SeriesInstanceUID"], h["SOPInstanceUID"])))
-    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs)):
+    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs), strict=True):
         if error is not None:
             results[i] = ("bad", source, f"cannot copy into the database: {error.strerror or error}")
             continue
@@ -217,15 +216,15 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     start = time.perf_counter()
     report = ImportReport(mode=ImportMode(mode), database=str(db.root))
-    paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    folders = [os.path.abspath(os.fspath(p)) for p in paths]
     yield ImportProgress("scan", 0, 0)
     scan_state = _ScanState()
-    chunks = _chunks_to_parse(db, paths, report, scan_state)
+    chunks = _chunks_to_parse(db, folders, report, scan_state)
     db.bulk_writes(True)
     done = 0
     pending: list[Prepared] = []
     last_event = time.perf_counter()
-    hier = None
+    hier: Any = None  # the patient/study/series rows of the run of files being read
     try:
         for results in _parse_all(str(db.root), mode, chunks, workers):
             for result in results:
@@ -337,7 +336,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
 
     Chunks are buffered until there are enough files to be worth a pool (or the scan ends first)."""
     auto = workers is None
-    workers = (os.cpu_count() or 1) if auto else workers
+    count_workers: int = (os.cpu_count() or 1) if workers is None else workers
     buffered: list[list[tuple[str, int, int]]] = []
     count = 0
     for chunk in chunks:
@@ -346,7 +345,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
             continue
         buffered.append(chunk)
         count += len(chunk)
-        if workers > 0 and (count >= POOL_THRESHOLD or not auto) and len(buffered) > 1:
+        if count_workers > 0 and (count >= POOL_THRESHOLD or not auto) and len(buffered) > 1:
             break
     else:  # the scan ended with few files: parsing here is quicker than starting processes
         for chunk in buffered:
@@ -355,7 +354,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     if context.get_start_method() != "fork":
         _start_resource_tracker()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
+    with ProcessPoolExecutor(max_workers=count_workers, mp_context=context, initializer=_die_with_parent) as pool:
         window: deque[Future] = deque()
         try:
             for chunk in itertools.chain(buffered, chunks):
@@ -363,7 +362,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
                     yield []
                     continue
                 window.append(pool.submit(_parse_chunk_marshalled, root, mode, chunk))
-                if len(window) >= workers * 3:
+                if len(window) >= count_workers * 3:
                     yield marshal.loads(window.popleft().result())
             while window:
                 yield marshal.loads(window.popleft().result())

@@ -37,11 +37,17 @@ class Level(StrEnum):
         """The attribute that names a row of this level: PatientID for a patient (PS3.3 C.7.1.1), else its UID."""
         return _UID_COLUMN[self]
 
+    @property
+    def qr_level(self) -> str:
+        """The Query/Retrieve Level (0008,0052) value of this level: PATIENT, STUDY, SERIES, IMAGE (PS3.4 C.6.1.1)."""
+        return "IMAGE" if self is Level.INSTANCE else self.value.upper()
+
     @classmethod
     def parse(cls, text: str) -> Level:
-        """A level from its singular or plural spelling (``"studies"`` → STUDY); ValueError for anything else."""
+        """A level from its singular or plural spelling (``"studies"`` → STUDY; ``"image"``, the Q/R name, is an
+        instance); ValueError for anything else."""
         for level in cls:
-            if text in (level.value, _PLURAL[level]):
+            if text in (level.value, _PLURAL[level]) or (level is Level.INSTANCE and text == "image"):
                 return level
         raise ValueError(f"level must be one of {', '.join(lv.plural for lv in cls)}, not {text!r}")
 

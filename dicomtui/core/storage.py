@@ -134,7 +134,7 @@ def remove_stored(root: Path, rel: str) -> None:
 
 def clean_incoming(root: Path) -> list[Path]:
     """Remove temporary files left in ``incoming/`` by processes that no longer run; returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     incoming = root / INCOMING_DIR
     if not incoming.is_dir():
         return removed

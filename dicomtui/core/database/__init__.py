@@ -116,4 +116,4 @@ def _translating(method: F) -> F:
 for _name in [n for base in (Writing, Reading, Maintenance) for n, v in vars(base).items()
               if callable(v) and not n.startswith("_")]:
     setattr(DicomDatabase, _name, _translating(getattr(DicomDatabase, _name)))
-DicomDatabase.schema_version = property(_translating(Reading.schema_version.fget))  # type: ignore[assignment,arg-type]
+DicomDatabase.schema_version = property(_translating(vars(Reading)["schema_version"].fget))  # type: ignore[assignment]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from .. import storage
 from ..errors import HeaderError
-from ..levels import Level
+from ..levels import HIERARCHY, Level
 from .queries import INSTANCES_OF, Item
 from .records import FileRecord
 from .schema import chunks as _chunks
@@ -115,9 +115,9 @@ class Maintenance:
                         report.files_kept += 1
                 conn.execute(f"DELETE FROM instances WHERE id IN ({marks})", chunk)
             report.instances = len(ids)
-            before = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("patients", "studies", "series")}
+            before = _counts(conn)
             self._refresh(series_ids=series_ids)
-            after = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("patients", "studies", "series")}
+            after = _counts(conn)
             report.patients = before["patients"] - after["patients"]
             report.studies = before["studies"] - after["studies"]
             report.series = before["series"] - after["series"]
@@ -208,3 +208,8 @@ class Maintenance:
 def _owner_alive(name: str) -> bool:
     pid = name.split("-", 1)[0]
     return pid.isdigit() and storage._pid_alive(int(pid))
+
+
+def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows of the patient, study and series tables."""
+    return {lv.table: conn.execute(f"SELECT COUNT(*) FROM {lv.table}").fetchone()[0] for lv in HIERARCHY[:3]}

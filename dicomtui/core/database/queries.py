@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..levels import Level
+from ..levels import HIERARCHY, Level
 from .filters import filter_sql, in_clause
 from .schema import DB_FILE
 from .schema import chunks as _chunks
@@ -19,7 +19,7 @@ _SERIES_ALIASES = {Level.SERIES: "se.", Level.STUDY: "st."}
 _SERIES_FIELDS = ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality")
 # The order in which resolve() tries a text: UIDs first, a PatientID last.
 _RESOLVE_ORDER = (Level.STUDY, Level.SERIES, Level.INSTANCE, Level.PATIENT)
-INSTANCES_OF = {  # instance ids of a row, in the order a viewer or a send wants them
+INSTANCES_OF: dict[str, str] = {  # instance ids of a row, in the order a viewer or a send wants them
     Level.INSTANCE: "SELECT id FROM instances WHERE id = ?",
     Level.SERIES: "SELECT id FROM instances WHERE series_fk = ? ORDER BY InstanceNumber, id",
     Level.STUDY: "SELECT i.id FROM instances i JOIN series s ON s.id = i.series_fk WHERE s.study_fk = ? "
@@ -152,7 +152,7 @@ class Reading:
 
     def resolve(self, uid: str) -> list[tuple[str, int]]:
         """Which rows ``uid`` names: (level, id) for a study, series or instance UID, or a PatientID."""
-        found = []
+        found: list[Item] = []
         for level in _RESOLVE_ORDER:
             found += [(level, r[0]) for r in self.conn.execute(
                 f"SELECT id FROM {level.table} WHERE {level.uid_column} = ?", (uid,))]
@@ -160,9 +160,10 @@ class Reading:
 
     def stats(self) -> dict[str, Any]:
         c = self.conn.execute
-        counts = {t: c(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("patients", "studies", "series", "instances")}
-        stored, stored_bytes = c("SELECT COUNT(*), COALESCE(SUM(file_size), 0) FROM instances WHERE stored = 1").fetchone()
-        linked, linked_bytes = c("SELECT COUNT(*), COALESCE(SUM(file_size), 0) FROM instances WHERE stored = 0").fetchone()
+        counts = {lv.table: c(f"SELECT COUNT(*) FROM {lv.table}").fetchone()[0] for lv in HIERARCHY}
+        sizes = "SELECT COUNT(*), COALESCE(SUM(file_size), 0) FROM instances WHERE stored = ?"
+        stored, stored_bytes = c(sizes, (1,)).fetchone()
+        linked, linked_bytes = c(sizes, (0,)).fetchone()
         db_bytes = sum(p.stat().st_size for p in self.root.glob(DB_FILE + "*") if p.is_file())
         return {
             "path": str(self.root), "schema_version": self.schema_version, **counts,
@@ -176,7 +177,7 @@ class Reading:
         row = self.conn.execute(
             "SELECT (SELECT COUNT(*) FROM patients), (SELECT COUNT(*) FROM studies), (SELECT COUNT(*) FROM series), "
             "(SELECT COALESCE(SUM(num_instances), 0) FROM studies)").fetchone()
-        return dict(zip(("patients", "studies", "series", "instances"), row))
+        return dict(zip(("patients", "studies", "series", "instances"), row, strict=True))
 
     def known_sources(self, prefix: str) -> dict[str, tuple[int, int, int]]:
         """(size, mtime_ns, stored) of every imported source file under folder ``prefix``: lets re-import skip
@@ -194,5 +195,5 @@ class Reading:
     def _rows(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, list(args))
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur]
+        return [dict(zip(names, row, strict=True)) for row in cur]
 

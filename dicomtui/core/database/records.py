@@ -72,7 +72,9 @@ class FileRecord:
         if header is None:
             header, warning = read_checked(full, stat[0])
         path = Path(full).relative_to(root).as_posix() if root is not None else full
-        return cls(header, path, root is not None, *stat, *(source or (path, *stat)), warning=warning)
+        size, mtime_ns = stat
+        src_path, src_size, src_mtime_ns = source or (path, size, mtime_ns)
+        return cls(header, path, root is not None, size, mtime_ns, src_path, src_size, src_mtime_ns, warning)
 
 
 def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], str]:

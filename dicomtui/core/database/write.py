@@ -218,7 +218,8 @@ class Writing:
                 f"WHERE study_fk = studies.id AND Modality IS NOT NULL ORDER BY m)) WHERE id IN ({marks})",
                 chunk,
             )
-            patient_ids.update(r[0] for r in conn.execute(f"SELECT patient_fk FROM studies WHERE id IN ({marks})", chunk))
+            patient_ids.update(
+                r[0] for r in conn.execute(f"SELECT patient_fk FROM studies WHERE id IN ({marks})", chunk))
             dropped += conn.execute(f"DELETE FROM studies WHERE id IN ({marks}) AND num_series = 0", chunk).rowcount
         for chunk in _chunks(list(patient_ids), 500):
             marks = ",".join("?" * len(chunk))
