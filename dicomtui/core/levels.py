@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Level(StrEnum):
@@ -56,6 +56,14 @@ _PLURAL = {Level.PATIENT: "patients", Level.STUDY: "studies", Level.SERIES: "ser
 _TABLE = dict(_PLURAL)
 _UID_COLUMN = {Level.PATIENT: "PatientID", Level.STUDY: "StudyInstanceUID", Level.SERIES: "SeriesInstanceUID",
                Level.INSTANCE: "SOPInstanceUID"}
+
+class Item(NamedTuple):
+    """One selected row: its level and its id in that level's table. A plain ``(level, id)`` tuple is the same to
+    every database method that takes items."""
+
+    level: Level
+    id: int
+
 
 # Levels from the top down (the order of the browser panes and of a C-FIND hierarchy, PS3.4 C.4.1.3).
 HIERARCHY = (Level.PATIENT, Level.STUDY, Level.SERIES, Level.INSTANCE)

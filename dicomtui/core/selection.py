@@ -9,18 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from .database import DicomDatabase
-from .levels import Level, column, format_value, series_label
+from .levels import Item, Level, column, format_value, series_label
 
-
-class Item(NamedTuple):
-    """One selected row: its level and its id in that level's table."""
-
-    level: Level
-    id: int
-
+__all__ = ["DeletePlan", "Item", "Resolved", "delete_plan", "describe", "describe_named", "instance_files", "marked",
+           "missing_sentence", "resolve"]
 
 @dataclass
 class Resolved:

@@ -29,7 +29,8 @@ INSTANCES_OF: dict[str, str] = {  # instance ids of a row, in the order a viewer
                    "ORDER BY st.id, s.SeriesNumber, s.id, i.InstanceNumber, i.id",
 }
 
-# A selection item: (level, row id). Level is a StrEnum, so ("series", 3) and (Level.SERIES, 3) are the same item.
+# A selection item: (level, row id), levels.Item or a plain tuple. Level is a StrEnum, so ("series", 3) and
+# (Level.SERIES, 3) are the same item.
 Item = tuple[str, int]
 
 
