@@ -15,6 +15,7 @@ from dicomtui.core.levels import (
     LS_COLUMNS,
     ImportMode,
     Level,
+    browser_columns,
     column,
     format_value,
     series_label,
@@ -76,11 +77,53 @@ def test_the_faces_show_what_they_showed_before() -> None:
     assert format_value(column(Level.SERIES, "SeriesNumber"), 3) == "3"
 
 
+# What the faces showed before the model (copied from cli.LS_COLUMNS/_heading and the browser's COLUMNS).
+_LS_BEFORE = {
+    "patients": ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "num_studies", "last_study_date"],
+    "studies": ["PatientName", "PatientID", "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber",
+                "modalities", "num_series", "num_instances", "StudyInstanceUID"],
+    "series": ["SeriesNumber", "Modality", "SeriesDescription", "BodyPartExamined", "num_instances", "image_size",
+               "SeriesDate", "SeriesInstanceUID"],
+    "instances": ["InstanceNumber", "SOPInstanceUID", "SOPClassUID", "stored", "file_size", "TransferSyntaxUID",
+                  "path"],
+}
+_LS_HEADINGS = {"num_studies": "studies", "num_series": "series", "num_instances": "instances",
+                "last_study_date": "last study", "image_size": "size", "stored": "copied"}
+_BROWSER_BEFORE = {
+    "patient": [("Patient name", "PatientName"), ("Patient ID", "PatientID"), ("Birth date", "PatientBirthDate"),
+                ("Sex", "PatientSex"), ("Studies", "num_studies"), ("Last study", "last_study_date")],
+    "study": [("Date", "StudyDate"), ("Description", "StudyDescription"), ("Modalities", "modalities"),
+              ("Accession", "AccessionNumber"), ("Patient", "PatientName"), ("Series", "num_series"),
+              ("Images", "num_instances")],
+    "series": [("#", "SeriesNumber"), ("Modality", "Modality"), ("Description", "SeriesDescription"),
+               ("Body part", "BodyPartExamined"), ("Images", "num_instances"), ("Size", "image_size"),
+               ("Date", "SeriesDate")],
+}
+_BROWSER_DATES = {"PatientBirthDate", "last_study_date", "StudyDate", "SeriesDate"}
+
+
+@pytest.mark.parametrize("plural", list(_LS_BEFORE))
+def test_ls_columns_and_headings_are_unchanged(plural: str) -> None:
+    level = Level.parse(plural)
+    assert list(LS_COLUMNS[level]) == _LS_BEFORE[plural]
+    assert [column(level, k).label for k in LS_COLUMNS[level]] == [_LS_HEADINGS.get(k, k) for k in _LS_BEFORE[plural]]
+
+
+@pytest.mark.parametrize("level", list(_BROWSER_BEFORE))
+def test_browser_columns_and_date_cells_are_unchanged(level: str) -> None:
+    assert browser_columns(level) == _BROWSER_BEFORE[level]
+    for _heading, key in _BROWSER_BEFORE[level]:
+        expected = "2024-01-02" if key in _BROWSER_DATES else "20240102"
+        assert format_value(column(level, key), "20240102") == expected
+
+
 def test_level_spellings() -> None:
     assert Level.parse("studies") is Level.STUDY and Level.parse("study") is Level.STUDY
     assert Level.STUDY == "study" and Level.STUDY.plural == "studies"
     assert Level.SERIES.plural == "series" and Level.PATIENT.table == "patients"
     assert Level.PATIENT.uid_column == "PatientID" and Level.INSTANCE.uid_column == "SOPInstanceUID"
+    assert Level.parse("image") is Level.INSTANCE and Level.INSTANCE.qr_level == "IMAGE"
+    assert Level.STUDY.qr_level == "STUDY"
     assert ImportMode("copy") is ImportMode.COPY and ImportMode.LINK == "link"
     with pytest.raises(ValueError):
         Level.parse("frames")

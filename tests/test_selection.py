@@ -32,6 +32,9 @@ def test_uids_and_patient_ids_become_items(tmp_path: Path, db: DicomDatabase) ->
     # a PatientID shared by two patients: the name says which
     named = sorted(selection.describe_named(db, text, item) for text, item in found.names)
     assert named == ["patient P1 (Doe^Jane)", "patient P1 (Doe^John)", f"series {series_uid}"]
+    assert selection.describe_resolved(db, found) == ", ".join(
+        selection.describe_named(db, text, item) for text, item in found.names)
+    assert selection.describe_resolved(db, found).endswith(f", series {series_uid}")
 
 
 def test_marked_rows_are_described_as_the_browser_does(tmp_path: Path, db: DicomDatabase) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from .database import DicomDatabase
 from .levels import Item, Level, column, format_value, series_label
 
-__all__ = ["DeletePlan", "Item", "Resolved", "delete_plan", "describe", "describe_named", "instance_files", "marked",
+__all__ = ["DeletePlan", "Item", "Resolved", "delete_plan", "describe", "describe_named", "describe_resolved", "instance_files", "marked",
            "missing_sentence", "resolve"]
 
 @dataclass
@@ -56,6 +56,11 @@ def describe_named(db: DicomDatabase, text: str, item: Item) -> str:
         name = (db.get(Level.PATIENT, item.id) or {}).get("PatientName")
         return f"patient {text} ({name or 'no name'})"
     return f"{item.level} {text}"
+
+
+def describe_resolved(db: DicomDatabase, resolved: Resolved) -> str:
+    """Everything ``rm`` is about to delete, as its question and its --yes hint name it, joined by commas."""
+    return ", ".join(describe_named(db, text, item) for text, item in resolved.names)
 
 
 def describe(db: DicomDatabase, items: Sequence[Item],
