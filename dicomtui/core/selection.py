@@ -14,8 +14,8 @@ from typing import Any
 from .database import DicomDatabase
 from .levels import Item, Level, column, format_value, series_label
 
-__all__ = ["DeletePlan", "Item", "Resolved", "delete_plan", "describe", "describe_named", "describe_resolved", "instance_files", "marked",
-           "missing_sentence", "resolve"]
+__all__ = ["DeletePlan", "Item", "Resolved", "delete_plan", "describe", "describe_named", "describe_resolved",
+           "instance_files", "marked", "missing_sentence", "resolve"]
 
 @dataclass
 class Resolved:
