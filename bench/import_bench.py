@@ -39,8 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import pydicom  # noqa: E402
-
 from _common import check, list_files, warm  # noqa: E402
+
 from dicomtui.core.database import DicomDatabase  # noqa: E402
 from dicomtui.core.indexer import import_paths  # noqa: E402
 from dicomtui.core.synth import SeriesSpec, uid, write_series  # noqa: E402

@@ -1,4 +1,4 @@
-"""Settings: a TOML file under ``platformdirs.user_config_path("dicomtui")``, validated strictly.
+"""Settings: ``config.toml`` in the user's settings folder (``core.paths``), validated strictly.
 
 What the faces need: the default database folder and import mode, the recent databases list, the examine/load
 defaults (split sub-series by time, regularize irregular geometry), the TUI's image renderer and its key map
@@ -11,17 +11,20 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import platformdirs
-
-from .core.database import default_path
 from .core.errors import SettingsError
-from .core.storage import LINK, MODES
+from .core.levels import ImportMode
+from .core.paths import config_file, default_database, write_toml
+
+__all__ = ["KEYS", "RECENT_MAX", "RENDERERS", "Settings", "SettingsError", "config_file", "load_settings",
+           "remember_database", "save_settings"]
+
+MODES = tuple(m.value for m in ImportMode)
 
 
 @dataclass
 class Settings:
-    database: Path = field(default_factory=default_path)
-    import_mode: str = LINK
+    database: Path = field(default_factory=default_database)
+    import_mode: str = ImportMode.LINK.value
     recent_databases: list[Path] = field(default_factory=list)
     split_by_time: bool = False
     regularize: bool = False
@@ -34,11 +37,9 @@ KEYS = ("database", "import_mode", "recent_databases", "split_by_time", "regular
 RECENT_MAX = 10
 
 
-def config_file() -> Path:
-    return platformdirs.user_config_path("dicomtui") / "config.toml"
-
-
 def load_settings(path: Path | None = None) -> Settings:
+    """The settings in ``path`` (default: :func:`config_file`); defaults when it does not exist. Raises
+    SettingsError naming the file and the key (invalid TOML, an unknown key, a value of the wrong type)."""
     path = path or config_file()
     settings = Settings()
     if not path.exists():
@@ -82,8 +83,6 @@ def load_settings(path: Path | None = None) -> Settings:
 
 def save_settings(settings: Settings, path: Path | None = None) -> Path:
     """Write the settings file atomically (a temporary file renamed over it); returns its path."""
-    import tomli_w
-
     path = path or config_file()
     data = {
         "database": str(settings.database), "import_mode": settings.import_mode,
@@ -92,11 +91,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> Path:
     }
     if settings.keymap:
         data["keymap"] = dict(settings.keymap)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_toml(path, data)
 
 
 def remember_database(settings: Settings, folder: Path) -> None:

@@ -186,3 +186,124 @@ def test_what_the_browser_asks(tmp_path: Path, db: DicomDatabase) -> None:
     with DicomDatabase.open(db.root) as other:
         other.delete([("series", series[0])])
     assert db.data_version() != before
+
+
+# ---- SQLite failures as DatabaseError, one record builder, report summaries ---------------------------------
+
+def test_a_locked_database_is_a_database_error_with_a_sentence(tmp_path: Path, series_folder: Path) -> None:
+    from dicomtui.core.database import FileRecord
+
+    with DicomDatabase.open(tmp_path / "db") as db:
+        record = FileRecord.from_file(next(series_folder.rglob("*.dcm")))
+        other = sqlite3.connect(tmp_path / "db" / "dicomtui.sqlite", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process writing
+        try:
+            db.conn.execute("PRAGMA busy_timeout = 50")
+            with pytest.raises(DatabaseError, match=r"is busy: another process has been writing") as info:
+                db.add_files([record])
+            assert str(tmp_path / "db" / "dicomtui.sqlite") in str(info.value)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        db.add_files([record])  # free again: it works
+        assert db.totals()["instances"] == 1
+
+
+def test_a_damaged_database_file_is_a_database_error(tmp_path: Path) -> None:
+    with DicomDatabase.open(tmp_path / "db"):
+        pass
+    (tmp_path / "db" / "dicomtui.sqlite").write_bytes(b"this is not SQLite at all" * 200)
+    for name in ("dicomtui.sqlite-wal", "dicomtui.sqlite-shm"):
+        (tmp_path / "db" / name).unlink(missing_ok=True)
+    with pytest.raises(DatabaseError):
+        DicomDatabase.open(tmp_path / "db")
+
+
+def test_a_bug_stays_a_bug(db: DicomDatabase) -> None:
+    with pytest.raises(sqlite3.ProgrammingError):
+        db._rows("SELECT ?", [1, 2])  # wrong number of arguments: not the user's problem
+    with pytest.raises(sqlite3.ProgrammingError):
+        db.instances(columns="id, ?")
+
+
+def _instance_row(db: DicomDatabase) -> dict:
+    rows = db.instances()
+    assert len(rows) == 1
+    row = rows[0]
+    for volatile in ("id", "series_fk", "imported_at", "file_mtime_ns", "source_mtime_ns"):
+        row.pop(volatile)
+    return row
+
+
+def test_the_importer_the_listener_and_db_check_make_the_same_record(tmp_path: Path) -> None:
+    """FileRecord.from_file is the one place a file becomes a record: the same file gives the same row whether it
+    is imported (copy), received by the listener, or found in storage by `db check --repair`."""
+    import shutil
+
+    from dicomtui.core.net.listener import store_written
+
+    source = tmp_path / "in"
+    write_series(source, SeriesSpec(slices=1, patient_id=""))  # no PatientID: generated the same way by all three
+    file = next(source.rglob("*.dcm"))
+
+    with DicomDatabase.open(tmp_path / "imported") as db:
+        import_paths(db, [source], COPY)
+        imported = _instance_row(db)
+
+    with DicomDatabase.open(tmp_path / "received") as db:
+        tmp = storage.temp_file(db.root, "received")
+        shutil.copyfile(file, tmp)
+        record, status, problem = store_written(db.root, tmp, tmp.stat().st_size)
+        assert status == 0 and record is not None, problem
+        db.add_files([record])
+        received = _instance_row(db)
+
+    with DicomDatabase.open(tmp_path / "checked") as db:
+        stored = db.root / imported["path"]
+        stored.parent.mkdir(parents=True)
+        shutil.copyfile(file, stored)
+        report = db.check(repair=True)
+        assert report.indexed_orphans == 1
+        checked = _instance_row(db)
+
+    assert received == checked  # both: a file that was never anywhere else; its source is itself
+    assert received["source_path"] == received["path"] and received["stored"] == 1
+    assert imported["source_path"] == str(file)  # an import remembers where the copy came from
+    for row in (imported, received, checked):
+        row.pop("source_path")
+    assert imported == received == checked
+
+
+def test_from_file_rejects_a_file_without_uids(tmp_path: Path) -> None:
+    from dicomtui.core.database import FileRecord
+    from dicomtui.core.errors import HeaderError
+
+    write_series(tmp_path / "in", SeriesSpec(slices=1))
+    file = next((tmp_path / "in").rglob("*.dcm"))
+    import pydicom
+
+    ds = pydicom.dcmread(file)
+    del ds.SeriesInstanceUID
+    ds.save_as(file)
+    with pytest.raises(HeaderError, match="not importable: no SeriesInstanceUID"):
+        FileRecord.from_file(file)
+
+
+def test_delete_and_check_summaries() -> None:
+    from dicomtui.core.database import CheckReport, DeleteReport
+
+    report = DeleteReport(patients=1, studies=2, series=3, instances=40, files_deleted=30, files_kept=10)
+    assert report.summary() == ("Deleted 1 patients, 2 studies, 3 series, 40 instances; 30 copied files deleted, "
+                                "10 linked files kept.")
+    assert report.headline() == "Deleted 40 instances (30 copied files deleted, 10 linked files kept)"
+    report.errors.append("x: gone")
+    assert report.headline().endswith("linked files kept); 1 errors")
+
+    assert CheckReport().summary() == (
+        "OK: every row has its file, unchanged, and storage holds nothing unreferenced.")
+    check = CheckReport(missing=["/a"], changed=["/b"], orphans=["dicom/c"], stale_temp=["/d"])
+    assert check.summary().splitlines() == [
+        "missing file: /a", "changed file: /b", "unreferenced file in storage: dicom/c", "stale temporary file: /d"]
+    repaired = CheckReport(stale_temp=["/d"], repaired=True, dropped=1, reindexed=2, indexed_orphans=3)
+    assert repaired.summary().splitlines() == [
+        "stale temporary file: /d", "Repaired: 1 rows dropped, 2 re-indexed, 3 stored files indexed."]

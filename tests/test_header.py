@@ -6,8 +6,8 @@ import os
 import warnings
 from pathlib import Path
 
-import pytest
 import pydicom
+import pytest
 from pydicom.data import get_charset_files, get_testdata_file
 
 from dicomtui.core import header

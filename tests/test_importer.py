@@ -19,7 +19,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicomtui.core import storage
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.indexer import COPY, LINK, ImportProgress, ImportReport, import_paths, run_import
+from dicomtui.core.indexer import COPY, LINK, ImportReport, import_paths, run_import
 from dicomtui.core.synth import SeriesSpec, replicate, series_datasets, write_series
 
 DICOMDIR_TESTS = Path(get_testdata_file("CT_small.dcm", download=False)).parent / "dicomdirtests"
@@ -35,7 +35,8 @@ def _consistent(db: DicomDatabase) -> None:
     q = lambda sql: db.conn.execute(sql).fetchone()[0]  # noqa: E731
     assert q("SELECT COUNT(*) FROM series s WHERE num_instances != "
              "(SELECT COUNT(*) FROM instances WHERE series_fk = s.id)") == 0
-    assert q("SELECT COUNT(*) FROM studies s WHERE num_series != (SELECT COUNT(*) FROM series WHERE study_fk = s.id)") == 0
+    assert q("SELECT COUNT(*) FROM studies s WHERE num_series != "
+             "(SELECT COUNT(*) FROM series WHERE study_fk = s.id)") == 0
     assert q("SELECT COUNT(*) FROM patients p WHERE num_studies != "
              "(SELECT COUNT(*) FROM studies WHERE patient_fk = p.id)") == 0
     assert q("SELECT COUNT(*) FROM series WHERE num_instances = 0") == 0
@@ -290,7 +291,8 @@ def _wait_for_workers_to_die(db_path: Path, seconds: float = 20.0) -> None:
     the processes named by its temp files to be gone, so that their files count as stale."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        pids = {int(p.name.split("-", 1)[0]) for p in (db_path / "incoming").iterdir() if p.name.split("-")[0].isdigit()}
+        pids = {int(p.name.split("-", 1)[0]) for p in (db_path / "incoming").iterdir()
+                if p.name.split("-")[0].isdigit()}
         if not any(storage._pid_alive(pid) for pid in pids):
             return
         time.sleep(0.05)
@@ -316,3 +318,27 @@ def test_two_processes_import_into_one_database(big_folder: Path, tmp_path: Path
     with DicomDatabase.open(db_path) as db:
         assert _totals(db) == (4, 4, 120, 12000)
         _consistent(db)
+
+
+def test_import_report_summary_and_headline() -> None:
+    from dicomtui.core.indexer import Problem
+
+    report = ImportReport(patients_added=1, studies_added=1, series_added=2, instances_added=15, updated=3,
+                          skipped_unchanged=4, rejected=[Problem("/x", "not DICOM")], files_seen=22, elapsed_s=0.5,
+                          mode=COPY, database="/data/db")
+    assert report.summary() == (
+        "Copied into /data/db: 1 patients, 1 studies, 2 series, 15 instances added; 3 updated, 4 unchanged "
+        "(skipped), 1 rejected — 22 files in 0.50 s (44 files/s)")
+    assert report.summary("db").startswith("Copied into db: ")
+    assert report.headline() == (
+        "Import finished (copy, 22 files in 0.5 s): 1 patients, 1 studies, 2 series, 15 instances added; "
+        "3 updated, 4 unchanged, 1 rejected.")
+    report.cancelled, report.mode, report.warnings = True, LINK, [Problem("/y", "no PatientID")]
+    assert report.summary().startswith("Linked into /data/db: ") and report.summary().endswith(" (cancelled)")
+    assert report.headline().startswith("Import cancelled (link, ") and report.headline().endswith(", 1 warnings.")
+
+
+def test_the_report_names_the_database(tmp_path: Path, series_folder: Path, db: DicomDatabase) -> None:
+    report = import_paths(db, [series_folder])
+    assert report.database == str(db.root) and report.summary().startswith(f"Linked into {db.root}: ")
+    assert report.to_dict()["mode"] == "link"

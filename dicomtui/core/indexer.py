@@ -12,7 +12,6 @@ import itertools
 import marshal
 import multiprocessing
 import os
-import stat as stat_mod
 import sys
 import threading
 import time
@@ -24,11 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from . import storage
-from .database import DicomDatabase, FileRecord, Prepared, fill_patient_id, prepare
-from .frames import frame_geometry
-from .header import HeaderError, read_header
+from .database import DicomDatabase, FileRecord, Prepared, prepare
+from .errors import HeaderError
+from .levels import ImportMode
+from .scan import Problem, iter_scan, scan
 
-COPY, LINK, MODES = storage.COPY, storage.LINK, storage.MODES
+__all__ = ["COPY", "LINK", "MODES", "ImportMode", "ImportProgress", "ImportReport", "Problem", "import_paths",
+           "iter_scan", "parse_chunk", "run_import", "scan"]
+
+COPY, LINK = ImportMode.COPY, ImportMode.LINK
+MODES = tuple(m.value for m in ImportMode)  # ("copy", "link")
 
 CHUNK = 512  # files per worker task
 BATCH = 2048  # files per database transaction
@@ -48,13 +52,10 @@ class ImportProgress:
 
 
 @dataclass
-class Problem:
-    path: str
-    reason: str
-
-
-@dataclass
 class ImportReport:
+    """What an import did: rows added per level, instances updated, files skipped as unchanged, files rejected
+    and warnings (each with its reason), how many files in how long, whether it was cancelled."""
+
     patients_added: int = 0
     studies_added: int = 0
     series_added: int = 0
@@ -66,15 +67,38 @@ class ImportReport:
     files_seen: int = 0
     elapsed_s: float = 0.0
     cancelled: bool = False
-    mode: str = LINK
+    mode: ImportMode = ImportMode.LINK
+    database: str = ""  # the database folder imported into
 
     @property
     def files_per_s(self) -> float:
         return self.files_seen / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
+    def summary(self, database: str | os.PathLike[str] | None = None) -> str:
+        """The line ``dicomtui import`` prints: "Copied into DB: 1 patients, … (N files/s)". ``database`` is
+        the folder as the user named it (default: the database's absolute path)."""
+        verb = "Copied" if self.mode == COPY else "Linked"
+        where = os.fspath(database) if database is not None else self.database
+        return (
+            f"{verb} into {where}: {self.patients_added} patients, {self.studies_added} studies, "
+            f"{self.series_added} series, {self.instances_added} instances added; {self.updated} updated, "
+            f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected — "
+            f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
+            + (" (cancelled)" if self.cancelled else "")
+        )
+
+    def headline(self) -> str:
+        """The sentence the TUI shows when an import ends (mode and time first, warnings counted)."""
+        head = "Import cancelled" if self.cancelled else "Import finished"
+        return (f"{head} ({self.mode}, {self.files_seen} files in {self.elapsed_s:.1f} s): "
+                f"{self.patients_added} patients, {self.studies_added} studies, {self.series_added} series, "
+                f"{self.instances_added} instances added; {self.updated} updated, "
+                f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected"
+                + (f", {len(self.warnings)} warnings" if self.warnings else "") + ".")
+
     def to_dict(self) -> dict[str, Any]:
         return {
-            "mode": self.mode,
+            "mode": str(self.mode),
             "patients_added": self.patients_added,
             "studies_added": self.studies_added,
             "series_added": self.series_added,
@@ -89,156 +113,6 @@ class ImportReport:
         }
 
 
-# ---- scanning ------------------------------------------------------------------------------------------------
-
-def scan(paths: Iterable[str | os.PathLike], problems: list[Problem]) -> list[tuple[str, int, int]]:
-    """Every regular file under ``paths`` as (absolute path, size, mtime_ns), in a stable order.
-
-    Folders are recursive, hidden files included, symlinked folders followed once (no loops). A folder whose top
-    holds a ``DICOMDIR`` contributes only the files that DICOMDIR references.
-    """
-    found: list[tuple[str, int, int]] = []
-    for _folder in iter_scan(paths, found, problems):
-        pass
-    return found
-
-
-def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, int]],
-              problems: list[Problem], stat: bool = True, skip: str | None = None) -> Iterator[str]:
-    """:func:`scan` appending to ``found``, yielding each folder once it is listed (for progress).
-
-    With ``stat`` False, files found by walking folders get size and mtime -1 (the parser stats them).
-    ``skip`` is a folder never entered (the database's own folder, when it lies inside what is imported)."""
-    seen_dirs: set[tuple[int, int]] = set()
-    if skip is not None and os.path.isdir(skip):
-        st = os.stat(skip)
-        seen_dirs.add((st.st_dev, st.st_ino))
-        skip = os.path.realpath(skip)
-    for given in paths:
-        top = os.path.abspath(os.fspath(given))
-        try:
-            st = os.stat(top)
-        except OSError as exc:
-            problems.append(Problem(top, f"cannot open: {exc.strerror or exc}"))
-            continue
-        real = os.path.realpath(top)
-        if skip is not None and (real == skip or real.startswith(skip + os.sep)):
-            problems.append(Problem(top, "inside the database folder: not imported (its files are already ours)"))
-            continue
-        if stat_mod.S_ISDIR(st.st_mode):
-            dicomdir = _find_dicomdir(top)
-            listed = _dicomdir_files(dicomdir, problems) if dicomdir else None
-            if listed is not None:
-                found += listed
-            else:
-                yield from _walk(top, found, seen_dirs, problems, stat)
-        elif os.path.basename(top).upper() == "DICOMDIR":
-            found += _dicomdir_files(top, problems) or []
-        elif stat_mod.S_ISREG(st.st_mode):
-            found.append((top, st.st_size, st.st_mtime_ns))
-        else:
-            problems.append(Problem(top, "not a regular file or folder"))
-        yield top
-
-
-def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: bool = True) -> Iterator[str]:
-    stack = [top]
-    while stack:
-        folder = stack.pop()
-        try:
-            st = os.stat(folder)
-            key = (st.st_dev, st.st_ino)
-            if key in seen_dirs:
-                continue  # a symlink loop, a folder reached twice, or the database's own folder
-            seen_dirs.add(key)
-            with os.scandir(folder) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            problems.append(Problem(folder, f"cannot list folder: {exc.strerror or exc}"))
-            continue
-        subdirs = []
-        for entry in entries:
-            try:
-                if entry.is_dir():
-                    subdirs.append(entry.path)
-                elif entry.is_file():
-                    if stat:
-                        est = entry.stat()
-                        found.append((entry.path, est.st_size, est.st_mtime_ns))
-                    else:
-                        found.append((entry.path, -1, -1))
-                elif entry.is_symlink():
-                    problems.append(Problem(entry.path, "broken symbolic link"))
-                else:
-                    problems.append(Problem(entry.path, "not a regular file (device, pipe or socket)"))
-            except OSError as exc:
-                problems.append(Problem(entry.path, f"cannot stat: {exc.strerror or exc}"))
-        stack.extend(reversed(subdirs))
-        yield folder
-
-
-def _find_dicomdir(folder: str) -> str | None:
-    for name in ("DICOMDIR", "dicomdir"):
-        candidate = os.path.join(folder, name)
-        if os.path.isfile(candidate):
-            return candidate
-    return None
-
-
-def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, int, int]] | None:
-    """The files a DICOMDIR references (matched case-insensitively, as on CD media); missing ones reported.
-    None when the DICOMDIR is unusable (the caller then walks the folder instead)."""
-    import pydicom
-
-    base = os.path.dirname(dicomdir)
-    try:
-        ds = pydicom.dcmread(dicomdir, force=True)
-        records = ds.DirectoryRecordSequence
-    except Exception as exc:  # noqa: BLE001 - any parse failure means: not a usable DICOMDIR
-        problems.append(Problem(dicomdir, f"unreadable DICOMDIR ({type(exc).__name__}: {exc}); "
-                                          "importing every file of its folder instead"))
-        return None
-    out, seen = [], set()
-    for rec in records:
-        ref = rec.get("ReferencedFileID")
-        if not ref:
-            continue
-        parts = [str(p).strip() for p in ([ref] if isinstance(ref, str) else list(ref))]
-        if any(p in ("", ".", "..") or "/" in p for p in parts):
-            problems.append(Problem(os.path.join(base, *parts), "DICOMDIR reference outside its folder: ignored"))
-            continue
-        path = _resolve_case(base, parts)
-        if path is None:
-            problems.append(Problem(os.path.join(base, *parts), "referenced by DICOMDIR but missing"))
-            continue
-        if path in seen:
-            continue
-        seen.add(path)
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            problems.append(Problem(path, f"cannot stat: {exc.strerror or exc}"))
-            continue
-        out.append((path, st.st_size, st.st_mtime_ns))
-    return out
-
-
-def _resolve_case(base: str, parts: list[str]) -> str | None:
-    path = os.path.join(base, *parts)
-    if os.path.isfile(path):
-        return path
-    current = base
-    for part in parts:
-        try:
-            match = next((n for n in os.listdir(current) if n.upper() == part.upper()), None)
-        except OSError:
-            return None
-        if match is None:
-            return None
-        current = os.path.join(current, match)
-    return current if os.path.isfile(current) else None
-
-
 # ---- parsing (runs in worker processes) ----------------------------------------------------------------------
 
 def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list[tuple]:
@@ -250,21 +124,7 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
             if size < 0:
                 st = os.stat(path)
                 size, mtime = st.st_size, st.st_mtime_ns
-            header = read_header(path, size)
-            missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not header.get(k)]
-            if missing:
-                if os.path.basename(path).upper() == "DICOMDIR":
-                    raise HeaderError("a DICOMDIR index, not an image (import its folder to use it)")
-                raise HeaderError(f"not importable: no {' / '.join(missing)}")
-            warning = None
-            if fill_patient_id(header):
-                warning = f"no PatientID: using generated {header['PatientID']}"
-            if (header.get("NumberOfFrames") or 1) > 1 and header.get("has_pixels"):
-                try:  # multi-frame: keep the per-frame geometry, so that examine need not open the file
-                    header["frames"] = frame_geometry(path)
-                except Exception as exc:  # noqa: BLE001 - the file imports; only its frame geometry is missing
-                    warning = f"multi-frame geometry unreadable ({type(exc).__name__}: {exc})"
-            out.append(("ok", FileRecord(header, path, False, size, mtime, path, size, mtime), warning))
+            out.append(("ok", FileRecord.from_file(path, stat=(size, mtime)), None))
         except HeaderError as exc:
             out.append(("bad", path, str(exc)))
         except OSError as exc:
@@ -282,7 +142,7 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
             rows.append(r)
             continue
         hier, inst = prepare(r[1])
-        rows.append(("ok", None if hier == last else hier, inst, r[2], r[1].source_path))
+        rows.append(("ok", None if hier == last else hier, inst, r[1].warning or None, r[1].source_path))
         last = hier
     return rows
 
@@ -312,7 +172,7 @@ def _store_copies(root: Path, results: list[tuple]) -> None:
         h = results[i][1].header
         pairs.append((results[i][1].source_path,
                       storage.relative_path(h["StudyInstanceUID"], h["SeriesInstanceUID"], h["SOPInstanceUID"])))
-    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs)):
+    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs), strict=True):
         if error is not None:
             results[i] = ("bad", source, f"cannot copy into the database: {error.strerror or error}")
             continue
@@ -355,16 +215,16 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     start = time.perf_counter()
-    report = ImportReport(mode=mode)
-    paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    report = ImportReport(mode=ImportMode(mode), database=str(db.root))
+    folders = [os.path.abspath(os.fspath(p)) for p in paths]
     yield ImportProgress("scan", 0, 0)
     scan_state = _ScanState()
-    chunks = _chunks_to_parse(db, paths, report, scan_state)
+    chunks = _chunks_to_parse(db, folders, report, scan_state)
     db.bulk_writes(True)
     done = 0
     pending: list[Prepared] = []
     last_event = time.perf_counter()
-    hier = None
+    hier: Any = None  # the patient/study/series rows of the run of files being read
     try:
         for results in _parse_all(str(db.root), mode, chunks, workers):
             for result in results:
@@ -476,7 +336,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
 
     Chunks are buffered until there are enough files to be worth a pool (or the scan ends first)."""
     auto = workers is None
-    workers = (os.cpu_count() or 1) if auto else workers
+    count_workers: int = (os.cpu_count() or 1) if workers is None else workers
     buffered: list[list[tuple[str, int, int]]] = []
     count = 0
     for chunk in chunks:
@@ -485,7 +345,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
             continue
         buffered.append(chunk)
         count += len(chunk)
-        if workers > 0 and (count >= POOL_THRESHOLD or not auto) and len(buffered) > 1:
+        if count_workers > 0 and (count >= POOL_THRESHOLD or not auto) and len(buffered) > 1:
             break
     else:  # the scan ended with few files: parsing here is quicker than starting processes
         for chunk in buffered:
@@ -494,7 +354,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     if context.get_start_method() != "fork":
         _start_resource_tracker()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with_parent) as pool:
+    with ProcessPoolExecutor(max_workers=count_workers, mp_context=context, initializer=_die_with_parent) as pool:
         window: deque[Future] = deque()
         try:
             for chunk in itertools.chain(buffered, chunks):
@@ -502,7 +362,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
                     yield []
                     continue
                 window.append(pool.submit(_parse_chunk_marshalled, root, mode, chunk))
-                if len(window) >= workers * 3:
+                if len(window) >= count_workers * 3:
                     yield marshal.loads(window.popleft().result())
             while window:
                 yield marshal.loads(window.popleft().result())

@@ -14,13 +14,14 @@ import re
 import shutil
 from pathlib import Path
 
+from .levels import ImportMode
+
 STORAGE_DIR = "dicom"
 INCOMING_DIR = "incoming"
 
-# How an import keeps files: a copy in storage (ours to delete) or a link to where they are (never touched).
-COPY = "copy"
-LINK = "link"
-MODES = (COPY, LINK)
+# Compatibility names (the faces' settings and import screens use them): see levels.ImportMode.
+COPY, LINK = ImportMode.COPY, ImportMode.LINK
+MODES = tuple(m.value for m in ImportMode)
 
 _VALID_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]")
@@ -133,7 +134,7 @@ def remove_stored(root: Path, rel: str) -> None:
 
 def clean_incoming(root: Path) -> list[Path]:
     """Remove temporary files left in ``incoming/`` by processes that no longer run; returns what was removed."""
-    removed = []
+    removed: list[Path] = []
     incoming = root / INCOMING_DIR
     if not incoming.is_dir():
         return removed

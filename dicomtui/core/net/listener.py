@@ -87,13 +87,12 @@ def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str
 
 def store_written(root: Path, tmp: Path, size: int) -> tuple[FileRecord | None, int, str]:
     """The second half of :func:`store_received`: ``tmp`` (in ``incoming/``, complete and fsync'd) is checked,
-    renamed into ``dicom/…`` and its folder fsync'd; on failure it is deleted."""
+    renamed into ``dicom/…`` and its folder fsync'd; on failure it is deleted. The record is made by
+    ``FileRecord.from_file``, as an import or ``db check`` makes it."""
+    from ..database import read_checked
+
     try:
-        header = read_header(str(tmp), size)
-        missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not header.get(k)]
-        if missing:
-            raise HeaderError(f"no {' / '.join(missing)}")
-        fill_patient_id(header)
+        header, _warning = read_checked(str(tmp), size)
         rel = storage.relative_path(header["StudyInstanceUID"], header["SeriesInstanceUID"], header["SOPInstanceUID"])
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -105,8 +104,7 @@ def store_written(root: Path, tmp: Path, size: int) -> tuple[FileRecord | None, 
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         return None, STATUS_OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
-    st = dest.stat()
-    return FileRecord(header, rel, True, st.st_size, st.st_mtime_ns, rel, st.st_size, st.st_mtime_ns), 0, ""
+    return FileRecord.from_file(dest, root=root, header=header), 0, ""
 
 
 _FLUSH = object()  # queued when an association ends: index its files at once

@@ -10,6 +10,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .. import paths
 from ..errors import NodeError
 
 RETRIEVE_METHODS = ("move", "get")
@@ -99,9 +100,8 @@ class Nodes:
 
 
 def nodes_file() -> Path:
-    import platformdirs
-
-    return platformdirs.user_config_path("dicomtui") / "nodes.toml"
+    """``nodes.toml`` beside the settings file (see ``core.paths``)."""
+    return paths.nodes_file()
 
 
 def load_nodes(path: Path | None = None) -> Nodes:
@@ -120,17 +120,11 @@ def load_nodes(path: Path | None = None) -> Nodes:
 
 
 def save_nodes(nodes: Nodes, path: Path | None = None) -> Path:
-    import tomli_w
-
     path = path or nodes_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {"local": asdict(nodes.local),
             "nodes": {name: {k: v for k, v in asdict(node).items() if k != "name"}
                       for name, node in sorted(nodes.remotes.items())}}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(tomli_w.dumps(data), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return paths.write_toml(path, data)
 
 
 def validate(node: RemoteNode) -> None:

@@ -1,0 +1,215 @@
+"""Maintenance: deleting rows (and the copied files they own), and checking rows against files (with repair)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import storage
+from ..errors import HeaderError
+from ..levels import HIERARCHY, Level
+from .queries import INSTANCES_OF, Item
+from .records import FileRecord
+from .schema import chunks as _chunks
+from .schema import write as _write
+
+if TYPE_CHECKING:
+    from .write import BatchResult
+
+
+@dataclass
+class DeleteReport:
+    """What a delete removed: rows per level, copied files deleted, linked files kept (never touched)."""
+
+    patients: int = 0
+    studies: int = 0
+    series: int = 0
+    instances: int = 0
+    files_deleted: int = 0
+    files_kept: int = 0  # linked files, never touched
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """The sentence ``dicomtui rm`` prints (errors are printed apart, one per line)."""
+        return (f"Deleted {self.patients} patients, {self.studies} studies, {self.series} series, "
+                f"{self.instances} instances; {self.files_deleted} copied files deleted, "
+                f"{self.files_kept} linked files kept.")
+
+    def headline(self) -> str:
+        """The shorter sentence the TUI notifies (instances and files only, and how many errors)."""
+        return (f"Deleted {self.instances} instances ({self.files_deleted} copied files deleted, "
+                f"{self.files_kept} linked files kept)" + (f"; {len(self.errors)} errors" if self.errors else ""))
+
+
+@dataclass
+class CheckReport:
+    """Rows compared with files (``db check``): each list holds paths; the counts say what a repair did."""
+
+    missing: list[str] = field(default_factory=list)  # rows whose file is gone
+    changed: list[str] = field(default_factory=list)  # rows whose file's size or mtime differ
+    orphans: list[str] = field(default_factory=list)  # files in storage no row references
+    stale_temp: list[str] = field(default_factory=list)  # leftovers in incoming/
+    repaired: bool = False
+    dropped: int = 0
+    reindexed: int = 0
+    indexed_orphans: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.changed or self.orphans)
+
+    def summary(self) -> str:
+        """The lines ``dicomtui db check`` prints: one per problem, then OK or what the repair did (errors are
+        printed apart, one per line)."""
+        lines = [f"{label}: {item}" for label, items in (
+            ("missing file", self.missing), ("changed file", self.changed),
+            ("unreferenced file in storage", self.orphans), ("stale temporary file", self.stale_temp),
+        ) for item in items]
+        if self.ok and not self.stale_temp:
+            lines.append("OK: every row has its file, unchanged, and storage holds nothing unreferenced.")
+        if self.repaired:
+            lines.append(f"Repaired: {self.dropped} rows dropped, {self.reindexed} re-indexed, "
+                         f"{self.indexed_orphans} stored files indexed.")
+        return "\n".join(lines)
+
+
+class Maintenance:
+    """Delete and check/repair, a mixin of :class:`~dicomtui.core.database.DicomDatabase`."""
+
+    root: Path
+    conn: sqlite3.Connection
+
+    if TYPE_CHECKING:  # the other mixins' methods this one calls
+        def abspath(self, row_path: str, stored: bool) -> Path: ...
+        def _refresh(self, series_ids: Iterable[int] = (), study_ids: Iterable[int] = (),
+                     patient_ids: Iterable[int] = ()) -> None: ...
+        def _forget_ids(self) -> None: ...
+        def add_files(self, records: Sequence[FileRecord]) -> BatchResult: ...
+
+    def delete(self, items: Iterable[Item], keep_files: bool = False) -> DeleteReport:
+        """Delete patients/studies/series/instances given as (level, id): rows go, copied files go (unless
+        ``keep_files``), linked files always stay."""
+        report = DeleteReport()
+        conn = self.conn
+        to_remove: list[str] = []
+        with _write(conn):
+            instance_ids: set[int] = set()
+            for level, row_id in items:
+                instance_ids.update(r[0] for r in conn.execute(INSTANCES_OF[level], (row_id,)))
+            ids = sorted(instance_ids)
+            series_ids: set[int] = set()
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                for path, stored, series_fk in conn.execute(
+                    f"SELECT path, stored, series_fk FROM instances WHERE id IN ({marks})", chunk
+                ):
+                    series_ids.add(series_fk)
+                    if stored and not keep_files:
+                        to_remove.append(path)
+                    else:
+                        report.files_kept += 1
+                conn.execute(f"DELETE FROM instances WHERE id IN ({marks})", chunk)
+            report.instances = len(ids)
+            before = _counts(conn)
+            self._refresh(series_ids=series_ids)
+            after = _counts(conn)
+            report.patients = before["patients"] - after["patients"]
+            report.studies = before["studies"] - after["studies"]
+            report.series = before["series"] - after["series"]
+        self._forget_ids()
+        for rel in to_remove:  # only after the rows are gone for good
+            try:
+                if conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
+                    continue  # another row (re-imported meanwhile) uses it
+                storage.remove_stored(self.root, rel)
+                report.files_deleted += 1
+            except (OSError, ValueError) as exc:
+                report.errors.append(f"{rel}: {exc}")
+        return report
+
+    def storage_orphans(self, referenced: set[str] | None = None) -> list[str]:
+        """Files in storage that no row references (relative paths, sorted)."""
+        if referenced is None:
+            referenced = {r[0] for r in self.conn.execute("SELECT path FROM instances WHERE stored = 1")}
+        orphans = []
+        for dirpath, _dirs, files in os.walk(self.root / storage.STORAGE_DIR):
+            for name in files:
+                rel = Path(dirpath, name).relative_to(self.root).as_posix()
+                if rel not in referenced:
+                    orphans.append(rel)
+        return sorted(orphans)
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """Compare rows with files: missing or changed files, unreferenced files in storage, stale temp files.
+
+        With ``repair``: rows of missing files are dropped, changed files re-indexed, orphans in storage indexed
+        (they are complete: only finished files are renamed into storage), temp leftovers removed.
+        """
+        report = CheckReport(repaired=repair)
+        referenced: set[str] = set()
+        missing_ids: list[int] = []
+        changed: list[tuple[int, str, bool]] = []
+        for row_id, path, stored, size, mtime in self.conn.execute(
+            "SELECT id, path, stored, file_size, file_mtime_ns FROM instances"
+        ):
+            full = self.abspath(path, bool(stored))
+            if stored:
+                referenced.add(path)
+            try:
+                st = full.stat()
+            except OSError:
+                report.missing.append(str(full))
+                missing_ids.append(row_id)
+                continue
+            if st.st_size != size or st.st_mtime_ns != mtime:
+                report.changed.append(str(full))
+                changed.append((row_id, path, bool(stored)))
+        report.orphans = self.storage_orphans(referenced)
+        incoming = self.root / storage.INCOMING_DIR
+        if incoming.is_dir():
+            report.stale_temp = [str(p) for p in incoming.iterdir() if not _owner_alive(p.name)]
+        if not repair:
+            return report
+        if missing_ids:
+            self.delete((Level.INSTANCE, i) for i in missing_ids)
+            report.dropped = len(missing_ids)
+        batch: list[FileRecord] = []
+        for row_id, path, stored in changed:
+            full = self.abspath(path, stored)
+            source = self.conn.execute("SELECT source_path, source_size, source_mtime_ns FROM instances "
+                                       "WHERE id = ?", (row_id,)).fetchone()
+            # the old row goes whatever the file now says (its SOPInstanceUID may have changed); the file stays
+            self.delete([(Level.INSTANCE, row_id)], keep_files=True)
+            try:
+                batch.append(FileRecord.from_file(full, root=self.root if stored else None,
+                                                  source=tuple(source) if stored else None))
+                report.reindexed += 1
+            except (HeaderError, OSError) as exc:
+                report.errors.append(f"{full}: {exc}; its row was dropped, the file left in place")
+                report.dropped += 1
+        for rel in report.orphans:
+            full = self.root / rel
+            try:
+                batch.append(FileRecord.from_file(full, root=self.root))
+                report.indexed_orphans += 1
+            except (HeaderError, OSError) as exc:
+                report.errors.append(f"{full}: cannot index ({exc}); left in place")
+        for chunk in _chunks(batch, 1000):
+            self.add_files(chunk)
+        storage.clean_incoming(self.root)
+        return report
+
+
+def _owner_alive(name: str) -> bool:
+    pid = name.split("-", 1)[0]
+    return pid.isdigit() and storage._pid_alive(int(pid))
+
+
+def _counts(conn: sqlite3.Connection) -> dict[str, int]:
+    """Rows of the patient, study and series tables."""
+    return {lv.table: conn.execute(f"SELECT COUNT(*) FROM {lv.table}").fetchone()[0] for lv in HIERARCHY[:3]}

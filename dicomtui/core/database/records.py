@@ -1,0 +1,134 @@
+"""One file ready for the database: :class:`FileRecord`, built in ONE place (:meth:`FileRecord.from_file`) by the
+importer, the listener and ``db check``, and turned into rows by :func:`prepare`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import HeaderError
+from ..frames import frame_geometry
+from ..header import FIELDS, normalise_name, read_header
+
+# Attributes a file must have to be indexed (the keys of the patient/study/series/instance rows, PS3.3 C.7).
+REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+# Instance columns filled from a header record (their names are DICOM keywords).
+_INSTANCE_TAGS = [
+    kw for kw in FIELDS
+    if kw not in {
+        "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime",
+        "StudyDescription", "AccessionNumber", "ReferringPhysicianName", "StudyID", "SeriesInstanceUID",
+        "SeriesNumber", "Modality", "SeriesDescription", "BodyPartExamined", "SeriesDate", "SeriesTime",
+    }
+]
+INSTANCE_COLUMNS = [
+    "SOPInstanceUID", "series_fk", "TransferSyntaxUID", "path", "stored", "file_size", "file_mtime_ns",
+    "source_path", "source_size", "source_mtime_ns", "imported_at", "has_pixels", "pixel_offset", "frames",
+    *[kw for kw in _INSTANCE_TAGS if kw != "SOPInstanceUID"],
+]
+_TAG_COLUMNS = INSTANCE_COLUMNS[14:]
+
+
+@dataclass
+class FileRecord:
+    """One parsed file ready for the database: its header record and where its bytes are.
+
+    ``path`` is absolute when linked, relative to the database folder (``dicom/…``) when ``stored``; ``source_*``
+    say where the file came from (a re-import of the same unchanged source is skipped). ``warning`` is what the
+    import reports about the file without rejecting it ("" when nothing)."""
+
+    header: dict[str, Any]
+    path: str
+    stored: bool
+    file_size: int
+    file_mtime_ns: int
+    source_path: str
+    source_size: int
+    source_mtime_ns: int
+    warning: str = ""
+
+    @classmethod
+    def from_file(cls, file: str | os.PathLike[str], *, root: Path | None = None,
+                  header: dict[str, Any] | None = None, stat: tuple[int, int] | None = None,
+                  source: tuple[str, int, int] | None = None) -> FileRecord:
+        """The record of the file at ``file`` (absolute), as it is now.
+
+        ``root``: the database folder, when the file lies in its storage (the record is then ``stored`` with a
+        path relative to ``root``); else the file is linked where it is. ``header``: already read by
+        :func:`read_checked` (else read here). ``stat``: (size, mtime_ns) when the caller has them (else stat'ed
+        here). ``source``: (path, size, mtime_ns) the file came from; by default the file itself (its path as
+        recorded). Raises HeaderError (not DICOM, or without one of REQUIRED_UIDS) and OSError.
+        """
+        full = os.fspath(file)
+        if stat is None:
+            st = os.stat(full)
+            stat = (st.st_size, st.st_mtime_ns)
+        warning = ""
+        if header is None:
+            header, warning = read_checked(full, stat[0])
+        path = Path(full).relative_to(root).as_posix() if root is not None else full
+        size, mtime_ns = stat
+        src_path, src_size, src_mtime_ns = source or (path, size, mtime_ns)
+        return cls(header, path, root is not None, size, mtime_ns, src_path, src_size, src_mtime_ns, warning)
+
+
+def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], str]:
+    """The header record of a file to index, and a warning ("" when none): the three UIDs present, a missing
+    PatientID generated (:func:`fill_patient_id`), the per-frame geometry of a multi-frame image kept (so that
+    examine never opens the file). Raises HeaderError (not importable) and OSError (unreadable)."""
+    header = read_header(path, size)
+    missing = [k for k in REQUIRED_UIDS if not header.get(k)]
+    if missing:
+        if os.path.basename(path).upper() == "DICOMDIR":
+            raise HeaderError("a DICOMDIR index, not an image (import its folder to use it)")
+        raise HeaderError(f"not importable: no {' / '.join(missing)}")
+    warning = ""
+    if fill_patient_id(header):
+        warning = f"no PatientID: using generated {header['PatientID']}"
+    if (header.get("NumberOfFrames") or 1) > 1 and header.get("has_pixels"):
+        try:  # multi-frame: keep the per-frame geometry, so that examine need not open the file
+            header["frames"] = frame_geometry(path)
+        except Exception as exc:  # noqa: BLE001 - the file imports; only its frame geometry is missing
+            warning = f"multi-frame geometry unreadable ({type(exc).__name__}: {exc})"
+    return header, warning
+
+
+def fill_patient_id(header: dict[str, Any]) -> bool:
+    """Give a header without PatientID a stable generated one (from the name and birth date, else the study).
+
+    Returns True when an ID was generated, so that the caller can warn."""
+    if header.get("PatientID"):
+        return False
+    name = normalise_name(header.get("PatientName"))
+    basis = f"{name}|{header.get('PatientBirthDate') or ''}" if name else f"study|{header.get('StudyInstanceUID')}"
+    header["PatientID"] = "DICOMTUI-" + hashlib.sha1(basis.encode("utf-8")).hexdigest()[:12].upper()
+    header["generated_id"] = True
+    return True
+
+
+# ((patient, study, series), instance) rows of one file; the instance row lacks only series_fk.
+Prepared = tuple[tuple[tuple, tuple, tuple], tuple]
+
+
+def prepare(rec: FileRecord) -> Prepared:
+    """Turn a parsed file into database rows: cheap to send between processes, ready for executemany."""
+    h = rec.header
+    get = h.get
+    name = get("PatientName")
+    return (
+        ((h["PatientID"], normalise_name(name), name, get("PatientBirthDate"), get("PatientSex"),
+          int(bool(get("generated_id")))),
+         (h["StudyInstanceUID"], get("StudyDate"), get("StudyTime"), get("StudyDescription"),
+          get("AccessionNumber"), get("ReferringPhysicianName"), get("StudyID")),
+         (h["SeriesInstanceUID"], get("SeriesNumber"), get("Modality"), get("SeriesDescription"),
+          get("BodyPartExamined"), get("SeriesDate"), get("SeriesTime"))),
+        (h["SOPInstanceUID"], get("TransferSyntaxUID"), rec.path, int(rec.stored), rec.file_size, rec.file_mtime_ns,
+         rec.source_path, rec.source_size, rec.source_mtime_ns, time.time(), int(bool(get("has_pixels"))),
+         get("pixel_offset"), get("frames"), *[get(kw) for kw in _TAG_COLUMNS]),
+    )
+

@@ -1,0 +1,154 @@
+"""The SQLite file of a database: connect (WAL, busy timeout), create or migrate the schema, write transactions.
+
+WAL mode and a busy timeout let an importer, a listener and a browser share one database across processes; one
+writer transaction per batch (``BEGIN IMMEDIATE``) keeps a committed row always with its file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+from .. import storage
+from ..errors import DatabaseError
+
+DB_FILE = "dicomtui.sqlite"
+SCHEMA_VERSION = 2
+APP_ID = "dicomtui"
+BUSY_TIMEOUT_S = 60.0
+
+T = TypeVar("T")
+
+
+def ours(name: str) -> bool:
+    """Whether a name in a database folder is one of ours (the SQLite file and its WAL, storage, incoming/)."""
+    return name.startswith(DB_FILE) or name in (storage.STORAGE_DIR, storage.INCOMING_DIR)
+
+
+def connect(db_file: Path) -> sqlite3.Connection:
+    """Open ``db_file`` in WAL mode with a 60 s busy timeout; DatabaseError when it is locked or not SQLite."""
+    try:
+        conn = sqlite3.connect(db_file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+    except sqlite3.OperationalError as exc:
+        raise DatabaseError(f"{db_file}: {exc} (another process holds it)") from None
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(f"{db_file} is not a usable SQLite database: {exc}") from None
+    conn.execute("PRAGMA synchronous = NORMAL")
+    # SQLite's LIKE folds only ASCII case: filters with other letters (Müller, Ørsted) compare casefolded text
+    conn.create_function("casefold", 1, lambda v: v.casefold() if isinstance(v, str) else v, deterministic=True)
+    # Foreign keys are declared but not enforced: the code keeps them (inserts parents first, deletes
+    # children first) and tests assert `PRAGMA foreign_key_check`; enforcing costs ~15% of an import.
+    conn.execute("PRAGMA foreign_keys = OFF")
+    return conn
+
+
+def _retry_locked(action: Callable[[], T], seconds: float = BUSY_TIMEOUT_S) -> T:
+    """Switching to WAL needs a moment alone with the file and does not wait for the busy timeout: retry."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def migrate(conn: sqlite3.Connection, db_file: Path) -> None:
+    """Create the schema in a new file, or bring an older one up to SCHEMA_VERSION; refuse anything else.
+
+    A database already at SCHEMA_VERSION is only read (no write lock: readers never wait for writers)."""
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        if meta.get("app") == APP_ID and meta.get("schema_version") == str(SCHEMA_VERSION):
+            return
+    except sqlite3.OperationalError:
+        pass  # no meta table (yet): decide under the write lock
+    with write(conn):
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            script = resources.files("dicomtui.core.database").joinpath("schema.sql").read_text()
+            for statement in statements(script):
+                conn.execute(statement)
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
+                             [("app", APP_ID), ("schema_version", str(SCHEMA_VERSION))])
+            return
+        if "meta" not in tables:
+            raise DatabaseError(f"{db_file} is a SQLite file but not a dicomtui database; nothing was changed")
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        if meta.get("app") != APP_ID:
+            raise DatabaseError(f"{db_file} is not a dicomtui database; nothing was changed")
+        version = int(meta.get("schema_version", 0))
+        if version > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"{db_file} has schema version {version}, made by a newer dicomtui (this one knows up to "
+                f"{SCHEMA_VERSION}); upgrade dicomtui to open it"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            _MIGRATIONS[target](conn)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
+
+
+def _migrate_to_2(conn: sqlite3.Connection) -> None:
+    """Version 2: per-frame geometry of multi-frame files (examined without reading them). Files imported
+    before have none: re-importing them fills it in."""
+    conn.execute("ALTER TABLE instances ADD COLUMN frames TEXT")
+
+
+# Code migrations: version -> function bringing a database from version-1 to version.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_2}
+
+
+def statements(script: str) -> list[str]:
+    """Split a SQL script into statements (comments may hold semicolons: let SQLite judge completeness)."""
+    out, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    return out
+
+
+class write:
+    """``with write(conn):`` one IMMEDIATE transaction, rolled back on error."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """``items`` in slices of ``size`` (SQLite takes at most 999 ``?`` per statement in old builds: we use 500)."""
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def sentence(db_file: Path, exc: sqlite3.DatabaseError) -> str:
+    """What a failed SQLite operation means for the user, in one sentence naming the file."""
+    text = str(exc)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return (f"the database {db_file} is busy: another process has been writing to it for over "
+                f"{BUSY_TIMEOUT_S:.0f} s ({text}); try again when it has finished")
+    if "readonly" in low or "read-only" in low:
+        return f"the database {db_file} is read-only ({text}); open a folder you may write to"
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        return f"the database {db_file} is damaged ({text}); `dicomtui db check` or a backup may help"
+    if "disk" in low or "full" in low or "i/o" in low:
+        return f"the database {db_file} cannot be written ({text}); check the disk's free space and health"
+    return f"the database {db_file} failed: {text}"

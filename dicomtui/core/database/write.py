@@ -1,0 +1,235 @@
+"""Writing batches of files: one IMMEDIATE transaction per batch; parents created or updated from the newest
+file; the counts kept in the parent rows (studies per patient, instances per series, modalities in a study)
+refreshed for the rows a batch touched, so that listing 10,000 studies never counts a million instances."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import storage
+from .records import INSTANCE_COLUMNS, FileRecord, Prepared, prepare
+from .schema import chunks as _chunks
+from .schema import write as _write
+
+_UPSERT_INSTANCE = (
+    f"INSERT INTO instances ({', '.join(INSTANCE_COLUMNS)}) VALUES ({', '.join('?' * len(INSTANCE_COLUMNS))}) "
+    f"ON CONFLICT (SOPInstanceUID) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in INSTANCE_COLUMNS if c != "SOPInstanceUID")
+)
+
+
+@dataclass
+class BatchResult:
+    """What one batch added (rows new to the database) and updated (instances already known by SOP UID)."""
+
+    patients_added: int = 0
+    studies_added: int = 0
+    series_added: int = 0
+    instances_added: int = 0
+    instances_updated: int = 0
+
+
+@dataclass
+class _Touched:
+    """Rows whose kept counts a batch must refresh."""
+
+    series: set[int] = field(default_factory=set)
+    studies: set[int] = field(default_factory=set)
+    patients: set[int] = field(default_factory=set)
+
+
+class Writing:
+    """The writing half of :class:`~dicomtui.core.database.DicomDatabase` (a mixin: ``root`` and ``conn`` are
+    the database's)."""
+
+    root: Path
+    conn: sqlite3.Connection
+    _series_ids: dict[str, int]
+    _study_ids: dict[str, int]
+    _patient_ids: dict[tuple[str, str], int]
+
+    def bulk_writes(self, on: bool) -> None:
+        """Around a large import: checkpoint the WAL every 64 MiB instead of every 4 MiB (each checkpoint
+        costs two fsyncs), then checkpoint once at the end so that the WAL does not stay large."""
+        self.conn.execute(f"PRAGMA wal_autocheckpoint = {16384 if on else 1000}")
+        if not on:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def add_files(self, records: Sequence[FileRecord]) -> BatchResult:
+        """Insert or update a batch of parsed files in one transaction; the newer file wins for a known SOP UID."""
+        return self.add_prepared([prepare(r) for r in records])
+
+    def add_prepared(self, prepared: Sequence[Prepared]) -> BatchResult:
+        """:meth:`add_files` for records already turned into rows by :func:`prepare` (in a worker process)."""
+        result = BatchResult()
+        if not prepared:
+            return result
+        replaced: list[str] = []
+        conn = self.conn
+        ids = self._series_ids
+        touched = _Touched()
+        try:
+            with _write(conn):
+                # ids are cached for this transaction only: another process may delete rows (and SQLite reuse
+                # their ids) between batches, and a file re-indexed later may move its series elsewhere
+                self._forget_ids()
+                rows = []
+                last_hier = None
+                series_fk = 0
+                for hier, inst in prepared:
+                    if hier is not last_hier:  # files come in runs of one series: resolve it once per run
+                        last_hier = hier
+                        series_fk = ids.get(hier[2][0]) or self._series_id(*hier, result, touched)
+                        touched.series.add(series_fk)
+                    rows.append((inst[0], series_fk, *inst[1:]))
+                existing = {}
+                uids = [r[0] for r in rows]
+                for chunk in _chunks(uids, 500):
+                    marks = ",".join("?" * len(chunk))
+                    for uid, path, stored, old_series in conn.execute(
+                        f"SELECT SOPInstanceUID, path, stored, series_fk FROM instances "
+                        f"WHERE SOPInstanceUID IN ({marks})", chunk,
+                    ):
+                        existing[uid] = (path, stored, old_series)
+                for row in rows:
+                    old = existing.get(row[0])
+                    if old is None:
+                        result.instances_added += 1
+                        existing[row[0]] = (row[3], row[4], row[1])  # a duplicate inside this batch is an update
+                    else:
+                        result.instances_updated += 1
+                        touched.series.add(old[2])
+                        if old[1] and old[0] != row[3] and not self._same_file(old[0], row[3], row[4]):
+                            replaced.append(old[0])
+                conn.executemany(_UPSERT_INSTANCE, rows)
+                self._refresh(touched.series, touched.studies, touched.patients)
+        finally:
+            self._forget_ids()
+        for rel in replaced:  # a stored copy superseded by a file elsewhere: ours to remove
+            if not conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
+                storage.remove_stored(self.root, rel)
+        return result
+
+    def _same_file(self, stored_rel: str, new_path: str, new_stored: int) -> bool:
+        """Whether a new row's file is the stored file itself (storage imported by link, say)."""
+        if new_stored:
+            return stored_rel == new_path
+        try:
+            return os.path.samefile(self.root / stored_rel, new_path)
+        except OSError:
+            return False
+
+    def _forget_ids(self) -> None:
+        self._series_ids.clear()
+        self._study_ids.clear()
+        self._patient_ids.clear()
+
+    def _series_id(self, patient: tuple, study: tuple, series: tuple, result: BatchResult,
+                   touched: _Touched) -> int:
+        """The id of a series, created or updated from the newest file (which may move it to another study)."""
+        uid = series[0]
+        study_fk = self._study_ids.get(study[0]) or self._study_id(patient, study, result, touched)
+        row = self.conn.execute("SELECT id, study_fk FROM series WHERE SeriesInstanceUID = ?", (uid,)).fetchone()
+        if row is None:
+            sid = self.conn.execute(
+                "INSERT INTO series (SeriesInstanceUID, study_fk, SeriesNumber, Modality, SeriesDescription, "
+                "BodyPartExamined, SeriesDate, SeriesTime) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                (uid, study_fk, *series[1:]),
+            ).fetchone()[0]
+            result.series_added += 1
+        else:
+            sid = row[0]
+            self.conn.execute(
+                "UPDATE series SET study_fk = ?, SeriesNumber = ?, Modality = ?, SeriesDescription = ?, "
+                "BodyPartExamined = ?, SeriesDate = ?, SeriesTime = ? WHERE id = ?", (study_fk, *series[1:], sid))
+            if row[1] != study_fk:
+                touched.studies.update((row[1], study_fk))
+        self._series_ids[uid] = sid
+        return sid
+
+    def _study_id(self, patient: tuple, study: tuple, result: BatchResult, touched: _Touched) -> int:
+        uid = study[0]
+        patient_fk = self._patient_ids.get(patient[:2]) or self._patient_id(patient, result)
+        row = self.conn.execute("SELECT id, patient_fk FROM studies WHERE StudyInstanceUID = ?", (uid,)).fetchone()
+        if row is None:
+            sid = self.conn.execute(
+                "INSERT INTO studies (StudyInstanceUID, patient_fk, StudyDate, StudyTime, StudyDescription, "
+                "AccessionNumber, ReferringPhysicianName, StudyID) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                (uid, patient_fk, *study[1:]),
+            ).fetchone()[0]
+            result.studies_added += 1
+        else:
+            sid = row[0]
+            self.conn.execute(
+                "UPDATE studies SET patient_fk = ?, StudyDate = ?, StudyTime = ?, StudyDescription = ?, "
+                "AccessionNumber = ?, ReferringPhysicianName = ?, StudyID = ? WHERE id = ?",
+                (patient_fk, *study[1:], sid))
+            if row[1] != patient_fk:
+                touched.patients.update((row[1], patient_fk))
+        touched.studies.add(sid)
+        self._study_ids[uid] = sid
+        return sid
+
+    def _patient_id(self, patient: tuple, result: BatchResult) -> int:
+        ident = patient[:2]
+        row = self.conn.execute("SELECT id FROM patients WHERE PatientID = ? AND name_key = ?", ident).fetchone()
+        if row is None:
+            pid = self.conn.execute(
+                "INSERT INTO patients (PatientID, name_key, PatientName, PatientBirthDate, PatientSex, generated_id) "
+                "VALUES (?,?,?,?,?,?) RETURNING id", patient,
+            ).fetchone()[0]
+            result.patients_added += 1
+        else:
+            pid = row[0]
+            self.conn.execute("UPDATE patients SET PatientName = ?, PatientBirthDate = ?, PatientSex = ?, "
+                              "generated_id = ? WHERE id = ?", (*patient[2:], pid))
+        self._patient_ids[ident] = pid
+        return pid
+
+    def _refresh(self, series_ids: Iterable[int] = (), study_ids: Iterable[int] = (),
+                 patient_ids: Iterable[int] = ()) -> None:
+        """Recompute the kept counts of the given rows and of their parents; drop parents left empty."""
+        conn = self.conn
+        series_ids = list(set(series_ids))
+        study_ids = set(study_ids)
+        patient_ids = set(patient_ids)
+        dropped = 0
+        for chunk in _chunks(series_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(
+                f"UPDATE series SET num_instances = (SELECT COUNT(*) FROM instances WHERE series_fk = series.id), "
+                f"image_size = (SELECT group_concat(s, ', ') FROM (SELECT DISTINCT Columns || 'x' || Rows AS s "
+                f"FROM instances WHERE series_fk = series.id AND Rows IS NOT NULL ORDER BY s)) "
+                f"WHERE id IN ({marks})",
+                chunk,
+            )
+            study_ids.update(r[0] for r in conn.execute(f"SELECT study_fk FROM series WHERE id IN ({marks})", chunk))
+            dropped += conn.execute(f"DELETE FROM series WHERE id IN ({marks}) AND num_instances = 0", chunk).rowcount
+        for chunk in _chunks(list(study_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(
+                f"UPDATE studies SET num_series = (SELECT COUNT(*) FROM series WHERE study_fk = studies.id), "
+                f"num_instances = (SELECT COALESCE(SUM(num_instances), 0) FROM series WHERE study_fk = studies.id), "
+                f"modalities = (SELECT group_concat(m, '\\') FROM (SELECT DISTINCT Modality AS m FROM series "
+                f"WHERE study_fk = studies.id AND Modality IS NOT NULL ORDER BY m)) WHERE id IN ({marks})",
+                chunk,
+            )
+            patient_ids.update(
+                r[0] for r in conn.execute(f"SELECT patient_fk FROM studies WHERE id IN ({marks})", chunk))
+            dropped += conn.execute(f"DELETE FROM studies WHERE id IN ({marks}) AND num_series = 0", chunk).rowcount
+        for chunk in _chunks(list(patient_ids), 500):
+            marks = ",".join("?" * len(chunk))
+            conn.execute(
+                f"UPDATE patients SET num_studies = (SELECT COUNT(*) FROM studies WHERE patient_fk = patients.id), "
+                f"last_study_date = (SELECT MAX(StudyDate) FROM studies WHERE patient_fk = patients.id) "
+                f"WHERE id IN ({marks})",
+                chunk,
+            )
+            dropped += conn.execute(f"DELETE FROM patients WHERE id IN ({marks}) AND num_studies = 0", chunk).rowcount
+        if dropped:  # cached ids may name rows that are gone
+            self._forget_ids()
+
