@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,14 +22,15 @@ from ..database import DicomDatabase, FileRecord, fill_patient_id
 from ..header import HeaderError, read_header
 from .nodes import LocalNode
 from .scp import Association, Handler
+from .status import Status
 
 log = logging.getLogger("dicomtui.listener")
 
 BATCH = 256  # instances per index transaction
 FLUSH_S = 0.25  # longest wait before pending instances are indexed
-STATUS_SUCCESS = 0x0000
-STATUS_CANNOT_UNDERSTAND = 0xC000
-STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_SUCCESS = Status.SUCCESS
+STATUS_CANNOT_UNDERSTAND = Status.CANNOT_UNDERSTAND
+STATUS_OUT_OF_RESOURCES = Status.OUT_OF_RESOURCES
 
 
 @dataclass
@@ -62,11 +62,11 @@ class AssociationStats:
                 + (f", {self.failures} refused" if self.failures else ""))
 
 
-def set_nodelay(event) -> None:
-    """EVT_CONN_OPEN handler: without TCP_NODELAY each small C-STORE waits for a delayed ACK (~40 ms)."""
-    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def open_temp(root: Path) -> tuple[Path, int]:
+    """A new, empty temporary file in ``incoming/`` of the database folder ``root``, open for writing: the
+    SCP's temp-file factory (:data:`.incoming.TempFileFactory`)."""
+    path = storage.temp_file(root, "received")
+    return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
 
 
 def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str]:
@@ -176,10 +176,11 @@ class Listener:
             self._catch_up(db)
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
+        root = self._root
         try:
-            self._server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self), self._root,
-                                    ssl_context=self.local.ssl_context(), allow=self.local.allow,
-                                    max_associations=self.local.max_associations)
+            self._server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self),
+                                    lambda: open_temp(root), ssl_context=self.local.ssl_context(),
+                                    allow=self.local.allow, max_associations=self.local.max_associations)
         except BaseException:
             self._queue.put(None)
             self._writer.join()
