@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..errors import NetworkError
 from .associate import application_entity, associate
 from .nodes import LocalNode, RemoteNode
+from .wire import VERIFICATION
 
 
 @dataclass
@@ -26,11 +27,9 @@ class EchoResult:
 
 def echo(node: RemoteNode, local: LocalNode | None = None) -> EchoResult:
     """C-ECHO the node: ok, or the plain-words reason it failed. Never raises NetworkError."""
-    from pynetdicom.sop_class import Verification
-
     local = local or LocalNode()
     ae = application_entity(local, node)
-    ae.add_requested_context(Verification)
+    ae.add_requested_context(VERIFICATION)
     start = time.monotonic()
     try:
         assoc = associate(ae, node)

@@ -21,7 +21,7 @@ from .. import storage
 from ..database import DicomDatabase, FileRecord, fill_patient_id
 from ..header import HeaderError, read_header
 from .nodes import LocalNode
-from .scp import Association, Handler
+from .scp import Association, Handler, StoreSCP
 from .status import Status
 
 log = logging.getLogger("dicomtui.listener")
@@ -115,8 +115,9 @@ _FLUSH = object()  # queued when an association ends: index its files at once
 class _Events(Handler):
     """What the SCP tells the listener, from each association's thread."""
 
-    def __init__(self, listener: Listener):
+    def __init__(self, listener: Listener, root: Path):
         self.listener = listener
+        self.root = root  # the database folder
 
     def established(self, assoc: Association) -> None:
         stats = AssociationStats(assoc.calling_ae, f"{assoc.address}:{assoc.port}")
@@ -127,7 +128,7 @@ class _Events(Handler):
     def stored(self, assoc: Association, tmp: Path, size: int) -> int:
         """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
         stats: AssociationStats = assoc.data["stats"]
-        record, status, problem = store_written(self.listener._root, tmp, size)
+        record, status, problem = store_written(self.root, tmp, size)
         if record is None:
             self.store_failed(assoc, problem)
             return status
@@ -161,32 +162,29 @@ class Listener:
         self.associations: list[AssociationStats] = []
         self._queue: queue.Queue = queue.Queue()  # FileRecord, _FLUSH, or None (stop)
         self._writer: threading.Thread | None = None
-        self._server = None
-        self._root: Path | None = None
+        self._server: StoreSCP | None = None
         self.indexed = 0
         self.index_errors: list[str] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from .scp import StoreSCP
-
         with DicomDatabase.open(self.db_path) as db:
-            self._root = db.root
+            root = db.root
             self._catch_up(db)
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
-        root = self._root
         try:
-            self._server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self),
-                                    lambda: open_temp(root), ssl_context=self.local.ssl_context(),
-                                    allow=self.local.allow, max_associations=self.local.max_associations)
+            server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self, root),
+                              lambda: open_temp(root), ssl_context=self.local.ssl_context(),
+                              allow=self.local.allow, max_associations=self.local.max_associations)
         except BaseException:
             self._queue.put(None)
             self._writer.join()
             self._writer = None
             raise
-        self._server.start()
+        self._server = server
+        server.start()
         log.info("listening as %s on %s:%d%s into %s", self.local.ae_title, self.local.bind, self.port,
                  " (TLS)" if self.local.tls_cert else "", self.db_path)
 

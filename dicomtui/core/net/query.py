@@ -12,6 +12,7 @@ from ..errors import NetworkError
 from .associate import application_entity, associate
 from .nodes import LocalNode, RemoteNode
 from .status import PENDING_CODES, Service, qr_meaning
+from .wire import STUDY_ROOT_FIND as FIND
 
 
 class QueryLevel(StrEnum):
@@ -128,8 +129,6 @@ def query(node: RemoteNode, level: str = "study", filters: QueryFilters | None =
           local: LocalNode | None = None) -> list[dict[str, str]]:
     """Study Root C-FIND; each match as {keyword: text} (keys among ``RETURN_KEYS[level]``), decoded in the
     character set the peer answered in. Raises NetworkError (association, or a failure status in words)."""
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as FIND
-
     local = local or LocalNode()
     identifier = build_query(level, filters or QueryFilters(), node.charset)
     ae = application_entity(local, node)

@@ -17,6 +17,8 @@ from .associate import application_entity, associate, port_open
 from .nodes import LocalNode, RemoteNode
 from .query import QueryFilters, query
 from .status import PENDING_CODES, Service, Status, qr_meaning
+from .wire import STUDY_ROOT_GET as GET
+from .wire import STUDY_ROOT_MOVE as MOVE
 
 MOVE_LISTENER_PROBE_S = 0.5  # is our listener up? (else one runs for the duration of the C-MOVE)
 
@@ -256,8 +258,6 @@ def move(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report:
          destination: str) -> int:
     """One C-MOVE of ``target`` to ``destination``; our listener receives (started for the duration when
     nothing answers on our port). Returns the sub-operations completed; counts and errors go to ``report``."""
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove as MOVE
-
     from .listener import Listener
 
     listener = None
@@ -285,7 +285,6 @@ def get(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: 
     """One C-GET of ``target``: the peer's C-STOREs on the same association are made durable in the
     database storage and indexed (even when cancelled: nothing received is lost). Returns instances received."""
     from pynetdicom import StoragePresentationContexts, build_role, evt
-    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET
 
     from .listener import store_received
 
@@ -293,8 +292,9 @@ def get(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: 
     ae.add_requested_context(GET)
     roles = []
     for context in StoragePresentationContexts[:127]:  # 128 contexts at most, one is the C-GET itself
-        ae.add_requested_context(context.abstract_syntax)
-        roles.append(build_role(context.abstract_syntax, scp_role=True))
+        if context.abstract_syntax is not None:
+            ae.add_requested_context(context.abstract_syntax)
+            roles.append(build_role(context.abstract_syntax, scp_role=True))
     received = []
 
     def on_store(event) -> int:

@@ -111,7 +111,8 @@ def storage_contexts() -> list:
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
     from pynetdicom.presentation import build_context
 
-    contexts = [build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES) for cx in AllStoragePresentationContexts]
+    contexts = [build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES) for cx in AllStoragePresentationContexts
+                if cx.abstract_syntax is not None]
     contexts.append(build_context(VERIFICATION, ALL_TRANSFER_SYNTAXES[:4]))
     return contexts
 
@@ -362,23 +363,23 @@ class _Connection:
             return False
 
         peer_max = 0
-        roles = {}
+        roles: dict = {}
         for item in request.user_information:
             if isinstance(item, MaximumLengthNotification):
                 peer_max = item.maximum_length_received or 0
-            elif isinstance(item, SCP_SCU_RoleSelectionNegotiation):
+            elif isinstance(item, SCP_SCU_RoleSelectionNegotiation) and item.sop_class_uid is not None:
                 roles[item.sop_class_uid] = (item.scu_role, item.scp_role)
         results, ac_roles = negotiate_as_acceptor(request.presentation_context_definition_list, self.scp._contexts,
                                                   roles or None)
         reply.result, reply.result_source = 0, 1
         reply.presentation_context_definition_results_list = results
         reply.user_information = [*user_information(), *ac_roles]
-        out = A_ASSOCIATE_AC()
-        out.from_primitive(reply)
-        self._send(out.encode())
+        accept = A_ASSOCIATE_AC()
+        accept.from_primitive(reply)
+        self._send(accept.encode())
         self.assoc = Association(calling, called, self.address[0], self.address[1],
                                  {cx.context_id: (str(cx.abstract_syntax), str(cx.transfer_syntax[0]))
-                                  for cx in results if cx.result == 0}, peer_max)
+                                  for cx in results if cx.result == 0 and cx.context_id is not None}, peer_max)
         self.scp.handler.established(self.assoc)
         return True
 

@@ -99,7 +99,7 @@ class StoreAssociation:
             rj = A_ASSOCIATE_RJ()
             rj.decode(raw)
             sock.close()
-            raise AssociationFailed("rejected", (rj.result, rj.source, rj.reason_diagnostic))
+            raise AssociationFailed("rejected", (rj.result or 0, rj.source or 0, rj.reason_diagnostic or 0))
         if kind != ASSOCIATE_AC:
             sock.close()
             raise AssociationFailed(f"the peer answered the association request with PDU type {kind}")
@@ -108,7 +108,7 @@ class StoreAssociation:
         answer = ac.to_primitive()
         by_id = {cx.context_id: cx for cx in offered}
         for cx in answer.presentation_context_definition_results_list:
-            if cx.result == 0 and cx.context_id in by_id:
+            if cx.result == 0 and cx.context_id is not None and cx.context_id in by_id:
                 transfer = cx.transfer_syntax[0] if cx.transfer_syntax else by_id[cx.context_id].transfer_syntax[0]
                 self.accepted[cx.context_id] = (str(by_id[cx.context_id].abstract_syntax), str(transfer))
         for item in answer.user_information:
@@ -173,10 +173,10 @@ class StoreAssociation:
         data = memoryview(dataset)
         size = len(data)
         for start in range(0, max(size, 1), chunk):
-            piece = data[start : start + chunk]
+            fragment = data[start : start + chunk]
             control = 0x02 if start + chunk >= size else 0x00
-            buffers.append(pdv_header(context_id, len(piece), control))
-            buffers.append(piece)
+            buffers.append(pdv_header(context_id, len(fragment), control))
+            buffers.append(fragment)
         try:
             self._send_buffers(buffers)
             return self._response(message_id)

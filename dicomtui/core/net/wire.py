@@ -17,6 +17,10 @@ from .status import ABORT_INVALID_PARAMETER, AbortReason
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 VERIFICATION = "1.2.840.10008.1.1"
+# Study Root Query/Retrieve Information Model SOP classes (PS3.4 C.6.2.1)
+STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
+STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
+STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
 EXPLICIT_LE = "1.2.840.10008.1.2.1"
 IMPLICIT_LE = "1.2.840.10008.1.2"
 # A fixed UID under pydicom's root (pydicom.uid.generate_uid(entropy_srcs=["dicomtui implementation"]))
