@@ -58,3 +58,20 @@ def test_dataset_offset_finds_where_the_dataset_starts(tmp_path: Path) -> None:
     assert reread.SOPInstanceUID == pydicom.dcmread(path).SOPInstanceUID
     (tmp_path / "raw.dcm").write_bytes(data[offset:])  # no preamble, no meta
     assert scu.read_for_sending(tmp_path / "raw.dcm") is None
+
+
+def test_store_request_decodes_as_pynetdicom_reads_it() -> None:
+    raw = wire.store_request("1.2.840.10008.5.1.4.1.1.2", "1.2.3.45", 9)
+    ds = decode(BytesIO(raw), True, True)
+    assert ds.CommandField == wire.C_STORE_RQ and ds.MessageID == 9 and ds.Priority == 0
+    assert ds.AffectedSOPClassUID == "1.2.840.10008.5.1.4.1.1.2" and ds.AffectedSOPInstanceUID == "1.2.3.45"
+    assert ds.CommandDataSetType != wire.NO_DATASET and ds.CommandGroupLength == len(raw) - 12
+
+
+def test_one_fragment_in_a_p_data_pdu() -> None:
+    command = wire.response(wire.C_ECHO_RSP, wire.VERIFICATION, 3, 0)
+    pdu = wire.p_data(1, command)
+    assert pdu == wire.pdv_header(1, len(command), 0x03) + command
+    kind, length = wire.PDU_HEADER.unpack_from(pdu)
+    assert kind == wire.P_DATA and length == len(pdu) - 6
+    assert wire.PDV_HEADER.unpack_from(pdu, 6) == (len(command) + 2, 1, 0x03)

@@ -57,7 +57,7 @@ def orthanc(tmp_path: Path):
         "DefaultEncoding": "Utf8",  # answers in UTF-8 (its default, Latin1, cannot hold 山田)
     }
     (tmp_path / "orthanc.json").write_text(json.dumps(config))
-    log = open(tmp_path / "orthanc.log", "w")
+    log = open(tmp_path / "orthanc.log", "w")  # noqa: SIM115 - Orthanc writes it until the finaliser closes it
     proc = subprocess.Popen([program, str(tmp_path / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -67,13 +67,14 @@ def orthanc(tmp_path: Path):
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("Orthanc did not start: " + (tmp_path / "orthanc.log").read_text()[-2000:])
+                    raise RuntimeError("Orthanc did not start: "
+                                       + (tmp_path / "orthanc.log").read_text()[-2000:]) from None
                 time.sleep(0.1)
         node = RemoteNode("orthanc", "ORTHANC", "127.0.0.1", dicom_port, charset="ISO_IR 192", timeout=20)
         files = _orthanc_files(tmp_path / "seed")
         rows = [{"SOPInstanceUID": str(i), "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2", "path": str(p),
                  "TransferSyntaxUID": EXPLICIT_LE} for i, p in enumerate(files)]
-        for row, path in zip(rows, files):
+        for row, path in zip(rows, files, strict=True):
             import pydicom
 
             ds = pydicom.dcmread(path)
@@ -185,7 +186,8 @@ def test_cli_query_and_retrieve(tmp_path: Path, orthanc) -> None:
         return subprocess.run([sys.executable, "-m", "dicomtui", "--db", str(tmp_path / "db"), *args],
                               capture_output=True, text=True, timeout=120)
 
-    assert cli("nodes", "local", "--ae", local.ae_title, "--port", str(local.port), "--bind", "127.0.0.1").returncode == 0
+    setup = cli("nodes", "local", "--ae", local.ae_title, "--port", str(local.port), "--bind", "127.0.0.1")
+    assert setup.returncode == 0
     assert cli("nodes", "add", "pacs", node.address).returncode == 0
     out = cli("query", "pacs", "--name", "müller", "--json")
     assert out.returncode == 0, out.stderr

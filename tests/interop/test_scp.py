@@ -25,9 +25,11 @@ from dicomtui.core.net.nodes import LocalNode, RemoteNode
 from dicomtui.core.net.send import send
 from dicomtui.core.synth import SeriesSpec, write_series
 from tests.conftest import require_program
-from tests.interop.test_dimse import DCMTK_ENV, listener  # noqa: F401 - the listener fixture
+from tests.interop import test_dimse
+from tests.interop.test_dimse import DCMTK_ENV
 
 pytestmark = pytest.mark.interop
+listener = test_dimse.listener  # the fixture, shared
 # test file → the storescu option that proposes its transfer syntax (storescu proposes uncompressed ones otherwise)
 COMPRESSED = {"JPEG2000.dcm": "-xw", "SC_rgb_rle.dcm": "-xr", "SC_rgb_jpeg_dcmtk.dcm": "-xy",
               "MR_small_jpeg_ls_lossless.dcm": "-xt", "image_dfl.dcm": "-xd"}

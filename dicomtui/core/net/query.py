@@ -11,7 +11,7 @@ from enum import StrEnum
 from ..errors import NetworkError
 from .associate import application_entity, associate
 from .nodes import LocalNode, RemoteNode
-from .status import PENDING_CODES, Service, qr_meaning
+from .status import PENDING_CODES, Service, qr_meaning, stopped_answering
 from .wire import STUDY_ROOT_FIND as FIND
 
 
@@ -138,7 +138,7 @@ def query(node: RemoteNode, level: str = "study", filters: QueryFilters | None =
     try:
         for status, match in assoc.send_c_find(identifier, FIND):
             if status is None or "Status" not in status:
-                raise NetworkError(f"{node.address} stopped answering the C-FIND (timeout or abort)")
+                raise NetworkError(stopped_answering(node.address, Service.FIND))
             code = int(status.Status)
             if code in PENDING_CODES and match is not None:
                 results.append({kw: answer_text(match.get(kw)) for kw in RETURN_KEYS[level] if kw in match})

@@ -16,7 +16,7 @@ from ..errors import NetworkError
 from .associate import application_entity, associate, port_open
 from .nodes import LocalNode, RemoteNode
 from .query import QueryFilters, query
-from .status import PENDING_CODES, Service, Status, qr_meaning
+from .status import PENDING_CODES, Service, Status, qr_meaning, stopped_answering
 from .wire import STUDY_ROOT_GET as GET
 from .wire import STUDY_ROOT_MOVE as MOVE
 
@@ -210,7 +210,7 @@ def _read_responses(responses, node: RemoteNode, report: RetrieveReport, service
     completed = 0
     for status, _identifier_ds in responses:
         if status is None or "Status" not in status:
-            report.errors.append(f"{node.address} stopped answering the C-{service.upper()} (timeout or abort)")
+            report.errors.append(stopped_answering(node.address, service))
             break
         code = int(status.Status)
         completed = int(status.get("NumberOfCompletedSuboperations", completed) or 0)

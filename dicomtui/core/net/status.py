@@ -78,6 +78,11 @@ def qr_meaning(code: int, service: Service | str) -> str:
     return f"status 0x{code:04X} ({kind}{': ' + text if text else ''})"
 
 
+def stopped_answering(address: str, service: Service | str) -> str:
+    """A C-FIND/C-MOVE/C-GET whose responses stopped before the final status (DIMSE timeout or an abort)."""
+    return f"{address} stopped answering the C-{Service(service).upper()} (timeout or abort)"
+
+
 # ---- association rejection (A-ASSOCIATE-RJ, PS3.8 9.3.4) -----------------------------------------------------
 
 # (result, source, reason) as we send them, as pynetdicom and DCMTK do
