@@ -11,6 +11,8 @@ pynetdicom is imported only inside the functions that need its tables: importing
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import IntEnum, StrEnum
 
 
@@ -41,29 +43,31 @@ class Service(StrEnum):
     GET = "get"
 
 
-def _table(service: Service | str) -> dict[int, tuple[str, str]]:
+@functools.cache
+def _tables() -> tuple[dict[str, dict[int, tuple[str, str]]], Callable[[int], str]]:
+    """pynetdicom's status tables by service, and its ``code_to_category`` (imported once, on first use)."""
     from pynetdicom.status import (
         QR_FIND_SERVICE_CLASS_STATUS,
         QR_GET_SERVICE_CLASS_STATUS,
         QR_MOVE_SERVICE_CLASS_STATUS,
         STORAGE_SERVICE_CLASS_STATUS,
+        code_to_category,
     )
 
-    return {Service.STORE: STORAGE_SERVICE_CLASS_STATUS, Service.FIND: QR_FIND_SERVICE_CLASS_STATUS,
-            Service.MOVE: QR_MOVE_SERVICE_CLASS_STATUS, Service.GET: QR_GET_SERVICE_CLASS_STATUS}[Service(service)]
+    return ({Service.STORE: STORAGE_SERVICE_CLASS_STATUS, Service.FIND: QR_FIND_SERVICE_CLASS_STATUS,
+             Service.MOVE: QR_MOVE_SERVICE_CLASS_STATUS, Service.GET: QR_GET_SERVICE_CLASS_STATUS}, code_to_category)
 
 
 def category(code: int) -> str:
     """"success", "warning", "failure", "cancel", "pending" or "unknown" (PS3.7 C.1-C.4)."""
-    from pynetdicom.status import code_to_category
-
-    return code_to_category(code).lower()
+    return _tables()[1](code).lower()
 
 
 def _words(code: int, service: Service | str) -> tuple[str, str]:
-    from pynetdicom.status import code_to_category
-
-    return _table(service).get(code, (code_to_category(code), ""))
+    """(category, text) of ``code`` in the service's table; the category alone when the table lacks it."""
+    tables, code_to_category = _tables()
+    found = tables[service].get(code)
+    return found if found is not None else (code_to_category(code), "")
 
 
 def status_meaning(code: int) -> str:
