@@ -1,4 +1,4 @@
-"""The send stall of pynetdicom 3.0.4's requestor, reproduced: why dimse.send no longer uses it.
+"""The send stall of pynetdicom 3.0.4's requestor, reproduced: why dicomtui.core.net.send no longer uses it.
 
 Root cause: ``Association.send_c_store`` (and every ``send_*``) "pauses" the association reactor with
 ``_reactor_checkpoint.clear(); while not self._is_paused: sleep`` and resumes it with ``set()`` once it has the

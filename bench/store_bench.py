@@ -10,7 +10,7 @@ Receivers, each fed by DCMTK `storescu +sd +r FOLDER`, timed until storescu exit
 image (files in its output folder, Orthanc's /statistics, our Listener.indexed):
   DCMTK storescp, pynetdicom's storescp app, Orthanc, ours (dicomtui.core.net.listener.Listener, in process;
   ours fsyncs every file and its folder before answering success, the others do not, except Orthanc)
-Senders, each to DCMTK storescp: DCMTK storescu, ours (dimse.send of the rows of a link-mode import; the import
+Senders, each to DCMTK storescp: DCMTK storescu, ours (net.send.send of the rows of a link-mode import; the import
 is not timed). Every DCMTK tool and Orthanc runs with TCP_NODELAY=1 (Debian's DCMTK waits ~45 ms per image
 otherwise). Every server is started on a free port and stopped by this script.
 
@@ -39,11 +39,11 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import pydicom  # noqa: E402
 import pynetdicom  # noqa: E402
-
 from _common import check, list_files, warm  # noqa: E402
+
 from dicomtui.core.database import DicomDatabase  # noqa: E402
 from dicomtui.core.indexer import import_paths  # noqa: E402
-from dicomtui.core.net import dimse  # noqa: E402
+from dicomtui.core.net import send as net_send  # noqa: E402
 from dicomtui.core.net.listener import Listener  # noqa: E402
 from dicomtui.core.net.nodes import LocalNode, RemoteNode  # noqa: E402
 from dicomtui.core.synth import SeriesSpec, write_collection, write_series  # noqa: E402
@@ -52,7 +52,7 @@ OUT = ROOT / "bench" / "out"
 DATA = OUT / "data"
 ENV = {**os.environ, "TCP_NODELAY": "1"}
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
-RECV, SEND, PYNET = "ours Listener", "ours dimse.send", "pynetdicom storescp app"
+RECV, SEND, PYNET = "ours Listener", "ours net.send", "pynetdicom storescp app"
 TARGETS = [("large", RECV, "DCMTK storescp", 0.40), ("large", RECV, PYNET, 2.0), ("small", RECV, PYNET, 2.0),
            ("large", RECV, "Orthanc", 1.0), ("small", RECV, "Orthanc", 1.0),  # (set, ours, peer, minimum ratio)
            ("large", SEND, "DCMTK storescu", 0.35), ("small", SEND, "DCMTK storescu", 0.20)]
@@ -195,7 +195,7 @@ def send(kind: str, folder: Path, n: int, tmp: Path) -> float:
         if kind == "DCMTK storescu":
             storescu(folder, port, "REF")
         else:
-            report = dimse.send(rows, RemoteNode("ref", "REF", "127.0.0.1", port))
+            report = net_send.send(rows, RemoteNode("ref", "REF", "127.0.0.1", port))
             bad = [f"{i.path}: {i.meaning}" for i in report.items if i.category != "success"][:2]
             check(report.counts["success"] == n and not report.error, f"send: {report.counts} {report.error} {bad}")
         seconds = time.perf_counter() - start

@@ -18,9 +18,11 @@ from pydicom.data import get_testdata_file
 
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.indexer import import_paths
-from dicomtui.core.net import dimse
+from dicomtui.core.net.echo import echo
 from dicomtui.core.net.listener import Listener
 from dicomtui.core.net.nodes import LocalNode, RemoteNode
+from dicomtui.core.net.send import send
+from dicomtui.core.net.wire import EXPLICIT_LE
 from dicomtui.core.synth import SeriesSpec, series_datasets, write_series
 from tests.conftest import require_program
 
@@ -90,14 +92,15 @@ def test_storescu_to_our_listener(tmp_path: Path, listener: Listener) -> None:
     mixed.mkdir()
     for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "SC_rgb_small_odd.dcm", "rtdose.dcm"):
         shutil.copy(get_testdata_file(name, download=False), mixed / name)
-    for folder, count in ((study, 300), (mixed, 5)):
+    for folder in (study, mixed):  # 300 + 5 files
         out = subprocess.run(["storescu", "-aec", "DICOMTUI", "127.0.0.1", str(listener.port), "+sd", "+r",
                               str(folder)], capture_output=True, text=True, env=DCMTK_ENV, timeout=120)
         assert out.returncode == 0, out.stderr
     _wait_indexed(listener, 305)
     with DicomDatabase.open(listener.db_path) as db:
         assert db.stats()["instances"] == 305 and db.check().ok
-        assert {r["SeriesInstanceUID"] for r in db.series()} >= {pydicom.dcmread(next(study.iterdir())).SeriesInstanceUID}
+        sent_series = pydicom.dcmread(next(study.iterdir())).SeriesInstanceUID
+        assert {r["SeriesInstanceUID"] for r in db.series()} >= {sent_series}
         source = mixed / "rtplan.dcm"
         row = db.find("instance", pydicom.dcmread(source).SOPInstanceUID)
         assert _dataset_without_meta(db.abspath(row["path"], True)) == _dataset_without_meta(source)
@@ -117,7 +120,7 @@ def test_our_send_to_storescp_and_decompression(tmp_path: Path, storescp) -> Non
     with DicomDatabase.open(tmp_path / "db") as db:
         import_paths(db, [folder])
         rows = [dict(r, path=str(db.abspath(r["path"], bool(r["stored"])))) for r in db.instances()]
-    report = dimse.send(rows, node)
+    report = send(rows, node)
     assert report.counts == {"success": 6, "warning": 0, "failure": 0}, report.items
     assert [i.decompressed for i in report.items].count(True) == 1
     sent = {pydicom.dcmread(p).SOPInstanceUID: p for p in folder.iterdir()}
@@ -126,7 +129,7 @@ def test_our_send_to_storescp_and_decompression(tmp_path: Path, storescp) -> Non
     for uid, path in sent.items():
         if path.name == "j2k.dcm":
             theirs = pydicom.dcmread(got[uid])
-            assert theirs.file_meta.TransferSyntaxUID == dimse.EXPLICIT_LE
+            assert theirs.file_meta.TransferSyntaxUID == EXPLICIT_LE
             assert (theirs.pixel_array == pydicom.dcmread(path).pixel_array).all()
         else:
             assert _dataset_without_meta(got[uid]) == _dataset_without_meta(path)
@@ -137,7 +140,7 @@ def test_send_to_our_own_listener_keeps_compression(tmp_path: Path, listener: Li
     with DicomDatabase.open(tmp_path / "src") as db:
         import_paths(db, [compressed])
         rows = [dict(r, path=str(db.abspath(r["path"], bool(r["stored"])))) for r in db.instances()]
-    report = dimse.send(rows, RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
+    report = send(rows, RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
     assert report.counts["success"] == 1 and not report.items[0].decompressed
     _wait_indexed(listener, 1)
     with DicomDatabase.open(listener.db_path) as db:
@@ -167,7 +170,7 @@ def test_aborted_association_leaves_nothing_partial(tmp_path: Path, listener: Li
         report = db.check()
         assert report.ok and not report.stale_temp, report
         assert db.stats()["instances"] == received
-    result = dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
+    result = echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
     assert result.ok, result.message  # the listener serves the next association
 
 
@@ -180,12 +183,12 @@ def test_a_disallowed_calling_ae_is_rejected(tmp_path: Path) -> None:
         ok = subprocess.run(["echoscu", "-aet", "FRIEND", "-aec", "DICOMTUI", "127.0.0.1", str(server.port)],
                             capture_output=True, env=DCMTK_ENV, timeout=30)
         assert ok.returncode == 0
-        ours = dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port), LocalNode(ae_title="STRANGER"))
+        ours = echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port), LocalNode(ae_title="STRANGER"))
         assert not ours.ok and "our calling AE title is not recognised by the peer" in ours.message
 
 
 def test_doctor_words_for_refused_connections() -> None:
-    result = dimse.echo(RemoteNode("nobody", "X", "127.0.0.1", free_port(), timeout=5))
+    result = echo(RemoteNode("nobody", "X", "127.0.0.1", free_port(), timeout=5))
     assert not result.ok and "connection refused" in result.message and "X@127.0.0.1" in result.message
 
 
@@ -198,9 +201,9 @@ def test_hostile_uids_over_the_network_stay_in_storage(tmp_path: Path, listener:
         ds.file_meta.MediaStorageSOPInstanceUID = hostile
         ds.StudyInstanceUID = hostile + ".study"
         ds.save_as(tmp_path / "evil.dcm", enforce_file_format=True)
-    row = {"SOPInstanceUID": hostile, "SOPClassUID": ds.SOPClassUID, "TransferSyntaxUID": dimse.EXPLICIT_LE,
+    row = {"SOPInstanceUID": hostile, "SOPClassUID": ds.SOPClassUID, "TransferSyntaxUID": EXPLICIT_LE,
            "path": str(tmp_path / "evil.dcm")}
-    report = dimse.send([row], RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
+    report = send([row], RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
     assert report.counts["success"] == 1, report.items
     _wait_indexed(listener, 1)
     storage_root = (listener.db_path / "dicom").resolve()
@@ -288,17 +291,17 @@ def test_echo_and_send_over_tls_to_storescp(tmp_path: Path) -> None:
         wait_port(port)
         node = RemoteNode("secure", "REF", "127.0.0.1", port, tls=True, tls_ca=str(certs["ca.crt"]),
                           tls_cert=str(certs["client.crt"]), tls_key=str(certs["client.key"]), timeout=10)
-        result = dimse.echo(node)
+        result = echo(node)
         assert result.ok, result.message
         files = write_series(tmp_path / "in", SeriesSpec(slices=2))
         rows = [{"SOPInstanceUID": pydicom.dcmread(p).SOPInstanceUID, "SOPClassUID": pydicom.dcmread(p).SOPClassUID,
-                 "TransferSyntaxUID": dimse.EXPLICIT_LE, "path": str(p)} for p in files]
-        assert dimse.send(rows, node).counts["success"] == 2
+                 "TransferSyntaxUID": EXPLICIT_LE, "path": str(p)} for p in files]
+        assert send(rows, node).counts["success"] == 2
         assert len(list(out.iterdir())) == 2
         untrusted = RemoteNode("secure", "REF", "127.0.0.1", port, tls=True, timeout=5)  # system CAs only
-        failed = dimse.echo(untrusted)
+        failed = echo(untrusted)
         assert not failed.ok and "TLS handshake failed" in failed.message, failed.message
-        plain = dimse.echo(RemoteNode("plain", "REF", "127.0.0.1", port, timeout=5))
+        plain = echo(RemoteNode("plain", "REF", "127.0.0.1", port, timeout=5))
         assert not plain.ok
     finally:
         proc.terminate()

@@ -12,9 +12,14 @@ from pathlib import Path
 import pytest
 
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.net import dimse
+from dicomtui.core.errors import NetworkError
+from dicomtui.core.net.doctor import doctor
 from dicomtui.core.net.listener import Listener
 from dicomtui.core.net.nodes import LocalNode, RemoteNode
+from dicomtui.core.net.query import QueryFilters, query
+from dicomtui.core.net.retrieve import retrieve
+from dicomtui.core.net.send import send
+from dicomtui.core.net.wire import EXPLICIT_LE
 from dicomtui.core.synth import SeriesSpec, series_datasets
 from tests.conftest import require_program
 from tests.interop.test_dimse import free_port
@@ -52,7 +57,7 @@ def orthanc(tmp_path: Path):
         "DefaultEncoding": "Utf8",  # answers in UTF-8 (its default, Latin1, cannot hold 山田)
     }
     (tmp_path / "orthanc.json").write_text(json.dumps(config))
-    log = open(tmp_path / "orthanc.log", "w")
+    log = open(tmp_path / "orthanc.log", "w")  # noqa: SIM115 - Orthanc writes it until the finaliser closes it
     proc = subprocess.Popen([program, str(tmp_path / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
@@ -62,18 +67,19 @@ def orthanc(tmp_path: Path):
                 break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("Orthanc did not start: " + (tmp_path / "orthanc.log").read_text()[-2000:])
+                    raise RuntimeError("Orthanc did not start: "
+                                       + (tmp_path / "orthanc.log").read_text()[-2000:]) from None
                 time.sleep(0.1)
         node = RemoteNode("orthanc", "ORTHANC", "127.0.0.1", dicom_port, charset="ISO_IR 192", timeout=20)
         files = _orthanc_files(tmp_path / "seed")
         rows = [{"SOPInstanceUID": str(i), "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2", "path": str(p),
-                 "TransferSyntaxUID": dimse.EXPLICIT_LE} for i, p in enumerate(files)]
-        for row, path in zip(rows, files):
+                 "TransferSyntaxUID": EXPLICIT_LE} for i, p in enumerate(files)]
+        for row, path in zip(rows, files, strict=True):
             import pydicom
 
             ds = pydicom.dcmread(path)
             row["SOPClassUID"], row["SOPInstanceUID"] = ds.SOPClassUID, ds.SOPInstanceUID
-        report = dimse.send(rows, node, LocalNode(ae_title="SEEDER"))
+        report = send(rows, node, LocalNode(ae_title="SEEDER"))
         assert report.counts["success"] == len(files), report.items
         yield node, LocalNode(ae_title="DICOMTUI", port=our_port, bind="127.0.0.1")
     finally:
@@ -84,42 +90,42 @@ def orthanc(tmp_path: Path):
 
 def test_query_levels_and_character_sets(orthanc) -> None:
     node, local = orthanc
-    studies = dimse.query(node, "study", local=local)
+    studies = query(node, "study", local=local)
     assert sorted(s["PatientName"] for s in studies) == ["Müller^Hans", "山田^太郎"]
-    found = dimse.query(node, "study", dimse.QueryFilters(name="müller"), local)
+    found = query(node, "study", QueryFilters(name="müller"), local)
     assert [s["PatientName"] for s in found] == ["Müller^Hans"]
-    found = dimse.query(node, "study", dimse.QueryFilters(name="山田"), local)
+    found = query(node, "study", QueryFilters(name="山田"), local)
     assert [s["PatientID"] for s in found] == ["INT1"]
     study_uid = found[0]["StudyInstanceUID"]
-    series = dimse.query(node, "series", dimse.QueryFilters(study_uid=study_uid), local)
+    series = query(node, "series", QueryFilters(study_uid=study_uid), local)
     assert sorted(s["Modality"] for s in series) == ["CT", "MR"]
-    mr = dimse.query(node, "series", dimse.QueryFilters(study_uid=study_uid, modality="mr"), local)
+    mr = query(node, "series", QueryFilters(study_uid=study_uid, modality="mr"), local)
     assert [s["SeriesNumber"] for s in mr] == ["2"]
-    images = dimse.query(node, "image", dimse.QueryFilters(study_uid=study_uid, series_uid=mr[0]["SeriesInstanceUID"]),
+    images = query(node, "image", QueryFilters(study_uid=study_uid, series_uid=mr[0]["SeriesInstanceUID"]),
                          local)
     assert len(images) == 3
-    assert dimse.query(node, "study", dimse.QueryFilters(date="2024-01-01..2024-12-31"), local)
-    assert dimse.query(node, "study", dimse.QueryFilters(date="19990101-19991231"), local) == []
+    assert query(node, "study", QueryFilters(date="2024-01-01..2024-12-31"), local)
+    assert query(node, "study", QueryFilters(date="19990101-19991231"), local) == []
 
 
 def test_move_to_our_listener_resumes_without_refetching(tmp_path: Path, orthanc) -> None:
     node, local = orthanc
-    study_uid = dimse.query(node, "study", dimse.QueryFilters(patient_id="INT0"), local)[0]["StudyInstanceUID"]
+    study_uid = query(node, "study", QueryFilters(patient_id="INT0"), local)[0]["StudyInstanceUID"]
     with DicomDatabase.open(tmp_path / "db") as db:
         events = []
-        report = dimse.retrieve(db, node, [study_uid], "move", local, progress=lambda d, t: events.append((d, t)))
+        report = retrieve(db, node, [study_uid], "move", local, progress=lambda d, t: events.append((d, t)))
         assert report.errors == [] and report.completed == 6 and report.failed == 0
         assert db.stats()["instances"] == 6 and events[-1] == (6, 6)
-        again = dimse.retrieve(db, node, [study_uid], "move", local)
+        again = retrieve(db, node, [study_uid], "move", local)
         assert again.already_here == 6 and again.completed == 0
 
 
 def test_move_with_a_running_listener(tmp_path: Path, orthanc) -> None:
     node, local = orthanc
-    series_uid = dimse.query(node, "series", dimse.QueryFilters(patient_id="INT1", modality="CT"), local)[0][
+    series_uid = query(node, "series", QueryFilters(patient_id="INT1", modality="CT"), local)[0][
         "SeriesInstanceUID"]
     with Listener(tmp_path / "db", local) as listener, DicomDatabase.open(tmp_path / "db") as db:
-        report = dimse.retrieve(db, node, [series_uid], "move", local)
+        report = retrieve(db, node, [series_uid], "move", local)
         assert report.completed == 3 and not report.errors
         deadline = time.monotonic() + 10
         while listener.indexed < 3 and time.monotonic() < deadline:
@@ -129,9 +135,9 @@ def test_move_with_a_running_listener(tmp_path: Path, orthanc) -> None:
 
 def test_get_into_the_database(tmp_path: Path, orthanc) -> None:
     node, local = orthanc
-    study_uid = dimse.query(node, "study", dimse.QueryFilters(patient_id="INT1"), local)[0]["StudyInstanceUID"]
+    study_uid = query(node, "study", QueryFilters(patient_id="INT1"), local)[0]["StudyInstanceUID"]
     with DicomDatabase.open(tmp_path / "db") as db:
-        report = dimse.retrieve(db, node, [study_uid], "get", local)
+        report = retrieve(db, node, [study_uid], "get", local)
         assert report.errors == [] and report.completed == 6
         assert db.stats()["instances"] == 6
         assert [p["PatientName"] for p in db.patients()] == ["山田^太郎"]
@@ -139,26 +145,26 @@ def test_get_into_the_database(tmp_path: Path, orthanc) -> None:
 
 def test_a_cancelled_get_keeps_what_arrived_and_resumes(tmp_path: Path, orthanc) -> None:
     node, local = orthanc
-    study_uid = dimse.query(node, "study", dimse.QueryFilters(patient_id="INT1"), local)[0]["StudyInstanceUID"]
+    study_uid = query(node, "study", QueryFilters(patient_id="INT1"), local)[0]["StudyInstanceUID"]
     cancel = threading.Event()
     with DicomDatabase.open(tmp_path / "db") as db:
-        report = dimse.retrieve(db, node, [study_uid], "get", local, cancel=cancel,
+        report = retrieve(db, node, [study_uid], "get", local, cancel=cancel,
                                 progress=lambda done, _total: cancel.set() if done >= 1 else None)
         assert report.cancelled
         kept = db.stats()["instances"]
         assert kept >= 1 and report.completed == kept  # what arrived is counted and indexed
         stored = list((tmp_path / "db" / "dicom").rglob("*.dcm"))
         assert len(stored) == kept  # every file that arrived is indexed, none is half-written
-        again = dimse.retrieve(db, node, [study_uid], "get", local)
+        again = retrieve(db, node, [study_uid], "get", local)
         assert again.already_here == kept and not again.cancelled
         assert db.stats()["instances"] == 6
 
 
 def test_move_destination_unknown_gives_the_doctors_words(tmp_path: Path, orthanc) -> None:
     node, local = orthanc
-    study_uid = dimse.query(node, "study", local=local)[0]["StudyInstanceUID"]
+    study_uid = query(node, "study", local=local)[0]["StudyInstanceUID"]
     with DicomDatabase.open(tmp_path / "db") as db:
-        report = dimse.retrieve(db, node, [study_uid], "move", local, destination="NOBODY")
+        report = retrieve(db, node, [study_uid], "move", local, destination="NOBODY")
     assert len(report.errors) == 1
     # Orthanc 1.10 answers 0xC000 (its log: "Unknown modality for AET"); DCMTK and most PACS answer 0xA801
     assert "status 0xC000" in report.errors[0] and "does not know the move destination NOBODY" in report.errors[0]
@@ -167,8 +173,8 @@ def test_move_destination_unknown_gives_the_doctors_words(tmp_path: Path, orthan
 
 def test_an_unknown_caller_is_refused_in_plain_words(orthanc) -> None:
     node, _local = orthanc
-    with pytest.raises(dimse.DimseError, match="ORTHANC@127.0.0.1"):
-        dimse.query(node, "study", local=LocalNode(ae_title="STRANGER"))
+    with pytest.raises(NetworkError, match="ORTHANC@127.0.0.1"):
+        query(node, "study", local=LocalNode(ae_title="STRANGER"))
 
 
 def test_cli_query_and_retrieve(tmp_path: Path, orthanc) -> None:
@@ -180,7 +186,8 @@ def test_cli_query_and_retrieve(tmp_path: Path, orthanc) -> None:
         return subprocess.run([sys.executable, "-m", "dicomtui", "--db", str(tmp_path / "db"), *args],
                               capture_output=True, text=True, timeout=120)
 
-    assert cli("nodes", "local", "--ae", local.ae_title, "--port", str(local.port), "--bind", "127.0.0.1").returncode == 0
+    setup = cli("nodes", "local", "--ae", local.ae_title, "--port", str(local.port), "--bind", "127.0.0.1")
+    assert setup.returncode == 0
     assert cli("nodes", "add", "pacs", node.address).returncode == 0
     out = cli("query", "pacs", "--name", "müller", "--json")
     assert out.returncode == 0, out.stderr
@@ -196,10 +203,10 @@ def test_cli_query_and_retrieve(tmp_path: Path, orthanc) -> None:
 def test_doctor(tmp_path: Path, orthanc) -> None:
     node, local = orthanc
     with DicomDatabase.open(tmp_path / "db") as db:
-        checks = dimse.doctor(db, node, local)
+        checks = doctor(db, node, local)
         assert [(c.name, c.ok) for c in checks] == [("network", True), ("echo", True), ("query", True),
                                                     ("move to us", True)], checks
-        unknown = dimse.doctor(db, node, LocalNode(ae_title="NOBODY", port=local.port, bind="127.0.0.1"))
+        unknown = doctor(db, node, LocalNode(ae_title="NOBODY", port=local.port, bind="127.0.0.1"))
         assert [(c.name, c.ok) for c in unknown][:3] == [("network", True), ("echo", True), ("query", False)]
-        closed = dimse.doctor(db, RemoteNode("x", "X", "127.0.0.1", free_port(), timeout=3), local)
+        closed = doctor(db, RemoteNode("x", "X", "127.0.0.1", free_port(), timeout=3), local)
         assert [c.ok for c in closed] == [False, None, None, None] and "cannot connect" in closed[0].detail

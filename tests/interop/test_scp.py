@@ -1,4 +1,4 @@
-"""Our own SCP (dicomtui.core.net.scp, behind the Listener) and SCU (scu, behind dimse.send) against DCMTK and
+"""Our own SCP (dicomtui.core.net.scp, behind the Listener) and SCU (scu, behind send.send) against DCMTK and
 each other: many files, compressed transfer syntaxes, rejections with DCMTK's own words, aborts mid-instance,
 protocol errors, timeouts, and the send's reconnect. Every server is on 127.0.0.1 and stopped by its test."""
 
@@ -17,14 +17,19 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.net import dimse, scp
+from dicomtui.core.net import scp, wire
+from dicomtui.core.net.associate import store_association
+from dicomtui.core.net.echo import echo
 from dicomtui.core.net.listener import Listener, store_written
 from dicomtui.core.net.nodes import LocalNode, RemoteNode
+from dicomtui.core.net.send import send
 from dicomtui.core.synth import SeriesSpec, write_series
 from tests.conftest import require_program
-from tests.interop.test_dimse import DCMTK_ENV, listener  # noqa: F401 - the listener fixture
+from tests.interop import test_dimse
+from tests.interop.test_dimse import DCMTK_ENV
 
 pytestmark = pytest.mark.interop
+listener = test_dimse.listener  # the fixture, shared
 # test file → the storescu option that proposes its transfer syntax (storescu proposes uncompressed ones otherwise)
 COMPRESSED = {"JPEG2000.dcm": "-xw", "SC_rgb_rle.dcm": "-xr", "SC_rgb_jpeg_dcmtk.dcm": "-xy",
               "MR_small_jpeg_ls_lossless.dcm": "-xt", "image_dfl.dcm": "-xd"}
@@ -69,7 +74,7 @@ def test_storescu_many_files_arrive_whole_with_valid_meta(tmp_path: Path, listen
         mine = pydicom.dcmread(stored[pydicom.dcmread(path).SOPInstanceUID])
         assert mine.file_meta.MediaStorageSOPInstanceUID == mine.SOPInstanceUID
         assert mine.file_meta.SourceApplicationEntityTitle == "STORESCU"
-        assert mine.file_meta.ImplementationClassUID == scp.IMPLEMENTATION_UID
+        assert mine.file_meta.ImplementationClassUID == wire.IMPLEMENTATION_UID
         assert _without_meta(stored[mine.SOPInstanceUID]) == _without_meta(path)
     assert listener.associations[-1].images == 600 and listener.associations[-1].ended == "released"
     assert not _incoming(listener)
@@ -110,7 +115,7 @@ def test_our_send_to_our_listener_many_and_compressed(tmp_path: Path, listener: 
         import_paths(db, [folder], "link")
         rows = [dict(r, path=str(db.abspath(r["path"], bool(r["stored"])))) for r in db.instances()]
     assert len(rows) == import_paths_count
-    report = dimse.send(rows, RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
+    report = send(rows, RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
     assert report.counts == {"success": len(rows), "warning": 0, "failure": 0}, report.items[:3]
     assert not report.notes and not any(i.decompressed for i in report.items)
     assert _wait(lambda: listener.indexed >= len(rows))
@@ -128,9 +133,9 @@ def test_rejections_in_dcmtk_words(tmp_path: Path) -> None:
         out = _storescu(server.port, tmp_path / "in", aet="STRANGER")
         assert out.returncode != 0
         assert "Rejected Permanent" in out.stderr and "Calling AE Title Not Recognized" in out.stderr, out.stderr
-        held = dimse._store_association(LocalNode(ae_title="FRIEND"), RemoteNode("us", "DICOMTUI", "127.0.0.1",
+        held = store_association(LocalNode(ae_title="FRIEND"), RemoteNode("us", "DICOMTUI", "127.0.0.1",
                                                                                  server.port),
-                                        [(scp.VERIFICATION, dimse.IMPLICIT_LE)])
+                                        [(wire.VERIFICATION, wire.IMPLICIT_LE)])
         try:  # the one association allowed is taken
             busy = subprocess.run(["echoscu", "-aet", "FRIEND", "-aec", "DICOMTUI", "127.0.0.1", str(server.port)],
                                   capture_output=True, text=True, env=DCMTK_ENV, timeout=30)
@@ -165,7 +170,7 @@ def test_storescu_killed_mid_instance_leaves_nothing_partial(tmp_path: Path, lis
         report = db.check()
         assert report.ok and not report.stale_temp, report
         assert db.stats()["instances"] == received
-    result = dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
+    result = echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port))
     assert result.ok, result.message
 
 
@@ -194,9 +199,9 @@ def test_protocol_errors_are_aborted_and_the_listener_serves_on(listener: Listen
         with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as sock:
             sock.sendall(garbage)
             kind, body = _read_pdu(sock)
-            assert kind == scp.ABORT and body[2] == 2, (garbage[:1], kind, body)  # A-ABORT from the provider
+            assert kind == wire.ABORT and body[2] == 2, (garbage[:1], kind, body)  # A-ABORT from the provider
     assert not listener.associations  # none of those was an association
-    assert dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port)).ok
+    assert echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", listener.port)).ok
 
 
 def test_a_silent_connection_is_dropped_after_the_artim_timeout(tmp_path: Path,
@@ -206,8 +211,8 @@ def test_a_silent_connection_is_dropped_after_the_artim_timeout(tmp_path: Path,
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
             start = time.monotonic()
             kind, _body = _read_pdu(sock)  # an A-ABORT, then the connection closes
-            assert kind in (0, scp.ABORT) and time.monotonic() - start < 5
-        assert dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port)).ok
+            assert kind in (0, wire.ABORT) and time.monotonic() - start < 5
+        assert echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port)).ok
 
 
 def test_send_reconnects_when_the_peer_stops_answering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +229,7 @@ def test_send_reconnects_when_the_peer_stops_answering(tmp_path: Path, monkeypat
     rows = [{"SOPInstanceUID": pydicom.dcmread(p).SOPInstanceUID, "SOPClassUID": pydicom.dcmread(p).SOPClassUID,
              "TransferSyntaxUID": pydicom.dcmread(p).file_meta.TransferSyntaxUID, "path": str(p)} for p in files]
     with Listener(tmp_path / "db", LocalNode(port=0, bind="127.0.0.1")) as server:
-        report = dimse.send(rows, RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port, timeout=1))
+        report = send(rows, RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port, timeout=1))
         assert report.counts["success"] == 5, report.items
         assert len(report.notes) == 1 and "reconnected" in report.notes[0]
         assert _wait(lambda: server.indexed >= 5)
@@ -235,13 +240,13 @@ def test_send_reconnects_when_the_peer_stops_answering(tmp_path: Path, monkeypat
 def test_an_idle_association_is_aborted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scp, "IDLE_S", 0.5)
     with Listener(tmp_path / "db", LocalNode(port=0, bind="127.0.0.1")) as server:
-        held = dimse._store_association(LocalNode(ae_title="IDLER"), RemoteNode("us", "DICOMTUI", "127.0.0.1",
+        held = store_association(LocalNode(ae_title="IDLER"), RemoteNode("us", "DICOMTUI", "127.0.0.1",
                                                                                 server.port),
-                                        [(scp.VERIFICATION, dimse.IMPLICIT_LE)])
+                                        [(wire.VERIFICATION, wire.IMPLICIT_LE)])
         try:
             assert _wait(lambda: bool(server.associations) and server.associations[0].ended == "aborted", 10)
             kind, _body = _read_pdu(held.sock)  # the listener said so before closing
-            assert kind == scp.ABORT
+            assert kind == wire.ABORT
         finally:
             held.abort()
-        assert dimse.echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port)).ok
+        assert echo(RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port)).ok

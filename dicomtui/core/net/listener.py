@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,15 +21,16 @@ from .. import storage
 from ..database import DicomDatabase, FileRecord, fill_patient_id
 from ..header import HeaderError, read_header
 from .nodes import LocalNode
-from .scp import Association, Handler
+from .scp import Association, Handler, StoreSCP
+from .status import Status
 
 log = logging.getLogger("dicomtui.listener")
 
 BATCH = 256  # instances per index transaction
 FLUSH_S = 0.25  # longest wait before pending instances are indexed
-STATUS_SUCCESS = 0x0000
-STATUS_CANNOT_UNDERSTAND = 0xC000
-STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_SUCCESS = Status.SUCCESS
+STATUS_CANNOT_UNDERSTAND = Status.CANNOT_UNDERSTAND
+STATUS_OUT_OF_RESOURCES = Status.OUT_OF_RESOURCES
 
 
 @dataclass
@@ -62,11 +62,11 @@ class AssociationStats:
                 + (f", {self.failures} refused" if self.failures else ""))
 
 
-def set_nodelay(event) -> None:
-    """EVT_CONN_OPEN handler: without TCP_NODELAY each small C-STORE waits for a delayed ACK (~40 ms)."""
-    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def open_temp(root: Path) -> tuple[Path, int]:
+    """A new, empty temporary file in ``incoming/`` of the database folder ``root``, open for writing: the
+    SCP's temp-file factory (:data:`.incoming.TempFileFactory`)."""
+    path = storage.temp_file(root, "received")
+    return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
 
 
 def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str]:
@@ -113,8 +113,9 @@ _FLUSH = object()  # queued when an association ends: index its files at once
 class _Events(Handler):
     """What the SCP tells the listener, from each association's thread."""
 
-    def __init__(self, listener: Listener):
+    def __init__(self, listener: Listener, root: Path):
         self.listener = listener
+        self.root = root  # the database folder
 
     def established(self, assoc: Association) -> None:
         stats = AssociationStats(assoc.calling_ae, f"{assoc.address}:{assoc.port}")
@@ -125,7 +126,7 @@ class _Events(Handler):
     def stored(self, assoc: Association, tmp: Path, size: int) -> int:
         """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
         stats: AssociationStats = assoc.data["stats"]
-        record, status, problem = store_written(self.listener._root, tmp, size)
+        record, status, problem = store_written(self.root, tmp, size)
         if record is None:
             self.store_failed(assoc, problem)
             return status
@@ -159,31 +160,29 @@ class Listener:
         self.associations: list[AssociationStats] = []
         self._queue: queue.Queue = queue.Queue()  # FileRecord, _FLUSH, or None (stop)
         self._writer: threading.Thread | None = None
-        self._server = None
-        self._root: Path | None = None
+        self._server: StoreSCP | None = None
         self.indexed = 0
         self.index_errors: list[str] = []
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        from .scp import StoreSCP
-
         with DicomDatabase.open(self.db_path) as db:
-            self._root = db.root
+            root = db.root
             self._catch_up(db)
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
         try:
-            self._server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self), self._root,
-                                    ssl_context=self.local.ssl_context(), allow=self.local.allow,
-                                    max_associations=self.local.max_associations)
+            server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self, root),
+                              lambda: open_temp(root), ssl_context=self.local.ssl_context(),
+                              allow=self.local.allow, max_associations=self.local.max_associations)
         except BaseException:
             self._queue.put(None)
             self._writer.join()
             self._writer = None
             raise
-        self._server.start()
+        self._server = server
+        server.start()
         log.info("listening as %s on %s:%d%s into %s", self.local.ae_title, self.local.bind, self.port,
                  " (TLS)" if self.local.tls_cert else "", self.db_path)
 

@@ -1,49 +1,45 @@
 """A lean C-STORE SCU association: one blocking socket, no reactor threads.
 
 pynetdicom's requestor hands every message to a DUL thread that polls with 1 ms sleeps, and its association
-reactor races ``send_c_store`` for the response (see :mod:`dicomtui.core.net.dimse`, "the send stall"). Here the
+reactor races ``send_c_store`` for the response (see :mod:`.send`, "the send stall"). Here the
 caller's thread sends the C-STORE-RQ and the dataset (read from the file, its meta information skipped, sent in
 P-DATA-TF PDUs no larger than the peer accepts, many PDUs per ``sendmsg``) and reads the C-STORE-RSP itself.
 
 From pynetdicom: A-ASSOCIATE-RQ encoding and A-ASSOCIATE-AC/RJ decoding (``pynetdicom.pdu``), dataset encoding
 for the decompress fallback (``pynetdicom.dsutils.encode``). By hand: P-DATA-TF framing and the DIMSE command sets
-(shared with :mod:`dicomtui.core.net.scp`).
+(:mod:`.wire`, shared with the SCP).
 """
 
 from __future__ import annotations
 
 import socket
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .scp import (
-    _PDU_HEADER,
-    _PDV_HEADER,
-    _U16,
-    _U32,
+from .wire import (
     ABORT,
     APPLICATION_CONTEXT,
     ASSOCIATE_AC,
     ASSOCIATE_RJ,
-    C_STORE_RQ,
     C_STORE_RSP,
     MAX_OTHER_PDU,
     MAX_PDU,
     P_DATA,
+    PDU_HEADER,
+    PDV_HEADER,
     RELEASE_RP,
-    RELEASE_RQ,
-    _pad,
-    _u16,
+    RELEASE_RQ_PDU,
     abort_pdu,
+    dataset_offset,
     decode_command,
-    encode_command,
+    pdv_header,
+    store_request,
+    u16,
     user_information,
 )
 
 DEFAULT_CHUNK = 1 << 20  # PDV size when the peer sets no maximum
 IOV_BATCH = 512  # buffers per sendmsg (Linux allows 1,024)
-RELEASE_RQ_PDU = bytes([RELEASE_RQ, 0, 0, 0, 0, 4, 0, 0, 0, 0])
 
 
 class AssociationFailed(Exception):
@@ -98,12 +94,12 @@ class StoreAssociation:
             kind, body = self._read_pdu(MAX_OTHER_PDU)
         except (PeerGone, OSError) as exc:
             raise AssociationFailed(f"no answer to the association request ({exc})") from None
-        raw = _PDU_HEADER.pack(kind, len(body)) + body
+        raw = PDU_HEADER.pack(kind, len(body)) + body
         if kind == ASSOCIATE_RJ:
             rj = A_ASSOCIATE_RJ()
             rj.decode(raw)
             sock.close()
-            raise AssociationFailed("rejected", (rj.result, rj.source, rj.reason_diagnostic))
+            raise AssociationFailed("rejected", (rj.result or 0, rj.source or 0, rj.reason_diagnostic or 0))
         if kind != ASSOCIATE_AC:
             sock.close()
             raise AssociationFailed(f"the peer answered the association request with PDU type {kind}")
@@ -112,7 +108,7 @@ class StoreAssociation:
         answer = ac.to_primitive()
         by_id = {cx.context_id: cx for cx in offered}
         for cx in answer.presentation_context_definition_results_list:
-            if cx.result == 0 and cx.context_id in by_id:
+            if cx.result == 0 and cx.context_id is not None and cx.context_id in by_id:
                 transfer = cx.transfer_syntax[0] if cx.transfer_syntax else by_id[cx.context_id].transfer_syntax[0]
                 self.accepted[cx.context_id] = (str(by_id[cx.context_id].abstract_syntax), str(transfer))
         for item in answer.user_information:
@@ -133,7 +129,7 @@ class StoreAssociation:
         return b"".join(chunks)
 
     def _read_pdu(self, limit: int) -> tuple[int, bytes]:
-        kind, length = _PDU_HEADER.unpack(self._recv_exact(6))
+        kind, length = PDU_HEADER.unpack(self._recv_exact(6))
         if length > limit:
             raise PeerGone(f"a PDU of {length} bytes")
         return kind, self._recv_exact(length)
@@ -166,25 +162,21 @@ class StoreAssociation:
         response. Raises :class:`PeerGone` (and ends the association) when none comes."""
         self._message_id = self._message_id % 0xFFFF + 1
         message_id = self._message_id
-        command = encode_command([(0x0002, _pad(sop_class.encode(), b"\0")), (0x0100, _U16.pack(C_STORE_RQ)),
-                                  (0x0110, _U16.pack(message_id)), (0x0700, _U16.pack(0)),
-                                  (0x0800, _U16.pack(0x0001)), (0x1000, _pad(sop_instance.encode(), b"\0"))])
+        command = store_request(sop_class, sop_instance, message_id)
         chunk = (self.peer_max_pdu - 6) if self.peer_max_pdu > 6 else DEFAULT_CHUNK
         buffers: list = []
         for start in range(0, max(len(command), 1), chunk):
             piece = command[start : start + chunk]
             last = start + chunk >= len(command)
-            buffers.append(_PDU_HEADER.pack(P_DATA, len(piece) + 6)
-                           + _PDV_HEADER.pack(len(piece) + 2, context_id, 0x03 if last else 0x01))
+            buffers.append(pdv_header(context_id, len(piece), 0x03 if last else 0x01))
             buffers.append(piece)
         data = memoryview(dataset)
         size = len(data)
         for start in range(0, max(size, 1), chunk):
-            piece = data[start : start + chunk]
+            fragment = data[start : start + chunk]
             control = 0x02 if start + chunk >= size else 0x00
-            buffers.append(_PDU_HEADER.pack(P_DATA, len(piece) + 6) + _PDV_HEADER.pack(len(piece) + 2, context_id,
-                                                                                          control))
-            buffers.append(piece)
+            buffers.append(pdv_header(context_id, len(fragment), control))
+            buffers.append(fragment)
         try:
             self._send_buffers(buffers)
             return self._response(message_id)
@@ -202,14 +194,14 @@ class StoreAssociation:
                 raise PeerGone(f"unexpected PDU type {kind} while waiting for the C-STORE response")
             pos = 0
             while pos + 6 <= len(body):
-                length, _cid, control = _PDV_HEADER.unpack_from(body, pos)
+                length, _cid, control = PDV_HEADER.unpack_from(body, pos)
                 command += body[pos + 6 : pos + 4 + length]
                 pos += 4 + length
                 if control & 0x03 == 0x03:
                     fields = decode_command(command)
                     command = bytearray()
-                    if _u16(fields.get(0x0100)) == C_STORE_RSP and _u16(fields.get(0x0120)) == message_id:
-                        status = _u16(fields.get(0x0900))
+                    if u16(fields.get(0x0100)) == C_STORE_RSP and u16(fields.get(0x0120)) == message_id:
+                        status = u16(fields.get(0x0900))
                         if status is None:
                             raise PeerGone("a C-STORE response without a status")
                         return status
@@ -242,35 +234,6 @@ class StoreAssociation:
             pass
         finally:
             self.sock.close()
-
-
-def dataset_offset(head: bytes) -> tuple[int, str] | None:
-    """Where the dataset starts in a part-10 file and its transfer syntax, from its first bytes (None: no file
-    meta we can walk; let pydicom read it)."""
-    if len(head) < 144 or head[128:132] != b"DICM":
-        return None
-    pos, transfer = 132, ""
-    while pos + 8 <= len(head):
-        group, element = struct.unpack_from("<HH", head, pos)
-        if group != 2:
-            break
-        vr = head[pos + 4 : pos + 6]
-        if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN"):
-            if pos + 12 > len(head):
-                return None
-            length = _U32.unpack_from(head, pos + 8)[0]
-            value_at = pos + 12
-        else:
-            length = _U16.unpack_from(head, pos + 6)[0]
-            value_at = pos + 8
-        if length == 0xFFFFFFFF or value_at + length > len(head):
-            return None
-        if element == 0x10:
-            transfer = head[value_at : value_at + length].rstrip(b"\0 ").decode("ascii", "replace")
-        pos = value_at + length
-    if pos + 8 > len(head) and len(head) >= 1 << 16:
-        return None
-    return pos, transfer
 
 
 def read_for_sending(path: str | Path) -> tuple[bytes, int, str] | None:

@@ -1,0 +1,170 @@
+"""Open an association with a remote node — pynetdicom's (echo, find, move, get) or our lean C-STORE one
+(:mod:`.scu`, for send) — and turn every way it can fail into one sentence that names the peer and says what to
+check. Each sentence is written once, here.
+
+Raises :class:`~dicomtui.core.errors.NetworkError` (the CLI prints it and exits 2, the TUI shows it).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import NetworkError
+from .nodes import LocalNode, RemoteNode
+from .status import reject_reason
+
+PROBE_S = 5.0  # longest wait of a TCP probe (port open?) after pynetdicom failed to associate
+
+
+# ---- the sentences ---------------------------------------------------------------------------------------------
+
+def _cannot_resolve(node: RemoteNode, exc: OSError) -> NetworkError:
+    return NetworkError(f"{node.address}: cannot resolve host {node.host!r} ({exc.strerror or exc})")
+
+
+def _refused(node: RemoteNode) -> NetworkError:
+    return NetworkError(f"{node.address}: connection refused — is the peer running and listening on "
+                        f"{node.host}:{node.port}? (firewall, wrong port)")
+
+
+def _tls_failed(node: RemoteNode, problem: str) -> NetworkError:
+    return NetworkError(f"{node.address}: the TLS handshake failed: {problem} — check the CA file, our client "
+                        f"certificate and key, and that the peer speaks TLS on this port")
+
+
+def _rejected(node: RemoteNode, source: int, reason: int) -> NetworkError:
+    return NetworkError(f"{node.address} rejected the association: {reject_reason(source, reason)}")
+
+
+def _aborted(node: RemoteNode, detail: str = "") -> NetworkError:
+    return NetworkError(f"{node.address}: the association was aborted or timed out after {node.timeout:g} s — check "
+                        f"that {node.host}:{node.port} is a DICOM service and that it knows our AE title"
+                        + (f" ({detail})" if detail else ""))
+
+
+# ---- probes ----------------------------------------------------------------------------------------------------
+
+def resolve(node: RemoteNode) -> None:
+    """Raise NetworkError when the node's host name does not resolve."""
+    try:
+        socket.getaddrinfo(node.host, node.port)
+    except OSError as exc:
+        raise _cannot_resolve(node, exc) from None
+
+
+def connect_seconds(host: str, port: int, timeout: float) -> float:
+    """Open (and close at once) a TCP connection to ``host:port``: the seconds it took. Raises OSError."""
+    start = time.monotonic()
+    with socket.create_connection((host, port), timeout=timeout):
+        return time.monotonic() - start
+
+
+def port_open(host: str, port: int, timeout: float) -> bool:
+    """Whether a TCP connection to ``host:port`` opens within ``timeout`` seconds."""
+    try:
+        connect_seconds(host, port, timeout)
+    except OSError:
+        return False
+    return True
+
+
+def tls_problem(node: RemoteNode, context: ssl.SSLContext) -> str:
+    """Repeat the TLS handshake alone to say why it failed (pynetdicom only reports a closed connection)."""
+    try:
+        with socket.create_connection((node.host, node.port), timeout=min(node.timeout, PROBE_S)) as raw, \
+                context.wrap_socket(raw, server_hostname=node.host if node.tls_verify else None) as tls:
+            tls.recv(1)  # the peer sends nothing first; a refusal of our certificate arrives here
+    except ssl.SSLError as exc:
+        return exc.reason or str(exc)
+    except OSError as exc:
+        return "" if isinstance(exc, socket.timeout) else str(exc)
+    return ""
+
+
+def set_nodelay(event) -> None:
+    """pynetdicom EVT_CONN_OPEN handler: without TCP_NODELAY each small message waits for a delayed ACK (~40 ms;
+    see PEERS.md, pynetdicom)."""
+    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+# ---- pynetdicom (echo, find, move, get) ------------------------------------------------------------------------
+
+def application_entity(local: LocalNode, node: RemoteNode):
+    """A pynetdicom ``AE`` with our AE title and the node's timeouts (connection: at most 10 s)."""
+    from pynetdicom import AE
+
+    ae = AE(ae_title=local.ae_title)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = node.timeout
+    ae.connection_timeout = min(node.timeout, 10.0)
+    return ae
+
+
+def associate(ae, node: RemoteNode, ext_neg: list | None = None, handlers: Sequence[tuple] = ()):
+    """Open a pynetdicom association with ``node`` (the presentation contexts are those ``ae`` requests).
+    Returns the established ``pynetdicom.Association``; raises NetworkError with the reason otherwise."""
+    from pynetdicom import evt
+
+    rejected: dict[str, Any] = {}
+
+    def on_acse(event) -> None:
+        primitive = event.primitive
+        if getattr(primitive, "result", None) in (1, 2):
+            rejected["source"], rejected["reason"] = primitive.result_source, primitive.diagnostic
+
+    resolve(node)
+    context = node.ssl_context()
+    tls_args = (context, node.host if node.tls_verify else None) if context is not None else None
+    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg, tls_args=tls_args,
+                         evt_handlers=[(evt.EVT_CONN_OPEN, set_nodelay), (evt.EVT_ACSE_RECV, on_acse), *handlers])
+    if assoc.is_established:
+        return assoc
+    if assoc.is_rejected or rejected:
+        reason = rejected.get("reason")
+        raise _rejected(node, int(rejected.get("source") or 0), int(getattr(reason, "value", reason) or 0))
+    if not port_open(node.host, node.port, min(node.timeout, PROBE_S)):
+        raise _refused(node)
+    if context is not None:
+        problem = tls_problem(node, context)
+        if problem:
+            raise _tls_failed(node, problem)
+    raise _aborted(node)
+
+
+# ---- ours (send) -----------------------------------------------------------------------------------------------
+
+def store_association(local: LocalNode, node: RemoteNode, contexts: list[tuple[str, str]]):
+    """Open our lean C-STORE association (:class:`.scu.StoreAssociation`) proposing ``contexts`` (abstract
+    syntax, transfer syntax), one presentation context each. Raises NetworkError with the reason."""
+    from .scu import AssociationFailed, StoreAssociation
+
+    resolve(node)
+    context = node.ssl_context()
+    try:
+        sock = socket.create_connection((node.host, node.port), timeout=min(node.timeout, 10.0))
+    except ConnectionRefusedError:
+        raise _refused(node) from None
+    except OSError as exc:
+        raise NetworkError(f"{node.address}: cannot connect to {node.host}:{node.port} "
+                           f"({exc.strerror or exc or 'timed out'})") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if context is not None:
+        try:
+            sock.settimeout(node.timeout)
+            sock = context.wrap_socket(sock, server_hostname=node.host if node.tls_verify else None)
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            raise _tls_failed(node, getattr(exc, "reason", None) or str(exc)) from None
+    try:
+        return StoreAssociation.open(sock, local.ae_title, node.ae_title, contexts, node.timeout)
+    except AssociationFailed as exc:
+        sock.close()
+        if exc.rejected is not None:
+            _result, source, reason = exc.rejected
+            raise _rejected(node, source, reason) from None
+        raise _aborted(node, str(exc)) from None

@@ -1,0 +1,184 @@
+"""C-STORE instance files to a remote node (PS3.4 B, Storage SCU) over our lean association (:mod:`.scu`).
+
+The send stall: pynetdicom's requestor polls with 1 ms sleeps and its reactor can take the C-STORE response
+that ``send_c_store`` waits for (see ``bench/pynetdicom_stall.py``), so send uses :mod:`.scu`. Should the peer stop
+answering anyway, we reconnect and send the instance again (MAX_RECONNECTS times).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NetworkError
+from .associate import store_association
+from .nodes import LocalNode, RemoteNode
+from .status import category, status_meaning
+from .wire import EXPLICIT_LE, IMPLICIT_LE
+
+MAX_CONTEXTS = 128  # presentation contexts in one A-ASSOCIATE-RQ (PS3.8 9.3.2: context ids 1-255, odd)
+MAX_RECONNECTS = 3
+
+
+@dataclass
+class SendItem:
+    """One instance: its C-STORE status (None: not sent, or no answer) and that status in words."""
+
+    sop_instance_uid: str
+    path: str
+    status: int | None
+    meaning: str
+    decompressed: bool = False
+
+    @property
+    def category(self) -> str:
+        """"success", "warning" or "failure" (and "unknown" for codes outside PS3.7 C)."""
+        return "failure" if self.status is None else category(self.status)
+
+
+@dataclass
+class SendReport:
+    """What a send did: one item per instance tried, in order."""
+
+    node: str  # the peer's address, AE@host:port
+    items: list[SendItem] = field(default_factory=list)
+    error: str = ""  # why the send stopped before the end
+    notes: list[str] = field(default_factory=list)  # what went wrong and was recovered from
+    cancelled: bool = False
+    not_sent: int = 0  # instances left out because the send stopped early (cancelled, or the peer ended it)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"success": 0, "warning": 0, "failure": 0}
+        for item in self.items:
+            counts[item.category if item.category in counts else "failure"] += 1
+        return counts
+
+    def summary(self) -> str:
+        """The result as the CLI prints it on stdout: the counts, then one line per instance not stored
+        successfully (category, SOP Instance UID, status in words; tab-separated, indented)."""
+        counts = self.counts
+        lines = [f"sent to {self.node}: {counts['success']} succeeded, {counts['warning']} with warnings, "
+                 f"{counts['failure']} failed"]
+        lines += [f"  {item.category}\t{item.sop_instance_uid}\t{item.meaning}"
+                  for item in self.items if item.category != "success"]
+        return "\n".join(lines)
+
+    def problems(self) -> list[str]:
+        """The sentences the CLI prints on stderr after the summary: notes ("note: …"), then the error."""
+        return [f"note: {note}" for note in self.notes] + ([self.error] if self.error else [])
+
+
+def offered_contexts(files: list[dict[str, Any]], node: RemoteNode) -> list[tuple[str, str]]:
+    """(SOP class, transfer syntax) pairs to propose: each class in its stored syntaxes, then explicit and
+    implicit VR little endian (the fallbacks every SCP accepts), one presentation context each."""
+    pairs: dict[str, set[str]] = {}
+    for f in files:
+        pairs.setdefault(f["SOPClassUID"], set()).add(f["TransferSyntaxUID"] or IMPLICIT_LE)
+    contexts: list[tuple[str, str]] = []
+    for sop_class, syntaxes in pairs.items():
+        offered = sorted(syntaxes) + [ts for ts in (EXPLICIT_LE, IMPLICIT_LE) if ts not in syntaxes]
+        for ts in offered:  # one context per syntax, so that the peer can accept some and refuse others
+            if len(contexts) >= MAX_CONTEXTS:
+                raise NetworkError(f"{node.address}: more than {MAX_CONTEXTS} SOP class / transfer syntax pairs; "
+                                   f"send fewer kinds of object at once")
+            contexts.append((sop_class, ts))
+    return contexts
+
+
+def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None = None,
+         progress: Callable[[int, int], None] | None = None,
+         cancel: threading.Event | None = None) -> SendReport:
+    """C-STORE instance rows (``path``, ``SOPClassUID``, ``TransferSyntaxUID``, ``SOPInstanceUID``; paths
+    absolute) over one association. Each file goes in its stored transfer syntax when the peer accepts it,
+    else decompressed to explicit VR little endian. ``progress(done, total)`` after each instance. Setting
+    ``cancel`` stops before the next instance and releases the association; the report then has ``cancelled``
+    and ``not_sent``. Raises NetworkError when no association opens."""
+    local = local or LocalNode()
+    report = SendReport(node.address)
+    if not files:
+        return report
+    contexts = offered_contexts(files, node)
+    assoc = store_association(local, node, contexts)
+    reconnects = 0
+    try:
+        n = 0
+        while n < len(files):
+            if cancel is not None and cancel.is_set():
+                report.cancelled, report.not_sent = True, len(files) - n
+                report.error = (f"cancelled: {report.not_sent} of {len(files)} instances not sent to {node.address};"
+                                f" the association was released, instances sent until then stay at the peer")
+                break
+            item = _send_one(assoc, files[n])
+            if not assoc.is_established and item.status is None and reconnects < MAX_RECONNECTS:
+                # the peer stopped answering or aborted mid-send: one new association, the same file again
+                reconnects += 1
+                report.notes.append(f"{node.address} stopped answering during instance {n + 1}: reconnected and "
+                                    f"sent it again")
+                assoc = store_association(local, node, contexts)
+                continue
+            report.items.append(item)
+            n += 1
+            if progress is not None:
+                progress(n, len(files))
+            if not assoc.is_established and n < len(files):
+                report.not_sent = len(files) - n
+                report.error = f"{node.address} ended the association after {n} of {len(files)} instances"
+                break
+    finally:
+        assoc.release()
+    return report
+
+
+def _send_one(assoc, f: dict[str, Any]) -> SendItem:
+    """One instance: the file's dataset as stored when the peer accepts its transfer syntax, else decoded
+    (and decompressed) with pydicom and encoded in explicit (or implicit) VR little endian."""
+    from .scu import PeerGone, read_for_sending
+
+    path = f["path"]
+    sop_class, sop_instance = f["SOPClassUID"], f["SOPInstanceUID"]
+    stored_ts = f["TransferSyntaxUID"] or IMPLICIT_LE
+    accepted = {ts for abstract, ts in assoc.accepted.values() if abstract == sop_class}
+    if not accepted:
+        return SendItem(sop_instance, path, None, f"the peer accepts no transfer syntax for SOP class {sop_class}")
+    decompressed = False
+    try:
+        raw = read_for_sending(path) if stored_ts in accepted else None
+        if raw is not None and raw[2] in accepted:
+            data, offset, ts = raw
+            dataset: Any = memoryview(data)[offset:]
+        else:
+            dataset, ts = _decoded(path, stored_ts, accepted)
+            if dataset is None:
+                return SendItem(sop_instance, path, None,
+                                f"the peer accepts only {', '.join(sorted(accepted))} for this object")
+            decompressed = ts != stored_ts
+    except Exception as exc:  # noqa: BLE001 - one unreadable file: report it, send the rest
+        return SendItem(sop_instance, path, None, f"not sent: {type(exc).__name__}: {exc}")
+    try:
+        status = assoc.store(assoc.context_for(sop_class, ts), sop_class, sop_instance, dataset)
+    except PeerGone as exc:
+        return SendItem(sop_instance, path, None, f"no answer (timeout or abort: {exc})", decompressed)
+    return SendItem(sop_instance, path, status, status_meaning(status), decompressed)
+
+
+def _decoded(path: str, stored_ts: str, accepted: set[str]) -> tuple[bytes | None, str]:
+    """The dataset decoded with pydicom, decompressed if need be, encoded in a syntax the peer accepts."""
+    import pydicom
+    from pydicom.uid import UID
+    from pynetdicom.dsutils import encode
+
+    ds = pydicom.dcmread(path)
+    file_ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or stored_ts)
+    if file_ts in accepted:
+        target = file_ts
+    else:
+        if UID(file_ts).is_compressed:
+            ds.decompress(generate_instance_uid=False)  # to explicit VR little endian; same instance
+        target = EXPLICIT_LE if EXPLICIT_LE in accepted else IMPLICIT_LE
+        if target not in accepted:
+            return None, target
+    uid = UID(target)
+    return encode(ds, uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated), target
