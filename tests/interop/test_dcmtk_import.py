@@ -120,7 +120,7 @@ def test_lossless_encodings_load_with_identical_voxels(tmp_path: Path, codec: st
         with DicomDatabase.open(tmp_path / f"db-{source.name}") as db:
             import_paths(db, [source])
             (item,) = examine_series(db, [db.series()[0]["id"]])
-            volumes.append(load(db, item))
+            volumes += load(db, item)
     assert volumes[0].array.dtype == volumes[1].array.dtype
     assert np.array_equal(volumes[0].array, volumes[1].array)
     np.testing.assert_allclose(volumes[0].affine, volumes[1].affine)
