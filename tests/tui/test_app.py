@@ -22,7 +22,6 @@ from dicomtui.tui.widgets.tables import MarkTable
 
 from .conftest import settle, text
 
-
 SIZE = (120, 34)
 
 
