@@ -325,8 +325,9 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         listener = self.app.listener
         local = self.nodes.local
         if listener is None:
+            callers = ", callers: " + " ".join(local.allow) if local.allow else ""
             text = (f"Listener stopped (l starts it as {local.ae_title} on {local.bind}:{local.port}"
-                    f"{', TLS' if local.tls_cert else ''}{', callers: ' + ' '.join(local.allow) if local.allow else ''})")
+                    f"{', TLS' if local.tls_cert else ''}{callers})")
         else:
             text = (f"Listener running as {listener.local.ae_title} on {listener.local.bind}:{listener.port}  ·  "
                     f"{listener.indexed} instances indexed into {listener.db_path}  ·  l stops it")

@@ -155,7 +155,7 @@ class SliceView(Widget, can_focus=True):
         if item is None:
             return
         state = item.state or self._first_state(item)
-        self._slices = dict(zip(PLANES, state.slices))
+        self._slices = dict(zip(PLANES, state.slices, strict=True))
         for name, value in [("plane", state.plane), ("index", self._slices[state.plane]), ("time", state.time),
                             ("window", state.window), ("zoom", state.zoom), ("cursor", state.cursor)]:
             self.set_reactive(getattr(SliceView, name), value)
@@ -251,7 +251,8 @@ class SliceView(Widget, can_focus=True):
         image.styles.width, image.styles.height = cells_w, cells_h  # centred by the stylesheet (align)
         self._box = ((self.size.width - cells_w) // 2, (self.size.height - cells_h) // 2, cells_w, cells_h)
         if self.image_cls is HalfBlocks:
-            image.show(np.asarray(PILImage.fromarray(grey).resize((cells_w, cells_h * 2), PILImage.Resampling.BILINEAR)))
+            grey_cells = PILImage.fromarray(grey).resize((cells_w, cells_h * 2), PILImage.Resampling.BILINEAR)
+            image.show(np.asarray(grey_cells))
             return
         if renderer_name(self.image_cls) == "unicode":
             size = (cells_w, cells_h * 2)  # what the cell renderer draws: resize once, here
