@@ -96,7 +96,7 @@ class SliceView(Widget, can_focus=True):
     """Shows ``item``'s current slice. The state is a set of reactives; one change of state is one redraw:
     each action sets one reactive, and the watchers that keep the state consistent (a new plane or zoom drops
     the pixel cursor, a new item brings its own state) set the others with ``set_reactive``. The computed
-    ``frame`` (item and state together) is the one value whose watcher redraws."""
+    ``shown`` (item and state together) is the one value whose watcher redraws."""
 
     item: var[ViewerItem | None] = var(None, init=False)
     plane: var[str] = var("axial", init=False)
@@ -105,7 +105,7 @@ class SliceView(Widget, can_focus=True):
     window: var[Window] = var(Window(), init=False)
     zoom: var[float] = var(1.0, init=False)
     cursor: var[tuple[int, int] | None] = var(None, init=False)  # (row, column) in the shown slice
-    frame: var[tuple[ViewerItem, SliceState] | None] = var(None, init=False)  # computed: never read it in a hot path
+    shown: var[tuple[ViewerItem, SliceState] | None] = var(None, init=False)  # computed; reading it recomputes
 
     class Drawn(Message):
         """After each draw: the text of the overlay line."""
@@ -137,16 +137,16 @@ class SliceView(Widget, can_focus=True):
 
     # ---- state -----------------------------------------------------------------------------------------------
 
-    def compute_frame(self) -> tuple[ViewerItem, SliceState] | None:
+    def compute_shown(self) -> tuple[ViewerItem, SliceState] | None:
         item = self.item
         if item is None:
             return None
         slices = tuple(self.index if plane == self.plane else self._slices.get(plane, 0) for plane in PLANES)
         return item, SliceState(self.plane, slices, self.time, self.window, self.zoom, self.cursor)
 
-    def watch_frame(self, frame: tuple[ViewerItem, SliceState] | None) -> None:
-        if frame is not None:
-            item, state = frame
+    def watch_shown(self, shown: tuple[ViewerItem, SliceState] | None) -> None:
+        if shown is not None:
+            item, state = shown
             item.state = state  # shown again as it was left
             self.redraw()
 
