@@ -3,13 +3,17 @@ messages that coalesce; one redraw of the slice per change of the viewer's state
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.widgets import Static
 
 from dicomtui.core.errors import LoadError
+from dicomtui.core.net.nodes import Nodes, RemoteNode, save_nodes
 from dicomtui.tui.app import DicomTuiApp
 from dicomtui.tui.messages import ImportFinished, Progress, Sent, Status
 from dicomtui.tui.screens.confirm import MessageScreen
+from dicomtui.tui.screens.send import SendScreen
 from dicomtui.tui.screens.viewer import ViewerScreen
 from dicomtui.tui.widgets.slice_view import SliceView
 
@@ -105,3 +109,24 @@ async def test_an_item_shown_again_is_where_it_was_left(app: DicomTuiApp) -> Non
         assert "coronal 33/64" in text(overlay) and f"({preset.name})" in text(overlay)
         await pilot.press("a")
         assert "axial 7/8" in text(overlay)
+
+
+async def test_a_send_that_breaks_leaves_the_dialog_closable(db_path: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_send(*_args, **_kwargs):
+        raise RuntimeError("association object in a bad state")
+
+    monkeypatch.setattr("dicomtui.core.net.dimse.send", broken_send)
+    save_nodes(Nodes(remotes={"pacs": RemoteNode("pacs", "PACS", "127.0.0.1", 11112)}), tmp_path / "nodes.toml")
+    app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml",
+                      nodes_path=tmp_path / "nodes.toml")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab", "tab", "tab", "tab", "s", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, MessageScreen) and "bug" in app.screen.title_text
+        assert "RuntimeError: association object in a bad state" in text(app.screen.query_one(".details", Static))
+        await pilot.press("enter")
+        assert isinstance(app.screen, SendScreen)
+        assert "The send failed" in text(app.screen.query_one("#send-summary", Static))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SendScreen)

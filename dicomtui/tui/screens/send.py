@@ -110,6 +110,9 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
             table.add_rows(problems)
             table.display = True
 
+    def worker_failed(self, _worker) -> None:
+        self._done("The send failed (see the message).", [])  # Escape closes again
+
     def action_cancel_or_close(self) -> None:
         if self.running:
             self.cancel.set()
