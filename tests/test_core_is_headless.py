@@ -50,6 +50,7 @@ def test_the_front_door_names_the_use_cases_and_loads_nothing_until_asked() -> N
         "                                                      'dicomtui.core.examine', 'sqlite3')))\n"
         "import dicomtui.core as core\n"
         "missing = [n for n in core.__all__ if getattr(core, n, None) is None]\n"
+        "assert sorted(core.__all__) == sorted(core._FRONT_DOOR)\n"
         "print(','.join(heavy), '|', ','.join(missing))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -26,7 +26,10 @@ _FRONT_DOOR = {
     "write_volume": "volume_io",
 }
 
-__all__ = sorted(_FRONT_DOOR)
+__all__ = [  # the keys of _FRONT_DOOR, written out for linters and type checkers
+    "DicomDatabase", "DicomtuiError", "ImportMode", "ImportReport", "Level", "choose", "examine_and_load",
+    "examine_series", "load", "load_loadables", "run_import", "write_volume",
+]
 
 
 def __getattr__(name: str) -> Any:
