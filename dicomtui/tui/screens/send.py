@@ -77,6 +77,7 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
     def _chosen(self, event: DataTable.RowSelected) -> None:
         if not self.running:
             self.running = True
+            self.cancel.clear()  # a send cancelled before does not cancel this one
             node = self.nodes.remotes[event.row_key.value]
             self.query_one("#send-summary", Static).update(f"Sending to {escape(node.address)} …  Escape cancels")
             self._send(node)
