@@ -5,6 +5,7 @@ connection, so the UI never waits and the browser sees their commits like any ot
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,17 +17,18 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from ..config import Settings, SettingsError, load_settings, remember_database, save_settings
-from ..core.database import DatabaseError, DicomDatabase
-from ..core.examine import examine_series
-from ..core.examine import load as load_loadable
-from ..core.examine.loadable import Loadable
+from ..core.database import DicomDatabase
+from ..core.errors import DatabaseError, NodeError
+from ..core.examine import ExamineOptions, Loadable, LoadOptions, LoadProgress, choose, examine_series, load_loadables
+from ..core.levels import Item, Level, series_label
+from ..core.selection import delete_plan, instance_files
 from .messages import Deleted, Examined, ListenerStopped, Status, VolumesLoaded
 from .screens.browser import BrowserScreen
 from .screens.confirm import ConfirmScreen, MessageScreen, ShowsWorkerErrors
 from .screens.databases import DatabasesScreen
 from .screens.examine import ExamineScreen
 from .screens.help import HelpScreen
-from .screens.import_ import ImportScreen, summary_text
+from .screens.import_ import ImportScreen
 from .screens.metadata import MetadataScreen
 from .screens.network import NetworkScreen
 from .screens.node_form import NodeForm
@@ -172,34 +174,29 @@ class DicomTuiApp(ShowsWorkerErrors, App):
 
         def done(report) -> None:
             if report is not None:
-                self.notify(summary_text(report), timeout=8)
+                self.notify(report.headline(), timeout=8)
                 self.browser.reload()
 
         self.push_screen(ImportScreen(self.db_path, self.settings.import_mode), done)
 
-    def delete_items(self, items: list[tuple[str, int]], description: str) -> None:
-        instances, stored = self.db.delete_preview(items)
-        linked = instances - stored
-        details = (f"{instances} instances. " + (f"{stored} copied files will be deleted. " if stored else "")
-                   + (f"{linked} linked files stay where they are." if linked else ""))
+    def delete_items(self, items: list[Item], description: str) -> None:
+        details = delete_plan(self.db, items).details()
 
         def answer(yes: bool | None) -> None:
             if yes:
                 self._delete(items)
 
-        self.push_screen(ConfirmScreen(f"Delete {description} from the database?", details.strip()), answer)
+        self.push_screen(ConfirmScreen(f"Delete {description} from the database?", details), answer)
 
     @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
-    def _delete(self, items: list[tuple[str, int]]) -> None:
+    def _delete(self, items: list[Item]) -> None:
         with DicomDatabase.open(self.db_path, create=False) as db:
             self.post_message(Deleted(db.delete(items)))
 
     @on(Deleted)
     def _deleted(self, message: Deleted) -> None:
         report = message.report
-        text = (f"Deleted {report.instances} instances ({report.files_deleted} copied files deleted, "
-                f"{report.files_kept} linked files kept)" + (f"; {len(report.errors)} errors" if report.errors else ""))
-        self.notify(text, severity="warning" if report.errors else "information")
+        self.notify(report.headline(), severity="warning" if report.errors else "information")
         self.browser.reload()
 
     # ---- network ---------------------------------------------------------------------------------------------
@@ -208,22 +205,22 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         if not isinstance(self.screen, NetworkScreen):
             self.push_screen(NetworkScreen())
 
-    def send_items(self, items: list[tuple[str, int]], description: str) -> None:
-        from ..core.net.nodes import NodeError, load_nodes
+    def send_items(self, items: list[Item], description: str) -> None:
+        from ..core.net.nodes import load_nodes
 
         try:
             nodes = load_nodes(self.nodes_path)
         except NodeError as exc:
             self.push_screen(MessageScreen("Cannot read the nodes", str(exc)))
             return
-        files = self.db.instance_files(items)
+        files = instance_files(self.db, items)
         if files:
             self.push_screen(SendScreen(files, description, nodes))
 
     def toggle_listener(self) -> str:
         """Start our listener into the open database, or stop it; returns what happened, in words."""
         from ..core.net.listener import Listener
-        from ..core.net.nodes import NodeError, load_nodes
+        from ..core.net.nodes import load_nodes
 
         if self.listener is not None:
             listener, self.listener = self.listener, None
@@ -249,11 +246,10 @@ class DicomTuiApp(ShowsWorkerErrors, App):
     # ---- metadata --------------------------------------------------------------------------------------------
 
     def show_metadata(self, series_id: int) -> None:
-        files = [Path(f["path"]) for f in self.db.instance_files([("series", series_id)])]
-        row = self.db.get("series", series_id) or {}
+        files = [Path(f["path"]) for f in instance_files(self.db, [Item(Level.SERIES, series_id)])]
         if files:
-            title = f"Series {row.get('SeriesNumber') or ''} {row.get('SeriesDescription') or ''}".strip()
-            self.push_screen(MetadataScreen(title, files))
+            row = self.db.get(Level.SERIES, series_id) or {}
+            self.push_screen(MetadataScreen(f"Series {series_label(row)}".rstrip(), files))
 
     # ---- examine / load --------------------------------------------------------------------------------------
 
@@ -285,14 +281,14 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         self.post_message(Status(f"examining {len(series_ids)} series …"))
         worker = get_current_worker()
         with DicomDatabase.open(self.db_path, create=False) as db:
-            loadables = examine_series(db, series_ids, split_by_time=self.settings.split_by_time)
+            options = ExamineOptions(split_by_time=self.settings.split_by_time)
+            loadables = examine_series(db, series_ids, options=options)
             labels = {}
             for sid in series_ids:
                 if worker.is_cancelled:
                     return
-                row = db.get("series", sid) or {}
-                labels[row.get("SeriesInstanceUID")] = f"{row.get('SeriesNumber') or ''} " \
-                                                      f"{row.get('SeriesDescription') or ''}".strip()
+                row = db.get(Level.SERIES, sid) or {}
+                labels[row.get("SeriesInstanceUID")] = series_label(row)
         self.post_message(Examined(loadables, labels, show))
 
     @on(Examined)
@@ -300,7 +296,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         if message.show:
             self.push_screen(ExamineScreen(message.loadables, message.labels))
         else:
-            self.load_loadables([item for item in message.loadables if item.selected])
+            self.load_loadables(choose(message.loadables))
 
     def load_loadables(self, loadables: list[Loadable]) -> None:
         """Load, asking first when a loadable has warnings (as Slicer does)."""
@@ -322,22 +318,21 @@ class DicomTuiApp(ShowsWorkerErrors, App):
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self, loadables: list[Loadable]) -> None:
-        items = []
         worker = get_current_worker()
+        cancel = threading.Event()  # set when the worker is cancelled (the app quits): the load stops at a slice
         shown = [0.0]  # when progress was last posted: ten updates a second are enough (the rest would coalesce)
+
+        def progress(step: LoadProgress) -> None:
+            if worker.is_cancelled:
+                cancel.set()
+            if time.monotonic() - shown[0] > 0.1 or step.done == step.total:
+                shown[0] = time.monotonic()
+                self.post_message(Status(step.text()))
+
         with DicomDatabase.open(self.db_path, create=False) as db:
-            for n, loadable in enumerate(loadables, 1):
-                if worker.is_cancelled:
-                    return
-
-                def progress(done: int, total: int, n: int = n, name: str = loadable.name) -> None:
-                    if time.monotonic() - shown[0] > 0.1 or done == total:
-                        shown[0] = time.monotonic()
-                        self.post_message(Status(f"loading {n}/{len(loadables)} {name}: {done}/{total}"))
-
-                result = load_loadable(db, loadable, progress, regularize=self.settings.regularize)
-                items.append(ViewerItem(loadable.name, result if isinstance(result, list) else [result]))
-        self.post_message(VolumesLoaded(items))
+            report = load_loadables(db, loadables, LoadOptions(regularize=self.settings.regularize),
+                                    progress=progress, cancel=cancel)
+        self.post_message(VolumesLoaded([ViewerItem(r.loadable.name, r.volumes) for r in report.loaded]))
 
     @on(VolumesLoaded)
     def _volumes_loaded(self, message: VolumesLoaded) -> None:

@@ -17,9 +17,12 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from ..core.database import DeleteReport
-    from ..core.examine.loadable import Loadable
+    from ..core.examine import Loadable
     from ..core.indexer import ImportProgress, ImportReport
-    from ..core.net.dimse import Check, EchoResult, RetrieveReport, SendReport
+    from ..core.net.doctor import DoctorReport
+    from ..core.net.echo import EchoResult
+    from ..core.net.retrieve import RetrieveReport
+    from ..core.net.send import SendReport
     from .widgets.slice_view import ViewerItem
 
 
@@ -103,9 +106,9 @@ class Echoed(Message):
 
 @dataclass
 class DoctorChecked(Message):
-    """The doctor's checks of a node, in order (ok: True, False, or None when not tried)."""
+    """The doctor's report on a node: its checks in order (ok: True, False, or None when not tried)."""
 
-    checks: list[Check]
+    report: DoctorReport
 
 
 @dataclass

@@ -61,6 +61,21 @@ async def test_filter_as_you_type_and_keep_the_cursor(app: DicomTuiApp) -> None:
         assert [r[0] for r in rows(app, "patient")] == ["Roe^Rick"]
 
 
+async def test_a_patient_name_typed_in_the_studies_filter_finds_their_studies(app: DicomTuiApp) -> None:
+    """The studies pane shows the patient's name, so its filter finds it (it listed 0 studies before the column
+    model: the studies' search did not look at the patient's columns)."""
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("space", "down", "space")  # both patients marked: both their studies listed
+        await pilot.press("tab", "tab", "slash", *"rick")
+        assert app.screen.focused.id == "study-filter"
+        assert [r[1] for r in rows(app, "study")] == ["MR brain"]
+        assert "Studies (1)" in str(app.screen.query_one("#study-title").render())
+        await pilot.press(*["backspace"] * 4, *"doe^jane")
+        assert [r[1] for r in rows(app, "study")] == ["Synthetic study"]
+        await pilot.press(*["backspace"] * 8, *"r2")  # and the PatientID, which ls studies shows
+        assert [r[1] for r in rows(app, "study")] == ["MR brain"]
+
+
 async def test_keys_typed_right_after_slash_reach_the_filter(app: DicomTuiApp) -> None:
     """A burst (a paste, a slow ssh link: one terminal read) of / and text: the text lands in the filter box,
     and a / typed in the box is a character."""

@@ -32,7 +32,7 @@ async def test_a_user_error_is_shown_as_its_sentence(app: DicomTuiApp, monkeypat
         raise LoadError("IM00001.dcm: the pixel data is JPEG 2000 and no decoder is installed (pip install "
                         "pylibjpeg-openjpeg)")
 
-    monkeypatch.setattr("dicomtui.tui.app.load_loadable", refuse)
+    monkeypatch.setattr("dicomtui.core.examine.load", refuse)
     async with app.run_test(size=SIZE) as pilot:
         await _load_the_axial_series(app, pilot)
         screen = app.screen
@@ -52,7 +52,7 @@ async def test_anything_else_is_shown_as_a_bug_with_its_traceback(app: DicomTuiA
     def broken_plugin(*_args, **_kwargs):
         return {}["frames"]  # a KeyError deep in a plugin: a bug, not the user's doing
 
-    monkeypatch.setattr("dicomtui.tui.app.load_loadable", broken_plugin)
+    monkeypatch.setattr("dicomtui.core.examine.load", broken_plugin)
     async with app.run_test(size=SIZE) as pilot:
         await _load_the_axial_series(app, pilot)
         screen = app.screen
@@ -116,7 +116,7 @@ async def test_a_send_that_breaks_leaves_the_dialog_closable(db_path: Path, tmp_
     def broken_send(*_args, **_kwargs):
         raise RuntimeError("association object in a bad state")
 
-    monkeypatch.setattr("dicomtui.core.net.dimse.send", broken_send)
+    monkeypatch.setattr("dicomtui.core.net.send.send", broken_send)
     save_nodes(Nodes(remotes={"pacs": RemoteNode("pacs", "PACS", "127.0.0.1", 11112)}), tmp_path / "nodes.toml")
     app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml",
                       nodes_path=tmp_path / "nodes.toml")

@@ -98,6 +98,42 @@ async def test_send_the_selection_to_storescp(db_path: Path, tmp_path: Path, sto
         assert len(list(received.rglob("*"))) >= 8
 
 
+async def test_escape_cancels_a_send_between_instances(db_path: Path, tmp_path: Path, storescp,  # noqa: F811
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dialog hands its cancel event to the core's send: set (as Escape sets it) while the third instance
+    goes, the send stops before the fourth, releases the association and the dialog says so."""
+    from dicomtui.core.net import send as send_module
+
+    node, received = storescp
+    real_send = send_module.send
+    handed = []
+
+    def send_escaped_after_three(files, node, local, progress, cancel):
+        handed.append(cancel)
+
+        def progress_then_escape(done: int, total: int) -> None:
+            progress(done, total)
+            if done == 3:
+                cancel.set()
+
+        return real_send(files, node, local, progress_then_escape, cancel=cancel)
+
+    monkeypatch.setattr("dicomtui.core.net.send.send", send_escaped_after_three)
+    app = app_with_nodes(db_path, tmp_path, Nodes(remotes={"store": node}))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab", "tab", "tab", "tab", "s")  # the 8-slice series
+        screen = app.screen
+        assert isinstance(screen, SendScreen)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert handed == [screen.cancel]
+        summary = text(screen.query_one("#send-summary", Static))
+        assert summary.startswith("Cancelled: the association was released")
+        assert len([p for p in received.rglob("*") if p.is_file()]) == 3
+        await pilot.press("escape")  # no longer running: Escape closes
+        assert not isinstance(app.screen, SendScreen)
+
+
 async def test_query_retrieve_and_doctor_against_orthanc(tmp_path: Path, orthanc) -> None:  # noqa: F811
     node, local = orthanc
     app = app_with_nodes(tmp_path / "db", tmp_path, Nodes(local, {"orthanc": node}))

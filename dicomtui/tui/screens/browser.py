@@ -7,6 +7,7 @@ another process adds appears without a keystroke, and the cursors stay on the re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import on
@@ -16,32 +17,27 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 
+from ...core.levels import BROWSER_COLUMNS, HIERARCHY, Item, Level, browser_columns, column, format_value
+from ...core.selection import describe, marked
 from ..widgets.tables import MarkTable
 
 POLL_S = 2.0
-LEVELS = ("patient", "study", "series")
-COLUMNS = {
-    "patient": [("Patient name", "PatientName"), ("Patient ID", "PatientID"), ("Birth date", "PatientBirthDate"),
-                ("Sex", "PatientSex"), ("Studies", "num_studies"), ("Last study", "last_study_date")],
-    "study": [("Date", "StudyDate"), ("Description", "StudyDescription"), ("Modalities", "modalities"),
-              ("Accession", "AccessionNumber"), ("Patient", "PatientName"), ("Series", "num_series"),
-              ("Images", "num_instances")],
-    "series": [("#", "SeriesNumber"), ("Modality", "Modality"), ("Description", "SeriesDescription"),
-               ("Body part", "BodyPartExamined"), ("Images", "num_instances"), ("Size", "image_size"),
-               ("Date", "SeriesDate")],
-}
-TITLES = {"patient": "Patients", "study": "Studies", "series": "Series"}
-_DATES = {"PatientBirthDate", "last_study_date", "StudyDate", "SeriesDate"}
+LEVELS = HIERARCHY[:3]  # the panes: patients, studies, series
 
 
-def cell(key: str, value: Any) -> str:
-    """Display text of a database value: dates as YYYY-MM-DD, nothing for NULL."""
-    if value is None:
-        return ""
-    text = str(value)
-    if key in _DATES and len(text) == 8 and text.isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
-    return text
+def title(level: Level) -> str:
+    """A pane's title: "Patients", "Studies", "Series"."""
+    return level.plural.capitalize()
+
+
+def cell_format(level: Level) -> Callable[[str, Any], str]:
+    """The text of a cell of ``level``'s pane (``MarkTable.fill``'s ``fmt``), by the level's column model: dates
+    as YYYY-MM-DD, nothing for NULL. The columns are looked up once per pane, not once per cell."""
+    columns = {key: column(level, key) for key in BROWSER_COLUMNS[level]}
+    return lambda key, value: format_value(columns[key], value)
+
+
+_FORMATS = {level: cell_format(level) for level in LEVELS}
 
 
 class BrowserScreen(Screen):
@@ -67,76 +63,75 @@ class BrowserScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="panes"):
-            yield self._pane("patient")
+            yield self._pane(Level.PATIENT)
             with Vertical(id="right"):
-                yield self._pane("study")
-                yield self._pane("series")
+                yield self._pane(Level.STUDY)
+                yield self._pane(Level.SERIES)
         yield Static(id="status")
         yield Footer()
 
-    def _pane(self, level: str) -> Vertical:
+    def _pane(self, level: Level) -> Vertical:
         return Vertical(
-            Label(TITLES[level], classes="pane-title", id=f"{level}-title"),
-            Input(placeholder=f"filter {TITLES[level].lower()} (words, * ?)", id=f"{level}-filter",
-                  classes="filter"),
-            MarkTable(COLUMNS[level], id=f"{level}-table"),
+            Label(title(level), classes="pane-title", id=f"{level}-title"),
+            Input(placeholder=f"filter {level.plural} (words, * ?)", id=f"{level}-filter", classes="filter"),
+            MarkTable(browser_columns(level), id=f"{level}-table"),
             id=f"{level}-pane", classes="pane",
         )
 
     def on_mount(self) -> None:
         self._version: int | None = None  # data_version the panes show
         self._totals: tuple[int | None, dict[str, int]] = (None, {})  # (data_version, counts) of the status line
-        self.table("patient").focus()
+        self.table(Level.PATIENT).focus()
         self.set_interval(POLL_S, self.poll)
         self.reload()
 
     # ---- helpers ---------------------------------------------------------------------------------------------
 
-    def table(self, level: str) -> MarkTable:
+    def table(self, level: Level | str) -> MarkTable:
         return self.query_one(f"#{level}-table", MarkTable)
 
     @property
     def db(self):
         return self.app.db
 
-    def focused_level(self) -> str:
+    def focused_level(self) -> Level:
         focused = self.focused
         for level in LEVELS:
             if focused is not None and focused.id in (f"{level}-table", f"{level}-filter"):
                 return level
-        return "series"
+        return Level.SERIES
 
-    def selection(self, level: str | None = None) -> list[tuple[str, int]]:
-        """(level, id) of what the user points at: marks, else the cursor row, in the focused pane."""
+    def selection(self, level: Level | None = None) -> list[Item]:
+        """The items the user points at: marks, else the cursor row, in the focused pane."""
         level = level or self.focused_level()
-        return [(level, row_id) for row_id in self.table(level).selection()]
+        return marked(level, self.table(level).selection())
 
     def selected_series(self) -> list[int]:
         return self.db.series_ids(self.selection()) if self.db is not None else []
 
     # ---- reading the database --------------------------------------------------------------------------------
 
-    def reload(self, start: str = "patient") -> None:
+    def reload(self, start: Level | str = Level.PATIENT) -> None:
         """Fill the panes from ``start`` down, each narrowed by the selection above it."""
         if self.db is None:
             self.update_status()
             return
-        for level in LEVELS[LEVELS.index(start):]:
+        for level in LEVELS[LEVELS.index(Level(start)):]:
             self._fill(level)
         self._version = self.db.data_version()
         self.update_status()
 
-    def _fill(self, level: str) -> None:
+    def _fill(self, level: Level) -> None:
         text = self.query_one(f"#{level}-filter", Input).value.strip() or None
-        if level == "patient":
+        if level is Level.PATIENT:
             rows = self.db.patients(text)
-        elif level == "study":
-            rows = self.db.studies(self.table("patient").selection(), text)
+        elif level is Level.STUDY:
+            rows = self.db.studies(self.table(Level.PATIENT).selection(), text)
         else:
-            rows = self.db.series(self.table("study").selection(), text)
-        self.table(level).fill(rows, cell)
-        title = self.query_one(f"#{level}-title", Label)
-        title.update(f"{TITLES[level]} ({len(rows)})", layout=False)  # one fixed line: no layout pass
+            rows = self.db.series(self.table(Level.STUDY).selection(), text)
+        self.table(level).fill(rows, _FORMATS[level])
+        label = self.query_one(f"#{level}-title", Label)
+        label.update(f"{title(level)} ({len(rows)})", layout=False)  # one fixed line: no layout pass
 
     def poll(self) -> None:
         """Re-read when another connection committed (listener, CLI import, a worker of ours)."""
@@ -172,9 +167,9 @@ class BrowserScreen(Screen):
     def _selection_moved(self, event) -> None:
         table = event.control
         if table.id == "patient-table":
-            self.reload("study")
+            self.reload(Level.STUDY)
         elif table.id == "study-table":
-            self.reload("series")
+            self.reload(Level.SERIES)
         elif isinstance(event, MarkTable.MarksChanged):
             self.update_status()
 
@@ -232,13 +227,6 @@ class BrowserScreen(Screen):
         if items:
             self.app.delete_items(items, self._describe(items))
 
-    def _describe(self, items: list[tuple[str, int]]) -> str:
-        level = items[0][0]
-        if len(items) > 1:
-            return f"{len(items)} {TITLES[level].lower()}"
-        row = self.table(level).rows_by_key.get(str(items[0][1]), {})
-        if level == "patient":
-            return f"patient {row.get('PatientName') or ''} ({row.get('PatientID')})"
-        if level == "study":
-            return f"study {cell('StudyDate', row.get('StudyDate'))} {row.get('StudyDescription') or ''}".rstrip()
-        return f"series {row.get('SeriesNumber') or ''} {row.get('SeriesDescription') or ''}".rstrip()
+    def _describe(self, items: list[Item]) -> str:
+        rows = self.table(items[0].level).rows_by_key  # the rows shown: not read again
+        return describe(self.db, items, {item.id: rows[str(item.id)] for item in items if str(item.id) in rows})

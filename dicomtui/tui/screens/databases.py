@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ...core.database import DB_FILE
 from .import_ import DirectorySuggester
 
 
@@ -29,7 +30,7 @@ class DatabasesScreen(ModalScreen[Path | None]):
         with Vertical(classes="dialog wide"):
             yield Label(f"Current database: {self.current}")
             yield Label("Recent databases (Enter opens):")
-            yield OptionList(*[Option(f"{p}" + ("" if (p / "dicomtui.sqlite").exists() else "  (missing)"),
+            yield OptionList(*[Option(f"{p}" + ("" if (p / DB_FILE).exists() else "  (missing)"),
                                       id=str(p)) for p in self.recent] or [Option("(none yet)", disabled=True)],
                              id="recent-list")
             yield Label("Open or create a database folder (a new or empty folder becomes a new database):")

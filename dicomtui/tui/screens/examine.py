@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
-from ...core.examine.loadable import Loadable
+from ...core.examine import Loadable, choose
 from ..widgets.tables import MarkColumn, MarkTable
 
 COLUMNS = [("Series", "series"), ("Name", "name"), ("Plugin", "plugin"), ("Confidence", "confidence"),
@@ -64,7 +64,7 @@ class ExamineScreen(Screen):
         marked = self.query_one("#loadables", MarkTable).marked
         for n, item in enumerate(self.loadables):
             item.selected = str(n) in marked
-        chosen = [item for item in self.loadables if item.selected]
+        chosen = choose(self.loadables)
         if chosen:
             self.app.load_loadables(chosen)
 

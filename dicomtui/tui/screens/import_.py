@@ -18,7 +18,7 @@ from textual.worker import get_current_worker
 
 from ...core.database import DicomDatabase
 from ...core.indexer import ImportProgress, ImportReport, run_import
-from ...core.storage import COPY, LINK
+from ...core.levels import ImportMode
 from ..messages import ImportFinished, ImportProgressed
 from .confirm import ShowsWorkerErrors
 
@@ -53,10 +53,10 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="import_cancel")]
 
-    def __init__(self, db_path: Path, mode: str = LINK, start: str = "") -> None:
+    def __init__(self, db_path: Path, mode: ImportMode | str = ImportMode.LINK, start: str = "") -> None:
         super().__init__()
         self.db_path = db_path
-        self.mode = mode
+        self.mode = ImportMode(mode)
         self.start = start
         self.cancel_event = threading.Event()
         self.report: ImportReport | None = None
@@ -70,8 +70,9 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
                         suggester=DirectorySuggester())
             with Horizontal(id="import-options"):
                 with RadioSet(id="import-mode"):
-                    yield RadioButton("link (leave files where they are)", value=self.mode == LINK, id="mode-link")
-                    yield RadioButton("copy into the database", value=self.mode == COPY, id="mode-copy")
+                    yield RadioButton("link (leave files where they are)", value=self.mode is ImportMode.LINK,
+                                      id="mode-link")
+                    yield RadioButton("copy into the database", value=self.mode is ImportMode.COPY, id="mode-copy")
                 yield Button("Import", variant="primary", id="import-start")
             yield ProgressBar(id="import-progress", show_eta=False)
             yield Static("", id="import-current")
@@ -93,14 +94,14 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
         if not path.exists():
             self.query_one("#import-summary", Static).update(f"[b]{path}[/b] does not exist")
             return
-        mode = COPY if self.query_one("#mode-copy", RadioButton).value else LINK
+        mode = ImportMode.COPY if self.query_one("#mode-copy", RadioButton).value else ImportMode.LINK
         self.running, self.started = True, time.monotonic()
         self.query_one("#import-start", Button).disabled = True
         self.query_one("#import-summary", Static).update(f"{mode}: scanning {path} …   Escape cancels")
         self.run_import(path, mode)
 
     @work(thread=True, exclusive=True, group="import", exit_on_error=False)
-    def run_import(self, path: Path, mode: str) -> None:
+    def run_import(self, path: Path, mode: ImportMode) -> None:
         worker = get_current_worker()
         with DicomDatabase.open(self.db_path) as db:  # its own connection: the browser sees the commits
             for event in run_import(db, [path], mode=mode, cancel=self.cancel_event):
@@ -139,7 +140,7 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
         bar = self.query_one("#import-progress", ProgressBar)
         bar.update(total=max(report.files_seen, 1), progress=report.files_seen)
         self.query_one("#import-current", Static).update("")
-        self.query_one("#import-summary", Static).update(summary_text(report) + "\nEnter or Escape closes.")
+        self.query_one("#import-summary", Static).update(report.headline() + "\nEnter or Escape closes.")
         button = self.query_one("#import-start", Button)
         button.label, button.disabled = "Close", False
         button.focus()
@@ -163,11 +164,3 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
         else:
             self.dismiss(self.report)
 
-
-def summary_text(report: ImportReport) -> str:
-    head = "Import cancelled" if report.cancelled else "Import finished"
-    return (f"{head} ({report.mode}, {report.files_seen} files in {report.elapsed_s:.1f} s): "
-            f"{report.patients_added} patients, {report.studies_added} studies, {report.series_added} series, "
-            f"{report.instances_added} instances added; {report.updated} updated, "
-            f"{report.skipped_unchanged} unchanged, {len(report.rejected)} rejected"
-            + (f", {len(report.warnings)} warnings" if report.warnings else "") + ".")

@@ -5,6 +5,7 @@ The node form is in node_form.py, the send dialog in send.py."""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -15,11 +16,18 @@ from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar
 from textual.worker import get_current_worker
 
 from ...core.database import DicomDatabase
-from ...core.net.nodes import NodeError, Nodes, RemoteNode, load_nodes, save_nodes
+from ...core.errors import NetworkError, NodeError
+from ...core.levels import series_label
+from ...core.net.nodes import Nodes, RemoteNode, load_nodes, save_nodes
 from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
 from .node_form import NodeForm
+
+if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start does not need
+    from ...core.net.doctor import DoctorReport
+    from ...core.net.query import QueryFilters
+    from ...core.net.retrieve import RetrieveReport
 
 QUERY_FIELDS = [("q-name", "Patient name", "name"), ("q-id", "Patient ID", "patient_id"),
                 ("q-date", "Date (YYYYMMDD-YYYYMMDD)", "date"), ("q-modality", "Modality (CT,MR)", "modality"),
@@ -38,11 +46,29 @@ def result_row(n: int, level: str, answer: dict[str, str]) -> dict[str, str | in
         row["Images"] = answer.get("NumberOfStudyRelatedInstances", "")
         row["uid"] = answer.get("StudyInstanceUID", "")
     else:
-        row["Description"] = f"{answer.get('SeriesNumber', '')} {answer.get('SeriesDescription', '')}".strip()
+        row["Description"] = series_label(answer)
         row["Images"] = answer.get("NumberOfSeriesRelatedInstances", "")
         row["NumberOfStudyRelatedSeries"] = ""
         row["uid"] = answer.get("SeriesInstanceUID", "")
     return row
+
+
+MARKS = {True: "✓", False: "✗", None: "·"}  # a check passed, failed, was not tried
+
+
+def doctor_text(report: DoctorReport) -> str:
+    """The doctor's checks as the screen shows them: one line each, marked ✓ ✗ or · (the CLI's ``summary()``
+    writes ok / FAIL / -- in columns, under a heading)."""
+    return "\n".join(f"{MARKS[c.ok]} {c.name}: {c.detail}" for c in report.checks)
+
+
+def retrieve_text(report: RetrieveReport) -> str:
+    """The retrieve's outcome as the screen shows it: "Done:" or "Cancelled:" and the counts (the CLI's
+    ``summary()`` names the method and the node instead), then its problems, one a line."""
+    head = "Cancelled" if report.cancelled else "Done"
+    counts = (f"{head}: {report.completed} retrieved, {report.already_here} already here, {report.failed} failed,"
+              f" {report.warning} warnings (of {report.requested})")
+    return "\n".join([counts, *report.problems()])
 
 
 class NetworkScreen(ShowsWorkerErrors, Screen):
@@ -179,13 +205,13 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
     def _echo(self, node: RemoteNode) -> None:
-        from ...core.net.dimse import echo
+        from ...core.net.echo import echo
 
         self.post_message(Echoed(echo(node, self.nodes.local)))
 
     @on(Echoed)
     def _echoed(self, message: Echoed) -> None:
-        self.say(("✓ " if message.result.ok else "✗ ") + message.result.message)
+        self.say(f"{MARKS[message.result.ok]} {message.result.summary()}")
 
     def action_doctor(self) -> None:
         node = None if self.busy() else self.current_node()
@@ -195,20 +221,19 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
     def _doctor(self, node: RemoteNode) -> None:
-        from ...core.net.dimse import doctor
+        from ...core.net.doctor import doctor
 
         with DicomDatabase.open(self.app.db_path) as db:
             self.post_message(DoctorChecked(doctor(db, node, self.nodes.local)))
 
     @on(DoctorChecked)
     def _doctor_checked(self, message: DoctorChecked) -> None:
-        marks = {True: "✓", False: "✗", None: "·"}
-        self.say("\n".join(f"{marks[c.ok]} {c.name}: {c.detail}" for c in message.checks))
+        self.say(doctor_text(message.report))
 
     # ---- query / retrieve ------------------------------------------------------------------------------------
 
-    def filters(self):
-        from ...core.net.dimse import QueryFilters
+    def filters(self) -> QueryFilters:
+        from ...core.net.query import QueryFilters
 
         values = {attr: self.query_one(f"#{field_id}", Input).value.strip() for field_id, _, attr in QUERY_FIELDS}
         return QueryFilters(**values)
@@ -223,12 +248,12 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self._query(node, level, self.filters())
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _query(self, node: RemoteNode, level: str, filters) -> None:
-        from ...core.net.dimse import DimseError, query
+    def _query(self, node: RemoteNode, level: str, filters: QueryFilters) -> None:
+        from ...core.net.query import query
 
         try:
             answers = query(node, level, filters, self.nodes.local)
-        except DimseError as exc:
+        except NetworkError as exc:
             self.post_message(Stopped(f"✗ {exc}"))
             return
         self.post_message(QueryAnswered(level, answers))
@@ -256,7 +281,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         row = self.query_one("#query-results", MarkTable).rows_by_key.get(event.key)
         if node is None or row is None or self.level != "study" or self.busy():
             return
-        from ...core.net.dimse import QueryFilters
+        from ...core.net.query import QueryFilters
 
         self.say(f"C-FIND the series of {row.get('PatientName', '')} {row.get('StudyDate', '')} …")
         self._query(node, "series", QueryFilters(study_uid=str(row["uid"])))
@@ -276,7 +301,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
     def _retrieve(self, node: RemoteNode, uids: list[str]) -> None:
-        from ...core.net.dimse import DimseError, retrieve
+        from ...core.net.retrieve import retrieve
 
         worker = get_current_worker()
 
@@ -288,18 +313,14 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         try:
             with DicomDatabase.open(self.app.db_path) as db:
                 report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
-        except DimseError as exc:
+        except NetworkError as exc:
             self.post_message(Stopped(f"✗ {exc}"))
             return
         self.post_message(Retrieved(report))
 
     @on(Retrieved)
     def _retrieved(self, message: Retrieved) -> None:
-        report = message.report
-        head = "Cancelled" if report.cancelled else "Done"
-        text = (f"{head}: {report.completed} retrieved, {report.already_here} already here, {report.failed} failed,"
-                f" {report.warning} warnings (of {report.requested})")
-        self.say("\n".join([text, *report.errors]))
+        self.say(retrieve_text(message.report))
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:

@@ -4,6 +4,7 @@ and Escape to cancel between instances."""
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,9 +15,30 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
+from ...core.errors import NetworkError
 from ...core.net.nodes import Nodes, RemoteNode
 from ..messages import Progress, Sent, Stopped
 from .confirm import ShowsWorkerErrors
+
+if TYPE_CHECKING:  # the operation is imported when first used: time a start does not need
+    from ...core.net.send import SendReport
+
+CANCELLED = "Cancelled: the association was released; instances sent until then stay at the peer."
+
+
+def send_text(report: SendReport) -> str:
+    """The send's outcome as the dialog shows it: the peer and the counts, why it stopped early and what was
+    recovered from (the CLI's ``summary()`` lists the instances instead; the dialog has a table for those)."""
+    if report.cancelled:
+        return CANCELLED
+    counts = report.counts
+    return (f"{report.node}: {counts['success']} sent, {counts['warning']} with warnings, {counts['failure']} failed"
+            + (f". {report.error}" if report.error else "") + "".join(f"\n{note}" for note in report.notes))
+
+
+def send_problems(report: SendReport) -> list[tuple[str, str, str]]:
+    """The instances not stored successfully: (file, category, status in words), for the dialog's table."""
+    return [(item.path, item.category, item.meaning) for item in report.items if item.category != "success"]
 
 
 class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
@@ -25,7 +47,7 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
 
     BINDINGS = [Binding("escape", "cancel_or_close", "Cancel / close", id="send_close")]
 
-    def __init__(self, files: list[dict], description: str, nodes: Nodes) -> None:
+    def __init__(self, files: list[dict[str, Any]], description: str, nodes: Nodes) -> None:
         super().__init__()
         self.files = files
         self.description = description
@@ -55,32 +77,26 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
     def _chosen(self, event: DataTable.RowSelected) -> None:
         if not self.running:
             self.running = True
+            self.cancel.clear()  # a send cancelled before does not cancel this one
             node = self.nodes.remotes[event.row_key.value]
             self.query_one("#send-summary", Static).update(f"Sending to {escape(node.address)} …  Escape cancels")
             self._send(node)
 
     @work(thread=True, exclusive=True, group="send", exit_on_error=False)
     def _send(self, node: RemoteNode) -> None:
-        from ...core.net.dimse import DimseError, send
-
-        class Cancelled(Exception):
-            pass
+        from ...core.net.send import send
 
         worker = get_current_worker()
 
         def progress(done: int, total: int) -> None:
+            if worker.is_cancelled:  # the app is quitting: the send stops before the next instance
+                self.cancel.set()
             self.post_message(Progress(done, total))
-            if self.cancel.is_set() or worker.is_cancelled:
-                raise Cancelled
 
         try:
-            report = send(self.files, node, self.nodes.local, progress)
-        except DimseError as exc:
+            report = send(self.files, node, self.nodes.local, progress, cancel=self.cancel)
+        except NetworkError as exc:
             self.post_message(Stopped(f"✗ {exc}"))
-            return
-        except Cancelled:
-            self.post_message(Stopped("Cancelled: the association was released; instances sent until then stay at "
-                                      "the peer."))
             return
         self.post_message(Sent(node.address, report))
 
@@ -90,12 +106,7 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
 
     @on(Sent)
     def _sent(self, message: Sent) -> None:
-        report, counts = message.report, message.report.counts
-        text = (f"{message.address}: {counts['success']} sent, {counts['warning']} with warnings, "
-                f"{counts['failure']} failed" + (f". {report.error}" if report.error else "")
-                + "".join(f"\n{note}" for note in report.notes))
-        problems = [(i.path, i.category, i.meaning) for i in report.items if i.category != "success"]
-        self._done(text, problems)
+        self._done(send_text(message.report), send_problems(message.report))
 
     @on(Stopped)
     def _stopped(self, message: Stopped) -> None:

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ...config import RENDERERS, Settings, SettingsError, config_file, save_settings
-from ...core.storage import MODES
+from ...core.levels import ImportMode
 
 
 class SettingsScreen(ModalScreen[Settings | None]):
@@ -35,7 +35,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
             yield Input(str(s.database), id="set-database")
             with Horizontal(classes="row"):
                 yield Label("Import mode ")
-                yield Select([(m, m) for m in MODES], value=s.import_mode, allow_blank=False, id="set-import-mode")
+                yield Select([(m.value, m.value) for m in ImportMode], value=s.import_mode, allow_blank=False,
+                             id="set-import-mode")
                 yield Label("  Image renderer ")
                 yield Select([(r, r) for r in RENDERERS], value=s.renderer, allow_blank=False, id="set-renderer")
             with Horizontal(classes="row"):

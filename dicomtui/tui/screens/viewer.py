@@ -13,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ...core.errors import VolumeWriteError
 from ...core.volume import PLANES
 from ..messages import Stopped, Written
 from ..widgets.slice_view import SliceView, ViewerItem, Window
@@ -189,12 +190,11 @@ class SaveScreen(ShowsWorkerErrors, ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="save", exit_on_error=False)
     def write(self, path: Path) -> None:
-        from ...core import convert
+        from ...core.volume_io import write_volume
 
-        volumes = self.item.volumes
         try:
-            written = convert.write(volumes if len(volumes) > 1 else volumes[0], path)
-        except (convert.ConvertError, OSError) as exc:
+            written = write_volume(self.item.volumes, path)  # a list of one is written as 3D
+        except (VolumeWriteError, OSError) as exc:
             self.post_message(Stopped(str(exc)))
             return
         self.post_message(Written(written))
