@@ -18,7 +18,6 @@ from .core.paths import config_file, default_database, write_toml
 __all__ = ["KEYS", "RECENT_MAX", "RENDERERS", "Settings", "SettingsError", "config_file", "load_settings",
            "remember_database", "save_settings"]
 
-MODES = tuple(m.value for m in ImportMode)
 
 
 @dataclass
@@ -56,8 +55,8 @@ def load_settings(path: Path | None = None) -> Settings:
             raise SettingsError(f"{path}: 'database' must be a folder path (a string)")
         settings.database = Path(data["database"]).expanduser()
     if "import_mode" in data:
-        if data["import_mode"] not in MODES:
-            raise SettingsError(f"{path}: 'import_mode' must be one of {', '.join(MODES)}")
+        if data["import_mode"] not in tuple(ImportMode):
+            raise SettingsError(f"{path}: 'import_mode' must be one of {', '.join(ImportMode)}")
         settings.import_mode = data["import_mode"]
     if "recent_databases" in data:
         recent = data["recent_databases"]

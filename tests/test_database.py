@@ -14,7 +14,8 @@ import pytest
 
 from dicomtui.core import storage
 from dicomtui.core.database import SCHEMA_VERSION, DatabaseError, DicomDatabase
-from dicomtui.core.indexer import COPY, LINK, import_paths
+from dicomtui.core.indexer import import_paths
+from dicomtui.core.levels import ImportMode
 from dicomtui.core.synth import SeriesSpec, write_series
 
 
@@ -118,7 +119,7 @@ def _counts(db: DicomDatabase) -> tuple[int, int, int, int]:
 
 
 def test_delete_copied_removes_files_and_empty_folders(series_folder: Path, db: DicomDatabase) -> None:
-    import_paths(db, [series_folder], COPY)
+    import_paths(db, [series_folder], ImportMode.COPY)
     series = db.series()
     stored = db.root / "dicom"
     first_files = [db.abspath(i["path"], True) for i in db.instances([series[0]["id"]])]
@@ -136,7 +137,7 @@ def test_delete_copied_removes_files_and_empty_folders(series_folder: Path, db: 
 
 def test_delete_linked_never_touches_files(series_folder: Path, db: DicomDatabase) -> None:
     before = {p: p.read_bytes() for p in series_folder.rglob("*.dcm")}
-    import_paths(db, [series_folder], LINK)
+    import_paths(db, [series_folder], ImportMode.LINK)
     report = db.delete([("study", db.studies()[0]["id"])])
     assert report.instances == 15 and report.files_deleted == 0 and report.files_kept == 15
     assert {p: p.read_bytes() for p in series_folder.rglob("*.dcm")} == before
@@ -144,7 +145,7 @@ def test_delete_linked_never_touches_files(series_folder: Path, db: DicomDatabas
 
 
 def test_delete_one_instance_keeps_the_rest(series_folder: Path, db: DicomDatabase) -> None:
-    import_paths(db, [series_folder], LINK)
+    import_paths(db, [series_folder], ImportMode.LINK)
     inst = db.instances()[0]
     db.delete([("instance", inst["id"])])
     assert _counts(db) == (1, 1, 2, 14)
@@ -152,8 +153,8 @@ def test_delete_one_instance_keeps_the_rest(series_folder: Path, db: DicomDataba
 
 
 def test_check_reports_and_repairs(series_folder: Path, tmp_path: Path, db: DicomDatabase) -> None:
-    import_paths(db, [series_folder / "a"], LINK)
-    import_paths(db, [series_folder / "b"], COPY)
+    import_paths(db, [series_folder / "a"], ImportMode.LINK)
+    import_paths(db, [series_folder / "b"], ImportMode.COPY)
     assert db.check().ok
     linked = sorted((series_folder / "a").glob("*.dcm"))
     linked[0].unlink()  # missing
@@ -180,8 +181,8 @@ def test_what_the_browser_asks(tmp_path: Path, db: DicomDatabase) -> None:
     go; data_version moves when another connection commits."""
     write_series(tmp_path / "a", SeriesSpec(patient_id="P1", series_number=1, slices=3, seed=1))
     write_series(tmp_path / "b", SeriesSpec(patient_id="P1", series_number=2, slices=2, seed=2))
-    import_paths(db, [tmp_path / "a"], mode=COPY)
-    import_paths(db, [tmp_path / "b"], mode=LINK)
+    import_paths(db, [tmp_path / "a"], mode=ImportMode.COPY)
+    import_paths(db, [tmp_path / "b"], mode=ImportMode.LINK)
     patient = db.patients()[0]["id"]
     series = [r["id"] for r in db.series()]
     assert sorted(db.series_ids([("patient", patient)])) == sorted(series)
@@ -252,7 +253,7 @@ def test_the_importer_the_listener_and_db_check_make_the_same_record(tmp_path: P
     file = next(source.rglob("*.dcm"))
 
     with DicomDatabase.open(tmp_path / "imported") as db:
-        import_paths(db, [source], COPY)
+        import_paths(db, [source], ImportMode.COPY)
         imported = _instance_row(db)
 
     with DicomDatabase.open(tmp_path / "received") as db:
@@ -346,7 +347,7 @@ def test_a_failed_batch_does_not_poison_the_cache(tmp_path: Path, db: DicomDatab
 
     a = write_series(tmp_path / "a", SeriesSpec(patient_id="P1", slices=2, seed=1))
     write_series(tmp_path / "b", SeriesSpec(patient_id="P2", slices=2, seed=2))
-    rows_a = [(r[1], r[2]) for r in parse_chunk(str(db.root), LINK, [(str(p), -1, -1) for p in a])]
+    rows_a = [(r[1], r[2]) for r in parse_chunk(str(db.root), ImportMode.LINK, [(str(p), -1, -1) for p in a])]
     rows_a = [(rows_a[0][0], inst) for _, inst in rows_a]
     broken = [(rows_a[0][0], rows_a[0][1][:-1])]  # one column short: the insert fails, the batch rolls back
     with pytest.raises(sqlite3.ProgrammingError):
@@ -377,7 +378,7 @@ def test_a_corrected_patient_name_moves_the_study(tmp_path: Path, db: DicomDatab
 
 def test_repair_settles_after_a_stored_file_changes_its_uid(tmp_path: Path, series_folder: Path) -> None:
     with DicomDatabase.open(tmp_path / "db") as db:
-        import_paths(db, [series_folder / "b"], COPY)
+        import_paths(db, [series_folder / "b"], ImportMode.COPY)
         row = db.instances()[0]
         stored = db.abspath(row["path"], True)
         ds = pydicom.dcmread(stored)

@@ -19,7 +19,8 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from dicomtui.core import storage
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.indexer import COPY, LINK, ImportReport, import_paths, run_import
+from dicomtui.core.indexer import ImportReport, import_paths, run_import
+from dicomtui.core.levels import ImportMode
 from dicomtui.core.synth import SeriesSpec, replicate, series_datasets, write_series
 
 DICOMDIR_TESTS = Path(get_testdata_file("CT_small.dcm", download=False)).parent / "dicomdirtests"
@@ -45,12 +46,12 @@ def _consistent(db: DicomDatabase) -> None:
 
 
 def test_link_import_then_reimport_adds_nothing(series_folder: Path, db: DicomDatabase) -> None:
-    report = import_paths(db, [series_folder], LINK)
+    report = import_paths(db, [series_folder], ImportMode.LINK)
     assert (report.patients_added, report.studies_added, report.series_added, report.instances_added) == (1, 1, 2, 15)
     assert not report.rejected and not report.warnings
     rows = db.instances()
     assert all(not r["stored"] and Path(r["path"]).is_absolute() and Path(r["path"]).is_file() for r in rows)
-    again = import_paths(db, [series_folder], LINK)
+    again = import_paths(db, [series_folder], ImportMode.LINK)
     assert again.skipped_unchanged == 15 and again.instances_added == 0 and again.updated == 0
     assert _totals(db) == (1, 1, 2, 15)
     _consistent(db)
@@ -84,14 +85,14 @@ def test_changed_linked_file_is_reindexed(series_folder: Path, db: DicomDatabase
 
 def test_same_sop_from_another_file_updates_and_newer_wins(series_folder: Path, tmp_path: Path,
                                                           db: DicomDatabase) -> None:
-    import_paths(db, [series_folder / "a"], COPY)
+    import_paths(db, [series_folder / "a"], ImportMode.COPY)
     first = sorted((series_folder / "a").glob("*.dcm"))[0]
     sop = pydicom.dcmread(first).SOPInstanceUID
     old_stored = db.abspath(db.find("instance", sop)["path"], True)
     other = tmp_path / "elsewhere" / "copy.dcm"
     other.parent.mkdir()
     shutil.copy(first, other)
-    report = import_paths(db, [other], LINK)
+    report = import_paths(db, [other], ImportMode.LINK)
     assert report.updated == 1 and report.instances_added == 0
     row = db.find("instance", sop)
     assert row["path"] == str(other) and not row["stored"]
@@ -120,7 +121,7 @@ def test_bad_input_is_reported_and_the_rest_imported(tmp_path: Path, db: DicomDa
     ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
     ds.save_as(folder / "deflate.dcm", enforce_file_format=True)
 
-    report = import_paths(db, [folder], LINK)
+    report = import_paths(db, [folder], ImportMode.LINK)
     reasons = {Path(p.path).name: p.reason for p in report.rejected}
     assert set(reasons) == {"notes.txt", "empty.dcm", "truncated.dcm", "header_only_cut.dcm",
                             "no_series_uid.dcm", "dangling"}
@@ -134,7 +135,7 @@ def test_bad_input_is_reported_and_the_rest_imported(tmp_path: Path, db: DicomDa
     generated = [p for p in db.patients() if p["generated_id"]]
     assert len(generated) == 1 and generated[0]["PatientID"].startswith("DICOMTUI-")
     # the generated ID is stable: importing the file again finds the same patient
-    again = import_paths(db, [folder / "no_patient_id.dcm"], COPY)
+    again = import_paths(db, [folder / "no_patient_id.dcm"], ImportMode.COPY)
     assert again.patients_added == 0
     _consistent(db)
 
@@ -171,7 +172,7 @@ def test_dicomdir_restricts_the_import(tmp_path: Path, db: DicomDatabase) -> Non
              for r in referenced if "ReferencedFileID" in r}
     victim = sorted(files)[0]
     (media.joinpath(*victim)).unlink()
-    report = import_paths(db, [media], LINK)
+    report = import_paths(db, [media], ImportMode.LINK)
     assert report.instances_added == len(files) - 1
     assert [r.reason for r in report.rejected] == ["referenced by DICOMDIR but missing"]
     assert not any("UNLISTED" in r["path"] for r in db.instances())
@@ -200,7 +201,7 @@ def test_hostile_uids_stay_inside_storage(tmp_path: Path, db: DicomDatabase, hos
         ds.SeriesInstanceUID = hostile + "s"
         ds.SOPInstanceUID = hostile
         ds.save_as(tmp_path / "evil.dcm", enforce_file_format=True)
-    report = import_paths(db, [tmp_path / "evil.dcm"], COPY)
+    report = import_paths(db, [tmp_path / "evil.dcm"], ImportMode.COPY)
     assert report.instances_added == 1, report.rejected
     row = db.instances()[0]
     stored = (db.root / row["path"]).resolve()
@@ -222,14 +223,14 @@ def test_safe_names() -> None:
 def test_progress_events_and_cancel(tmp_path: Path, db: DicomDatabase) -> None:
     tpl = write_series(tmp_path / "tpl", SeriesSpec(slices=20))
     replicate(tpl, 150, tmp_path / "many", patients=3)  # 3,000 files
-    events = [e for e in run_import(db, [tmp_path / "many"], LINK, workers=0)]
+    events = [e for e in run_import(db, [tmp_path / "many"], ImportMode.LINK, workers=0)]
     assert events[0].phase == "scan" and isinstance(events[-1], ImportReport)
     assert events[-2].phase == "import" and events[-2].done == events[-2].total == 3000
     db.delete([("patient", p["id"]) for p in db.patients()])
 
     cancel = threading.Event()
     cancel.set()  # cancelled from the start: the import stops after its first chunk, with that chunk committed
-    report = import_paths(db, [tmp_path / "many"], LINK, workers=0, cancel=cancel)
+    report = import_paths(db, [tmp_path / "many"], ImportMode.LINK, workers=0, cancel=cancel)
     assert report.cancelled and 0 < report.instances_added < 3000
     _consistent(db)
     rest = import_paths(db, [tmp_path / "many"])
@@ -274,7 +275,7 @@ def test_kill_9_mid_import_loses_nothing(big_folder: Path, tmp_path: Path) -> No
         assert 0 < partial < 12000
         _consistent(db)
         assert not db.check().missing  # every row's file is in storage
-        report = import_paths(db, [big_folder], COPY)
+        report = import_paths(db, [big_folder], ImportMode.COPY)
         assert report.skipped_unchanged == partial
         assert report.instances_added == 12000 - partial and not report.rejected
         assert _totals(db) == (4, 4, 120, 12000)
@@ -325,7 +326,7 @@ def test_import_report_summary_and_headline() -> None:
 
     report = ImportReport(patients_added=1, studies_added=1, series_added=2, instances_added=15, updated=3,
                           skipped_unchanged=4, rejected=[Problem("/x", "not DICOM")], files_seen=22, elapsed_s=0.5,
-                          mode=COPY, database="/data/db")
+                          mode=ImportMode.COPY, database="/data/db")
     assert report.summary() == (
         "Copied into /data/db: 1 patients, 1 studies, 2 series, 15 instances added; 3 updated, 4 unchanged "
         "(skipped), 1 rejected — 22 files in 0.50 s (44 files/s)")
@@ -333,7 +334,7 @@ def test_import_report_summary_and_headline() -> None:
     assert report.headline() == (
         "Import finished (copy, 22 files in 0.5 s): 1 patients, 1 studies, 2 series, 15 instances added; "
         "3 updated, 4 unchanged, 1 rejected.")
-    report.cancelled, report.mode, report.warnings = True, LINK, [Problem("/y", "no PatientID")]
+    report.cancelled, report.mode, report.warnings = True, ImportMode.LINK, [Problem("/y", "no PatientID")]
     assert report.summary().startswith("Linked into /data/db: ") and report.summary().endswith(" (cancelled)")
     assert report.headline().startswith("Import cancelled (link, ") and report.headline().endswith(", 1 warnings.")
 
@@ -349,11 +350,11 @@ def test_the_report_names_the_database(tmp_path: Path, series_folder: Path, db: 
 
 def test_linking_the_database_storage_deletes_nothing(tmp_path: Path, series_folder: Path) -> None:
     with DicomDatabase.open(tmp_path / "db") as db:
-        import_paths(db, [series_folder], COPY)
-        report = import_paths(db, [db.root / "dicom"], LINK)
+        import_paths(db, [series_folder], ImportMode.COPY)
+        report = import_paths(db, [db.root / "dicom"], ImportMode.LINK)
         assert [p.reason for p in report.rejected] == [
             "inside the database folder: not imported (its files are already ours)"]
-        report = import_paths(db, [tmp_path], LINK)  # a folder that contains the database
+        report = import_paths(db, [tmp_path], ImportMode.LINK)  # a folder that contains the database
         assert report.instances_added == 0 and report.skipped_unchanged == 0
         assert not any("dicomtui.sqlite" in p.path for p in report.rejected)
         assert db.check().ok and tuple(db.stats()[k] for k in ("patients", "studies", "series", "instances")) == (

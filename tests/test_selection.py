@@ -7,8 +7,8 @@ from pathlib import Path
 
 from dicomtui.core import selection
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.indexer import COPY, LINK, import_paths
-from dicomtui.core.levels import Level
+from dicomtui.core.indexer import import_paths
+from dicomtui.core.levels import ImportMode, Level
 from dicomtui.core.selection import Item
 from dicomtui.core.synth import SeriesSpec, write_series
 
@@ -17,8 +17,8 @@ def _data(tmp_path: Path, db: DicomDatabase) -> None:
     write_series(tmp_path / "in" / "a", SeriesSpec(patient_name="Doe^John", patient_id="P1", series_number=3,
                                                    series_description="T1 axial", slices=4, seed=1))
     write_series(tmp_path / "in2" / "b", SeriesSpec(patient_name="Doe^Jane", patient_id="P1", slices=2, seed=2))
-    import_paths(db, [tmp_path / "in"], COPY)
-    import_paths(db, [tmp_path / "in2"], LINK)
+    import_paths(db, [tmp_path / "in"], ImportMode.COPY)
+    import_paths(db, [tmp_path / "in2"], ImportMode.LINK)
 
 
 def test_uids_and_patient_ids_become_items(tmp_path: Path, db: DicomDatabase) -> None:
@@ -69,6 +69,6 @@ def test_instance_files_and_delete_plan(tmp_path: Path, db: DicomDatabase) -> No
 
 def test_a_plan_with_only_linked_files(tmp_path: Path, db: DicomDatabase) -> None:
     write_series(tmp_path / "in", SeriesSpec(slices=2))
-    import_paths(db, [tmp_path / "in"], LINK)
+    import_paths(db, [tmp_path / "in"], ImportMode.LINK)
     plan = selection.delete_plan(db, [Item(Level.SERIES, db.series()[0]["id"])])
     assert plan.details() == "2 instances. 2 linked files stay where they are."

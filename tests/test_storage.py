@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from dicomtui.core import storage
-from dicomtui.core.levels import ImportMode
 
 
 def test_a_well_formed_uid_is_its_own_name() -> None:
@@ -59,8 +58,3 @@ def test_remove_stored_removes_empty_folders_but_never_leaves_storage(tmp_path: 
     assert not (tmp_path / "dicom/1").exists() and (tmp_path / "dicom").is_dir()
     with pytest.raises(ValueError, match="not inside"):
         storage.remove_stored(tmp_path, "elsewhere.txt")
-
-
-def test_the_old_mode_names_are_the_import_modes() -> None:
-    assert storage.COPY is ImportMode.COPY and storage.LINK is ImportMode.LINK
-    assert storage.MODES == ("copy", "link")

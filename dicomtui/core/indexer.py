@@ -28,11 +28,10 @@ from .errors import HeaderError
 from .levels import ImportMode
 from .scan import Problem, iter_scan, scan
 
-__all__ = ["COPY", "LINK", "MODES", "ImportMode", "ImportProgress", "ImportReport", "Problem", "import_paths",
+__all__ = ["ImportMode", "ImportProgress", "ImportReport", "Problem", "import_paths",
            "iter_scan", "parse_chunk", "run_import", "scan"]
 
-COPY, LINK = ImportMode.COPY, ImportMode.LINK
-MODES = tuple(m.value for m in ImportMode)  # ("copy", "link")
+MODES = tuple(m.value for m in ImportMode)  # ("copy", "link"), as the error for another mode says
 
 CHUNK = 512  # files per worker task
 BATCH = 2048  # files per database transaction
@@ -77,7 +76,7 @@ class ImportReport:
     def summary(self, database: str | os.PathLike[str] | None = None) -> str:
         """The line ``dicomtui import`` prints: "Copied into DB: 1 patients, … (N files/s)". ``database`` is
         the folder as the user named it (default: the database's absolute path)."""
-        verb = "Copied" if self.mode == COPY else "Linked"
+        verb = "Copied" if self.mode == ImportMode.COPY else "Linked"
         where = os.fspath(database) if database is not None else self.database
         return (
             f"{verb} into {where}: {self.patients_added} patients, {self.studies_added} studies, "
@@ -131,7 +130,7 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
             out.append(("bad", path, f"cannot read: {exc.strerror or exc}"))
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import: report it
             out.append(("bad", path, f"unexpected error reading it: {type(exc).__name__}: {exc}"))
-    if mode == COPY:
+    if mode == ImportMode.COPY:
         _store_copies(Path(root), out)
     # Rows for the database, made here so that the writing process only inserts. The patient/study/series part
     # is sent only when it differs from the previous file's (None otherwise): files come in runs of a series.
@@ -204,7 +203,7 @@ def _start_resource_tracker() -> None:
             sys.stderr = saved
 
 
-def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = LINK,
+def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = ImportMode.LINK,
                workers: int | None = None, cancel: threading.Event | None = None,
                ) -> Iterator[ImportProgress | ImportReport]:
     """Import ``paths`` into ``db``; yields progress events, then the ImportReport as the last item.
@@ -274,7 +273,7 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
     known: dict[str, tuple[int, int, int]] = {}
     for top in paths:
         known.update(db.known_sources(top if os.path.isdir(top) else os.path.dirname(top)))
-    stored = int(report.mode == COPY)
+    stored = int(report.mode == ImportMode.COPY)
     found: list[tuple[str, int, int]] = []
     chunk: list[tuple[str, int, int]] = []
     last = time.perf_counter()
@@ -300,7 +299,7 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
         yield chunk
 
 
-def import_paths(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = LINK,
+def import_paths(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = ImportMode.LINK,
                  progress: Callable[[ImportProgress], None] | None = None, workers: int | None = None,
                  cancel: threading.Event | None = None) -> ImportReport:
     """Run an import to the end; ``progress`` is called with each event."""

@@ -14,14 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
-from .levels import ImportMode
-
 STORAGE_DIR = "dicom"
 INCOMING_DIR = "incoming"
-
-# Compatibility names (the faces' settings and import screens use them): see levels.ImportMode.
-COPY, LINK = ImportMode.COPY, ImportMode.LINK
-MODES = tuple(m.value for m in ImportMode)
 
 _VALID_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]")

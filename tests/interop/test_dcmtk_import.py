@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.indexer import COPY, LINK, import_paths
+from dicomtui.core.indexer import import_paths
+from dicomtui.core.levels import ImportMode
 from dicomtui.core.synth import SeriesSpec, write_series
 from tests.conftest import require_program
 
@@ -63,7 +64,7 @@ def test_dcmtk_encoded_files_import_with_dcmtk_values(tmp_path: Path, encoding: 
     for src in originals:
         subprocess.run([*tool, str(src), str(folder / src.name)], check=True, capture_output=True)
     with DicomDatabase.open(tmp_path / "db") as db:
-        report = import_paths(db, [folder], COPY)
+        report = import_paths(db, [folder], ImportMode.COPY)
         assert report.instances_added == 4 and not report.rejected, report.rejected
         for row in db.instances():
             reference = dcmdump_values(Path(row["source_path"]))
@@ -91,7 +92,7 @@ def test_dicomdir_made_by_dcmmkdir(tmp_path: Path) -> None:
                    check=True, capture_output=True, cwd=media)
     write_series(media / "NOTLISTED", SeriesSpec(slices=2, series_number=3), name="IM{index:05d}")
     with DicomDatabase.open(tmp_path / "db") as db:
-        report = import_paths(db, [media], LINK)
+        report = import_paths(db, [media], ImportMode.LINK)
         assert report.instances_added == 5 and not report.rejected
         assert {r["SeriesNumber"] for r in db.series()} == {1, 2}
 
