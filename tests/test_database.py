@@ -12,7 +12,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from dicomtui.core import storage
+from dicomtui.core import selection, storage
 from dicomtui.core.database import SCHEMA_VERSION, DatabaseError, DicomDatabase
 from dicomtui.core.indexer import import_paths
 from dicomtui.core.levels import ImportMode
@@ -177,7 +177,7 @@ def test_check_reports_and_repairs(series_folder: Path, tmp_path: Path, db: Dico
 
 
 def test_what_the_browser_asks(tmp_path: Path, db: DicomDatabase) -> None:
-    """series_ids expands patients and studies; delete_preview counts instances and the copied files that would
+    """series_ids expands patients and studies; the delete plan counts instances and the copied files that would
     go; data_version moves when another connection commits."""
     write_series(tmp_path / "a", SeriesSpec(patient_id="P1", series_number=1, slices=3, seed=1))
     write_series(tmp_path / "b", SeriesSpec(patient_id="P1", series_number=2, slices=2, seed=2))
@@ -187,7 +187,8 @@ def test_what_the_browser_asks(tmp_path: Path, db: DicomDatabase) -> None:
     series = [r["id"] for r in db.series()]
     assert sorted(db.series_ids([("patient", patient)])) == sorted(series)
     assert db.series_ids([("series", series[0]), ("series", series[0])]) == [series[0]]
-    assert db.delete_preview([("patient", patient)]) == (5, 3)
+    plan = selection.delete_plan(db, [("patient", patient)])
+    assert (plan.instances, len(plan.deleted)) == (5, 3)
     before = db.data_version()
     with DicomDatabase.open(db.root) as other:
         other.delete([("series", series[0])])

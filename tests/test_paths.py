@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from dicomtui.core import paths
-from dicomtui.core.database import default_path
 from dicomtui.core.net import nodes
 
 
@@ -18,7 +17,7 @@ def test_user_paths_follow_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert paths.config_file() == tmp_path / "config" / "dicomtui" / "config.toml"
     assert paths.nodes_file() == tmp_path / "config" / "dicomtui" / "nodes.toml"
     assert paths.default_database() == tmp_path / "data" / "dicomtui" / "db"
-    assert nodes.nodes_file() == paths.nodes_file() and default_path() == paths.default_database()
+    assert nodes.nodes_file() == paths.nodes_file()
 
 
 def test_write_toml_replaces_the_file_whole_and_leaves_no_temp(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 
 from .. import storage
 from ..errors import DatabaseError
-from ..paths import default_database as default_path
 from .maintenance import CheckReport, DeleteReport, Maintenance
 from .queries import Reading
 from .records import FileRecord, Prepared, fill_patient_id, prepare, read_checked
@@ -28,7 +27,7 @@ from .write import BatchResult, Writing
 
 __all__ = [
     "BUSY_TIMEOUT_S", "DB_FILE", "SCHEMA_VERSION", "BatchResult", "CheckReport", "DatabaseError", "DeleteReport",
-    "DicomDatabase", "FileRecord", "Prepared", "default_path", "fill_patient_id", "prepare", "read_checked",
+    "DicomDatabase", "FileRecord", "Prepared", "fill_patient_id", "prepare", "read_checked",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -127,12 +127,6 @@ class Reading:
                  "TransferSyntaxUID": r["TransferSyntaxUID"], "path": str(self.abspath(r["path"], bool(r["stored"])))}
                 for r in self.instance_rows(items, "SOPInstanceUID, SOPClassUID, TransferSyntaxUID, path, stored")]
 
-    def delete_preview(self, items: Iterable[Item]) -> tuple[int, int]:
-        """What :meth:`delete` of ``items`` would touch: (instances, of which copied files that would go).
-        (``selection.delete_plan`` gives the files too.)"""
-        rows = self.instance_rows(items, "stored")
-        return len(rows), sum(1 for r in rows if r["stored"])
-
     def series_ids(self, items: Iterable[Item]) -> list[int]:
         """The series under patient/study/series items, each once, in browser order."""
         out: dict[int, None] = {}
