@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.net.nodes import RETRIEVE_METHODS
 from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, print_tsv, with_progress
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = nsub.add_parser("add", help="add or replace a preset: NAME AE@HOST:PORT")
     q.add_argument("name")
     q.add_argument("address", metavar="AE@HOST:PORT")
-    q.add_argument("--retrieve", choices=["move", "get"], default="move")
+    q.add_argument("--retrieve", choices=RETRIEVE_METHODS, default="move")
     q.add_argument("--charset", default="ISO_IR 192", help="SpecificCharacterSet for queries")
     q.add_argument("--timeout", type=float, default=30.0)
     q.add_argument("--tls", action="store_true", help="DICOM over TLS")
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("query", help="C-FIND a node (Study Root) at study, series or image level")
     p.add_argument("node")
+    # net.query.QueryLevel's values, spelled out: importing net.query here would load ssl for every command
     p.add_argument("--level", choices=["study", "series", "image"], default="study")
     p.add_argument("--name", default="", help="patient name (matched anywhere: *NAME*)")
     p.add_argument("--id", default="", dest="patient_id", help="PatientID")
@@ -69,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retrieve", help="C-MOVE (to our listener) or C-GET studies/series from a node")
     p.add_argument("node")
     p.add_argument("uids", nargs="+", metavar="UID", help="study or series UIDs at the node")
-    p.add_argument("--method", choices=["move", "get"], help="default: the node preset's (move)")
+    p.add_argument("--method", choices=RETRIEVE_METHODS, help="default: the node preset's (move)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_retrieve)
 
