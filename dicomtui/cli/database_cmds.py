@@ -248,8 +248,7 @@ def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
     from ..core.metadata import filter_rows, tag_rows
 
     with open_database(db_path, create=False) as db:
-        found = selection.resolve(db, [args.uid]).items
-        files = selection.instance_files(db, found) if found else []
+        files = selection.instance_files(db, selection.resolve(db, [args.uid]).items)
     if not files:
         err(selection.missing_sentence(args.uid))
         return EXIT_FATAL  # as rm, send and ls do for an unknown UID
