@@ -48,18 +48,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import numpy as np  # noqa: E402
-from PIL import Image as PILImage  # noqa: E402
 import textual  # noqa: E402
+from _common import check  # noqa: E402
+from PIL import Image as PILImage  # noqa: E402
 from rich.console import Console  # noqa: E402
 from textual.widgets import Input, Static  # noqa: E402
 
-from _common import check  # noqa: E402
 from dicomtui.core.database import SCHEMA_VERSION, DicomDatabase  # noqa: E402
 from dicomtui.core.volume import Volume, window_presets  # noqa: E402
 from dicomtui.tui.app import DicomTuiApp  # noqa: E402
 from dicomtui.tui.screens.viewer import ViewerScreen  # noqa: E402
 from dicomtui.tui.widgets import halfblocks  # noqa: E402
-from dicomtui.tui.widgets.slice_view import Loaded, SliceView  # noqa: E402
+from dicomtui.tui.widgets.slice_view import SliceView, ViewerItem  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 SIZE = (160, 50)
@@ -70,12 +70,15 @@ FLOOR = "baseline: unbound key f12 (pilot floor)"  # press + pause of a key noth
 SLICES, ROWS, COLS = 100, 512, 512
 UID_ROOT = "1.2.826.0.1.3680043.10.1147.9."  # the generated-data root of synth.py, branch 9: never a real patient
 
-LAST = ("Adams Baker Becker Brown Clark Costa Davis Dubois Evans Fischer Garcia Gonzalez Green Hall Hansen Hoffmann "
-        "Jensen Johnson Jones Keller Klein Koch Kowalski Lambert Larsen Lee Lopez Martin Meyer Miller Moreau Muller "
-        "Murphy Nguyen Nielsen Novak Olsen Petit Peters Richter Roux Santos Schmidt Schmitt Schneider Schulz Silva "
-        "Smith Taylor Thomas Wagner Walker Weber White Wilson Wolf Young Zimmermann").split()
-FIRST = ("Anna Ben Carla David Emma Felix Greta Hugo Ida Jan Karin Lars Maria Nils Olga Paul Rosa Sven Tina Uwe "
-         "Vera Walter Yara Zoe Alice Bruno Chloe Denis Elena Frank").split()
+LAST = ["Adams", "Baker", "Becker", "Brown", "Clark", "Costa", "Davis", "Dubois", "Evans", "Fischer", "Garcia",
+        "Gonzalez", "Green", "Hall", "Hansen", "Hoffmann", "Jensen", "Johnson", "Jones", "Keller", "Klein", "Koch",
+        "Kowalski", "Lambert", "Larsen", "Lee", "Lopez", "Martin", "Meyer", "Miller", "Moreau", "Muller", "Murphy",
+        "Nguyen", "Nielsen", "Novak", "Olsen", "Petit", "Peters", "Richter", "Roux", "Santos", "Schmidt", "Schmitt",
+        "Schneider", "Schulz", "Silva", "Smith", "Taylor", "Thomas", "Wagner", "Walker", "Weber", "White", "Wilson",
+        "Wolf", "Young", "Zimmermann"]
+FIRST = ["Anna", "Ben", "Carla", "David", "Emma", "Felix", "Greta", "Hugo", "Ida", "Jan", "Karin", "Lars", "Maria",
+         "Nils", "Olga", "Paul", "Rosa", "Sven", "Tina", "Uwe", "Vera", "Walter", "Yara", "Zoe", "Alice", "Bruno",
+         "Chloe", "Denis", "Elena", "Frank"]
 STUDY_KINDS = [  # (description, modality, body part, series descriptions)
     ("CT head", "CT", "HEAD", ["Scout", "Head 5mm", "Head 1mm", "Bone 1mm"]),
     ("CT chest abdomen pelvis", "CT", "CHEST", ["Topogram", "Thorax 1mm", "Abdomen 3mm", "Venous 1mm", "Dose report"]),
@@ -395,9 +398,7 @@ async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[
         app = DicomTuiApp(tmp / "db", renderer="halfblock", settings_path=settings)
         async with app.run_test(size=SIZE) as pilot:
             vol = volume()
-            first = vol.windows[0]
-            app.loaded.append(Loaded(f"bench {COLS}x{ROWS}x{SLICES}", [vol], center=first.center,
-                                     width=first.width, preset=first.name))
+            app.loaded.append(ViewerItem(f"bench {COLS}x{ROWS}x{SLICES}", [vol]))  # shown with its first window
             app.action_viewer()
             await pilot.pause()
             screen = app.screen
@@ -431,7 +432,7 @@ async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[
                 for _ in range(steps):
                     with profile:
                         start = time.perf_counter()
-                        view.step(1)  # index + 1, then redraw(): window, resize, hand the image over
+                        view.step(1)  # index + 1: its watcher redraws (window, resize, hand the image over)
                         results.setdefault(f"{plane}: SliceView.step/redraw alone", []).append(
                             (time.perf_counter() - start) * 1000)
                     grey = image.grey

@@ -11,6 +11,9 @@ import pytest
 from pydicom.data import get_charset_files, get_testdata_file
 
 from dicomtui.core import header
+from dicomtui.core.database import DicomDatabase
+from dicomtui.core.indexer import import_paths
+from dicomtui.core.synth import SeriesSpec, write_series
 
 TEST_FILES = Path(get_testdata_file("CT_small.dcm", download=False)).parent
 ALL_FILES = sorted(p for p in TEST_FILES.rglob("*") if p.is_file())
@@ -160,3 +163,18 @@ def test_c_walk_survives_mutated_files(tmp_path: Path, monkeypatch: pytest.Monke
                 break
         target.write_bytes(bytes(data))
         assert _outcome(target, True, monkeypatch) == _outcome(target, False, monkeypatch), f"mutation {i}"
+
+
+# ---- regressions a review found: each test is the reproduction, made to pass ----
+
+
+def test_python_walk_rejects_absurd_nesting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(header, "_scan", None)
+    good = write_series(tmp_path / "in", SeriesSpec(slices=2))[0].read_bytes()
+    meta_end = 144 + int.from_bytes(good[140:144], "little")
+    nest = b"".join(b"\x09\x00\x10\x10SQ\x00\x00\xff\xff\xff\xff\xfe\xff\x00\xe0\xff\xff\xff\xff" for _ in range(3000))
+    (tmp_path / "in" / "deep.dcm").write_bytes(good[:meta_end] + nest)
+    with DicomDatabase.open(tmp_path / "db") as db:
+        report = import_paths(db, [tmp_path / "in"])
+    assert report.instances_added == 2
+    assert [Path(p.path).name for p in report.rejected] == ["deep.dcm"]

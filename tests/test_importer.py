@@ -342,3 +342,60 @@ def test_the_report_names_the_database(tmp_path: Path, series_folder: Path, db: 
     report = import_paths(db, [series_folder])
     assert report.database == str(db.root) and report.summary().startswith(f"Linked into {db.root}: ")
     assert report.to_dict()["mode"] == "link"
+
+
+# ---- regressions a review found: each test is the reproduction, made to pass ----
+
+
+def test_linking_the_database_storage_deletes_nothing(tmp_path: Path, series_folder: Path) -> None:
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [series_folder], COPY)
+        report = import_paths(db, [db.root / "dicom"], LINK)
+        assert [p.reason for p in report.rejected] == [
+            "inside the database folder: not imported (its files are already ours)"]
+        report = import_paths(db, [tmp_path], LINK)  # a folder that contains the database
+        assert report.instances_added == 0 and report.skipped_unchanged == 0
+        assert not any("dicomtui.sqlite" in p.path for p in report.rejected)
+        assert db.check().ok and tuple(db.stats()[k] for k in ("patients", "studies", "series", "instances")) == (
+            1, 1, 2, 15)
+
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS")
+def test_dicomdir_references_outside_its_folder_are_ignored(tmp_path: Path, db: DicomDatabase) -> None:
+    from pydicom.fileset import FileSet
+
+    media = tmp_path / "media"
+    outside = write_series(tmp_path / "secret", SeriesSpec(slices=1, seed=4))
+    inside = write_series(media / "A", SeriesSpec(slices=2, seed=5), name="IM{index:05d}")
+    fs = FileSet()
+    for path in inside:
+        fs.add(pydicom.dcmread(path))
+    fs.write(media / "out")
+    dicomdir = pydicom.dcmread(media / "out" / "DICOMDIR")
+    for rec in dicomdir.DirectoryRecordSequence:
+        if "ReferencedFileID" in rec:
+            rec.ReferencedFileID = ["..", "..", "secret", outside[0].name]
+            break
+    dicomdir.save_as(media / "out" / "DICOMDIR")
+    report = import_paths(db, [media / "out"])
+    assert any(p.reason == "DICOMDIR reference outside its folder: ignored" for p in report.rejected)
+    assert not any("secret" in r["path"] for r in db.instances())
+
+
+
+def test_an_unreadable_dicomdir_falls_back_to_the_folder(tmp_path: Path, db: DicomDatabase) -> None:
+    write_series(tmp_path / "cd", SeriesSpec(slices=3))
+    (tmp_path / "cd" / "DICOMDIR").write_bytes(b"")
+    report = import_paths(db, [tmp_path / "cd"])
+    assert report.instances_added == 3
+    assert any("importing every file of its folder instead" in p.reason for p in report.rejected)
+
+
+
+def test_a_fifo_in_a_folder_is_reported(tmp_path: Path, db: DicomDatabase) -> None:
+    write_series(tmp_path / "in", SeriesSpec(slices=1))
+    os.mkfifo(tmp_path / "in" / "pipe")
+    report = import_paths(db, [tmp_path / "in"])
+    assert [(Path(p.path).name, p.reason) for p in report.rejected] == [
+        ("pipe", "not a regular file (device, pipe or socket)")]

@@ -12,7 +12,7 @@ import pydicom.data
 import pytest
 from pydicom.dataset import Dataset
 
-from dicomtui.core.metadata import (DEFER_SIZE, MetadataError, TagRow, filter_rows, rows_as_text, tag_rows)
+from dicomtui.core.metadata import DEFER_SIZE, MetadataError, TagRow, filter_rows, rows_as_text, tag_rows
 from dicomtui.core.synth import SeriesSpec, series_datasets, write_series
 
 REF_SEQ, REF_UID = (0x0008, 0x1140), (0x0008, 0x1155)

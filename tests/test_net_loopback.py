@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import socket
 import threading
 import time
 from io import BytesIO
@@ -21,7 +22,7 @@ from dicomtui.core.net.associate import store_association
 from dicomtui.core.net.listener import Listener
 from dicomtui.core.net.nodes import LocalNode, RemoteNode
 from dicomtui.core.net.scp import Association, Handler, StoreSCP
-from dicomtui.core.net.scu import read_for_sending
+from dicomtui.core.net.scu import AssociationFailed, StoreAssociation, read_for_sending
 from dicomtui.core.net.send import send
 from dicomtui.core.net.status import Status
 from dicomtui.core.synth import SeriesSpec, write_series
@@ -124,6 +125,24 @@ def test_a_stranger_is_rejected_in_words(tmp_path: Path) -> None:
                                                "is not recognised"):
             store_association(LocalNode(ae_title="STRANGER"), node, [(wire.VERIFICATION, wire.IMPLICIT_LE)])
         store_association(LocalNode(ae_title="FRIEND"), node, [(wire.VERIFICATION, wire.IMPLICIT_LE)]).release()
+    finally:
+        server.stop()
+
+
+def test_an_ended_association_frees_its_slot_before_the_peer_closes(tmp_path: Path) -> None:
+    """With one association allowed, a stranger that has read its A-ASSOCIATE-RJ but keeps its socket open (our
+    side then waits up to 2 s for it to close, so the reject is not destroyed by a reset) does not make the next
+    caller "local limit exceeded"."""
+    server = StoreSCP("LOOP", "127.0.0.1", 0, Recorder(), _temp_files(tmp_path / "incoming"), allow=["FRIEND"],
+                      max_associations=1)
+    server.start()
+    node = RemoteNode("loop", "LOOP", "127.0.0.1", server.port)
+    try:
+        stranger = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with stranger.dup():  # the client closes its socket on a reject; the duplicate keeps the connection open
+            with pytest.raises(AssociationFailed):
+                StoreAssociation.open(stranger, "STRANGER", "LOOP", [(wire.VERIFICATION, wire.IMPLICIT_LE)], 10)
+            store_association(LocalNode(ae_title="FRIEND"), node, [(wire.VERIFICATION, wire.IMPLICIT_LE)]).release()
     finally:
         server.stop()
 

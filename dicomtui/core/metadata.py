@@ -7,6 +7,7 @@ display text: pydicom decodes them (SpecificCharacterSet included), this module 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import warnings
@@ -175,10 +176,8 @@ def _bare_element(ds, tag: int, vr: str | None):
     if tag.is_private and tag.element >= 0x1000:
         creator_tag = Tag(tag.group, tag.element >> 8)
         if creator_tag in ds:
-            try:
+            with contextlib.suppress(Exception):  # an unreadable creator just leaves the element unnamed
                 elem.private_creator = str(ds[creator_tag].value)
-            except Exception:  # noqa: BLE001 - an unreadable creator just leaves the element unnamed
-                pass
     return elem
 
 

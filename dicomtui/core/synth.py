@@ -9,13 +9,20 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    MRImageStorage,
+)
 
-CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
-MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+CT_IMAGE_STORAGE = CTImageStorage
+MR_IMAGE_STORAGE = MRImageStorage
 UID_ROOT = "1.2.826.0.1.3680043.10.1147."  # generated-data root; never a real patient's
 
 
@@ -60,7 +67,8 @@ def series_datasets(spec: SeriesSpec, pixels: Callable[[int, SeriesSpec], np.nda
     series_uid = spec.series_uid or uid("series", study_uid, spec.series_number, spec.seed)
     row, col = np.array(spec.orientation[:3]), np.array(spec.orientation[3:])
     normal = np.cross(row, col)
-    positions = spec.positions or [np.array(spec.origin) + i * spec.slice_spacing * normal for i in range(spec.slices)]
+    positions: Sequence[Any] = spec.positions or [
+        np.array(spec.origin) + i * spec.slice_spacing * normal for i in range(spec.slices)]
     frame_uid = uid("frame", study_uid, spec.seed)
     sop_class = MR_IMAGE_STORAGE if spec.modality == "MR" else CT_IMAGE_STORAGE
     out = []

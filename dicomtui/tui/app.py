@@ -9,16 +9,18 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
 from ..config import Settings, SettingsError, load_settings, remember_database, save_settings
 from ..core.database import DatabaseError, DicomDatabase
 from ..core.examine import examine_series
 from ..core.examine import load as load_loadable
 from ..core.examine.loadable import Loadable
+from .messages import Deleted, Examined, ListenerStopped, Status, VolumesLoaded
 from .screens.browser import BrowserScreen
 from .screens.confirm import ConfirmScreen, MessageScreen, ShowsWorkerErrors
 from .screens.databases import DatabasesScreen
@@ -26,10 +28,12 @@ from .screens.examine import ExamineScreen
 from .screens.help import HelpScreen
 from .screens.import_ import ImportScreen, summary_text
 from .screens.metadata import MetadataScreen
-from .screens.network import NetworkScreen, NodeForm, SendScreen
+from .screens.network import NetworkScreen
+from .screens.node_form import NodeForm
+from .screens.send import SendScreen
 from .screens.settings import SettingsScreen
 from .screens.viewer import SaveScreen, ViewerScreen
-from .widgets.slice_view import Loaded
+from .widgets.slice_view import ViewerItem
 from .widgets.tables import MarkTable
 
 
@@ -56,7 +60,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         self.renderer = renderer or self.settings.renderer
         self.db: DicomDatabase | None = None
         self.db_error = ""
-        self.loaded: list[Loaded] = []
+        self.loaded: list[ViewerItem] = []  # the viewer's Loaded data list
         try:  # before the browser mounts; a failure is shown there and `o` opens another database
             self.db = DicomDatabase.open(self.db_path)
             self.sub_title = str(self.db.root)
@@ -188,13 +192,14 @@ class DicomTuiApp(ShowsWorkerErrors, App):
     @work(thread=True, exclusive=True, group="delete", exit_on_error=False)
     def _delete(self, items: list[tuple[str, int]]) -> None:
         with DicomDatabase.open(self.db_path, create=False) as db:
-            report = db.delete(items)
+            self.post_message(Deleted(db.delete(items)))
+
+    @on(Deleted)
+    def _deleted(self, message: Deleted) -> None:
+        report = message.report
         text = (f"Deleted {report.instances} instances ({report.files_deleted} copied files deleted, "
                 f"{report.files_kept} linked files kept)" + (f"; {len(report.errors)} errors" if report.errors else ""))
-        self.call_from_thread(self._after_delete, text, report.errors)
-
-    def _after_delete(self, text: str, errors: list[str]) -> None:
-        self.notify(text, severity="warning" if errors else "information")
+        self.notify(text, severity="warning" if report.errors else "information")
         self.browser.reload()
 
     # ---- network ---------------------------------------------------------------------------------------------
@@ -235,7 +240,11 @@ class DicomTuiApp(ShowsWorkerErrors, App):
     @work(thread=True, group="listener", exit_on_error=False)
     def _stop_listener(self, listener) -> None:
         listener.stop()  # waits for open associations: not on the UI thread
-        self.call_from_thread(self.notify, f"Listener stopped ({listener.indexed} instances received)")
+        self.post_message(ListenerStopped(listener.indexed))
+
+    @on(ListenerStopped)
+    def _listener_stopped(self, message: ListenerStopped) -> None:
+        self.notify(f"Listener stopped ({message.indexed} instances received)")
 
     # ---- metadata --------------------------------------------------------------------------------------------
 
@@ -263,27 +272,35 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             self.notify("Still loading the previous selection", severity="warning")
         return busy
 
-    def _status(self, text: str) -> None:
-        """From a worker thread: what it is doing, in the browser's status line."""
-        self.call_from_thread(lambda: self.browser.busy(text))
+    @on(Status)
+    def _status(self, message: Status) -> None:
+        """What a worker is doing, in the browser's status line."""
+        self.browser.busy(message.text)
 
     def worker_failed(self, _worker) -> None:
         self.browser.update_status()
 
     @work(thread=True, exclusive=True, group="examine", exit_on_error=False)
     def _examine(self, series_ids: list[int], show: bool) -> None:
-        self._status(f"examining {len(series_ids)} series …")
+        self.post_message(Status(f"examining {len(series_ids)} series …"))
+        worker = get_current_worker()
         with DicomDatabase.open(self.db_path, create=False) as db:
             loadables = examine_series(db, series_ids, split_by_time=self.settings.split_by_time)
             labels = {}
             for sid in series_ids:
+                if worker.is_cancelled:
+                    return
                 row = db.get("series", sid) or {}
                 labels[row.get("SeriesInstanceUID")] = f"{row.get('SeriesNumber') or ''} " \
                                                       f"{row.get('SeriesDescription') or ''}".strip()
-        if show:
-            self.call_from_thread(self.push_screen, ExamineScreen(loadables, labels))
+        self.post_message(Examined(loadables, labels, show))
+
+    @on(Examined)
+    def _examined(self, message: Examined) -> None:
+        if message.show:
+            self.push_screen(ExamineScreen(message.loadables, message.labels))
         else:
-            self.call_from_thread(self.load_loadables, [item for item in loadables if item.selected])
+            self.load_loadables([item for item in message.loadables if item.selected])
 
     def load_loadables(self, loadables: list[Loadable]) -> None:
         """Load, asking first when a loadable has warnings (as Slicer does)."""
@@ -306,24 +323,27 @@ class DicomTuiApp(ShowsWorkerErrors, App):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(self, loadables: list[Loadable]) -> None:
         items = []
-        shown = [0.0]  # when progress was last shown: ten updates a second are enough
+        worker = get_current_worker()
+        shown = [0.0]  # when progress was last posted: ten updates a second are enough (the rest would coalesce)
         with DicomDatabase.open(self.db_path, create=False) as db:
             for n, loadable in enumerate(loadables, 1):
+                if worker.is_cancelled:
+                    return
+
                 def progress(done: int, total: int, n: int = n, name: str = loadable.name) -> None:
                     if time.monotonic() - shown[0] > 0.1 or done == total:
                         shown[0] = time.monotonic()
-                        self._status(f"loading {n}/{len(loadables)} {name}: {done}/{total}")
+                        self.post_message(Status(f"loading {n}/{len(loadables)} {name}: {done}/{total}"))
 
                 result = load_loadable(db, loadable, progress, regularize=self.settings.regularize)
-                volumes = result if isinstance(result, list) else [result]
-                item = Loaded(loadable.name, volumes)
-                first = volumes[0].windows[0] if volumes[0].windows else None
-                if first is not None:
-                    item.center, item.width, item.preset = first.center, first.width, first.name
-                items.append(item)
-        self.call_from_thread(self._loaded, items)
+                items.append(ViewerItem(loadable.name, result if isinstance(result, list) else [result]))
+        self.post_message(VolumesLoaded(items))
 
-    def _loaded(self, items: list[Loaded]) -> None:
+    @on(VolumesLoaded)
+    def _volumes_loaded(self, message: VolumesLoaded) -> None:
+        self._loaded(message.items)
+
+    def _loaded(self, items: list[ViewerItem]) -> None:
         self.browser.update_status()
         self.loaded.extend(items)
         if isinstance(self.screen, (BrowserScreen, ExamineScreen, ViewerScreen)):

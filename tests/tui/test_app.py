@@ -22,7 +22,6 @@ from dicomtui.tui.widgets.tables import MarkTable
 
 from .conftest import settle, text
 
-
 SIZE = (120, 34)
 
 
@@ -174,7 +173,7 @@ async def test_metadata_screen_filters_steps_and_folds(app: DicomTuiApp) -> None
         await pilot.press("m")
         screen = app.screen
         assert isinstance(screen, MetadataScreen)
-        table = screen.query_one("#metadata-table", DataTable)
+        table = screen.query_one("#metadata-table", MarkTable)
         keywords = [str(table.get_row_at(i)[1]) for i in range(table.row_count)]
         assert "PatientName" in keywords and "TransferSyntaxUID" in keywords
         assert "file 1/8" in text(screen.query_one("#metadata-file", Static))

@@ -13,7 +13,9 @@ from textual.widgets import DataTable, Input, Static
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.net.nodes import LocalNode, Nodes, RemoteNode, save_nodes
 from dicomtui.tui.app import DicomTuiApp
-from dicomtui.tui.screens.network import NetworkScreen, NodeForm, SendScreen
+from dicomtui.tui.screens.network import NetworkScreen
+from dicomtui.tui.screens.node_form import NodeForm
+from dicomtui.tui.screens.send import SendScreen
 from dicomtui.tui.widgets.tables import MarkTable
 from tests.conftest import require_program
 from tests.interop.test_dimse import free_port, storescp  # noqa: F401 - fixture

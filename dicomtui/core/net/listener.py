@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import storage
-from ..database import DicomDatabase, FileRecord, fill_patient_id
-from ..header import HeaderError, read_header
+from ..database import DicomDatabase, FileRecord
+from ..errors import HeaderError
 from .nodes import LocalNode
 from .scp import Association, Handler, StoreSCP
 from .status import Status
@@ -28,9 +28,6 @@ log = logging.getLogger("dicomtui.listener")
 
 BATCH = 256  # instances per index transaction
 FLUSH_S = 0.25  # longest wait before pending instances are indexed
-STATUS_SUCCESS = Status.SUCCESS
-STATUS_CANNOT_UNDERSTAND = Status.CANNOT_UNDERSTAND
-STATUS_OUT_OF_RESOURCES = Status.OUT_OF_RESOURCES
 
 
 @dataclass
@@ -81,7 +78,7 @@ def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str
             os.fsync(f.fileno())
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        return None, STATUS_OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
+        return None, Status.OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
     return store_written(root, tmp, len(data))
 
 
@@ -100,10 +97,10 @@ def store_written(root: Path, tmp: Path, size: int) -> tuple[FileRecord | None, 
         storage.fsync_dir(dest.parent)
     except HeaderError as exc:
         tmp.unlink(missing_ok=True)
-        return None, STATUS_CANNOT_UNDERSTAND, str(exc)
+        return None, Status.CANNOT_UNDERSTAND, str(exc)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        return None, STATUS_OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
+        return None, Status.OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
     return FileRecord.from_file(dest, root=root, header=header), 0, ""
 
 
@@ -134,7 +131,7 @@ class _Events(Handler):
         stats.images += 1
         stats.bytes += size
         self.listener._emit(stats)
-        return STATUS_SUCCESS
+        return Status.SUCCESS
 
     def store_failed(self, assoc: Association, problem: str) -> None:
         stats: AssociationStats = assoc.data["stats"]
@@ -249,13 +246,8 @@ class Listener:
         orphans = db.storage_orphans()
         records = []
         for rel in orphans:
-            full = db.root / rel
             try:
-                header = read_header(str(full))
-                fill_patient_id(header)
-                st = full.stat()
-                records.append(FileRecord(header, rel, True, st.st_size, st.st_mtime_ns, rel, st.st_size,
-                                          st.st_mtime_ns))
+                records.append(FileRecord.from_file(db.root / rel, root=db.root))
             except (HeaderError, OSError) as exc:
                 log.warning("left in storage, not indexed: %s (%s)", rel, exc)
         if records:

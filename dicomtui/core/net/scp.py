@@ -134,6 +134,10 @@ class StoreSCP:
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()
         self._active: dict[threading.Thread, socket.socket] = {}
+        # connections whose association is over (rejected, released, aborted) while their socket closes gently
+        # (up to 2 s): they no longer count against max_associations, or a peer that reconnects at once after a
+        # release would be refused as "local limit exceeded"
+        self._ended: set[threading.Thread] = set()
         self._stopping = False
         self._thread = threading.Thread(target=self._accept_loop, name="scp-accept", daemon=True)
 
@@ -199,13 +203,21 @@ class StoreSCP:
         except Exception:  # noqa: BLE001 - one association's bug must not take the listener down
             log.exception("association from %s:%d ended by an error", address[0], address[1])
         finally:
+            self.association_over()
             _close_gently(conn)
             with self._lock:
                 self._active.pop(threading.current_thread(), None)
+                self._ended.discard(threading.current_thread())
+
+    def association_over(self) -> None:
+        """The calling thread's association has ended: called before its last PDU (A-ASSOCIATE-RJ, A-RELEASE-RP,
+        A-ABORT) is sent, so that the peer, once it has read it, can open the next association at once."""
+        with self._lock:
+            self._ended.add(threading.current_thread())
 
     def _busy(self) -> bool:
         with self._lock:
-            return len(self._active) > self.max_associations  # this one included
+            return len(self._active) - len(self._ended) > self.max_associations  # this one included
 
 
 def _close_gently(conn: socket.socket, wait_s: float = 2.0) -> None:
@@ -287,6 +299,11 @@ class _Connection:
             return None
         return kind, body
 
+    def _send_last(self, data: bytes) -> None:
+        """Send the PDU that ends the association (reject, release response, abort)."""
+        self.scp.association_over()
+        self._send(data)
+
     def _send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
@@ -304,12 +321,12 @@ class _Connection:
             except AbortAssociation as exc:
                 log.warning("aborting the association from %s:%d: %s", self.address[0], self.address[1], exc)
                 with contextlib.suppress(OSError):
-                    self._send(abort_pdu(2, exc.reason))
+                    self._send_last(abort_pdu(2, exc.reason))
             except TimeoutError:
                 log.warning("association from %s:%d: nothing received for %g s, aborted", self.address[0],
                             self.address[1], IDLE_S if self.assoc else ARTIM_S)
                 with contextlib.suppress(OSError):
-                    self._send(abort_pdu(2, ABORT_UNSPECIFIED))
+                    self._send_last(abort_pdu(2, ABORT_UNSPECIFIED))
             except OSError as exc:
                 log.info("association from %s:%d: connection lost (%s)", self.address[0], self.address[1], exc)
         finally:
@@ -357,7 +374,7 @@ class _Connection:
             reply.result, reply.result_source, reply.diagnostic = reject
             out = A_ASSOCIATE_RJ()
             out.from_primitive(reply)
-            self._send(out.encode())
+            self._send_last(out.encode())
             log.info("rejected an association from %s (%s:%d): result %d, source %d, reason %d", calling,
                      self.address[0], self.address[1], *reject)
             return False
@@ -396,7 +413,7 @@ class _Connection:
                 if self.store is not None:  # released mid-instance: that instance is incomplete
                     self.store.discard()
                     self.store = None
-                self._send(RELEASE_RP_PDU)
+                self._send_last(RELEASE_RP_PDU)
                 return "released"
             elif kind == ABORT:
                 return "aborted"

@@ -199,9 +199,8 @@ class BrowserScreen(Screen):
             self.table(self.focused_level()).focus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("load", "search") and isinstance(self.focused, Input):
-            return False  # Enter in a filter box submits it; / is typed into it
-        return True
+        # Enter in a filter box submits it; / is typed into it
+        return not (action in ("load", "search") and isinstance(self.focused, Input))
 
     def action_load(self) -> None:
         self.app.load_series(self.selected_series())

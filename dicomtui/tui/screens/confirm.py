@@ -1,6 +1,9 @@
-"""A yes/no question as a modal that returns a bool (Escape or n = no)."""
+"""The dialogs: a yes/no question that returns a bool (Escape or n = no), a message to acknowledge, and the
+message a failed worker puts up (a user error as its sentence, anything else as a bug with its traceback)."""
 
 from __future__ import annotations
+
+import traceback
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -8,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
+
+from ...core.errors import DicomtuiError
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -50,8 +55,8 @@ class MessageScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.title_text, classes="question")
-            yield Static(self.text, classes="details")
+            yield Static(self.title_text, classes="question", markup=False)
+            yield Static(self.text, classes="details", markup=False)  # file names and tracebacks hold [ ]
             yield Button("OK", variant="primary", id="ok")
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:
@@ -62,15 +67,29 @@ class MessageScreen(ModalScreen[None]):
 
 
 class ShowsWorkerErrors:
-    """Mixed into screens that run workers: a worker that fails puts up a message saying what went wrong
-    (Textual's Worker.StateChanged does not bubble to the app)."""
+    """Mixed into the app and the screens that run workers: a worker that fails puts up a message saying what
+    went wrong (Textual's Worker.StateChanged does not bubble to the app)."""
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
-            error = event.worker.error
             self.worker_failed(event.worker)
-            self.app.push_screen(MessageScreen(f"{(event.worker.group or 'work').capitalize()} failed",
-                                               f"{type(error).__name__}: {error}"))
+            self.app.push_screen(error_message(event.worker.group or "work", event.worker.error))
 
     def worker_failed(self, worker: Worker) -> None:
         """Hook: reset what the screen shows while the worker ran."""
+
+
+TRACEBACK_FRAMES = 6  # the innermost frames: where it broke, and the few calls that led there
+
+
+def error_message(work: str, error: BaseException) -> MessageScreen:
+    """The message for ``work`` (a worker group: "load", "import"…) that raised ``error``. A ``DicomtuiError``
+    is a failure the user can act on: its sentence, as it is. Anything else is a bug in dicomtui: said so, with
+    the exception's type, its message and the last frames of the traceback, to be reported."""
+    if isinstance(error, DicomtuiError):
+        return MessageScreen(f"{work.capitalize()} failed", str(error))
+    frames = traceback.extract_tb(error.__traceback__)[-TRACEBACK_FRAMES:]
+    where = "".join(traceback.format_list(frames)).rstrip()
+    return MessageScreen(f"{work.capitalize()} failed: this is a bug in dicomtui",
+                         f"{type(error).__name__}: {error}\n\n{where}\n\n"
+                         "Please report it with these lines and what you did just before.")

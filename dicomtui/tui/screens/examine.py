@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Label, Static
+from textual.widgets import Footer, Header, Label, Static
 
 from ...core.examine.loadable import Loadable
+from ..widgets.tables import MarkColumn, MarkTable
 
-CHECK = {True: Text("[x]", style="bold $success"), False: "[ ]"}
+COLUMNS = [("Series", "series"), ("Name", "name"), ("Plugin", "plugin"), ("Confidence", "confidence"),
+           ("Images", "images"), ("Warnings", "warnings")]
+LOAD = MarkColumn("Load", "[x]", "[ ]")  # the table's marks are the loadables selected for loading
 
 
 class ExamineScreen(Screen):
     BINDINGS = [
-        Binding("space", "toggle", "Toggle", id="examine_toggle", tooltip="Select or unselect the loadable"),
+        Binding("space", "toggle", "Toggle", id="examine_toggle", tooltip="Select or unselect the loadable",
+                priority=True),  # before the table's own space (Mark): the same toggle, under its own name
         Binding("enter,l", "load", "Load selected", id="examine_load", priority=True),
         Binding("escape", "back", "Back", id="examine_back"),
     ]
@@ -29,24 +32,23 @@ class ExamineScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Label("Loadables: the default selection is marked; space toggles, Enter loads", classes="pane-title")
-        yield DataTable(id="loadables", cursor_type="row", zebra_stripes=True)
+        yield MarkTable(COLUMNS, mark=LOAD, id="loadables")
         yield Static("", id="loadable-warnings")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#loadables", DataTable)
-        table.add_column("Load", key="selected")
-        table.add_columns("Series", "Name", "Plugin", "Confidence", "Images", "Warnings")
-        for n, item in enumerate(self.loadables):
-            table.add_row(CHECK[item.selected], self.series_labels.get(item.series_uid, item.series_uid),
-                          item.name, item.plugin, f"{item.confidence:.2f}", str(len(item.instances)),
-                          str(len(item.warnings)) if item.warnings else "", key=str(n))
+        table = self.query_one("#loadables", MarkTable)
+        table.fill([{"id": n, "series": self.series_labels.get(item.series_uid, item.series_uid), "name": item.name,
+                     "plugin": item.plugin, "confidence": f"{item.confidence:.2f}", "images": len(item.instances),
+                     "warnings": len(item.warnings) if item.warnings else ""}
+                    for n, item in enumerate(self.loadables)])
+        table.marked = {str(n) for n, item in enumerate(self.loadables) if item.selected}
         table.focus()
         self._show_warnings(0)
 
-    @on(DataTable.RowHighlighted, "#loadables")
-    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self._show_warnings(event.cursor_row)
+    @on(MarkTable.Highlighted, "#loadables")
+    def _highlighted(self, event: MarkTable.Highlighted) -> None:
+        self._show_warnings(event.table.cursor_row)
 
     def _show_warnings(self, row: int) -> None:
         text = ""
@@ -56,14 +58,12 @@ class ExamineScreen(Screen):
         self.query_one("#loadable-warnings", Static).update(text)
 
     def action_toggle(self) -> None:
-        table = self.query_one("#loadables", DataTable)
-        row = table.cursor_row
-        if 0 <= row < len(self.loadables):
-            item = self.loadables[row]
-            item.selected = not item.selected
-            table.update_cell(str(row), "selected", CHECK[item.selected])
+        self.query_one("#loadables", MarkTable).action_toggle_mark()
 
     def action_load(self) -> None:
+        marked = self.query_one("#loadables", MarkTable).marked
+        for n, item in enumerate(self.loadables):
+            item.selected = str(n) in marked
         chosen = [item for item in self.loadables if item.selected]
         if chosen:
             self.app.load_loadables(chosen)

@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 from ...core.database import DicomDatabase
 from ...core.indexer import ImportProgress, ImportReport, run_import
 from ...core.storage import COPY, LINK
+from ..messages import ImportFinished, ImportProgressed
 from .confirm import ShowsWorkerErrors
 
 
@@ -106,9 +107,17 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
                 if worker.is_cancelled:
                     self.cancel_event.set()
                 if isinstance(event, ImportProgress):
-                    self.app.call_from_thread(self.show_progress, event)
+                    self.post_message(ImportProgressed(event))
                 elif isinstance(event, ImportReport):
-                    self.app.call_from_thread(self.show_report, event)
+                    self.post_message(ImportFinished(event))
+
+    @on(ImportProgressed)
+    def _progressed(self, message: ImportProgressed) -> None:
+        self.show_progress(message.progress)
+
+    @on(ImportFinished)
+    def _finished(self, message: ImportFinished) -> None:
+        self.show_report(message.report)
 
     def show_progress(self, event: ImportProgress) -> None:
         bar = self.query_one("#import-progress", ProgressBar)

@@ -8,9 +8,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from ...core import metadata
+from ..widgets.tables import MarkTable
+
+COLUMNS = [("Tag", "tag"), ("Keyword", "keyword"), ("VR", "vr"), ("Value", "value")]
 
 
 class MetadataScreen(Screen):
@@ -36,15 +39,13 @@ class MetadataScreen(Screen):
         yield Header()
         yield Static("", id="metadata-file")
         yield Input(placeholder="filter: text, or re:regex", id="metadata-filter")
-        yield DataTable(id="metadata-table", cursor_type="row", zebra_stripes=True)
+        yield MarkTable(COLUMNS, mark=None, max_width=None, id="metadata-table")  # values are shown whole
         yield Static("", id="metadata-status")
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#metadata-table", DataTable)
-        table.add_columns("Tag", "Keyword", "VR", "Value")
         self.read_file()
-        table.focus()
+        self.query_one("#metadata-table", MarkTable).focus()
 
     def read_file(self) -> None:
         path = self.files[self.index]
@@ -66,11 +67,11 @@ class MetadataScreen(Screen):
         if not text:  # folding applies to the whole tree, not to filter results
             rows = [r for r in rows if not any(r.path[:len(f)] == f and len(r.path) > len(f) for f in self.folded)]
         self.shown = rows
-        table = self.query_one("#metadata-table", DataTable)
-        table.clear()
-        for n, row in enumerate(rows):
-            mark = ("▸ " if row.path in self.folded else "▾ ") if row.is_sequence else ""
-            table.add_row("  " * row.depth + row.tag, mark + row.keyword, row.vr, row.value, key=str(n))
+        table = self.query_one("#metadata-table", MarkTable)
+        table.fill([{"id": n, "tag": "  " * row.depth + row.tag, "vr": row.vr, "value": row.value,
+                     "keyword": (("▸ " if row.path in self.folded else "▾ ") if row.is_sequence else "") + row.keyword}
+                    for n, row in enumerate(rows)])
+        table.move_cursor(0)  # a new file or filter starts at the top
         self.query_one("#metadata-status", Static).update(error or f"{len(rows)} of {len(self.rows)} elements")
 
     @on(Input.Changed, "#metadata-filter")
@@ -79,19 +80,21 @@ class MetadataScreen(Screen):
 
     @on(Input.Submitted, "#metadata-filter")
     def _filter_done(self) -> None:
-        self.query_one("#metadata-table", DataTable).focus()
+        self.query_one("#metadata-table", MarkTable).focus()
+
+    @on(MarkTable.Selected, "#metadata-table")
+    def _selected(self) -> None:
+        self.action_fold()  # Enter on the table (the table takes Enter before the screen's binding)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if isinstance(self.focused, Input) and action in ("file", "fold", "copy"):
-            return False
-        return True
+        return not (isinstance(self.focused, Input) and action in ("file", "fold", "copy"))
 
     def action_file(self, delta: int) -> None:
         self.index = (self.index + delta) % len(self.files)
         self.read_file()
 
     def action_fold(self) -> None:
-        table = self.query_one("#metadata-table", DataTable)
+        table = self.query_one("#metadata-table", MarkTable)
         if 0 <= table.cursor_row < len(self.shown):
             row = self.shown[table.cursor_row]
             if row.is_sequence:
@@ -109,6 +112,6 @@ class MetadataScreen(Screen):
 
     def action_back(self) -> None:
         if isinstance(self.focused, Input):  # Escape in the filter box goes back to the table first
-            self.query_one("#metadata-table", DataTable).focus()
+            self.query_one("#metadata-table", MarkTable).focus()
         else:
             self.app.pop_screen()

@@ -1,22 +1,25 @@
 """Network: node presets (add, edit, remove, echo, doctor), a C-FIND form with results, retrieve of the marked
-results, and the listener panel. Every DIMSE exchange runs in a thread worker; Escape cancels a running one."""
+results, and the listener panel. Every DIMSE exchange runs in a thread worker; Escape cancels a running one.
+The node form is in node_form.py, the send dialog in send.py."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static, Switch
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.worker import get_current_worker
 
 from ...core.database import DicomDatabase
-from ...core.net.nodes import RETRIEVE_METHODS, NodeError, Nodes, RemoteNode, load_nodes, save_nodes, validate
+from ...core.net.nodes import NodeError, Nodes, RemoteNode, load_nodes, save_nodes
+from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
 from ..widgets.tables import MarkTable
-from .confirm import ShowsWorkerErrors
+from .confirm import ConfirmScreen, ShowsWorkerErrors
+from .node_form import NodeForm
 
 QUERY_FIELDS = [("q-name", "Patient name", "name"), ("q-id", "Patient ID", "patient_id"),
                 ("q-date", "Date (YYYYMMDD-YYYYMMDD)", "date"), ("q-modality", "Modality (CT,MR)", "modality"),
@@ -143,7 +146,6 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         node = self.current_node()
         if node is None:
             return
-        from .confirm import ConfirmScreen
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -179,8 +181,11 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def _echo(self, node: RemoteNode) -> None:
         from ...core.net.dimse import echo
 
-        result = echo(node, self.nodes.local)
-        self.app.call_from_thread(self.say, ("✓ " if result.ok else "✗ ") + result.message)
+        self.post_message(Echoed(echo(node, self.nodes.local)))
+
+    @on(Echoed)
+    def _echoed(self, message: Echoed) -> None:
+        self.say(("✓ " if message.result.ok else "✗ ") + message.result.message)
 
     def action_doctor(self) -> None:
         node = None if self.busy() else self.current_node()
@@ -193,10 +198,12 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         from ...core.net.dimse import doctor
 
         with DicomDatabase.open(self.app.db_path) as db:
-            checks = doctor(db, node, self.nodes.local)
+            self.post_message(DoctorChecked(doctor(db, node, self.nodes.local)))
+
+    @on(DoctorChecked)
+    def _doctor_checked(self, message: DoctorChecked) -> None:
         marks = {True: "✓", False: "✗", None: "·"}
-        text = "\n".join(f"{marks[c.ok]} {c.name}: {c.detail}" for c in checks)
-        self.app.call_from_thread(self.say, text)
+        self.say("\n".join(f"{marks[c.ok]} {c.name}: {c.detail}" for c in message.checks))
 
     # ---- query / retrieve ------------------------------------------------------------------------------------
 
@@ -222,11 +229,17 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         try:
             answers = query(node, level, filters, self.nodes.local)
         except DimseError as exc:
-            self.app.call_from_thread(self.say, f"✗ {exc}")
+            self.post_message(Stopped(f"✗ {exc}"))
             return
-        self.app.call_from_thread(self._show_results, level, answers)
+        self.post_message(QueryAnswered(level, answers))
 
-    def _show_results(self, level: str, answers: list[dict[str, str]]) -> None:
+    @on(Stopped)
+    def _stopped(self, message: Stopped) -> None:
+        self.say(message.text)
+
+    @on(QueryAnswered)
+    def _show_results(self, message: QueryAnswered) -> None:
+        level, answers = message.level, message.answers
         self.level = level  # what the table holds
         self.query_one("#q-level", Select).value = level
         table = self.query_one("#query-results", MarkTable)
@@ -265,24 +278,34 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def _retrieve(self, node: RemoteNode, uids: list[str]) -> None:
         from ...core.net.dimse import DimseError, retrieve
 
+        worker = get_current_worker()
+
         def progress(done: int, total: int) -> None:
-            self.app.call_from_thread(self._progress, done, total)
+            if worker.is_cancelled:  # the screen closed: the retrieve stops at the next response
+                self.cancel.set()
+            self.post_message(Progress(done, total))
 
         try:
             with DicomDatabase.open(self.app.db_path) as db:
                 report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
         except DimseError as exc:
-            self.app.call_from_thread(self.say, f"✗ {exc}")
+            self.post_message(Stopped(f"✗ {exc}"))
             return
+        self.post_message(Retrieved(report))
+
+    @on(Retrieved)
+    def _retrieved(self, message: Retrieved) -> None:
+        report = message.report
         head = "Cancelled" if report.cancelled else "Done"
         text = (f"{head}: {report.completed} retrieved, {report.already_here} already here, {report.failed} failed,"
                 f" {report.warning} warnings (of {report.requested})")
-        self.app.call_from_thread(self.say, "\n".join([text, *report.errors]))
+        self.say("\n".join([text, *report.errors]))
 
-    def _progress(self, done: int, total: int) -> None:
+    @on(Progress)
+    def _progress(self, message: Progress) -> None:
         bar = self.query_one("#net-progress", ProgressBar)
         bar.display = True
-        bar.update(total=max(total, 1), progress=done)
+        bar.update(total=max(message.total, 1), progress=message.done)
 
     def action_cancel_or_back(self) -> None:
         if any(not w.is_finished for w in self.workers if w.group == "network"):
@@ -302,8 +325,9 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         listener = self.app.listener
         local = self.nodes.local
         if listener is None:
+            callers = ", callers: " + " ".join(local.allow) if local.allow else ""
             text = (f"Listener stopped (l starts it as {local.ae_title} on {local.bind}:{local.port}"
-                    f"{', TLS' if local.tls_cert else ''}{', callers: ' + ' '.join(local.allow) if local.allow else ''})")
+                    f"{', TLS' if local.tls_cert else ''}{callers})")
         else:
             text = (f"Listener running as {listener.local.ae_title} on {listener.local.bind}:{listener.port}  ·  "
                     f"{listener.indexed} instances indexed into {listener.db_path}  ·  l stops it")
@@ -315,161 +339,3 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             for stats in reversed(rows):
                 table.add_row(stats.calling_ae, stats.address, stats.ended or "open", str(stats.images),
                               f"{stats.bytes / 1e6:.1f}", f"{stats.rate:.0f}/s")
-
-
-class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
-    """Add or edit a node preset; dismissed with (old name, node) once it validates."""
-
-    BINDINGS = [Binding("escape", "close", "Cancel", id="node_form_close"),
-                Binding("ctrl+s", "save", "Save", id="node_form_save")]
-
-    def __init__(self, node: RemoteNode | None, taken: set[str]) -> None:
-        super().__init__()
-        self.node = node
-        self.taken = taken
-
-    def compose(self) -> ComposeResult:
-        n = self.node or RemoteNode("", "", "", 104)
-        with Vertical(classes="dialog wide", id="node-form"):
-            yield Label("Edit node" if self.node else "Add node", classes="pane-title")
-            with Horizontal(classes="row"):
-                yield Input(n.name, placeholder="name (e.g. pacs)", id="n-name")
-                yield Input(n.ae_title, placeholder="AE title", id="n-ae")
-                yield Input(n.host, placeholder="host", id="n-host")
-                yield Input(str(n.port), placeholder="port", id="n-port", type="integer")
-            with Horizontal(classes="row"):
-                yield Label("Retrieve ")
-                yield Select([(m, m) for m in RETRIEVE_METHODS], value=n.retrieve, allow_blank=False,
-                             id="n-retrieve")
-                yield Input(n.charset, placeholder="query character set", id="n-charset")
-                yield Input(f"{n.timeout:g}", placeholder="timeout s", id="n-timeout", type="number")
-            with Horizontal(classes="row"):
-                yield Label("TLS ")
-                yield Switch(n.tls, id="n-tls")
-                yield Label(" verify peer ")
-                yield Switch(n.tls_verify, id="n-verify")
-            with Horizontal(classes="row"):
-                yield Input(n.tls_ca, placeholder="CA file", id="n-ca")
-                yield Input(n.tls_cert, placeholder="client certificate", id="n-cert")
-                yield Input(n.tls_key, placeholder="client key", id="n-key")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", variant="primary", id="n-save")
-                yield Button("Cancel", id="n-cancel")
-            yield Static("", id="n-error")
-
-    def value(self, field_id: str) -> str:
-        return self.query_one(f"#{field_id}", Input).value.strip()
-
-    @on(Button.Pressed, "#n-save")
-    @on(Input.Submitted)
-    def action_save(self) -> None:
-        try:
-            name = self.value("n-name")
-            if not name or name in self.taken:
-                raise NodeError("give the node a name that no other node has")
-            node = replace(self.node or RemoteNode(name, "", "", 104), name=name, ae_title=self.value("n-ae"),
-                           host=self.value("n-host"), port=int(self.value("n-port") or 0),
-                           retrieve=self.query_one("#n-retrieve", Select).value, charset=self.value("n-charset"),
-                           timeout=float(self.value("n-timeout") or 30), tls=self.query_one("#n-tls", Switch).value,
-                           tls_verify=self.query_one("#n-verify", Switch).value, tls_ca=self.value("n-ca"),
-                           tls_cert=self.value("n-cert"), tls_key=self.value("n-key"))
-            if not node.host:
-                raise NodeError("give the host name or address of the node")
-            validate(node)
-        except (NodeError, ValueError) as exc:
-            self.query_one("#n-error", Static).update(f"[b]Not saved[/b]: {exc}")
-            return
-        self.dismiss((self.node.name if self.node else None, node))
-
-    @on(Button.Pressed, "#n-cancel")
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
-    """Send the browser's selection to a node (C-STORE over one association), with progress and per-instance
-    results; Escape cancels between instances."""
-
-    BINDINGS = [Binding("escape", "cancel_or_close", "Cancel / close", id="send_close")]
-
-    def __init__(self, files: list[dict], description: str, nodes: Nodes) -> None:
-        super().__init__()
-        self.files = files
-        self.description = description
-        self.nodes = nodes
-        self.cancel = threading.Event()
-        self.running = False
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog wide", id="send-dialog"):
-            yield Label(f"Send {self.description} ({len(self.files)} instances) to:")
-            yield DataTable(id="send-nodes", cursor_type="row")
-            yield ProgressBar(id="send-progress", show_eta=False)
-            yield Static("Enter sends to the highlighted node.", id="send-summary")
-            yield DataTable(id="send-failures", cursor_type="row")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#send-nodes", DataTable)
-        table.add_columns("Name", "Address")
-        for name, node in sorted(self.nodes.remotes.items()):
-            table.add_row(name, node.address, key=name)
-        if not self.nodes.remotes:
-            self.query_one("#send-summary", Static).update("No node yet: add one in the network screen (n, then a).")
-        self.query_one("#send-failures", DataTable).display = False
-        table.focus()
-
-    @on(DataTable.RowSelected, "#send-nodes")
-    def _chosen(self, event: DataTable.RowSelected) -> None:
-        if not self.running:
-            self.running = True
-            self._send(self.nodes.remotes[event.row_key.value])
-
-    @work(thread=True, exclusive=True, group="send", exit_on_error=False)
-    def _send(self, node: RemoteNode) -> None:
-        from ...core.net.dimse import DimseError, send
-
-        class Cancelled(Exception):
-            pass
-
-        def progress(done: int, total: int) -> None:
-            self.app.call_from_thread(self._progress, done, total)
-            if self.cancel.is_set():
-                raise Cancelled
-
-        self.app.call_from_thread(self._summary, f"Sending to {node.address} …  Escape cancels")
-        try:
-            report = send(self.files, node, self.nodes.local, progress)
-        except DimseError as exc:
-            self.app.call_from_thread(self._done, f"✗ {exc}", [])
-            return
-        except Cancelled:
-            self.app.call_from_thread(self._done, "Cancelled: the association was released; instances sent until "
-                                                  "then stay at the peer.", [])
-            return
-        counts = report.counts
-        text = (f"{node.address}: {counts['success']} sent, {counts['warning']} with warnings, "
-                f"{counts['failure']} failed" + (f". {report.error}" if report.error else "")
-                + "".join(f"\n{note}" for note in report.notes))
-        problems = [(i.path, i.category, i.meaning) for i in report.items if i.category != "success"]
-        self.app.call_from_thread(self._done, text, problems)
-
-    def _progress(self, done: int, total: int) -> None:
-        self.query_one("#send-progress", ProgressBar).update(total=total, progress=done)
-
-    def _summary(self, text: str) -> None:
-        self.query_one("#send-summary", Static).update(text)
-
-    def _done(self, text: str, problems: list[tuple[str, str, str]]) -> None:
-        self.running = False
-        self.query_one("#send-summary", Static).update(text + "\nEscape closes.")
-        if problems:
-            table = self.query_one("#send-failures", DataTable)
-            table.add_columns("File", "Result", "Status")
-            table.add_rows(problems)
-            table.display = True
-
-    def action_cancel_or_close(self) -> None:
-        if self.running:
-            self.cancel.set()
-        else:
-            self.dismiss(None)

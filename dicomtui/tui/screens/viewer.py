@@ -1,4 +1,4 @@
-"""The viewer: the Loaded data list and the slice view with its overlay line."""
+"""The viewer: the Loaded data list and the slice view with its overlay line; Save writes the shown item."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...core.volume import PLANES
-from ..widgets.slice_view import Loaded, SliceView
+from ..messages import Stopped, Written
+from ..widgets.slice_view import SliceView, ViewerItem, Window
 from .confirm import ShowsWorkerErrors
 
 
@@ -72,7 +74,7 @@ class ViewerScreen(Screen):
         return self.query_one(SliceView)
 
     @property
-    def item(self) -> Loaded | None:
+    def item(self) -> ViewerItem | None:
         return self.view.item
 
     def refresh_list(self, select: int | None = None) -> None:
@@ -101,69 +103,56 @@ class ViewerScreen(Screen):
     def _overlay(self, event: SliceView.Drawn) -> None:
         self.query_one("#overlay", Static).update(event.text, layout=False)  # one fixed line
 
-    # ---- actions ---------------------------------------------------------------------------------------------
-
-    def _redraw(self) -> None:
-        self.view.redraw()
+    # ---- actions: each sets one reactive of the slice view, which redraws once -------------------------------
 
     def action_step(self, delta: int) -> None:
         self.view.step(delta)
 
     def action_jump(self, where: int) -> None:
         if self.item:
-            self.item.index[self.item.plane] = 0 if where == 0 else len(self.view.current_view()) - 1
-            self._redraw()
+            self.view.index = 0 if where == 0 else len(self.view.current_view()) - 1
 
     def action_plane(self, plane: str) -> None:
         if self.item:
-            self.item.plane, self.item.cursor = plane, None
-            self._redraw()
+            self.view.show_plane(plane)
 
     def action_next_plane(self) -> None:
         if self.item:
-            self.action_plane(PLANES[(PLANES.index(self.item.plane) + 1) % len(PLANES)])
+            self.view.show_plane(PLANES[(PLANES.index(self.view.plane) + 1) % len(PLANES)])
 
     def action_preset(self, n: int) -> None:
         if self.item is not None and n <= len(self.item.volume.windows):
             p = self.item.volume.windows[n - 1]
-            self.item.center, self.item.width, self.item.preset = p.center, p.width, p.name
-            self._redraw()
+            self.view.window = Window(p.center, p.width, p.name)
 
     def action_level(self, sign: int) -> None:
         if self.item:
-            self.item.center += sign * max(self.item.width / 20, 1)
-            self.item.preset = ""
-            self._redraw()
+            w = self.view.window
+            self.view.window = Window(w.center + sign * max(w.width / 20, 1), w.width)
 
     def action_width(self, sign: int) -> None:
         if self.item:
-            self.item.width = max(self.item.width * (1.15 if sign > 0 else 1 / 1.15), 1)
-            self.item.preset = ""
-            self._redraw()
+            w = self.view.window
+            self.view.window = Window(w.center, max(w.width * (1.15 if sign > 0 else 1 / 1.15), 1))
 
     def action_cursor(self, drow: int, dcol: int) -> None:
         if self.item:
             rows, cols = self.view.slice_pixels().shape
-            r, c = self.item.cursor or (rows // 2, cols // 2)
+            r, c = self.view.cursor or (rows // 2, cols // 2)
             step = max(min(rows, cols) // 64, 1)
-            self.item.cursor = (min(max(r + drow * step, 0), rows - 1), min(max(c + dcol * step, 0), cols - 1))
-            self._redraw()
+            self.view.cursor = (min(max(r + drow * step, 0), rows - 1), min(max(c + dcol * step, 0), cols - 1))
 
     def action_fit(self) -> None:
         if self.item:
-            self.item.zoom, self.item.cursor = 1.0, None
-            self._redraw()
+            self.view.zoom_to(1.0)
 
     def action_zoom(self, factor: float) -> None:
         if self.item:
-            self.item.zoom = min(max(self.item.zoom * factor, 1.0), 16.0)
-            self.item.cursor = None
-            self._redraw()
+            self.view.zoom_to(self.view.zoom * factor)
 
     def action_time(self, delta: int) -> None:
         if self.item and len(self.item.volumes) > 1:
-            self.item.time = (self.item.time + delta) % len(self.item.volumes)
-            self._redraw()
+            self.view.time += delta
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -178,7 +167,7 @@ class SaveScreen(ShowsWorkerErrors, ModalScreen[None]):
 
     BINDINGS = [Binding("escape", "close", "Close", id="save_close")]
 
-    def __init__(self, item: Loaded) -> None:
+    def __init__(self, item: ViewerItem) -> None:
         super().__init__()
         self.item = item
 
@@ -205,13 +194,19 @@ class SaveScreen(ShowsWorkerErrors, ModalScreen[None]):
         volumes = self.item.volumes
         try:
             written = convert.write(volumes if len(volumes) > 1 else volumes[0], path)
-            text = "Written: " + ", ".join(str(p) for p in written) + "\nEscape closes."
         except (convert.ConvertError, OSError) as exc:
-            text = f"[b]Not written[/b]: {exc}"
-        self.app.call_from_thread(self._said, text)
+            self.post_message(Stopped(str(exc)))
+            return
+        self.post_message(Written(written))
 
-    def _said(self, text: str) -> None:
+    @on(Written)
+    def _written(self, message: Written) -> None:
+        text = "Written: " + ", ".join(str(p) for p in message.paths) + "\nEscape closes."
         self.query_one("#save-result", Static).update(text)
+
+    @on(Stopped)
+    def _not_written(self, message: Stopped) -> None:
+        self.query_one("#save-result", Static).update(f"[b]Not written[/b]: {escape(message.text)}")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -37,7 +37,7 @@ def strips(grey: np.ndarray) -> list[Strip]:
         pairs = (levels[y] << 8) | levels[y + 1]
         cuts = (np.flatnonzero(np.diff(pairs)) + 1).tolist()
         segments = [Segment("▀" * (end - start), _style(int(pairs[start])))
-                    for start, end in zip([0, *cuts], [*cuts, width])]
+                    for start, end in zip([0, *cuts], [*cuts, width], strict=True)]
         out.append(Strip(segments, width))
     return out
 

@@ -6,13 +6,14 @@ aspect given by the pixel spacing, so the renderer only converts pixels to the t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image as PILImage
 from textual.app import ComposeResult
 from textual.events import MouseMove, MouseScrollDown, MouseScrollUp, Resize
 from textual.message import Message
+from textual.reactive import var
 from textual.widget import Widget
 
 from ...core.volume import PLANES, View, Volume, view, window
@@ -49,28 +50,62 @@ def renderer_name(cls) -> str:
     return {"tgp": "kitty", "halfcell": "halfblock"}.get(module, module)
 
 
-@dataclass
-class Loaded:
-    """One item of the Loaded data list: a volume, or the volumes of a 4D series (time points, b-values…)."""
+@dataclass(frozen=True)
+class Window:
+    """The grey levels shown: centre and width in the volume's units after rescale (HU for CT), and the name of
+    the preset they came from ("" once changed by hand)."""
 
-    name: str
-    volumes: list[Volume]
-    time: int = 0
-    plane: str = "axial"
-    index: dict[str, int] = field(default_factory=dict)  # slice per plane
     center: float = 0.0
     width: float = 1.0
     preset: str = ""
+
+
+@dataclass(frozen=True)
+class SliceState:
+    """Where the slice view left an item: the plane, the slice shown in each plane (PLANES order), the volume
+    (index into a 4D item's volumes), the window, the zoom (1 to 16, cropping around the centre) and the pixel
+    cursor ((row, column) in the shown slice, or None)."""
+
+    plane: str
+    slices: tuple[int, ...]
+    time: int = 0
+    window: Window = Window()
     zoom: float = 1.0
-    cursor: tuple[int, int] | None = None  # (row, column) in the shown slice
+    cursor: tuple[int, int] | None = None
+
+
+@dataclass(eq=False)
+class ViewerItem:
+    """One entry of the viewer's Loaded data list: a volume, or the volumes of a 4D series (time points,
+    b-values…), and where the slice view left it (None until first shown: middle slices, the file's first
+    window). Compared by identity: the same volumes loaded twice are two items."""
+
+    name: str
+    volumes: list[Volume]
+    state: SliceState | None = None
 
     @property
     def volume(self) -> Volume:
-        return self.volumes[self.time]
+        return self.volumes[self.state.time if self.state else 0]
+
+
+ZOOM_MAX = 16.0
 
 
 class SliceView(Widget, can_focus=True):
-    """Shows ``item``'s current slice; the screen changes the item's state and calls :meth:`redraw`."""
+    """Shows ``item``'s current slice. The state is a set of reactives; one change of state is one redraw:
+    each action sets one reactive, and the watchers that keep the state consistent (a new plane or zoom drops
+    the pixel cursor, a new item brings its own state) set the others with ``set_reactive``. The computed
+    ``shown`` (item and state together) is the one value whose watcher redraws."""
+
+    item: var[ViewerItem | None] = var(None, init=False)
+    plane: var[str] = var("axial", init=False)
+    index: var[int] = var(0, init=False)  # the slice shown, in ``plane``
+    time: var[int] = var(0, init=False)  # the volume shown, of a 4D item
+    window: var[Window] = var(Window(), init=False)
+    zoom: var[float] = var(1.0, init=False)
+    cursor: var[tuple[int, int] | None] = var(None, init=False)  # (row, column) in the shown slice
+    shown: var[tuple[ViewerItem, SliceState] | None] = var(None, init=False)  # computed; reading it recomputes
 
     class Drawn(Message):
         """After each draw: the text of the overlay line."""
@@ -82,29 +117,93 @@ class SliceView(Widget, can_focus=True):
     def __init__(self, renderer: str = "auto", **kwargs) -> None:
         super().__init__(**kwargs)
         self.image_cls = image_class(renderer)
-        self.item: Loaded | None = None
         self._views: dict[tuple[int, str], View] = {}
+        self._slices: dict[str, int] = {}  # the slice last shown in each plane
         self._box: tuple[int, int, int, int] | None = None  # x0, y0, cells wide, cells high of the image
 
     def compose(self) -> ComposeResult:
         if self.image_cls is not None:
             yield self.image_cls(id="slice-image")
 
-    def show(self, item: Loaded) -> None:
+    def show(self, item: ViewerItem) -> None:
         self.item = item
-        self._views = {}
-        if not item.index:
-            for plane in PLANES:
-                item.index[plane] = len(self.current_view(plane)) // 2
-        self.redraw()
 
     def current_view(self, plane: str | None = None) -> View:
-        item = self.item
-        plane = plane or item.plane
-        key = (item.time, plane)
+        plane = plane or self.plane
+        key = (self.time, plane)
         if key not in self._views:
-            self._views[key] = view(item.volume, plane)
+            self._views[key] = view(self.item.volumes[self.time], plane)
         return self._views[key]
+
+    # ---- state -----------------------------------------------------------------------------------------------
+
+    def compute_shown(self) -> tuple[ViewerItem, SliceState] | None:
+        item = self.item
+        if item is None:
+            return None
+        slices = tuple(self.index if plane == self.plane else self._slices.get(plane, 0) for plane in PLANES)
+        return item, SliceState(self.plane, slices, self.time, self.window, self.zoom, self.cursor)
+
+    def watch_shown(self, shown: tuple[ViewerItem, SliceState] | None) -> None:
+        if shown is not None:
+            item, state = shown
+            item.state = state  # shown again as it was left
+            self.redraw()
+
+    def watch_item(self, item: ViewerItem | None) -> None:
+        self._views = {}
+        if item is None:
+            return
+        state = item.state or self._first_state(item)
+        self._slices = dict(zip(PLANES, state.slices, strict=True))
+        for name, value in [("plane", state.plane), ("index", self._slices[state.plane]), ("time", state.time),
+                            ("window", state.window), ("zoom", state.zoom), ("cursor", state.cursor)]:
+            self.set_reactive(getattr(SliceView, name), value)
+
+    def _first_state(self, item: ViewerItem) -> SliceState:
+        """Middle slices, the first window the file gives (else the modality's)."""
+        self.set_reactive(SliceView.time, 0)
+        slices = tuple(len(self.current_view(plane)) // 2 for plane in PLANES)
+        first = item.volumes[0].windows[0] if item.volumes[0].windows else None
+        window = Window(first.center, first.width, first.name) if first is not None else Window()
+        return SliceState("axial", slices, window=window)
+
+    def validate_index(self, index: int) -> int:
+        if self.item is None:
+            return index
+        return min(max(index, 0), len(self.current_view()) - 1)
+
+    def validate_time(self, time: int) -> int:
+        return time % len(self.item.volumes) if self.item is not None else 0
+
+    def validate_zoom(self, zoom: float) -> float:
+        return min(max(zoom, 1.0), ZOOM_MAX)
+
+    def watch_plane(self, old: str, new: str) -> None:
+        self._slices[old] = self.index
+        self.set_reactive(SliceView.index, self.validate_index(self._slices.get(new, 0)))
+        self.set_reactive(SliceView.cursor, None)  # a pixel of another plane
+
+    def watch_zoom(self) -> None:
+        self.set_reactive(SliceView.cursor, None)  # the pixel moved on the screen
+
+    def show_plane(self, plane: str) -> None:
+        """Show ``plane`` (the slice it was left at); the pixel cursor goes, even when the plane stays."""
+        if plane == self.plane:
+            self.cursor = None
+        else:
+            self.plane = plane
+
+    def zoom_to(self, zoom: float) -> None:
+        """Zoom to ``zoom`` (1 fits the slice; at most 16); the pixel cursor goes, even when the zoom stays."""
+        if self.validate_zoom(zoom) == self.zoom:
+            self.cursor = None
+        else:
+            self.zoom = zoom
+
+    def step(self, delta: int) -> None:
+        if self.item is not None:
+            self.index += delta
 
     # ---- drawing ---------------------------------------------------------------------------------------------
 
@@ -113,27 +212,26 @@ class SliceView(Widget, can_focus=True):
 
     def slice_pixels(self) -> np.ndarray:
         """The shown part of the current slice (zoom crops around the centre)."""
-        item = self.item
         v = self.current_view()
-        item.index[item.plane] = min(max(item.index.get(item.plane, 0), 0), len(v) - 1)
-        pixels = v.data[item.index[item.plane]]
-        if item.zoom > 1:
+        pixels = v.data[min(self.index, len(v) - 1)]
+        zoom = self.zoom
+        if zoom > 1:
             rows, cols = pixels.shape
-            h, w = max(int(rows / item.zoom), 1), max(int(cols / item.zoom), 1)
+            h, w = max(int(rows / zoom), 1), max(int(cols / zoom), 1)
             top, left = (rows - h) // 2, (cols - w) // 2
             pixels = pixels[top:top + h, left:left + w]
         return pixels
 
     def redraw(self) -> None:
-        item = self.item
-        if item is None or not self.size.width or not self.size.height:
+        if self.item is None or not self.size.width or not self.size.height:
             return
         v = self.current_view()
         pixels = self.slice_pixels()
-        grey = window(pixels, item.center, item.width)
+        grey = window(pixels, self.window.center, self.window.width)
         rows, cols = grey.shape
-        if item.cursor is not None:
-            r, c = item.cursor
+        cursor = self.cursor
+        if cursor is not None:
+            r, c = cursor
             if 0 <= r < rows and 0 <= c < cols:
                 grey = grey.copy()
                 grey[r, max(c - 3, 0):c + 4] = 255 - grey[r, c]
@@ -153,7 +251,8 @@ class SliceView(Widget, can_focus=True):
         image.styles.width, image.styles.height = cells_w, cells_h  # centred by the stylesheet (align)
         self._box = ((self.size.width - cells_w) // 2, (self.size.height - cells_h) // 2, cells_w, cells_h)
         if self.image_cls is HalfBlocks:
-            image.show(np.asarray(PILImage.fromarray(grey).resize((cells_w, cells_h * 2), PILImage.Resampling.BILINEAR)))
+            grey_cells = PILImage.fromarray(grey).resize((cells_w, cells_h * 2), PILImage.Resampling.BILINEAR)
+            image.show(np.asarray(grey_cells))
             return
         if renderer_name(self.image_cls) == "unicode":
             size = (cells_w, cells_h * 2)  # what the cell renderer draws: resize once, here
@@ -162,18 +261,17 @@ class SliceView(Widget, can_focus=True):
         image.image = PILImage.fromarray(grey).resize(size, PILImage.Resampling.BILINEAR)
 
     def overlay(self, v: View, pixels: np.ndarray) -> str:
-        item = self.item
-        s = item.index[item.plane]
-        parts = [item.name, f"{item.plane} {s + 1}/{len(v)}", f"{v.axis_name} {v.positions[s]:+.1f} mm",
-                 f"W {item.width:.0f} L {item.center:.0f}" + (f" ({item.preset})" if item.preset else "")]
+        item, s, win = self.item, min(self.index, len(v) - 1), self.window
+        parts = [item.name, f"{self.plane} {s + 1}/{len(v)}", f"{v.axis_name} {v.positions[s]:+.1f} mm",
+                 f"W {win.width:.0f} L {win.center:.0f}" + (f" ({win.preset})" if win.preset else "")]
         if len(item.volumes) > 1:
-            extra = item.volume.extra
+            extra = item.volumes[self.time].extra
             label = f"{extra.get('key', 'volume')} {extra.get('value', '')}".strip()
-            parts.append(f"{item.time + 1}/{len(item.volumes)}: {label}")
-        if item.zoom > 1:
-            parts.append(f"zoom {item.zoom:g}×")
-        if item.cursor is not None:
-            r, c = item.cursor
+            parts.append(f"{self.time + 1}/{len(item.volumes)}: {label}")
+        if self.zoom > 1:
+            parts.append(f"zoom {self.zoom:g}×")
+        if self.cursor is not None:
+            r, c = self.cursor
             if 0 <= r < pixels.shape[0] and 0 <= c < pixels.shape[1]:
                 parts.append(f"({c}, {r}) = {pixels[r, c]:g}")
         if v.oblique:
@@ -193,11 +291,9 @@ class SliceView(Widget, can_focus=True):
         return int((y - y0 + 0.5) / h * rows), int((x - x0 + 0.5) / w * cols)
 
     def on_mouse_move(self, event: MouseMove) -> None:
-        if self.item is not None:
-            at = self.pixel_at(event.x, event.y)
-            if at is not None:
-                self.item.cursor = at
-                self.redraw()
+        at = self.pixel_at(event.x, event.y)
+        if at is not None:
+            self.cursor = at
 
     def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
         self.step(1)
@@ -206,11 +302,6 @@ class SliceView(Widget, can_focus=True):
     def on_mouse_scroll_down(self, event: MouseScrollDown) -> None:
         self.step(-1)
         event.stop()
-
-    def step(self, delta: int) -> None:
-        if self.item is not None:
-            self.item.index[self.item.plane] = self.item.index.get(self.item.plane, 0) + delta
-            self.redraw()
 
 
 def _cell_size() -> tuple[int, int]:

@@ -1,5 +1,5 @@
-"""The browser's tables: rows keyed by database id, marks (space toggles the row under the cursor, shift+up/down
-marks a range, ctrl+a all), the cursor kept on the same record across refills.
+"""The fast tables (browser, query results, examine, metadata): rows keyed by id, marks (space toggles the row
+under the cursor, shift+up/down marks a range, ctrl+a all), the cursor kept on the same record across refills.
 
 Drawn line by line (Textual's line API): only the rows on screen are rendered, and a refill measures each cell
 once. Textual's DataTable measured, laid out and rendered every row it held on each refill: with 2,000 patients a
@@ -9,6 +9,7 @@ filter keystroke took a third of a second in it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.cells import cell_len
@@ -22,11 +23,22 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 MARK = "●"
-MAX_WIDTH = 40  # a column is never wider (longer values are cut with …)
+MAX_WIDTH = 40  # a column is never wider (longer values are cut with …), unless the table says otherwise
+
+
+@dataclass(frozen=True)
+class MarkColumn:
+    """How the first column shows marks: its heading, and the text of a marked and of an unmarked row."""
+
+    heading: str = ""
+    on: str = MARK
+    off: str = ""
 
 
 class MarkTable(ScrollView, can_focus=True):
-    """A table of result rows (dicts with an "id"); ``marked`` holds the keys the user picked."""
+    """A table of result rows (dicts with an "id"); ``marked`` holds the keys the user picked. ``mark=None``: a
+    list without marks (no mark column; space, shift+arrows and ctrl+a are left to the screen). ``max_width``:
+    the widest a column gets (None: as wide as its longest value; the table scrolls sideways)."""
 
     BINDINGS = [
         Binding("up", "cursor(-1)", "Up", show=False, id="row_up"),
@@ -85,9 +97,13 @@ class MarkTable(ScrollView, can_focus=True):
         def control(self) -> MarkTable:
             return self.table
 
-    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(self, columns: Sequence[tuple[str, str]], mark: MarkColumn | None = MarkColumn(),
+                 max_width: int | None = MAX_WIDTH, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.columns_spec = list(columns)  # (label, row dict key)
+        self.mark = mark
+        self.max_width = max_width
+        self._mark_width = max(cell_len(mark.heading), cell_len(mark.on), cell_len(mark.off), 1) if mark else 0
         self.marked: set[str] = set()
         self.rows_by_key: dict[str, dict[str, Any]] = {}
         self._keys: list[str] = []
@@ -102,13 +118,15 @@ class MarkTable(ScrollView, can_focus=True):
         before = self.cursor_key
         fmt = fmt or _text
         self._keys = [str(r["id"]) for r in rows]
-        self.rows_by_key = dict(zip(self._keys, rows))
+        self.rows_by_key = dict(zip(self._keys, rows, strict=True))
         self._cells = [[str(fmt(key, r.get(key))) for _, key in self.columns_spec] for r in rows]
-        self._widths = [min(max([cell_len(label)] + [cell_len(row[c]) for row in self._cells]), MAX_WIDTH)
+        widest = self.max_width or 10**6
+        self._widths = [min(max([cell_len(label)] + [cell_len(row[c]) for row in self._cells]), widest)
                         for c, (label, _) in enumerate(self.columns_spec)]
         self.marked &= set(self.rows_by_key)
         self._cursor = self._keys.index(before) if before in self.rows_by_key else 0
-        self.virtual_size = Size(2 + sum(w + 2 for w in self._widths), len(self._keys) + 1)
+        self.virtual_size = Size(1 + self._mark_width + sum(w + 2 for w in self._widths) - (0 if self.mark else 1),
+                                 len(self._keys) + 1)
         self._scroll_to_cursor()
         self.refresh()
 
@@ -125,8 +143,10 @@ class MarkTable(ScrollView, can_focus=True):
         return self._keys[self._cursor] if self._keys else None
 
     def get_row_at(self, index: int) -> list[str]:
-        """The shown texts of a row: the mark, then the columns."""
-        return [MARK if self._keys[index] in self.marked else "", *self._cells[index]]
+        """The shown texts of a row: the mark (when the table has marks), then the columns."""
+        if self.mark is None:
+            return list(self._cells[index])
+        return [self.mark.on if self._keys[index] in self.marked else self.mark.off, *self._cells[index]]
 
     def selection(self) -> list[int]:
         """The marked rows' ids in row order, or else the row under the cursor."""
@@ -175,6 +195,10 @@ class MarkTable(ScrollView, can_focus=True):
 
     # ---- marks -----------------------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # without marks the key goes on to the screen's bindings
+        return not (self.mark is None and action in ("toggle_mark", "extend", "mark_all"))
+
     def action_toggle_mark(self) -> None:
         key = self.cursor_key
         if key is not None:
@@ -203,7 +227,7 @@ class MarkTable(ScrollView, can_focus=True):
         if y == 0:
             style = base + self.get_component_rich_style("marktable--header")
             texts = [label for label, _ in self.columns_spec]
-            mark = ""
+            mark, marked = (self.mark.heading if self.mark else ""), False
         else:
             row = int(self.scroll_y) + y - 1
             if row >= len(self._keys):
@@ -214,11 +238,16 @@ class MarkTable(ScrollView, can_focus=True):
             if row == self._cursor:
                 style += self.get_component_rich_style("marktable--cursor")
             texts = self._cells[row]
-            mark = MARK if self._keys[row] in self.marked else ""
-        mark_style = style + self.get_component_rich_style("marktable--mark") if mark else style
-        segments = [Segment(" ", style), Segment(mark or " ", mark_style)]
-        for text, w in zip(texts, self._widths):
-            segments.append(Segment("  " + _fit(text, w), style))
+            marked = self._keys[row] in self.marked
+            mark = (self.mark.on if marked else self.mark.off) if self.mark else ""
+        # the mark's colour only: on the cursor row the mark keeps the cursor's background
+        mark_style = style + self.get_component_rich_style("marktable--mark", partial=True) if marked else style
+        segments = [Segment(" ", style)]
+        if self.mark is not None:
+            segments.append(Segment(_fit(mark, self._mark_width), mark_style))
+        for n, (text, w) in enumerate(zip(texts, self._widths, strict=True)):
+            gap = "  " if n or self.mark is not None else ""  # without marks, as a DataTable: " a  b  c"
+            segments.append(Segment(gap + _fit(text, w), style))
         strip = Strip(segments).crop(int(self.scroll_x), int(self.scroll_x) + width)
         return strip.extend_cell_length(width, style).apply_style(Style())
 
