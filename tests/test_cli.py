@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.indexer import import_paths
-from dicomtui.core.synth import SeriesSpec, write_series
+from dicomtui.core.synth import SeriesSpec, write_4d, write_series
 
 
 def run(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -131,6 +131,28 @@ def test_examine_and_load(tmp_path: Path) -> None:
     out = run("--db", db, "load", series[2], "-o", str(tmp_path / "g.nii.gz"))
     assert out.returncode == 0 and "warning: 3 missing slices" in out.stderr and (tmp_path / "g.nii.gz").exists()
     assert run("--db", db, "load", series[2], "-o", str(tmp_path / "g.png")).returncode == 2
+
+
+def test_load_says_the_number_of_volumes_only_when_there_are_several(tmp_path: Path) -> None:
+    """A plain series is "8x8x4 voxels of int16" (load returns a list of one volume: no "× 1 volumes"); a
+    dynamic series written as one 4D image says "× 2 volumes"; --loadable out of range names the range."""
+    write_series(tmp_path / "plain", SeriesSpec(slices=4, rows=8, cols=8))
+    write_4d(tmp_path / "dyn", SeriesSpec(patient_id="P4D", slices=3, rows=8, cols=8),
+             [{"TemporalPositionIdentifier": 1}, {"TemporalPositionIdentifier": 2}])
+    db = str(tmp_path / "db")
+    assert run("--db", db, "import", str(tmp_path / "plain"), str(tmp_path / "dyn")).returncode == 0
+    by_size = {s["num_instances"]: s["SeriesInstanceUID"]
+               for s in json.loads(run("--db", db, "ls", "series", "--json").stdout)}
+    plain, dyn = by_size[4], by_size[6]
+
+    out = run("--db", db, "load", plain, "-o", str(tmp_path / "p.nii"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"wrote {tmp_path / 'p.nii'}: 8x8x4 voxels of int16, spacing 0.5 x 0.5 x 2 mm (1: Axial)\n"
+    out = run("--db", db, "load", dyn, "-o", str(tmp_path / "d.nii"))
+    assert out.returncode == 0, out.stderr
+    assert ": 8x8x3 voxels × 2 volumes of int16, spacing 0.5 x 0.5 x 2 mm" in out.stdout
+    out = run("--db", db, "load", dyn, "-o", str(tmp_path / "x.nii"), "--loadable", "9")
+    assert out.returncode == 2 and out.stderr == f"dicomtui: --loadable must be 1 to 2 (see `dicomtui examine {dyn}`)\n"
 
 
 def test_readers_do_not_wait_for_a_writer(tmp_path: Path, series_folder: Path) -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from dicomtui.cli import build_parser, database_cmds, image_cmds, main, network_cmds, output
 from dicomtui.core.errors import LoadError, NodeError, PixelError
+from dicomtui.core.levels import LS_COLUMNS, Column, Level, column
 
 from .test_cli import run
 
@@ -77,6 +78,29 @@ def test_a_locked_database_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                                        "(another process has held the write lock for over a minute)\n")
 
 
+def test_a_really_locked_database_is_the_databases_sentence(tmp_path: Path, series_folder: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end: another process holds the write lock; the database's DatabaseError reaches the user as its
+    sentence (naming the file, saying what to do) and exit 2. The wait is cut from 60 s to 1 s."""
+    from dicomtui.core.database import schema
+
+    db = tmp_path / "db"
+    assert main(["--db", str(db), "import", str(series_folder)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 1.0)
+    other = sqlite3.connect(db / schema.DB_FILE, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        assert main(["--db", str(db), "rm", "SYN0001", "--yes"]) == 2
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert capsys.readouterr().err == (f"dicomtui: the database {db / schema.DB_FILE} is busy: another process has "
+                                       "been writing to it for over 1 s (database is locked); try again when it "
+                                       "has finished\n")
+
+
 def test_a_bug_is_not_swallowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def bug(args, db_path):
         raise KeyError("PatientID")
@@ -96,14 +120,19 @@ def test_user_errors_end_to_end_have_no_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in out.stderr
 
 
+def _columns() -> list[Column]:
+    """Columns of the series level and, to see copy/link, the instances' ``stored``."""
+    return [column(Level.INSTANCE if k == "stored" else Level.SERIES, k)
+            for k in ("SeriesNumber", "Modality", "num_instances", "stored", "image_size", "SeriesInstanceUID")]
+
+
 def _rows() -> list[dict]:
     return [{"SeriesNumber": 1, "Modality": "MR", "num_instances": 12, "stored": 1, "image_size": None,
              "SeriesInstanceUID": "1.2.826.0.1.3680043.10.1147.117543464542409801750770000451"}]
 
 
 def test_rows_in_a_pipe_are_tab_separated(capsys: pytest.CaptureFixture[str]) -> None:
-    columns = ["SeriesNumber", "Modality", "num_instances", "stored", "image_size", "SeriesInstanceUID"]
-    output.print_rows(columns, _rows(), "1 series")
+    output.print_rows(_columns(), _rows(), "1 series")
     assert capsys.readouterr().out.splitlines() == [
         "SeriesNumber\tModality\tnum_instances\tstored\timage_size\tSeriesInstanceUID",
         "1\tMR\t12\tcopy\t\t1.2.826.0.1.3680043.10.1147.117543464542409801750770000451"]
@@ -112,8 +141,7 @@ def test_rows_in_a_pipe_are_tab_separated(capsys: pytest.CaptureFixture[str]) ->
 def test_rows_on_a_terminal_are_a_table(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(output, "stdout_is_terminal", lambda: True)
     monkeypatch.setenv("COLUMNS", "200")  # wide enough for every value: nothing folds
-    columns = ["SeriesNumber", "Modality", "num_instances", "stored", "image_size", "SeriesInstanceUID"]
-    output.print_rows(columns, _rows(), "1 series")
+    output.print_rows(_columns(), _rows(), "1 series")
     lines = capsys.readouterr().out.splitlines()
     assert "\t" not in "".join(lines)
     assert lines[0].split() == ["SeriesNumber", "Modality", "instances", "copied", "size", "SeriesInstanceUID"]
@@ -148,7 +176,7 @@ def test_ls_draws_a_table_on_a_terminal_and_tsv_in_a_pipe(tmp_path: Path, series
     uids = [s["SeriesInstanceUID"] for s in json.loads(run("--db", db, "ls", "series", "--json").stdout)]
 
     piped = run("--db", db, "ls", "series").stdout.splitlines()
-    assert piped[0] == "\t".join(database_cmds.LS_COLUMNS["series"])
+    assert piped[0] == "\t".join(LS_COLUMNS[Level.SERIES])
     assert [line.split("\t")[-1] for line in piped[1:]] == uids
 
     shown = _on_a_terminal("--db", db, "ls", "series").splitlines()

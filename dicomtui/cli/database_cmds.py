@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.levels import LS_COLUMNS, ImportMode, Level, column
 from .output import (
     EXIT_FATAL,
     EXIT_OK,
@@ -23,16 +24,6 @@ from .output import (
     stdout_is_terminal,
 )
 
-LS_COLUMNS = {
-    "patients": ["PatientName", "PatientID", "PatientBirthDate", "PatientSex", "num_studies", "last_study_date"],
-    "studies": ["PatientName", "PatientID", "StudyDate", "StudyTime", "StudyDescription", "AccessionNumber",
-                "modalities", "num_series", "num_instances", "StudyInstanceUID"],
-    "series": ["SeriesNumber", "Modality", "SeriesDescription", "BodyPartExamined", "num_instances", "image_size",
-               "SeriesDate", "SeriesInstanceUID"],
-    "instances": ["InstanceNumber", "SOPInstanceUID", "SOPClassUID", "stored", "file_size", "TransferSyntaxUID",
-                  "path"],
-}
-
 SHOW_COLUMNS = ["depth", "tag", "keyword", "vr", "value", "creator"]
 
 
@@ -41,16 +32,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="import files and folders (recursive, DICOMDIR-aware)")
     p.add_argument("paths", nargs="+", metavar="PATH")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--copy", dest="mode", action="store_const", const="copy",
+    mode.add_argument("--copy", dest="mode", action="store_const", const=ImportMode.COPY,
                       help="copy files into the database storage")
-    mode.add_argument("--link", dest="mode", action="store_const", const="link",
+    mode.add_argument("--link", dest="mode", action="store_const", const=ImportMode.LINK,
                       help="record the files where they are (default)")
     p.add_argument("--workers", type=int, default=None, help="parser processes (default: one per core)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=cmd_import, from_settings=_import_mode_from_settings)
 
     p = sub.add_parser("ls", help="list patients, studies, series or instances")
-    p.add_argument("level", choices=["patients", "studies", "series", "instances"])
+    p.add_argument("level", choices=[level.plural for level in Level])
     p.add_argument("--patient", metavar="ID", help="only this PatientID")
     p.add_argument("--study", metavar="UID", help="only this StudyInstanceUID")
     p.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID")
@@ -94,7 +85,7 @@ def open_database(db_path: Path, create: bool = True):
 
 def _import_mode_from_settings(args: argparse.Namespace, settings) -> None:
     if args.mode is None:
-        args.mode = settings.import_mode
+        args.mode = ImportMode(settings.import_mode)
 
 
 def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
@@ -125,14 +116,9 @@ def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def _print_import_report(report, db_path: Path) -> None:
-    verb = "Copied" if report.mode == "copy" else "Linked"
-    summary = (
-        f"{verb} into {db_path}: {report.patients_added} patients, {report.studies_added} studies, "
-        f"{report.series_added} series, {report.instances_added} instances added; {report.updated} updated, "
-        f"{report.skipped_unchanged} unchanged (skipped), {len(report.rejected)} rejected — "
-        f"{report.files_seen} files in {report.elapsed_s:.2f} s ({report.files_per_s:,.0f} files/s)"
-        + (" (cancelled)" if report.cancelled else "")
-    )
+    """The report's summary, then the rejected files and the warnings: whole lines for a pipe, tables on a
+    terminal (at most 200 rows each; --json has them all)."""
+    summary = report.summary(db_path)
     groups = (("Rejected files", report.rejected, "red"), ("Warnings", report.warnings, "yellow"))
     if not stdout_is_terminal():  # for logs and pipes: whole lines, never wrapped
         print(summary)
@@ -163,42 +149,43 @@ def _print_import_report(report, db_path: Path) -> None:
 
 def cmd_ls(args: argparse.Namespace, db_path: Path) -> int:
     """Rows of one level, narrowed by --patient/--study/--series and --filter. Exit 2 for an unknown UID."""
+    level = Level.parse(args.level)
     with open_database(db_path, create=False) as db:
-        rows = _ls_rows(db, args)
+        rows = _ls_rows(db, level, args)
         if rows is None:
             return EXIT_FATAL
         if args.json:
             print(json.dumps(rows, indent=2, default=str))
             return EXIT_OK
-        print_rows(LS_COLUMNS[args.level], rows, f"{len(rows)} {args.level}")
+        print_rows([column(level, k) for k in LS_COLUMNS[level]], rows, f"{len(rows)} {level.plural}")
     return EXIT_OK
 
 
-def _ls_rows(db, args) -> list[dict[str, Any]] | None:
+def _ls_rows(db, level: Level, args) -> list[dict[str, Any]] | None:
     patient_ids = study_ids = series_ids = None
     if args.patient is not None:
         patient_ids = [r["id"] for r in db.patients() if r["PatientID"] == args.patient]
         if not patient_ids:
-            return _not_found("patient", args.patient)
+            return _not_found(Level.PATIENT, args.patient)
     if args.study is not None:
-        row = db.find("study", args.study)
+        row = db.find(Level.STUDY, args.study)
         if row is None:
-            return _not_found("study", args.study)
+            return _not_found(Level.STUDY, args.study)
         study_ids = [row["id"]]
     if args.series is not None:
-        row = db.find("series", args.series)
+        row = db.find(Level.SERIES, args.series)
         if row is None:
-            return _not_found("series", args.series)
+            return _not_found(Level.SERIES, args.series)
         series_ids = [row["id"]]
-    if args.level == "patients":
+    if level is Level.PATIENT:
         rows = db.patients(args.filter)
         if patient_ids is not None:
             rows = [r for r in rows if r["id"] in patient_ids]
-    elif args.level == "studies":
+    elif level is Level.STUDY:
         rows = db.studies(patient_ids, args.filter)
         if study_ids is not None:
             rows = [r for r in rows if r["id"] in study_ids]
-    elif args.level == "series":
+    elif level is Level.SERIES:
         if study_ids is None and patient_ids is not None:
             study_ids = [s["id"] for s in db.studies(patient_ids)]
         rows = db.series(study_ids, args.filter)
@@ -215,7 +202,7 @@ def _ls_rows(db, args) -> list[dict[str, Any]] | None:
     return rows
 
 
-def _not_found(level: str, uid: str) -> None:
+def _not_found(level: Level, uid: str) -> None:
     err(f"no {level} {uid} in the database")
     return None
 
@@ -225,21 +212,16 @@ def _not_found(level: str, uid: str) -> None:
 def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
     """Delete items after a confirmation (or --yes). Exit 1 when some UIDs are unknown or a file could not be
     deleted; 2 when none is known, or when not at a terminal and --yes is missing."""
+    from ..core import selection
+
     with open_database(db_path, create=False) as db:
-        items: list[tuple[str, int]] = []
-        missing = []
-        for uid in args.uids:
-            found = db.resolve(uid)
-            if not found:
-                missing.append(uid)
-            items += found
-        for uid in missing:
-            err(f"no patient, study, series or instance {uid} in the database")
-        if not items:
+        resolved = selection.resolve(db, args.uids)
+        for uid in resolved.missing:
+            err(selection.missing_sentence(uid))
+        if not resolved.items:
             return EXIT_FATAL
         if not args.yes:
-            summary = ", ".join(_describe(db, level, row_id, uid) for uid in args.uids if uid not in missing
-                                for level, row_id in db.resolve(uid))
+            summary = selection.describe_resolved(db, resolved)
             if not sys.stdin.isatty():
                 err(f"would delete {summary}; pass --yes to confirm when not at a terminal")
                 return EXIT_FATAL
@@ -247,37 +229,28 @@ def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("Nothing deleted.")
                 return EXIT_OK
-        report = db.delete(items)
+        report = db.delete(resolved.items)
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
-        print(f"Deleted {report.patients} patients, {report.studies} studies, {report.series} series, "
-              f"{report.instances} instances; {report.files_deleted} copied files deleted, "
-              f"{report.files_kept} linked files kept.")
+        print(report.summary())
         for e in report.errors:
             err(e)
-    return EXIT_PARTIAL if (missing or report.errors) else EXIT_OK
-
-
-def _describe(db, level: str, row_id: int, uid: str) -> str:
-    """'patient SYN0001 (Doe^John)': a PatientID may name several patients, so say which."""
-    if level == "patient":
-        name = (db.get("patient", row_id) or {}).get("PatientName")
-        return f"patient {uid} ({name or 'no name'})"
-    return f"{level} {uid}"
+    return EXIT_PARTIAL if (resolved.missing or report.errors) else EXIT_OK
 
 
 # ---- show ----------------------------------------------------------------------------------------------------
 
 def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
     """The tags of file N of an item. Exit 1 for an unreadable file, 2 for an unknown UID, --file or --filter."""
-    from ..core.metadata import MetadataError, filter_rows, tag_rows
+    from ..core import selection
+    from ..core.errors import MetadataError
+    from ..core.metadata import filter_rows, tag_rows
 
     with open_database(db_path, create=False) as db:
-        found = db.resolve(args.uid)
-        files = db.instance_files(found) if found else []
+        files = selection.instance_files(db, selection.resolve(db, [args.uid]).items)
     if not files:
-        err(f"no patient, study, series or instance {args.uid} in the database")
+        err(selection.missing_sentence(args.uid))
         return EXIT_FATAL  # as rm, send and ls do for an unknown UID
     if not 1 <= args.file <= len(files):
         err(f"--file must be 1 to {len(files)} ({args.uid} has {len(files)} files)")
@@ -325,16 +298,8 @@ def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
-        for label, items in (("missing file", report.missing), ("changed file", report.changed),
-                             ("unreferenced file in storage", report.orphans),
-                             ("stale temporary file", report.stale_temp)):
-            for item in items:
-                print(f"{label}: {item}")
-        if report.ok and not report.stale_temp:
-            print("OK: every row has its file, unchanged, and storage holds nothing unreferenced.")
-        if args.repair:
-            print(f"Repaired: {report.dropped} rows dropped, {report.reindexed} re-indexed, "
-                  f"{report.indexed_orphans} stored files indexed.")
+        if summary := report.summary():
+            print(summary)
         for e in report.errors:
             err(e)
     if args.repair:

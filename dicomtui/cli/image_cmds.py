@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..core.levels import Level
 from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, with_progress
+
+if TYPE_CHECKING:
+    from ..core.examine import Loadable
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,17 +45,30 @@ def _load_options_from_settings(args: argparse.Namespace, settings) -> None:
     args.regularize = args.regularize or settings.regularize
 
 
-def _examine(db, uids: list[str], split_by_time: bool = False):
-    from ..core.examine import examine_series
+def _series_ids(db, uids: list[str]) -> list[int] | None:
+    """The database ids of the series named by ``uids`` (in order); None, after saying which, when a UID names
+    no series (a study or instance UID does not count)."""
+    from ..core import selection
 
+    resolved = selection.resolve(db, uids)
     ids = []
     for uid in uids:
-        row = db.find("series", uid)
-        if row is None:
+        found = [item.id for text, item in resolved.names if text == uid and item.level is Level.SERIES]
+        if not found:
             err(f"no series {uid} in the database")
             return None
-        ids.append(row["id"])
-    return examine_series(db, ids, split_by_time=split_by_time)
+        ids.append(found[0])
+    return ids
+
+
+def _examine(db, uids: list[str], split_by_time: bool = False) -> list[Loadable] | None:
+    """The loadables of the series named by ``uids``, numbered from 1 as ``load --loadable`` takes them."""
+    from ..core.examine import ExamineOptions, examine_series
+
+    ids = _series_ids(db, uids)
+    if ids is None:
+        return None
+    return examine_series(db, ids, options=ExamineOptions(split_by_time=split_by_time))
 
 
 def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
@@ -72,34 +91,41 @@ def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
-    """Examine, choose, load, write. A bad output name, an unloadable series (LoadError, PixelError) or an
-    unwritable volume (ConvertError) is a DicomtuiError: main prints its sentence and exits 2."""
-    from ..core import convert
-    from ..core.examine import load
+    """Examine, choose (--loadable N, else the first of the default selection), load, write. A bad output name, an
+    unloadable series (LoadError, PixelError) or an unwritable volume (VolumeWriteError) is a DicomtuiError: main
+    prints its sentence and exits 2. Exit 1 when --strict refuses a loadable with warnings."""
+    from ..core.examine import LoadOptions, LoadReport, choose, load_loadables
+    from ..core.volume_io import output_format, write_volume
 
-    convert.output_format(args.output)  # before any work: a wrong extension fails at once
+    output_format(args.output)  # before any work: a wrong extension fails at once
     with open_database(db_path, create=False) as db:
         loadables = _examine(db, [args.uid], args.split_by_time)
         if loadables is None:
             return EXIT_FATAL
-        if args.loadable is not None:
-            if not 1 <= args.loadable <= len(loadables):
-                err(f"--loadable must be 1 to {len(loadables)} (see `dicomtui examine {args.uid}`)")
-                return EXIT_FATAL
-            chosen = loadables[args.loadable - 1]
-        else:
-            chosen = next(item for item in loadables if item.selected)
-        for warning in chosen.warnings:
+        if args.loadable is not None and not 1 <= args.loadable <= len(loadables):
+            err(f"--loadable must be 1 to {len(loadables)} (see `dicomtui examine {args.uid}`)")
+            return EXIT_FATAL
+        chosen = choose(loadables, args.loadable, first_only=True)  # one output file: one loadable
+        for warning in (w for item in chosen for w in item.warnings):
             err(f"warning: {warning}")
-        if chosen.warnings and args.strict:
-            err("not written (--strict and the loadable has warnings)")
-            return EXIT_PARTIAL
-        volume = with_progress(lambda progress: load(db, chosen, progress, regularize=args.regularize),
-                               f"Loading {chosen.name}")
-    written = convert.write(volume, args.output)
-    first = volume[0] if isinstance(volume, list) else volume
+
+        def work(progress: Callable[[int, int], None] | None) -> LoadReport:
+            tick = None if progress is None else lambda p: progress(p.done, p.total)
+            return load_loadables(db, chosen, LoadOptions(regularize=args.regularize), strict=args.strict,
+                                  progress=tick)
+
+        report = with_progress(work, f"Loading {', '.join(item.name for item in chosen)}")
+    if report.refused:
+        err("not written (--strict and the loadable has warnings)")
+        return EXIT_PARTIAL
+    if not report.loaded:
+        err(report.summary())
+        return EXIT_FATAL
+    volumes = report.volumes
+    written = write_volume(volumes, args.output)
+    first = volumes[0]
     k, j, i = first.array.shape
-    count = f" × {len(volume)} volumes" if isinstance(volume, list) else ""
+    count = f" × {len(volumes)} volumes" if len(volumes) > 1 else ""
     print(f"wrote {', '.join(map(str, written))}: {i}x{j}x{k} voxels{count} of {first.array.dtype}, spacing "
-          f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({chosen.name})")
+          f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({report.loaded[0].loadable.name})")
     return EXIT_OK

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.net.nodes import RETRIEVE_METHODS
 from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, print_tsv, with_progress
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = nsub.add_parser("add", help="add or replace a preset: NAME AE@HOST:PORT")
     q.add_argument("name")
     q.add_argument("address", metavar="AE@HOST:PORT")
-    q.add_argument("--retrieve", choices=["move", "get"], default="move")
+    q.add_argument("--retrieve", choices=RETRIEVE_METHODS, default="move")
     q.add_argument("--charset", default="ISO_IR 192", help="SpecificCharacterSet for queries")
     q.add_argument("--timeout", type=float, default=30.0)
     q.add_argument("--tls", action="store_true", help="DICOM over TLS")
@@ -54,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("query", help="C-FIND a node (Study Root) at study, series or image level")
     p.add_argument("node")
+    # net.query.QueryLevel's values, spelled out: importing net.query here would load ssl for every command
     p.add_argument("--level", choices=["study", "series", "image"], default="study")
     p.add_argument("--name", default="", help="patient name (matched anywhere: *NAME*)")
     p.add_argument("--id", default="", dest="patient_id", help="PatientID")
@@ -69,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("retrieve", help="C-MOVE (to our listener) or C-GET studies/series from a node")
     p.add_argument("node")
     p.add_argument("uids", nargs="+", metavar="UID", help="study or series UIDs at the node")
-    p.add_argument("--method", choices=["move", "get"], help="default: the node preset's (move)")
+    p.add_argument("--method", choices=RETRIEVE_METHODS, help="default: the node preset's (move)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_retrieve)
 
@@ -129,19 +131,22 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
     """C-ECHO: the result sentence on stdout (success) or stderr (exit 2)."""
-    from ..core.net.dimse import echo
+    from ..core.net.echo import echo
     from ..core.net.nodes import load_nodes
 
     nodes = load_nodes()
     result = echo(nodes.resolve(args.node), nodes.local)
-    print(result.message) if result.ok else err(result.message)
-    return EXIT_OK if result.ok else EXIT_FATAL
+    if not result.ok:
+        err(result.summary())
+        return EXIT_FATAL
+    print(result.summary())
+    return EXIT_OK
 
 
 def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
     """C-STORE the items' files. Exit 1 when some failed, 2 when all did."""
-    from ..core.net.dimse import send
     from ..core.net.nodes import load_nodes
+    from ..core.net.send import send
 
     nodes = load_nodes()
     node = nodes.resolve(args.to)
@@ -158,15 +163,9 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
                                      "meaning": i.meaning, "decompressed": i.decompressed}
                                     for i in report.items]}, indent=2))
     else:
-        print(f"sent to {report.node}: {counts['success']} succeeded, {counts['warning']} with warnings, "
-              f"{counts['failure']} failed")
-        for item in report.items:
-            if item.category != "success":
-                print(f"  {item.category}\t{item.sop_instance_uid}\t{item.meaning}")
-    for note in report.notes:
-        err(f"note: {note}")
-    if report.error:
-        err(report.error)
+        print(report.summary())
+    for problem in report.problems():
+        err(problem)
     if counts["failure"] == len(report.items):
         return EXIT_FATAL
     return EXIT_PARTIAL if counts["failure"] or report.error else EXIT_OK
@@ -174,8 +173,8 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_query(args: argparse.Namespace, db_path: Path) -> int:
     """C-FIND at one level: TSV (or JSON) rows, the count on stderr."""
-    from ..core.net.dimse import RETURN_KEYS, QueryFilters, query
     from ..core.net.nodes import load_nodes
+    from ..core.net.query import RETURN_KEYS, QueryFilters, query
 
     nodes = load_nodes()
     filters = QueryFilters(name=args.name, patient_id=args.patient_id, date=args.date, modality=args.modality,
@@ -193,8 +192,8 @@ def cmd_query(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
     """C-MOVE or C-GET into the database. Exit 1 when some failed, 2 when nothing was retrieved."""
-    from ..core.net.dimse import retrieve
     from ..core.net.nodes import load_nodes
+    from ..core.net.retrieve import retrieve
 
     nodes = load_nodes()
     node = nodes.resolve(args.node)
@@ -204,10 +203,9 @@ def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
-        print(f"{report.method} from {report.node}: {report.completed} retrieved, {report.already_here} already "
-              f"here, {report.failed} failed, {report.warning} with warnings (of {report.requested})")
-    for error in report.errors:
-        err(error)
+        print(report.summary())
+    for problem in report.problems():
+        err(problem)
     if report.errors and not report.completed:
         return EXIT_FATAL
     return EXIT_PARTIAL if report.errors or report.failed else EXIT_OK
@@ -215,30 +213,26 @@ def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_doctor(args: argparse.Namespace, db_path: Path) -> int:
     """Each check of the node as ok/FAIL/--. Exit 2 when a check failed."""
-    from ..core.net.dimse import doctor
+    from ..core.net.doctor import doctor
     from ..core.net.nodes import load_nodes
 
     nodes = load_nodes()
-    node = nodes.resolve(args.node)
     with open_database(db_path) as db:
-        checks = doctor(db, node, nodes.local)
-    print(f"{node.name} ({node.address}), from {nodes.local.ae_title} (listening on port {nodes.local.port}):")
-    for check in checks:
-        mark = {True: "ok  ", False: "FAIL", None: "--  "}[check.ok]
-        print(f"  {mark} {check.name:<11} {check.detail}")
-    return EXIT_FATAL if any(c.ok is False for c in checks) else EXIT_OK
+        report = doctor(db, nodes.resolve(args.node), nodes.local)
+    print(report.summary())
+    return EXIT_OK if report.ok else EXIT_FATAL
 
 
 def _instances_of(db, uids: list[str]) -> list[dict[str, Any]] | None:
-    """Instance files (absolute paths) of patients (by PatientID), studies, series or instances."""
-    items: list[tuple[str, int]] = []
-    for uid in uids:
-        found = db.resolve(uid)
-        if not found:
-            err(f"no patient, study, series or instance {uid} in the database")
-            return None
-        items += found
-    return db.instance_files(items)
+    """Instance files (absolute paths) of patients (by PatientID), studies, series or instances; None, after
+    naming the first UID that names nothing, when one does."""
+    from ..core import selection
+
+    resolved = selection.resolve(db, uids)
+    if resolved.missing:
+        err(selection.missing_sentence(resolved.missing[0]))
+        return None
+    return selection.instance_files(db, resolved.items)
 
 
 def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:

@@ -12,14 +12,12 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+from ..core.levels import Column, format_value
+
 EXIT_OK, EXIT_PARTIAL, EXIT_FATAL = 0, 1, 2
 """0 success, 1 partial (some files rejected, some items failed), 2 usage or fatal error."""
 
 T = TypeVar("T")
-
-# Column headings shorter than the database's column names (the keywords stay: they are PS3.3's).
-_HEADINGS = {"num_studies": "studies", "num_series": "series", "num_instances": "instances",
-             "last_study_date": "last study", "image_size": "size", "stored": "copied"}
 
 
 def console(stderr: bool = False):
@@ -52,20 +50,6 @@ def human_bytes(n: float) -> str:
     return str(n)
 
 
-def heading(col: str) -> str:
-    """The table heading of a database column (``num_series`` → ``series``); keywords are their own heading."""
-    return _HEADINGS.get(col, col)
-
-
-def cell(col: str, value: Any) -> str:
-    """A database value as table text: None → empty, ``stored`` → copy/link."""
-    if value is None:
-        return ""
-    if col == "stored":
-        return "copy" if value else "link"
-    return str(value)
-
-
 def print_tsv(columns: Sequence[str], lines: Iterable[Iterable[str]]) -> None:
     """For pipes: the header line, then one tab-separated line per row."""
     print("\t".join(columns))
@@ -73,26 +57,32 @@ def print_tsv(columns: Sequence[str], lines: Iterable[Iterable[str]]) -> None:
         print("\t".join(line))
 
 
-def print_table(columns: Sequence[str], rows: Sequence[dict[str, Any]], footer: str) -> None:
-    """For a terminal: the rows as an aligned table under short headings, then a dim footer line (``3 series``)."""
+def print_table(columns: Sequence[Column], rows: Sequence[dict[str, Any]], footer: str) -> None:
+    """For a terminal: the rows as an aligned table under the columns' labels, then a dim footer (``3 series``)."""
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in columns:
-        table.add_column(heading(col), overflow="fold", min_width=min(len(heading(col)), 12))
+        table.add_column(col.label, overflow="fold", min_width=min(len(col.label), 12))
     for row in rows:
-        table.add_row(*[cell(col, row.get(col)) for col in columns])
+        table.add_row(*_cells(columns, row))
     out = console()
     out.print(table)
     out.print(f"[dim]{footer}[/]")
 
 
-def print_rows(columns: Sequence[str], rows: Sequence[dict[str, Any]], footer: str) -> None:
-    """Database rows as a table on a terminal, else as TSV (the footer then goes nowhere: pipes get data only)."""
+def print_rows(columns: Sequence[Column], rows: Sequence[dict[str, Any]], footer: str) -> None:
+    """Database rows as a table on a terminal, else as TSV under the columns' keywords (the footer then goes
+    nowhere: pipes get data only)."""
     if not stdout_is_terminal():
-        print_tsv(columns, ([cell(col, row.get(col)) for col in columns] for row in rows))
+        print_tsv([col.keyword for col in columns], (_cells(columns, row) for row in rows))
         return
     print_table(columns, rows, footer)
+
+
+def _cells(columns: Sequence[Column], row: dict[str, Any]) -> list[str]:
+    """A row's values as the level's column model writes them; dates stay YYYYMMDD, as DICOM tools take them."""
+    return [format_value(col, row.get(col.keyword), iso_dates=False) for col in columns]
 
 
 def print_tag_table(rows) -> None:
