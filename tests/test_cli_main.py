@@ -67,17 +67,6 @@ def test_a_user_error_is_its_sentence_and_exit_2(error: Exception, tmp_path: Pat
     assert out.err == f"dicomtui: {error}\n" and out.out == ""
 
 
-def test_a_locked_database_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
-    def locked(args, db_path):
-        raise sqlite3.OperationalError("database is locked")
-
-    monkeypatch.setattr(database_cmds, "cmd_ls", locked)
-    assert main(["--db", str(tmp_path / "db"), "ls", "patients"]) == 2
-    assert capsys.readouterr().err == ("dicomtui: database error: database is locked "
-                                       "(another process has held the write lock for over a minute)\n")
-
-
 def test_a_really_locked_database_is_the_databases_sentence(tmp_path: Path, series_folder: Path,
                                                            monkeypatch: pytest.MonkeyPatch,
                                                            capsys: pytest.CaptureFixture[str]) -> None:

@@ -93,9 +93,3 @@ def test_diffusion_volumes_get_fsl_bval_and_bvec(tmp_path: Path) -> None:
     # negated, as dcm2niix writes it (tests/interop/test_dcm2niix.py compares on real data)
     bvec = np.loadtxt(tmp_path / "dwi.bvec")
     np.testing.assert_array_equal(bvec, [[0.0, 0.0, -1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-
-
-def test_the_temporary_convert_module_still_answers(tmp_path: Path) -> None:
-    from dicomtui.core import convert
-
-    assert convert.write is volume_io.write_volume and convert.ConvertError is VolumeWriteError

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -55,13 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args, db_path)
     except DicomtuiError as exc:  # a sentence for the user (bad settings, database, node, peer, file, output)
         err(str(exc))
-        return EXIT_FATAL
-    # The database raises DatabaseError with its own sentence now, so no sqlite3 error reaches here from it
-    # (test_a_really_locked_database_is_the_databases_sentence). This handler stays only while
-    # test_a_locked_database_says_so asserts its wording; both go together (then the CLI imports no sqlite3).
-    except sqlite3.OperationalError as exc:
-        hint = " (another process has held the write lock for over a minute)" if "locked" in str(exc) else ""
-        err(f"database error: {exc}{hint}")
         return EXIT_FATAL
     except KeyboardInterrupt:
         err("interrupted")

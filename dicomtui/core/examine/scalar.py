@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import LoadError  # noqa: F401 - cli.cmd_load imports it from here until the merge; delete then
 from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, vector
 from .plugin import (
     CONF_ALL,
