@@ -177,3 +177,15 @@ def test_a_cancelled_send_stops_between_objects_and_releases(tmp_path: Path, fil
     assert report.counts["success"] == 2
     assert report.error.startswith("cancelled: 2 of 4 instances not sent to DICOMTUI@127.0.0.1:")
     assert report.problems() == [report.error]
+
+
+def test_a_rejection_is_always_told_as_one(tmp_path: Path) -> None:
+    """pynetdicom's requestor may see the transport closed by a fast reject before it waits for the answer, and
+    then calls it an abort (1 in 60 to 1 in 300 here); we read the A-ASSOCIATE-RJ PDU as it arrives, so each of 300
+    rejections is worded as a rejection."""
+    from dicomtui.core.net.echo import echo
+
+    with Listener(tmp_path / "db", LocalNode(port=0, bind="127.0.0.1", allow=["FRIEND"])) as server:
+        node = RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port)
+        messages = [echo(node, LocalNode(ae_title="STRANGER")).message for _ in range(300)]
+    assert all("our calling AE title is not recognised" in m for m in messages), set(messages)
