@@ -100,4 +100,4 @@ def test_fill_patient_id_keeps_an_existing_id() -> None:
 def test_placeholder_list_is_small_and_case_insensitive() -> None:
     assert len(PLACEHOLDER_NAMES) <= 8
     assert placeholder_key("  LAST NAME ^ First Name ^^") == "last name^first name"
-    assert placeholder_key("Anonymized42") == "anonymized"
+    assert placeholder_key("Anonymized42") == placeholder_key("anonymized 7") == "anonymized"

@@ -114,7 +114,7 @@ def placeholder_key(name: str | None) -> str:
     """The form of a Patient's Name compared with :data:`PLACEHOLDER_NAMES`: lower case, spaces around each
     component and trailing empty components gone, an "Anonymized" followed by digits (Orthanc) without them."""
     key = "^".join(part.strip() for part in (name or "").casefold().split("^")).rstrip("^")
-    return key.rstrip("0123456789") if key.startswith("anonymized") else key
+    return key.rstrip("0123456789 ") if key.startswith("anonymized") else key
 
 
 def fill_patient_id(header: dict[str, Any]) -> str:
