@@ -178,3 +178,35 @@ def test_python_walk_rejects_absurd_nesting(tmp_path: Path, monkeypatch: pytest.
         report = import_paths(db, [tmp_path / "in"])
     assert report.instances_added == 2
     assert [Path(p.path).name for p in report.rejected] == ["deep.dcm"]
+
+
+# ---- issue 12: ISO 2022 IR 58 (pydicom 3.0.2 keeps its escape sequences in the text) ----
+
+
+@pytest.mark.parametrize("name", [*(p.name for p in CHARSET_FILES), "ISO 2022 IR 58 (PS3.5 Annex K)"])
+def test_every_walk_decodes_every_character_set_alike(name: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydicom's character set files and PS3.5 Annex K's Chinese example: the C walk, the Python walk and the
+    pydicom reader give the same record, with pydicom's PatientName, or dcmdump's where pydicom is wrong."""
+    from tests.test_charsets import IR_58_NAME, write_ir_58
+
+    if name.endswith("(PS3.5 Annex K)"):
+        path, expected = write_ir_58(tmp_path), IR_58_NAME  # as `dcmdump +U8` shows it
+    else:
+        path = next(p for p in CHARSET_FILES if p.name == name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            patient_name = pydicom.dcmread(path).get("PatientName")
+        expected = str(patient_name) if patient_name else None
+    python = _outcome(path, False, monkeypatch)
+    if header._scan is not None:
+        assert _outcome(path, True, monkeypatch) == python
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        slow = header.read_header_pydicom(str(path))
+    def kept(record: dict) -> dict:  # the pydicom reader leaves out empty values and knows no pixel offset
+        return {k: v for k, v in record.items() if v is not None and k != header.PIXEL_OFFSET}
+
+    assert kept(python) == kept(slow)
+    assert python.get("PatientName") == expected
+    assert "\x1b" not in str(python.get("PatientName"))

@@ -18,6 +18,7 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
+from .charsets import mis_decoded_by_pydicom
 from .errors import HeaderError
 from .tags import _SPEC_KW, _TEXT_KEYWORDS, FIELDS, _finish, _num, convert, normalise_name
 
@@ -359,6 +360,10 @@ def read_header_pydicom(path: str, looks_dicom: bool = True) -> dict[str, Any]:
 def _from_dataset(ds) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for kw, (tag, kind) in FIELDS.items():
+        raw = ds.get_item(tag)
+        if raw is not None and _SPEC_KW[kw][2] and mis_decoded_by_pydicom(raw.value):
+            record[kw] = raw.value  # pydicom 3.0.2 keeps ISO 2022 IR 58 escapes: _finish decodes it (charsets)
+            continue
         elem = ds.get(tag)
         if elem is None or elem.value is None or elem.value == "":
             continue
@@ -377,6 +382,7 @@ def _from_dataset(ds) -> dict[str, Any]:
             else:
                 text = str(value)
             record[kw] = convert(kind, text)
+    _finish(record)  # the values left in bytes above, as the fast walk decodes them
     meta = getattr(ds, "file_meta", None)
     record[TRANSFER_SYNTAX] = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not record[TRANSFER_SYNTAX]:

@@ -127,7 +127,7 @@ class _Reader:
                          f"<unreadable: {type(exc).__name__}: {exc}>")]
         if elem.VR == "SQ":
             return self._sequence(elem, depth, prefix)
-        return [_row(depth, elem, prefix, _value_text(elem, self.max_len))]
+        return [_row(depth, elem, prefix, _value_text(elem, self.max_len, _redecoded(raw, elem, ds)))]
 
     def _sequence(self, elem, depth: int, prefix: tuple[PathStep, ...]) -> list[TagRow]:
         items = list(elem.value or [])
@@ -203,11 +203,22 @@ def _tag_text(tag: int | tuple[int, int]) -> str:
 _CONTROL = {code: 0x2400 + code for code in range(0x20)} | {0x7F: 0x2421}  # ␀…␟ and ␡: one line per value
 
 
-def _value_text(elem, max_len: int) -> str:
-    """What a person reads: binary as length + hex, several values joined with ``\\``, long text shortened."""
+def _redecoded(raw, elem, ds) -> list[str] | None:
+    """pydicom 3.0.2 keeps ISO 2022 IR 58 escapes in text (see :mod:`.charsets`): such values decoded again."""
+    from .charsets import mis_decoded_by_pydicom, text_values
+
+    value = getattr(raw, "value", None)
+    if not mis_decoded_by_pydicom(value):
+        return None
+    return text_values(value, elem.VR, ds._character_set)  # the item's, else its parent's, as pydicom
+
+
+def _value_text(elem, max_len: int, values: list[str] | None = None) -> str:
+    """What a person reads: binary as length + hex, several values joined with ``\\``, long text shortened.
+    ``values``: the element's text values when decoded by us rather than by pydicom (:func:`_redecoded`)."""
     from pydicom.multival import MultiValue
 
-    value = elem.value
+    value = elem.value if values is None else values
     if value is None or (isinstance(value, (str, bytes, bytearray, list, tuple)) and len(value) == 0):
         return ""
     if isinstance(value, (bytes, bytearray)):

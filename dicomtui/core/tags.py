@@ -1,6 +1,6 @@
 """The attributes the database keeps from each file (:data:`FIELDS`, PS3.6 tags and keywords) and how their
 value bytes become Python values: padding, numbers (IS/DS, PS3.5 6.2), binary US/FD, and text in the file's
-Specific Character Set (PS3.5 6.1; ISO 2022 and GB18030 through pydicom's codecs). Both walks of ``header`` (the
+Specific Character Set (PS3.5 6.1; ISO 2022 and GB18030 through :mod:`.charsets`). Both walks of ``header`` (the
 Python reference and the C twin, which decodes the simple kinds itself) end here, in :func:`_finish`."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import struct
 from typing import Any
+
+from .charsets import PN_DELIMITERS, TEXT_DELIMITERS, decode, python_encodings
 
 # keyword -> (tag, kind). kind says how to turn the value bytes into a Python value:
 #   str: text, padding stripped        pn: person name              multi: text with backslashes kept
@@ -149,10 +151,9 @@ def _finish(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _decode_charset(value: bytes, charsets: list[str], kind: str) -> str:
-    from pydicom.charset import convert_encodings, decode_bytes
-
-    delimiters = {0x5E, 0x3D} if kind == "pn" else {0x5C}
-    return decode_bytes(value, convert_encodings(charsets), delimiters)  # DICOM terms → Python codec names
+    """pydicom's codecs, with our ISO 2022 IR 58 work-around for pydicom 3.0.2 (see :mod:`.charsets`)."""
+    delimiters = PN_DELIMITERS if kind == "pn" else TEXT_DELIMITERS
+    return decode(value, python_encodings(charsets), delimiters)  # DICOM terms → Python codec names
 
 
 def _num(v: float) -> str:

@@ -88,8 +88,8 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
             raise HeaderError("a DICOMDIR index, not an image (import its folder to use it)")
         raise HeaderError(f"not importable: no {' / '.join(missing)}")
     warning = ""
-    if fill_patient_id(header):
-        warning = f"no PatientID: using generated {header['PatientID']}"
+    if generated := fill_patient_id(header):
+        warning = generated
     if (header.get("NumberOfFrames") or 1) > 1 and header.get("has_pixels"):
         try:  # multi-frame: keep the per-frame geometry, so that examine need not open the file
             header["frames"] = frame_geometry(path)
@@ -98,17 +98,49 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
     return header, warning
 
 
-def fill_patient_id(header: dict[str, Any]) -> bool:
-    """Give a header without PatientID a stable generated one (from the name and birth date, else the study).
+# Patient's Names that say nothing about who the patient is: studies that carry one of them and no PatientID are
+# not merged under one generated patient (they come from unrelated sources). Compared case-insensitively, after
+# the spaces around components and the empty trailing components are dropped (``"anonymous^ "`` is ``anonymous``).
+# Each with where it comes from:
+PLACEHOLDER_NAMES = frozenset((
+    "",  # empty, spaces or carets only: PS3.15 Annex E Table E.1-1, action Z (zero length) for Patient's Name
+    "anonymized",  # Orthanc's /anonymize: "Anonymized" + a number (GeneratePatientName); the digits are dropped
+    "anonymous",  # pydicom's anonymisation example (examples/metadata_processing/plot_anonymize.py, much copied)
+    "last name^first name",  # a template value left in exported test data (issue 12)
+))
 
-    Returns True when an ID was generated, so that the caller can warn."""
+
+def placeholder_key(name: str | None) -> str:
+    """The form of a Patient's Name compared with :data:`PLACEHOLDER_NAMES`: lower case, spaces around each
+    component and trailing empty components gone, an "Anonymized" followed by digits (Orthanc) without them."""
+    key = "^".join(part.strip() for part in (name or "").casefold().split("^")).rstrip("^")
+    return key.rstrip("0123456789 ") if key.startswith("anonymized") else key
+
+
+def fill_patient_id(header: dict[str, Any]) -> str:
+    """Give a header without PatientID a stable generated one; returns the warning that says so ("" when the
+    header has a PatientID).
+
+    The ID (``DICOMTUI-`` + 12 hex digits of a SHA-1) is generated from the Patient's Name and Birth Date when
+    the name is a real one and the birth date is there: the studies of one patient then stay together. Otherwise
+    it comes from the StudyInstanceUID, so that unrelated studies are not merged under a placeholder name
+    (:data:`PLACEHOLDER_NAMES`) or under a name alone. The same header always gives the same ID (re-imports)."""
     if header.get("PatientID"):
-        return False
+        return ""
     name = normalise_name(header.get("PatientName"))
-    basis = f"{name}|{header.get('PatientBirthDate') or ''}" if name else f"study|{header.get('StudyInstanceUID')}"
+    birth_date = header.get("PatientBirthDate") or ""
+    if placeholder_key(name) in PLACEHOLDER_NAMES:
+        basis, why = f"study|{header.get('StudyInstanceUID')}", (
+            f"a placeholder name {name!r}" if name else "no Patient's Name")
+    elif not birth_date:
+        basis, why = f"study|{header.get('StudyInstanceUID')}", f"no birth date for {name!r}"
+    else:
+        basis, why = f"{name}|{birth_date}", ""
     header["PatientID"] = "DICOMTUI-" + hashlib.sha1(basis.encode("utf-8")).hexdigest()[:12].upper()
     header["generated_id"] = True
-    return True
+    if why:
+        return f"no PatientID and {why}: using generated {header['PatientID']} from the study"
+    return f"no PatientID: using generated {header['PatientID']} from the name and birth date"
 
 
 # ((patient, study, series), instance) rows of one file; the instance row lacks only series_fk.
