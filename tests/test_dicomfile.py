@@ -4,6 +4,7 @@ PS3.10 files, and pydicom's warnings are reported per file instead of printed.""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import warnings
 from io import BytesIO
@@ -26,6 +27,8 @@ from dicomtui.core.net.scu import read_for_sending
 from dicomtui.core.net.send import send
 from dicomtui.core.pixels import read_slice, read_stack
 from dicomtui.core.synth import SeriesSpec, write_series
+from tests.conftest import require_program
+from tests.interop.test_dimse import DCMTK_ENV, free_port, wait_port
 from tests.test_net_loopback import Recorder, _temp_files, _wait
 
 IMPLICIT, EXPLICIT = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
@@ -180,3 +183,30 @@ def test_bare_files_are_sent_as_their_data_set_and_arrive_as_part10_files(tmp_pa
         received = pydicom.dcmread(BytesIO(got))
         assert received.file_meta.MediaStorageSOPInstanceUID == sent.SOPInstanceUID
         np.testing.assert_array_equal(received.pixel_array, sent.pixel_array)
+
+
+@pytest.mark.interop
+def test_bare_files_sent_to_dcmtk_storescp_arrive_as_valid_part10_files(tmp_path: Path, db: DicomDatabase,
+                                                                       bare_files: list[Path]) -> None:
+    require_program("storescp", "dcmtk")
+    received = tmp_path / "received"
+    received.mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["storescp", "-aet", "REF", "-od", str(received), str(port)], env=DCMTK_ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        import_paths(db, [tmp_path / "bare"])
+        result = send(db.instances(), RemoteNode("ref", "REF", "127.0.0.1", port))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert result.counts == {"success": 2, "warning": 0, "failure": 0}, result.summary()
+    got = {pydicom.dcmread(p).SOPInstanceUID: p for p in received.iterdir()}  # no force: PS3.10 files
+    for path in bare_files:
+        sent = dicomfile.read_dataset(path, pixels=True)
+        theirs = pydicom.dcmread(got[sent.dataset.SOPInstanceUID])
+        assert theirs.file_meta.TransferSyntaxUID == sent.transfer_syntax
+        assert Dataset(theirs) == Dataset(sent.dataset)
+    dcmdump = subprocess.run(["dcmdump", "-M", *map(str, got.values())], capture_output=True, text=True, timeout=60)
+    assert dcmdump.returncode == 0 and "(0002,0010)" in dcmdump.stdout, dcmdump.stderr
