@@ -110,8 +110,18 @@ def test_pixels_of_bare_files_equal_those_of_the_originals(originals: list[Path]
 
 def test_show_rows_of_a_bare_file_have_no_file_meta(bare_files: list[Path], originals: list[Path]) -> None:
     rows = tag_rows(bare_files[1])
-    assert not [r for r in rows if r.tag.startswith("(0002,")]
+    assert not [r for r in rows if r.tag.startswith("(0002,")]  # none made up
+    assert dicomfile.read_dataset(bare_files[1]).meta_added
     assert [r.keyword for r in rows] == [r.keyword for r in tag_rows(originals[1]) if not r.tag.startswith("(0002,")]
+
+
+def test_a_file_meta_group_without_preamble_is_read_and_shown(tmp_path: Path, originals: list[Path]) -> None:
+    path = tmp_path / "NOPREAMBLE"
+    path.write_bytes(originals[0].read_bytes()[132:])  # group 0002 first, no preamble, no "DICM"
+    opened = dicomfile.read_dataset(path, pixels=True)
+    assert (opened.has_meta, opened.meta_added) == (False, False)
+    np.testing.assert_array_equal(opened.dataset.pixel_array, pydicom.dcmread(originals[0]).pixel_array)
+    assert [r.keyword for r in tag_rows(path)] == [r.keyword for r in tag_rows(originals[0])]
 
 
 # ---- the library's warnings ------------------------------------------------------------------------------------

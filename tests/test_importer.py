@@ -414,7 +414,7 @@ def test_copy_mode_stores_bare_data_sets_as_part10_files_and_says_so(tmp_path: P
                bare(originals[1], tmp_path / "cd" / "IM2", explicit=True)]
     report = import_paths(db, [tmp_path / "cd"], mode="copy")
     assert report.instances_added == 2 and not report.rejected
-    assert report.meta_written == 2
+    assert report.meta_written == 2 and report.to_dict()["meta_written"] == 2
     assert "0 rejected, 2 given a file meta — 2 files" in report.summary()
     assert "0 rejected, 2 given a file meta, 2 warnings." in report.headline()
     assert sorted((Path(p.path).name, p.reason) for p in report.warnings) == [

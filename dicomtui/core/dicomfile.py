@@ -152,11 +152,13 @@ def _pad(value: bytes, padding: bytes) -> bytes:
 @dataclass
 class Opened:
     """A file read by pydicom: ``dataset`` (its ``file_meta`` holds at least the Transfer Syntax UID, also for a
-    file without a file meta group), whether the file has the PS3.10 header, and the library's warnings."""
+    file without a file meta group), whether the file has the PS3.10 header, whether ``file_meta`` holds only what
+    we added (``meta_added``: the file has no group 0002 at all), and the library's warnings."""
 
     dataset: Any
     has_meta: bool
     warnings: list[str] = field(default_factory=list)
+    meta_added: bool = False
 
     @property
     def transfer_syntax(self) -> str:
@@ -182,20 +184,23 @@ def read_dataset(path: str | os.PathLike[str], *, pixels: bool = False, defer_si
                 raise
             ds = pydicom.dcmread(path, stop_before_pixels=not pixels, defer_size=defer_size, force=True)
             has_meta = False
-        _complete_meta(ds)
-    return Opened(ds, has_meta, caught)
+        added = _complete_meta(ds)
+    return Opened(ds, has_meta, caught, added)
 
 
-def _complete_meta(ds: Any) -> None:
-    """Give a data set read without a Transfer Syntax UID the one pydicom read it with (its decoders need it)."""
+def _complete_meta(ds: Any) -> bool:
+    """Give a data set read without a Transfer Syntax UID the one pydicom read it with (its decoders need it);
+    True when its file meta held nothing before."""
     from pydicom.dataset import FileMetaDataset
 
     if getattr(ds, "file_meta", None) is None:
         ds.file_meta = FileMetaDataset()
     if "TransferSyntaxUID" in ds.file_meta:
-        return
+        return False
+    empty = len(ds.file_meta) == 0
     implicit, little = ds.original_encoding
     ds.file_meta.TransferSyntaxUID = IMPLICIT_LE if implicit else EXPLICIT_LE if little else EXPLICIT_BE
+    return empty
 
 
 def read_for_sending(path: str | os.PathLike[str], *, accepted: bool = False) -> tuple[bytes, Layout] | None:

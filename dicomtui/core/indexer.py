@@ -111,6 +111,7 @@ class ImportReport:
             "instances_added": self.instances_added,
             "updated": self.updated,
             "skipped_unchanged": self.skipped_unchanged,
+            "meta_written": self.meta_written,
             "rejected": [{"path": p.path, "reason": p.reason} for p in self.rejected],
             "warnings": [{"path": p.path, "reason": p.reason} for p in self.warnings],
             "files_seen": self.files_seen,

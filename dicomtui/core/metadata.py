@@ -58,12 +58,12 @@ class TagRow:
 def tag_rows(path: str | os.PathLike, max_value_len: int = DEFAULT_MAX_VALUE_LEN,
              include_pixel_data: bool = False) -> list[TagRow]:
     """The rows of the file at ``path``. Raises :class:`MetadataError` for a missing, non-DICOM or truncated file.
-    A file without file meta (read as the import read it) has no group 0002 rows."""
+    A file without file meta (read as the import read it) has no group 0002 rows: none are made up."""
     with captured_warnings():  # pydicom warns about odd values; the viewer shows them as they are
         opened = _read(Path(path), include_pixel_data)
         ds = opened.dataset
         reader = _Reader(Path(path), max_value_len)
-        meta = getattr(ds, "file_meta", None) if opened.has_meta else None
+        meta = None if opened.meta_added else getattr(ds, "file_meta", None)
         rows = reader.dataset(meta, 0, ()) if meta is not None else []
         return rows + reader.dataset(ds, 0, ())
 
