@@ -191,7 +191,7 @@ def test_bare_data_sets_and_odd_files_import_load_and_show_without_raw_warnings(
     assert loaded.returncode == 0, loaded.stderr
     assert ": 8x8x3 voxels" in loaded.stdout
     assert "UserWarning" not in loaded.stderr and "site-packages" not in loaded.stderr
-    assert f"{odd}: {MISMATCH_WARNING}" in loaded.stderr  # our log line, with the file's name
+    assert f"dicomtui: warning: {odd}: {MISMATCH_WARNING}\n" in loaded.stderr  # with the file's name
     for n in (1, 2, 3):
         shown = run("--db", db, "show", series["SeriesInstanceUID"], "--file", str(n), "--json")
         assert shown.returncode == 0, shown.stderr
