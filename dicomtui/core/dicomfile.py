@@ -120,13 +120,13 @@ def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str, source_ae
         return _U16.pack(2) + _U16.pack(tag) + vr + _U16.pack(len(value)) + value
 
     body = (_U16.pack(2) + _U16.pack(1) + b"OB\0\0" + _U32.pack(2) + b"\0\1"
-            + short(2, b"UI", _pad(sop_class.encode(), b"\0"))
-            + short(3, b"UI", _pad(sop_instance.encode(), b"\0"))
-            + short(0x10, b"UI", _pad(transfer_syntax.encode(), b"\0"))
-            + short(0x12, b"UI", _pad(IMPLEMENTATION_UID.encode(), b"\0"))
-            + short(0x13, b"SH", _pad(IMPLEMENTATION_VERSION.encode(), b" ")))
+            + short(2, b"UI", pad(sop_class.encode(), b"\0"))
+            + short(3, b"UI", pad(sop_instance.encode(), b"\0"))
+            + short(0x10, b"UI", pad(transfer_syntax.encode(), b"\0"))
+            + short(0x12, b"UI", pad(IMPLEMENTATION_UID.encode(), b"\0"))
+            + short(0x13, b"SH", pad(IMPLEMENTATION_VERSION.encode(), b" ")))
     if source_ae:
-        body += short(0x16, b"AE", _pad(source_ae.encode("ascii", "replace"), b" "))
+        body += short(0x16, b"AE", pad(source_ae.encode("ascii", "replace"), b" "))
     return b"\0" * PREAMBLE + b"DICM" + short(0, b"UL", _U32.pack(len(body))) + body
 
 
@@ -143,7 +143,8 @@ def part10_head(path: str | os.PathLike[str], sop_class: str, sop_instance: str)
     return file_meta(sop_class, sop_instance, layout.transfer_syntax), layout.dataset_offset, layout.transfer_syntax
 
 
-def _pad(value: bytes, padding: bytes) -> bytes:
+def pad(value: bytes, padding: bytes) -> bytes:
+    """``value`` padded to an even length with ``padding`` (NUL for UI, space for text VRs; PS3.5 6.2)."""
     return value + padding if len(value) % 2 else value
 
 

@@ -18,6 +18,7 @@ from ..dicomfile import EXPLICIT_LE as EXPLICIT_LE
 from ..dicomfile import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION, layout_of
 from ..dicomfile import IMPLICIT_LE as IMPLICIT_LE
 from ..dicomfile import file_meta as file_meta
+from ..dicomfile import pad as pad
 from .status import ABORT_INVALID_PARAMETER, AbortReason
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
@@ -70,11 +71,6 @@ def user_information() -> list:
     version = ImplementationVersionNameNotification()
     version.implementation_version_name = IMPLEMENTATION_VERSION
     return [max_length, implementation, version]
-
-
-def pad(value: bytes, padding: bytes) -> bytes:
-    """``value`` padded to an even length with ``padding`` (NUL for UI, space for text VRs; PS3.5 6.2)."""
-    return value + padding if len(value) % 2 else value
 
 
 def dataset_offset(head: bytes) -> tuple[int, str] | None:
