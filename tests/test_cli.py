@@ -168,3 +168,32 @@ def test_readers_do_not_wait_for_a_writer(tmp_path: Path, series_folder: Path) -
             assert time.monotonic() - start < 10
         finally:
             db.conn.execute("ROLLBACK")
+
+
+# ---- issue 12: files without file meta; library warnings ----
+
+def test_bare_data_sets_and_odd_files_import_load_and_show_without_raw_warnings(tmp_path: Path) -> None:
+    from tests.test_dicomfile import MISMATCH_WARNING, bare, mismatched
+
+    originals = write_series(tmp_path / "orig", SeriesSpec(slices=3, rows=8, cols=8))
+    bare(originals[0], tmp_path / "in" / "a" / "IMPL", explicit=False)
+    bare(originals[1], tmp_path / "in" / "b" / "EXPL", explicit=True)
+    odd = mismatched(originals[2], tmp_path / "in" / "c" / "ODD")
+    db = str(tmp_path / "db")
+    out = run("--db", db, "import", str(tmp_path / "in"))
+    assert out.returncode == 0, out.stderr
+    assert "UserWarning" not in out.stderr and "site-packages" not in out.stderr
+    assert f"{odd}\tpydicom: {MISMATCH_WARNING}" in out.stdout  # the import's warnings table
+    assert "3 instances added" in out.stdout
+
+    (series,) = json.loads(run("--db", db, "ls", "series", "--json").stdout)  # the three files: one series
+    loaded = run("--db", db, "load", series["SeriesInstanceUID"], "-o", str(tmp_path / "v.nii"))
+    assert loaded.returncode == 0, loaded.stderr
+    assert ": 8x8x3 voxels" in loaded.stdout
+    assert "UserWarning" not in loaded.stderr and "site-packages" not in loaded.stderr
+    assert f"dicomtui: warning: {odd}: {MISMATCH_WARNING}\n" in loaded.stderr  # with the file's name
+    for n in (1, 2, 3):
+        shown = run("--db", db, "show", series["SeriesInstanceUID"], "--file", str(n), "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert "UserWarning" not in shown.stderr and "site-packages" not in shown.stderr
+        assert any(r["keyword"] == "SOPInstanceUID" for r in json.loads(shown.stdout))

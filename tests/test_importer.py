@@ -400,3 +400,53 @@ def test_a_fifo_in_a_folder_is_reported(tmp_path: Path, db: DicomDatabase) -> No
     report = import_paths(db, [tmp_path / "in"])
     assert [(Path(p.path).name, p.reason) for p in report.rejected] == [
         ("pipe", "not a regular file (device, pipe or socket)")]
+
+
+# ---- issue 12: files without file meta; library warnings ----
+
+def test_copy_mode_stores_bare_data_sets_as_part10_files_and_says_so(tmp_path: Path, db: DicomDatabase) -> None:
+    from dicomtui.core import dicomfile
+    from dicomtui.core.net import wire
+    from tests.test_dicomfile import bare
+
+    originals = write_series(tmp_path / "orig", SeriesSpec(slices=2, rows=8, cols=8))
+    sources = [bare(originals[0], tmp_path / "cd" / "IM1", explicit=False),
+               bare(originals[1], tmp_path / "cd" / "IM2", explicit=True)]
+    report = import_paths(db, [tmp_path / "cd"], mode="copy")
+    assert report.instances_added == 2 and not report.rejected
+    assert report.meta_written == 2 and report.to_dict()["meta_written"] == 2
+    assert "0 rejected, 2 given a file meta — 2 files" in report.summary()
+    assert "0 rejected, 2 given a file meta, 2 warnings." in report.headline()
+    assert sorted((Path(p.path).name, p.reason) for p in report.warnings) == [
+        ("IM1", dicomfile.META_WRITTEN), ("IM2", dicomfile.META_WRITTEN)]
+    by_uid = {r["SOPInstanceUID"]: r for r in db.instances()}
+    for source, syntax in zip(sources, ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1"), strict=True):
+        ds = pydicom.dcmread(source, force=True)
+        row = by_uid[ds.SOPInstanceUID]
+        stored = db.abspath(row["path"], True).read_bytes()
+        assert stored[:128] == b"\0" * 128 and stored[128:132] == b"DICM"
+        meta = pydicom.dcmread(db.abspath(row["path"], True)).file_meta
+        assert (meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, meta.TransferSyntaxUID,
+                meta.ImplementationClassUID) == (ds.SOPClassUID, ds.SOPInstanceUID, syntax, wire.IMPLEMENTATION_UID)
+        layout = dicomfile.layout_of(stored[: dicomfile.HEAD_SIZE])
+        assert stored[layout.dataset_offset:] == source.read_bytes()  # the data set as it came
+        assert row["TransferSyntaxUID"] == syntax
+    again = import_paths(db, [tmp_path / "cd"], mode="copy")
+    assert (again.skipped_unchanged, again.meta_written) == (2, 0)
+    with DicomDatabase.open(tmp_path / "db2") as other:
+        linked = import_paths(other, [tmp_path / "cd"])
+    assert linked.meta_written == 0 and "given a file meta" not in linked.summary()
+
+
+def test_pydicom_warnings_at_import_are_reported_per_file_not_printed(tmp_path: Path, db: DicomDatabase) -> None:
+    from tests.test_dicomfile import MISMATCH_WARNING, mismatched
+
+    originals = write_series(tmp_path / "orig", SeriesSpec(slices=1, rows=8, cols=8))
+    odd = mismatched(originals[0], tmp_path / "odd" / "IM1")
+    shutil.copy(odd, tmp_path / "odd" / "IM2")  # the same warning twice: each file gets it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning that escaped would turn into a rejection
+        report = import_paths(db, [tmp_path / "odd"])
+    assert not report.rejected
+    assert sorted((Path(p.path).name, p.reason) for p in report.warnings) == [
+        ("IM1", f"pydicom: {MISMATCH_WARNING}"), ("IM2", f"pydicom: {MISMATCH_WARNING}")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,6 +91,13 @@ def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
+class _WarningLine(logging.Handler):
+    """The core's log of a file read with a library warning ("path: text"), as our other warnings are printed."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err(f"warning: {record.getMessage()}")
+
+
 def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     """Examine, choose (--loadable N, else the first of the default selection), load, write. A bad output name, an
     unloadable series (LoadError, PixelError) or an unwritable volume (VolumeWriteError) is a DicomtuiError: main
@@ -108,6 +116,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         chosen = choose(loadables, args.loadable, first_only=True)  # one output file: one loadable
         for warning in (w for item in chosen for w in item.warnings):
             err(f"warning: {warning}")
+        logging.getLogger("dicomtui.pixels").addHandler(_WarningLine())
 
         def work(progress: Callable[[int, int], None] | None) -> LoadReport:
             tick = None if progress is None else lambda p: progress(p.done, p.total)

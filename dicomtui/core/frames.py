@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .dicomfile import read_dataset
 
-def frame_geometry(path: str) -> str | None:
-    """The JSON list of per-frame geometry of a multi-frame file, or None when it has none worth keeping."""
-    import pydicom
 
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
+def frame_geometry(path: str, notes: list[str] | None = None) -> str | None:
+    """The JSON list of per-frame geometry of a multi-frame file, or None when it has none worth keeping. The
+    file is read as the header walk read it (:mod:`.dicomfile`); pydicom's warnings go to ``notes``."""
+    opened = read_dataset(path)
+    ds = opened.dataset
+    if notes is not None:
+        notes += opened.warnings
     count = int(ds.get("NumberOfFrames") or 1)
     shared = _first(ds.get("SharedFunctionalGroupsSequence"))
     per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import storage
+from . import dicomfile, storage
 from .database import DicomDatabase, FileRecord, Prepared, prepare
 from .errors import HeaderError
 from .levels import ImportMode
@@ -70,6 +70,11 @@ class ImportReport:
     database: str = ""  # the database folder imported into
 
     @property
+    def meta_written(self) -> int:
+        """Files copied as PS3.10 files with a file meta the source did not have (their warnings say so)."""
+        return sum(dicomfile.META_WRITTEN in p.reason for p in self.warnings)
+
+    @property
     def files_per_s(self) -> float:
         return self.files_seen / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
@@ -81,8 +86,9 @@ class ImportReport:
         return (
             f"{verb} into {where}: {self.patients_added} patients, {self.studies_added} studies, "
             f"{self.series_added} series, {self.instances_added} instances added; {self.updated} updated, "
-            f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected — "
-            f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
+            f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected"
+            + (f", {self.meta_written} given a file meta" if self.meta_written else "")
+            + f" — {self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
             + (" (cancelled)" if self.cancelled else "")
         )
 
@@ -93,6 +99,7 @@ class ImportReport:
                 f"{self.patients_added} patients, {self.studies_added} studies, {self.series_added} series, "
                 f"{self.instances_added} instances added; {self.updated} updated, "
                 f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected"
+                + (f", {self.meta_written} given a file meta" if self.meta_written else "")
                 + (f", {len(self.warnings)} warnings" if self.warnings else "") + ".")
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +111,7 @@ class ImportReport:
             "instances_added": self.instances_added,
             "updated": self.updated,
             "skipped_unchanged": self.skipped_unchanged,
+            "meta_written": self.meta_written,
             "rejected": [{"path": p.path, "reason": p.reason} for p in self.rejected],
             "warnings": [{"path": p.path, "reason": p.reason} for p in self.warnings],
             "files_seen": self.files_seen,
@@ -164,14 +172,23 @@ def _parse_chunk_marshalled(root: str, mode: str, items: list[tuple[str, int, in
 
 
 def _store_copies(root: Path, results: list[tuple]) -> None:
-    """Copy the parsed files into storage and point their records there (failures become rejections)."""
+    """Copy the parsed files into storage and point their records there (failures become rejections). A file
+    without the PS3.10 header (a bare data set) is stored as a PS3.10 file: preamble, ``DICM`` and a file meta
+    with its transfer syntax as the import read it (its record's syntax too: the header walk records implicit VR
+    for every bare data set); its record's warning says so (:data:`dicomfile.META_WRITTEN`)."""
     ok = [i for i, r in enumerate(results) if r[0] == "ok"]
-    pairs = []
+    pairs, heads = [], []
     for i in ok:
-        h = results[i][1].header
-        pairs.append((results[i][1].source_path,
+        rec = results[i][1]
+        h = rec.header
+        pairs.append((rec.source_path,
                       storage.relative_path(h["StudyInstanceUID"], h["SeriesInstanceUID"], h["SOPInstanceUID"])))
-    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs), strict=True):
+        head = dicomfile.part10_head(rec.source_path, h.get("SOPClassUID") or "", h["SOPInstanceUID"])
+        heads.append(head and head[:2])
+        if head is not None:
+            h["TransferSyntaxUID"] = head[2]
+            rec.warning = "; ".join(filter(None, (rec.warning, dicomfile.META_WRITTEN)))
+    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs, heads), strict=True):
         if error is not None:
             results[i] = ("bad", source, f"cannot copy into the database: {error.strerror or error}")
             continue

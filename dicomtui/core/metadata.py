@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from .dicomfile import Opened, captured_warnings, read_dataset
 from .errors import MetadataError
 
 # A path step: an element's (group, element), or the 0-based index of a sequence item.
@@ -57,24 +57,24 @@ class TagRow:
 
 def tag_rows(path: str | os.PathLike, max_value_len: int = DEFAULT_MAX_VALUE_LEN,
              include_pixel_data: bool = False) -> list[TagRow]:
-    """The rows of the file at ``path``. Raises :class:`MetadataError` for a missing, non-DICOM or truncated file."""
-    with warnings.catch_warnings():  # pydicom warns about odd values; the viewer shows them as they are
-        warnings.simplefilter("ignore")
-        ds = _read(Path(path), include_pixel_data)
+    """The rows of the file at ``path``. Raises :class:`MetadataError` for a missing, non-DICOM or truncated file.
+    A file without file meta (read as the import read it) has no group 0002 rows: none are made up."""
+    with captured_warnings():  # pydicom warns about odd values; the viewer shows them as they are
+        opened = _read(Path(path), include_pixel_data)
+        ds = opened.dataset
         reader = _Reader(Path(path), max_value_len)
-        meta = getattr(ds, "file_meta", None)
+        meta = None if opened.meta_added else getattr(ds, "file_meta", None)
         rows = reader.dataset(meta, 0, ()) if meta is not None else []
         return rows + reader.dataset(ds, 0, ())
 
 
-def _read(path: Path, include_pixel_data: bool):
+def _read(path: Path, include_pixel_data: bool) -> Opened:
     """Parse the header (large values deferred); first make sure the file is whole, which pydicom does not."""
-    import pydicom
     from pydicom.errors import InvalidDicomError
 
-    _check_complete(path)
+    accepted = _check_complete(path)
     try:
-        return pydicom.dcmread(path, stop_before_pixels=not include_pixel_data, defer_size=DEFER_SIZE)
+        return read_dataset(path, pixels=include_pixel_data, defer_size=DEFER_SIZE, accepted=accepted)
     except InvalidDicomError as exc:
         raise MetadataError(f"{path}: not a DICOM file ({exc})") from None
     except OSError as exc:
@@ -83,8 +83,9 @@ def _read(path: Path, include_pixel_data: bool):
         raise MetadataError(f"{path}: unreadable or corrupt DICOM: {type(exc).__name__}: {exc}") from None
 
 
-def _check_complete(path: Path) -> None:
-    """pydicom silently reads a file cut short; the importer's header walk notices, so ask it first."""
+def _check_complete(path: Path) -> bool:
+    """pydicom silently reads a file cut short; the importer's header walk notices, so ask it first. True when
+    the walk accepts the file (then it is read as the import reads it, also without a file meta)."""
     from .header import HeaderError, read_header
 
     if not path.exists():
@@ -92,13 +93,15 @@ def _check_complete(path: Path) -> None:
     if path.is_dir():
         raise MetadataError(f"{path}: is a directory")
     try:
-        read_header(str(path))  # its other objections (odd but readable layouts) are for pydicom to judge
-    except HeaderError as exc:
+        read_header(str(path))
+    except HeaderError as exc:  # its other objections (odd but readable layouts) are for pydicom to judge
         reason = str(exc)
         if reason.startswith(("truncated", "empty file", "cannot read")):
             raise MetadataError(f"{path}: {reason}") from None
+        return False
     except Exception:  # noqa: BLE001 - e.g. a character set the walk cannot decode: pydicom judges the file
-        pass
+        return False
+    return True
 
 
 class _Reader:

@@ -8,7 +8,9 @@ release the GIL.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from .dicomfile import captured_warnings, read_dataset
 from .errors import PixelError
+
+log = logging.getLogger("dicomtui.pixels")
+_notes = threading.local()  # .sink: where the warnings of files read in this thread go (see read_stack)
 
 NATIVE_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}
 
@@ -93,13 +99,15 @@ def _read_direct(path: Path, inst: dict[str, Any], out: np.ndarray) -> bool:
 
 
 def _read_pydicom(path: Path, frames: bool = False) -> np.ndarray:
-    import pydicom
-
+    """The decoded pixels, read as the import read the file (:mod:`.dicomfile`: also without a file meta); the
+    library's warnings are logged with the file's name (and kept for :func:`read_stack`'s ``notes``)."""
     try:
-        ds = pydicom.dcmread(path)
-        arr = ds.pixel_array
+        with captured_warnings() as caught:
+            opened = read_dataset(path, pixels=True)
+            arr = opened.dataset.pixel_array
     except Exception as exc:  # noqa: BLE001 - decoders raise many kinds; the user needs the file and reason
         raise PixelError(f"{path}: cannot decode pixels ({type(exc).__name__}: {exc})") from None
+    _note(path, opened.warnings + [w for w in caught if w not in opened.warnings])
     if frames:
         return arr if arr.ndim == 3 else arr[None]
     if arr.ndim != 2:
@@ -107,16 +115,36 @@ def _read_pydicom(path: Path, frames: bool = False) -> np.ndarray:
     return arr
 
 
+def _note(path: Path, texts: list[str]) -> None:
+    """The library's warnings about one file: into the notes of the read_stack running in this thread's pool,
+    else into the log (never raw on stderr)."""
+    sink = getattr(_notes, "sink", None)
+    for text in texts:
+        if sink is not None:
+            sink.append(f"{path}: {text}")
+        else:
+            log.warning("%s: %s", path, text)
+
+
 def read_stack(paths: list[Path], instances: list[dict[str, Any]],
-               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+               progress: Callable[[int, int], None] | None = None, notes: list[str] | None = None) -> np.ndarray:
     """All slices into one (slices, rows, cols) array, read by a few threads straight into place;
     ``progress(done, total)`` is called as slices arrive. When a read fails or ``progress`` raises (a cancel),
-    the slices not yet started are not read and the exception propagates."""
+    the slices not yet started are not read and the exception propagates. ``notes`` receives the library's
+    warnings about the files read through pydicom ("path: text"); without it they go to the log."""
     first = instances[0]
     out = np.empty((len(paths), first.get("Rows") or 0, first.get("Columns") or 0), dtype=raw_dtype(instances))
     workers = min(8, (os.cpu_count() or 1) * 2)
+
+    def read(path: Path, inst: dict[str, Any], into: np.ndarray) -> None:
+        _notes.sink = notes
+        try:
+            read_into(path, inst, into)
+        finally:
+            _notes.sink = None
+
     with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(read_into, p, i, out[k]) for k, (p, i) in enumerate(zip(paths, instances, strict=True))]
+        futures = [pool.submit(read, p, i, out[k]) for k, (p, i) in enumerate(zip(paths, instances, strict=True))]
         try:
             for done, fut in enumerate(futures, 1):
                 fut.result()

@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 STORAGE_DIR = "dicom"
@@ -54,20 +55,27 @@ def temp_file(root: Path, name_hint: str) -> Path:
     return root / INCOMING_DIR / f"{os.getpid()}-{os.urandom(6).hex()}-{name_hint[:40]}.part"
 
 
-def copy_batch(root: Path, pairs: list[tuple[str, str]]) -> list[OSError | None]:
+def copy_batch(root: Path, pairs: list[tuple[str, str]],
+               heads: Sequence[tuple[bytes, int] | None] | None = None) -> list[OSError | None]:
     """Copy many files into storage: each complete and durable before it is visible in ``dicom/``.
 
     All copies are written to ``incoming/``, made durable with one ``syncfs`` of the database's file system,
     renamed into place, and the renames made durable with a second one: two syncs per batch instead of two
-    fsyncs per file. Returns, per pair, None or the error that kept that file from being stored.
+    fsyncs per file. ``heads[i]``, when given, is (bytes written first, bytes of the source left out): a file
+    stored with a new header (a PS3.10 file meta for a bare data set). Returns, per pair, None or the error that
+    kept that file from being stored.
     """
     errors: list[OSError | None] = [None] * len(pairs)
     temps: list[tuple[int, Path, Path]] = []
     for i, (source, rel) in enumerate(pairs):
         dest = root / rel
         tmp = temp_file(root, dest.name)
+        head = heads[i] if heads is not None else None
         try:
-            shutil.copyfile(source, tmp)
+            if head is None:
+                shutil.copyfile(source, tmp)
+            else:
+                _copy_with_head(source, tmp, *head)
             temps.append((i, tmp, dest))
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -84,6 +92,13 @@ def copy_batch(root: Path, pairs: list[tuple[str, str]]) -> list[OSError | None]
             errors[i] = exc
     sync_filesystem(root)
     return errors
+
+
+def _copy_with_head(source: str, dest: Path, head: bytes, skip: int) -> None:
+    with open(source, "rb") as src, open(dest, "wb") as out:
+        out.write(head)
+        src.seek(skip)
+        shutil.copyfileobj(src, out, 1 << 20)
 
 
 def _load_syncfs():

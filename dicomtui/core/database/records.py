@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..dicomfile import captured_warnings
 from ..errors import HeaderError
 from ..frames import frame_geometry
 from ..header import FIELDS, normalise_name, read_header
@@ -80,8 +81,10 @@ class FileRecord:
 def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], str]:
     """The header record of a file to index, and a warning ("" when none): the three UIDs present, a missing
     PatientID generated (:func:`fill_patient_id`), the per-frame geometry of a multi-frame image kept (so that
-    examine never opens the file). Raises HeaderError (not importable) and OSError (unreadable)."""
-    header = read_header(path, size)
+    examine never opens the file), the library's warnings about the file (pydicom's "Expected explicit VR, but
+    found implicit VR", …: captured, not printed). Raises HeaderError (not importable) and OSError (unreadable)."""
+    with captured_warnings() as caught:
+        header = read_header(path, size)
     missing = [k for k in REQUIRED_UIDS if not header.get(k)]
     if missing:
         if os.path.basename(path).upper() == "DICOMDIR":
@@ -92,10 +95,12 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
         warning = generated
     if (header.get("NumberOfFrames") or 1) > 1 and header.get("has_pixels"):
         try:  # multi-frame: keep the per-frame geometry, so that examine need not open the file
-            header["frames"] = frame_geometry(path)
+            with captured_warnings() as geometry_caught:
+                header["frames"] = frame_geometry(path, geometry_caught)
+            caught += [w for w in geometry_caught if w not in caught]
         except Exception as exc:  # noqa: BLE001 - the file imports; only its frame geometry is missing
             warning = f"multi-frame geometry unreadable ({type(exc).__name__}: {exc})"
-    return header, warning
+    return header, "; ".join([warning] * bool(warning) + [f"pydicom: {w}" for w in caught])
 
 
 # Patient's Names that say nothing about who the patient is: studies that carry one of them and no PatientID are

@@ -16,6 +16,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import dicomfile
 from .wire import (
     ABORT,
     APPLICATION_CONTEXT,
@@ -30,7 +31,6 @@ from .wire import (
     RELEASE_RP,
     RELEASE_RQ_PDU,
     abort_pdu,
-    dataset_offset,
     decode_command,
     pdv_header,
     store_request,
@@ -236,11 +236,12 @@ class StoreAssociation:
             self.sock.close()
 
 
-def read_for_sending(path: str | Path) -> tuple[bytes, int, str] | None:
-    """(file bytes, dataset offset, transfer syntax) of a part-10 file, or None when it has no usable meta."""
-    with open(path, "rb") as f:
-        data = f.read()
-    found = dataset_offset(data[: 1 << 16])
-    if found is None or not found[1]:
+def read_for_sending(path: str | Path, *, accepted: bool = False) -> tuple[bytes, int, str] | None:
+    """(file bytes, dataset offset, transfer syntax) of a file whose data set can be sent as it is: a part-10
+    file, or (``accepted``: an indexed file, which the import's header walk read) a bare data set, offset 0 and
+    its syntax as the import guessed it. None when it has no usable meta (see :mod:`dicomtui.core.dicomfile`)."""
+    found = dicomfile.read_for_sending(path, accepted=accepted)
+    if found is None or not found[1].transfer_syntax:
         return None
-    return data, found[0], found[1]
+    data, layout = found
+    return data, layout.dataset_offset, layout.transfer_syntax

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..dicomfile import captured_warnings, read_dataset
 from ..errors import NetworkError
 from .associate import store_association
 from .nodes import LocalNode, RemoteNode
@@ -31,6 +32,7 @@ class SendItem:
     status: int | None
     meaning: str
     decompressed: bool = False
+    notes: list[str] = field(default_factory=list)  # the library's warnings on reading the file
 
     @property
     def category(self) -> str:
@@ -120,6 +122,7 @@ def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None 
                 assoc = store_association(local, node, contexts)
                 continue
             report.items.append(item)
+            report.notes += [f"{item.path}: {note}" for note in item.notes]
             n += 1
             if progress is not None:
                 progress(n, len(files))
@@ -144,41 +147,49 @@ def _send_one(assoc, f: dict[str, Any]) -> SendItem:
     if not accepted:
         return SendItem(sop_instance, path, None, f"the peer accepts no transfer syntax for SOP class {sop_class}")
     decompressed = False
+    notes: list[str] = []
     try:
-        raw = read_for_sending(path) if stored_ts in accepted else None
+        # an indexed file passed the import's header walk: a bare data set (no file meta) is sent too
+        raw = read_for_sending(path, accepted=True) if stored_ts in accepted else None
         if raw is not None and raw[2] in accepted:
             data, offset, ts = raw
             dataset: Any = memoryview(data)[offset:]
         else:
-            dataset, ts = _decoded(path, stored_ts, accepted)
+            dataset, ts, notes = _decoded(path, stored_ts, accepted)
             if dataset is None:
                 return SendItem(sop_instance, path, None,
-                                f"the peer accepts only {', '.join(sorted(accepted))} for this object")
+                                f"the peer accepts only {', '.join(sorted(accepted))} for this object",
+                                notes=notes)
             decompressed = ts != stored_ts
     except Exception as exc:  # noqa: BLE001 - one unreadable file: report it, send the rest
         return SendItem(sop_instance, path, None, f"not sent: {type(exc).__name__}: {exc}")
     try:
         status = assoc.store(assoc.context_for(sop_class, ts), sop_class, sop_instance, dataset)
     except PeerGone as exc:
-        return SendItem(sop_instance, path, None, f"no answer (timeout or abort: {exc})", decompressed)
-    return SendItem(sop_instance, path, status, status_meaning(status), decompressed)
+        return SendItem(sop_instance, path, None, f"no answer (timeout or abort: {exc})", decompressed, notes)
+    return SendItem(sop_instance, path, status, status_meaning(status), decompressed, notes)
 
 
-def _decoded(path: str, stored_ts: str, accepted: set[str]) -> tuple[bytes | None, str]:
-    """The dataset decoded with pydicom, decompressed if need be, encoded in a syntax the peer accepts."""
-    import pydicom
+def _decoded(path: str, stored_ts: str, accepted: set[str]) -> tuple[bytes | None, str, list[str]]:
+    """The dataset decoded with pydicom (as the import read it, also without a file meta), decompressed if need
+    be, encoded in a syntax the peer accepts; and pydicom's warnings about the file."""
     from pydicom.uid import UID
     from pynetdicom.dsutils import encode
 
-    ds = pydicom.dcmread(path)
-    file_ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or stored_ts)
+    opened = read_dataset(path, pixels=True)
+    ds = opened.dataset
+    file_ts = opened.transfer_syntax or stored_ts
     if file_ts in accepted:
         target = file_ts
     else:
         if UID(file_ts).is_compressed:
-            ds.decompress(generate_instance_uid=False)  # to explicit VR little endian; same instance
+            with captured_warnings() as caught:
+                ds.decompress(generate_instance_uid=False)  # to explicit VR little endian; same instance
+            opened.warnings += caught
         target = EXPLICIT_LE if EXPLICIT_LE in accepted else IMPLICIT_LE
         if target not in accepted:
-            return None, target
+            return None, target, opened.warnings
     uid = UID(target)
-    return encode(ds, uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated), target
+    with captured_warnings() as caught:
+        encoded = encode(ds, uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated)
+    return encoded, target, opened.warnings + caught

@@ -13,6 +13,12 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
+# The file meta information (PS3.10 7.1) is written by dicomfile.file_meta, shared with the copies of the import.
+from ..dicomfile import EXPLICIT_LE as EXPLICIT_LE
+from ..dicomfile import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION, layout_of
+from ..dicomfile import IMPLICIT_LE as IMPLICIT_LE
+from ..dicomfile import file_meta as file_meta
+from ..dicomfile import pad as pad
 from .status import ABORT_INVALID_PARAMETER, AbortReason
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
@@ -21,11 +27,6 @@ VERIFICATION = "1.2.840.10008.1.1"
 STUDY_ROOT_FIND = "1.2.840.10008.5.1.4.1.2.2.1"
 STUDY_ROOT_MOVE = "1.2.840.10008.5.1.4.1.2.2.2"
 STUDY_ROOT_GET = "1.2.840.10008.5.1.4.1.2.2.3"
-EXPLICIT_LE = "1.2.840.10008.1.2.1"
-IMPLICIT_LE = "1.2.840.10008.1.2"
-# A fixed UID under pydicom's root (pydicom.uid.generate_uid(entropy_srcs=["dicomtui implementation"]))
-IMPLEMENTATION_UID = "1.2.826.0.1.3680043.8.498.10155331945626853729602317572875953617"
-IMPLEMENTATION_VERSION = "DICOMTUI"
 
 MAX_PDU = 1 << 20  # the largest P-DATA-TF we accept (we tell the peer); fewer, larger reads
 MAX_OTHER_PDU = 1 << 22  # an A-ASSOCIATE-RQ with 128 contexts is far smaller
@@ -72,55 +73,11 @@ def user_information() -> list:
     return [max_length, implementation, version]
 
 
-def pad(value: bytes, padding: bytes) -> bytes:
-    """``value`` padded to an even length with ``padding`` (NUL for UI, space for text VRs; PS3.5 6.2)."""
-    return value + padding if len(value) % 2 else value
-
-
-def file_meta(sop_class: str, sop_instance: str, transfer_syntax: str, source_ae: str) -> bytes:
-    """Preamble, ``DICM`` and the file meta information group (explicit VR little endian), as pydicom's
-    ``write_file_meta_info`` writes it — built by hand: pydicom takes ~0.2 ms, a fifth of a small image's budget."""
-    def short(tag: int, vr: bytes, value: bytes) -> bytes:
-        return U16.pack(2) + U16.pack(tag) + vr + U16.pack(len(value)) + value
-
-    body = (U16.pack(2) + U16.pack(1) + b"OB\0\0" + U32.pack(2) + b"\0\1"
-            + short(2, b"UI", pad(sop_class.encode(), b"\0"))
-            + short(3, b"UI", pad(sop_instance.encode(), b"\0"))
-            + short(0x10, b"UI", pad(transfer_syntax.encode(), b"\0"))
-            + short(0x12, b"UI", pad(IMPLEMENTATION_UID.encode(), b"\0"))
-            + short(0x13, b"SH", pad(IMPLEMENTATION_VERSION.encode(), b" ")))
-    if source_ae:
-        body += short(0x16, b"AE", pad(source_ae.encode("ascii", "replace"), b" "))
-    return b"\0" * 128 + b"DICM" + short(0, b"UL", U32.pack(len(body))) + body
-
-
 def dataset_offset(head: bytes) -> tuple[int, str] | None:
     """Where the dataset starts in a part-10 file and its transfer syntax, from its first bytes (None: no file
-    meta we can walk; let pydicom read it)."""
-    if len(head) < 144 or head[128:132] != b"DICM":
-        return None
-    pos, transfer = 132, ""
-    while pos + 8 <= len(head):
-        group, element = struct.unpack_from("<HH", head, pos)
-        if group != 2:
-            break
-        vr = head[pos + 4 : pos + 6]
-        if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN"):
-            if pos + 12 > len(head):
-                return None
-            length = U32.unpack_from(head, pos + 8)[0]
-            value_at = pos + 12
-        else:
-            length = U16.unpack_from(head, pos + 6)[0]
-            value_at = pos + 8
-        if length == 0xFFFFFFFF or value_at + length > len(head):
-            return None
-        if element == 0x10:
-            transfer = head[value_at : value_at + length].rstrip(b"\0 ").decode("ascii", "replace")
-        pos = value_at + length
-    if pos + 8 > len(head) and len(head) >= 1 << 16:
-        return None
-    return pos, transfer
+    meta we can walk; let pydicom read it). See :func:`dicomtui.core.dicomfile.layout_of` for files without one."""
+    layout = layout_of(head)
+    return (layout.dataset_offset, layout.transfer_syntax) if layout is not None and layout.has_meta else None
 
 
 def decode_command(data: bytes | bytearray) -> dict[int, bytes]:
