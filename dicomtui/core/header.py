@@ -31,6 +31,8 @@ PIXEL_OFFSET = "pixel_offset"  # byte offset of native Pixel Data in the file, e
 HAS_PIXELS = "has_pixels"
 
 IMPLICIT_LE = "1.2.840.10008.1.2"
+# (implicit VR, little endian) as pydicom's Dataset.original_encoding says → the transfer syntax it is
+_BY_ENCODING = {(True, True): IMPLICIT_LE, (False, True): "1.2.840.10008.1.2.1", (False, False): "1.2.840.10008.1.2.2"}
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
 DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
 PIXEL_DATA = 0x7FE00010
@@ -385,8 +387,9 @@ def _from_dataset(ds) -> dict[str, Any]:
     _finish(record)  # the values left in bytes above, as the fast walk decodes them
     meta = getattr(ds, "file_meta", None)
     record[TRANSFER_SYNTAX] = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
-    if not record[TRANSFER_SYNTAX]:
-        record[TRANSFER_SYNTAX] = IMPLICIT_LE
+    if not record[TRANSFER_SYNTAX]:  # no file meta: the encoding pydicom found (PS3.5 A.1–A.3), not a guess
+        record[TRANSFER_SYNTAX] = _BY_ENCODING.get(getattr(ds, "original_encoding", None) or (True, True),
+                                                   IMPLICIT_LE)
     has = any(t in ds for t in (PIXEL_DATA, *FLOAT_PIXEL_DATA))
     record[HAS_PIXELS] = has
     record[PIXEL_OFFSET] = None
