@@ -98,6 +98,7 @@ class Duplicates:
         self.started = started
         self.copy = copy
         self.sets: dict[str, SameUid] = {}
+        self.earlier: set[str] = set()
 
     def resolve(self, db: _Sources, pending: list) -> Resolved:
         """Apply the rule to a batch of (hierarchy rows, instance row) pairs; rows dropped keep their order."""
@@ -130,7 +131,9 @@ class Duplicates:
             del self.sets[uid]  # the same file twice in a batch, say: not a duplicate
         else:
             group.kept = kept_path
-        earlier = rival is not None and rival.imported_at < self.started
+        if rival is not None and rival.imported_at < self.started:
+            self.earlier.add(uid)  # kept by an earlier import (its row may be rewritten below, in copy mode)
+        earlier = uid in self.earlier
         for i in idxs:
             if i != kept_index:
                 drop.add(i)
