@@ -38,7 +38,7 @@ def test_an_entry_finds_its_file_with_another_case_and_an_extension(tmp_path: Pa
     for image in images:  # what a copy off a CD often looks like: lower case, ".dcm" added
         image.rename(image.with_name(image.name.lower() + ".dcm"))
     problems: list[Problem] = []
-    unlisted: dict[str, list[str]] = {}
+    unlisted: dict[str, str] = {}
     found = scan([media], problems, unlisted)
     assert problems == [] and unlisted == {}
     assert len(found) == 3 and all(f[0].endswith(".dcm") for f in found)
@@ -58,11 +58,11 @@ def test_files_a_dicomdir_does_not_list_are_found_and_named(tmp_path: Path) -> N
     media, images = make_media(tmp_path)
     extra = write_series(media / "EXTRA", SeriesSpec(slices=50, rows=4, cols=4, seed=3))
     problems: list[Problem] = []
-    unlisted: dict[str, list[str]] = {}
+    unlisted: dict[str, str] = {}
     found = scan([media], problems, unlisted)
     assert problems == []
     assert len(found) == 3 + 50  # the DICOMDIR itself is the index, not a file to import
-    assert unlisted == {str(media / "DICOMDIR"): [str(p) for p in extra]}
+    assert unlisted == {str(p): str(media / "DICOMDIR") for p in extra}
 
 
 def test_a_missing_entry_is_reported_once(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ __all__ = ["ImportMode", "ImportProgress", "ImportReport", "Problem", "import_pa
 
 MODES = tuple(m.value for m in ImportMode)  # ("copy", "link"), as the error for another mode says
 
+NOT_DICOM = "not a DICOM file"  # how header.read_header's rejection of a file that is not DICOM begins
 CHUNK = 512  # files per worker task
 BATCH = 2048  # files per database transaction
 POOL_THRESHOLD = 2000  # fewer files than this are parsed in this process
@@ -63,7 +64,8 @@ class ImportReport:
 
     ``duplicates``: files not imported because another file of this import with their SOPInstanceUID is kept
     (a warning names them); on a re-import they count as unchanged. ``outside_dicomdir``: files found in a
-    DICOMDIR's folder that the DICOMDIR does not list (imported like the others)."""
+    DICOMDIR's folder that the DICOMDIR does not list (imported like the others); ``left_out``: those of them that
+    are not DICOM (a viewer, notes on a CD), named in the DICOMDIR's warning instead of rejected."""
 
     patients_added: int = 0
     studies_added: int = 0
@@ -73,6 +75,7 @@ class ImportReport:
     skipped_unchanged: int = 0
     duplicates: int = 0
     outside_dicomdir: int = 0
+    left_out: int = 0
     rejected: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     files_seen: int = 0
@@ -123,6 +126,7 @@ class ImportReport:
             "skipped_unchanged": self.skipped_unchanged,
             "duplicates": self.duplicates,
             "outside_dicomdir": self.outside_dicomdir,
+            "left_out": self.left_out,
             "rejected": [{"path": p.path, "reason": p.reason} for p in self.rejected],
             "warnings": [{"path": p.path, "reason": p.reason} for p in self.warnings],
             "files_seen": self.files_seen,
@@ -253,7 +257,7 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
                     pending.append((hier, result[2]))
                     if result[3]:
                         notes.append(Problem(result[4], result[3]))
-                else:
+                elif not scan_state.left_out(result[1], result[2]):
                     report.rejected.append(Problem(result[1], result[2]))
             done += len(results)
             if len(pending) >= BATCH:
@@ -276,7 +280,7 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
         db.bulk_writes(False)
     _commit(db, pending, notes, report, dups)
     report.warnings += dups.warnings()
-    _note_unlisted(scan_state.unlisted, report)
+    _note_unlisted(scan_state, report)
     report.elapsed_s = time.perf_counter() - start
     yield ImportProgress("import", done + scan_state.skipped, report.files_seen, scanned=report.files_seen)
     yield report
@@ -287,22 +291,47 @@ class _ScanState:
     folder: str = ""
     complete: bool = False
     skipped: int = 0  # files skipped as unchanged by the scan
-    unlisted: dict[str, list[str]] = field(default_factory=dict)  # DICOMDIR -> files of its folder it omits
+    unlisted: dict[str, str] = field(default_factory=dict)  # file -> the DICOMDIR of its folder that omits it
+    not_dicom: set[str] = field(default_factory=set)  # of those, files that are not DICOM (not rejected)
+
+    def left_out(self, path: str, reason: str) -> bool:
+        """Whether a file that is not DICOM lies outside a DICOMDIR: media carry viewers, autorun files and
+        notes beside the DICOMDIR, which are named in the DICOMDIR's warning instead of rejected one by one."""
+        if path in self.unlisted and reason.startswith(NOT_DICOM):
+            self.not_dicom.add(path)
+            return True
+        return False
 
 
-def _note_unlisted(unlisted: dict[str, list[str]], report: ImportReport) -> None:
+def _note_unlisted(state: _ScanState, report: ImportReport) -> None:
     """Count the files found outside a DICOMDIR and name them in one warning per DICOMDIR (by sub-folder)."""
-    for dicomdir, files in unlisted.items():
+    by_dicomdir: dict[str, list[str]] = {}
+    for path, dicomdir in state.unlisted.items():
+        by_dicomdir.setdefault(dicomdir, []).append(path)
+    for dicomdir, files in by_dicomdir.items():
         report.outside_dicomdir += len(files)
-        groups: dict[str, int] = {}
-        for path in files:
-            rel = os.path.relpath(path, os.path.dirname(dicomdir)).split(os.sep)
-            key = rel[0] + "/" if len(rel) > 1 else rel[0]
-            groups[key] = groups.get(key, 0) + 1
-        named = [f"{k} ({n} files)" if k.endswith("/") else k for k, n in groups.items()]
-        more = f", and {len(named) - 5} more" if len(named) > 5 else ""
-        report.warnings.append(Problem(dicomdir, f"{len(files)} files in its folder are not listed in this "
-                                                 f"DICOMDIR: imported too ({', '.join(named[:5])}{more})"))
+        skipped = [f for f in files if f in state.not_dicom]
+        text = (f"{_files(len(files))} in its folder not listed in this DICOMDIR: read too "
+                f"({_named(dicomdir, files)})")
+        report.left_out += len(skipped)
+        if skipped:
+            text += f"; not DICOM, left out: {len(skipped)} ({_named(dicomdir, skipped)})"
+        report.warnings.append(Problem(dicomdir, text))
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _named(dicomdir: str, files: list[str], most: int = 5) -> str:
+    """Files named relative to a DICOMDIR's folder, those in a sub-folder by sub-folder: "a.txt, SUB/ (50 files)"."""
+    groups: dict[str, int] = {}
+    for path in files:
+        rel = os.path.relpath(path, os.path.dirname(dicomdir)).split(os.sep)
+        key = rel[0] + "/" if len(rel) > 1 else rel[0]
+        groups[key] = groups.get(key, 0) + 1
+    named = [f"{k} ({_files(n)})" if k.endswith("/") else k for k, n in groups.items()]
+    return ", ".join(named[:most]) + (f", and {len(named) - most} more" if len(named) > most else "")
 
 
 def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,

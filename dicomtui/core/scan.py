@@ -2,7 +2,7 @@
 (PS3.10 7.2, PS3.3 F.3), every file that cannot be reached reported as a :class:`Problem` with its reason.
 
 A DICOMDIR does not limit what is imported: its folder is walked like any other, so files it does not list (a
-sub-folder added to a CD, another project's images) are imported too and counted per DICOMDIR (``unlisted``).
+sub-folder added to a CD, another project's images) are imported too and named (``unlisted``).
 What the DICOMDIR adds is the check that each file it references is there; references are resolved as CD media
 are read (ISO 9660 names are upper case, PS3.12 / PS3.10 8.5): case-insensitively, with an optional extension
 (an entry ``IM000000`` finds ``im000000.dcm``)."""
@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat as stat_mod
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # Media Storage Directory Storage (PS3.4 Annex B.5, PS3.3 F.3): the SOP Class of a DICOMDIR, whatever its name.
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -30,21 +30,20 @@ class Problem:
 
 @dataclass
 class _Index:
-    """A DICOMDIR met in a walk: the files it lists (resolved paths) and those of its folder it does not list."""
+    """A DICOMDIR met in a walk and the files it lists (resolved paths)."""
 
     path: str
     folder: str
     listed: set[str]
-    unlisted: list[str] = field(default_factory=list)
 
 
 def scan(paths: Iterable[str | os.PathLike], problems: list[Problem],
-         unlisted: dict[str, list[str]] | None = None) -> list[tuple[str, int, int]]:
+         unlisted: dict[str, str] | None = None) -> list[tuple[str, int, int]]:
     """Every regular file under ``paths`` as (absolute path, size, mtime_ns), in a stable order.
 
     Folders are recursive, hidden files included, symlinked folders followed once (no loops). A DICOMDIR met in
     a folder is the folder's index, not a file to import: references to missing files become problems, and the
-    files of its folder it does not list are imported too and named in ``unlisted`` (DICOMDIR path -> files). A
+    files of its folder it does not list are imported too and named in ``unlisted`` (file -> DICOMDIR). A
     DICOMDIR given by name (or any Media Storage Directory file given) contributes the files it references.
     """
     found: list[tuple[str, int, int]] = []
@@ -55,12 +54,13 @@ def scan(paths: Iterable[str | os.PathLike], problems: list[Problem],
 
 def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, int]],
               problems: list[Problem], stat: bool = True, skip: str | None = None,
-              unlisted: dict[str, list[str]] | None = None) -> Iterator[str]:
+              unlisted: dict[str, str] | None = None) -> Iterator[str]:
     """:func:`scan` appending to ``found``, yielding each folder once it is listed (for progress).
 
     With ``stat`` False, files found by walking folders get size and mtime -1 (the parser stats them).
     ``skip`` is a folder never entered (the database's own folder, when it lies inside what is imported).
-    ``unlisted`` receives, per DICOMDIR met in a folder, the files under its folder it does not reference."""
+    ``unlisted`` receives each file found under a DICOMDIR's folder that no DICOMDIR above it references, with
+    the nearest DICOMDIR: as the walk goes (a file is there before its folder is yielded)."""
     seen_dirs: set[tuple[int, int]] = set()
     if skip is not None and os.path.isdir(skip):
         st = os.stat(skip)
@@ -78,10 +78,7 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
             problems.append(Problem(top, "inside the database folder: not imported (its files are already ours)"))
             continue
         if stat_mod.S_ISDIR(st.st_mode):
-            indexes: list[_Index] = []
-            yield from _walk(top, found, seen_dirs, problems, stat, indexes)
-            if unlisted is not None:
-                unlisted.update((ix.path, ix.unlisted) for ix in indexes if ix.unlisted)
+            yield from _walk(top, found, seen_dirs, problems, stat, {} if unlisted is None else unlisted)
         elif stat_mod.S_ISREG(st.st_mode) and (os.path.basename(top).upper() == _DICOMDIR
                                                 or is_media_directory(top)):
             found += _dicomdir_files(top, problems) or []
@@ -93,8 +90,9 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
 
 
 def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: bool,
-          indexes: list[_Index]) -> Iterator[str]:
+          unlisted: dict[str, str]) -> Iterator[str]:
     """Depth first, names sorted; a DICOMDIR of a folder is read before its files (it is the folder's index)."""
+    indexes: list[_Index] = []
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -129,7 +127,7 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: 
             except OSError as exc:
                 problems.append(Problem(entry.path, f"cannot stat: {exc.strerror or exc}"))
         if indexes:
-            _note_unlisted(folder, found[start:], indexes)
+            _note_unlisted(folder, found[start:], indexes, unlisted)
         stack.extend(reversed(subdirs))
         yield folder
 
@@ -145,15 +143,16 @@ def _take_dicomdir(entries: list[os.DirEntry], problems: list[Problem], indexes:
     return entries
 
 
-def _note_unlisted(folder: str, files: list[tuple[str, int, int]], indexes: list[_Index]) -> None:
-    """Files of ``folder`` that no DICOMDIR above them lists, added to the nearest one's ``unlisted``."""
+def _note_unlisted(folder: str, files: list[tuple[str, int, int]], indexes: list[_Index],
+                   unlisted: dict[str, str]) -> None:
+    """Files of ``folder`` that no DICOMDIR above them lists, noted with the nearest one."""
     covering = [ix for ix in indexes if folder == ix.folder or folder.startswith(ix.folder + os.sep)]
     if not covering:
         return
     nearest = max(covering, key=lambda ix: len(ix.folder))
     for path, _size, _mtime in files:
         if not any(path in ix.listed for ix in covering):
-            nearest.unlisted.append(path)
+            unlisted[path] = nearest.path
 
 
 def is_media_directory(path: str) -> bool:

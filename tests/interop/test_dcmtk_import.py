@@ -99,7 +99,7 @@ def test_dicomdir_made_by_dcmmkdir(tmp_path: Path) -> None:
         assert {r["SeriesNumber"] for r in db.series()} == {1, 2, 3}
         assert report.outside_dicomdir == 2
         assert [w.reason for w in report.warnings] == [
-            "2 files in its folder are not listed in this DICOMDIR: imported too (NOTLISTED/ (2 files))"]
+            "2 files in its folder not listed in this DICOMDIR: read too (NOTLISTED/ (2 files))"]
 
 
 def _dcmmkdir_media(tmp_path: Path) -> Path:
