@@ -161,7 +161,8 @@ def test_unreadable_file_is_reported(tmp_path: Path) -> None:
         (secret.name, True)]
 
 
-def test_dicomdir_restricts_the_import(tmp_path: Path, db: DicomDatabase) -> None:
+def test_dicomdir_reports_missing_files_and_imports_unlisted_ones(tmp_path: Path, db: DicomDatabase) -> None:
+    """Issue 12: a DICOMDIR no longer limits the import; what it does not list is imported and counted."""
     media = tmp_path / "media"
     shutil.copytree(DICOMDIR_TESTS, media)
     for extra in media.glob("DICOMDIR-*"):  # pydicom's variants of the index are not part of the media
@@ -173,10 +174,19 @@ def test_dicomdir_restricts_the_import(tmp_path: Path, db: DicomDatabase) -> Non
     victim = sorted(files)[0]
     (media.joinpath(*victim)).unlink()
     report = import_paths(db, [media], ImportMode.LINK)
-    assert report.instances_added == len(files) - 1
-    assert [r.reason for r in report.rejected] == ["referenced by DICOMDIR but missing"]
-    assert not any("UNLISTED" in r["path"] for r in db.instances())
-    assert _totals(db)[:2] == (2, 6)  # the index lists two patients with six studies
+    tiny_alpha = 50  # images of pydicom's TINY_ALPHA media, a sub-folder the top DICOMDIR does not list
+    assert report.instances_added == len(files) - 1 + 2 + tiny_alpha
+    assert [(os.path.relpath(r.path, media), r.reason) for r in report.rejected] == [
+        (os.path.join(*victim), "referenced by DICOMDIR but missing")]
+    assert sum(1 for r in db.instances() if "UNLISTED" in r["path"]) == 2
+    # TINY_ALPHA's images are listed by its own DICOMDIR; outside any: README.txt, UNLISTED/*, TINY_ALPHA/README.
+    # The READMEs are not DICOM: named in their DICOMDIR's warning, not rejected (media carry viewers and notes).
+    assert report.outside_dicomdir == 4
+    assert sorted((os.path.relpath(w.path, media), w.reason) for w in report.warnings) == [
+        ("DICOMDIR", "3 files in its folder not listed in this DICOMDIR: read too (README.txt, UNLISTED/ (2 files)); "
+                     "not DICOM, left out: 1 (README.txt)"),
+        ("TINY_ALPHA/DICOMDIR", "1 file in its folder not listed in this DICOMDIR: read too (README); "
+                                "not DICOM, left out: 1 (README)")]
     _consistent(db)
 
 
@@ -441,12 +451,156 @@ def test_copy_mode_stores_bare_data_sets_as_part10_files_and_says_so(tmp_path: P
 def test_pydicom_warnings_at_import_are_reported_per_file_not_printed(tmp_path: Path, db: DicomDatabase) -> None:
     from tests.test_dicomfile import MISMATCH_WARNING, mismatched
 
-    originals = write_series(tmp_path / "orig", SeriesSpec(slices=1, rows=8, cols=8))
-    odd = mismatched(originals[0], tmp_path / "odd" / "IM1")
-    shutil.copy(odd, tmp_path / "odd" / "IM2")  # the same warning twice: each file gets it
+    originals = write_series(tmp_path / "orig", SeriesSpec(slices=2, rows=8, cols=8))
+    for n, original in enumerate(originals, 1):  # the same warning twice: each file gets it
+        mismatched(original, tmp_path / "odd" / f"IM{n}")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a warning that escaped would turn into a rejection
         report = import_paths(db, [tmp_path / "odd"])
     assert not report.rejected
     assert sorted((Path(p.path).name, p.reason) for p in report.warnings) == [
         ("IM1", f"pydicom: {MISMATCH_WARNING}"), ("IM2", f"pydicom: {MISMATCH_WARNING}")]
+
+
+# ---- issue 12: DICOMDIR quirks; one SOPInstanceUID in several files ----
+
+def _fileset_media(tmp_path: Path, slices: int) -> Path:
+    """A media folder with a DICOMDIR written by pydicom's FileSet (file IDs PT000000/ST000000/SE000000/IM…)."""
+    from pydicom.fileset import FileSet
+
+    fs = FileSet()
+    for path in write_series(tmp_path / "src", SeriesSpec(slices=slices, seed=7)):
+        fs.add(pydicom.dcmread(path))
+    fs.write(tmp_path / "media")
+    return tmp_path / "media"
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS")
+def test_dicomdir_entries_find_files_with_an_extension(tmp_path: Path, db: DicomDatabase) -> None:
+    """Entry IM000000, file IM000000.dcm: all 3 imported (main: 0 of 3, "referenced by DICOMDIR but missing")."""
+    media = _fileset_media(tmp_path, 3)
+    for image in [p for p in media.rglob("IM*") if p.is_file()]:
+        image.rename(image.with_name(image.name + ".dcm"))
+    report = import_paths(db, [media])
+    assert report.instances_added == 3 and report.rejected == [] and report.outside_dicomdir == 0
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS")
+def test_a_folder_the_dicomdir_does_not_list_is_imported_and_counted(tmp_path: Path, db: DicomDatabase) -> None:
+    """A sub-folder of 50 images beside the DICOMDIR: imported, counted and named (main: silently skipped)."""
+    media = _fileset_media(tmp_path, 3)
+    write_series(media / "EXTRA", SeriesSpec(slices=50, rows=4, cols=4, seed=8))
+    report = import_paths(db, [media])
+    assert report.instances_added == 53 and report.rejected == []
+    assert report.outside_dicomdir == 50
+    assert [(w.path, w.reason) for w in report.warnings] == [
+        (str(media / "DICOMDIR"), "50 files in its folder not listed in this DICOMDIR: read too (EXTRA/ (50 files))")]
+    assert "50 found outside the DICOMDIR" in report.summary()
+    again = import_paths(db, [media])
+    assert (again.instances_added, again.updated, again.skipped_unchanged) == (0, 0, 53)
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR CS")
+def test_a_dicomdir_with_another_name_is_named_as_such(tmp_path: Path, db: DicomDatabase) -> None:
+    """A Media Storage Directory file not named DICOMDIR (main: "not importable: no StudyInstanceUID")."""
+    media = _fileset_media(tmp_path, 2)
+    (media / "DICOMDIR").rename(media / "DICOMDIR-copy.dcm")
+    report = import_paths(db, [media])
+    assert report.instances_added == 2
+    assert [(Path(p.path).name, p.reason) for p in report.rejected] == [
+        ("DICOMDIR-copy.dcm", "a DICOMDIR index (media storage directory), not an image: its folder is scanned")]
+    other = DicomDatabase.open(tmp_path / "db2")
+    try:  # given by itself, its entries are followed
+        alone = import_paths(other, [media / "DICOMDIR-copy.dcm"])
+        assert alone.instances_added == 2 and alone.rejected == []
+    finally:
+        other.close()
+
+
+def _one_image_in_five_files(folder: Path) -> dict[str, Path]:
+    """One SOPInstanceUID in five files: the lossy one first in path order, then four lossless encodings."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless
+
+    folder.mkdir(parents=True)
+    files = {}
+    for name, syntax in [("a-lossy-jpeg.dcm", JPEGBaseline8Bit), ("b-explicit.dcm", ExplicitVRLittleEndian),
+                         ("c-implicit.dcm", ImplicitVRLittleEndian), ("d-rle.dcm", RLELossless),
+                         ("e-deflate.dcm", DeflatedExplicitVRLittleEndian)]:
+        ds = series_datasets(SeriesSpec(slices=1, rows=8, cols=8, seed=9))[0]
+        if syntax == JPEGBaseline8Bit:  # the header is what import reads: a stand-in JPEG stream will do
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+            ds.PixelData = encapsulate([b"\xff\xd8\xff\xd9"])
+        elif syntax == RLELossless:
+            ds.compress(RLELossless, generate_instance_uid=False)
+        ds.file_meta.TransferSyntaxUID = syntax
+        files[name] = folder / name
+        ds.save_as(files[name], enforce_file_format=True)
+    return files
+
+
+@pytest.mark.parametrize("mode", [ImportMode.LINK, ImportMode.COPY])
+def test_one_sop_uid_in_five_files_keeps_the_first_lossless_one(tmp_path: Path, db: DicomDatabase,
+                                                                 mode: ImportMode) -> None:
+    """Main: "1 added, 4 updated", no warning, link and copy keep different files, every re-import "4 updated"."""
+    import filecmp
+
+    files = _one_image_in_five_files(tmp_path / "same")
+    report = import_paths(db, [tmp_path / "same"], mode)
+    assert (report.instances_added, report.updated, report.duplicates) == (1, 0, 4)
+    kept = str(files["b-explicit.dcm"])  # lossless before lossy, then path order
+    (row,) = db.instances()
+    assert row["source_path"] == kept
+    assert filecmp.cmp(db.abspath(row["path"], bool(row["stored"])), kept, shallow=False)
+    (warning,) = report.warnings
+    assert warning.path == kept
+    assert warning.reason.startswith(f"SOPInstanceUID {row['SOPInstanceUID']} is in 5 files: kept this one")
+    assert all(str(f) in warning.reason for name, f in files.items() if name != "b-explicit.dcm")
+    for _ in range(2):
+        again = import_paths(db, [tmp_path / "same"], mode)
+        assert (again.instances_added, again.updated, again.duplicates, again.skipped_unchanged) == (0, 0, 0, 5)
+        assert db.instances()[0]["source_path"] == kept
+    _consistent(db)
+
+
+def test_the_kept_file_is_the_same_across_batches_and_workers(tmp_path: Path, db: DicomDatabase,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copy mode with one file per chunk, two workers and batches of two: the kept copy is still the rule's."""
+    import filecmp
+
+    from dicomtui.core import indexer
+
+    monkeypatch.setattr(indexer, "CHUNK", 1)
+    monkeypatch.setattr(indexer, "BATCH", 2)
+    files = _one_image_in_five_files(tmp_path / "same")
+    write_series(tmp_path / "same" / "others", SeriesSpec(slices=6, rows=4, cols=4, seed=10))
+    report = import_paths(db, [tmp_path / "same"], ImportMode.COPY, workers=2)
+    assert (report.instances_added, report.updated, report.duplicates) == (7, 0, 4)
+    row = next(r for r in db.instances() if r["source_path"].endswith(".dcm") and "others" not in r["path"])
+    assert row["source_path"] == str(files["b-explicit.dcm"])
+    assert filecmp.cmp(db.abspath(row["path"], True), files["b-explicit.dcm"], shallow=False)
+    again = import_paths(db, [tmp_path / "same"], ImportMode.COPY, workers=2)
+    assert (again.instances_added, again.updated, again.skipped_unchanged) == (0, 0, 11)
+    assert filecmp.cmp(db.abspath(row["path"], True), files["b-explicit.dcm"], shallow=False)
+    assert db.check().ok
+    _consistent(db)
+
+
+PYDICOM_TEST_FILES = DICOMDIR_TESTS.parent
+
+
+@pytest.mark.parametrize("mode", [ImportMode.LINK, ImportMode.COPY])
+def test_pydicom_test_files_imported_twice_are_unchanged_the_second_time(tmp_path: Path, db: DicomDatabase,
+                                                                         mode: ImportMode) -> None:
+    """The issue's "done when": every file of pydicom's test_files (those present locally) unchanged or rejected
+    for the same reason the second time (main: 28 "updated" every time: pydicom ships images in several
+    transfer syntaxes with one SOPInstanceUID)."""
+    first = import_paths(db, [PYDICOM_TEST_FILES], mode)
+    assert first.instances_added > 100 and first.updated == 0 and first.duplicates > 0
+    second = import_paths(db, [PYDICOM_TEST_FILES], mode)
+    assert (second.instances_added, second.updated, second.duplicates) == (0, 0, 0)
+    assert second.left_out == first.left_out == 2  # dicomdirtests/README.txt, TINY_ALPHA/README: named, not DICOM
+    assert second.skipped_unchanged + len(second.rejected) + second.left_out == second.files_seen == first.files_seen
+    assert sorted((p.path, p.reason) for p in second.rejected) == sorted((p.path, p.reason) for p in first.rejected)
+    assert db.check().ok
+    _consistent(db)

@@ -4,6 +4,11 @@
 :class:`ImportReport`; closing it (or setting ``cancel``) stops the import cleanly after the current batch, with
 everything imported so far committed. Headers are parsed in worker processes (both cores) while this process
 writes batches to SQLite; small imports are parsed inline, where a pool would cost more than it saves.
+
+Several files with one SOPInstanceUID: one is kept by the rule of :mod:`dicomtui.core.duplicates` (lossless
+transfer syntax first, then the first path in sorted order; the same in link and copy mode), the others are
+named in a warning. A DICOMDIR does not limit the import: files its folder holds but it does not list are
+imported too and counted (``outside_dicomdir``, with a warning per DICOMDIR).
 """
 
 from __future__ import annotations
@@ -24,15 +29,17 @@ from typing import Any
 
 from . import dicomfile, storage
 from .database import DicomDatabase, FileRecord, Prepared, prepare
+from .duplicates import Duplicates
 from .errors import HeaderError
 from .levels import ImportMode
-from .scan import Problem, iter_scan, scan
+from .scan import MEDIA_DIRECTORY_REASON, Problem, is_media_directory, iter_scan, scan
 
 __all__ = ["ImportMode", "ImportProgress", "ImportReport", "Problem", "import_paths",
            "iter_scan", "parse_chunk", "run_import", "scan"]
 
 MODES = tuple(m.value for m in ImportMode)  # ("copy", "link"), as the error for another mode says
 
+NOT_DICOM = "not a DICOM file"  # how header.read_header's rejection of a file that is not DICOM begins
 CHUNK = 512  # files per worker task
 BATCH = 2048  # files per database transaction
 POOL_THRESHOLD = 2000  # fewer files than this are parsed in this process
@@ -53,7 +60,12 @@ class ImportProgress:
 @dataclass
 class ImportReport:
     """What an import did: rows added per level, instances updated, files skipped as unchanged, files rejected
-    and warnings (each with its reason), how many files in how long, whether it was cancelled."""
+    and warnings (each with its reason), how many files in how long, whether it was cancelled.
+
+    ``duplicates``: files not imported because another file of this import with their SOPInstanceUID is kept
+    (a warning names them); on a re-import they count as unchanged. ``outside_dicomdir``: files found in a
+    DICOMDIR's folder that the DICOMDIR does not list (imported like the others); ``left_out``: those of them that
+    are not DICOM (a viewer, notes on a CD), named in the DICOMDIR's warning instead of rejected."""
 
     patients_added: int = 0
     studies_added: int = 0
@@ -61,6 +73,9 @@ class ImportReport:
     instances_added: int = 0
     updated: int = 0
     skipped_unchanged: int = 0
+    duplicates: int = 0
+    outside_dicomdir: int = 0
+    left_out: int = 0
     rejected: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     files_seen: int = 0
@@ -86,9 +101,8 @@ class ImportReport:
         return (
             f"{verb} into {where}: {self.patients_added} patients, {self.studies_added} studies, "
             f"{self.series_added} series, {self.instances_added} instances added; {self.updated} updated, "
-            f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected"
-            + (f", {self.meta_written} given a file meta" if self.meta_written else "")
-            + f" — {self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
+            f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected{self._extra()} — "
+            f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
             + (" (cancelled)" if self.cancelled else "")
         )
 
@@ -98,9 +112,14 @@ class ImportReport:
         return (f"{head} ({self.mode}, {self.files_seen} files in {self.elapsed_s:.1f} s): "
                 f"{self.patients_added} patients, {self.studies_added} studies, {self.series_added} series, "
                 f"{self.instances_added} instances added; {self.updated} updated, "
-                f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected"
-                + (f", {self.meta_written} given a file meta" if self.meta_written else "")
+                f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected{self._extra()}"
                 + (f", {len(self.warnings)} warnings" if self.warnings else "") + ".")
+
+    def _extra(self) -> str:
+        """The counts that are said only when not zero."""
+        return ((f", {self.duplicates} duplicates (same SOPInstanceUID, not imported)" if self.duplicates else "")
+                + (f", {self.outside_dicomdir} found outside the DICOMDIR" if self.outside_dicomdir else "")
+                + (f", {self.meta_written} given a file meta" if self.meta_written else ""))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +131,9 @@ class ImportReport:
             "updated": self.updated,
             "skipped_unchanged": self.skipped_unchanged,
             "meta_written": self.meta_written,
+            "duplicates": self.duplicates,
+            "outside_dicomdir": self.outside_dicomdir,
+            "left_out": self.left_out,
             "rejected": [{"path": p.path, "reason": p.reason} for p in self.rejected],
             "warnings": [{"path": p.path, "reason": p.reason} for p in self.warnings],
             "files_seen": self.files_seen,
@@ -133,7 +155,7 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
                 size, mtime = st.st_size, st.st_mtime_ns
             out.append(("ok", FileRecord.from_file(path, stat=(size, mtime)), None))
         except HeaderError as exc:
-            out.append(("bad", path, str(exc)))
+            out.append(("bad", path, MEDIA_DIRECTORY_REASON if is_media_directory(path) else str(exc)))
         except OSError as exc:
             out.append(("bad", path, f"cannot read: {exc.strerror or exc}"))
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import: report it
@@ -233,12 +255,14 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
     start = time.perf_counter()
     report = ImportReport(mode=ImportMode(mode), database=str(db.root))
     folders = [os.path.abspath(os.fspath(p)) for p in paths]
+    dups = Duplicates(folders, time.time(), mode == ImportMode.COPY)
     yield ImportProgress("scan", 0, 0)
     scan_state = _ScanState()
     chunks = _chunks_to_parse(db, folders, report, scan_state)
     db.bulk_writes(True)
     done = 0
     pending: list[Prepared] = []
+    notes: list[Problem] = []  # the warnings of the pending files: said only for those kept
     last_event = time.perf_counter()
     hier: Any = None  # the patient/study/series rows of the run of files being read
     try:
@@ -248,17 +272,17 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
                     hier = result[1] or hier
                     pending.append((hier, result[2]))
                     if result[3]:
-                        report.warnings.append(Problem(result[4], result[3]))
-                else:
+                        notes.append(Problem(result[4], result[3]))
+                elif not scan_state.left_out(result[1], result[2]):
                     report.rejected.append(Problem(result[1], result[2]))
             done += len(results)
             if len(pending) >= BATCH:
-                _commit(db, pending, report)
+                _commit(db, pending, notes, report, dups)
             now = time.perf_counter()
             if now - last_event >= PROGRESS_EVERY_S:
                 last_event = now
                 yield ImportProgress("import" if scan_state.complete else "scan",
-                                     done + report.skipped_unchanged, report.files_seen,
+                                     done + scan_state.skipped, report.files_seen,
                                      _result_path(results[-1]) if results else scan_state.folder,
                                      scanned=report.files_seen)
             if cancel is not None and cancel.is_set():
@@ -266,13 +290,15 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
                 break
     except GeneratorExit:
         report.cancelled = True
-        _commit(db, pending, report)
+        _commit(db, pending, notes, report, dups)
         raise
     finally:
         db.bulk_writes(False)
-    _commit(db, pending, report)
+    _commit(db, pending, notes, report, dups)
+    report.warnings += dups.warnings()
+    _note_unlisted(scan_state, report)
     report.elapsed_s = time.perf_counter() - start
-    yield ImportProgress("import", done + report.skipped_unchanged, report.files_seen, scanned=report.files_seen)
+    yield ImportProgress("import", done + scan_state.skipped, report.files_seen, scanned=report.files_seen)
     yield report
 
 
@@ -280,6 +306,48 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
 class _ScanState:
     folder: str = ""
     complete: bool = False
+    skipped: int = 0  # files skipped as unchanged by the scan
+    unlisted: dict[str, str] = field(default_factory=dict)  # file -> the DICOMDIR of its folder that omits it
+    not_dicom: set[str] = field(default_factory=set)  # of those, files that are not DICOM (not rejected)
+
+    def left_out(self, path: str, reason: str) -> bool:
+        """Whether a file that is not DICOM lies outside a DICOMDIR: media carry viewers, autorun files and
+        notes beside the DICOMDIR, which are named in the DICOMDIR's warning instead of rejected one by one."""
+        if path in self.unlisted and reason.startswith(NOT_DICOM):
+            self.not_dicom.add(path)
+            return True
+        return False
+
+
+def _note_unlisted(state: _ScanState, report: ImportReport) -> None:
+    """Count the files found outside a DICOMDIR and name them in one warning per DICOMDIR (by sub-folder)."""
+    by_dicomdir: dict[str, list[str]] = {}
+    for path, dicomdir in state.unlisted.items():
+        by_dicomdir.setdefault(dicomdir, []).append(path)
+    for dicomdir, files in by_dicomdir.items():
+        report.outside_dicomdir += len(files)
+        skipped = [f for f in files if f in state.not_dicom]
+        text = (f"{_files(len(files))} in its folder not listed in this DICOMDIR: read too "
+                f"({_named(dicomdir, files)})")
+        report.left_out += len(skipped)
+        if skipped:
+            text += f"; not DICOM, left out: {len(skipped)} ({_named(dicomdir, skipped)})"
+        report.warnings.append(Problem(dicomdir, text))
+
+
+def _files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
+def _named(dicomdir: str, files: list[str], most: int = 5) -> str:
+    """Files named relative to a DICOMDIR's folder, those in a sub-folder by sub-folder: "a.txt, SUB/ (50 files)"."""
+    groups: dict[str, int] = {}
+    for path in files:
+        rel = os.path.relpath(path, os.path.dirname(dicomdir)).split(os.sep)
+        key = rel[0] + "/" if len(rel) > 1 else rel[0]
+        groups[key] = groups.get(key, 0) + 1
+    named = [f"{k} ({_files(n)})" if k.endswith("/") else k for k, n in groups.items()]
+    return ", ".join(named[:most]) + (f", and {len(named) - most} more" if len(named) > most else "")
 
 
 def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
@@ -295,12 +363,14 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
     chunk: list[tuple[str, int, int]] = []
     last = time.perf_counter()
     # Nothing imported from these folders before: nothing to compare, so the parsers stat the files (in parallel).
-    for folder in iter_scan(paths, found, report.rejected, stat=bool(known), skip=str(db.root)):
+    for folder in iter_scan(paths, found, report.rejected, stat=bool(known), skip=str(db.root),
+                            unlisted=state.unlisted):
         state.folder = folder
         report.files_seen += len(found)
         for item in found:
             if known.get(item[0]) == (item[1], item[2], stored):
                 report.skipped_unchanged += 1
+                state.skipped += 1
                 continue
             chunk.append(item)
             if len(chunk) >= CHUNK:
@@ -334,16 +404,35 @@ def _result_path(result: tuple) -> str:
     return result[4] if result[0] == "ok" else result[1]
 
 
-def _commit(db: DicomDatabase, pending: list[Prepared], report: ImportReport) -> None:
+def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], report: ImportReport,
+            dups: Duplicates) -> None:
+    """Write a batch, one file kept per SOPInstanceUID (:mod:`dicomtui.core.duplicates`). In copy mode the kept
+    file of a SOPInstanceUID met in several files is copied again here, after the workers copied all of them to
+    the one storage path of that UID (the last copy is the kept one whatever the order the workers ran in).
+    The warnings of the batch's files (``notes``) go to the report for the files kept."""
     if not pending:
         return
-    result = db.add_prepared(pending)
+    settled = dups.resolve(db, pending)
+    rows = settled.rows
+    for source in settled.recopy:
+        for r in parse_chunk(str(db.root), ImportMode.COPY, [(source, -1, -1)]):
+            if r[0] == "ok":
+                rows.append((r[1], r[2]))
+            else:
+                report.rejected.append(Problem(r[1], r[2]))
+    result = db.add_prepared(rows)
     report.patients_added += result.patients_added
     report.studies_added += result.studies_added
     report.series_added += result.series_added
     report.instances_added += result.instances_added
-    report.updated += result.instances_updated
+    report.updated += max(0, result.instances_updated - settled.not_updates)
+    report.duplicates += settled.duplicates
+    report.skipped_unchanged += settled.unchanged
+    if notes:
+        kept = {inst[6] for _hier, inst in rows}  # source_path
+        report.warnings += [n for n in notes if n.path in kept]
     pending.clear()
+    notes.clear()
 
 
 def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]], workers: int | None,

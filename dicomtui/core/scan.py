@@ -1,5 +1,11 @@
 """Finding the files to import: folders walked (hidden files too, symlinked folders once), DICOMDIRs followed
-(PS3.10 7.2, PS3.3 F.3), every file that cannot be reached reported as a :class:`Problem` with its reason."""
+(PS3.10 7.2, PS3.3 F.3), every file that cannot be reached reported as a :class:`Problem` with its reason.
+
+A DICOMDIR does not limit what is imported: its folder is walked like any other, so files it does not list (a
+sub-folder added to a CD, another project's images) are imported too and named (``unlisted``).
+What the DICOMDIR adds is the check that each file it references is there; references are resolved as CD media
+are read (ISO 9660 names are upper case, PS3.12 / PS3.10 8.5): case-insensitively, with an optional extension
+(an entry ``IM000000`` finds ``im000000.dcm``)."""
 
 from __future__ import annotations
 
@@ -7,6 +13,11 @@ import os
 import stat as stat_mod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+# Media Storage Directory Storage (PS3.4 Annex B.5, PS3.3 F.3): the SOP Class of a DICOMDIR, whatever its name.
+MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+MEDIA_DIRECTORY_REASON = "a DICOMDIR index (media storage directory), not an image: its folder is scanned"
+_DICOMDIR = "DICOMDIR"
 
 
 @dataclass
@@ -17,26 +28,39 @@ class Problem:
     reason: str
 
 
+@dataclass
+class _Index:
+    """A DICOMDIR met in a walk and the files it lists (resolved paths)."""
+
+    path: str
+    folder: str
+    listed: set[str]
 
 
-def scan(paths: Iterable[str | os.PathLike], problems: list[Problem]) -> list[tuple[str, int, int]]:
+def scan(paths: Iterable[str | os.PathLike], problems: list[Problem],
+         unlisted: dict[str, str] | None = None) -> list[tuple[str, int, int]]:
     """Every regular file under ``paths`` as (absolute path, size, mtime_ns), in a stable order.
 
-    Folders are recursive, hidden files included, symlinked folders followed once (no loops). A folder whose top
-    holds a ``DICOMDIR`` contributes only the files that DICOMDIR references.
+    Folders are recursive, hidden files included, symlinked folders followed once (no loops). A DICOMDIR met in
+    a folder is the folder's index, not a file to import: references to missing files become problems, and the
+    files of its folder it does not list are imported too and named in ``unlisted`` (file -> DICOMDIR). A
+    DICOMDIR given by name (or any Media Storage Directory file given) contributes the files it references.
     """
     found: list[tuple[str, int, int]] = []
-    for _folder in iter_scan(paths, found, problems):
+    for _folder in iter_scan(paths, found, problems, unlisted=unlisted):
         pass
     return found
 
 
 def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, int]],
-              problems: list[Problem], stat: bool = True, skip: str | None = None) -> Iterator[str]:
+              problems: list[Problem], stat: bool = True, skip: str | None = None,
+              unlisted: dict[str, str] | None = None) -> Iterator[str]:
     """:func:`scan` appending to ``found``, yielding each folder once it is listed (for progress).
 
     With ``stat`` False, files found by walking folders get size and mtime -1 (the parser stats them).
-    ``skip`` is a folder never entered (the database's own folder, when it lies inside what is imported)."""
+    ``skip`` is a folder never entered (the database's own folder, when it lies inside what is imported).
+    ``unlisted`` receives each file found under a DICOMDIR's folder that no DICOMDIR above it references, with
+    the nearest DICOMDIR: as the walk goes (a file is there before its folder is yielded)."""
     seen_dirs: set[tuple[int, int]] = set()
     if skip is not None and os.path.isdir(skip):
         st = os.stat(skip)
@@ -54,13 +78,9 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
             problems.append(Problem(top, "inside the database folder: not imported (its files are already ours)"))
             continue
         if stat_mod.S_ISDIR(st.st_mode):
-            dicomdir = _find_dicomdir(top)
-            listed = _dicomdir_files(dicomdir, problems) if dicomdir else None
-            if listed is not None:
-                found += listed
-            else:
-                yield from _walk(top, found, seen_dirs, problems, stat)
-        elif os.path.basename(top).upper() == "DICOMDIR":
+            yield from _walk(top, found, seen_dirs, problems, stat, {} if unlisted is None else unlisted)
+        elif stat_mod.S_ISREG(st.st_mode) and (os.path.basename(top).upper() == _DICOMDIR
+                                                or is_media_directory(top)):
             found += _dicomdir_files(top, problems) or []
         elif stat_mod.S_ISREG(st.st_mode):
             found.append((top, st.st_size, st.st_mtime_ns))
@@ -69,7 +89,10 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
         yield top
 
 
-def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: bool = True) -> Iterator[str]:
+def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: bool,
+          unlisted: dict[str, str]) -> Iterator[str]:
+    """Depth first, names sorted; a DICOMDIR of a folder is read before its files (it is the folder's index)."""
+    indexes: list[_Index] = []
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -84,6 +107,8 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: 
         except OSError as exc:
             problems.append(Problem(folder, f"cannot list folder: {exc.strerror or exc}"))
             continue
+        entries = _take_dicomdir(entries, problems, indexes)
+        start = len(found)
         subdirs = []
         for entry in entries:
             try:
@@ -101,21 +126,62 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: 
                     problems.append(Problem(entry.path, "not a regular file (device, pipe or socket)"))
             except OSError as exc:
                 problems.append(Problem(entry.path, f"cannot stat: {exc.strerror or exc}"))
+        if indexes:
+            _note_unlisted(folder, found[start:], indexes, unlisted)
         stack.extend(reversed(subdirs))
         yield folder
 
 
-def _find_dicomdir(folder: str) -> str | None:
-    for name in ("DICOMDIR", "dicomdir"):
-        candidate = os.path.join(folder, name)
-        if os.path.isfile(candidate):
-            return candidate
-    return None
+def _take_dicomdir(entries: list[os.DirEntry], problems: list[Problem], indexes: list[_Index]) -> list:
+    """The entries of a folder without its DICOMDIR, which becomes an index of ``indexes`` (when readable)."""
+    for i, entry in enumerate(entries):
+        if len(entry.name) == len(_DICOMDIR) and entry.name.upper() == _DICOMDIR and entry.is_file():
+            listed = _dicomdir_files(entry.path, problems, stat=False)
+            if listed is not None:
+                indexes.append(_Index(entry.path, os.path.dirname(entry.path), {f[0] for f in listed}))
+            return entries[:i] + entries[i + 1:]
+    return entries
 
 
-def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, int, int]] | None:
-    """The files a DICOMDIR references (matched case-insensitively, as on CD media); missing ones reported.
-    None when the DICOMDIR is unusable (the caller then walks the folder instead)."""
+def _note_unlisted(folder: str, files: list[tuple[str, int, int]], indexes: list[_Index],
+                   unlisted: dict[str, str]) -> None:
+    """Files of ``folder`` that no DICOMDIR above them lists, noted with the nearest one."""
+    covering = [ix for ix in indexes if folder == ix.folder or folder.startswith(ix.folder + os.sep)]
+    if not covering:
+        return
+    nearest = max(covering, key=lambda ix: len(ix.folder))
+    for path, _size, _mtime in files:
+        if not any(path in ix.listed for ix in covering):
+            unlisted[path] = nearest.path
+
+
+def is_media_directory(path: str) -> bool:
+    """Whether the file at ``path`` is a DICOMDIR (its File Meta Information names the Media Storage Directory
+    SOP Class, PS3.10 7.1), whatever its name. False for anything unreadable. Files whose first kilobyte does not
+    hold that UID are answered without pydicom (a few microseconds)."""
+    from pydicom.errors import InvalidDicomError
+    from pydicom.filereader import read_file_meta_info
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1024)
+    except OSError:
+        return False
+    at = head.find(MEDIA_STORAGE_DIRECTORY.encode())
+    if at < 0 or head[at + len(MEDIA_STORAGE_DIRECTORY):at + len(MEDIA_STORAGE_DIRECTORY) + 1].isdigit():
+        return False
+    try:
+        meta = read_file_meta_info(path)
+    except (OSError, InvalidDicomError, ValueError, EOFError, KeyError, TypeError):
+        return False
+    return str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY
+
+
+def _dicomdir_files(dicomdir: str, problems: list[Problem], stat: bool = True,
+                    ) -> list[tuple[str, int, int]] | None:
+    """The files a DICOMDIR references, resolved as on CD media (:class:`_Resolver`); missing ones reported.
+    None when the DICOMDIR is unusable (the caller then walks the folder instead). With ``stat`` False, sizes
+    and mtimes are -1."""
     import pydicom
 
     base = os.path.dirname(dicomdir)
@@ -126,6 +192,7 @@ def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, i
         problems.append(Problem(dicomdir, f"unreadable DICOMDIR ({type(exc).__name__}: {exc}); "
                                           "importing every file of its folder instead"))
         return None
+    resolver = _Resolver()
     out, seen = [], set()
     for rec in records:
         ref = rec.get("ReferencedFileID")
@@ -135,13 +202,16 @@ def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, i
         if any(p in ("", ".", "..") or "/" in p for p in parts):
             problems.append(Problem(os.path.join(base, *parts), "DICOMDIR reference outside its folder: ignored"))
             continue
-        path = _resolve_case(base, parts)
+        path = resolver.resolve(base, parts)
         if path is None:
             problems.append(Problem(os.path.join(base, *parts), "referenced by DICOMDIR but missing"))
             continue
         if path in seen:
             continue
         seen.add(path)
+        if not stat:
+            out.append((path, -1, -1))
+            continue
         try:
             st = os.stat(path)
         except OSError as exc:
@@ -151,19 +221,51 @@ def _dicomdir_files(dicomdir: str, problems: list[Problem]) -> list[tuple[str, i
     return out
 
 
-def _resolve_case(base: str, parts: list[str]) -> str | None:
-    path = os.path.join(base, *parts)
-    if os.path.isfile(path):
-        return path
-    current = base
-    for part in parts:
-        try:
-            match = next((n for n in os.listdir(current) if n.upper() == part.upper()), None)
-        except OSError:
-            return None
-        if match is None:
-            return None
-        current = os.path.join(current, match)
-    return current if os.path.isfile(current) else None
+class _Resolver:
+    """A DICOMDIR's Referenced File IDs as files: exact first, then case-insensitively (CD media are upper case,
+    copies are often lower case), then the last component with an optional extension either way (``IM000000``
+    finds ``IM000000.dcm``, ``IM1.DCM`` finds ``IM1``). Folder listings are cached: one listing per folder, not one
+    per reference (a CD with 10,000 files in a folder would otherwise list it 10,000 times)."""
+
+    def __init__(self) -> None:
+        self._listings: dict[str, tuple[dict[str, str], dict[str, str]] | None] = {}
+
+    def resolve(self, base: str, parts: list[str]) -> str | None:
+        path = os.path.join(base, *parts)
+        if os.path.isfile(path):
+            return path
+        current = base
+        for i, part in enumerate(parts):
+            listing = self._listing(current)
+            if listing is None:
+                return None
+            by_name, by_stem = listing
+            match = by_name.get(part.upper())
+            if match is None and i == len(parts) - 1:
+                match = by_stem.get(_stem(part.upper()))
+            if match is None:
+                return None
+            current = os.path.join(current, match)
+        return current if os.path.isfile(current) else None
+
+    def _listing(self, folder: str) -> tuple[dict[str, str], dict[str, str]] | None:
+        """Upper-case name -> real name, and upper-case name without its extension -> real name (the first by
+        name wins, a ``.dcm`` one before others)."""
+        if folder not in self._listings:
+            try:
+                names = sorted(os.listdir(folder), key=lambda n: (not n.lower().endswith(".dcm"), n))
+            except OSError:
+                self._listings[folder] = None
+                return None
+            by_name: dict[str, str] = {}
+            by_stem: dict[str, str] = {}
+            for name in names:
+                by_name.setdefault(name.upper(), name)
+                by_stem.setdefault(_stem(name.upper()), name)
+            self._listings[folder] = (by_name, by_stem)
+        return self._listings[folder]
 
 
+def _stem(name: str) -> str:
+    """A file name without its extension ("IM1.DCM" -> "IM1"; ".hidden" and "IM1" unchanged)."""
+    return name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name

@@ -2,7 +2,8 @@
 
 DCMTK converts a generated series into every encoding we claim to read (explicit/implicit little endian, big
 endian, deflate, JPEG lossless, RLE); ``dcmdump`` is the reference for the stored attributes; ``dcmmkdir`` makes
-a real DICOMDIR; copies in storage are byte-identical to the originals.
+real DICOMDIRs (renamed entries, renamed index, unlisted folders: issue 12); copies in storage are byte-identical to
+the originals.
 """
 
 from __future__ import annotations
@@ -93,8 +94,50 @@ def test_dicomdir_made_by_dcmmkdir(tmp_path: Path) -> None:
     write_series(media / "NOTLISTED", SeriesSpec(slices=2, series_number=3), name="IM{index:05d}")
     with DicomDatabase.open(tmp_path / "db") as db:
         report = import_paths(db, [media], ImportMode.LINK)
+        # issue 12: what the DICOMDIR does not list is imported too, counted and named
+        assert report.instances_added == 7 and not report.rejected
+        assert {r["SeriesNumber"] for r in db.series()} == {1, 2, 3}
+        assert report.outside_dicomdir == 2
+        assert [w.reason for w in report.warnings] == [
+            "2 files in its folder not listed in this DICOMDIR: read too (NOTLISTED/ (2 files))"]
+
+
+def _dcmmkdir_media(tmp_path: Path) -> Path:
+    """Five images in two series and a DICOMDIR made by DCMTK's dcmmkdir (upper-case IDs without extension)."""
+    media = tmp_path / "media"
+    write_series(media / "SER1", SeriesSpec(slices=3), name="IM{index:05d}")
+    write_series(media / "SER2", SeriesSpec(slices=2, series_number=2), name="IM{index:05d}")
+    subprocess.run(["dcmmkdir", "+r", "+id", str(media), "--output-file", str(media / "DICOMDIR")],
+                   check=True, capture_output=True, cwd=media)
+    return media
+
+
+@pytest.mark.interop
+def test_dcmmkdir_entries_find_files_renamed_lower_case_with_an_extension(tmp_path: Path) -> None:
+    """A CD copied by a tool that lower-cases names and adds ".dcm": every DICOMDIR entry still finds its file
+    (main: 0 of 5 imported through the DICOMDIR, 5 "referenced by DICOMDIR but missing")."""
+    require_program("dcmmkdir", "dcmtk")
+    media = _dcmmkdir_media(tmp_path)
+    for image in [p for p in media.rglob("IM*") if p.is_file()]:
+        image.rename(image.with_name(image.name.lower() + ".dcm"))
+    for folder in [p for p in media.iterdir() if p.is_dir()]:
+        folder.rename(folder.with_name(folder.name.lower()))
+    with DicomDatabase.open(tmp_path / "db") as db:
+        report = import_paths(db, [media / "DICOMDIR"], ImportMode.LINK)
         assert report.instances_added == 5 and not report.rejected
-        assert {r["SeriesNumber"] for r in db.series()} == {1, 2}
+
+
+@pytest.mark.interop
+def test_a_dcmmkdir_index_under_another_name_is_named_as_such(tmp_path: Path) -> None:
+    """dcmmkdir's DICOMDIR saved as INDEX.DCM: named a DICOMDIR index (main: "no StudyInstanceUID")."""
+    require_program("dcmmkdir", "dcmtk")
+    media = _dcmmkdir_media(tmp_path)
+    (media / "DICOMDIR").rename(media / "INDEX.DCM")
+    with DicomDatabase.open(tmp_path / "db") as db:
+        report = import_paths(db, [media], ImportMode.LINK)
+        assert report.instances_added == 5
+        assert [(Path(p.path).name, p.reason) for p in report.rejected] == [
+            ("INDEX.DCM", "a DICOMDIR index (media storage directory), not an image: its folder is scanned")]
 
 
 LOSSLESS = {"jpeg-lossless": ["dcmcjpeg"], "jpeg-ls": ["dcmcjpls"], "rle": ["dcmcrle"], "deflate": ["dcmconv", "+td"],
