@@ -213,13 +213,13 @@ def test_every_walk_decodes_every_character_set_alike(name: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("name", "syntax"), [
-    ("ImplVR_LitEndNoMeta.dcm", "1.2.840.10008.1.2"),
     ("ExplVR_LitEndNoMeta.dcm", "1.2.840.10008.1.2.1"),
     ("ExplVR_BigEndNoMeta.dcm", "1.2.840.10008.1.2.2"),
 ])
 def test_a_file_without_meta_records_the_encoding_it_has(name: str, syntax: str) -> None:
     """No file meta, so no TransferSyntaxUID: the index records the encoding the data set is in (pydicom's
-    original_encoding), which `ls` shows and send offers — not implicit VR little endian for every such file."""
+    original_encoding), which `ls` shows and send offers — not implicit VR little endian for every such file
+    (an implicit one stays implicit: tests/test_dicomfile.py's bare files)."""
     path = get_testdata_file(name, download=False)
     if path is None:
         pytest.skip(f"pydicom's test file {name} is not installed")
