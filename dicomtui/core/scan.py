@@ -9,10 +9,15 @@ are read (ISO 9660 names are upper case, PS3.12 / PS3.10 8.5): case-insensitivel
 
 from __future__ import annotations
 
+import logging
 import os
 import stat as stat_mod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+
+from .dicomfile import captured_warnings
+
+log = logging.getLogger("dicomtui.scan")
 
 # Media Storage Directory Storage (PS3.4 Annex B.5, PS3.3 F.3): the SOP Class of a DICOMDIR, whatever its name.
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
@@ -186,8 +191,11 @@ def _dicomdir_files(dicomdir: str, problems: list[Problem], stat: bool = True,
 
     base = os.path.dirname(dicomdir)
     try:
-        ds = pydicom.dcmread(dicomdir, force=True)
-        records = ds.DirectoryRecordSequence
+        with captured_warnings() as caught:  # pydicom's complaints about the index itself: logged, never printed
+            ds = pydicom.dcmread(dicomdir, force=True)
+            records = ds.DirectoryRecordSequence
+        for warning in caught:
+            log.debug("%s: %s", dicomdir, warning)
     except Exception as exc:  # noqa: BLE001 - any parse failure means: not a usable DICOMDIR
         problems.append(Problem(dicomdir, f"unreadable DICOMDIR ({type(exc).__name__}: {exc}); "
                                           "importing every file of its folder instead"))
