@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .charsets import mis_decoded_by_pydicom
+from .dicomfile import captured_warnings
 from .errors import HeaderError
 from .tags import _SPEC_KW, _TEXT_KEYWORDS, FIELDS, _finish, _num, convert, normalise_name
 
@@ -56,10 +57,13 @@ class _Unsupported(Exception):
     """The fast path does not handle this file; pydicom will."""
 
 
-def read_header(path: str, size: int | None = None) -> dict[str, Any]:
+def read_header(path: str, size: int | None = None, notes: list[str] | None = None) -> dict[str, Any]:
     """The database record of the file at ``path`` (keywords of FIELDS plus the keys above).
 
-    Raises :class:`HeaderError` with a sentence for the user when the file is not importable.
+    ``notes`` receives the library's warnings about the file ("Expected explicit VR, but found implicit VR"…),
+    captured instead of printed. Only the pydicom fallback can raise any, so only it is wrapped: a capture costs
+    ~4 µs, an eighth of the fast walk's time per file. Raises :class:`HeaderError` with a sentence for the user
+    when the file is not importable.
     """
     if size is None:
         size = os.stat(path).st_size
@@ -89,7 +93,12 @@ def read_header(path: str, size: int | None = None) -> dict[str, Any]:
         raise HeaderError("is a directory") from None
     except OSError as exc:
         raise HeaderError(f"cannot read the file: {exc.strerror or exc}") from None
-    return read_header_pydicom(path, looks_dicom=buf[128:132] == b"DICM")
+    if notes is None:
+        return read_header_pydicom(path, looks_dicom=buf[128:132] == b"DICM")
+    with captured_warnings() as caught:
+        record = read_header_pydicom(path, looks_dicom=buf[128:132] == b"DICM")
+    notes += caught
+    return record
 
 
 def _fast(buf: bytes, size: int, fd: int) -> dict[str, Any]:

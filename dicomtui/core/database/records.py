@@ -83,8 +83,8 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
     PatientID generated (:func:`fill_patient_id`), the per-frame geometry of a multi-frame image kept (so that
     examine never opens the file), the library's warnings about the file (pydicom's "Expected explicit VR, but
     found implicit VR", …: captured, not printed). Raises HeaderError (not importable) and OSError (unreadable)."""
-    with captured_warnings() as caught:
-        header = read_header(path, size)
+    caught: list[str] = []
+    header = read_header(path, size, caught)
     missing = [k for k in REQUIRED_UIDS if not header.get(k)]
     if missing:
         if os.path.basename(path).upper() == "DICOMDIR":
