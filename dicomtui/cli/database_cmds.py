@@ -17,7 +17,6 @@ from .output import (
     err,
     human_bytes,
     json_text,
-    lines,
     print_rows,
     print_tag_table,
     print_tsv,
@@ -132,7 +131,7 @@ def _print_import_report(report, db_path: Path) -> None:
     summary = report.summary(db_path)
     groups = (("Rejected files", report.rejected, "red"), ("Warnings", report.warnings, "yellow"))
     if not stdout_is_terminal():  # for logs and pipes: whole lines, never wrapped
-        print(lines(summary))
+        print(printable(summary, multiline=True))
         for title, problems, _style in groups:
             if problems:
                 print(f"{title} ({len(problems)}):")
@@ -143,7 +142,7 @@ def _print_import_report(report, db_path: Path) -> None:
     from rich.text import Text
 
     out = console()
-    out.print(lines(summary), markup=False)
+    out.print(printable(summary, multiline=True), markup=False)
     for title, problems, style in groups:
         if not problems:
             continue
@@ -245,7 +244,7 @@ def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
     if args.json:
         print(json_text(report.__dict__))
     else:
-        print(lines(report.summary()))
+        print(printable(report.summary(), multiline=True))
         for e in report.errors:
             err(e)
     return EXIT_PARTIAL if (resolved.missing or report.errors) else EXIT_OK
@@ -306,7 +305,7 @@ def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
         print(json_text(report.__dict__))
     else:
         if summary := report.summary():
-            print(lines(summary))
+            print(printable(summary, multiline=True))
         for e in report.errors:
             err(e)
     if args.repair:

@@ -37,12 +37,7 @@ def console(stderr: bool = False):
 def err(message: str) -> None:
     """One line on stderr, prefixed ``dicomtui:`` like every message the CLI writes there (its lines escaped:
     messages quote values and paths from files)."""
-    print(f"dicomtui: {lines(message)}", file=sys.stderr)
-
-
-def lines(text: str) -> str:
-    """Lines of text for a terminal or a log: each line with its control characters shown (``\x1b``)."""
-    return "\n".join(printable(line) for line in text.split("\n"))
+    print(f"dicomtui: {printable(message, multiline=True)}", file=sys.stderr)
 
 
 # DEL and C1 (0x9B is a one-character CSI) pass json.dumps unescaped (it escapes only C0, and with ensure_ascii

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["printable"]
+__all__ = ["has_control", "printable"]
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 # The format effectors PS3.5 6.1.3 allows in text values, as control pictures (U+2409, U+240A, U+240C, U+240D):
@@ -24,11 +24,20 @@ def _escaped(match: re.Match[str]) -> str:
     return _PICTURES.get(char) or f"\\x{ord(char):02x}"
 
 
-def printable(text: str) -> str:
+def has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character :func:`printable` would escape (a table checks all its cells
+    joined once, then escapes cell by cell only if so)."""
+    return _CONTROL.search(text) is not None
+
+
+def printable(text: str, multiline: bool = False) -> str:
     """``text`` with every control character shown instead of obeyed: TAB, LF, FF, CR (allowed in text values,
     PS3.5 6.1.3) as the control pictures ␉ ␊ ␌ ␍, every other C0 character, DEL and C1 as ``\\xNN`` (ESC is
-    ``\\x1b``). Text without control characters is returned as is (one regex search: the TUI's filter keystroke
-    redraws thousands of cells)."""
+    ``\\x1b``). ``multiline``: LF stays a line break (messages, reports, tracebacks of several lines). Text without
+    control characters is returned as is (one regex search: the TUI's filter keystroke redraws thousands of
+    cells)."""
     if _CONTROL.search(text) is None:
         return text
+    if multiline:
+        return "\n".join(_CONTROL.sub(_escaped, line) for line in text.split("\n"))
     return _CONTROL.sub(_escaped, text)
