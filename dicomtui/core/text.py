@@ -27,7 +27,9 @@ def _escaped(match: re.Match[str]) -> str:
 def has_control(text: str) -> bool:
     """Whether ``text`` holds a control character :func:`printable` would escape (a table checks all its cells
     joined once, then escapes cell by cell only if so)."""
-    return _CONTROL.search(text) is not None
+    # str.isprintable() (C speed, 2 ms over 2.5 MB of cells) is True for text without any control character; only
+    # when it says no (a control, or a rarer non-printable such as U+00AD) does the regex (twice as slow) decide
+    return not text.isprintable() and _CONTROL.search(text) is not None
 
 
 def printable(text: str, multiline: bool = False) -> str:
@@ -36,7 +38,7 @@ def printable(text: str, multiline: bool = False) -> str:
     ``\\x1b``). ``multiline``: LF stays a line break (messages, reports, tracebacks of several lines). Text without
     control characters is returned as is (one regex search: the TUI's filter keystroke redraws thousands of
     cells)."""
-    if _CONTROL.search(text) is None:
+    if not has_control(text):
         return text
     if multiline:
         return "\n".join(_CONTROL.sub(_escaped, line) for line in text.split("\n"))
