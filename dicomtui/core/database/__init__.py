@@ -114,12 +114,15 @@ class DicomDatabase(Writing, Reading, Maintenance):
         ``quick_check``. DatabaseError for what a rebuild cannot fix (a foreign file, a read-only folder)."""
         root = Path(root).expanduser().absolute()
         db_file = root / DB_FILE
-        if (not db_file.exists() or db_file.stat().st_size == 0) and stored_files(root):
-            return rebuild(root, cls._open_fresh)
-        if not _writable(root, db_file):
+        if root.is_dir() and not _writable(root, db_file):
             raise DatabaseError(read_only_sentence(root, "no write permission or a read-only mount"))
-        if damage := damaged(db_file, full):
-            return rebuild(root, cls._open_fresh, damage)
+        try:
+            if (not db_file.exists() or db_file.stat().st_size == 0) and stored_files(root):
+                return rebuild(root, cls._open_fresh)
+            if db_file.exists() and (damage := damaged(db_file, full)):
+                return rebuild(root, cls._open_fresh, damage)
+        except sqlite3.DatabaseError as exc:  # locked by another process, disk full while rebuilding
+            raise _as_database_error(db_file, exc) from None
         with cls.open(root, create=False) as db:
             return db.check(repair=True, full=full)
 
