@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..core.levels import LS_COLUMNS, ImportMode, Level, column
+from ..core.text import printable
 from .output import (
     EXIT_FATAL,
     EXIT_OK,
@@ -16,6 +16,7 @@ from .output import (
     console,
     err,
     human_bytes,
+    json_text,
     print_rows,
     print_tag_table,
     print_tsv,
@@ -67,18 +68,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     dbsub = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     q = dbsub.add_parser("info", help="path, schema version, counts, disk use")
     q.add_argument("--json", action="store_true")
-    q = dbsub.add_parser("check", help="find missing/changed files and unreferenced files in storage")
+    q = dbsub.add_parser("check", help="check the index (SQLite quick_check), find missing/changed files and "
+                                        "unreferenced files in storage")
     q.add_argument("--repair", action="store_true", help="drop rows of missing files, re-index changed ones, "
-                                                        "index unreferenced stored files")
+                                                        "index unreferenced stored files; rebuild a damaged or "
+                                                        "missing index from storage (the old one is kept aside)")
+    q.add_argument("--full", action="store_true", help="SQLite's integrity_check (every index against its table; "
+                                                      "slower) instead of quick_check")
     q.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_db)
 
 
-def open_database(db_path: Path, create: bool = True):
-    """The database at ``db_path`` (created when missing and ``create``); raises DatabaseError."""
+def open_database(db_path: Path, create: bool = True, read_only: bool = False):
+    """The database at ``db_path`` (created when missing and ``create``; only read with ``read_only``, which
+    commands that never write use, so that a read-only folder can be listed); its notices (a network file system)
+    go to stderr. Raises DatabaseError."""
     from ..core.database import DicomDatabase
 
-    return DicomDatabase.open(db_path, create=create)
+    db = DicomDatabase.open(db_path, create=create and not read_only, read_only=read_only)
+    for notice in db.notices:
+        err(notice)
+    return db
 
 
 # ---- import --------------------------------------------------------------------------------------------------
@@ -109,7 +119,7 @@ def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
                                     path=shorten(event.path, 50))
     assert report is not None
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json_text(report.to_dict()))
     else:
         _print_import_report(report, db_path)
     return EXIT_PARTIAL if report.rejected else EXIT_OK
@@ -121,17 +131,18 @@ def _print_import_report(report, db_path: Path) -> None:
     summary = report.summary(db_path)
     groups = (("Rejected files", report.rejected, "red"), ("Warnings", report.warnings, "yellow"))
     if not stdout_is_terminal():  # for logs and pipes: whole lines, never wrapped
-        print(summary)
+        print(printable(summary, multiline=True))
         for title, problems, _style in groups:
             if problems:
                 print(f"{title} ({len(problems)}):")
             for p in problems:
-                print(f"  {p.path}\t{p.reason}")
+                print(f"  {printable(p.path)}\t{printable(p.reason)}")
         return
     from rich.table import Table
+    from rich.text import Text
 
     out = console()
-    out.print(summary, markup=False)
+    out.print(printable(summary, multiline=True), markup=False)
     for title, problems, style in groups:
         if not problems:
             continue
@@ -139,7 +150,7 @@ def _print_import_report(report, db_path: Path) -> None:
         table.add_column("file", overflow="fold")
         table.add_column("reason", overflow="fold")
         for p in problems[:200]:
-            table.add_row(p.path, p.reason)
+            table.add_row(Text(printable(p.path)), Text(printable(p.reason)))
         out.print(table)
         if len(problems) > 200:
             out.print(f"… and {len(problems) - 200} more (use --json for all)")
@@ -150,12 +161,12 @@ def _print_import_report(report, db_path: Path) -> None:
 def cmd_ls(args: argparse.Namespace, db_path: Path) -> int:
     """Rows of one level, narrowed by --patient/--study/--series and --filter. Exit 2 for an unknown UID."""
     level = Level.parse(args.level)
-    with open_database(db_path, create=False) as db:
+    with open_database(db_path, read_only=True) as db:
         rows = _ls_rows(db, level, args)
         if rows is None:
             return EXIT_FATAL
         if args.json:
-            print(json.dumps(rows, indent=2, default=str))
+            print(json_text(rows))
             return EXIT_OK
         print_rows([column(level, k) for k in LS_COLUMNS[level]], rows, f"{len(rows)} {level.plural}")
     return EXIT_OK
@@ -231,9 +242,9 @@ def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
                 return EXIT_OK
         report = db.delete(resolved.items)
     if args.json:
-        print(json.dumps(report.__dict__, indent=2))
+        print(json_text(report.__dict__))
     else:
-        print(report.summary())
+        print(printable(report.summary(), multiline=True))
         for e in report.errors:
             err(e)
     return EXIT_PARTIAL if (resolved.missing or report.errors) else EXIT_OK
@@ -247,7 +258,7 @@ def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
     from ..core.errors import MetadataError
     from ..core.metadata import filter_rows, tag_rows
 
-    with open_database(db_path, create=False) as db:
+    with open_database(db_path, read_only=True) as db:
         files = selection.instance_files(db, selection.resolve(db, [args.uid]).items)
     if not files:
         err(selection.missing_sentence(args.uid))
@@ -266,12 +277,12 @@ def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
         err(str(exc))
         return EXIT_FATAL
     if args.json:
-        print(json.dumps([row.to_dict() for row in rows], indent=2, ensure_ascii=False))
+        print(json_text([row.to_dict() for row in rows], ensure_ascii=False))
     elif not stdout_is_terminal():  # for pipes: one tab-separated line per row, a header line first
-        print(f"{path} (file {args.file} of {len(files)})", file=sys.stderr)
+        print(f"{printable(path)} (file {args.file} of {len(files)})", file=sys.stderr)
         print_tsv(SHOW_COLUMNS, ([str(getattr(row, col)) for col in SHOW_COLUMNS] for row in rows))
     else:
-        print(f"{path} (file {args.file} of {len(files)})")
+        print(f"{printable(path)} (file {args.file} of {len(files)})")
         print_tag_table(rows)
     return EXIT_OK
 
@@ -279,29 +290,37 @@ def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
 # ---- db ------------------------------------------------------------------------------------------------------
 
 def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
-    """``db info`` (counts, disk use) or ``db check [--repair]``. Exit 1 when the check finds problems (without
-    --repair) or the repair meets errors."""
-    with open_database(db_path, create=False) as db:
-        if args.db_command == "info":
-            info = db.stats()
-            if args.json:
-                print(json.dumps(info, indent=2))
-            else:
-                print(f"database        {info['path']}\nschema version  {info['schema_version']}")
-                print(f"patients        {info['patients']:,}\nstudies         {info['studies']:,}")
-                print(f"series          {info['series']:,}\ninstances       {info['instances']:,}")
-                print(f"  copied        {info['stored_instances']:,} ({human_bytes(info['stored_bytes'])} in storage)")
-                print(f"  linked        {info['linked_instances']:,} ({human_bytes(info['linked_bytes'])} elsewhere)")
-                print(f"index           {human_bytes(info['index_bytes'])}")
-            return EXIT_OK
-        report = db.check(repair=args.repair)
+    """``db info`` (counts, disk use) or ``db check [--repair] [--full]``. Exit 1 when the check finds problems
+    (without --repair) or the repair meets errors."""
+    if args.db_command == "check" and args.repair:
+        from ..core.database import DicomDatabase
+
+        report = DicomDatabase.repair(db_path, full=args.full)
+    else:
+        with open_database(db_path, read_only=True) as db:
+            if args.db_command == "info":
+                return _print_info(db.stats(), args.json)
+            report = db.check(full=args.full)
     if args.json:
-        print(json.dumps(report.__dict__, indent=2))
+        print(json_text(report.__dict__))
     else:
         if summary := report.summary():
-            print(summary)
+            print(printable(summary, multiline=True))
         for e in report.errors:
             err(e)
     if args.repair:
         return EXIT_PARTIAL if report.errors else EXIT_OK
     return EXIT_OK if report.ok else EXIT_PARTIAL
+
+
+def _print_info(info: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json_text(info))
+        return EXIT_OK
+    print(f"database        {printable(info['path'])}\nschema version  {info['schema_version']}")
+    print(f"patients        {info['patients']:,}\nstudies         {info['studies']:,}")
+    print(f"series          {info['series']:,}\ninstances       {info['instances']:,}")
+    print(f"  copied        {info['stored_instances']:,} ({human_bytes(info['stored_bytes'])} in storage)")
+    print(f"  linked        {info['linked_instances']:,} ({human_bytes(info['linked_bytes'])} elsewhere)")
+    print(f"index           {human_bytes(info['index_bytes'])}")
+    return EXIT_OK

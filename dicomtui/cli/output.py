@@ -4,15 +4,22 @@ A terminal gets aligned tables (rich); anything else (a pipe, a file, a log) get
 with a header line first, never wrapped, so ``cut``, ``awk`` and logs read it. Progress bars go to stderr and are
 drawn only when stderr is a terminal. rich is imported inside the functions that draw, so commands that only
 print plain lines (``ls`` into a pipe) start fast.
+
+Every value from a file or the database passes :func:`~dicomtui.core.text.printable` on its way out (control
+characters shown as ``\x1b``, never obeyed by the terminal), and tables take it as plain text, never as rich
+markup; JSON escapes them as JSON does (:func:`json_text`).
 """
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ..core.levels import Column, format_value
+from ..core.text import printable
 
 EXIT_OK, EXIT_PARTIAL, EXIT_FATAL = 0, 1, 2
 """0 success, 1 partial (some files rejected, some items failed), 2 usage or fatal error."""
@@ -28,8 +35,20 @@ def console(stderr: bool = False):
 
 
 def err(message: str) -> None:
-    """One line on stderr, prefixed ``dicomtui:`` like every message the CLI writes there."""
-    print(f"dicomtui: {message}", file=sys.stderr)
+    """One line on stderr, prefixed ``dicomtui:`` like every message the CLI writes there (its lines escaped:
+    messages quote values and paths from files)."""
+    print(f"dicomtui: {printable(message, multiline=True)}", file=sys.stderr)
+
+
+# DEL and C1 (0x9B is a one-character CSI) pass json.dumps unescaped (it escapes only C0, and with ensure_ascii
+# everything above 0x7E but DEL): written as \u escapes here, so no control character reaches stdout.
+_JSON_UNESCAPED_CONTROL = re.compile("[\x7f-\x9f]")
+
+
+def json_text(value: Any, ensure_ascii: bool = True) -> str:
+    """``value`` as indented JSON (``default=str``); no raw control character in the text."""
+    text = json.dumps(value, indent=2, default=str, ensure_ascii=ensure_ascii)
+    return _JSON_UNESCAPED_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def stdout_is_terminal() -> bool:
@@ -50,22 +69,24 @@ def human_bytes(n: float) -> str:
     return str(n)
 
 
-def print_tsv(columns: Sequence[str], lines: Iterable[Iterable[str]]) -> None:
-    """For pipes: the header line, then one tab-separated line per row."""
+def print_tsv(columns: Sequence[str], rows: Iterable[Iterable[str]]) -> None:
+    """For pipes: the header line, then one tab-separated line per row (a TAB or LF in a value is shown as ␉ or
+    ␊, so it stays one field of one line)."""
     print("\t".join(columns))
-    for line in lines:
-        print("\t".join(line))
+    for line in rows:
+        print("\t".join(printable(cell) for cell in line))
 
 
 def print_table(columns: Sequence[Column], rows: Sequence[dict[str, Any]], footer: str) -> None:
     """For a terminal: the rows as an aligned table under the columns' labels, then a dim footer (``3 series``)."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in columns:
         table.add_column(col.label, overflow="fold", min_width=min(len(col.label), 12))
     for row in rows:
-        table.add_row(*_cells(columns, row))
+        table.add_row(*(Text(cell) for cell in _cells(columns, row)))  # Text: a value is never rich markup
     out = console()
     out.print(table)
     out.print(f"[dim]{footer}[/]")
@@ -82,7 +103,7 @@ def print_rows(columns: Sequence[Column], rows: Sequence[dict[str, Any]], footer
 
 def _cells(columns: Sequence[Column], row: dict[str, Any]) -> list[str]:
     """A row's values as the level's column model writes them; dates stay YYYYMMDD, as DICOM tools take them."""
-    return [format_value(col, row.get(col.keyword), iso_dates=False) for col in columns]
+    return [printable(format_value(col, row.get(col.keyword), iso_dates=False)) for col in columns]
 
 
 def print_tag_table(rows) -> None:
@@ -93,7 +114,7 @@ def print_tag_table(rows) -> None:
     w2 = max(map(len, names), default=0)
     for first, name, row in zip(firsts, names, rows, strict=True):
         value = f"({row.value})" if row.is_item else row.value
-        print(f"{first:<{w1}}  {row.vr:<2}  {name:<{w2}}  {value}".rstrip())
+        print(printable(f"{first:<{w1}}  {row.vr:<2}  {name:<{w2}}  {value}".rstrip()))
 
 
 def progress_bar(*, rate_and_path: bool = False, disable: bool = False):

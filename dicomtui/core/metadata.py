@@ -17,6 +17,7 @@ from typing import Any
 
 from .dicomfile import Opened, captured_warnings, read_dataset
 from .errors import MetadataError
+from .text import printable
 
 # A path step: an element's (group, element), or the 0-based index of a sequence item.
 PathStep = tuple[int, int] | int
@@ -203,9 +204,6 @@ def _tag_text(tag: int | tuple[int, int]) -> str:
 
 # ---- values ------------------------------------------------------------------------------------------------
 
-_CONTROL = {code: 0x2400 + code for code in range(0x20)} | {0x7F: 0x2421}  # ␀…␟ and ␡: one line per value
-
-
 def _redecoded(raw, elem, ds) -> list[str] | None:
     """pydicom 3.0.2 keeps ISO 2022 IR 58 escapes in text (see :mod:`.charsets`): such values decoded again."""
     from .charsets import mis_decoded_by_pydicom, text_values
@@ -230,7 +228,7 @@ def _value_text(elem, max_len: int, values: list[str] | None = None) -> str:
         text = "\\".join(_one(v, elem.VR) for v in value)
     else:
         text = _one(value, elem.VR)
-    return _shorten(text.translate(_CONTROL), max_len)
+    return _shorten(printable(text), max_len)  # one line per value, no terminal control
 
 
 def _one(value: Any, vr: str) -> str:

@@ -1,10 +1,12 @@
-"""Maintenance: deleting rows (and the copied files they own), and checking rows against files (with repair)."""
+"""Maintenance: deleting rows (and the copied files they own), checking rows against files (with repair), and
+rebuilding a damaged or lost index from storage."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,10 +16,12 @@ from ..errors import HeaderError
 from ..levels import HIERARCHY, Level
 from .queries import INSTANCES_OF, Item
 from .records import FileRecord
+from .schema import DAMAGED_HINT, DB_FILE, integrity_problems
 from .schema import chunks as _chunks
 from .schema import write as _write
 
 if TYPE_CHECKING:
+    from . import DicomDatabase
     from .write import BatchResult
 
 
@@ -47,7 +51,13 @@ class DeleteReport:
 
 @dataclass
 class CheckReport:
-    """Rows compared with files (``db check``): each list holds paths; the counts say what a repair did."""
+    """Rows compared with files (``db check``): each list holds paths; the counts say what a repair did.
+
+    ``damage``: what SQLite's own check (``quick_check``, ``integrity_check`` with ``--full``) found wrong in the
+    index file; rows are then not compared (the index cannot be trusted) and a repair rebuilds it from storage:
+    ``kept_aside`` is the damaged file's new name, ``relinked`` the linked files re-read from their recorded
+    paths, ``lost_linked`` those that could not be (missing, unreadable, or their rows unreadable).
+    """
 
     missing: list[str] = field(default_factory=list)  # rows whose file is gone
     changed: list[str] = field(default_factory=list)  # rows whose file's size or mtime differ
@@ -58,21 +68,37 @@ class CheckReport:
     reindexed: int = 0
     indexed_orphans: int = 0
     errors: list[str] = field(default_factory=list)
+    damage: list[str] = field(default_factory=list)  # SQLite's check of the index file
+    index: str = ""  # the index file checked
+    rebuilt: bool = False
+    kept_aside: str | None = None  # where the damaged index was moved (None: there was none to keep)
+    salvaged_rows: int = 0  # rows read from the damaged index (their linked paths and copy sources)
+    relinked: int = 0
+    lost_linked: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.changed or self.orphans)
+        return not (self.missing or self.changed or self.orphans or self.damage)
 
     def summary(self) -> str:
         """The lines ``dicomtui db check`` prints: one per problem, then OK or what the repair did (errors are
         printed apart, one per line)."""
-        lines = [f"{label}: {item}" for label, items in (
+        lines = [f"damaged index: {item}" for item in self.damage]
+        if self.damage and not self.rebuilt:
+            lines.append(f"the index {self.index} is damaged: {DAMAGED_HINT}")
+        lines += [f"{label}: {item}" for label, items in (
             ("missing file", self.missing), ("changed file", self.changed),
             ("unreferenced file in storage", self.orphans), ("stale temporary file", self.stale_temp),
         ) for item in items]
         if self.ok and not self.stale_temp:
             lines.append("OK: every row has its file, unchanged, and storage holds nothing unreferenced.")
-        if self.repaired:
+        if self.rebuilt:
+            lines += [f"linked file not recovered: {path}" for path in self.lost_linked]
+            aside = f"the old index was kept as {self.kept_aside}" if self.kept_aside else "there was no old index"
+            lines.append(f"Rebuilt the index from storage: {self.indexed_orphans} stored files indexed, "
+                         f"{self.relinked} linked files re-read from their recorded paths, {len(self.lost_linked)} "
+                         f"not recovered ({self.salvaged_rows} rows could be read from the old index; {aside}).")
+        elif self.repaired:
             lines.append(f"Repaired: {self.dropped} rows dropped, {self.reindexed} re-indexed, "
                          f"{self.indexed_orphans} stored files indexed.")
         return "\n".join(lines)
@@ -144,30 +170,36 @@ class Maintenance:
                     orphans.append(rel)
         return sorted(orphans)
 
-    def check(self, repair: bool = False) -> CheckReport:
-        """Compare rows with files: missing or changed files, unreferenced files in storage, stale temp files.
+    def check(self, repair: bool = False, full: bool = False) -> CheckReport:
+        """SQLite's check of the index (``quick_check``; ``integrity_check`` with ``full``), then rows compared
+        with files: missing or changed files, unreferenced files in storage, stale temp files.
 
         With ``repair``: rows of missing files are dropped, changed files re-indexed, orphans in storage indexed
-        (they are complete: only finished files are renamed into storage), temp leftovers removed.
+        (they are complete: only finished files are renamed into storage), temp leftovers removed. A damaged index
+        is only reported (``damage``): :meth:`DicomDatabase.repair` rebuilds it, which needs it closed.
         """
-        report = CheckReport(repaired=repair)
+        report = CheckReport(repaired=repair, index=str(self.root / DB_FILE))
+        if damage := integrity_problems(self.conn, full):
+            report.damage = damage
+            report.repaired = False
+            return report
         referenced: set[str] = set()
         missing_ids: list[int] = []
         changed: list[tuple[int, str, bool]] = []
         for row_id, path, stored, size, mtime in self.conn.execute(
             "SELECT id, path, stored, file_size, file_mtime_ns FROM instances"
         ):
-            full = self.abspath(path, bool(stored))
+            file = self.abspath(path, bool(stored))
             if stored:
                 referenced.add(path)
             try:
-                st = full.stat()
+                st = file.stat()
             except OSError:
-                report.missing.append(str(full))
+                report.missing.append(str(file))
                 missing_ids.append(row_id)
                 continue
             if st.st_size != size or st.st_mtime_ns != mtime:
-                report.changed.append(str(full))
+                report.changed.append(str(file))
                 changed.append((row_id, path, bool(stored)))
         report.orphans = self.storage_orphans(referenced)
         incoming = self.root / storage.INCOMING_DIR
@@ -180,29 +212,114 @@ class Maintenance:
             report.dropped = len(missing_ids)
         batch: list[FileRecord] = []
         for row_id, path, stored in changed:
-            full = self.abspath(path, stored)
+            file = self.abspath(path, stored)
             source = self.conn.execute("SELECT source_path, source_size, source_mtime_ns FROM instances "
                                        "WHERE id = ?", (row_id,)).fetchone()
             # the old row goes whatever the file now says (its SOPInstanceUID may have changed); the file stays
             self.delete([(Level.INSTANCE, row_id)], keep_files=True)
             try:
-                batch.append(FileRecord.from_file(full, root=self.root if stored else None,
+                batch.append(FileRecord.from_file(file, root=self.root if stored else None,
                                                   source=tuple(source) if stored else None))
                 report.reindexed += 1
             except (HeaderError, OSError) as exc:
-                report.errors.append(f"{full}: {exc}; its row was dropped, the file left in place")
+                report.errors.append(f"{file}: {exc}; its row was dropped, the file left in place")
                 report.dropped += 1
         for rel in report.orphans:
-            full = self.root / rel
+            file = self.root / rel
             try:
-                batch.append(FileRecord.from_file(full, root=self.root))
+                batch.append(FileRecord.from_file(file, root=self.root))
                 report.indexed_orphans += 1
             except (HeaderError, OSError) as exc:
-                report.errors.append(f"{full}: cannot index ({exc}); left in place")
+                report.errors.append(f"{file}: cannot index ({exc}); left in place")
         for chunk in _chunks(batch, 1000):
             self.add_files(chunk)
         storage.clean_incoming(self.root)
         return report
+
+
+def stored_files(root: Path) -> bool:
+    """Whether the storage folder of ``root`` holds at least one file (stops at the first)."""
+    return any(files for _dirpath, _dirs, files in os.walk(root / storage.STORAGE_DIR))
+
+
+def damaged(db_file: Path, full: bool = False) -> list[str]:
+    """What SQLite's check finds wrong in ``db_file`` (see :func:`.schema.integrity_problems`); ``["file is not a
+    database"]`` when it cannot even be opened as SQLite. Locked or busy is not damage: sqlite3.OperationalError."""
+    try:
+        conn = sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.OperationalError:
+        raise
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    try:
+        return integrity_problems(conn, full)
+    finally:
+        conn.close()
+
+
+# The columns a rebuild takes from a damaged index: linked files are found only there (their paths), and a
+# copied file's source is not in the file itself.
+_SALVAGED = "SELECT path, stored, source_path, source_size, source_mtime_ns FROM instances ORDER BY id"
+
+
+def _salvage(db_file: Path) -> list[tuple]:
+    """The instance rows that can still be read from a damaged index: forward until the first bad page, then
+    backward from the end until it (a damaged page loses its own rows, not the ones after it)."""
+    rows: dict[str, tuple] = {}
+    try:
+        conn = sqlite3.connect(f"{db_file.as_uri()}?mode=ro", uri=True, timeout=5)
+    except sqlite3.DatabaseError:
+        return []
+    try:
+        for order in ("", " DESC"):
+            try:
+                for row in conn.execute(_SALVAGED + order):
+                    rows.setdefault(row[0], tuple(row))
+            except sqlite3.DatabaseError:
+                continue
+    finally:
+        conn.close()
+    return list(rows.values())
+
+
+def rebuild(root: Path, open_fresh: Callable[[Path], DicomDatabase], damage: Sequence[str] = ()) -> CheckReport:
+    """A new index for ``root`` built from the files: every file in storage (copied files are the source of
+    truth), and the linked files whose paths can still be read from the old index and whose files are readable.
+
+    The old index (with its ``-wal`` and ``-shm``) is kept as ``dicomtui.sqlite.damaged-<YYYYmmddTHHMMSS>``, never
+    deleted. ``open_fresh(root)`` opens a new empty index whatever storage holds.
+    """
+    report = CheckReport(repaired=True, rebuilt=True, damage=list(damage), index=str(root / DB_FILE))
+    rows: list[tuple] = []
+    if (root / DB_FILE).exists() and (root / DB_FILE).stat().st_size > 0:
+        aside = root / f"{DB_FILE}.damaged-{time.strftime('%Y%m%dT%H%M%S')}"
+        for suffix in ("", "-wal", "-shm"):  # the WAL goes with its file: SQLite finds it as <aside>-wal
+            if (root / (DB_FILE + suffix)).exists():
+                (root / (DB_FILE + suffix)).rename(Path(f"{aside}{suffix}"))
+        report.kept_aside = str(aside)
+        rows = _salvage(aside)
+    report.salvaged_rows = len(rows)
+    sources = {path: (src, size, mtime) for path, stored, src, size, mtime in rows if stored and src}
+    with open_fresh(root) as db:
+        batch: list[FileRecord] = []
+        for rel in db.storage_orphans(set()):
+            try:
+                batch.append(FileRecord.from_file(root / rel, root=root, source=sources.get(rel)))
+                report.indexed_orphans += 1
+            except (HeaderError, OSError) as exc:
+                report.errors.append(f"{root / rel}: cannot index ({exc}); left in place")
+        for path, stored, *_source in rows:
+            if stored:
+                continue
+            try:
+                batch.append(FileRecord.from_file(Path(path)))
+                report.relinked += 1
+            except (HeaderError, OSError):
+                report.lost_linked.append(path)
+        for chunk in _chunks(batch, 1000):
+            db.add_files(chunk)
+        storage.clean_incoming(root)
+    return report
 
 
 def _owner_alive(name: str) -> bool:

@@ -6,9 +6,11 @@ writer transaction per batch (``BEGIN IMMEDIATE``) keeps a committed row always 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
+from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -29,23 +31,71 @@ def ours(name: str) -> bool:
     return name.startswith(DB_FILE) or name in (storage.STORAGE_DIR, storage.INCOMING_DIR)
 
 
-def connect(db_file: Path) -> sqlite3.Connection:
-    """Open ``db_file`` in WAL mode with a 60 s busy timeout; DatabaseError when it is locked or not SQLite."""
+class Journal(StrEnum):
+    """SQLite journal modes we use: WAL on local disks (readers never wait for the writer), DELETE on network file
+    systems, where WAL's shared memory is not safe (sqlite.org/wal.html)."""
+
+    WAL = "WAL"
+    DELETE = "DELETE"
+
+
+def connect(db_file: Path, journal: Journal = Journal.WAL) -> sqlite3.Connection:
+    """Open ``db_file`` for writing in ``journal`` mode with a 60 s busy timeout; DatabaseError when it is locked or
+    not SQLite."""
     try:
         conn = sqlite3.connect(db_file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        _retry_locked(lambda: conn.execute("PRAGMA journal_mode = WAL"))
+        _retry_locked(lambda: conn.execute(f"PRAGMA journal_mode = {journal.value}"))
     except sqlite3.OperationalError as exc:
-        raise DatabaseError(f"{db_file}: {exc} (another process holds it)") from None
+        raise DatabaseError(sentence(db_file, exc)) from None
     except sqlite3.DatabaseError as exc:
-        raise DatabaseError(f"{db_file} is not a usable SQLite database: {exc}") from None
+        raise DatabaseError(sentence(db_file, exc)) from None
     conn.execute("PRAGMA synchronous = NORMAL")
+    return _functions(conn)
+
+
+def connect_read_only(db_file: Path) -> sqlite3.Connection:
+    """Open ``db_file`` for reading only (``ls``, ``show``, ``db info``, ``db check``): nothing is ever written,
+    so a folder the user may not write to (a read-only mount, a colleague's archive) can still be read.
+
+    ``mode=ro`` alone is not enough there: a reader of a WAL database must map the ``-shm`` file, and SQLite
+    creates it when missing, which fails in a read-only folder (SQLITE_CANTOPEN, "unable to open database file";
+    sqlite.org/wal.html section 8, "Read-Only Databases"). When the folder is not writable we add ``immutable=1``:
+    SQLite then reads the main file without locks or ``-shm``. Nobody can write there either, so nothing changes
+    under the reader; a ``-wal`` left by a crash is not read (its last transactions are not shown).
+    """
+    query = "mode=ro" if os.access(db_file.parent, os.W_OK) else "mode=ro&immutable=1"
+    try:
+        conn = sqlite3.connect(f"{db_file.as_uri()}?{query}", uri=True, timeout=BUSY_TIMEOUT_S,
+                               isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file: errors surface here
+    except sqlite3.DatabaseError as exc:
+        raise DatabaseError(sentence(db_file, exc)) from None
+    return _functions(conn)
+
+
+def _functions(conn: sqlite3.Connection) -> sqlite3.Connection:
     # SQLite's LIKE folds only ASCII case: filters with other letters (Müller, Ørsted) compare casefolded text
     conn.create_function("casefold", 1, lambda v: v.casefold() if isinstance(v, str) else v, deterministic=True)
     # Foreign keys are declared but not enforced: the code keeps them (inserts parents first, deletes
     # children first) and tests assert `PRAGMA foreign_key_check`; enforcing costs ~15% of an import.
     conn.execute("PRAGMA foreign_keys = OFF")
     return conn
+
+
+def integrity_problems(conn: sqlite3.Connection, full: bool = False) -> list[str]:
+    """SQLite's own check of the file: ``PRAGMA quick_check`` (B-tree pages, records; O(N), ~1 s per GB), or
+    ``integrity_check`` with ``full`` (also every index against its table, several times slower). An empty list
+    when the file is sound; the first 20 problems otherwise (a damaged page that cannot even be read is one)."""
+    pragma = "integrity_check" if full else "quick_check"
+    try:
+        rows = [r[0] for r in conn.execute(f"PRAGMA {pragma}(20)")]
+    except sqlite3.OperationalError:
+        raise  # locked, busy, I/O: not damage
+    except sqlite3.DatabaseError as exc:  # "database disk image is malformed", "file is not a database"
+        return [str(exc)]
+    return [] if rows == ["ok"] else rows
 
 
 def _retry_locked(action: Callable[[], T], seconds: float = BUSY_TIMEOUT_S) -> T:
@@ -60,16 +110,20 @@ def _retry_locked(action: Callable[[], T], seconds: float = BUSY_TIMEOUT_S) -> T
             time.sleep(0.02)
 
 
-def migrate(conn: sqlite3.Connection, db_file: Path) -> None:
+def migrate(conn: sqlite3.Connection, db_file: Path, read_only: bool = False) -> None:
     """Create the schema in a new file, or bring an older one up to SCHEMA_VERSION; refuse anything else.
 
-    A database already at SCHEMA_VERSION is only read (no write lock: readers never wait for writers)."""
+    A database already at SCHEMA_VERSION is only read (no write lock: readers never wait for writers). With
+    ``read_only`` nothing is written: a database that needs creating or migrating is a DatabaseError."""
     try:
         meta = dict(conn.execute("SELECT key, value FROM meta"))
         if meta.get("app") == APP_ID and meta.get("schema_version") == str(SCHEMA_VERSION):
             return
     except sqlite3.OperationalError:
         pass  # no meta table (yet): decide under the write lock
+    if read_only:
+        raise DatabaseError(f"{db_file} is not a dicomtui database at schema version {SCHEMA_VERSION}; it can "
+                            f"only be created or upgraded by a command that writes (import, or the TUI)")
     with write(conn):
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if not tables:
@@ -138,6 +192,9 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[i : i + size]
 
 
+DAMAGED_HINT = "run `dicomtui db check --repair` to rebuild it from storage"
+
+
 def sentence(db_file: Path, exc: sqlite3.DatabaseError) -> str:
     """What a failed SQLite operation means for the user, in one sentence naming the file."""
     text = str(exc)
@@ -146,9 +203,17 @@ def sentence(db_file: Path, exc: sqlite3.DatabaseError) -> str:
         return (f"the database {db_file} is busy: another process has been writing to it for over "
                 f"{BUSY_TIMEOUT_S:.0f} s ({text}); try again when it has finished")
     if "readonly" in low or "read-only" in low:
-        return f"the database {db_file} is read-only ({text}); open a folder you may write to"
+        return read_only_sentence(db_file.parent, text)
     if "malformed" in low or "not a database" in low or "corrupt" in low:
-        return f"the database {db_file} is damaged ({text}); `dicomtui db check` or a backup may help"
+        return f"the index {db_file} is damaged ({text}): {DAMAGED_HINT}"
     if "disk" in low or "full" in low or "i/o" in low:
         return f"the database {db_file} cannot be written ({text}); check the disk's free space and health"
+    if "unable to open" in low and not os.access(db_file.parent, os.W_OK):
+        return read_only_sentence(db_file.parent, text)
     return f"the database {db_file} failed: {text}"
+
+
+def read_only_sentence(root: Path, detail: str) -> str:
+    """A write command on a folder the user may not write to (a read-only mount, another user's folder)."""
+    return (f"the database folder {root} is read-only ({detail}): commands that write (import, rm, listen, retrieve, "
+            f"db check --repair) need a folder you may write to; ls, show, db info and db check still work")

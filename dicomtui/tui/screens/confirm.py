@@ -13,6 +13,7 @@ from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerState
 
 from ...core.errors import DicomtuiError
+from ...core.text import printable
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -27,9 +28,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="question")
+            yield Static(printable(self.question), classes="question", markup=False)  # names from files
             if self.details:
-                yield Static(self.details, classes="details")
+                yield Static(printable(self.details, multiline=True), classes="details", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.yes} (y)", variant="error", id="yes")
                 yield Button(f"{self.no} (n)", variant="primary", id="no")
@@ -55,8 +56,9 @@ class MessageScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.title_text, classes="question", markup=False)
-            yield Static(self.text, classes="details", markup=False)  # file names and tracebacks hold [ ]
+            yield Static(printable(self.title_text), classes="question", markup=False)
+            # file names and tracebacks hold [ ] and values from files
+            yield Static(printable(self.text, multiline=True), classes="details", markup=False)
             yield Button("OK", variant="primary", id="ok")
 
     def on_button_pressed(self, _event: Button.Pressed) -> None:
@@ -93,3 +95,4 @@ def error_message(work: str, error: BaseException) -> MessageScreen:
     return MessageScreen(f"{work.capitalize()} failed: this is a bug in dicomtui",
                          f"{type(error).__name__}: {error}\n\n{where}\n\n"
                          "Please report it with these lines and what you did just before.")
+

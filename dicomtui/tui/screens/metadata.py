@@ -11,6 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from ...core import metadata
+from ...core.text import printable
 from ..widgets.tables import MarkTable
 
 COLUMNS = [("Tag", "tag"), ("Keyword", "keyword"), ("VR", "vr"), ("Value", "value")]
@@ -37,7 +38,7 @@ class MetadataScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="metadata-file")
+        yield Static("", id="metadata-file", markup=False)  # a series label and a path: values from files
         yield Input(placeholder="filter: text, or re:regex", id="metadata-filter")
         yield MarkTable(COLUMNS, mark=None, max_width=None, id="metadata-table")  # values are shown whole
         yield Static("", id="metadata-status")
@@ -50,7 +51,7 @@ class MetadataScreen(Screen):
     def read_file(self) -> None:
         path = self.files[self.index]
         self.query_one("#metadata-file", Static).update(
-            f"{self.title_text}  ·  file {self.index + 1}/{len(self.files)}: {path}")
+            printable(f"{self.title_text}  ·  file {self.index + 1}/{len(self.files)}: {path}"))
         try:
             self.rows = metadata.tag_rows(path)
             error = ""

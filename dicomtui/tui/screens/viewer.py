@@ -14,6 +14,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, OptionList, St
 from textual.widgets.option_list import Option
 
 from ...core.errors import VolumeWriteError
+from ...core.text import printable
 from ...core.volume import PLANES
 from ..messages import Stopped, Written
 from ..widgets.slice_view import SliceView, ViewerItem, Window
@@ -175,7 +176,7 @@ class SaveScreen(ShowsWorkerErrors, ModalScreen[None]):
     def compose(self) -> ComposeResult:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.item.name).strip("_") or "volume"
         with Vertical(classes="dialog wide"):
-            yield Label(f"Save {self.item.name} as NIfTI (.nii / .nii.gz) or NRRD (.nrrd)")
+            yield Label(f"Save {escape(printable(self.item.name))} as NIfTI (.nii / .nii.gz) or NRRD (.nrrd)")
             yield Input(str(Path.cwd() / f"{safe}.nii.gz"), id="save-path")
             yield Button("Save", variant="primary", id="save-go")
             yield Static("", id="save-result")

@@ -22,6 +22,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ...core.text import has_control, printable
+
 MARK = "●"
 MAX_WIDTH = 40  # a column is never wider (longer values are cut with …), unless the table says otherwise
 
@@ -120,6 +122,8 @@ class MarkTable(ScrollView, can_focus=True):
         self._keys = [str(r["id"]) for r in rows]
         self.rows_by_key = dict(zip(self._keys, rows, strict=True))
         self._cells = [[str(fmt(key, r.get(key))) for _, key in self.columns_spec] for r in rows]
+        if has_control(" ".join(" ".join(row) for row in self._cells)):  # one search per fill: most have none
+            self._cells = [[printable(cell) for cell in row] for row in self._cells]  # never sent raw to a terminal
         widest = self.max_width or 10**6
         self._widths = [min(max([cell_len(label)] + [cell_len(row[c]) for row in self._cells]), widest)
                         for c, (label, _) in enumerate(self.columns_spec)]
