@@ -74,7 +74,7 @@ def _examine(db, uids: list[str], split_by_time: bool = False) -> list[Loadable]
 
 def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
     """The loadables of the series, numbered as ``load --loadable`` takes them; * marks the default."""
-    with open_database(db_path, create=False) as db:
+    with open_database(db_path, create=False, read_only=True) as db:
         loadables = _examine(db, args.uids, args.split_by_time)
         if loadables is None:
             return EXIT_FATAL
@@ -106,7 +106,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     from ..core.volume_io import output_format, write_volume
 
     output_format(args.output)  # before any work: a wrong extension fails at once
-    with open_database(db_path, create=False) as db:
+    with open_database(db_path, create=False, read_only=True) as db:
         loadables = _examine(db, [args.uid], args.split_by_time)
         if loadables is None:
             return EXIT_FATAL
