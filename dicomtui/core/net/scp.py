@@ -74,8 +74,8 @@ from .wire import (
 log = logging.getLogger("dicomtui.scp")
 
 # The ARTIM timer (PS3.8 9.1.5): the WHOLE A-ASSOCIATE-RQ must have arrived this long after the connection opened
-# (one deadline, not one per read: 12 peers sending a byte every 5 s used to hold the listener for ever). Also the
-# longest wait for each step of a TLS handshake.
+# (one deadline, not one per read: 12 peers sending a byte every 5 s used to hold the listener for ever). A TLS
+# handshake counts in it once done; each of its steps may take this long (Python's ssl times out per read).
 ARTIM_S = 30.0
 IDLE_S = 60.0  # once established, each PDU must arrive whole within this long of the previous one, or we abort
 # Open TCP connections at once (negotiating, established, closing): above it a new connection is closed at once
@@ -216,6 +216,7 @@ class StoreSCP:
                 thread.start()
 
     def _serve(self, conn: socket.socket, address) -> None:
+        artim_deadline = time.monotonic() + self.artim_s
         try:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.settimeout(self.artim_s)
@@ -228,7 +229,7 @@ class StoreSCP:
                 with self._lock:
                     self._active[threading.current_thread()] = tls
                 conn = tls
-            _Connection(self, conn, address).run()
+            _Connection(self, conn, address, artim_deadline).run()
         except Exception:  # noqa: BLE001 - one association's bug must not take the listener down
             log.exception("association from %s:%d ended by an error", address[0], address[1])
         finally:
@@ -275,7 +276,7 @@ def _close_gently(conn: socket.socket, wait_s: float = 2.0) -> None:
 class _Connection:
     """One association's protocol, from the A-ASSOCIATE-RQ to the release or abort."""
 
-    def __init__(self, scp: StoreSCP, sock: socket.socket, address):
+    def __init__(self, scp: StoreSCP, sock: socket.socket, address, artim_deadline: float):
         self.scp = scp
         self.sock = sock
         self.address = address
@@ -285,7 +286,7 @@ class _Connection:
         self.store: Incoming | None = None
         self.spares: Spares | None = None  # temp files for the next instances, made by a helper thread
         self.recv_flags = 0
-        self.deadline = 0.0  # time.monotonic() by which the PDU being read must have arrived whole
+        self.deadline = artim_deadline  # time.monotonic() by which the PDU being read must have arrived whole
         self.strict = True  # set the socket's timeout to what is left before every read (ARTIM: once per association)
         self.lowered = False  # the socket's timeout was lowered below idle_s for the end of a PDU
 
@@ -378,7 +379,6 @@ class _Connection:
         how = "aborted"
         try:
             try:
-                self.deadline = time.monotonic() + self.scp.artim_s  # ARTIM: one deadline for the whole RQ
                 if not self._associate():
                     return
                 self.strict, self.lowered = False, False

@@ -77,24 +77,19 @@ def peer_text(value: object, limit: int = PEER_TEXT_MAX) -> str:
 
 def meta_uids(head: bytes) -> tuple[str, str] | None:
     """(Media Storage SOP Class UID, Media Storage SOP Instance UID) from the file meta of a part-10 file's first
-    bytes (PS3.10 7.1: explicit VR little endian after the preamble and ``DICM``); None when absent or cut."""
-    if head[128:132] != b"DICM":
+    bytes (PS3.10 7.1: explicit VR little endian after the preamble and ``DICM``, its length in (0002,0000)); None
+    when absent or cut. Found by their tag and VR inside the group: a few µs, on every stored instance."""
+    if head[128:132] != b"DICM" or head[132:138] != b"\2\0\0\0UL":
         return None
-    found: dict[int, str] = {}
-    pos, end = 132, len(head)
-    while pos + 8 <= end and len(found) < 2:
-        group, element = U16.unpack_from(head, pos)[0], U16.unpack_from(head, pos + 2)[0]
-        if group != 0x0002:
-            break
-        vr = head[pos + 4 : pos + 6]
-        if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN", b"UC", b"UR", b"OD", b"OL", b"OV"):
-            length, pos = U32.unpack_from(head, pos + 8)[0], pos + 12
-        else:
-            length, pos = U16.unpack_from(head, pos + 6)[0], pos + 8
-        if element in (0x0002, 0x0003):
-            found[element] = uid_text(head[pos : pos + length])
-        pos += length
-    return (found[0x0002], found[0x0003]) if len(found) == 2 else None
+    meta_end = min(len(head), 144 + U32.unpack_from(head, 140)[0])
+    found = []
+    for tag in (b"\2\0\2\0UI", b"\2\0\3\0UI"):
+        at = head.find(tag, 144, meta_end)
+        if at < 0 or at + 8 > meta_end:
+            return None
+        length = U16.unpack_from(head, at + 6)[0]
+        found.append(uid_text(head[at + 8 : at + 8 + length]))
+    return found[0], found[1]
 
 
 def user_information() -> list:
