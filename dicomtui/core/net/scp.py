@@ -75,7 +75,7 @@ log = logging.getLogger("dicomtui.scp")
 
 # The ARTIM timer (PS3.8 9.1.5): the WHOLE A-ASSOCIATE-RQ must have arrived this long after the connection opened
 # (one deadline, not one per read: 12 peers sending a byte every 5 s used to hold the listener for ever). A TLS
-# handshake counts in it once done; each of its steps may take this long (Python's ssl times out per read).
+# handshake counts in it (Python's ssl applies a socket's timeout to the whole handshake, as one deadline).
 ARTIM_S = 30.0
 IDLE_S = 60.0  # once established, each PDU must arrive whole within this long of the previous one, or we abort
 # Open TCP connections at once (negotiating, established, closing): above it a new connection is closed at once
