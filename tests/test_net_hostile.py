@@ -19,6 +19,7 @@ import pytest
 
 from dicomtui.cli import main as cli_main
 from dicomtui.core.database import DicomDatabase
+from dicomtui.core.net import scp as scp_module
 from dicomtui.core.net import wire
 from dicomtui.core.net.associate import store_association
 from dicomtui.core.net.listener import Listener
@@ -139,11 +140,13 @@ def sockets() -> Iterator[list[socket.socket]]:
 
 # ---- 1. slow peers -------------------------------------------------------------------------------------------
 
-def test_slow_peers_still_negotiating_do_not_lock_out_a_real_association(tmp_path: Path) -> None:
+def test_slow_peers_still_negotiating_do_not_lock_out_a_real_association(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """6 connections trickling an A-ASSOCIATE-RQ a byte at a time, 2 associations allowed: a real peer is
     accepted (it used to get "Rejected Transient, Local Limit Exceeded": connections still negotiating counted)."""
     stop = threading.Event()
-    with scp(tmp_path, max_associations=2, max_connections=20, artim_s=5.0) as server, sockets() as slow:
+    monkeypatch.setattr(scp_module, "ARTIM_S", 5.0)
+    with scp(tmp_path, max_associations=2) as server, sockets() as slow:
         slow += [_connect(server.port) for _ in range(6)]
 
         def trickle() -> None:
@@ -167,10 +170,11 @@ def test_slow_peers_still_negotiating_do_not_lock_out_a_real_association(tmp_pat
     assert kind == wire.ASSOCIATE_AC
 
 
-def test_the_artim_deadline_covers_the_whole_request(tmp_path: Path) -> None:
+def test_the_artim_deadline_covers_the_whole_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A byte every 0.2 s kept a connection open for ever (the timeout applied per read): with ARTIM 1 s the
     server closes it about 1 s after it opened (PS3.8 9.1.5)."""
-    with scp(tmp_path, artim_s=1.0) as server, sockets() as opened:
+    monkeypatch.setattr(scp_module, "ARTIM_S", 1.0)
+    with scp(tmp_path) as server, sockets() as opened:
         sock = _connect(server.port)
         opened.append(sock)
         rq = associate_rq()
@@ -188,9 +192,11 @@ def test_the_artim_deadline_covers_the_whole_request(tmp_path: Path) -> None:
     assert closed_at is not None and closed_at < 3.0, closed_at
 
 
-def test_an_established_association_must_send_each_pdu_within_the_idle_timeout(tmp_path: Path) -> None:
+def test_an_established_association_must_send_each_pdu_within_the_idle_timeout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """After the A-ASSOCIATE-AC, a P-DATA-TF trickled a byte every 0.2 s is aborted about idle_s after it began."""
-    with scp(tmp_path, idle_s=1.0) as server, sockets() as opened:
+    monkeypatch.setattr(scp_module, "IDLE_S", 1.0)
+    with scp(tmp_path) as server, sockets() as opened:
         sock, kind = _associate(server.port)
         opened.append(sock)
         assert kind == wire.ASSOCIATE_AC
@@ -242,7 +248,7 @@ def _hold_announcing(port: int, n: int, header: bytes, opened: list[socket.socke
 def test_an_announced_request_length_is_not_allocated(tmp_path: Path) -> None:
     """60 connections announcing a 4 MiB A-ASSOCIATE-RQ and sending 8 bytes: the RSS grows by little (it grew by
     4 MiB each: the announced length was allocated before any byte arrived); each is aborted (above the cap)."""
-    with scp(tmp_path, max_connections=100, artim_s=10.0) as server, sockets() as opened:
+    with scp(tmp_path) as server, sockets() as opened:
         time.sleep(0.2)
         before = _rss_kb()
         _hold_announcing(server.port, 60, wire.PDU_HEADER.pack(wire.ASSOCIATE_RQ, 4 << 20), opened, False)
@@ -256,7 +262,7 @@ def test_an_announced_request_length_is_not_allocated(tmp_path: Path) -> None:
 def test_an_announced_data_pdu_length_is_not_allocated(tmp_path: Path) -> None:
     """40 associations each announcing a 1 MiB P-DATA-TF (our maximum) and sending 2 of its bytes: the RSS grows by
     a buffer of 64 KiB each, not 1 MiB."""
-    with scp(tmp_path, max_associations=50, max_connections=100, idle_s=10.0) as server, sockets() as opened:
+    with scp(tmp_path, max_associations=50) as server, sockets() as opened:
         time.sleep(0.2)
         before = _rss_kb()
         _hold_announcing(server.port, 40, wire.PDU_HEADER.pack(wire.P_DATA, wire.MAX_PDU), opened, True)
@@ -289,7 +295,7 @@ def test_a_data_set_that_does_not_match_its_request_is_refused(tmp_path: Path, c
     with Listener(tmp_path / "db", LocalNode(port=0, bind="127.0.0.1")) as server:
         status = _send_claiming(tmp_path, server, path, sop_class, sop_instance)
         honest = _send_claiming(tmp_path, server, path, CT, ds.SOPInstanceUID)
-    assert status == Status.DATASET_MISMATCH == 0xA900
+    assert status == 0xA900 == Status.DATASET_MISMATCH
     assert honest == Status.SUCCESS
     with DicomDatabase.open(tmp_path / "db") as db:
         stored = [p for p in (tmp_path / "db").rglob("*") if p.is_file() and "dicom" in p.parts]
