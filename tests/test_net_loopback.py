@@ -189,3 +189,32 @@ def test_a_rejection_is_always_told_as_one(tmp_path: Path) -> None:
         node = RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port)
         messages = [echo(node, LocalNode(ae_title="STRANGER")).message for _ in range(300)]
     assert all("our calling AE title is not recognised" in m for m in messages), set(messages)
+
+
+def test_large_instances_arrive_intact_while_the_receive_buffer_grows(tmp_path: Path) -> None:
+    """2 MiB images (several full 1 MiB P-DATA-TF PDUs each): the SCP's buffer starts at 64 KiB and grows only as
+    bytes arrive (issue 13: an announced length is never allocated up front); every byte still arrives."""
+    files = write_series(tmp_path / "in", SeriesSpec(slices=2, rows=1024, cols=1024))
+    rows = _rows(files)
+    handler = Recorder()
+    server = StoreSCP("LOOP", "127.0.0.1", 0, handler, _temp_files(tmp_path / "incoming"))
+    server.start()
+    try:
+        assoc = store_association(LocalNode(ae_title="SENDER"), RemoteNode("loop", "LOOP", "127.0.0.1", server.port),
+                                  [(rows[0]["SOPClassUID"], rows[0]["TransferSyntaxUID"])])
+        statuses = []
+        for row in rows:
+            data, offset, transfer = read_for_sending(row["path"])
+            statuses.append(assoc.store(assoc.context_for(row["SOPClassUID"], transfer), row["SOPClassUID"],
+                                        row["SOPInstanceUID"], memoryview(data)[offset:]))
+        assoc.release()
+        assert _wait(lambda: handler.ended_how == ["released"])
+    finally:
+        server.stop()
+    assert statuses == [0, 0]
+    for row in rows:
+        sent, sent_at, _transfer = read_for_sending(row["path"])
+        got = handler.received[row["SOPInstanceUID"]]
+        got_at, _ = wire.dataset_offset(got[: 1 << 16])
+        assert len(sent) - sent_at > 2 * wire.MAX_PDU - 4096
+        assert got[got_at:] == sent[sent_at:]

@@ -79,11 +79,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("node")
     p.set_defaults(handler=cmd_doctor)
 
-    p = sub.add_parser("listen", help="receive C-STORE into the database until SIGTERM/SIGINT")
+    p = sub.add_parser("listen", help="receive C-STORE into the database until SIGTERM/SIGINT",
+                       description="Receive C-STORE into the database until SIGTERM/SIGINT. By default it listens "
+                                   "on ALL network interfaces (0.0.0.0) and accepts any calling AE title: restrict "
+                                   "it with --bind 127.0.0.1 (or one interface's address) and --allow AE..., or "
+                                   "for good with `nodes local --bind ... --allow ...`. Refused callers are logged "
+                                   "with their address and AE title.")
     p.add_argument("--port", type=int, help="default: from `nodes local` (11112)")
     p.add_argument("--ae", help="our AE title (default: from `nodes local`, DICOMTUI)")
-    p.add_argument("--bind", help="address to listen on (default 0.0.0.0)")
-    p.add_argument("--allow", nargs="*", metavar="AE", help="accept only these calling AE titles")
+    p.add_argument("--bind", help="address to listen on (default: from `nodes local`, 0.0.0.0 = all interfaces)")
+    p.add_argument("--allow", nargs="*", metavar="AE", help="accept only these calling AE titles (default: any)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also log pynetdicom's messages (quiet otherwise)")
     p.set_defaults(handler=cmd_listen)
 
 
@@ -250,7 +256,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     local.bind = args.bind or local.bind
     local.allow = args.allow if args.allow is not None else local.allow
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+    logging.getLogger("pynetdicom").setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -261,7 +267,10 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     except OSError as exc:
         err(f"cannot listen on {local.bind}:{local.port}: {exc.strerror or exc}")
         return EXIT_FATAL
-    print(f"listening as {local.ae_title} on {local.bind}:{listener.port}; Ctrl-C or SIGTERM to stop", flush=True)
+    where = "all interfaces" if local.bind in ("", "0.0.0.0", "::") else "this address only"
+    callers = f"only {', '.join(local.allow)}" if local.allow else "any calling AE (restrict with --allow)"
+    print(f"listening as {local.ae_title} on {local.bind}:{listener.port} ({where}), accepting {callers}; "
+          "Ctrl-C or SIGTERM to stop", flush=True)
     stop.wait()
     listener.stop()
     print(f"stopped: {listener.indexed} instances received and indexed", flush=True)

@@ -23,6 +23,7 @@ from ..errors import HeaderError
 from .nodes import LocalNode
 from .scp import Association, Handler, StoreSCP
 from .status import Status
+from .wire import meta_uids, peer_text
 
 log = logging.getLogger("dicomtui.listener")
 
@@ -85,11 +86,24 @@ def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str
 def store_written(root: Path, tmp: Path, size: int) -> tuple[FileRecord | None, int, str]:
     """The second half of :func:`store_received`: ``tmp`` (in ``incoming/``, complete and fsync'd) is checked,
     renamed into ``dicom/…`` and its folder fsync'd; on failure it is deleted. The record is made by
-    ``FileRecord.from_file``, as an import or ``db check`` makes it."""
+    ``FileRecord.from_file``, as an import or ``db check`` makes it.
+
+    The file meta of ``tmp`` was written from the C-STORE request (its Affected SOP Class and Instance UIDs, by
+    our SCP or by pynetdicom's): when the data set's SOPClassUID or SOPInstanceUID differs, the file is not kept
+    and the status is 0xA900, "Error: Data Set does not match SOP Class" (PS3.4 B.2.3, Table B.2-1). For the class
+    that is the status's meaning. For the instance we chose a failure too, not storing under the data set's UID
+    with a warning: PS3.7 9.1.1.1 says the Affected SOP Instance UID identifies the instance stored, the peer
+    records our answer against that UID, and indexing another UID than the one it announced (possibly one we hold
+    already, which the file would replace) would make its records and ours disagree silently; 0xA9xx is the
+    failure PS3.4 gives for a data set that does not match its request."""
     from ..database import read_checked
 
     try:
         header, _warning = read_checked(str(tmp), size)
+        problem = _mismatch(tmp, header)
+        if problem:
+            tmp.unlink(missing_ok=True)
+            return None, Status.DATASET_MISMATCH, problem
         rel = storage.relative_path(header["StudyInstanceUID"], header["SeriesInstanceUID"], header["SOPInstanceUID"])
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -102,6 +116,23 @@ def store_written(root: Path, tmp: Path, size: int) -> tuple[FileRecord | None, 
         tmp.unlink(missing_ok=True)
         return None, Status.OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
     return FileRecord.from_file(dest, root=root, header=header), 0, ""
+
+
+def _mismatch(tmp: Path, header: dict) -> str:
+    """Why the data set in ``tmp`` does not match the request its file meta records ("" when it does): a read of
+    the first bytes, already in the page cache (the header was just read from them)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        expected = meta_uids(os.pread(fd, 1024, 0))
+    finally:
+        os.close(fd)
+    if expected is None:
+        return ""
+    for keyword, announced in zip(("SOPClassUID", "SOPInstanceUID"), expected, strict=True):
+        if announced and header.get(keyword) != announced:
+            return (f"the data set's {keyword} {peer_text(header.get(keyword))} is not the request's "
+                    f"{peer_text(announced)}")
+    return ""
 
 
 _FLUSH = object()  # queued when an association ends: index its files at once
@@ -136,7 +167,8 @@ class _Events(Handler):
     def store_failed(self, assoc: Association, problem: str) -> None:
         stats: AssociationStats = assoc.data["stats"]
         stats.failures += 1
-        log.warning("refused an instance from %s: %s", stats.calling_ae, problem)
+        log.warning("refused an instance from %s (%s): %s", peer_text(stats.calling_ae), stats.address,
+                    peer_text(problem, 300))
 
     def ended(self, assoc: Association, how: str) -> None:
         self.listener._queue.put(_FLUSH)  # index what this association sent now, not after FLUSH_S
@@ -144,6 +176,15 @@ class _Events(Handler):
         stats.ended, stats.ended_at = how, time.monotonic()
         log.info(stats.summary())
         self.listener._emit(stats)
+
+
+def quiet_pynetdicom(level: int = logging.CRITICAL) -> None:
+    """Silence pynetdicom's logger unless someone set its level: it logs peer-supplied values whole at ERROR while
+    we decode an A-ASSOCIATE-RQ with it (a 3.6 MB Implementation Version Name made a 3.6 MB line); our own log
+    says what went wrong, truncated (:func:`.wire.peer_text`). ``dicomtui listen -v`` asks for its messages."""
+    logger = logging.getLogger("pynetdicom")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(level)
 
 
 class Listener:
@@ -164,6 +205,7 @@ class Listener:
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        quiet_pynetdicom()
         with DicomDatabase.open(self.db_path) as db:
             root = db.root
             self._catch_up(db)
@@ -172,7 +214,8 @@ class Listener:
         try:
             server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self, root),
                               lambda: open_temp(root), ssl_context=self.local.ssl_context(),
-                              allow=self.local.allow, max_associations=self.local.max_associations)
+                              allow=self.local.allow, max_associations=self.local.max_associations,
+                              max_connections=self.local.max_connections)
         except BaseException:
             self._queue.put(None)
             self._writer.join()

@@ -24,7 +24,8 @@ class LocalNode:
     port: int = 11112
     bind: str = "0.0.0.0"
     allow: list[str] = field(default_factory=list)  # calling AE titles accepted; empty: any
-    max_associations: int = 10
+    max_associations: int = 10  # established associations at once; more are rejected (local limit exceeded)
+    max_connections: int = 64  # open connections at once, negotiating ones included; more are closed unanswered
     tls_cert: str = ""  # with tls_key: the listener speaks DICOM over TLS only
     tls_key: str = ""
     tls_ca: str = ""  # when set, callers must present a certificate signed by this CA

@@ -23,6 +23,7 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +49,13 @@ from .wire import (
     C_ECHO_RSP,
     C_STORE_RQ,
     C_STORE_RSP,
-    MAX_OTHER_PDU,
+    MAX_ASSOCIATE_RQ,
     MAX_PDU,
     NO_DATASET,
     P_DATA,
     PDU_HEADER,
     PDV_HEADER,
+    READ_STEP,
     RELEASE_RP_PDU,
     RELEASE_RQ,
     VERIFICATION,
@@ -62,6 +64,7 @@ from .wire import (
     decode_command,
     file_meta,
     p_data,
+    peer_text,
     response,
     u16,
     uid_text,
@@ -70,8 +73,16 @@ from .wire import (
 
 log = logging.getLogger("dicomtui.scp")
 
-ARTIM_S = 30.0  # longest wait for the A-ASSOCIATE-RQ (and the TLS handshake) after a connection opens
-IDLE_S = 60.0  # an established association silent this long is aborted
+# The ARTIM timer (PS3.8 9.1.5): the WHOLE A-ASSOCIATE-RQ must have arrived this long after the connection opened
+# (one deadline, not one per read: 12 peers sending a byte every 5 s used to hold the listener for ever). A TLS
+# handshake counts in it (Python's ssl applies a socket's timeout to the whole handshake, as one deadline).
+ARTIM_S = 30.0
+IDLE_S = 60.0  # once established, each PDU must arrive whole within this long of the previous one, or we abort
+# Open TCP connections at once (negotiating, established, closing): above it a new connection is closed at once
+# and logged. Larger than max_associations (only established associations count there) so that peers still
+# negotiating cannot lock real ones out; small enough that connections announcing large PDUs cost little (each
+# holds at most its buffer, 64 KiB until bytes arrive, and a thread).
+MAX_CONNECTIONS = 64
 
 
 @dataclass
@@ -122,22 +133,32 @@ class StoreSCP:
     and handed to ``handler.stored``."""
 
     def __init__(self, ae_title: str, bind: str, port: int, handler: Handler, new_file: TempFileFactory, *,
-                 ssl_context=None, allow: Iterable[str] = (), max_associations: int = 10):
+                 ssl_context=None, allow: Iterable[str] = (), max_associations: int = 10,
+                 max_connections: int = MAX_CONNECTIONS, artim_s: float | None = None,
+                 idle_s: float | None = None):
+        """``max_associations``: established associations at once (more are rejected, "local limit exceeded");
+        ``max_connections``: open connections at once (more are closed unanswered); ``artim_s``: seconds for
+        the whole A-ASSOCIATE-RQ; ``idle_s``: seconds for each PDU once established (None: the module's
+        ARTIM_S and IDLE_S, read here)."""
         self.ae_title = ae_title
         self.handler = handler
         self.new_file = new_file  # the temporary file of each incoming instance (the listener's: in incoming/)
         self.ssl_context = ssl_context
         self.allow = {a.strip() for a in allow}
         self.max_associations = max_associations
+        self.max_connections = max(max_connections, max_associations)
+        self.artim_s = ARTIM_S if artim_s is None else artim_s
+        self.idle_s = IDLE_S if idle_s is None else idle_s
         self._contexts = storage_contexts()
         self._sock = socket.create_server((bind, port), backlog=64)
         self._wake_r, self._wake_w = socket.socketpair()
         self._lock = threading.Lock()
-        self._active: dict[threading.Thread, socket.socket] = {}
-        # connections whose association is over (rejected, released, aborted) while their socket closes gently
-        # (up to 2 s): they no longer count against max_associations, or a peer that reconnects at once after a
-        # release would be refused as "local limit exceeded"
-        self._ended: set[threading.Thread] = set()
+        self._active: dict[threading.Thread, socket.socket] = {}  # every open connection
+        # the established associations, the only ones counted against max_associations: not the connections still
+        # negotiating (a slow peer would lock real ones out), nor those whose association is over (rejected,
+        # released, aborted) while their socket closes gently (up to 2 s), or a peer that reconnects at once after
+        # a release would be refused as "local limit exceeded"
+        self._admitted: set[threading.Thread] = set()
         self._stopping = False
         self._thread = threading.Thread(target=self._accept_loop, name="scp-accept", daemon=True)
 
@@ -180,6 +201,14 @@ class StoreSCP:
                     conn, address = self._sock.accept()
                 except OSError:
                     continue
+                with self._lock:
+                    full = len(self._active) >= self.max_connections
+                if full:
+                    with contextlib.suppress(OSError):
+                        conn.close()
+                    log.warning("refused a connection from %s:%d: %d connections open already (the most we "
+                                "keep)", address[0], address[1], self.max_connections)
+                    continue
                 thread = threading.Thread(target=self._serve, args=(conn, address), daemon=True,
                                           name=f"scp-{address[0]}:{address[1]}")
                 with self._lock:
@@ -187,9 +216,10 @@ class StoreSCP:
                 thread.start()
 
     def _serve(self, conn: socket.socket, address) -> None:
+        artim_deadline = time.monotonic() + self.artim_s
         try:
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.settimeout(ARTIM_S)
+            conn.settimeout(self.artim_s)
             if self.ssl_context is not None:
                 try:
                     tls = self.ssl_context.wrap_socket(conn, server_side=True)
@@ -199,7 +229,7 @@ class StoreSCP:
                 with self._lock:
                     self._active[threading.current_thread()] = tls
                 conn = tls
-            _Connection(self, conn, address).run()
+            _Connection(self, conn, address, artim_deadline).run()
         except Exception:  # noqa: BLE001 - one association's bug must not take the listener down
             log.exception("association from %s:%d ended by an error", address[0], address[1])
         finally:
@@ -207,17 +237,24 @@ class StoreSCP:
             _close_gently(conn)
             with self._lock:
                 self._active.pop(threading.current_thread(), None)
-                self._ended.discard(threading.current_thread())
 
     def association_over(self) -> None:
         """The calling thread's association has ended: called before its last PDU (A-ASSOCIATE-RJ, A-RELEASE-RP,
         A-ABORT) is sent, so that the peer, once it has read it, can open the next association at once."""
         with self._lock:
-            self._ended.add(threading.current_thread())
+            self._admitted.discard(threading.current_thread())
 
-    def _busy(self) -> bool:
+    def _admit(self) -> bool:
+        """Count the calling thread's association as established, unless max_associations are already."""
         with self._lock:
-            return len(self._active) - len(self._ended) > self.max_associations  # this one included
+            if len(self._admitted) >= self.max_associations:
+                return False
+            self._admitted.add(threading.current_thread())
+            return True
+
+
+_REJECTED = {REJECT_CALLING_AE: "calling AE title not in the allowed list", REJECT_BUSY: "local limit exceeded",
+             REJECT_VERSION: "protocol version not supported", REJECT_CONTEXT: "application context not supported"}
 
 
 def _close_gently(conn: socket.socket, wait_s: float = 2.0) -> None:
@@ -239,16 +276,19 @@ def _close_gently(conn: socket.socket, wait_s: float = 2.0) -> None:
 class _Connection:
     """One association's protocol, from the A-ASSOCIATE-RQ to the release or abort."""
 
-    def __init__(self, scp: StoreSCP, sock: socket.socket, address):
+    def __init__(self, scp: StoreSCP, sock: socket.socket, address, artim_deadline: float):
         self.scp = scp
         self.sock = sock
         self.address = address
-        self.buf = bytearray(64 * 1024)
+        self.buf = bytearray(READ_STEP)
         self.assoc: Association | None = None
         self.command = bytearray()
         self.store: Incoming | None = None
         self.spares: Spares | None = None  # temp files for the next instances, made by a helper thread
         self.recv_flags = 0
+        self.deadline = artim_deadline  # time.monotonic() by which the PDU being read must have arrived whole
+        self.strict = True  # set the socket's timeout to what is left before every read (ARTIM: once per association)
+        self.lowered = False  # the socket's timeout was lowered below idle_s for the end of a PDU
 
     def _set_timeout(self, seconds: float) -> None:
         """Plain TCP: a blocking socket with kernel timeouts, so that MSG_WAITALL reads a whole PDU in one call
@@ -267,25 +307,50 @@ class _Connection:
     # ---- reading ---------------------------------------------------------------------------------------------
 
     def _read(self, n: int, offset: int = 0) -> memoryview | None:
-        """Exactly n bytes into the buffer at offset (None: the peer closed the connection)."""
-        if len(self.buf) < offset + n:  # a new buffer: views of the old one may still be alive
-            grown = bytearray(max(offset + n, 2 * len(self.buf)))
-            grown[:offset] = self.buf[:offset]
-            self.buf = grown
-        view = memoryview(self.buf)[offset : offset + n]
-        got = 0
+        """Exactly n bytes into the buffer at offset (None: the peer closed the connection); TimeoutError when
+        they have not all arrived by ``self.deadline``.
+
+        The buffer grows as bytes arrive (to at most twice what has arrived, plus READ_STEP), never to an
+        announced length before its bytes are here; once grown it stays, so that a steady stream of full PDUs is
+        one ``recv_into`` each."""
+        end = offset + n
+        pos = offset
         recv_into, flags = self.sock.recv_into, self.recv_flags
-        while got < n:
+        while pos < end:
+            if len(self.buf) <= pos:  # a new buffer: views of the old one may still be alive
+                grown = bytearray(min(end, max(2 * len(self.buf), pos + READ_STEP)))
+                grown[:pos] = self.buf[:pos]
+                self.buf = grown
+            want = min(end, len(self.buf)) - pos
+            if self.strict:
+                self._timeout_left()
             try:
-                r = recv_into(view[got:], n - got, flags)
+                r = recv_into(memoryview(self.buf)[pos : pos + want], want, flags)
             except BlockingIOError:  # SO_RCVTIMEO expired on a blocking socket
                 raise TimeoutError from None
             if r == 0:
                 return None
-            got += r
-        return view
+            pos += r
+            if r < want and pos < end:  # a partial read: the peer is slow (or TLS records): keep to the deadline
+                self._timeout_left()
+        return memoryview(self.buf)[offset:end]
+
+    def _timeout_left(self) -> None:
+        """Make the socket's timeout what is left until the deadline; TimeoutError when nothing is."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self._set_timeout(max(left, 0.001))  # 0 would mean no timeout at all
+        self.lowered = True
 
     def _read_pdu(self, limit: int) -> tuple[int, memoryview] | None:
+        """The next PDU: (type, its bytes after the 6-byte header); None when the peer closed the connection.
+        Once established, the PDU must arrive whole within ``idle_s`` (PS3.8 9.1.5 leaves this to us)."""
+        if not self.strict:
+            self.deadline = time.monotonic() + self.scp.idle_s
+            if self.lowered:
+                self._set_timeout(self.scp.idle_s)
+                self.lowered = False
         header = self._read(6)
         if header is None:
             return None
@@ -293,7 +358,8 @@ class _Connection:
         if kind not in range(1, 8):
             raise AbortAssociation(ABORT_UNRECOGNISED_PDU, f"unknown PDU type 0x{kind:02X}")
         if length > limit:
-            raise AbortAssociation(ABORT_INVALID_PARAMETER, f"PDU of {length} bytes, above the {limit} we allow")
+            raise AbortAssociation(ABORT_INVALID_PARAMETER, f"PDU of {length} bytes, above the {limit} we allow "
+                                                            f"{'here' if self.assoc else 'before an association'}")
         body = self._read(length, 6)
         if body is None:
             return None
@@ -313,18 +379,23 @@ class _Connection:
         how = "aborted"
         try:
             try:
-                self._set_timeout(ARTIM_S)
                 if not self._associate():
                     return
-                self._set_timeout(IDLE_S)
+                self.strict, self.lowered = False, False
+                self._set_timeout(self.scp.idle_s)
                 how = self._serve_established()
             except AbortAssociation as exc:
-                log.warning("aborting the association from %s:%d: %s", self.address[0], self.address[1], exc)
+                log.warning("aborting the association from %s:%d: %s", self.address[0], self.address[1],
+                            peer_text(exc, 200))
                 with contextlib.suppress(OSError):
                     self._send_last(abort_pdu(2, exc.reason))
             except TimeoutError:
-                log.warning("association from %s:%d: nothing received for %g s, aborted", self.address[0],
-                            self.address[1], IDLE_S if self.assoc else ARTIM_S)
+                if self.assoc is None:
+                    log.warning("connection from %s:%d: no whole A-ASSOCIATE-RQ within %g s (ARTIM), closed",
+                                self.address[0], self.address[1], self.scp.artim_s)
+                else:
+                    log.warning("association from %s:%d: no whole PDU within %g s, aborted", self.address[0],
+                                self.address[1], self.scp.idle_s)
                 with contextlib.suppress(OSError):
                     self._send_last(abort_pdu(2, ABORT_UNSPECIFIED))
             except OSError as exc:
@@ -343,7 +414,7 @@ class _Connection:
         from pynetdicom.pdu_primitives import A_ASSOCIATE, MaximumLengthNotification, SCP_SCU_RoleSelectionNegotiation
         from pynetdicom.presentation import negotiate_as_acceptor
 
-        pdu = self._read_pdu(MAX_OTHER_PDU)
+        pdu = self._read_pdu(MAX_ASSOCIATE_RQ)
         if pdu is None:
             return False
         kind, body = pdu
@@ -354,7 +425,7 @@ class _Connection:
             rq.decode(bytes(self.buf[: 6 + len(body)]))
             request = rq.to_primitive()
         except Exception as exc:  # noqa: BLE001 - any decoding failure is the peer's malformed PDU
-            raise AbortAssociation(ABORT_INVALID_PARAMETER, f"malformed A-ASSOCIATE-RQ ({exc})") from None
+            raise AbortAssociation(ABORT_INVALID_PARAMETER, f"malformed A-ASSOCIATE-RQ ({peer_text(exc)})") from None
         calling, called = request.calling_ae_title.strip(), request.called_ae_title.strip()
 
         reply = A_ASSOCIATE()
@@ -368,15 +439,17 @@ class _Connection:
             reject = REJECT_CONTEXT
         elif self.scp.allow and calling not in self.scp.allow:
             reject = REJECT_CALLING_AE
-        elif self.scp._busy():
+        elif not self.scp._admit():
             reject = REJECT_BUSY
         if reject is not None:
             reply.result, reply.result_source, reply.diagnostic = reject
             out = A_ASSOCIATE_RJ()
             out.from_primitive(reply)
             self._send_last(out.encode())
-            log.info("rejected an association from %s (%s:%d): result %d, source %d, reason %d", calling,
-                     self.address[0], self.address[1], *reject)
+            log.log(logging.WARNING if reject in (REJECT_CALLING_AE, REJECT_BUSY) else logging.INFO,
+                    "rejected an association from %s (%s:%d) to %s: %s (result %d, source %d, reason %d)",
+                    peer_text(calling), self.address[0], self.address[1], peer_text(called),
+                    _REJECTED.get(reject, "refused"), *reject)
             return False
 
         peer_max = 0

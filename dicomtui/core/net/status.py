@@ -26,6 +26,7 @@ class Status(IntEnum):
     PENDING_WARNING = 0xFF01  # C-FIND: matches continue, optional keys not supported (PS3.4 C.4.1.1.4)
     MOVE_DESTINATION_UNKNOWN = 0xA801
     OUT_OF_RESOURCES = 0xA700  # C-STORE: refused, out of resources (PS3.4 B.2.3)
+    DATASET_MISMATCH = 0xA900  # C-STORE: error, data set does not match SOP class (PS3.4 B.2.3)
     SUBOPERATIONS_OUT_OF_RESOURCES = 0xA702  # C-MOVE/C-GET: unable to perform sub-operations
     CANNOT_UNDERSTAND = 0xC000  # C-STORE: error, cannot understand; C-MOVE/C-GET: unable to process
     SUBOPERATIONS_FAILED = 0xB000  # C-MOVE/C-GET: sub-operations complete, one or more failures or warnings
