@@ -156,7 +156,7 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
 
     nodes = load_nodes()
     node = nodes.resolve(args.to)
-    with open_database(db_path, create=False) as db:
+    with open_database(db_path, create=False, read_only=True) as db:
         rows = _instances_of(db, args.uids)
         if rows is None:
             return EXIT_FATAL

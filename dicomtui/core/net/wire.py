@@ -19,6 +19,7 @@ from ..dicomfile import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION, layout_of
 from ..dicomfile import IMPLICIT_LE as IMPLICIT_LE
 from ..dicomfile import file_meta as file_meta
 from ..dicomfile import pad as pad
+from ..text import printable
 from .status import ABORT_INVALID_PARAMETER, AbortReason
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
@@ -71,7 +72,7 @@ def peer_text(value: object, limit: int = PEER_TEXT_MAX) -> str:
     ("…[3600000 chars]"): a 3.6 MB Implementation Version Name once made a 3.6 MB log line."""
     text = value.decode("latin-1") if isinstance(value, bytes | bytearray) else str(value)
     cut = text[:limit]
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+    shown = printable(cut)
     return shown if len(text) <= limit else f"{shown}…[{len(text)} chars]"
 
 
