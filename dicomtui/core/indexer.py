@@ -40,6 +40,8 @@ __all__ = ["ImportMode", "ImportProgress", "ImportReport", "Problem", "import_pa
 MODES = tuple(m.value for m in ImportMode)  # ("copy", "link"), as the error for another mode says
 
 NOT_DICOM = "not a DICOM file"  # how header.read_header's rejection of a file that is not DICOM begins
+# a copy removed between its rename into storage and its row (by `rm` of its study in another process)
+VANISHED = "its copy in the database was deleted before it was indexed (removed by another process); import it again"
 CHUNK = 512  # files per worker task
 BATCH = 2048  # files per database transaction
 POOL_THRESHOLD = 2000  # fewer files than this are parsed in this process
@@ -215,7 +217,11 @@ def _store_copies(root: Path, results: list[tuple]) -> None:
             results[i] = ("bad", source, f"cannot copy into the database: {error.strerror or error}")
             continue
         rec = results[i][1]
-        st = os.stat(root / rel)
+        try:
+            st = os.stat(root / rel)
+        except OSError as exc:  # deleted as soon as stored: `rm` of its study in another process
+            results[i] = ("bad", source, f"{VANISHED} ({exc.strerror or exc})")
+            continue
         rec.path, rec.stored, rec.file_size, rec.file_mtime_ns = rel, True, st.st_size, st.st_mtime_ns
 
 
@@ -421,6 +427,7 @@ def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], re
             else:
                 report.rejected.append(Problem(r[1], r[2]))
     result = db.add_prepared(rows)
+    report.rejected += [Problem(source, VANISHED) for source in result.vanished]
     report.patients_added += result.patients_added
     report.studies_added += result.studies_added
     report.series_added += result.series_added

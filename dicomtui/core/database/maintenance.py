@@ -147,16 +147,24 @@ class Maintenance:
             report.patients = before["patients"] - after["patients"]
             report.studies = before["studies"] - after["studies"]
             report.series = before["series"] - after["series"]
+            self._remove_files(to_remove, report)
         self._forget_ids()
-        for rel in to_remove:  # only after the rows are gone for good
+        return report
+
+    def _remove_files(self, paths: list[str], report: DeleteReport) -> None:
+        """Delete the copied files of rows just deleted, still under the write lock: an import in another process
+        renames its copy into place before writing its row and checks, under the same lock, that the file is
+        still there (:meth:`Writing._with_files`), so a committed row always has its file. A file another row
+        uses (re-imported meanwhile) stays. Should the commit then fail, rows are left without files:
+        ``db check --repair`` drops them."""
+        for rel in paths:
             try:
-                if conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
-                    continue  # another row (re-imported meanwhile) uses it
+                if self.conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
+                    continue
                 storage.remove_stored(self.root, rel)
                 report.files_deleted += 1
             except (OSError, ValueError) as exc:
                 report.errors.append(f"{rel}: {exc}")
-        return report
 
     def storage_orphans(self, referenced: set[str] | None = None) -> list[str]:
         """Files in storage that no row references (relative paths, sorted)."""
