@@ -15,6 +15,8 @@ from .records import INSTANCE_COLUMNS, FileRecord, Prepared, prepare
 from .schema import chunks as _chunks
 from .schema import write as _write
 
+SQLITE_FULL = 13  # "database or disk is full" (sqlite3.SQLITE_FULL since Python 3.11)
+
 _UPSERT_INSTANCE = (
     f"INSERT INTO instances ({', '.join(INSTANCE_COLUMNS)}) VALUES ({', '.join('?' * len(INSTANCE_COLUMNS))}) "
     f"ON CONFLICT (SOPInstanceUID) DO UPDATE SET "
@@ -58,7 +60,11 @@ class Writing:
         costs two fsyncs), then checkpoint once at the end so that the WAL does not stay large."""
         self.conn.execute(f"PRAGMA wal_autocheckpoint = {16384 if on else 1000}")
         if not on:
-            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != SQLITE_FULL:
+                    raise  # a full disk only delays it: the rows are safe in the WAL, a later checkpoint moves them
 
     def add_files(self, records: Sequence[FileRecord]) -> BatchResult:
         """Insert or update a batch of parsed files in one transaction; the newer file wins for a known SOP UID."""
