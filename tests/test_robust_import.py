@@ -236,3 +236,72 @@ def test_db_check_runs_on_a_full_disk(tmp_path: Path, small_disk: Path) -> None:
             pass
     check = subprocess.run(_cli(db_path, "db", "check"), capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+# ---- item 9: temp files left by a kill --------------------------------------------------------------------------
+
+_MAKE_TEMPS = """
+import os, signal, sys, time
+from pathlib import Path
+from dicomtui.core import storage
+root = Path(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    storage.temp_file(root, "received").write_bytes(b"partial")
+print("ready", flush=True)
+if sys.argv[3] == "kill":
+    os.kill(os.getpid(), signal.SIGKILL)
+time.sleep(60)
+"""
+
+
+def _temps_by_another_process(root: Path, count: int, then: str) -> subprocess.Popen:
+    """A process that writes ``count`` temp files into ``root``'s incoming/, then dies by SIGKILL ("kill") or
+    keeps running ("live")."""
+    proc = subprocess.Popen([sys.executable, "-c", _MAKE_TEMPS, str(root), str(count), then],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    if then == "kill":
+        proc.wait(timeout=10)
+    return proc
+
+
+def test_temp_files_of_a_killed_process_go_when_the_database_is_opened_for_writing(tmp_path: Path) -> None:
+    """Today they stay until `db check --repair`."""
+    root = tmp_path / "db"
+    DicomDatabase.open(root).close()
+    _temps_by_another_process(root, 300, "kill")
+    assert len(list((root / storage.INCOMING_DIR).iterdir())) == 300
+    DicomDatabase.open(root).close()  # as import, listen and the TUI open it
+    assert list((root / storage.INCOMING_DIR).iterdir()) == []
+
+
+def test_db_check_counts_stale_temp_files_in_its_exit_code(tmp_path: Path) -> None:
+    """`db check` lists them and exits 1 (today: listed, exit 0); after `--repair` it exits 0."""
+    root = tmp_path / "db"
+    DicomDatabase.open(root).close()
+    _temps_by_another_process(root, 3, "kill")
+    check = subprocess.run(_cli(root, "db", "check"), capture_output=True, text=True)
+    assert check.returncode == 1 and check.stdout.count("stale temporary file") == 3, check.stdout
+    subprocess.run(_cli(root, "db", "check", "--repair"), check=True, capture_output=True)
+    assert subprocess.run(_cli(root, "db", "check"), capture_output=True).returncode == 0
+
+
+def test_a_live_process_keeps_its_temp_files_and_a_reused_pid_keeps_none(tmp_path: Path) -> None:
+    """Staleness is decided by the owner's lock: a running writer's temp files survive another process's open
+    for writing; a temp file named after a running pid (pid 1: always alive, as a reused pid would be) but
+    without its owner's lock is stale (today it is kept forever: the pid check says "alive")."""
+    root = tmp_path / "db"
+    DicomDatabase.open(root).close()
+    live = _temps_by_another_process(root, 5, "live")
+    reused = root / storage.INCOMING_DIR / "1-0badc0de-0123456789ab-received.part"
+    reused.write_bytes(b"partial")
+    try:
+        with DicomDatabase.open(root, read_only=True) as db:  # as `db check` opens it: nothing removed
+            assert db.check().stale_temp == [str(reused)]
+        DicomDatabase.open(root).close()
+        assert len(list((root / storage.INCOMING_DIR).iterdir())) == 5 and not reused.exists()
+    finally:
+        live.kill()
+        live.wait()
+    DicomDatabase.open(root).close()
+    assert list((root / storage.INCOMING_DIR).iterdir()) == []

@@ -62,7 +62,7 @@ class CheckReport:
     missing: list[str] = field(default_factory=list)  # rows whose file is gone
     changed: list[str] = field(default_factory=list)  # rows whose file's size or mtime differ
     orphans: list[str] = field(default_factory=list)  # files in storage no row references
-    stale_temp: list[str] = field(default_factory=list)  # leftovers in incoming/
+    stale_temp: list[str] = field(default_factory=list)  # leftovers in incoming/ of processes no longer running
     repaired: bool = False
     dropped: int = 0
     reindexed: int = 0
@@ -78,7 +78,9 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.changed or self.orphans or self.damage)
+        """Nothing found: no damage, no missing, changed or unreferenced file and no stale temp file (`db check`
+        exits 1 otherwise)."""
+        return not (self.missing or self.changed or self.orphans or self.stale_temp or self.damage)
 
     def summary(self) -> str:
         """The lines ``dicomtui db check`` prints: one per problem, then OK or what the repair did (errors are
@@ -90,7 +92,7 @@ class CheckReport:
             ("missing file", self.missing), ("changed file", self.changed),
             ("unreferenced file in storage", self.orphans), ("stale temporary file", self.stale_temp),
         ) for item in items]
-        if self.ok and not self.stale_temp:
+        if self.ok:
             lines.append("OK: every row has its file, unchanged, and storage holds nothing unreferenced.")
         if self.rebuilt:
             lines += [f"linked file not recovered: {path}" for path in self.lost_linked]
@@ -210,9 +212,7 @@ class Maintenance:
                 report.changed.append(str(file))
                 changed.append((row_id, path, bool(stored)))
         report.orphans = self.storage_orphans(referenced)
-        incoming = self.root / storage.INCOMING_DIR
-        if incoming.is_dir():
-            report.stale_temp = [str(p) for p in incoming.iterdir() if not _owner_alive(p.name)]
+        report.stale_temp = [str(p) for p in storage.stale_temp_files(self.root)]
         if not repair:
             return report
         if missing_ids:
@@ -328,11 +328,6 @@ def rebuild(root: Path, open_fresh: Callable[[Path], DicomDatabase], damage: Seq
             db.add_files(chunk)
         storage.clean_incoming(root)
     return report
-
-
-def _owner_alive(name: str) -> bool:
-    pid = name.split("-", 1)[0]
-    return pid.isdigit() and storage._pid_alive(int(pid))
 
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:
