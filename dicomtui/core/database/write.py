@@ -4,6 +4,7 @@ refreshed for the rows a batch touched, so that listing 10,000 studies never cou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -115,11 +116,13 @@ class Writing:
                             replaced.append(old[0])
                 conn.executemany(_UPSERT_INSTANCE, rows)
                 self._refresh(touched.series, touched.studies, touched.patients)
+                # a stored copy superseded by a file elsewhere: ours to remove, under the lock (as delete does)
+                for rel in replaced:
+                    if not conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
+                        with contextlib.suppress(OSError):  # left behind, `db check` names it unreferenced
+                            storage.remove_stored(self.root, rel)
         finally:
             self._forget_ids()
-        for rel in replaced:  # a stored copy superseded by a file elsewhere: ours to remove
-            if not conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
-                storage.remove_stored(self.root, rel)
         return result
 
     def _with_files(self, rows: list[tuple], result: BatchResult) -> list[tuple]:
