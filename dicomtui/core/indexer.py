@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from . import dicomfile, storage
-from .database import DicomDatabase, FileRecord, Prepared, prepare
+from .database import BatchResult, DicomDatabase, FileRecord, Prepared, prepare
+from .database.write import SQLITE_FULL
 from .duplicates import Duplicates
-from .errors import HeaderError
+from .errors import DatabaseError, HeaderError
 from .levels import ImportMode
 from .scan import MEDIA_DIRECTORY_REASON, Problem, is_media_directory, iter_scan, scan
 
@@ -40,6 +41,9 @@ __all__ = ["ImportMode", "ImportProgress", "ImportReport", "Problem", "import_pa
 MODES = tuple(m.value for m in ImportMode)  # ("copy", "link"), as the error for another mode says
 
 NOT_DICOM = "not a DICOM file"  # how header.read_header's rejection of a file that is not DICOM begins
+# a copy removed between its rename into storage and its row (by `rm` of its study in another process)
+VANISHED = "its copy in the database was deleted before it was indexed (removed by another process); import it again"
+DISK_FULL = "disk full"  # how the rejection of a file the disk had no room for begins
 CHUNK = 512  # files per worker task
 BATCH = 2048  # files per database transaction
 POOL_THRESHOLD = 2000  # fewer files than this are parsed in this process
@@ -81,6 +85,7 @@ class ImportReport:
     files_seen: int = 0
     elapsed_s: float = 0.0
     cancelled: bool = False
+    disk_full: bool = False  # the import stopped because the database's disk is full
     mode: ImportMode = ImportMode.LINK
     database: str = ""  # the database folder imported into
 
@@ -103,7 +108,7 @@ class ImportReport:
             f"{self.series_added} series, {self.instances_added} instances added; {self.updated} updated, "
             f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected{self._extra()} — "
             f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
-            + (" (cancelled)" if self.cancelled else "")
+            + (" (cancelled)" if self.cancelled else "") + self._stopped()
         )
 
     def headline(self) -> str:
@@ -113,7 +118,11 @@ class ImportReport:
                 f"{self.patients_added} patients, {self.studies_added} studies, {self.series_added} series, "
                 f"{self.instances_added} instances added; {self.updated} updated, "
                 f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected{self._extra()}"
-                + (f", {len(self.warnings)} warnings" if self.warnings else "") + ".")
+                + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped())
+
+    def _stopped(self) -> str:
+        return ("; stopped: the disk is full — what was copied is indexed; make room and import again"
+                if self.disk_full else "")
 
     def _extra(self) -> str:
         """The counts that are said only when not zero."""
@@ -139,6 +148,7 @@ class ImportReport:
             "files_seen": self.files_seen,
             "elapsed_s": round(self.elapsed_s, 3),
             "cancelled": self.cancelled,
+            "disk_full": self.disk_full,
         }
 
 
@@ -212,10 +222,16 @@ def _store_copies(root: Path, results: list[tuple]) -> None:
             rec.warning = "; ".join(filter(None, (rec.warning, dicomfile.META_WRITTEN)))
     for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs, heads), strict=True):
         if error is not None:
-            results[i] = ("bad", source, f"cannot copy into the database: {error.strerror or error}")
+            text = error.strerror or str(error)
+            results[i] = ("bad", source, f"{DISK_FULL}: cannot copy into the database ({text})"
+                          if storage.is_disk_full(error) else f"cannot copy into the database: {text}")
             continue
         rec = results[i][1]
-        st = os.stat(root / rel)
+        try:
+            st = os.stat(root / rel)
+        except OSError as exc:  # deleted as soon as stored: `rm` of its study in another process
+            results[i] = ("bad", source, f"{VANISHED} ({exc.strerror or exc})")
+            continue
         rec.path, rec.stored, rec.file_size, rec.file_mtime_ns = rel, True, st.st_size, st.st_mtime_ns
 
 
@@ -259,6 +275,20 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
     yield ImportProgress("scan", 0, 0)
     scan_state = _ScanState()
     chunks = _chunks_to_parse(db, folders, report, scan_state)
+    reserve = storage.reserve_space(db.root) if mode == ImportMode.COPY else None
+    try:
+        yield from _import(db, mode, workers, cancel, report, scan_state, chunks, dups, reserve)
+    finally:
+        storage.release_space(reserve)
+    report.elapsed_s = time.perf_counter() - start
+    yield report
+
+
+def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading.Event | None,
+            report: ImportReport, scan_state: _ScanState, chunks: Iterator[list[tuple[str, int, int]]],
+            dups: Duplicates, reserve: Path | None) -> Iterator[ImportProgress]:
+    """The parse-and-write loop of :func:`run_import`; fills ``report``. ``reserve``: the space set aside for
+    the database's writes once the copies have filled the disk."""
     db.bulk_writes(True)
     done = 0
     pending: list[Prepared] = []
@@ -275,9 +305,11 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
                         notes.append(Problem(result[4], result[3]))
                 elif not scan_state.left_out(result[1], result[2]):
                     report.rejected.append(Problem(result[1], result[2]))
+                    if result[2].startswith(DISK_FULL):  # stop scanning; the chunks in flight are written
+                        report.disk_full = scan_state.stop = True
             done += len(results)
             if len(pending) >= BATCH:
-                _commit(db, pending, notes, report, dups)
+                _commit(db, pending, notes, report, dups, reserve)
             now = time.perf_counter()
             if now - last_event >= PROGRESS_EVERY_S:
                 last_event = now
@@ -290,16 +322,14 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
                 break
     except GeneratorExit:
         report.cancelled = True
-        _commit(db, pending, notes, report, dups)
+        _commit(db, pending, notes, report, dups, reserve)
         raise
     finally:
         db.bulk_writes(False)
-    _commit(db, pending, notes, report, dups)
+    _commit(db, pending, notes, report, dups, reserve)
     report.warnings += dups.warnings()
     _note_unlisted(scan_state, report)
-    report.elapsed_s = time.perf_counter() - start
     yield ImportProgress("import", done + scan_state.skipped, report.files_seen, scanned=report.files_seen)
-    yield report
 
 
 @dataclass
@@ -307,6 +337,7 @@ class _ScanState:
     folder: str = ""
     complete: bool = False
     skipped: int = 0  # files skipped as unchanged by the scan
+    stop: bool = False  # set when the disk is full: scan no further
     unlisted: dict[str, str] = field(default_factory=dict)  # file -> the DICOMDIR of its folder that omits it
     not_dicom: set[str] = field(default_factory=set)  # of those, files that are not DICOM (not rejected)
 
@@ -365,6 +396,8 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
     # Nothing imported from these folders before: nothing to compare, so the parsers stat the files (in parallel).
     for folder in iter_scan(paths, found, report.rejected, stat=bool(known), skip=str(db.root),
                             unlisted=state.unlisted):
+        if state.stop:
+            return
         state.folder = folder
         report.files_seen += len(found)
         for item in found:
@@ -376,6 +409,8 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
             if len(chunk) >= CHUNK:
                 yield chunk
                 chunk = []
+                if state.stop:
+                    return
                 last = time.perf_counter()
         found.clear()
         if time.perf_counter() - last >= PROGRESS_EVERY_S:
@@ -405,7 +440,7 @@ def _result_path(result: tuple) -> str:
 
 
 def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], report: ImportReport,
-            dups: Duplicates) -> None:
+            dups: Duplicates, reserve: Path | None = None) -> None:
     """Write a batch, one file kept per SOPInstanceUID (:mod:`dicomtui.core.duplicates`). In copy mode the kept
     file of a SOPInstanceUID met in several files is copied again here, after the workers copied all of them to
     the one storage path of that UID (the last copy is the kept one whatever the order the workers ran in).
@@ -420,7 +455,8 @@ def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], re
                 rows.append((r[1], r[2]))
             else:
                 report.rejected.append(Problem(r[1], r[2]))
-    result = db.add_prepared(rows)
+    result = _add_rows(db, rows, reserve)
+    report.rejected += [Problem(source, VANISHED) for source in result.vanished]
     report.patients_added += result.patients_added
     report.studies_added += result.studies_added
     report.series_added += result.series_added
@@ -433,6 +469,17 @@ def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], re
         report.warnings += [n for n in notes if n.path in kept]
     pending.clear()
     notes.clear()
+
+
+def _add_rows(db: DicomDatabase, rows: list[Prepared], reserve: Path | None) -> BatchResult:
+    """Write rows; when SQLite finds the disk full, give back the reserved space and write them again (the
+    copies filled the disk: their rows must still be committed, or they are stored but invisible)."""
+    try:
+        return db.add_prepared(rows)
+    except DatabaseError as exc:
+        if getattr(exc.__cause__, "sqlite_errorcode", None) != SQLITE_FULL or not storage.release_space(reserve):
+            raise
+    return db.add_prepared(rows)
 
 
 def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]], workers: int | None,

@@ -8,6 +8,7 @@ complete and fsync'd: a reader never sees a partial file.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -17,6 +18,9 @@ from pathlib import Path
 
 STORAGE_DIR = "dicom"
 INCOMING_DIR = "incoming"
+# Room kept free during a copy-import for the database's own writes: when the copies fill the disk, releasing it
+# lets the rows of the files already copied be committed (a 2,048-row batch writes ~3 MiB of WAL).
+RESERVE_BYTES = 16 << 20
 
 _VALID_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 _UNSAFE = re.compile(r"[^0-9A-Za-z._-]")
@@ -51,8 +55,73 @@ def fsync_dir(path: Path) -> None:
 
 
 def temp_file(root: Path, name_hint: str) -> Path:
-    """A unique temporary path in ``incoming/``; its name carries our pid so that stale ones can be found."""
-    return root / INCOMING_DIR / f"{os.getpid()}-{os.urandom(6).hex()}-{name_hint[:40]}.part"
+    """A unique temporary path in ``incoming/``: ``<pid>-<owner token>-<random>-<hint>.part``. The process holds
+    a lock on ``<tmp>/dicomtui-<uid>/<pid>-<owner token>.lock`` for as long as it lives, so that a temp file is
+    stale exactly when no process holds its owner's lock (:func:`stale_temp_files`): no guess from ages or from
+    pids, which the system reuses."""
+    return root / INCOMING_DIR / f"{_owner()}-{os.urandom(6).hex()}-{name_hint[:40]}.part"
+
+
+LOCK_SUFFIX = ".lock"
+_OWNERS: dict[int, tuple[str, int]] = {}  # pid -> (owner name, fd holding its lock)
+
+
+def lock_dir(uid: int) -> Path:
+    """Where the processes of user ``uid`` keep their owner locks: outside ``incoming/``, which stays empty
+    between imports, and found from a temp file's owner (its ``st_uid``)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"dicomtui-{uid}"
+
+
+def _owner() -> str:
+    """This process's owner name, its lock taken on first use and held until the process ends (a worker forked
+    from an owner takes its own: the key is the pid)."""
+    held = _OWNERS.get(os.getpid())
+    if held is None:
+        folder = lock_dir(os.getuid())
+        folder.mkdir(mode=0o755, exist_ok=True)
+        name = f"{os.getpid()}-{os.urandom(4).hex()}"
+        held = _OWNERS[os.getpid()] = (name, _lock(folder / f"{name}{LOCK_SUFFIX}"))
+    return held[0]
+
+
+def _lock(path: Path) -> int:
+    """Create ``path`` and hold an exclusive lock on it; the fd is returned (kept open: closing it unlocks).
+
+    A cleaner may find the new file unlocked between create and lock, think its owner dead and unlink it: the
+    lock is taken again until the path names the locked file."""
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _owner_alive(lock: Path) -> bool:
+    """Whether a process holds the owner lock ``lock``. A name without a lock file (made before locks, or not
+    ours) has no live owner; a lock we may not open is taken as held (not ours to judge)."""
+    import fcntl
+
+    try:
+        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def copy_batch(root: Path, pairs: list[tuple[str, str]],
@@ -67,7 +136,11 @@ def copy_batch(root: Path, pairs: list[tuple[str, str]],
     """
     errors: list[OSError | None] = [None] * len(pairs)
     temps: list[tuple[int, Path, Path]] = []
+    full: OSError | None = None  # once the disk is full, copying stops: the rest get the same error
     for i, (source, rel) in enumerate(pairs):
+        if full is not None:
+            errors[i] = full
+            continue
         dest = root / rel
         tmp = temp_file(root, dest.name)
         head = heads[i] if heads is not None else None
@@ -80,6 +153,7 @@ def copy_batch(root: Path, pairs: list[tuple[str, str]],
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             errors[i] = exc
+            full = exc if is_disk_full(exc) else None
     if not temps:
         return errors
     sync_filesystem(root)
@@ -92,6 +166,41 @@ def copy_batch(root: Path, pairs: list[tuple[str, str]],
             errors[i] = exc
     sync_filesystem(root)
     return errors
+
+
+def is_disk_full(exc: OSError) -> bool:
+    """Whether an error means no room is left: the file system is full (ENOSPC) or the user's quota (EDQUOT)."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def reserve_space(root: Path, size: int = RESERVE_BYTES) -> Path | None:
+    """Set ``size`` bytes aside in ``incoming/`` (a temp file, cleaned like the others after a kill), or half the
+    free space when that is less; None when there is no room at all. Release with :func:`release_space`."""
+    st = os.statvfs(root)
+    size = min(size, st.f_bavail * st.f_frsize // 2)
+    if size <= 0:
+        return None
+    path = temp_file(root, "reserve")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return None
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        return None
+    os.close(fd)
+    return path
+
+
+def release_space(reserve: Path | None) -> bool:
+    """Give back space set aside by :func:`reserve_space`; whether there was any."""
+    if reserve is None or not reserve.exists():
+        return False
+    reserve.unlink(missing_ok=True)
+    return True
 
 
 def _copy_with_head(source: str, dest: Path, head: bytes, skip: int) -> None:
@@ -141,19 +250,57 @@ def remove_stored(root: Path, rel: str) -> None:
         parent = parent.parent
 
 
-def clean_incoming(root: Path) -> list[Path]:
-    """Remove temporary files left in ``incoming/`` by processes that no longer run; returns what was removed."""
-    removed: list[Path] = []
+def stale_temp_files(root: Path) -> list[Path]:
+    """Files in ``incoming/`` whose owner process no longer runs (no process holds its lock), sorted."""
     incoming = root / INCOMING_DIR
     if not incoming.is_dir():
-        return removed
+        return []
+    alive: dict[str, bool] = {}
+    stale = []
     for entry in incoming.iterdir():
-        pid_text = entry.name.split("-", 1)[0]
-        if pid_text.isdigit() and _pid_alive(int(pid_text)):
-            continue
+        owner = "-".join(entry.name.split("-", 2)[:2])
+        if owner not in alive:
+            try:
+                uid = entry.lstat().st_uid
+            except FileNotFoundError:  # its owner finished with it meanwhile
+                continue
+            alive[owner] = _owner_alive(lock_dir(uid) / f"{owner}{LOCK_SUFFIX}")
+        if not alive[owner]:
+            stale.append(entry)
+    return sorted(stale)
+
+
+def clean_incoming(root: Path) -> list[Path]:
+    """Remove the files left in ``incoming/`` by processes that no longer run (:func:`stale_temp_files`);
+    returns what was removed, and the lock files of this user's processes that ended."""
+    removed = stale_temp_files(root)
+    for entry in removed:
         entry.unlink(missing_ok=True)
-        removed.append(entry)
+    _clean_locks(lock_dir(os.getuid()))
     return removed
+
+
+def _clean_locks(folder: Path) -> None:
+    """Remove the owner locks of this user's processes that ended (each unlinked while we hold it: an owner
+    that just created it takes it again, see :func:`_lock`)."""
+    import fcntl
+
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for lock in entries:
+        try:
+            fd = os.open(lock, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock.unlink(missing_ok=True)
+        except OSError:  # held: its process runs
+            pass
+        finally:
+            os.close(fd)
 
 
 def _pid_alive(pid: int) -> bool:

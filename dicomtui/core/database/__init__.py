@@ -101,7 +101,7 @@ class DicomDatabase(Writing, Reading, Maintenance):
         if not read_only:
             (root / storage.STORAGE_DIR).mkdir(exist_ok=True)
             (root / storage.INCOMING_DIR).mkdir(exist_ok=True)
-            # (issue 13, item 9: the call that removes stale temp files of dead processes goes here)
+            storage.clean_incoming(root)  # temp files of processes that died (issue 13, item 9)
         db = cls(root, conn)
         db.read_only = read_only
         db.notices = notices

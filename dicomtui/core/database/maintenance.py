@@ -62,7 +62,7 @@ class CheckReport:
     missing: list[str] = field(default_factory=list)  # rows whose file is gone
     changed: list[str] = field(default_factory=list)  # rows whose file's size or mtime differ
     orphans: list[str] = field(default_factory=list)  # files in storage no row references
-    stale_temp: list[str] = field(default_factory=list)  # leftovers in incoming/
+    stale_temp: list[str] = field(default_factory=list)  # leftovers in incoming/ of processes no longer running
     repaired: bool = False
     dropped: int = 0
     reindexed: int = 0
@@ -78,7 +78,9 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.changed or self.orphans or self.damage)
+        """Nothing found: no damage, no missing, changed or unreferenced file and no stale temp file (`db check`
+        exits 1 otherwise)."""
+        return not (self.missing or self.changed or self.orphans or self.stale_temp or self.damage)
 
     def summary(self) -> str:
         """The lines ``dicomtui db check`` prints: one per problem, then OK or what the repair did (errors are
@@ -90,7 +92,7 @@ class CheckReport:
             ("missing file", self.missing), ("changed file", self.changed),
             ("unreferenced file in storage", self.orphans), ("stale temporary file", self.stale_temp),
         ) for item in items]
-        if self.ok and not self.stale_temp:
+        if self.ok:
             lines.append("OK: every row has its file, unchanged, and storage holds nothing unreferenced.")
         if self.rebuilt:
             lines += [f"linked file not recovered: {path}" for path in self.lost_linked]
@@ -147,16 +149,24 @@ class Maintenance:
             report.patients = before["patients"] - after["patients"]
             report.studies = before["studies"] - after["studies"]
             report.series = before["series"] - after["series"]
+            self._remove_files(to_remove, report)
         self._forget_ids()
-        for rel in to_remove:  # only after the rows are gone for good
+        return report
+
+    def _remove_files(self, paths: list[str], report: DeleteReport) -> None:
+        """Delete the copied files of rows just deleted, still under the write lock: an import in another process
+        renames its copy into place before writing its row and checks, under the same lock, that the file is
+        still there (:meth:`Writing._with_files`), so a committed row always has its file. A file another row
+        uses (re-imported meanwhile) stays. Should the commit then fail, rows are left without files:
+        ``db check --repair`` drops them."""
+        for rel in paths:
             try:
-                if conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
-                    continue  # another row (re-imported meanwhile) uses it
+                if self.conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
+                    continue
                 storage.remove_stored(self.root, rel)
                 report.files_deleted += 1
             except (OSError, ValueError) as exc:
                 report.errors.append(f"{rel}: {exc}")
-        return report
 
     def storage_orphans(self, referenced: set[str] | None = None) -> list[str]:
         """Files in storage that no row references (relative paths, sorted)."""
@@ -202,9 +212,7 @@ class Maintenance:
                 report.changed.append(str(file))
                 changed.append((row_id, path, bool(stored)))
         report.orphans = self.storage_orphans(referenced)
-        incoming = self.root / storage.INCOMING_DIR
-        if incoming.is_dir():
-            report.stale_temp = [str(p) for p in incoming.iterdir() if not _owner_alive(p.name)]
+        report.stale_temp = [str(p) for p in storage.stale_temp_files(self.root)]
         if not repair:
             return report
         if missing_ids:
@@ -320,11 +328,6 @@ def rebuild(root: Path, open_fresh: Callable[[Path], DicomDatabase], damage: Seq
             db.add_files(chunk)
         storage.clean_incoming(root)
     return report
-
-
-def _owner_alive(name: str) -> bool:
-    pid = name.split("-", 1)[0]
-    return pid.isdigit() and storage._pid_alive(int(pid))
 
 
 def _counts(conn: sqlite3.Connection) -> dict[str, int]:

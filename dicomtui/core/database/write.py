@@ -4,6 +4,7 @@ refreshed for the rows a batch touched, so that listing 10,000 studies never cou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,8 @@ from .. import storage
 from .records import INSTANCE_COLUMNS, FileRecord, Prepared, prepare
 from .schema import chunks as _chunks
 from .schema import write as _write
+
+SQLITE_FULL = 13  # "database or disk is full" (sqlite3.SQLITE_FULL since Python 3.11)
 
 _UPSERT_INSTANCE = (
     f"INSERT INTO instances ({', '.join(INSTANCE_COLUMNS)}) VALUES ({', '.join('?' * len(INSTANCE_COLUMNS))}) "
@@ -31,6 +34,7 @@ class BatchResult:
     series_added: int = 0
     instances_added: int = 0
     instances_updated: int = 0
+    vanished: list[str] = field(default_factory=list)  # source paths of stored rows whose file was gone: not written
 
 
 @dataclass
@@ -57,7 +61,11 @@ class Writing:
         costs two fsyncs), then checkpoint once at the end so that the WAL does not stay large."""
         self.conn.execute(f"PRAGMA wal_autocheckpoint = {16384 if on else 1000}")
         if not on:
-            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            try:
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != SQLITE_FULL:
+                    raise  # a full disk only delays it: the rows are safe in the WAL, a later checkpoint moves them
 
     def add_files(self, records: Sequence[FileRecord]) -> BatchResult:
         """Insert or update a batch of parsed files in one transaction; the newer file wins for a known SOP UID."""
@@ -86,6 +94,7 @@ class Writing:
                         series_fk = ids.get(hier[2][0]) or self._series_id(*hier, result, touched)
                         touched.series.add(series_fk)
                     rows.append((inst[0], series_fk, *inst[1:]))
+                rows = self._with_files(rows, result)
                 existing = {}
                 uids = [r[0] for r in rows]
                 for chunk in _chunks(uids, 500):
@@ -107,12 +116,28 @@ class Writing:
                             replaced.append(old[0])
                 conn.executemany(_UPSERT_INSTANCE, rows)
                 self._refresh(touched.series, touched.studies, touched.patients)
+                # a stored copy superseded by a file elsewhere: ours to remove, under the lock (as delete does)
+                for rel in replaced:
+                    if not conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
+                        with contextlib.suppress(OSError):  # left behind, `db check` names it unreferenced
+                            storage.remove_stored(self.root, rel)
         finally:
             self._forget_ids()
-        for rel in replaced:  # a stored copy superseded by a file elsewhere: ours to remove
-            if not conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
-                storage.remove_stored(self.root, rel)
         return result
+
+    def _with_files(self, rows: list[tuple], result: BatchResult) -> list[tuple]:
+        """The rows whose file is there, checked under the write lock: a committed row always has its file.
+
+        A stored copy is renamed into ``dicom/`` before its row is written; ``rm`` of its study in another process
+        (which deletes files under the write lock too) may remove it meanwhile. Such rows are left out and their
+        source paths listed in ``result.vanished`` (the importer rejects them). Linked files are not ours: not
+        checked. Costs one stat per stored row (~2 µs)."""
+        root = self.root
+        kept = [r for r in rows if not r[4] or os.path.exists(root / r[3])]
+        if len(kept) < len(rows):
+            present = {id(r) for r in kept}
+            result.vanished += [r[7] or r[3] for r in rows if id(r) not in present]
+        return kept
 
     def _same_file(self, stored_rel: str, new_path: str, new_stored: int) -> bool:
         """Whether a new row's file is the stored file itself (storage imported by link, say)."""
