@@ -220,8 +220,6 @@ def test_import_copy_onto_a_disk_that_fills_up(tmp_path: Path, small_disk: Path)
         assert db.stats()["instances"] > indexed and db.check().ok
 
 
-@pytest.mark.xfail(strict=True, reason="opening needs a -shm file on a full disk: schema.connect must fall back to "
-                   "PRAGMA locking_mode = EXCLUSIVE (heap WAL index) there; not in this helper's files")
 def test_db_check_runs_on_a_full_disk(tmp_path: Path, small_disk: Path) -> None:
     """`db check` and `ls` only read: they must work with no byte free."""
     write_series(tmp_path / "src", SeriesSpec(slices=20))

@@ -64,15 +64,42 @@ def connect_read_only(db_file: Path) -> sqlite3.Connection:
     SQLite then reads the main file without locks or ``-shm``. Nobody can write there either, so nothing changes
     under the reader; a ``-wal`` left by a crash is not read (its last transactions are not shown).
     """
-    query = "mode=ro" if os.access(db_file.parent, os.W_OK) else "mode=ro&immutable=1"
+    writable = os.access(db_file.parent, os.W_OK)
     try:
-        conn = sqlite3.connect(f"{db_file.as_uri()}?{query}", uri=True, timeout=BUSY_TIMEOUT_S,
-                               isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file: errors surface here
+        if writable and _disk_full(db_file.parent):
+            # No byte free: a WAL reader cannot create the -shm file it maps (and a failed try leaves a cut -shm
+            # behind that locks out the next reader), and `mode=ro` cannot open a WAL database without it. With
+            # EXCLUSIVE locking the WAL index lives in the heap instead (sqlite.org/wal.html section 9), so the
+            # file is opened read-write but `query_only`: `db check` and `ls` still read a full disk. The shared
+            # lock it keeps until close only blocks writers, who cannot write there anyway.
+            conn = _open_read_only(f"{db_file.as_uri()}", ("PRAGMA locking_mode = EXCLUSIVE", "PRAGMA query_only = ON"))
+        else:
+            query = "mode=ro" if writable else "mode=ro&immutable=1"
+            conn = _open_read_only(f"{db_file.as_uri()}?{query}", ())
     except sqlite3.DatabaseError as exc:
         raise DatabaseError(sentence(db_file, exc)) from None
     return _functions(conn)
+
+
+def _open_read_only(uri: str, pragmas: tuple[str, ...]) -> sqlite3.Connection:
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        for pragma in pragmas:
+            conn.execute(pragma)
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file: errors surface here
+    except sqlite3.DatabaseError:
+        conn.close()
+        raise
+    return conn
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` has no block left for us (statvfs; False when unknown)."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def _functions(conn: sqlite3.Connection) -> sqlite3.Connection:
