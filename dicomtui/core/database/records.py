@@ -97,10 +97,10 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
         try:  # multi-frame: keep the per-frame geometry, so that examine need not open the file
             with captured_warnings() as geometry_caught:
                 header["frames"] = frame_geometry(path, geometry_caught)
-            caught += [w for w in geometry_caught if w not in caught]
+            caught += [f"pydicom: {w}" for w in geometry_caught if f"pydicom: {w}" not in caught]
         except Exception as exc:  # noqa: BLE001 - the file imports; only its frame geometry is missing
             warning = f"multi-frame geometry unreadable ({type(exc).__name__}: {exc})"
-    return header, "; ".join([warning] * bool(warning) + [f"pydicom: {w}" for w in caught])
+    return header, "; ".join([warning] * bool(warning) + caught)
 
 
 # Patient's Names that say nothing about who the patient is: studies that carry one of them and no PatientID are
