@@ -45,12 +45,19 @@ _IMPLICIT = struct.Struct("<HHI").unpack_from
 _U32 = struct.Struct("<I").unpack_from
 UNDEFINED = 0xFFFFFFFF
 FIRST_READ = 16384
-MAX_HEADER = 64 << 20
+# The largest window the walk reads at once: one element that does not fit (an undefined-length sequence, a
+# damaged length of a kept attribute) grows the window up to this, then pydicom reads the file. Values the walk
+# skips are never read: the next window starts after them, so a 4 GB file costs a few 16 KiB reads.
+MAX_HEADER = 16 << 20
 
 
 
 class _NeedMore(Exception):
-    """The element walk ran past the bytes read so far."""
+    """The element walk ran past the bytes read so far; ``at``: where the top-level element it needs starts
+    (-1 inside a sequence: its top-level element says)."""
+
+    def __init__(self, at: int = -1) -> None:
+        self.at = at
 
 
 class _Unsupported(Exception):
@@ -131,17 +138,7 @@ def _fast(buf: bytes, size: int, fd: int) -> dict[str, Any]:
         raise _Unsupported
     else:
         explicit = True
-    if _scan is not None:
-        status, pixel_tag, vpos, length = _scan.scan(buf, pos, size, explicit, record)
-        if status:
-            if status == _C_NEED_MORE:
-                raise _NeedMore
-            if status == _C_UNSUPPORTED:
-                raise _Unsupported
-            raise HeaderError("truncated: the file ends inside a data element")
-    else:
-        found = (_top_explicit if explicit else _top_implicit)(buf, pos, record, size)
-        pixel_tag, vpos, length = found if found else (None, 0, 0)
+    pixel_tag, vpos, length = _walk_windows(buf, pos, size, fd, explicit, record)
     _finish(record)
     record[TRANSFER_SYNTAX] = ts
     if pixel_tag is None:
@@ -159,6 +156,45 @@ def _fast(buf: bytes, size: int, fd: int) -> dict[str, Any]:
             )
         record[PIXEL_OFFSET] = vpos if pixel_tag == _PIXEL_SW else None
     return record
+
+
+def _walk_windows(buf: bytes, pos: int, size: int, fd: int, explicit: bool,
+                  record: dict[str, Any]) -> tuple[int | None, int, int]:
+    """Walk the data set from ``pos`` of ``buf`` (the file's first bytes) and on through windows of the file:
+    (swapped pixel tag or None, absolute value position, length). A window that ends inside an element is
+    followed by one that starts at it; one element larger than the window grows it, up to MAX_HEADER."""
+    base = 0  # file offset of buf[0]
+    while True:
+        try:
+            found = _walk(buf, pos, size - base, explicit, record)
+        except _NeedMore as more:
+            if more.at > pos:
+                base, pos = base + more.at, 0
+                buf = os.pread(fd, min(size - base, max(FIRST_READ, len(buf))), base)
+                continue
+            if len(buf) >= size - base - pos:  # the rest of the file is read: the element runs past its end
+                raise HeaderError("truncated: the file ends inside a data element") from None
+            if len(buf) >= MAX_HEADER:
+                raise _Unsupported from None
+            buf = os.pread(fd, min(size - base, max(len(buf) * 8, 1 << 20), MAX_HEADER), base + pos)
+            base, pos = base + pos, 0
+            continue
+        return (found[0], base + found[1], found[2]) if found else (None, 0, 0)
+
+
+def _walk(buf: bytes, pos: int, size: int, explicit: bool, record: dict[str, Any]):
+    """One window of the walk: the C walk when built, else the Python one. ``size``: bytes of the file from
+    buf[0]. Returns (swapped pixel tag, value position, length) or None; raises _NeedMore(at)."""
+    if _scan is None:
+        return (_top_explicit if explicit else _top_implicit)(buf, pos, record, size)
+    status, pixel_tag, vpos, length = _scan.scan(buf, pos, size, explicit, record)
+    if status:
+        if status == _C_NEED_MORE:
+            raise _NeedMore(vpos)
+        if status == _C_UNSUPPORTED:
+            raise _Unsupported
+        raise HeaderError("truncated: the file ends inside a data element")
+    return (pixel_tag, vpos, length) if pixel_tag is not None else None
 
 
 # The hot loops read a tag as one little-endian uint32, which puts the element number in the high half:
@@ -194,7 +230,7 @@ def _top_explicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
             if tag == _PIXEL_SW or tag in _FLOAT_PIXEL_SW:
                 return tag, vpos, length
             if length == UNDEFINED:
-                pos = _skip_sequence(buf, vpos, vr != b"UN", size)
+                pos = _skip_top_sequence(buf, pos, vpos, vr != b"UN", size)
                 continue
         else:
             raise _Unsupported  # an unknown VR, or implicit VR inside an explicit file: pydicom sorts it out
@@ -217,7 +253,7 @@ def _top_implicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
         if tag == _PIXEL_SW or tag in _FLOAT_PIXEL_SW:
             return tag, vpos, length
         if length == UNDEFINED:
-            pos = _skip_sequence(buf, vpos, False, size)
+            pos = _skip_top_sequence(buf, pos, vpos, False, size)
             continue
         end = vpos + length
         if tag in wanted:
@@ -231,14 +267,23 @@ def _top_implicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
 def _at_end(pos: int, n: int, size: int) -> None:
     if pos == size == n:
         return None  # a file without pixel data, read to its end
-    _out_of_bytes(n, size)
+    _out_of_bytes(n, size, pos)
 
 
-def _out_of_bytes(n: int, size: int) -> None:
-    """The walk needs bytes past the ``n`` read: read more, or the file is cut short."""
+def _out_of_bytes(n: int, size: int, at: int = -1) -> None:
+    """The walk needs bytes past the ``n`` read (for the top-level element at ``at``): read more, or the file is
+    cut short."""
     if n < size:
-        raise _NeedMore
+        raise _NeedMore(at)
     raise HeaderError("truncated: the file ends inside a data element")
+
+
+def _skip_top_sequence(buf: bytes, at: int, pos: int, explicit: bool, size: int) -> int:
+    """:func:`_skip_sequence` of the top-level element at ``at``, whose items start at ``pos``."""
+    try:
+        return _skip_sequence(buf, pos, explicit, size)
+    except _NeedMore:
+        raise _NeedMore(at) from None
 
 
 MAX_DEPTH = 32  # nesting of undefined-length sequences the walk follows (the C walk too); deeper: pydicom
@@ -380,9 +425,6 @@ def read_header_pydicom(path: str, looks_dicom: bool = True, notes: list[str] | 
     ascending order; a shifted walk reads tags out of order, a run of zeros reads (0000,0000) forever) or a value
     running past the end of the file; ``notes`` then receives what could not be read. Raises :class:`HeaderError`.
     """
-    from pydicom.errors import InvalidDicomError
-    from pydicom.filereader import read_partial
-
     walk = _Walk()
     try:
         with open(path, "rb") as f:
@@ -391,6 +433,8 @@ def read_header_pydicom(path: str, looks_dicom: bool = True, notes: list[str] | 
             if not looks_dicom and not plausible_start(head, size):
                 raise HeaderError(NOT_DICOM)
             _check_command_group(head)
+            from pydicom.filereader import read_partial  # after the checks: importing pydicom takes 0.2 s
+
             f.seek(0)
             walk.start(f, size, deflated=any(uid.encode() in head for uid in DEFLATED))
             ds = read_partial(f, walk.stop_when, defer_size=DEFER_SIZE, force=not looks_dicom)
@@ -401,11 +445,11 @@ def read_header_pydicom(path: str, looks_dicom: bool = True, notes: list[str] | 
                 _check_pixel_length(ds, f.fileno(), size, *walk.pixel)
     except HeaderError:
         raise
-    except InvalidDicomError as exc:
-        raise HeaderError(f"not a DICOM file ({exc})") from None
     except OSError as exc:
         raise HeaderError(f"cannot read the file: {exc.strerror or exc}") from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on corrupt input; each is "unreadable"
+        if type(exc).__name__ == "InvalidDicomError":  # pydicom.errors, not imported before it is needed
+            raise HeaderError(f"not a DICOM file ({exc})") from None
         raise HeaderError(f"unreadable or corrupt DICOM: {type(exc).__name__}: {exc}") from None
     record[HAS_PIXELS] = walk.pixel is not None
     if not looks_dicom and not record.get("SOPInstanceUID") and not record.get("StudyInstanceUID"):

@@ -14,9 +14,13 @@ from ..dicomfile import captured_warnings
 from ..errors import HeaderError
 from ..frames import frame_geometry
 from ..header import FIELDS, normalise_name, read_header
+from ..tags import _UID_SYNTAX, UID_MAX_LENGTH, uid_problem
 
-# Attributes a file must have to be indexed (the keys of the patient/study/series/instance rows, PS3.3 C.7).
+# Attributes a file must have to be indexed (the keys of the patient/study/series/instance rows, PS3.3 C.7), as
+# valid UIDs (PS3.5 9.1): a NUL or an escape sequence in a key would reach paths, terminals and peers.
 REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+# Other UIDs kept: an invalid one is a warning, the file imports.
+CHECKED_UIDS = ("SOPClassUID", "FrameOfReferenceUID", "TransferSyntaxUID")
 
 # Instance columns filled from a header record (their names are DICOM keywords).
 _INSTANCE_TAGS = [
@@ -79,7 +83,8 @@ class FileRecord:
 
 
 def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], str]:
-    """The header record of a file to index, and a warning ("" when none): the three UIDs present, a missing
+    """The header record of a file to index, and a warning ("" when none): the three UIDs present and valid
+    (PS3.5 9.1; other UIDs invalid: a warning), what a damaged header kept from being read, a missing
     PatientID generated (:func:`fill_patient_id`), the per-frame geometry of a multi-frame image kept (so that
     examine never opens the file), the library's warnings about the file (pydicom's "Expected explicit VR, but
     found implicit VR", …: captured, not printed). Raises HeaderError (not importable) and OSError (unreadable)."""
@@ -90,17 +95,33 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
         if os.path.basename(path).upper() == "DICOMDIR":
             raise HeaderError("a DICOMDIR index, not an image (import its folder to use it)")
         raise HeaderError(f"not importable: no {' / '.join(missing)}")
-    warning = ""
+    warnings = _check_uids(header)
     if generated := fill_patient_id(header):
-        warning = generated
+        warnings.append(generated)
     if (header.get("NumberOfFrames") or 1) > 1 and header.get("has_pixels"):
         try:  # multi-frame: keep the per-frame geometry, so that examine need not open the file
             with captured_warnings() as geometry_caught:
                 header["frames"] = frame_geometry(path, geometry_caught)
             caught += [f"pydicom: {w}" for w in geometry_caught if f"pydicom: {w}" not in caught]
         except Exception as exc:  # noqa: BLE001 - the file imports; only its frame geometry is missing
-            warning = f"multi-frame geometry unreadable ({type(exc).__name__}: {exc})"
-    return header, "; ".join([warning] * bool(warning) + caught)
+            warnings.append(f"multi-frame geometry unreadable ({type(exc).__name__}: {exc})")
+    return header, "; ".join(warnings + caught)
+
+
+def _check_uids(header: dict[str, Any]) -> list[str]:
+    """Raise HeaderError when a key UID (:data:`REQUIRED_UIDS`) is not a valid UID (PS3.5 9.1); the warnings for
+    the other UIDs (:data:`CHECKED_UIDS`) that are not. Padding (trailing NUL or space) is already stripped."""
+    warnings = []
+    for kw in REQUIRED_UIDS + CHECKED_UIDS:
+        value = header.get(kw)
+        if not value or (len(value) <= UID_MAX_LENGTH and _UID_SYNTAX(value)):
+            continue
+        shown = repr(value if len(value) <= 80 else value[:80] + "…")
+        if kw in REQUIRED_UIDS:
+            raise HeaderError(f"not importable: the {kw} {shown} is not a valid UID (PS3.5 9.1: "
+                              f"{uid_problem(value)})")
+        warnings.append(f"the {kw} {shown} is not a valid UID (PS3.5 9.1: {uid_problem(value)})")
+    return warnings
 
 
 # Patient's Names that say nothing about who the patient is: studies that carry one of them and no PatientID are
