@@ -16,10 +16,13 @@ from ..frames import frame_geometry
 from ..header import FIELDS, normalise_name, read_header
 from ..tags import _UID_SYNTAX, UID_MAX_LENGTH, uid_problem
 
-# Attributes a file must have to be indexed (the keys of the patient/study/series/instance rows, PS3.3 C.7), as
-# valid UIDs (PS3.5 9.1): a NUL or an escape sequence in a key would reach paths, terminals and peers.
+# Attributes a file must have to be indexed (the keys of the patient/study/series/instance rows, PS3.3 C.7). A key
+# holding characters a UID cannot hold (PS3.5 9.1: digits and dots) is refused: a NUL, a slash or an escape
+# sequence would reach paths, terminals and peers. A key of digits and dots that breaks the other rules (a leading
+# zero in a component, an empty component, over 64 characters) is a warning: old scanners wrote such UIDs, and
+# DCMTK, Orthanc and pydicom store them.
 REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
-# Other UIDs kept: an invalid one is a warning, the file imports.
+# Other UIDs kept: any invalid one is a warning, the file imports.
 CHECKED_UIDS = ("SOPClassUID", "FrameOfReferenceUID", "TransferSyntaxUID")
 
 # Instance columns filled from a header record (their names are DICOM keywords).
@@ -109,15 +112,15 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
 
 
 def _check_uids(header: dict[str, Any]) -> list[str]:
-    """Raise HeaderError when a key UID (:data:`REQUIRED_UIDS`) is not a valid UID (PS3.5 9.1); the warnings for
-    the other UIDs (:data:`CHECKED_UIDS`) that are not. Padding (trailing NUL or space) is already stripped."""
+    """Raise HeaderError when a key UID (:data:`REQUIRED_UIDS`) holds characters other than digits and dots; the
+    warnings for the other invalid UIDs (PS3.5 9.1). Padding (trailing NUL or space) is already stripped."""
     warnings = []
     for kw in REQUIRED_UIDS + CHECKED_UIDS:
         value = header.get(kw)
         if not value or (len(value) <= UID_MAX_LENGTH and _UID_SYNTAX(value)):
             continue
         shown = repr(value if len(value) <= 80 else value[:80] + "…")
-        if kw in REQUIRED_UIDS:
+        if kw in REQUIRED_UIDS and value.strip("0123456789."):
             raise HeaderError(f"not importable: the {kw} {shown} is not a valid UID (PS3.5 9.1: "
                               f"{uid_problem(value)})")
         warnings.append(f"the {kw} {shown} is not a valid UID (PS3.5 9.1: {uid_problem(value)})")
