@@ -70,8 +70,9 @@ def read_header(path: str, size: int | None = None, notes: list[str] | None = No
 
     ``notes`` receives what could not be read (a damaged element, Pixel Data not found) and the library's
     warnings about the file ("pydicom: Expected explicit VR, but found implicit VR"…), captured instead of
-    printed. Only the pydicom fallback can raise any, so only it is wrapped: a capture costs ~4 µs, an eighth of the fast walk's time per file. Raises :class:`HeaderError` with a sentence for the user
-    when the file is not importable.
+    printed. Only the pydicom fallback can raise any, so only it is wrapped: a capture costs ~4 µs, an eighth
+    of the fast walk's time per file. Raises :class:`HeaderError` with a sentence for the user when the file is
+    not importable.
     """
     if size is None:
         size = os.stat(path).st_size
