@@ -169,12 +169,11 @@ def _open_nonblocking(path: str, flags: int) -> int:
 
 
 def _check_regular(fd: int) -> None:
-    """Raise HeaderError when ``fd`` is not a regular file (a FIFO or device put in a file's place)."""
-    from .scan import special_reason
-
+    """Raise HeaderError when ``fd`` is not a regular file (a FIFO or device put in a file's place after the scan,
+    which names each kind: scan.special_reason; header may not import scan, a module of its layer)."""
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
-        raise HeaderError(special_reason(mode))
+        raise HeaderError("not a regular file (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file")
 
 
 def _walk_windows(buf: bytes, pos: int, size: int, fd: int, explicit: bool,
