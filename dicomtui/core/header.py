@@ -181,6 +181,10 @@ def _walk_windows(buf: bytes, pos: int, size: int, fd: int, explicit: bool,
     """Walk the data set from ``pos`` of ``buf`` (the file's first bytes) and on through windows of the file:
     (swapped pixel tag or None, absolute value position, length). A window that ends inside an element is
     followed by one that starts at it; one element larger than the window grows it, up to MAX_HEADER."""
+    if _scan is not None:  # the common case first, without the window loop: a file whose header is in buf
+        status, pixel_tag, vpos, length = _scan.scan(buf, pos, size, explicit, record)
+        if not status:
+            return pixel_tag, vpos, length
     base = 0  # file offset of buf[0]
     while True:
         try:
