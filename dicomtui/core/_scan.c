@@ -1,7 +1,8 @@
 /*
  * dicomtui.core._scan: the element walk of header.py's fast path, in C.
  *
- * Same contract as header._top_explicit/_top_implicit plus the cheap part of decoding: it walks the top level
+ * Same contract as header._top_explicit/_top_implicit (on "need more", the position of the top-level element to
+ * read more from, as header._NeedMore.at) plus the cheap part of decoding: it walks the top level
  * of a little-endian data set from `pos`, skipping undefined-length sequences, keeps the configured attributes
  * and stops at Pixel Data. Values it can decode without ambiguity come back as Python objects (str, int,
  * float); anything else comes back as the raw bytes and header.py decodes it, so both paths give identical
@@ -246,9 +247,10 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
             break;
         }
         if (is_long && length == UNDEFINED) {
-            pos = vpos;
-            status = skip_sequence(b, n, size, &pos, explicit_vr && !un, 1);
-            if (status != ST_DONE) break;
+            int64_t seq = vpos;
+            status = skip_sequence(b, n, size, &seq, explicit_vr && !un, 1);
+            if (status != ST_DONE) break; /* pos stays at the sequence element: where to read more from */
+            pos = seq;
             continue;
         }
         int64_t end = vpos + (int64_t)length;
@@ -268,7 +270,8 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     PyBuffer_Release(&view);
     if (pixel)
         return Py_BuildValue("(ikLk)", status, (unsigned long)pixel, (long long)vpos_out, (unsigned long)length_out);
-    return Py_BuildValue("(iOnk)", status, Py_None, (Py_ssize_t)0, (unsigned long)0);
+    /* ST_NEED_MORE: pos is the start of the top-level element that runs past the buffer */
+    return Py_BuildValue("(iOLk)", status, Py_None, (long long)(status == ST_NEED_MORE ? pos : 0), (unsigned long)0);
 }
 
 /* configure(fields): fields is a sequence of (swapped tag, kind, keyword). */

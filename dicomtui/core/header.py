@@ -14,12 +14,13 @@ file and on thousands of mutated files; ``DICOMTUI_PURE_PYTHON=1`` forces the Py
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from collections.abc import Sequence
 from typing import Any
 
 from .charsets import mis_decoded_by_pydicom
-from .dicomfile import captured_warnings
+from .dicomfile import captured_warnings, layout_of
 from .errors import HeaderError
 from .tags import _SPEC_KW, _TEXT_KEYWORDS, FIELDS, _finish, _num, convert, normalise_name
 
@@ -45,12 +46,19 @@ _IMPLICIT = struct.Struct("<HHI").unpack_from
 _U32 = struct.Struct("<I").unpack_from
 UNDEFINED = 0xFFFFFFFF
 FIRST_READ = 16384
-MAX_HEADER = 64 << 20
+# The largest window the walk reads at once: one element that does not fit (an undefined-length sequence, a
+# damaged length of a kept attribute) grows the window up to this, then pydicom reads the file. Values the walk
+# skips are never read: the next window starts after them, so a 4 GB file costs a few 16 KiB reads.
+MAX_HEADER = 16 << 20
 
 
 
 class _NeedMore(Exception):
-    """The element walk ran past the bytes read so far."""
+    """The element walk ran past the bytes read so far; ``at``: where the top-level element it needs starts
+    (-1 inside a sequence: its top-level element says)."""
+
+    def __init__(self, at: int = -1) -> None:
+        self.at = at
 
 
 class _Unsupported(Exception):
@@ -60,10 +68,11 @@ class _Unsupported(Exception):
 def read_header(path: str, size: int | None = None, notes: list[str] | None = None) -> dict[str, Any]:
     """The database record of the file at ``path`` (keywords of FIELDS plus the keys above).
 
-    ``notes`` receives the library's warnings about the file ("Expected explicit VR, but found implicit VR"…),
-    captured instead of printed. Only the pydicom fallback can raise any, so only it is wrapped: a capture costs
-    ~4 µs, an eighth of the fast walk's time per file. Raises :class:`HeaderError` with a sentence for the user
-    when the file is not importable.
+    ``notes`` receives what could not be read (a damaged element, Pixel Data not found) and the library's
+    warnings about the file ("pydicom: Expected explicit VR, but found implicit VR"…), captured instead of
+    printed. Only the pydicom fallback can raise any, so only it is wrapped: a capture costs ~4 µs, an eighth
+    of the fast walk's time per file. Raises :class:`HeaderError` with a sentence for the user when the file is
+    not importable.
     """
     if size is None:
         size = os.stat(path).st_size
@@ -71,9 +80,13 @@ def read_header(path: str, size: int | None = None, notes: list[str] | None = No
         raise HeaderError("empty file (0 bytes)")
     buf = b""
     try:
-        fd = os.open(path, os.O_RDONLY)  # plain fds: a third cheaper than file objects, in the hot path
+        # plain fds: a third cheaper than file objects, in the hot path. O_NONBLOCK: a FIFO put in a regular
+        # file's place after the scan fails (EAGAIN) instead of blocking the import; no effect on regular files.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         try:
             buf = os.read(fd, FIRST_READ)
+            if len(buf) < min(size, FIRST_READ):  # a regular file gives what its size says
+                _check_regular(fd)
             while True:
                 try:
                     return _fast(buf, size, fd)
@@ -96,8 +109,8 @@ def read_header(path: str, size: int | None = None, notes: list[str] | None = No
     if notes is None:
         return read_header_pydicom(path, looks_dicom=buf[128:132] == b"DICM")
     with captured_warnings() as caught:
-        record = read_header_pydicom(path, looks_dicom=buf[128:132] == b"DICM")
-    notes += caught
+        record = read_header_pydicom(path, buf[128:132] == b"DICM", notes)
+    notes += [f"pydicom: {w}" for w in caught]
     return record
 
 
@@ -131,17 +144,7 @@ def _fast(buf: bytes, size: int, fd: int) -> dict[str, Any]:
         raise _Unsupported
     else:
         explicit = True
-    if _scan is not None:
-        status, pixel_tag, vpos, length = _scan.scan(buf, pos, size, explicit, record)
-        if status:
-            if status == _C_NEED_MORE:
-                raise _NeedMore
-            if status == _C_UNSUPPORTED:
-                raise _Unsupported
-            raise HeaderError("truncated: the file ends inside a data element")
-    else:
-        found = (_top_explicit if explicit else _top_implicit)(buf, pos, record, size)
-        pixel_tag, vpos, length = found if found else (None, 0, 0)
+    pixel_tag, vpos, length = _walk_windows(buf, pos, size, fd, explicit, record)
     _finish(record)
     record[TRANSFER_SYNTAX] = ts
     if pixel_tag is None:
@@ -159,6 +162,61 @@ def _fast(buf: bytes, size: int, fd: int) -> dict[str, Any]:
             )
         record[PIXEL_OFFSET] = vpos if pixel_tag == _PIXEL_SW else None
     return record
+
+
+def _open_nonblocking(path: str, flags: int) -> int:
+    return os.open(path, flags | os.O_NONBLOCK)
+
+
+def _check_regular(fd: int) -> None:
+    """Raise HeaderError when ``fd`` is not a regular file (a FIFO or device put in a file's place after the scan,
+    which names each kind: scan.special_reason; header may not import scan, a module of its layer)."""
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        raise HeaderError("not a regular file (FIFO)" if stat.S_ISFIFO(mode) else "not a regular file")
+
+
+def _walk_windows(buf: bytes, pos: int, size: int, fd: int, explicit: bool,
+                  record: dict[str, Any]) -> tuple[int | None, int, int]:
+    """Walk the data set from ``pos`` of ``buf`` (the file's first bytes) and on through windows of the file:
+    (swapped pixel tag or None, absolute value position, length). A window that ends inside an element is
+    followed by one that starts at it; one element larger than the window grows it, up to MAX_HEADER."""
+    if _scan is not None:  # the common case first, without the window loop: a file whose header is in buf
+        status, pixel_tag, vpos, length = _scan.scan(buf, pos, size, explicit, record)
+        if not status:
+            return pixel_tag, vpos, length
+    base = 0  # file offset of buf[0]
+    while True:
+        try:
+            found = _walk(buf, pos, size - base, explicit, record)
+        except _NeedMore as more:
+            if more.at > pos:
+                base, pos = base + more.at, 0
+                buf = os.pread(fd, min(size - base, max(FIRST_READ, len(buf))), base)
+                continue
+            if len(buf) >= size - base - pos:  # the rest of the file is read: the element runs past its end
+                raise HeaderError("truncated: the file ends inside a data element") from None
+            if len(buf) >= MAX_HEADER:
+                raise _Unsupported from None
+            buf = os.pread(fd, min(size - base, max(len(buf) * 8, 1 << 20), MAX_HEADER), base + pos)
+            base, pos = base + pos, 0
+            continue
+        return (found[0], base + found[1], found[2]) if found else (None, 0, 0)
+
+
+def _walk(buf: bytes, pos: int, size: int, explicit: bool, record: dict[str, Any]):
+    """One window of the walk: the C walk when built, else the Python one. ``size``: bytes of the file from
+    buf[0]. Returns (swapped pixel tag, value position, length) or None; raises _NeedMore(at)."""
+    if _scan is None:
+        return (_top_explicit if explicit else _top_implicit)(buf, pos, record, size)
+    status, pixel_tag, vpos, length = _scan.scan(buf, pos, size, explicit, record)
+    if status:
+        if status == _C_NEED_MORE:
+            raise _NeedMore(vpos)
+        if status == _C_UNSUPPORTED:
+            raise _Unsupported
+        raise HeaderError("truncated: the file ends inside a data element")
+    return (pixel_tag, vpos, length) if pixel_tag is not None else None
 
 
 # The hot loops read a tag as one little-endian uint32, which puts the element number in the high half:
@@ -194,7 +252,7 @@ def _top_explicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
             if tag == _PIXEL_SW or tag in _FLOAT_PIXEL_SW:
                 return tag, vpos, length
             if length == UNDEFINED:
-                pos = _skip_sequence(buf, vpos, vr != b"UN", size)
+                pos = _skip_top_sequence(buf, pos, vpos, vr != b"UN", size)
                 continue
         else:
             raise _Unsupported  # an unknown VR, or implicit VR inside an explicit file: pydicom sorts it out
@@ -217,7 +275,7 @@ def _top_implicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
         if tag == _PIXEL_SW or tag in _FLOAT_PIXEL_SW:
             return tag, vpos, length
         if length == UNDEFINED:
-            pos = _skip_sequence(buf, vpos, False, size)
+            pos = _skip_top_sequence(buf, pos, vpos, False, size)
             continue
         end = vpos + length
         if tag in wanted:
@@ -231,14 +289,23 @@ def _top_implicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
 def _at_end(pos: int, n: int, size: int) -> None:
     if pos == size == n:
         return None  # a file without pixel data, read to its end
-    _out_of_bytes(n, size)
+    _out_of_bytes(n, size, pos)
 
 
-def _out_of_bytes(n: int, size: int) -> None:
-    """The walk needs bytes past the ``n`` read: read more, or the file is cut short."""
+def _out_of_bytes(n: int, size: int, at: int = -1) -> None:
+    """The walk needs bytes past the ``n`` read (for the top-level element at ``at``): read more, or the file is
+    cut short."""
     if n < size:
-        raise _NeedMore
+        raise _NeedMore(at)
     raise HeaderError("truncated: the file ends inside a data element")
+
+
+def _skip_top_sequence(buf: bytes, at: int, pos: int, explicit: bool, size: int) -> int:
+    """:func:`_skip_sequence` of the top-level element at ``at``, whose items start at ``pos``."""
+    try:
+        return _skip_sequence(buf, pos, explicit, size)
+    except _NeedMore:
+        raise _NeedMore(at) from None
 
 
 MAX_DEPTH = 32  # nesting of undefined-length sequences the walk follows (the C walk too); deeper: pydicom
@@ -346,32 +413,130 @@ def _load_scan():
 _scan = _load_scan()
 
 
-def read_header_pydicom(path: str, looks_dicom: bool = True) -> dict[str, Any]:
-    """The same record through pydicom: slower, but it reads every encoding pydicom knows."""
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+# A file without the PS3.10 header is handed to pydicom (``force=True``) only when its first element is one a
+# bare data set starts with: group 0002 (a file meta group written without preamble), 0004 (a DICOMDIR) or 0008
+# (the first group of every IOD, PS3.3 C.12.1), little or big endian, followed by a VR (explicit) or by a length
+# that fits in the file (implicit). Anything else is "not a DICOM file" from its first 8 bytes: pydicom, forced,
+# reads a 100 MB file of zeros as 12.5 million empty (0000,0000) elements (29 s) and random bytes as values of
+# random lengths (a 1 GB file: 1.1 GB of memory).
+_FIRST_GROUPS = frozenset((0x0002, 0x0004, 0x0008))
+_VRS = _SHORT_VRS | _LONG_VRS
+NOT_DICOM = "not a DICOM file (no DICM prefix and no plausible first data element)"
+# Values larger than this are not read by the pydicom fallback (pydicom's defer_size): none of FIELDS is (short
+# VRs hold at most 64 KiB, PS3.5 7.1.2); a larger one is a damaged length, reported, never loaded.
+DEFER_SIZE = 1 << 16
 
+
+def plausible_start(head: bytes, size: int) -> bool:
+    """Whether the first bytes ``head`` (>= 8) of a file of ``size`` bytes without ``DICM`` can start a bare data
+    set (see :data:`_FIRST_GROUPS`)."""
+    if len(head) < 8:
+        return False
+    if head[0] | head[1] << 8 in _FIRST_GROUPS:
+        return head[4:6] in _VRS or 8 + _U32(head, 4)[0] <= size
+    return head[0] << 8 | head[1] in _FIRST_GROUPS and head[4:6] in _VRS  # big endian is always explicit VR
+
+
+def read_header_pydicom(path: str, looks_dicom: bool = True, notes: list[str] | None = None) -> dict[str, Any]:
+    """The same record through pydicom: slower, but it reads every encoding pydicom knows.
+
+    Bounded as the fast walk is: reading stops at Pixel Data (whose length is checked against the file size and
+    the image attributes, never read), values larger than :data:`DEFER_SIZE` are skipped, and a file without
+    ``DICM`` whose first element is not plausible (:func:`plausible_start`) is refused from its first bytes.
+    Reading also stops at damage pydicom would read through: a top-level tag not above the one before (PS3.5 7.1:
+    ascending order; a shifted walk reads tags out of order, a run of zeros reads (0000,0000) forever) or a value
+    running past the end of the file; ``notes`` then receives what could not be read. Raises :class:`HeaderError`.
+    """
+    walk = _Walk()
     try:
-        ds = pydicom.dcmread(path, force=not looks_dicom)
-        if not looks_dicom and len(ds) == 0:
-            raise HeaderError("not a DICOM file (no DICM prefix and no readable data elements)")
-        record = _from_dataset(ds)
-        _check_native_length(ds)
+        with open(path, "rb", opener=_open_nonblocking) as f:
+            _check_regular(f.fileno())
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(4096)
+            if not looks_dicom and not plausible_start(head, size):
+                raise HeaderError(NOT_DICOM)
+            _check_command_group(head)
+            from pydicom.filereader import read_partial  # after the checks: importing pydicom takes 0.2 s
+
+            f.seek(0)
+            walk.start(f, size, deflated=any(uid.encode() in head for uid in DEFLATED))
+            ds = read_partial(f, walk.stop_when, defer_size=DEFER_SIZE, force=not looks_dicom)
+            if not looks_dicom and len(ds) == 0:
+                raise HeaderError("not a DICOM file (no DICM prefix and no readable data elements)")
+            record = _from_dataset(ds)
+            if walk.pixel:
+                _check_pixel_length(ds, f.fileno(), size, *walk.pixel)
     except HeaderError:
         raise
-    except InvalidDicomError as exc:
-        raise HeaderError(f"not a DICOM file ({exc})") from None
+    except OSError as exc:
+        raise HeaderError(f"cannot read the file: {exc.strerror or exc}") from None
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds on corrupt input; each is "unreadable"
+        if type(exc).__name__ == "InvalidDicomError":  # pydicom.errors, not imported before it is needed
+            raise HeaderError(f"not a DICOM file ({exc})") from None
         raise HeaderError(f"unreadable or corrupt DICOM: {type(exc).__name__}: {exc}") from None
+    record[HAS_PIXELS] = walk.pixel is not None
     if not looks_dicom and not record.get("SOPInstanceUID") and not record.get("StudyInstanceUID"):
         raise HeaderError("not a DICOM file (no DICM prefix, no DICOM identifiers)")
+    if walk.damage and notes is not None:
+        notes.append(walk.damage + ("; Pixel Data not found" if walk.pixel is None else ""))
     return record
+
+
+def _check_command_group(head: bytes) -> None:
+    """Refuse a data set that starts with group 0000, the command group of PS3.7 E.1 that no stored data set
+    holds: pydicom reads such elements one by one before the data set (a run of zeros after ``DICM`` is
+    (0000,0000) elements of length 0: a 100 MB file took 30 s)."""
+    layout = layout_of(head)
+    if layout is not None and head[layout.dataset_offset:layout.dataset_offset + 2] == b"\0\0":
+        raise HeaderError(f"not importable: the data set at offset {layout.dataset_offset} starts with a command "
+                          "element (0000,xxxx), which no stored data set holds (damaged or zeroed bytes)")
+
+
+class _Walk:
+    """pydicom's ``stop_when`` for the top level of a data set: stops at Pixel Data (kept as ``pixel``: tag,
+    value position, length) and at damage (``damage``: the sentence)."""
+
+    def __init__(self) -> None:
+        self.pixel: tuple[int, int, int] | None = None
+        self.damage = ""
+        self._prev = -1
+        self._prev_at = 0
+        self._calls = 0
+
+    def start(self, f, size: int, deflated: bool) -> None:
+        self._f, self._size, self._deflated = f, size, deflated
+
+    def stop_when(self, tag: int, vr: str | None, length: int) -> bool:
+        at = self._f.tell()  # the value's position (pydicom asks once more, first, for the first element)
+        self._calls += 1
+        if tag == PIXEL_DATA or tag in FLOAT_PIXEL_DATA:
+            self.pixel = (tag, at, length)
+            return True
+        if tag < self._prev or (tag == self._prev and self._calls > 2):
+            self.damage = (f"{self._after()} comes {_tag(tag)}, out of order (PS3.5 7.1): damaged bytes at "
+                           f"offset {at - 8} or a wrong length before them; the elements after it were not read")
+            return True
+        if not self._deflated and length != UNDEFINED and at + length > self._size:
+            self.damage = (f"{self._after()} the element {_tag(tag)} at offset {at - 8} runs past the end of the "
+                           f"file ({length} bytes, {self._size - at} left); the elements from it on were not read")
+            return True
+        self._prev, self._prev_at = tag, at
+        return False
+
+    def _after(self) -> str:
+        return f"after the element {_tag(self._prev)}" if self._prev >= 0 else "first"
+
+
+def _tag(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
 def _from_dataset(ds) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for kw, (tag, kind) in FIELDS.items():
         raw = ds.get_item(tag)
+        if raw is not None and raw.value is None and int(getattr(raw, "length", 0)):
+            continue  # deferred: longer than any value of FIELDS can be (a damaged length), never loaded
         if raw is not None and _SPEC_KW[kw][2] and mis_decoded_by_pydicom(raw.value):
             record[kw] = raw.value  # pydicom 3.0.2 keeps ISO 2022 IR 58 escapes: _finish decodes it (charsets)
             continue
@@ -399,17 +564,27 @@ def _from_dataset(ds) -> dict[str, Any]:
     if not record[TRANSFER_SYNTAX]:  # no file meta: the encoding pydicom found (PS3.5 A.1–A.3), not a guess
         record[TRANSFER_SYNTAX] = _BY_ENCODING.get(getattr(ds, "original_encoding", None) or (True, True),
                                                    IMPLICIT_LE)
-    has = any(t in ds for t in (PIXEL_DATA, *FLOAT_PIXEL_DATA))
-    record[HAS_PIXELS] = has
+    record[HAS_PIXELS] = any(t in ds for t in (PIXEL_DATA, *FLOAT_PIXEL_DATA))
     record[PIXEL_OFFSET] = None
     return record
 
 
-def _check_native_length(ds) -> None:
-    """pydicom silently accepts a file cut inside Pixel Data: compare its length with what the image needs."""
+def _check_pixel_length(ds, fd: int, size: int, tag: int, vpos: int, length: int) -> None:
+    """The Pixel Data element at ``vpos`` (not read) is whole: its fragments are in the file (encapsulated), or
+    its length fits in the file and covers what the image attributes need (pydicom silently accepts a file cut
+    inside Pixel Data). Positions are those of the file, so a deflated data set is not checked."""
     meta = getattr(ds, "file_meta", None)
     ts = meta.get("TransferSyntaxUID") if meta is not None else None
-    if PIXEL_DATA not in ds or (ts is not None and ts.is_encapsulated):
+    if ts is not None and ts.is_deflated:
+        return
+    if length == UNDEFINED:
+        _check_encapsulated_end(fd, vpos, size)
+        return
+    if vpos + length > size:
+        raise HeaderError(
+            f"truncated: Pixel Data needs {length} bytes at offset {vpos}, the file ends after {size - vpos}"
+        )
+    if tag != PIXEL_DATA or (ts is not None and ts.is_encapsulated):
         return
     from pydicom.pixels.utils import get_expected_length
 
@@ -417,6 +592,5 @@ def _check_native_length(ds) -> None:
         expected = int(get_expected_length(ds, unit="bytes"))
     except (AttributeError, KeyError, TypeError, ValueError):
         return  # not enough image attributes to say
-    have = len(ds.PixelData or b"")
-    if have < expected:
-        raise HeaderError(f"truncated: Pixel Data holds {have} of the {expected} bytes the image needs")
+    if length < expected:
+        raise HeaderError(f"truncated: Pixel Data holds {length} of the {expected} bytes the image needs")

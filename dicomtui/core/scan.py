@@ -25,6 +25,33 @@ MEDIA_DIRECTORY_REASON = "a DICOMDIR index (media storage directory), not an ima
 _DICOMDIR = "DICOMDIR"
 
 
+# What a path that is neither a regular file nor a folder is, by its st_mode (stat(2)): named in the reason, so that
+# a symlink to /dev/zero or a FIFO is not taken for a broken link, nor a DICOMDIR entry that is one for missing.
+_SPECIAL_KINDS = ((stat_mod.S_ISCHR, "character device"), (stat_mod.S_ISBLK, "block device"),
+                  (stat_mod.S_ISFIFO, "FIFO"), (stat_mod.S_ISSOCK, "socket"))
+
+
+def special_reason(mode: int) -> str:
+    """The reason for a path of ``mode`` (st_mode) that is not a regular file: "not a regular file (FIFO)"…"""
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "special file")
+    return f"not a regular file ({kind})"
+
+
+def _not_regular(path: str) -> str:
+    """The reason for ``path``, found by a walk or a DICOMDIR to be neither a regular file nor a folder: what it is
+    (through symbolic links), or that it is a broken link or missing."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "broken symbolic link" if os.path.islink(path) else "missing"
+    except OSError as exc:
+        return f"cannot stat: {exc.strerror or exc}"
+    return special_reason(st.st_mode)
+
+
+_ARTICLE = {"broken symbolic link": "a broken symbolic link"}
+
+
 @dataclass
 class Problem:
     """A file not imported (or imported with a warning) and why, in words."""
@@ -90,7 +117,7 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
         elif stat_mod.S_ISREG(st.st_mode):
             found.append((top, st.st_size, st.st_mtime_ns))
         else:
-            problems.append(Problem(top, "not a regular file or folder"))
+            problems.append(Problem(top, special_reason(st.st_mode)))
         yield top
 
 
@@ -125,10 +152,8 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: 
                         found.append((entry.path, est.st_size, est.st_mtime_ns))
                     else:
                         found.append((entry.path, -1, -1))
-                elif entry.is_symlink():
-                    problems.append(Problem(entry.path, "broken symbolic link"))
-                else:
-                    problems.append(Problem(entry.path, "not a regular file (device, pipe or socket)"))
+                elif not any(p.path == entry.path for p in problems):  # a DICOMDIR entry may have said it
+                    problems.append(Problem(entry.path, _not_regular(entry.path)))
             except OSError as exc:
                 problems.append(Problem(entry.path, f"cannot stat: {exc.strerror or exc}"))
         if indexes:
@@ -212,7 +237,9 @@ def _dicomdir_files(dicomdir: str, problems: list[Problem], stat: bool = True,
             continue
         path = resolver.resolve(base, parts)
         if path is None:
-            problems.append(Problem(os.path.join(base, *parts), "referenced by DICOMDIR but missing"))
+            given = os.path.join(base, *parts)
+            reason = _not_regular(given) if os.path.lexists(given) and not os.path.isdir(given) else "missing"
+            problems.append(Problem(given, "referenced by DICOMDIR but " + _ARTICLE.get(reason, reason)))
             continue
         if path in seen:
             continue

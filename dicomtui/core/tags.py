@@ -186,3 +186,23 @@ def convert(kind: str, text: str) -> Any:
 def normalise_name(name: str | None) -> str:
     """Patient identity uses the name without trailing ``^`` and spaces: ``Doe^John^^`` is ``Doe^John``."""
     return (name or "").rstrip("^ ")
+
+
+# PS3.5 9.1: a UID is components of digits separated by dots, no component empty or with a leading zero ("0"
+# itself is a component), at most 64 characters; the trailing NUL that pads it to even length is stripped with the
+# rest of the padding before this check.
+_UID_SYNTAX = re.compile(r"(?:0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*))*").fullmatch
+UID_MAX_LENGTH = 64
+
+
+def uid_problem(value: str) -> str:
+    """What makes ``value`` (padding stripped) an invalid UID per PS3.5 9.1, in words; "" when it is valid."""
+    if len(value) <= UID_MAX_LENGTH and _UID_SYNTAX(value):
+        return ""
+    if len(value) > UID_MAX_LENGTH:
+        return f"{len(value)} characters, more than {UID_MAX_LENGTH}"
+    if value.strip("0123456789."):
+        return "characters other than digits and dots"
+    if "" in value.split("."):
+        return "an empty component"
+    return "a component with a leading zero"
