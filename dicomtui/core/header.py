@@ -22,6 +22,22 @@ from typing import Any
 from .charsets import mis_decoded_by_pydicom
 from .dicomfile import captured_warnings, layout_of
 from .errors import HeaderError
+from .header_walk import (  # the Python reference walk and the byte-level names it shares with this reader
+    _EXPLICIT,
+    _IMPLICIT,
+    _LONG_VRS,
+    _PIXEL_SW,
+    _SHORT_VRS,
+    _U32,
+    FLOAT_PIXEL_DATA,
+    PIXEL_DATA,
+    UNDEFINED,
+    _NeedMore,
+    _swap,
+    _top_explicit,
+    _top_implicit,
+    _Unsupported,
+)
 from .tags import _SPEC_KW, _TEXT_KEYWORDS, FIELDS, _finish, _num, convert, normalise_name
 
 __all__ = ["FIELDS", "HAS_PIXELS", "PIXEL_OFFSET", "TRANSFER_SYNTAX", "HeaderError", "convert", "normalise_name",
@@ -37,32 +53,12 @@ IMPLICIT_LE = "1.2.840.10008.1.2"
 _BY_ENCODING = {(True, True): IMPLICIT_LE, (False, True): "1.2.840.10008.1.2.1", (False, False): "1.2.840.10008.1.2.2"}
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
 DEFLATED = ("1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.8.1")
-PIXEL_DATA = 0x7FE00010
-FLOAT_PIXEL_DATA = (0x7FE00008, 0x7FE00009)
-
-_LONG_VRS = frozenset((b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"))
-_EXPLICIT = struct.Struct("<HH2sH").unpack_from
-_IMPLICIT = struct.Struct("<HHI").unpack_from
-_U32 = struct.Struct("<I").unpack_from
-UNDEFINED = 0xFFFFFFFF
 FIRST_READ = 16384
 # The largest window the walk reads at once: one element that does not fit (an undefined-length sequence, a
 # damaged length of a kept attribute) grows the window up to this, then pydicom reads the file. Values the walk
 # skips are never read: the next window starts after them, so a 4 GB file costs a few 16 KiB reads.
 MAX_HEADER = 16 << 20
 
-
-
-class _NeedMore(Exception):
-    """The element walk ran past the bytes read so far; ``at``: where the top-level element it needs starts
-    (-1 inside a sequence: its top-level element says)."""
-
-    def __init__(self, at: int = -1) -> None:
-        self.at = at
-
-
-class _Unsupported(Exception):
-    """The fast path does not handle this file; pydicom will."""
 
 
 def read_header(path: str, size: int | None = None, notes: list[str] | None = None) -> dict[str, Any]:
@@ -219,156 +215,6 @@ def _walk(buf: bytes, pos: int, size: int, explicit: bool, record: dict[str, Any
     return (pixel_tag, vpos, length) if pixel_tag is not None else None
 
 
-# The hot loops read a tag as one little-endian uint32, which puts the element number in the high half:
-# (gggg,eeee) reads as 0xeeeegggg. Tags are looked up in that "swapped" form.
-def _swap(tag: int) -> int:
-    return (tag & 0xFFFF) << 16 | tag >> 16
-
-
-_PIXEL_SW = _swap(PIXEL_DATA)
-_FLOAT_PIXEL_SW = frozenset(_swap(t) for t in FLOAT_PIXEL_DATA)
-_SHORT_VRS = frozenset((b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
-                        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US"))
-_EXPL_SW = struct.Struct("<I2sH").unpack_from
-_IMPL_SW = struct.Struct("<II").unpack_from
-
-
-def _top_explicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
-    """Walk the top level of an explicit VR little endian data set, keeping wanted values in ``raw``.
-
-    Returns (swapped pixel tag, value position, length) at pixel data, or None at the end of a file without it.
-    The hot loop of every import: keep it lean."""
-    n = len(buf)
-    unpack, u32, shorts, longs, wanted = _EXPL_SW, _U32, _SHORT_VRS, _LONG_VRS, _WANTED_SW
-    while pos + 8 <= n:
-        tag, vr, length = unpack(buf, pos)
-        if vr in shorts:
-            vpos = pos + 8
-        elif vr in longs:
-            if pos + 12 > n:
-                break
-            length = u32(buf, pos + 8)[0]
-            vpos = pos + 12
-            if tag == _PIXEL_SW or tag in _FLOAT_PIXEL_SW:
-                return tag, vpos, length
-            if length == UNDEFINED:
-                pos = _skip_top_sequence(buf, pos, vpos, vr != b"UN", size)
-                continue
-        else:
-            raise _Unsupported  # an unknown VR, or implicit VR inside an explicit file: pydicom sorts it out
-        end = vpos + length
-        if tag in wanted:
-            if end > n:
-                break
-            raw[wanted[tag]] = buf[vpos:end]
-        pos = end
-    return _at_end(pos, n, size)
-
-
-def _top_implicit(buf: bytes, pos: int, raw: dict[str, bytes], size: int):
-    """As :func:`_top_explicit`, for implicit VR little endian."""
-    n = len(buf)
-    unpack, wanted = _IMPL_SW, _WANTED_SW
-    while pos + 8 <= n:
-        tag, length = unpack(buf, pos)
-        vpos = pos + 8
-        if tag == _PIXEL_SW or tag in _FLOAT_PIXEL_SW:
-            return tag, vpos, length
-        if length == UNDEFINED:
-            pos = _skip_top_sequence(buf, pos, vpos, False, size)
-            continue
-        end = vpos + length
-        if tag in wanted:
-            if end > n:
-                break
-            raw[wanted[tag]] = buf[vpos:end]
-        pos = end
-    return _at_end(pos, n, size)
-
-
-def _at_end(pos: int, n: int, size: int) -> None:
-    if pos == size == n:
-        return None  # a file without pixel data, read to its end
-    _out_of_bytes(n, size, pos)
-
-
-def _out_of_bytes(n: int, size: int, at: int = -1) -> None:
-    """The walk needs bytes past the ``n`` read (for the top-level element at ``at``): read more, or the file is
-    cut short."""
-    if n < size:
-        raise _NeedMore(at)
-    raise HeaderError("truncated: the file ends inside a data element")
-
-
-def _skip_top_sequence(buf: bytes, at: int, pos: int, explicit: bool, size: int) -> int:
-    """:func:`_skip_sequence` of the top-level element at ``at``, whose items start at ``pos``."""
-    try:
-        return _skip_sequence(buf, pos, explicit, size)
-    except _NeedMore:
-        raise _NeedMore(at) from None
-
-
-MAX_DEPTH = 32  # nesting of undefined-length sequences the walk follows (the C walk too); deeper: pydicom
-
-
-def _skip_item(buf: bytes, pos: int, explicit: bool, size: int, depth: int = 1) -> int:
-    """Walk the elements of an undefined-length item from ``pos``; returns the position after its delimiter."""
-    if depth > MAX_DEPTH:
-        raise _Unsupported
-    n = len(buf)
-    while True:
-        if pos + 8 > n:
-            _out_of_bytes(n, size)
-        if explicit:
-            group, elem, vr, short = _EXPLICIT(buf, pos)
-            if group == 0xFFFE:
-                length = _U32(buf, pos + 4)[0]
-                vpos = pos + 8
-            elif vr in _LONG_VRS:
-                if pos + 12 > n:
-                    raise _NeedMore
-                length = _U32(buf, pos + 8)[0]
-                vpos = pos + 12
-            elif vr in _SHORT_VRS:
-                length, vpos = short, pos + 8
-            else:
-                raise _Unsupported  # implicit VR element inside an explicit file: let pydicom sort it out
-        else:
-            group, elem, length = _IMPLICIT(buf, pos)
-            vr = b""
-            vpos = pos + 8
-        if group == 0xFFFE:
-            if elem == 0xE00D:
-                return vpos
-            raise _Unsupported  # a stray item tag
-        if length == UNDEFINED:
-            pos = _skip_sequence(buf, vpos, explicit and vr != b"UN", size, depth + 1)
-            continue
-        pos = vpos + length
-
-
-def _skip_sequence(buf: bytes, pos: int, explicit: bool, size: int, depth: int = 1) -> int:
-    """Skip the items of an undefined-length sequence starting at ``pos``; returns the position after it."""
-    if depth > MAX_DEPTH:
-        raise _Unsupported
-    n = len(buf)
-    while True:
-        if pos + 8 > n:
-            _out_of_bytes(n, size)
-        group, elem, length = _IMPLICIT(buf, pos)
-        pos += 8
-        if group != 0xFFFE:
-            raise _Unsupported
-        if elem == 0xE0DD:
-            return pos
-        if elem != 0xE000:
-            raise _Unsupported
-        if length == UNDEFINED:
-            pos = _skip_item(buf, pos, explicit, size, depth + 1)
-        else:
-            pos += length
-
-
 def _check_encapsulated_end(fd: int, start: int, size: int) -> None:
     """Walk the fragment items of compressed Pixel Data (headers only) to see that the file holds them all.
 
@@ -390,10 +236,7 @@ def _check_encapsulated_end(fd: int, start: int, size: int) -> None:
         raise HeaderError("truncated: the file ends inside compressed Pixel Data")
 
 
-# swapped tag -> keyword
-_WANTED_SW = {_swap(tag): kw for kw, (tag, kind) in FIELDS.items()}
-
-# The C walk (dicomtui/core/_scan.c), when it was compiled; the Python walk above is the reference.
+# The C walk (dicomtui/core/_scan.c), when it was compiled; the Python walk (header_walk.py) is the reference.
 _C_NEED_MORE, _C_UNSUPPORTED = 1, 2
 _C_KINDS = {"str": 0, "multi": 2, "int": 3, "float": 4, "us": 5, "fd": 6, "fdm": 6, "pn": 0}
 
