@@ -27,8 +27,7 @@ from dicomtui.core.net.scu import read_for_sending
 from dicomtui.core.net.send import send
 from dicomtui.core.pixels import read_slice, read_stack
 from dicomtui.core.synth import SeriesSpec, write_series
-from tests.conftest import require_program
-from tests.interop.test_dimse import DCMTK_ENV, free_port, wait_port
+from tests.interop.test_dimse import storescp  # noqa: F401 - fixture
 from tests.test_net_loopback import Recorder, _temp_files, _wait
 
 IMPLICIT, EXPLICIT = "1.2.840.10008.1.2", "1.2.840.10008.1.2.1"
@@ -197,20 +196,10 @@ def test_bare_files_are_sent_as_their_data_set_and_arrive_as_part10_files(tmp_pa
 
 @pytest.mark.interop
 def test_bare_files_sent_to_dcmtk_storescp_arrive_as_valid_part10_files(tmp_path: Path, db: DicomDatabase,
-                                                                       bare_files: list[Path]) -> None:
-    require_program("storescp", "dcmtk")
-    received = tmp_path / "received"
-    received.mkdir()
-    port = free_port()
-    proc = subprocess.Popen(["storescp", "-aet", "REF", "-od", str(received), str(port)], env=DCMTK_ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_port(port)
-        import_paths(db, [tmp_path / "bare"])
-        result = send(db.instances(), RemoteNode("ref", "REF", "127.0.0.1", port))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+                                                                       bare_files: list[Path], storescp) -> None:  # noqa: F811
+    node, received = storescp
+    import_paths(db, [tmp_path / "bare"])
+    result = send(db.instances(), node)
     assert result.counts == {"success": 2, "warning": 0, "failure": 0}, result.summary()
     got = {pydicom.dcmread(p).SOPInstanceUID: p for p in received.iterdir()}  # no force: PS3.10 files
     for path in bare_files:
