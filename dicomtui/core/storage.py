@@ -302,12 +302,3 @@ def _clean_locks(folder: Path) -> None:
         finally:
             os.close(fd)
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

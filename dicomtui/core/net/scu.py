@@ -23,7 +23,7 @@ from .wire import (
     ASSOCIATE_AC,
     ASSOCIATE_RJ,
     C_STORE_RSP,
-    MAX_OTHER_PDU,
+    MAX_ASSOCIATE_RQ,
     MAX_PDU,
     P_DATA,
     PDU_HEADER,
@@ -91,7 +91,7 @@ class StoreAssociation:
         sock.settimeout(timeout)
         try:
             sock.sendall(pdu.encode())
-            kind, body = self._read_pdu(MAX_OTHER_PDU)
+            kind, body = self._read_pdu(MAX_ASSOCIATE_RQ)
         except (PeerGone, OSError) as exc:
             raise AssociationFailed(f"no answer to the association request ({exc})") from None
         raw = PDU_HEADER.pack(kind, len(body)) + body

@@ -36,7 +36,6 @@ MAX_PDU = 1 << 20  # the largest P-DATA-TF we accept (we tell the peer); fewer, 
 # every storage class) are 10-60 KB. A quarter of MAX_PDU: a hostile peer cannot make us read a megabyte before
 # it has even been accepted.
 MAX_ASSOCIATE_RQ = 1 << 18
-MAX_OTHER_PDU = MAX_ASSOCIATE_RQ  # the former name
 # How far a PDU's buffer grows ahead of the bytes that have arrived: the announced length is never allocated at
 # once (150 connections announcing 4 MiB and sending 8 bytes took the listener from 84 MB to 701 MB).
 READ_STEP = 1 << 16
