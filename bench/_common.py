@@ -26,3 +26,14 @@ def check(ok: bool, message: str) -> None:
     """A failed correctness check ends the benchmark with a non-zero exit: its numbers would mean nothing."""
     if not ok:
         raise SystemExit(f"benchmark check failed: {message}")
+
+
+def target_row(work: str, measured: str, target: str, met: bool | None) -> str:
+    """One line of the issue-15 target table, printed by every benchmark and collected by `make bench`.
+
+    ``met`` None means the row could not be measured (a peer missing): the line says SKIPPED, never MET.
+    """
+    verdict = "SKIPPED" if met is None else "MET" if met else "NOT MET"
+    line = f"TARGET | {work} | {measured} | {target} | {verdict}"
+    print(line, flush=True)
+    return line
