@@ -43,11 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("ls", help="list patients, studies, series or instances")
     p.add_argument("level", choices=[level.plural for level in Level])
-    p.add_argument("--patient", metavar="ID", help="only this PatientID")
-    p.add_argument("--study", metavar="UID", help="only this StudyInstanceUID")
-    p.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID")
-    p.add_argument("--filter", metavar="TEXT", help="case-insensitive filter over the shown columns; * and ? wildcards")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--patient", metavar="ID", help="only this PatientID (or patient row id)")
+    p.add_argument("--study", metavar="UID", help="only this StudyInstanceUID (a unique prefix or row id will do)")
+    p.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID (a unique prefix or row id will do)")
+    p.add_argument("--filter", metavar="TEXT", help="case-insensitive words over the shown columns, each matched "
+                                                   "anywhere; * any text, ? one character; =value an exact value")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="the rows as JSON (with their row ids)")
+    out.add_argument("--uids", action="store_true", help="only the UIDs (PatientIDs for patients), one a line")
     p.set_defaults(handler=cmd_ls)
 
     p = sub.add_parser("rm", help="delete patients (by PatientID), studies, series or instances (by UID)")
@@ -168,26 +171,20 @@ def cmd_ls(args: argparse.Namespace, db_path: Path) -> int:
         if args.json:
             print(json_text(rows))
             return EXIT_OK
+        if args.uids:
+            for row in rows:
+                print(printable(str(row.get(level.uid_column) or "")))
+            return EXIT_OK
         print_rows([column(level, k) for k in LS_COLUMNS[level]], rows, f"{len(rows)} {level.plural}")
     return EXIT_OK
 
 
 def _ls_rows(db, level: Level, args) -> list[dict[str, Any]] | None:
-    patient_ids = study_ids = series_ids = None
-    if args.patient is not None:
-        patient_ids = [r["id"] for r in db.patients() if r["PatientID"] == args.patient]
-        if not patient_ids:
-            return _not_found(Level.PATIENT, args.patient)
-    if args.study is not None:
-        row = db.find(Level.STUDY, args.study)
-        if row is None:
-            return _not_found(Level.STUDY, args.study)
-        study_ids = [row["id"]]
-    if args.series is not None:
-        row = db.find(Level.SERIES, args.series)
-        if row is None:
-            return _not_found(Level.SERIES, args.series)
-        series_ids = [row["id"]]
+    patient_ids = _ls_ids(db, Level.PATIENT, args.patient)
+    study_ids = _ls_ids(db, Level.STUDY, args.study)
+    series_ids = _ls_ids(db, Level.SERIES, args.series)
+    if [] in (patient_ids, study_ids, series_ids):
+        return None
     if level is Level.PATIENT:
         rows = db.patients(args.filter)
         if patient_ids is not None:
@@ -213,9 +210,17 @@ def _ls_rows(db, level: Level, args) -> list[dict[str, Any]] | None:
     return rows
 
 
-def _not_found(level: Level, uid: str) -> None:
-    err(f"no {level} {uid} in the database")
-    return None
+def _ls_ids(db, level: Level, text: str | None) -> list[int] | None:
+    """The row ids ``--patient``/``--study``/``--series`` names (a PatientID may name several patients): None
+    for no restriction, [] (after saying so) when it names nothing. An ambiguous prefix raises SelectionError."""
+    from ..core import selection
+
+    if text is None:
+        return None
+    ids = [item.id for item in selection.resolve(db, [text], levels=[level]).items]
+    if not ids:
+        err(f"no {level} {text} in the database")
+    return ids
 
 
 # ---- rm ------------------------------------------------------------------------------------------------------
