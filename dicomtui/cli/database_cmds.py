@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import DicomtuiError
 from ..core.levels import LS_COLUMNS, ImportMode, Level, column
 from ..core.text import printable
 from .output import (
@@ -296,7 +297,7 @@ def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
     """``db info`` (counts, disk use) or ``db check [--repair] [--full]``. Exit 1 when the check finds problems
-    (without --repair) or the repair meets errors."""
+    (without --repair) or the repair meets errors. A check ends with a line of counts and its exit code."""
     if args.db_command == "check" and args.repair:
         from ..core.database import DicomDatabase
 
@@ -306,16 +307,33 @@ def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
             if args.db_command == "info":
                 return _print_info(db.stats(), args.json)
             report = db.check(full=args.full)
+    problems = report.errors if args.repair else not report.ok
+    code = EXIT_PARTIAL if problems else EXIT_OK
     if args.json:
         print(json_text(report.__dict__))
-    else:
-        if summary := report.summary():
-            print(printable(summary, multiline=True))
-        for e in report.errors:
-            err(e)
-    if args.repair:
-        return EXIT_PARTIAL if report.errors else EXIT_OK
-    return EXIT_OK if report.ok else EXIT_PARTIAL
+        return code
+    if summary := report.summary():
+        print(printable(summary, multiline=True))
+    for e in report.errors:
+        err(e)
+    print(_check_counts(db_path, report, code))
+    return code
+
+
+def _check_counts(db_path: Path, report, code: int) -> str:
+    """The last line of ``db check``: what was compared, what was found, and the exit code it gives."""
+    try:
+        with open_database(db_path, read_only=True) as db:
+            totals = db.totals()
+        checked = f"checked {totals['instances']:,} instances in {totals['series']:,} series"
+    except DicomtuiError:  # a damaged index that no repair rebuilt: its rows could not be counted
+        checked = "checked the index (its rows could not be counted)"
+    found = (f"{len(report.missing)} missing, {len(report.changed)} changed, {len(report.orphans)} unreferenced in "
+             f"storage, {len(report.stale_temp)} stale temp files"
+             + (f", {len(report.damage)} problems in the index file" if report.damage else "")
+             + (f", {len(report.errors)} errors" if report.errors else ""))
+    verdict = "OK" if code == EXIT_OK else "errors in the repair" if report.errors else "problems found"
+    return f"{checked}: {found} — {verdict} (exit {code})"
 
 
 def _print_info(info: dict[str, Any], as_json: bool) -> int:
