@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,30 +107,64 @@ def _import_mode_from_settings(args: argparse.Namespace, settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
-    """Import files and folders with a progress bar; the report as text or JSON. Exit 1 when files were rejected."""
+    """Import files and folders with a progress bar; the report as text or JSON. Exit 1 when files were rejected
+    or the import was cancelled (Ctrl-C: what was read before is kept and indexed; a second Ctrl-C stops at once).
+    """
     from ..core.indexer import ImportProgress, ImportReport, run_import
 
     report: ImportReport | None = None
-    with open_database(db_path) as db:
+    cancel = threading.Event()
+    with open_database(db_path) as db, _ctrl_c_cancels(cancel):
         progress = progress_bar(rate_and_path=True, disable=args.json)
         with progress:
-            task = progress.add_task("Scanning", total=None, rate="", path="")
-            for event in run_import(db, args.paths, args.mode, workers=args.workers):
+            task = progress.add_task("Scanning…", total=None, rate="", path="", start=False)
+            for event in run_import(db, args.paths, args.mode, workers=args.workers, cancel=cancel):
                 if isinstance(event, ImportReport):
                     report = event
                 elif isinstance(event, ImportProgress):
-                    elapsed = progress.tasks[0].elapsed or 0
-                    rate = f"{event.done / elapsed:,.0f} files/s" if elapsed > 0 and event.done else ""
-                    label = "Importing" if event.phase == "import" else f"Scanning ({event.scanned:,} files)"
-                    progress.update(task, description=label,
-                                    completed=event.done, total=event.total or None, rate=rate,
-                                    path=shorten(event.path, 50))
+                    _show_import_progress(progress, task, event, cancel.is_set())
     assert report is not None
     if args.json:
         print(json_text(report.to_dict()))
     else:
         _print_import_report(report, db_path)
-    return EXIT_PARTIAL if report.rejected else EXIT_OK
+    return EXIT_PARTIAL if report.rejected or report.cancelled else EXIT_OK
+
+
+def _show_import_progress(progress, task, event, cancelling: bool) -> None:
+    """While the scan runs, "Scanning… N files" and no bar (its total still grows: a bar would run backwards);
+    once every file is found, the bar, done/total, rate and time left. After a cancel: "Cancelling…"."""
+    if event.phase == "scan":
+        progress.update(task, description=f"Scanning… {event.scanned:,} files", total=None,
+                        path=shorten(event.path, 50))
+        return
+    if not progress.tasks[0].started:
+        progress.start_task(task)
+    elapsed = progress.tasks[0].elapsed or 0
+    rate = f"{event.done / elapsed:,.0f} files/s" if elapsed > 0 and event.done else ""
+    progress.update(task, description="Cancelling…" if cancelling else "Importing",
+                    completed=event.done, total=event.total or None, rate=rate, path=shorten(event.path, 50))
+
+
+@contextmanager
+def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
+    """Inside the block, the first Ctrl-C (SIGINT) sets ``cancel`` (the import ends cleanly, with its summary);
+    a second one interrupts at once. The previous handler is put back afterwards. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err("cancelling: finishing the files being read (Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_import_report(report, db_path: Path) -> None:

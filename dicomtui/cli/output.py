@@ -136,20 +136,38 @@ def print_tag_table(rows) -> None:
 
 
 def progress_bar(*, rate_and_path: bool = False, disable: bool = False):
-    """A transient rich Progress on stderr: description, bar, done/total, elapsed time.
+    """A transient rich Progress on stderr: description, then (once its total is known) bar, done/total, time
+    left; elapsed time.
 
     ``rate_and_path`` adds the task fields ``rate`` (before the time) and ``path`` (after it), as ``import`` shows
     them. The bar is not drawn when ``disable`` is set or stderr is not a terminal.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     err_console = console(stderr=True)
-    columns: list[Any] = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns: list[Any] = [TextColumn("[bold]{task.description}"), *_known_total_columns()]
     if rate_and_path:
         columns += [TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("[dim]{task.fields[path]}")]
     else:
         columns.append(TimeElapsedColumn())
     return Progress(*columns, console=err_console, transient=True, disable=disable or not err_console.is_terminal)
+
+
+def _known_total_columns() -> list[Any]:
+    """Bar, done/total and time left, drawn only once the total is known: before it, a bar would pulse with
+    "0/?" and the time left would read "-:--:--"; the description says what is going on instead."""
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class WhenTotalKnown(ProgressColumn):
+        def __init__(self, inner: ProgressColumn) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def render(self, task):
+            return self.inner.render(task) if task.total is not None and task.started else Text("")
+
+    return [WhenTotalKnown(c) for c in (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())]
 
 
 def with_progress(work: Callable[[Callable[[int, int], None] | None], T], description: str) -> T:

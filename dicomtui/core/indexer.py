@@ -108,8 +108,16 @@ class ImportReport:
             f"{self.series_added} series, {self.instances_added} instances added; {self.updated} updated, "
             f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected{self._extra()} — "
             f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
-            + (" (cancelled)" if self.cancelled else "") + self._stopped()
+            + (" (cancelled)" if self.cancelled else "") + self._stopped() + self._kept()
         )
+
+    def _kept(self) -> str:
+        """After a cancel: what stays (the instances read before it, indexed; in copy mode their copies)."""
+        if not self.cancelled:
+            return ""
+        where = "copied and indexed" if self.mode == ImportMode.COPY else "indexed"
+        return (f"; cancelled: the {self.instances_added + self.updated} instances read before the cancel are kept, "
+                f"{where}; the files not read yet were not imported (import again to finish: what is in is skipped)")
 
     def headline(self) -> str:
         """The sentence the TUI shows when an import ends (mode and time first, warnings counted)."""
@@ -118,7 +126,8 @@ class ImportReport:
                 f"{self.patients_added} patients, {self.studies_added} studies, {self.series_added} series, "
                 f"{self.instances_added} instances added; {self.updated} updated, "
                 f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected{self._extra()}"
-                + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped())
+                + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped()
+                + self._kept())
 
     def _stopped(self) -> str:
         return ("; stopped: the disk is full — what was copied is indexed; make room and import again"
@@ -188,10 +197,14 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
 
 def _die_with_parent() -> None:
     """Worker initializer: on Linux, ask the kernel to end this worker when the importing process dies
-    (kill -9 included), instead of leaving it orphaned."""
+    (kill -9 included), instead of leaving it orphaned. Ctrl-C is the importing process's to handle (it reaches
+    the whole process group): a worker ignores SIGINT, so that it finishes the copy it is making (no temp file
+    left in ``incoming/``) and its results are indexed by the cancel."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -296,7 +309,7 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
     last_event = time.perf_counter()
     hier: Any = None  # the patient/study/series rows of the run of files being read
     try:
-        for results in _parse_all(str(db.root), mode, chunks, workers):
+        for results in _parse_all(str(db.root), mode, chunks, workers, cancel):
             for result in results:
                 if result[0] == "ok":
                     hier = result[1] or hier
@@ -317,9 +330,10 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
                                      done + scan_state.skipped, report.files_seen,
                                      _result_path(results[-1]) if results else scan_state.folder,
                                      scanned=report.files_seen)
-            if cancel is not None and cancel.is_set():
-                report.cancelled = True
-                break
+            if cancel is not None and cancel.is_set() and not report.cancelled:
+                # No more scanning nor new chunks; the chunks the workers already took are still read and
+                # indexed (in copy mode their files are in storage: indexed, not left unreferenced).
+                report.cancelled = scan_state.stop = True
     except GeneratorExit:
         report.cancelled = True
         _commit(db, pending, notes, report, dups, reserve)
@@ -483,10 +497,13 @@ def _add_rows(db: DicomDatabase, rows: list[Prepared], reserve: Path | None) -> 
 
 
 def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]], workers: int | None,
-               ) -> Iterator[list]:
+               cancel: threading.Event | None = None) -> Iterator[list]:
     """Parse results chunk by chunk, in input order: inline for small sets, else in a process pool.
 
-    Chunks are buffered until there are enough files to be worth a pool (or the scan ends first)."""
+    Chunks are buffered until there are enough files to be worth a pool (or the scan ends first). Once
+    ``cancel`` is set no chunk is started: the pool's waiting chunks are cancelled, those already running are
+    finished and yielded (their copies are in storage and must be indexed)."""
+    cancelled = cancel.is_set if cancel is not None else (lambda: False)
     auto = workers is None
     count_workers: int = (os.cpu_count() or 1) if workers is None else workers
     buffered: list[list[tuple[str, int, int]]] = []
@@ -502,6 +519,8 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
     else:  # the scan ended with few files: parsing here is quicker than starting processes
         for chunk in buffered:
             yield parse_chunk(root, mode, chunk)
+            if cancelled():
+                return
         return
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     if context.get_start_method() != "fork":
@@ -510,6 +529,8 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
         window: deque[Future] = deque()
         try:
             for chunk in itertools.chain(buffered, chunks):
+                if cancelled():
+                    break
                 if not chunk:
                     yield []
                     continue
@@ -517,7 +538,12 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
                 if len(window) >= count_workers * 3:
                     yield marshal.loads(window.popleft().result())
             while window:
-                yield marshal.loads(window.popleft().result())
+                if cancelled():
+                    for fut in window:
+                        fut.cancel()  # those not started yet; running ones finish
+                fut = window.popleft()
+                if not fut.cancelled():
+                    yield marshal.loads(fut.result())
         finally:
             for fut in window:
                 fut.cancel()
