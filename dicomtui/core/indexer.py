@@ -88,6 +88,7 @@ class ImportReport:
     disk_full: bool = False  # the import stopped because the database's disk is full
     mode: ImportMode = ImportMode.LINK
     database: str = ""  # the database folder imported into
+    notes: list[str] = field(default_factory=list)  # sentences about the sources (a 3D Slicer database read)
 
     @property
     def meta_written(self) -> int:
@@ -109,7 +110,7 @@ class ImportReport:
             f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected{self._extra()} — "
             f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
             + (" (cancelled)" if self.cancelled else "") + self._stopped() + self._kept()
-        )
+        ) + "".join(f"\n{note}" for note in self.notes)
 
     def _kept(self) -> str:
         """After a cancel: what stays (the instances read before it, indexed; in copy mode their copies)."""
@@ -127,7 +128,7 @@ class ImportReport:
                 f"{self.instances_added} instances added; {self.updated} updated, "
                 f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected{self._extra()}"
                 + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped()
-                + self._kept())
+                + self._kept() + "".join(f" {note}." for note in self.notes))
 
     def _stopped(self) -> str:
         return ("; stopped: the disk is full — what was copied is indexed; make room and import again"
@@ -158,6 +159,7 @@ class ImportReport:
             "elapsed_s": round(self.elapsed_s, 3),
             "cancelled": self.cancelled,
             "disk_full": self.disk_full,
+            "notes": list(self.notes),
         }
 
 
@@ -409,7 +411,7 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
     last = time.perf_counter()
     # Nothing imported from these folders before: nothing to compare, so the parsers stat the files (in parallel).
     for folder in iter_scan(paths, found, report.rejected, stat=bool(known), skip=str(db.root),
-                            unlisted=state.unlisted):
+                            unlisted=state.unlisted, notes=report.notes):
         if state.stop:
             return
         state.folder = folder

@@ -197,7 +197,7 @@ class Reading:
         return [(lv, row_id) for lv, row_id, _text in matches]
 
     @staticmethod
-    def _ambiguous(text: str, what: str, matches: list[tuple[Level, str]], total: int) -> str:
+    def _ambiguous(text: str, what: str, matches: list[tuple[str, str]], total: int) -> str:
         """The sentence for a text that names several rows, one match per line (at most AMBIGUOUS_SHOWN)."""
         lines = [f"  {level} {name}" for level, name in matches[:AMBIGUOUS_SHOWN]]
         if total > len(lines):
