@@ -109,16 +109,17 @@ class ImportReport:
             f"{self.series_added} series, {self.instances_added} instances added; {self.updated} updated, "
             f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected{self._extra()} — "
             f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
-            + (" (cancelled)" if self.cancelled else "") + self._stopped() + self._kept()
-        ) + "".join(f"\n{note}" for note in self.notes)
+            + (" (cancelled)" if self.cancelled else "") + self._stopped()
+        ) + "".join(f"\n{line}" for line in (self._kept(), *self.notes) if line)
 
     def _kept(self) -> str:
-        """After a cancel: what stays (the instances read before it, indexed; in copy mode their copies)."""
+        """After a cancel, a sentence on what stays: the instances read before it (indexed; in copy mode with
+        their copies) and that the rest was not imported."""
         if not self.cancelled:
             return ""
         where = "copied and indexed" if self.mode == ImportMode.COPY else "indexed"
-        return (f"; cancelled: the {self.instances_added + self.updated} instances read before the cancel are kept, "
-                f"{where}; the files not read yet were not imported (import again to finish: what is in is skipped)")
+        return (f"The {self.instances_added + self.updated} instances read before the cancel are kept, {where}; "
+                "the files not read yet were not imported (import again to finish: what is in is skipped).")
 
     def headline(self) -> str:
         """The sentence the TUI shows when an import ends (mode and time first, warnings counted)."""
@@ -128,7 +129,7 @@ class ImportReport:
                 f"{self.instances_added} instances added; {self.updated} updated, "
                 f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected{self._extra()}"
                 + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped()
-                + self._kept() + "".join(f" {note}." for note in self.notes))
+                + "".join(f" {line}" for line in (self._kept(), *(f"{n}." for n in self.notes)) if line))
 
     def _stopped(self) -> str:
         return ("; stopped: the disk is full — what was copied is indexed; make room and import again"
