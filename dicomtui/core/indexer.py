@@ -346,7 +346,8 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
     _commit(db, pending, notes, report, dups, reserve)
     report.warnings += dups.warnings()
     _note_unlisted(scan_state, report)
-    yield ImportProgress("import", done + scan_state.skipped, report.files_seen, scanned=report.files_seen)
+    if not report.cancelled:  # after a cancel, "done of what was found" could read as a finished 100 %
+        yield ImportProgress("import", done + scan_state.skipped, report.files_seen, scanned=report.files_seen)
 
 
 @dataclass

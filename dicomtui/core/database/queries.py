@@ -172,11 +172,17 @@ class Reading:
             found = [(level, int(uid)) for level in allowed if self.conn.execute(
                 f"SELECT 1 FROM {level.table} WHERE id = ?", (int(uid),)).fetchone()]
             if len(found) > 1:
-                raise SelectionError(self._ambiguous(uid, "names a row of several levels (a row id)",
-                                                     [(lv, f"{lv}:{uid}") for lv, _ in found], len(found)))
+                named = [(lv, f"{lv}:{uid} ({self._uid_of(lv, row_id)})") for lv, row_id in found]
+                raise SelectionError(self._ambiguous(uid, "is a row id of several levels", named, len(found),
+                                                     f"give its level first (e.g. series:{uid})"))
             if found:
                 return found
         return self._by_prefix(uid, allowed)
+
+    def _uid_of(self, level: str, row_id: int) -> str:
+        lv = Level(level)
+        row = self.conn.execute(f"SELECT {lv.uid_column} FROM {lv.table} WHERE id = ?", (row_id,)).fetchone()
+        return str(row[0]) if row else ""
 
     def _by_prefix(self, prefix: str, levels: list[Level]) -> list[tuple[str, int]]:
         """The one study, series or instance whose UID starts with ``prefix`` (an index range scan per level);
@@ -193,16 +199,18 @@ class Reading:
                 (prefix, prefix + "\U0010ffff")).fetchone()[0]
                 for lv in {m[0] for m in matches})
             raise SelectionError(self._ambiguous(prefix, "is the beginning of several UIDs",
-                                                 [(lv, text) for lv, _id, text in matches], counts))
+                                                 [(lv, text) for lv, _id, text in matches], counts,
+                                                 f"give more of the UID, or its level first (e.g. series:{prefix})"))
         return [(lv, row_id) for lv, row_id, _text in matches]
 
     @staticmethod
-    def _ambiguous(text: str, what: str, matches: list[tuple[str, str]], total: int) -> str:
+    def _ambiguous(text: str, what: str, matches: list[tuple[str, str]], total: int, hint: str) -> str:
         """The sentence for a text that names several rows, one match per line (at most AMBIGUOUS_SHOWN)."""
-        lines = [f"  {level} {name}" for level, name in matches[:AMBIGUOUS_SHOWN]]
+        lines = [f"  {name}" if name.startswith(f"{level}:") else f"  {level} {name}"
+                 for level, name in matches[:AMBIGUOUS_SHOWN]]
         if total > len(lines):
             lines.append(f"  … and {total - len(lines)} more")
-        return (f"{text} is ambiguous: it {what}; give more of the UID, or its level first (e.g. series:{text}):\n"
+        return (f"{text} is ambiguous: it {what}; {hint}:\n"
                 + "\n".join(lines))
 
     def stats(self) -> dict[str, Any]:
