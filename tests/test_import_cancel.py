@@ -108,3 +108,33 @@ def test_a_cancel_in_the_core_keeps_what_the_workers_stored(tmp_path: Path, work
     assert check.ok, check.summary()
     assert "read before the cancel are kept" in report.summary()
     assert not seen or seen[-1].done < seen[-1].total or seen[-1].total < 4500  # never a 100 % after a cancel
+
+
+async def test_the_tui_bar_shows_no_percentage_before_work_and_no_100_after_a_cancel(tmp_path: Path) -> None:
+    from textual.widgets import ProgressBar
+
+    from dicomtui.core.indexer import ImportProgress
+    from dicomtui.tui.app import DicomTuiApp
+    from dicomtui.tui.screens.import_ import ImportScreen
+
+    folder = clone_folder(tmp_path, 3000)
+    app = DicomTuiApp(tmp_path / "fresh", renderer="halfblock", settings_path=tmp_path / "config.toml")
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.press("i")
+        screen = app.screen
+        assert isinstance(screen, ImportScreen)
+        bar = screen.query_one("#import-progress", ProgressBar)
+        assert not bar.display  # before work: no bar reading "--%"
+        screen.show_progress(ImportProgress("scan", 0, 0, scanned=120))
+        assert not bar.display
+        screen.cancel_event.set()  # as Escape does while running
+        from textual.widgets import Input
+
+        screen.query_one("#import-path", Input).value = str(folder)
+        await pilot.press("enter")
+        for _ in range(600):
+            await pilot.pause(0.05)
+            if screen.report is not None:
+                break
+        assert screen.report is not None and screen.report.cancelled
+        assert bar.percentage is None or bar.percentage < 1

@@ -343,6 +343,7 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
         raise
     finally:
         db.bulk_writes(False)
+    report.cancelled = report.cancelled or (cancel is not None and cancel.is_set())  # set before any result came
     _commit(db, pending, notes, report, dups, reserve)
     report.warnings += dups.warnings()
     _note_unlisted(scan_state, report)
