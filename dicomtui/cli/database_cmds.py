@@ -117,7 +117,7 @@ def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
     with open_database(db_path) as db, _ctrl_c_cancels(cancel):
         progress = progress_bar(rate_and_path=True, disable=args.json)
         with progress:
-            task = progress.add_task("Scanning…", total=None, rate="", path="", start=False)
+            task = progress.add_task("Scanning…", total=None, rate="", path="")
             for event in run_import(db, args.paths, args.mode, workers=args.workers, cancel=cancel):
                 if isinstance(event, ImportReport):
                     report = event
@@ -135,11 +135,10 @@ def _show_import_progress(progress, task, event, cancelling: bool) -> None:
     """While the scan runs, "Scanning… N files" and no bar (its total still grows: a bar would run backwards);
     once every file is found, the bar, done/total, rate and time left. After a cancel: "Cancelling…"."""
     if event.phase == "scan":
-        progress.update(task, description=f"Scanning… {event.scanned:,} files", total=None,
+        progress.update(task, description="Scanning…" + (f" {event.scanned:,} files" if event.scanned else ""),
+                        total=None,
                         path=shorten(event.path, 50))
         return
-    if not progress.tasks[0].started:
-        progress.start_task(task)
     elapsed = progress.tasks[0].elapsed or 0
     rate = f"{event.done / elapsed:,.0f} files/s" if elapsed > 0 and event.done else ""
     progress.update(task, description="Cancelling…" if cancelling else "Importing",

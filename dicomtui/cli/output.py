@@ -165,7 +165,7 @@ def _known_total_columns() -> list[Any]:
             self.inner = inner
 
         def render(self, task):
-            return self.inner.render(task) if task.total is not None and task.started else Text("")
+            return self.inner.render(task) if task.total is not None else Text("")
 
     return [WhenTotalKnown(c) for c in (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())]
 
