@@ -121,3 +121,10 @@ def test_a_damaged_index_is_said_and_the_folder_walked(tmp_path: Path, capsys: p
     report = json.loads(capsys.readouterr().out)
     assert report["instances_added"] == copied  # the copies under dicom/ are found by walking
     assert any("its folder is walked instead" in r["reason"] for r in report["rejected"])
+
+
+def test_the_index_given_by_name_imports_its_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder, copied, linked = make_slicer_database(tmp_path)
+    assert main(["--db", str(tmp_path / "db"), "import", str(folder / "ctkDICOM.sql"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["instances_added"] == copied + linked and "3D Slicer DICOM database" in report["notes"][0]

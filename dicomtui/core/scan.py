@@ -121,6 +121,8 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
         elif stat_mod.S_ISREG(st.st_mode) and (os.path.basename(top).upper() == _DICOMDIR
                                                 or is_media_directory(top)):
             found += _dicomdir_files(top, problems) or []
+        elif os.path.basename(top) == SLICER_INDEX:  # the index given by name: its database, as for a DICOMDIR
+            _slicer_files(os.path.dirname(top), found, problems, [] if notes is None else notes)
         elif stat_mod.S_ISREG(st.st_mode):
             found.append((top, st.st_size, st.st_mtime_ns))
         else:
