@@ -7,7 +7,10 @@ STAMP   = $(VENV)/.installed-stamp
 
 .PHONY: run test check screenshots bench clean
 
+# pip is silent (-q) and takes a minute or two the first time: say so before it starts.
 $(STAMP): pyproject.toml setup.py dicomtui/core/_scan.c
+	@if [ -d $(VENV) ]; then echo "updating $(VENV) (pyproject.toml or the C extension changed) ..."; \
+	else echo "installing into $(VENV) (first run; a minute or two) ..."; fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'

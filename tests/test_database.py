@@ -97,7 +97,8 @@ def test_filters_are_case_insensitive_with_wildcards(tmp_path: Path, db: DicomDa
     assert names("*anna") == ["Smith^Anna"]
     assert names("do?^j*") == ["Doe^John"]
     assert names("oe") == ["Doe^John"]  # substring without wildcards
-    assert names("oe*") == []  # with wildcards a whole value must match
+    # issue 14 item 18: wildcards stay inside a substring search (oe* finds what oe finds); =word is whole-value
+    assert names("oe*") == ["Doe^John"] and names("=oe*") == [] and names("=doe*") == ["Doe^John"]
     assert names("b2") == ["Smith^Anna"]  # any shown column
     assert names("_") == ["O_Brien%"] and names("%") == ["O_Brien%"]  # SQL wildcards are literal
     assert names("smith b2") == ["Smith^Anna"] and names("smith a1") == []  # every word must match

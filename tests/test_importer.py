@@ -364,8 +364,12 @@ def test_import_report_summary_and_headline() -> None:
         "Import finished (copy, 22 files in 0.5 s): 1 patients, 1 studies, 2 series, 15 instances added; "
         "3 updated, 4 unchanged, 1 rejected.")
     report.cancelled, report.mode, report.warnings = True, ImportMode.LINK, [Problem("/y", "no PatientID")]
-    assert report.summary().startswith("Linked into /data/db: ") and report.summary().endswith(" (cancelled)")
-    assert report.headline().startswith("Import cancelled (link, ") and report.headline().endswith(", 1 warnings.")
+    # issue 14 item 20: a cancelled import's summary goes on to say what was kept (a line of its own)
+    first, kept = report.summary().split("\n")
+    assert first.startswith("Linked into /data/db: ") and first.endswith(" (cancelled)")
+    assert kept.startswith("The 18 instances read before the cancel are kept, indexed; the files not read yet")
+    assert report.headline().startswith("Import cancelled (link, ") and ", 1 warnings. The 18 instances read" in (
+        report.headline())
 
 
 def test_the_report_names_the_database(tmp_path: Path, series_folder: Path, db: DicomDatabase) -> None:

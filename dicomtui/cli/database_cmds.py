@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import DicomtuiError
 from ..core.levels import LS_COLUMNS, ImportMode, Level, column
 from ..core.text import printable
 from .output import (
@@ -43,11 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("ls", help="list patients, studies, series or instances")
     p.add_argument("level", choices=[level.plural for level in Level])
-    p.add_argument("--patient", metavar="ID", help="only this PatientID")
-    p.add_argument("--study", metavar="UID", help="only this StudyInstanceUID")
-    p.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID")
-    p.add_argument("--filter", metavar="TEXT", help="case-insensitive filter over the shown columns; * and ? wildcards")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--patient", metavar="ID", help="only this PatientID (or patient row id)")
+    p.add_argument("--study", metavar="UID", help="only this StudyInstanceUID (a unique prefix or row id will do)")
+    p.add_argument("--series", metavar="UID", help="only this SeriesInstanceUID (a unique prefix or row id will do)")
+    p.add_argument("--filter", metavar="TEXT", help="case-insensitive words over the shown columns, each matched "
+                                                   "anywhere; * any text, ? one character; =value an exact value")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="the rows as JSON (with their row ids)")
+    out.add_argument("--uids", action="store_true", help="only the UIDs (PatientIDs for patients), one a line")
     p.set_defaults(handler=cmd_ls)
 
     p = sub.add_parser("rm", help="delete patients (by PatientID), studies, series or instances (by UID)")
@@ -99,30 +107,63 @@ def _import_mode_from_settings(args: argparse.Namespace, settings) -> None:
 
 
 def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
-    """Import files and folders with a progress bar; the report as text or JSON. Exit 1 when files were rejected."""
+    """Import files and folders with a progress bar; the report as text or JSON. Exit 1 when files were rejected
+    or the import was cancelled (Ctrl-C: what was read before is kept and indexed; a second Ctrl-C stops at once).
+    """
     from ..core.indexer import ImportProgress, ImportReport, run_import
 
     report: ImportReport | None = None
-    with open_database(db_path) as db:
+    cancel = threading.Event()
+    with open_database(db_path) as db, _ctrl_c_cancels(cancel):
         progress = progress_bar(rate_and_path=True, disable=args.json)
         with progress:
-            task = progress.add_task("Scanning", total=None, rate="", path="")
-            for event in run_import(db, args.paths, args.mode, workers=args.workers):
+            task = progress.add_task("Scanning…", total=None, rate="", path="")
+            for event in run_import(db, args.paths, args.mode, workers=args.workers, cancel=cancel):
                 if isinstance(event, ImportReport):
                     report = event
                 elif isinstance(event, ImportProgress):
-                    elapsed = progress.tasks[0].elapsed or 0
-                    rate = f"{event.done / elapsed:,.0f} files/s" if elapsed > 0 and event.done else ""
-                    label = "Importing" if event.phase == "import" else f"Scanning ({event.scanned:,} files)"
-                    progress.update(task, description=label,
-                                    completed=event.done, total=event.total or None, rate=rate,
-                                    path=shorten(event.path, 50))
+                    _show_import_progress(progress, task, event, cancel.is_set())
     assert report is not None
     if args.json:
         print(json_text(report.to_dict()))
     else:
         _print_import_report(report, db_path)
-    return EXIT_PARTIAL if report.rejected else EXIT_OK
+    return EXIT_PARTIAL if report.rejected or report.cancelled else EXIT_OK
+
+
+def _show_import_progress(progress, task, event, cancelling: bool) -> None:
+    """While the scan runs, "Scanning… N files" and no bar (its total still grows: a bar would run backwards);
+    once every file is found, the bar, done/total, rate and time left. After a cancel: "Cancelling…"."""
+    if event.phase == "scan":
+        progress.update(task, description="Scanning…" + (f" {event.scanned:,} files" if event.scanned else ""),
+                        total=None,
+                        path=shorten(event.path, 50))
+        return
+    elapsed = progress.tasks[0].elapsed or 0
+    rate = f"{event.done / elapsed:,.0f} files/s" if elapsed > 0 and event.done else ""
+    progress.update(task, description="Cancelling…" if cancelling else "Importing",
+                    completed=event.done, total=event.total or None, rate=rate, path=shorten(event.path, 50))
+
+
+@contextmanager
+def _ctrl_c_cancels(cancel: threading.Event) -> Iterator[None]:
+    """Inside the block, the first Ctrl-C (SIGINT) sets ``cancel`` (the import ends cleanly, with its summary);
+    a second one interrupts at once. The previous handler is put back afterwards. Only in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        err("cancelling: finishing the files being read (Ctrl-C again to stop at once)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _print_import_report(report, db_path: Path) -> None:
@@ -168,26 +209,20 @@ def cmd_ls(args: argparse.Namespace, db_path: Path) -> int:
         if args.json:
             print(json_text(rows))
             return EXIT_OK
+        if args.uids:
+            for row in rows:
+                print(printable(str(row.get(level.uid_column) or "")))
+            return EXIT_OK
         print_rows([column(level, k) for k in LS_COLUMNS[level]], rows, f"{len(rows)} {level.plural}")
     return EXIT_OK
 
 
 def _ls_rows(db, level: Level, args) -> list[dict[str, Any]] | None:
-    patient_ids = study_ids = series_ids = None
-    if args.patient is not None:
-        patient_ids = [r["id"] for r in db.patients() if r["PatientID"] == args.patient]
-        if not patient_ids:
-            return _not_found(Level.PATIENT, args.patient)
-    if args.study is not None:
-        row = db.find(Level.STUDY, args.study)
-        if row is None:
-            return _not_found(Level.STUDY, args.study)
-        study_ids = [row["id"]]
-    if args.series is not None:
-        row = db.find(Level.SERIES, args.series)
-        if row is None:
-            return _not_found(Level.SERIES, args.series)
-        series_ids = [row["id"]]
+    patient_ids = _ls_ids(db, Level.PATIENT, args.patient)
+    study_ids = _ls_ids(db, Level.STUDY, args.study)
+    series_ids = _ls_ids(db, Level.SERIES, args.series)
+    if [] in (patient_ids, study_ids, series_ids):
+        return None
     if level is Level.PATIENT:
         rows = db.patients(args.filter)
         if patient_ids is not None:
@@ -213,9 +248,17 @@ def _ls_rows(db, level: Level, args) -> list[dict[str, Any]] | None:
     return rows
 
 
-def _not_found(level: Level, uid: str) -> None:
-    err(f"no {level} {uid} in the database")
-    return None
+def _ls_ids(db, level: Level, text: str | None) -> list[int] | None:
+    """The row ids ``--patient``/``--study``/``--series`` names (a PatientID may name several patients): None
+    for no restriction, [] (after saying so) when it names nothing. An ambiguous prefix raises SelectionError."""
+    from ..core import selection
+
+    if text is None:
+        return None
+    ids = [item.id for item in selection.resolve(db, [text], levels=[level]).items]
+    if not ids:
+        err(f"no {level} {text} in the database")
+    return ids
 
 
 # ---- rm ------------------------------------------------------------------------------------------------------
@@ -291,7 +334,7 @@ def cmd_show(args: argparse.Namespace, db_path: Path) -> int:
 
 def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
     """``db info`` (counts, disk use) or ``db check [--repair] [--full]``. Exit 1 when the check finds problems
-    (without --repair) or the repair meets errors."""
+    (without --repair) or the repair meets errors. A check ends with a line of counts and its exit code."""
     if args.db_command == "check" and args.repair:
         from ..core.database import DicomDatabase
 
@@ -301,16 +344,33 @@ def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
             if args.db_command == "info":
                 return _print_info(db.stats(), args.json)
             report = db.check(full=args.full)
+    problems = report.errors if args.repair else not report.ok
+    code = EXIT_PARTIAL if problems else EXIT_OK
     if args.json:
         print(json_text(report.__dict__))
-    else:
-        if summary := report.summary():
-            print(printable(summary, multiline=True))
-        for e in report.errors:
-            err(e)
-    if args.repair:
-        return EXIT_PARTIAL if report.errors else EXIT_OK
-    return EXIT_OK if report.ok else EXIT_PARTIAL
+        return code
+    if summary := report.summary():
+        print(printable(summary, multiline=True))
+    for e in report.errors:
+        err(e)
+    print(_check_counts(db_path, report, code))
+    return code
+
+
+def _check_counts(db_path: Path, report, code: int) -> str:
+    """The last line of ``db check``: what was compared, what was found, and the exit code it gives."""
+    try:
+        with open_database(db_path, read_only=True) as db:
+            totals = db.totals()
+        checked = f"checked {totals['instances']:,} instances in {totals['series']:,} series"
+    except DicomtuiError:  # a damaged index that no repair rebuilt: its rows could not be counted
+        checked = "checked the index (its rows could not be counted)"
+    found = (f"{len(report.missing)} missing, {len(report.changed)} changed, {len(report.orphans)} unreferenced in "
+             f"storage, {len(report.stale_temp)} stale temp files"
+             + (f", {len(report.damage)} problems in the index file" if report.damage else "")
+             + (f", {len(report.errors)} errors" if report.errors else ""))
+    verdict = "OK" if code == EXIT_OK else "errors in the repair" if report.errors else "problems found"
+    return f"{checked}: {found} — {verdict} (exit {code})"
 
 
 def _print_info(info: dict[str, Any], as_json: bool) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,11 +46,12 @@ def _load_options_from_settings(args: argparse.Namespace, settings) -> None:
 
 
 def _series_ids(db, uids: list[str]) -> list[int] | None:
-    """The database ids of the series named by ``uids`` (in order); None, after saying which, when a UID names
-    no series (a study or instance UID does not count)."""
+    """The database ids of the series named by ``uids`` (in order; a unique prefix or a row id will do); None,
+    after saying which, when a UID names no series (a study or instance UID does not count). An ambiguous
+    prefix raises SelectionError (main: its sentence, exit 2)."""
     from ..core import selection
 
-    resolved = selection.resolve(db, uids)
+    resolved = selection.resolve(db, uids, levels=[Level.SERIES])
     ids = []
     for uid in uids:
         found = [item.id for text, item in resolved.names if text == uid and item.level is Level.SERIES]
@@ -91,13 +91,6 @@ def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
-class _WarningLine(logging.Handler):
-    """The core's log of a file read with a library warning ("path: text"), as our other warnings are printed."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        err(f"warning: {record.getMessage()}")
-
-
 def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     """Examine, choose (--loadable N, else the first of the default selection), load, write. A bad output name, an
     unloadable series (LoadError, PixelError) or an unwritable volume (VolumeWriteError) is a DicomtuiError: main
@@ -116,7 +109,6 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         chosen = choose(loadables, args.loadable, first_only=True)  # one output file: one loadable
         for warning in (w for item in chosen for w in item.warnings):
             err(f"warning: {warning}")
-        logging.getLogger("dicomtui.pixels").addHandler(_WarningLine())
 
         def work(progress: Callable[[int, int], None] | None) -> LoadReport:
             tick = None if progress is None else lambda p: progress(p.done, p.total)

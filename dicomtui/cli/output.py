@@ -27,11 +27,12 @@ EXIT_OK, EXIT_PARTIAL, EXIT_FATAL = 0, 1, 2
 T = TypeVar("T")
 
 
-def console(stderr: bool = False):
-    """A rich Console on stdout (or stderr) that does not colour numbers and strings by guesswork."""
+def console(stderr: bool = False, width: int | None = None):
+    """A rich Console on stdout (or stderr) that does not colour numbers and strings by guesswork; ``width``
+    overrides the terminal's."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def err(message: str) -> None:
@@ -78,18 +79,35 @@ def print_tsv(columns: Sequence[str], rows: Iterable[Iterable[str]]) -> None:
 
 
 def print_table(columns: Sequence[Column], rows: Sequence[dict[str, Any]], footer: str) -> None:
-    """For a terminal: the rows as an aligned table under the columns' labels, then a dim footer (``3 series``)."""
+    """For a terminal: the rows as an aligned table under the columns' labels, then a dim footer (``3 series``).
+
+    A UID is never wrapped nor cut (it is copied by hand into the next command): UID columns are as wide as
+    their longest value and the other columns fold first; on a terminal narrower than that the line runs on
+    (the terminal wraps it, whole) rather than losing characters."""
     from rich.table import Table
     from rich.text import Text
 
+    cells = [_cells(columns, row) for row in rows]
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in columns:
-        table.add_column(col.label, overflow="fold", min_width=min(len(col.label), 12))
-    for row in rows:
-        table.add_row(*(Text(cell) for cell in _cells(columns, row)))  # Text: a value is never rich markup
+    for n, col in enumerate(columns):
+        if is_uid_column(col.keyword):
+            width = max([len(col.label), *(len(line[n]) for line in cells)])
+            table.add_column(col.label, no_wrap=True, overflow="ignore", min_width=width)
+        else:
+            table.add_column(col.label, overflow="fold", min_width=min(len(col.label), 6))
+    for line in cells:
+        table.add_row(*(Text(cell) for cell in line))  # Text: a value is never rich markup
     out = console()
-    out.print(table)
+    needed = sum(c.min_width or 0 for c in table.columns) + 2 * len(columns)  # 2: the padding between columns
+    if needed > out.width:  # rich would squeeze columns to nothing: lay the table out wider, the terminal wraps
+        out = console(width=needed)
+    out.print(table, crop=False)
     out.print(f"[dim]{footer}[/]")
+
+
+def is_uid_column(keyword: str) -> bool:
+    """Whether a column holds UIDs (its PS3.3 keyword ends in UID): never wrapped in a table."""
+    return keyword.endswith("UID")
 
 
 def print_rows(columns: Sequence[Column], rows: Sequence[dict[str, Any]], footer: str) -> None:
@@ -118,20 +136,38 @@ def print_tag_table(rows) -> None:
 
 
 def progress_bar(*, rate_and_path: bool = False, disable: bool = False):
-    """A transient rich Progress on stderr: description, bar, done/total, elapsed time.
+    """A transient rich Progress on stderr: description, then (once its total is known) bar, done/total, time
+    left; elapsed time.
 
     ``rate_and_path`` adds the task fields ``rate`` (before the time) and ``path`` (after it), as ``import`` shows
     them. The bar is not drawn when ``disable`` is set or stderr is not a terminal.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     err_console = console(stderr=True)
-    columns: list[Any] = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+    columns: list[Any] = [TextColumn("[bold]{task.description}"), *_known_total_columns()]
     if rate_and_path:
         columns += [TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("[dim]{task.fields[path]}")]
     else:
         columns.append(TimeElapsedColumn())
     return Progress(*columns, console=err_console, transient=True, disable=disable or not err_console.is_terminal)
+
+
+def _known_total_columns() -> list[Any]:
+    """Bar, done/total and time left, drawn only once the total is known: before it, a bar would pulse with
+    "0/?" and the time left would read "-:--:--"; the description says what is going on instead."""
+    from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class WhenTotalKnown(ProgressColumn):
+        def __init__(self, inner: ProgressColumn) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def render(self, task):
+            return self.inner.render(task) if task.total is not None else Text("")
+
+    return [WhenTotalKnown(c) for c in (BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())]
 
 
 def with_progress(work: Callable[[Callable[[int, int], None] | None], T], description: str) -> T:

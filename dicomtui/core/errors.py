@@ -45,5 +45,9 @@ class MetadataError(DicomtuiError):
     """A file's tags cannot be shown; the message names the file and says why."""
 
 
+class SelectionError(DicomtuiError):
+    """A UID prefix or row id the user typed names several rows; the message lists them and how to choose."""
+
+
 class HeaderError(DicomtuiError):
     """A file cannot be indexed; the message is the reason shown in the import report."""

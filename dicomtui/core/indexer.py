@@ -88,6 +88,7 @@ class ImportReport:
     disk_full: bool = False  # the import stopped because the database's disk is full
     mode: ImportMode = ImportMode.LINK
     database: str = ""  # the database folder imported into
+    notes: list[str] = field(default_factory=list)  # sentences about the sources (a 3D Slicer database read)
 
     @property
     def meta_written(self) -> int:
@@ -109,7 +110,16 @@ class ImportReport:
             f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected{self._extra()} — "
             f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
             + (" (cancelled)" if self.cancelled else "") + self._stopped()
-        )
+        ) + "".join(f"\n{line}" for line in (self._kept(), *self.notes) if line)
+
+    def _kept(self) -> str:
+        """After a cancel, a sentence on what stays: the instances read before it (indexed; in copy mode with
+        their copies) and that the rest was not imported."""
+        if not self.cancelled:
+            return ""
+        where = "copied and indexed" if self.mode == ImportMode.COPY else "indexed"
+        return (f"The {self.instances_added + self.updated} instances read before the cancel are kept, {where}; "
+                "the files not read yet were not imported (import again to finish: what is in is skipped).")
 
     def headline(self) -> str:
         """The sentence the TUI shows when an import ends (mode and time first, warnings counted)."""
@@ -118,7 +128,8 @@ class ImportReport:
                 f"{self.patients_added} patients, {self.studies_added} studies, {self.series_added} series, "
                 f"{self.instances_added} instances added; {self.updated} updated, "
                 f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected{self._extra()}"
-                + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped())
+                + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped()
+                + "".join(f" {line}" for line in (self._kept(), *(f"{n}." for n in self.notes)) if line))
 
     def _stopped(self) -> str:
         return ("; stopped: the disk is full — what was copied is indexed; make room and import again"
@@ -149,6 +160,7 @@ class ImportReport:
             "elapsed_s": round(self.elapsed_s, 3),
             "cancelled": self.cancelled,
             "disk_full": self.disk_full,
+            "notes": list(self.notes),
         }
 
 
@@ -188,10 +200,14 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
 
 def _die_with_parent() -> None:
     """Worker initializer: on Linux, ask the kernel to end this worker when the importing process dies
-    (kill -9 included), instead of leaving it orphaned."""
+    (kill -9 included), instead of leaving it orphaned. Ctrl-C is the importing process's to handle (it reaches
+    the whole process group): a worker ignores SIGINT, so that it finishes the copy it is making (no temp file
+    left in ``incoming/``) and its results are indexed by the cancel."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import ctypes
-        import signal
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -296,7 +312,7 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
     last_event = time.perf_counter()
     hier: Any = None  # the patient/study/series rows of the run of files being read
     try:
-        for results in _parse_all(str(db.root), mode, chunks, workers):
+        for results in _parse_all(str(db.root), mode, chunks, workers, cancel):
             for result in results:
                 if result[0] == "ok":
                     hier = result[1] or hier
@@ -317,19 +333,22 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
                                      done + scan_state.skipped, report.files_seen,
                                      _result_path(results[-1]) if results else scan_state.folder,
                                      scanned=report.files_seen)
-            if cancel is not None and cancel.is_set():
-                report.cancelled = True
-                break
+            if cancel is not None and cancel.is_set() and not report.cancelled:
+                # No more scanning nor new chunks; the chunks the workers already took are still read and
+                # indexed (in copy mode their files are in storage: indexed, not left unreferenced).
+                report.cancelled = scan_state.stop = True
     except GeneratorExit:
         report.cancelled = True
         _commit(db, pending, notes, report, dups, reserve)
         raise
     finally:
         db.bulk_writes(False)
+    report.cancelled = report.cancelled or (cancel is not None and cancel.is_set())  # set before any result came
     _commit(db, pending, notes, report, dups, reserve)
     report.warnings += dups.warnings()
     _note_unlisted(scan_state, report)
-    yield ImportProgress("import", done + scan_state.skipped, report.files_seen, scanned=report.files_seen)
+    if not report.cancelled:  # after a cancel, "done of what was found" could read as a finished 100 %
+        yield ImportProgress("import", done + scan_state.skipped, report.files_seen, scanned=report.files_seen)
 
 
 @dataclass
@@ -395,7 +414,7 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
     last = time.perf_counter()
     # Nothing imported from these folders before: nothing to compare, so the parsers stat the files (in parallel).
     for folder in iter_scan(paths, found, report.rejected, stat=bool(known), skip=str(db.root),
-                            unlisted=state.unlisted):
+                            unlisted=state.unlisted, notes=report.notes):
         if state.stop:
             return
         state.folder = folder
@@ -483,10 +502,13 @@ def _add_rows(db: DicomDatabase, rows: list[Prepared], reserve: Path | None) -> 
 
 
 def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]], workers: int | None,
-               ) -> Iterator[list]:
+               cancel: threading.Event | None = None) -> Iterator[list]:
     """Parse results chunk by chunk, in input order: inline for small sets, else in a process pool.
 
-    Chunks are buffered until there are enough files to be worth a pool (or the scan ends first)."""
+    Chunks are buffered until there are enough files to be worth a pool (or the scan ends first). Once
+    ``cancel`` is set no chunk is started: the pool's waiting chunks are cancelled, those already running are
+    finished and yielded (their copies are in storage and must be indexed)."""
+    cancelled = cancel.is_set if cancel is not None else (lambda: False)
     auto = workers is None
     count_workers: int = (os.cpu_count() or 1) if workers is None else workers
     buffered: list[list[tuple[str, int, int]]] = []
@@ -502,6 +524,8 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
     else:  # the scan ended with few files: parsing here is quicker than starting processes
         for chunk in buffered:
             yield parse_chunk(root, mode, chunk)
+            if cancelled():
+                return
         return
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     if context.get_start_method() != "fork":
@@ -510,6 +534,8 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
         window: deque[Future] = deque()
         try:
             for chunk in itertools.chain(buffered, chunks):
+                if cancelled():
+                    break
                 if not chunk:
                     yield []
                     continue
@@ -517,7 +543,12 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
                 if len(window) >= count_workers * 3:
                     yield marshal.loads(window.popleft().result())
             while window:
-                yield marshal.loads(window.popleft().result())
+                if cancelled():
+                    for fut in window:
+                        fut.cancel()  # those not started yet; running ones finish
+                fut = window.popleft()
+                if not fut.cancelled():
+                    yield marshal.loads(fut.result())
         finally:
             for fut in window:
                 fut.cancel()

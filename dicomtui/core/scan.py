@@ -5,7 +5,11 @@ A DICOMDIR does not limit what is imported: its folder is walked like any other,
 sub-folder added to a CD, another project's images) are imported too and named (``unlisted``).
 What the DICOMDIR adds is the check that each file it references is there; references are resolved as CD media
 are read (ISO 9660 names are upper case, PS3.12 / PS3.10 8.5): case-insensitively, with an optional extension
-(an entry ``IM000000`` finds ``im000000.dcm``)."""
+(an entry ``IM000000`` finds ``im000000.dcm``).
+
+A 3D Slicer DICOM database folder (``ctkDICOM.sql`` beside ``dicom/``) is read the same way, through its index:
+the files its ``Images`` table lists (those Slicer copied and those it linked elsewhere), read-only
+(:mod:`dicomtui.core.slicerdb`); one sentence per such folder goes to ``notes`` for the import summary."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from .dicomfile import captured_warnings
+from .slicerdb import SLICER_INDEX, read_slicer_database
 
 log = logging.getLogger("dicomtui.scan")
 
@@ -70,7 +75,7 @@ class _Index:
 
 
 def scan(paths: Iterable[str | os.PathLike], problems: list[Problem],
-         unlisted: dict[str, str] | None = None) -> list[tuple[str, int, int]]:
+         unlisted: dict[str, str] | None = None, notes: list[str] | None = None) -> list[tuple[str, int, int]]:
     """Every regular file under ``paths`` as (absolute path, size, mtime_ns), in a stable order.
 
     Folders are recursive, hidden files included, symlinked folders followed once (no loops). A DICOMDIR met in
@@ -79,20 +84,21 @@ def scan(paths: Iterable[str | os.PathLike], problems: list[Problem],
     DICOMDIR given by name (or any Media Storage Directory file given) contributes the files it references.
     """
     found: list[tuple[str, int, int]] = []
-    for _folder in iter_scan(paths, found, problems, unlisted=unlisted):
+    for _folder in iter_scan(paths, found, problems, unlisted=unlisted, notes=notes):
         pass
     return found
 
 
 def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, int]],
               problems: list[Problem], stat: bool = True, skip: str | None = None,
-              unlisted: dict[str, str] | None = None) -> Iterator[str]:
+              unlisted: dict[str, str] | None = None, notes: list[str] | None = None) -> Iterator[str]:
     """:func:`scan` appending to ``found``, yielding each folder once it is listed (for progress).
 
     With ``stat`` False, files found by walking folders get size and mtime -1 (the parser stats them).
     ``skip`` is a folder never entered (the database's own folder, when it lies inside what is imported).
     ``unlisted`` receives each file found under a DICOMDIR's folder that no DICOMDIR above it references, with
-    the nearest DICOMDIR: as the walk goes (a file is there before its folder is yielded)."""
+    the nearest DICOMDIR: as the walk goes (a file is there before its folder is yielded). ``notes`` receives
+    a sentence per 3D Slicer database folder read."""
     seen_dirs: set[tuple[int, int]] = set()
     if skip is not None and os.path.isdir(skip):
         st = os.stat(skip)
@@ -110,10 +116,13 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
             problems.append(Problem(top, "inside the database folder: not imported (its files are already ours)"))
             continue
         if stat_mod.S_ISDIR(st.st_mode):
-            yield from _walk(top, found, seen_dirs, problems, stat, {} if unlisted is None else unlisted)
+            yield from _walk(top, found, seen_dirs, problems, stat, {} if unlisted is None else unlisted,
+                             [] if notes is None else notes)
         elif stat_mod.S_ISREG(st.st_mode) and (os.path.basename(top).upper() == _DICOMDIR
                                                 or is_media_directory(top)):
             found += _dicomdir_files(top, problems) or []
+        elif os.path.basename(top) == SLICER_INDEX:  # the index given by name: its database, as for a DICOMDIR
+            _slicer_files(os.path.dirname(top), found, problems, [] if notes is None else notes)
         elif stat_mod.S_ISREG(st.st_mode):
             found.append((top, st.st_size, st.st_mtime_ns))
         else:
@@ -122,8 +131,9 @@ def iter_scan(paths: Iterable[str | os.PathLike], found: list[tuple[str, int, in
 
 
 def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: bool,
-          unlisted: dict[str, str]) -> Iterator[str]:
-    """Depth first, names sorted; a DICOMDIR of a folder is read before its files (it is the folder's index)."""
+          unlisted: dict[str, str], notes: list[str]) -> Iterator[str]:
+    """Depth first, names sorted; a DICOMDIR of a folder is read before its files (it is the folder's index);
+    a 3D Slicer database folder contributes the files of its index instead of its own."""
     indexes: list[_Index] = []
     stack = [top]
     while stack:
@@ -138,6 +148,9 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: 
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
             problems.append(Problem(folder, f"cannot list folder: {exc.strerror or exc}"))
+            continue
+        if any(e.name == SLICER_INDEX for e in entries) and _slicer_files(folder, found, problems, notes):
+            yield folder
             continue
         entries = _take_dicomdir(entries, problems, indexes)
         start = len(found)
@@ -160,6 +173,31 @@ def _walk(top: str, found: list, seen_dirs: set, problems: list[Problem], stat: 
             _note_unlisted(folder, found[start:], indexes, unlisted)
         stack.extend(reversed(subdirs))
         yield folder
+
+
+def _slicer_files(folder: str, found: list, problems: list[Problem], notes: list[str]) -> bool:
+    """Add the files a 3D Slicer database folder lists (stat'ed: they may lie anywhere); False, after saying
+    why, when its index is unreadable (the folder is then walked like any other)."""
+    try:
+        slicer = read_slicer_database(folder)
+    except OSError as exc:
+        problems.append(Problem(os.path.join(folder, SLICER_INDEX), f"{exc}; its folder is walked instead"))
+        return False
+    for path in slicer.copied + slicer.linked:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            problems.append(Problem(path, "listed in the 3D Slicer database's Images table but missing"))
+            continue
+        except OSError as exc:
+            problems.append(Problem(path, f"cannot stat: {exc.strerror or exc}"))
+            continue
+        if stat_mod.S_ISREG(st.st_mode):
+            found.append((path, st.st_size, st.st_mtime_ns))
+        else:
+            problems.append(Problem(path, special_reason(st.st_mode)))
+    notes.append(slicer.sentence())
+    return True
 
 
 def _take_dicomdir(entries: list[os.DirEntry], problems: list[Problem], indexes: list[_Index]) -> list:

@@ -26,12 +26,16 @@ class Resolved:
     names: list[tuple[str, Item]] = field(default_factory=list)  # (text as given, item it named)
 
 
-def resolve(db: DicomDatabase, texts: Iterable[str]) -> Resolved:
-    """Study, series or instance UIDs and PatientIDs → items. A text may name several rows (a PatientID shared by
-    two patients of different names); each text that names none is in ``missing``."""
+def resolve(db: DicomDatabase, texts: Iterable[str], levels: Iterable[Level] | None = None) -> Resolved:
+    """Study, series or instance UIDs and PatientIDs → items; a unique UID prefix, a row id as ``--json`` prints
+    it and a ``LEVEL:`` qualifier (``series:1.2.8``, ``series:42``) too (:meth:`DicomDatabase.resolve`).
+    ``levels``: only rows of these levels. A text may name several rows (a PatientID shared by two patients of
+    different names); each text that names none is in ``missing``. Raises SelectionError for an ambiguous prefix
+    or row id (the message lists the matches)."""
     out = Resolved()
+    wanted = None if levels is None else list(levels)
     for text in texts:
-        found = [Item(Level(level), row_id) for level, row_id in db.resolve(text)]
+        found = [Item(Level(level), row_id) for level, row_id in db.resolve(text, wanted)]
         if not found:
             out.missing.append(text)
         out.items += found

@@ -4,11 +4,13 @@ single rows by UID or id, the instance files under a selection, and counts."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import SelectionError
 from ..levels import HIERARCHY, Level
 from .filters import filter_sql, in_clause
 from .schema import DB_FILE
@@ -19,6 +21,8 @@ _SERIES_ALIASES = {Level.SERIES: "se.", Level.STUDY: "st."}
 _SERIES_FIELDS = ("SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality")
 # The order in which resolve() tries a text: UIDs first, a PatientID last.
 _RESOLVE_ORDER = (Level.STUDY, Level.SERIES, Level.INSTANCE, Level.PATIENT)
+_QUALIFIED = re.compile(r"(patient|study|series|instance):(.*)", re.S)  # "series:1.2.3", "series:42"
+AMBIGUOUS_SHOWN = 10  # matches named in the sentence for an ambiguous prefix
 INSTANCES_OF: dict[str, str] = {  # instance ids of a row, in the order a viewer or a send wants them
     Level.INSTANCE: "SELECT id FROM instances WHERE id = ?",
     Level.SERIES: "SELECT id FROM instances WHERE series_fk = ? ORDER BY InstanceNumber, id",
@@ -145,13 +149,69 @@ class Reading:
         import running in another process (SQLite's ``PRAGMA data_version``)."""
         return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
-    def resolve(self, uid: str) -> list[tuple[str, int]]:
-        """Which rows ``uid`` names: (level, id) for a study, series or instance UID, or a PatientID."""
+    def resolve(self, uid: str, levels: Iterable[Level] | None = None) -> list[tuple[str, int]]:
+        """Which rows ``uid`` names, as (level, id): a study, series or instance UID, or a PatientID (exactly);
+        else the row id ``--json`` prints (``42``, or ``series:42``); else a unique UID prefix. ``LEVEL:`` before
+        the text (``series:1.2.8``) or ``levels`` narrows the levels tried (in the order of ``_RESOLVE_ORDER``).
+
+        An exact PatientID may name several patients (all are returned). A row id or a prefix that names rows of
+        several levels or several UIDs raises SelectionError, which lists the matches. Empty list: nothing."""
+        allowed = list(_RESOLVE_ORDER if levels is None else (Level(lv) for lv in levels))
+        if qualified := _QUALIFIED.fullmatch(uid):
+            wanted = Level(qualified.group(1))
+            allowed = [lv for lv in allowed if lv is wanted] if levels is not None else [wanted]
+            uid = qualified.group(2)
+        allowed = [lv for lv in _RESOLVE_ORDER if lv in allowed]
         found: list[Item] = []
-        for level in _RESOLVE_ORDER:
+        for level in allowed:
             found += [(level, r[0]) for r in self.conn.execute(
                 f"SELECT id FROM {level.table} WHERE {level.uid_column} = ?", (uid,))]
-        return found
+        if found or not uid:
+            return found
+        if uid.isdigit():  # a row id, as `ls --json` gives it
+            found = [(level, int(uid)) for level in allowed if self.conn.execute(
+                f"SELECT 1 FROM {level.table} WHERE id = ?", (int(uid),)).fetchone()]
+            if len(found) > 1:
+                named = [(lv, f"{lv}:{uid} ({self._uid_of(lv, row_id)})") for lv, row_id in found]
+                raise SelectionError(self._ambiguous(uid, "is a row id of several levels", named, len(found),
+                                                     f"give its level first (e.g. series:{uid})"))
+            if found:
+                return found
+        return self._by_prefix(uid, allowed)
+
+    def _uid_of(self, level: str, row_id: int) -> str:
+        lv = Level(level)
+        row = self.conn.execute(f"SELECT {lv.uid_column} FROM {lv.table} WHERE id = ?", (row_id,)).fetchone()
+        return str(row[0]) if row else ""
+
+    def _by_prefix(self, prefix: str, levels: list[Level]) -> list[tuple[str, int]]:
+        """The one study, series or instance whose UID starts with ``prefix`` (an index range scan per level);
+        SelectionError when several do."""
+        matches: list[tuple[Level, int, str]] = []
+        for level in (lv for lv in levels if lv is not Level.PATIENT):
+            col = level.uid_column
+            matches += [(level, r[0], r[1]) for r in self.conn.execute(
+                f"SELECT id, {col} FROM {level.table} WHERE {col} >= ? AND {col} < ? ORDER BY {col} LIMIT ?",
+                (prefix, prefix + "\U0010ffff", AMBIGUOUS_SHOWN + 1))]
+        if len(matches) > 1:
+            counts = sum(self.conn.execute(
+                f"SELECT COUNT(*) FROM {lv.table} WHERE {lv.uid_column} >= ? AND {lv.uid_column} < ?",
+                (prefix, prefix + "\U0010ffff")).fetchone()[0]
+                for lv in {m[0] for m in matches})
+            raise SelectionError(self._ambiguous(prefix, "is the beginning of several UIDs",
+                                                 [(lv, text) for lv, _id, text in matches], counts,
+                                                 f"give more of the UID, or its level first (e.g. series:{prefix})"))
+        return [(lv, row_id) for lv, row_id, _text in matches]
+
+    @staticmethod
+    def _ambiguous(text: str, what: str, matches: list[tuple[str, str]], total: int, hint: str) -> str:
+        """The sentence for a text that names several rows, one match per line (at most AMBIGUOUS_SHOWN)."""
+        lines = [f"  {name}" if name.startswith(f"{level}:") else f"  {level} {name}"
+                 for level, name in matches[:AMBIGUOUS_SHOWN]]
+        if total > len(lines):
+            lines.append(f"  … and {total - len(lines)} more")
+        return (f"{text} is ambiguous: it {what}; {hint}:\n"
+                + "\n".join(lines))
 
     def stats(self) -> dict[str, Any]:
         c = self.conn.execute

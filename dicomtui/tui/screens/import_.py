@@ -74,7 +74,9 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
                                       id="mode-link")
                     yield RadioButton("copy into the database", value=self.mode is ImportMode.COPY, id="mode-copy")
                 yield Button("Import", variant="primary", id="import-start")
-            yield ProgressBar(id="import-progress", show_eta=False)
+            bar = ProgressBar(id="import-progress", show_eta=False)
+            bar.display = False  # no "--%" before work: shown once the scan has counted the files (issue 14, 19)
+            yield bar
             yield Static("", id="import-current")
             yield Static("", id="import-summary")
             yield DataTable(id="import-rejected", cursor_type="row")
@@ -122,8 +124,8 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
 
     def show_progress(self, event: ImportProgress) -> None:
         bar = self.query_one("#import-progress", ProgressBar)
+        bar.display = event.phase != "scan"
         if event.phase == "scan":
-            bar.update(total=None)
             text = f"scanning: {event.scanned} files found"
         else:
             bar.update(total=max(event.total, 1), progress=event.done)
@@ -138,7 +140,8 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
         self.running = False
         self.report = report
         bar = self.query_one("#import-progress", ProgressBar)
-        bar.update(total=max(report.files_seen, 1), progress=report.files_seen)
+        if not report.cancelled:  # after a cancel the bar stays where the import stopped, never 100 %
+            bar.update(total=max(report.files_seen, 1), progress=report.files_seen)
         self.query_one("#import-current", Static).update("")
         self.query_one("#import-summary", Static).update(report.headline() + "\nEnter or Escape closes.")
         button = self.query_one("#import-start", Button)
