@@ -2,8 +2,10 @@
 
 Uncompressed little-endian files use the Pixel Data offset recorded at import (one read, no parse); any file
 whose bytes do not match what the stored tags promise, and every compressed file, goes through pydicom's pixel
-backends (numpy, pylibjpeg, then gdcm: pydicom tries each installed one in turn, so a 12-bit JPEG that libjpeg
-refuses is decoded by GDCM). Slices are read by a thread pool: file reads and most decoders release the GIL.
+backends (numpy, pylibjpeg, gdcm: pydicom tries each installed one in turn). When all of them fail, GDCM reads
+the whole file itself (:func:`read_gdcm`): its file-level reader decodes 12-bit JPEG Extended, which pydicom's
+GDCM plugin refuses frame by frame, and tolerates streams DCMTK tolerates. Slices are read by a thread pool: file
+reads and most decoders release the GIL.
 
 Colour frames (SamplesPerPixel 3, or PALETTE COLOR) come out as RGB uint8 ``(rows, cols, 3)``: YBR converted
 (pydicom's ``convert_color_space``), palettes applied (``apply_color_lut``), samples above 8 bits shifted down to 8
@@ -141,7 +143,10 @@ def _read_pydicom(path: Path, frames: bool = False, colour: bool = False) -> np.
             ds = opened.dataset
             if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
                 raise PixelError(_no_pixels(path, texts))
-            arr = ds.pixel_array
+            try:
+                arr = ds.pixel_array
+            except Exception as exc:  # noqa: BLE001 - every pydicom backend failed: GDCM reads the whole file
+                arr = read_gdcm(path, exc)
             if colour:
                 arr = rgb8(arr, ds)
     except PixelError:
@@ -155,6 +160,52 @@ def _read_pydicom(path: Path, frames: bool = False, colour: bool = False) -> np.
     if arr.ndim != (3 if colour else 2):
         raise PixelError(f"{path}: expected {shape}, got an array of shape {arr.shape}")
     return arr
+
+
+_GDCM_TYPES = {(8, 0): "u1", (8, 1): "i1", (16, 0): "<u2", (16, 1): "<i2", (32, 0): "<u4", (32, 1): "<i4"}
+
+
+def read_gdcm(path: Path, pydicom_failure: BaseException | None = None) -> np.ndarray:
+    """The stored values of every frame of the file at ``path`` decoded by GDCM's file reader (python-gdcm), as
+    pydicom shapes them: (rows, cols[, samples]) for one frame, (frames, rows, cols[, samples]) for several;
+    colour as GDCM outputs it (YBR JPEG comes out RGB). Raises ``PixelError`` naming the file, GDCM's reason and
+    ``pydicom_failure`` (why the caller came here)."""
+    because = f"pydicom: {pydicom_failure}; " if pydicom_failure is not None else ""
+    try:
+        import gdcm
+    except ImportError:
+        raise PixelError(f"{path}: cannot decode pixels ({because}GDCM is not installed: pip install "
+                         f"python-gdcm)") from None
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    if not reader.Read():
+        raise PixelError(f"{path}: cannot decode pixels ({because}GDCM cannot read the file either)")
+    image = reader.GetImage()
+    fmt = image.GetPixelFormat()
+    kind = _GDCM_TYPES.get((fmt.GetBitsAllocated(), fmt.GetPixelRepresentation()))
+    length = image.GetBufferLength()
+    buffer = image.GetBuffer().encode("utf-8", "surrogateescape")  # SWIG hands the bytes over as a str
+    if kind is None or len(buffer) != length:
+        raise PixelError(f"{path}: cannot decode pixels ({because}GDCM gave {len(buffer)} of {length} bytes of "
+                         f"{fmt.GetBitsAllocated()}-bit samples)")
+    cols, rows = image.GetDimension(0), image.GetDimension(1)
+    frames = image.GetDimension(2) if image.GetNumberOfDimensions() > 2 else 1
+    samples = fmt.GetSamplesPerPixel()
+    arr = np.frombuffer(buffer, dtype=kind)
+    if samples > 1 and image.GetPlanarConfiguration() == 1:
+        arr = arr.reshape(frames, samples, rows, cols).transpose(0, 2, 3, 1)
+    else:
+        arr = arr.reshape(frames, rows, cols, samples)
+    stored, allocated = fmt.GetBitsStored(), fmt.GetBitsAllocated()
+    if stored < allocated:  # as _read_direct: bits above BitsStored masked, or the sign extended
+        arr = arr.copy()
+        shift = allocated - stored
+        if fmt.GetPixelRepresentation():
+            arr = (arr << shift) >> shift
+        else:
+            arr &= (1 << stored) - 1
+    arr = arr if samples > 1 else arr[..., 0]
+    return np.ascontiguousarray(arr[0] if frames == 1 else arr)
 
 
 def _no_pixels(path: Path, texts: list[str]) -> str:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED", "CONF_SEQUENCE",
            "CONF_SUB", "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions", "FrameRef", "FramesPayload", "LoadError",
            "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "Row", "SequencePart", "SequencePayload",
-           "StackPayload", "check_cancel", "series_name", "ticker"]
+           "StackPayload", "check_cancel", "image_kind", "series_name", "ticker"]
 
 # Confidences (0-1): per series, the loadables with the highest one are selected by default (``select``), so
 # only their order matters. From the bottom up:
@@ -128,6 +128,11 @@ class Loadable:
         return {"name": self.name, "plugin": self.plugin, "confidence": round(self.confidence, 3),
                 "selected": self.selected, "warnings": list(self.warnings), "instances": len(self.instances),
                 "series_uid": self.series_uid}
+
+
+def image_kind(row: Row) -> str:
+    """"512x512 MONOCHROME2": what must be equal for images to share one array (size; grey, colour or palette)."""
+    return f"{row.get('Columns')}x{row.get('Rows')} {row.get('PhotometricInterpretation') or 'MONOCHROME2'}"
 
 
 def series_name(row: Row) -> str:

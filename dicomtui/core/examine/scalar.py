@@ -29,6 +29,7 @@ from .plugin import (
     Progress,
     StackPayload,
     check_cancel,
+    image_kind,
     series_name,
     ticker,
 )
@@ -83,7 +84,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
         for part in out[1:]:
             part.confidence = CONF_PREFERRED if not part.warnings else CONF_DOUBTFUL
     for item in out:  # a default must load: images of several sizes or grey and colour are listed, never chosen
-        if len({_image_kind(i) for i in item.instances}) > 1:
+        if len({image_kind(i) for i in item.instances}) > 1:
             item.confidence = CONF_CANNOT_LOAD
     return out
 
@@ -110,13 +111,8 @@ def _group(images: list[Row], key: str) -> dict[Any, list[Row]]:
                 groups[label].append(inst)
         return dict(groups)
     for inst in images:
-        groups[_image_kind(inst) if key == IMAGE_KIND else inst.get(key)].append(inst)
+        groups[image_kind(inst) if key == IMAGE_KIND else inst.get(key)].append(inst)
     return dict(groups)
-
-
-def _image_kind(inst: Row) -> str:
-    """"512x512 MONOCHROME2": what must be equal for images to share one array (size, grey or colour)."""
-    return f"{inst.get('Columns')}x{inst.get('Rows')} {inst.get('PhotometricInterpretation') or 'MONOCHROME2'}"
 
 
 def _loadable(name: str, images: list[Row], series_uid: str) -> Loadable:
