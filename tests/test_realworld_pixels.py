@@ -55,6 +55,25 @@ def load_default(tmp_path: Path, folder: Path) -> Volume:
     return volume
 
 
+def load_shipped(tmp_path: Path, name: str) -> tuple[Volume, Path]:
+    """pydicom's test file ``name`` imported alone and loaded by default; the volume and the file."""
+    source = shipped(name)
+    (tmp_path / "in").mkdir()
+    shutil.copy(source, tmp_path / "in")
+    return load_default(tmp_path, tmp_path / "in"), source
+
+
+def grey_and_colour(folder: Path) -> str:
+    """Three grey and three colour images of one series (same positions) written into ``folder``; its UID."""
+    grey = series_datasets(SPEC)
+    colour = colour_series(SPEC)
+    for n, ds in enumerate(colour):
+        ds.SeriesInstanceUID = grey[0].SeriesInstanceUID
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{ds.SOPInstanceUID[:50]}.8{n}"
+    write_datasets(folder, grey + colour)
+    return str(grey[0].SeriesInstanceUID)
+
+
 def expected_stack(paths: list[Path], convert) -> np.ndarray:
     return np.stack([convert(pydicom.dcmread(p)) for p in paths])
 
@@ -80,10 +99,7 @@ def test_a_colour_series_loads_as_rgb_equal_to_pydicom(tmp_path: Path, photometr
 
 def test_a_ybr_full_422_jpeg_cine_loads_in_colour(tmp_path: Path) -> None:
     """pydicom's US cine (30 frames, JPEG Baseline YBR_FULL_422): a multi-frame colour loadable."""
-    source = shipped("examples_ybr_color.dcm")
-    (tmp_path / "in").mkdir()
-    shutil.copy(source, tmp_path / "in")
-    volume = load_default(tmp_path, tmp_path / "in")
+    volume, source = load_shipped(tmp_path, "examples_ybr_color.dcm")
     ds = pydicom.dcmread(source)
     assert volume.array.shape == (30, 240, 320, 3)
     assert np.array_equal(volume.array, convert_color_space(pixel_array(ds, as_rgb=False), "YBR_FULL_422", "RGB"))
@@ -99,10 +115,7 @@ def test_palette_colour_is_applied(tmp_path: Path, bits: int) -> None:
 
 
 def test_pydicoms_palette_file_loads_as_its_lut_says(tmp_path: Path) -> None:
-    source = shipped("examples_palette.dcm")
-    (tmp_path / "in").mkdir()
-    shutil.copy(source, tmp_path / "in")
-    volume = load_default(tmp_path, tmp_path / "in")
+    volume, source = load_shipped(tmp_path, "examples_palette.dcm")
     ds = pydicom.dcmread(source)
     assert np.array_equal(volume.array[0], (apply_color_lut(ds.pixel_array, ds) >> 8).astype(np.uint8))
 
@@ -204,12 +217,7 @@ def test_images_of_two_sizes_offer_each_size_and_the_default_loads(tmp_path: Pat
 
 
 def test_grey_and_colour_images_of_one_series_are_offered_apart(tmp_path: Path) -> None:
-    grey = series_datasets(SPEC)
-    colour = colour_series(SPEC)
-    for n, ds in enumerate(colour):
-        ds.SeriesInstanceUID = grey[0].SeriesInstanceUID
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{ds.SOPInstanceUID[:50]}.8{n}"
-    write_datasets(tmp_path / "in", grey + colour)
+    grey_and_colour(tmp_path / "in")
     db, loadables = examined(tmp_path, tmp_path / "in")
     with db:
         chosen = choose(loadables)
@@ -232,15 +240,10 @@ def test_cli_load_says_what_a_series_without_pixels_is(tmp_path: Path) -> None:
 def test_cli_load_writes_every_selected_loadable_numbered(tmp_path: Path) -> None:
     from tests.test_cli import run
 
-    grey = series_datasets(SPEC)
-    colour = colour_series(SPEC)
-    for n, ds in enumerate(colour):
-        ds.SeriesInstanceUID = grey[0].SeriesInstanceUID
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{ds.SOPInstanceUID[:50]}.8{n}"
-    write_datasets(tmp_path / "in", grey + colour)
+    series_uid = grey_and_colour(tmp_path / "in")
     db = str(tmp_path / "db")
     assert run("--db", db, "import", str(tmp_path / "in")).returncode == 0
-    out = run("--db", db, "load", grey[0].SeriesInstanceUID, "-o", str(tmp_path / "x.nii.gz"))
+    out = run("--db", db, "load", series_uid, "-o", str(tmp_path / "x.nii.gz"))
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == [f"wrote {tmp_path / 'x-1.nii.gz'}",
@@ -298,12 +301,10 @@ def test_gdcm_reads_12_bit_jpeg_as_dcmtk_does(tmp_path: Path) -> None:
 def test_twelve_bit_jpeg_loads_when_pydicoms_backends_refuse_it(tmp_path: Path,
                                                                  without_pylibjpeg_for_12_bit_jpeg) -> None:
     """Pillow refuses 12-bit JPEG, pydicom's GDCM plugin too: GDCM's file reader decodes it as DCMTK does."""
-    source = shipped("JPGExtended.dcm")
     with pytest.raises(RuntimeError, match="12-bit"):
-        pixel_array(pydicom.dcmread(source))
-    (tmp_path / "in").mkdir()
-    shutil.copy(source, tmp_path / "in")
-    assert np.array_equal(load_default(tmp_path, tmp_path / "in").array[0], dcmdjpeg_reference(source, tmp_path))
+        pixel_array(pydicom.dcmread(shipped("JPGExtended.dcm")))
+    volume, source = load_shipped(tmp_path, "JPGExtended.dcm")
+    assert np.array_equal(volume.array[0], dcmdjpeg_reference(source, tmp_path))
 
 
 def test_a_file_no_decoder_reads_is_left_out_by_name_and_the_others_load(tmp_path: Path) -> None:

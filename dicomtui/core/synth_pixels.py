@@ -13,12 +13,12 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence as Seq
-from pydicom.uid import JPEGBaseline8Bit
+from pydicom.uid import UID, JPEGBaseline8Bit
 
 from .synth import SeriesSpec, series_datasets, uid
 
-SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+SECONDARY_CAPTURE = UID("1.2.840.10008.5.1.4.1.1.7")
+BASIC_TEXT_SR = UID("1.2.840.10008.5.1.4.1.1.88.11")
 _GREY_ONLY = ("RescaleSlope", "RescaleIntercept", "WindowCenter", "WindowWidth")
 
 
@@ -104,7 +104,7 @@ def structured_report(spec: SeriesSpec) -> Dataset:
             "PixelData", "ImagePositionPatient", "ImageOrientationPatient", "SliceThickness", "ImageType")]:
         delattr(ds, keyword)
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = BASIC_TEXT_SR
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid("sr", ds.SeriesInstanceUID)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = UID(uid("sr", ds.SeriesInstanceUID))
     ds.Modality = "SR"
     ds.ValueType = "CONTAINER"
     ds.ContinuityOfContent = "SEPARATE"
