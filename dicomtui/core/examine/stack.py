@@ -67,7 +67,9 @@ def build_volume(raw: np.ndarray, instances: list[Row], geometry: StackGeometry 
     first = instances[0]
     warnings = list(warnings)
     resampled = False
-    if regularize and geometry is not None and len(instances) > 1 and geometry.irregular and array.ndim == 3:
+    if regularize and geometry is not None and len(instances) > 1 and geometry.irregular and array.ndim == 4:
+        warnings.append("not resampled: a colour volume is loaded as acquired (the resampling is for grey values)")
+    elif regularize and geometry is not None and len(instances) > 1 and geometry.irregular:
         from ..regularize import regularize as resample
 
         array, affine = resample(array, geometry.positions, geometry.row, geometry.col, geometry.normal,
