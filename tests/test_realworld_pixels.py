@@ -375,3 +375,21 @@ def test_voi_lut_function_sigmoid_and_presentation_lut_shape_are_read_and_applie
     reference = 255 - (reference + 32768) / 65535 * 255
     ours = display(values, 500, 800, volume.presentation).astype(float)
     assert np.max(np.abs(ours - reference)) <= 1.0
+
+
+@pytest.mark.parametrize("sop_class, modality, rows, what", [
+    ("1.2.840.10008.5.1.4.1.1.88.22", "SR", None, "a structured report"),  # Enhanced SR
+    ("1.2.840.10008.5.1.4.1.1.88.59", "KO", None, "a key object selection"),
+    ("1.2.840.10008.5.1.4.1.1.481.3", "RTSTRUCT", None, "an RT structure set (not rasterised)"),
+    ("1.2.840.10008.5.1.4.1.1.481.5", "RTPLAN", None, "an RT plan"),
+    ("1.2.840.10008.5.1.4.1.1.9.1.1", "ECG", None, "a waveform"),  # 12-lead ECG
+    ("1.2.840.10008.5.1.4.1.1.11.1", "PR", None, "a presentation state"),
+    ("1.2.840.10008.5.1.4.1.1.104.1", "DOC", None, "an encapsulated document"),  # PDF
+    ("1.2.840.10008.5.1.4.1.1.2", "CT", 512, "an image without Pixel Data"),
+    ("1.2.3.4", "SR", None, "a structured report"),  # a private class: the Modality says it
+    ("1.2.3.4", "OT", None, "an object without pixel data"),
+])
+def test_what_an_object_without_pixels_is(sop_class: str, modality: str, rows: int | None, what: str) -> None:
+    from dicomtui.core.examine.nonimage import what_it_is
+
+    assert what_it_is({"SOPClassUID": sop_class, "Modality": modality, "Rows": rows}) == what

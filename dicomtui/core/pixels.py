@@ -314,7 +314,13 @@ def read_presentation(paths: list[Path], instances: list[dict[str, Any]]) -> tup
                                 presentation_lut_shape=str(ds.get("PresentationLUTShape") or "").upper())
     if not ds.get("ModalityLUTSequence"):
         return presentation, None
-    return presentation, [ds] + [read_dataset(p).dataset for p in paths[1:]]
+    headers = [ds]
+    for path in paths[1:]:
+        try:
+            headers.append(read_dataset(path).dataset)
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds; the user needs the file and reason
+            raise PixelError(f"{path}: cannot read the header ({type(exc).__name__}: {exc})") from None
+    return presentation, headers
 
 
 def apply_modality_luts(raw: np.ndarray, headers: list[Any]) -> np.ndarray:
@@ -324,7 +330,10 @@ def apply_modality_luts(raw: np.ndarray, headers: list[Any]) -> np.ndarray:
     last the last). The LUT's own type (uint8 or uint16), or float32 when slices differ."""
     from pydicom.pixels import apply_modality_lut
 
-    slices = [apply_modality_lut(raw[k], ds) for k, ds in enumerate(headers)]
+    try:
+        slices = [apply_modality_lut(raw[k], ds) for k, ds in enumerate(headers)]
+    except Exception as exc:  # noqa: BLE001 - a malformed LUT (descriptor and data disagree…): say so
+        raise PixelError(f"the Modality LUT Sequence cannot be applied ({type(exc).__name__}: {exc})") from None
     dtype = np.result_type(*(s.dtype for s in slices))
     if dtype.kind == "f":  # Rescale beside a LUT in one stack: float32 as our rescale writes it
         dtype = np.dtype(np.float32)
