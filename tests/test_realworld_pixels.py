@@ -120,6 +120,42 @@ def test_pydicoms_palette_file_loads_as_its_lut_says(tmp_path: Path) -> None:
     assert np.array_equal(volume.array[0], (apply_color_lut(ds.pixel_array, ds) >> 8).astype(np.uint8))
 
 
+def shipped_colour_files() -> list[Path]:
+    """Every colour or palette file pydicom ships (RGB, YBR_FULL/_422, YBR_RCT; native, JPEG, JPEG-LS, JPEG 2000,
+    RLE; 8 to 32 bits; 1 or 2 frames)."""
+    import warnings
+
+    found = []
+    for path in sorted((Path(pydicom.__file__).parent / "data" / "test_files").rglob("*.dcm")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                ds = pydicom.dcmread(path, stop_before_pixels=True)
+            except Exception:  # noqa: BLE001 - pydicom's deliberately broken files
+                continue
+        if (ds.get("SamplesPerPixel") or 1) > 1 or ds.get("PhotometricInterpretation") == "PALETTE COLOR":
+            found.append(path)
+    return found
+
+
+@pytest.mark.filterwarnings("ignore:Expected explicit VR:UserWarning")  # SC_rgb_jpeg.dcm's own header
+def test_every_colour_file_pydicom_ships_reads_as_its_rgb() -> None:
+    from dicomtui.core.pixels import _read_pydicom
+
+    files = shipped_colour_files()
+    assert len(files) >= 20
+    for path in files:
+        ds = pydicom.dcmread(path)
+        want = ds.pixel_array  # YBR converted by pydicom 3
+        if ds.PhotometricInterpretation == "PALETTE COLOR":
+            want, bits = apply_color_lut(want, ds), ds.RedPaletteColorLookupTableDescriptor[2]
+        else:
+            bits = ds.BitsStored
+        want = (want >> (bits - 8)).astype(np.uint8) if bits > 8 else want
+        got = _read_pydicom(path, frames=(ds.get("NumberOfFrames") or 1) > 1, colour=True)
+        assert np.array_equal(got, want), path.name
+
+
 def test_colour_is_written_as_nifti_rgb24_and_nrrd_rgb_color(tmp_path: Path) -> None:
     import nibabel
     import nrrd
