@@ -259,6 +259,9 @@ def test_grey_and_colour_images_of_one_series_are_offered_apart(tmp_path: Path) 
         chosen = choose(loadables)
         assert chosen and all(len(item.instances) == 3 for item in chosen)
         assert sorted(load(db, item)[0].array.ndim for item in chosen) == [3, 4]
+        whole = next(item for item in loadables if len(item.instances) == 6)
+        with pytest.raises(LoadError, match=r"grey and colour images \(16x12 MONOCHROME2, 16x12 RGB\) cannot be"):
+            load(db, whole)  # asked for by number: refused, not loaded with the colour files "left out"
 
 
 def test_cli_load_says_what_a_series_without_pixels_is(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import LoadError
 from ..volume import Presentation, Volume, window_presets
 from .geometry import Row, StackGeometry
-from .plugin import Progress
+from .plugin import Progress, image_kind
 
 _INT_TYPES: list[type[np.integer[Any]]] = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64]
 
@@ -31,6 +31,10 @@ def read_volume(db: Any, instances: list[Row], geometry: StackGeometry | None, *
     sizes = {(i.get("Rows"), i.get("Columns")) for i in instances}
     if len(sizes) > 1:
         raise LoadError(f"{name}: images of different sizes cannot be stacked into one volume")
+    kinds = {image_kind(i) for i in instances}
+    if len(kinds) > 1:
+        raise LoadError(f"{name}: grey and colour images ({', '.join(sorted(kinds))}) cannot be stacked into one "
+                        f"volume")
     paths = [db.abspath(i["path"], bool(i["stored"])) for i in instances]
     presentation, luts = read_presentation(paths, instances)
     unreadable: list[tuple[int, str]] = []
