@@ -24,6 +24,6 @@ def leave_out(raw: np.ndarray, instances: list[Row], unreadable: list[tuple[int,
     index_of = {id(row): k for k, row in enumerate(instances) if k not in bad}
     check = check_stack([instances[k] for k in sorted(index_of.values())])
     kept = raw[[index_of[id(row)] for row in check.instances]]
-    said = [f"left out (cannot be decoded): {text}" for _, text in sorted(unreadable)]
+    said = [f"left out, unreadable: {text}" for _, text in sorted(unreadable)]  # text names the file and why
     return kept, check.instances, check.geometry, list(warnings) + said + [w for w in check.warnings
                                                                            if w not in warnings]
