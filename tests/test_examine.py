@@ -140,12 +140,17 @@ def test_other_warnings() -> None:
     ]
 
 
-def test_a_series_without_pixels_is_offered_with_low_confidence() -> None:
+def test_a_series_without_pixels_is_listed_by_the_nonimage_plugin_and_never_selected() -> None:
+    """Issue 11 item 8: the scalar plugin used to offer (and select) a no-pixels loadable that then failed."""
+    from dicomtui.core.examine import nonimage
+
     data = rows(3, has_pixels=0)
-    (item,) = scalar.examine(data)
+    assert scalar.examine(data) == []
+    (item,) = nonimage.examine(data)
     assert item.confidence == plugin.CONF_NO_PIXELS
-    assert item.warnings == ["no single-frame image with pixel data among the 3 instances: nothing to show as a "
-                             "volume"]
+    assert item.warnings == ["3 instances: an image without Pixel Data: no image to load"]
+    select([item])
+    assert not item.selected
 
 
 def test_same_files_are_not_selected_twice() -> None:

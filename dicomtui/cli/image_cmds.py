@@ -92,10 +92,13 @@ def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
-    """Examine, choose (--loadable N, else the first of the default selection), load, write. A bad output name, an
-    unloadable series (LoadError, PixelError) or an unwritable volume (VolumeWriteError) is a DicomtuiError: main
-    prints its sentence and exits 2. Exit 1 when --strict refuses a loadable with warnings."""
-    from ..core.examine import LoadOptions, LoadReport, choose, load_loadables
+    """Examine, choose (--loadable N, else the default selection), load, write: several selected loadables are
+    written each to its own file, numbered (OUT-1.nii, OUT-2.nii…), each line naming its loadable. A bad output
+    name, an unloadable series (LoadError, PixelError; also a series of objects without pixels: "…: a structured
+    report: no image to load") or an unwritable volume (VolumeWriteError) is a DicomtuiError: main prints its
+    sentence and exits 2. Exit 1 when --strict refuses a loadable with warnings."""
+    from ..core.errors import LoadError
+    from ..core.examine import LoadOptions, LoadReport, choose, load_loadables, nothing_selected
     from ..core.volume_io import output_format, write_volume
 
     output_format(args.output)  # before any work: a wrong extension fails at once
@@ -106,7 +109,9 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         if args.loadable is not None and not 1 <= args.loadable <= len(loadables):
             err(f"--loadable must be 1 to {len(loadables)} (see `dicomtui examine {args.uid}`)")
             return EXIT_FATAL
-        chosen = choose(loadables, args.loadable, first_only=True)  # one output file: one loadable
+        chosen = choose(loadables, args.loadable)
+        if not chosen:
+            raise LoadError(f"{args.uid}: {nothing_selected(loadables)}")
         for warning in (w for item in chosen for w in item.warnings):
             err(f"warning: {warning}")
 
@@ -122,11 +127,24 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     if not report.loaded:
         err(report.summary())
         return EXIT_FATAL
-    volumes = report.volumes
-    written = write_volume(volumes, args.output)
-    first = volumes[0]
-    k, j, i = first.array.shape
-    count = f" × {len(volumes)} volumes" if len(volumes) > 1 else ""
-    print(f"wrote {', '.join(map(str, written))}: {i}x{j}x{k} voxels{count} of {first.array.dtype}, spacing "
-          f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({report.loaded[0].loadable.name})")
+    for n, result in enumerate(report.loaded, 1):
+        volumes = result.volumes
+        for warning in (w for v in volumes for w in v.warnings if w not in result.loadable.warnings):
+            err(f"warning: {warning}")  # found while loading: a file left out, a resampling
+        out = args.output if len(report.loaded) == 1 else numbered(args.output, n)
+        written = write_volume(volumes, out)
+        first = volumes[0]
+        i, j, k = first.array.shape[2::-1]
+        count = f" × {len(volumes)} volumes" if len(volumes) > 1 else ""
+        kind = "RGB" if first.is_rgb else str(first.array.dtype)
+        print(f"wrote {', '.join(map(str, written))}: {i}x{j}x{k} voxels{count} of {kind}, spacing "
+              f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({result.loadable.name})")
     return EXIT_OK
+
+
+def numbered(output: str, n: int) -> str:
+    """``OUT.nii.gz`` → ``OUT-2.nii.gz``: the name of the ``n``-th of several loadables written at once."""
+    from ..core.volume_io import output_format
+
+    ext = output_format(output)
+    return f"{output[: len(output) - len(ext)]}-{n}{output[len(output) - len(ext):]}"

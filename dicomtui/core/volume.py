@@ -1,7 +1,9 @@
 """A loaded volume: voxels plus explicit geometry in DICOM patient space (LPS), and window/level presets.
 
-``array`` is indexed ``[k, j, i]`` = (slice, row, column), as DICOM stores frames. ``affine`` maps the index
-``(i, j, k, 1)`` — column, row, slice — to LPS millimetres. Conversion to RAS (NIfTI) happens once, in volume_io.py.
+``array`` is indexed ``[k, j, i]`` = (slice, row, column), as DICOM stores frames; a colour volume is
+``[k, j, i, 3]`` uint8 RGB (palettes applied, YBR converted). ``affine`` maps the index ``(i, j, k, 1)`` — column,
+row, slice — to LPS millimetres. Conversion to RAS (NIfTI) happens once, in volume_io.py. What is shown of a slice
+comes from :func:`display` (window, VOI LUT Function, MONOCHROME1 / Presentation LUT Shape inversion).
 """
 
 from __future__ import annotations
@@ -23,9 +25,30 @@ class WindowPreset:
     width: float
 
 
+@dataclass(frozen=True)
+class Presentation:
+    """How stored grey values become what is shown, beside the window (PS3.3 C.11.2, C.11.6, C.7.6.3.1.2):
+    ``photometric`` (PhotometricInterpretation as stored: MONOCHROME1 shows the lowest value white; "RGB" for a
+    colour volume, whatever its file held), ``voi_lut_function`` (LINEAR, LINEAR_EXACT or SIGMOID) and
+    ``presentation_lut_shape`` (IDENTITY, INVERSE or "" when absent)."""
+
+    photometric: str = "MONOCHROME2"
+    voi_lut_function: str = "LINEAR"
+    presentation_lut_shape: str = ""
+
+    @property
+    def inverted(self) -> bool:
+        """The windowed grey is inverted for display: MONOCHROME1, or Presentation LUT Shape INVERSE. The two
+        are one inversion, not two: PS3.3 C.8.11.6.1.1 (DX) writes INVERSE *because* the data is MONOCHROME1."""
+        return self.photometric == "MONOCHROME1" or self.presentation_lut_shape == "INVERSE"
+
+
+GREYSCALE = Presentation()
+
+
 @dataclass
 class Volume:
-    array: np.ndarray  # [k, j, i]
+    array: np.ndarray  # [k, j, i], or [k, j, i, 3] uint8 RGB for colour
     affine: np.ndarray  # 4×4, (i, j, k) → LPS mm
     name: str = ""
     modality: str = ""
@@ -34,6 +57,17 @@ class Volume:
     warnings: list[str] = field(default_factory=list)
     resampled: bool = False
     extra: dict = field(default_factory=dict)  # e.g. b-values for a diffusion volume
+    presentation: Presentation = GREYSCALE
+
+    @property
+    def photometric(self) -> str:
+        """The PhotometricInterpretation of the voxels: MONOCHROME1/2, or RGB for a colour volume."""
+        return self.presentation.photometric
+
+    @property
+    def is_rgb(self) -> bool:
+        """Colour voxels: ``array`` is [k, j, i, 3] uint8 (R, G, B)."""
+        return self.array.ndim == 4
 
     @property
     def spacing(self) -> tuple[float, float, float]:
@@ -53,7 +87,9 @@ class Volume:
 
 def window_presets(modality: str, centers: str | None, widths: str | None, array: np.ndarray) -> list[WindowPreset]:
     """Every WindowCenter/WindowWidth pair of the file, then the modality's defaults (the first is applied)."""
-    presets = []
+    presets: list[WindowPreset] = []
+    if array.ndim == 4:  # colour is shown as stored: no VOI LUT applies (PS3.3 C.11.2.1.1)
+        return presets
     cs = _floats(centers)
     ws = _floats(widths)
     for n, (c, w) in enumerate(zip(cs, ws, strict=False)):  # unpaired centers or widths are ignored
@@ -98,6 +134,7 @@ class View:
     positions: np.ndarray  # mm along the plane's patient axis, per slice
     axis_name: str  # "S", "P" or "L": what ``positions`` measures (LPS)
     oblique: bool  # the volume's axes are not aligned with the patient axes: the view is the nearest one
+    presentation: Presentation = GREYSCALE  # the volume's: what ``display`` needs beside the window
 
     def __len__(self) -> int:
         return self.data.shape[0]
@@ -120,15 +157,16 @@ def view(volume: Volume, plane: str) -> View:
     """The volume along ``plane`` (axial, coronal or sagittal) without resampling: axes permuted and flipped to
     the display convention; pixel sizes come from the spacing so that the UI can draw the right aspect."""
     axes, signs, oblique = patient_axes(volume.affine)
-    arr = volume.array  # [k, j, i]
+    arr = volume.array  # [k, j, i] or [k, j, i, 3]
+    colour = (3,) if arr.ndim == 4 else ()  # the RGB axis stays last
     # voxel axis a (0 = i) is numpy axis 2 - a; order numpy axes as patient axes L, P, S, each increasing
     numpy_axis_of = {axes[a]: 2 - a for a in range(3)}
-    lps = arr.transpose(numpy_axis_of[0], numpy_axis_of[1], numpy_axis_of[2])
+    lps = arr.transpose(numpy_axis_of[0], numpy_axis_of[1], numpy_axis_of[2], *colour)
     flips = tuple(slice(None, None, signs[a]) for a in sorted(range(3), key=lambda a: axes[a]))
     lps = lps[flips]  # lps[x, y, z]: index increasing towards L, P, S
     across, down, flip_rows = _PLANE_AXES[plane]
     right = ({0, 1, 2} - {across, down}).pop()
-    data = lps.transpose(across, down, right)
+    data = lps.transpose(across, down, right, *colour)
     if flip_rows:
         data = data[:, ::-1, :]
     spacing = volume.spacing
@@ -137,12 +175,12 @@ def view(volume: Volume, plane: str) -> View:
     voxel_axis = axes.index(across)
     n = data.shape[0]
     index = np.arange(n) if signs[voxel_axis] > 0 else np.arange(n)[::-1]
-    centre = np.array([(s - 1) / 2 for s in arr.shape[::-1]], dtype=float)  # (i, j, k) centre
+    centre = np.array([(s - 1) / 2 for s in arr.shape[2::-1]], dtype=float)  # (i, j, k) centre
     points = np.tile(np.append(centre, 1.0), (n, 1))
     points[:, voxel_axis] = index
     positions = (points @ volume.affine.T)[:, across]
     return View(data, row_mm=mm[down], col_mm=mm[right], positions=positions, axis_name="LPS"[across],
-                oblique=oblique)
+                oblique=oblique, presentation=volume.presentation)
 
 
 def window(pixels: np.ndarray, center: float, width: float) -> np.ndarray:
@@ -152,3 +190,24 @@ def window(pixels: np.ndarray, center: float, width: float) -> np.ndarray:
     out = (pixels.astype(np.float32) - np.float32(low)) * np.float32(255.0 / width)
     np.clip(out, 0, 255, out=out)
     return out.astype(np.uint8)
+
+
+def display(pixels: np.ndarray, center: float, width: float, presentation: Presentation = GREYSCALE) -> np.ndarray:
+    """What is shown of a slice: grey uint8 (H, W) from grey values (H, W), or the RGB uint8 (H, W, 3) of a
+    colour slice unchanged (colour has no VOI transform, PS3.3 C.11.2.1.1).
+
+    Grey: the VOI LUT Function of ``presentation`` with ``center``/``width`` (PS3.3 C.11.2.1.3: LINEAR and
+    LINEAR_EXACT as :func:`window`, SIGMOID as 255 / (1 + exp(-4 (x - c) / w))), then inverted (255 - y) for
+    MONOCHROME1 or Presentation LUT Shape INVERSE (C.7.6.3.1.2, C.11.6): after the window, so that a window
+    chosen on stored values means the same on both photometric interpretations."""
+    if pixels.ndim == 3:
+        return pixels if pixels.dtype == np.uint8 else np.clip(pixels, 0, 255).astype(np.uint8)
+    if presentation.voi_lut_function == "SIGMOID":
+        w = max(float(width), 1.0)
+        x = (pixels.astype(np.float32) - np.float32(center)) * np.float32(-4.0 / w)
+        grey = (np.float32(255.0) / (1 + np.exp(np.clip(x, -80, 80)))).astype(np.uint8)
+    else:
+        grey = window(pixels, center, width)
+    if presentation.inverted:
+        np.subtract(255, grey, out=grey)
+    return grey

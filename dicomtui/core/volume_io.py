@@ -29,6 +29,8 @@ def write_volume(volumes: Volume | list[Volume], path: str | Path) -> list[Path]
     extension names; the volumes as ``load`` returns them (a list of one is written as 3D).
 
     Diffusion volumes (each with ``extra["bvalue"]``) also get FSL ``.bval``/``.bvec`` files next to a NIfTI.
+    Colour volumes ([k, j, i, 3] uint8) are NIfTI RGB24 (datatype 128, R, G, B interleaved per voxel, as dcm2niix
+    writes them) or NRRD with a first axis of 3 samples, kind RGB-color.
     Returns the paths written, the image first. Raises ``VolumeWriteError`` (extension, grids differ, a type
     NIfTI-1 cannot store) or ``OSError``."""
     path = Path(path)
@@ -52,9 +54,12 @@ def _write_nrrd(volume: Volume, data: np.ndarray, path: Path) -> Path:
 
     directions = volume.affine[:3, :3].T.tolist()  # one row per axis i, j, k
     kinds = ["domain", "domain", "domain"]
-    if data.ndim == 4:
+    if data.ndim == (5 if volume.is_rgb else 4):
         directions.append([float("nan")] * 3)
         kinds.append("list")
+    if volume.is_rgb:  # data is (3, i, j, k[, t]): the samples vary fastest, as NRRD's RGB-color axis is stored
+        directions.insert(0, [float("nan")] * 3)
+        kinds.insert(0, "RGB-color")
     header = {"space": "left-posterior-superior", "space directions": directions,
               "space origin": volume.affine[:3, 3].tolist(), "kinds": kinds, "encoding": "gzip"}
     nrrd.write(str(path), data, header, index_order="F")
@@ -64,6 +69,7 @@ def _write_nrrd(volume: Volume, data: np.ndarray, path: Path) -> Path:
 _NIFTI_TYPES = {np.dtype(np.uint8): 2, np.dtype(np.int16): 4, np.dtype(np.int32): 8, np.dtype(np.float32): 16,
                 np.dtype(np.float64): 64, np.dtype(np.int8): 256, np.dtype(np.uint16): 512, np.dtype(np.uint32): 768,
                 np.dtype(np.int64): 1024}
+_NIFTI_RGB24 = 128  # DT_RGB24 (nifti1.h): three uint8 per voxel, R G B
 _NIFTI_HEADER = np.dtype([
     ("sizeof_hdr", "<i4"), ("data_type", "S10"), ("db_name", "S18"), ("extents", "<i4"), ("session_error", "<i2"),
     ("regular", "S1"), ("dim_info", "u1"), ("dim", "<i2", 8), ("intent_p", "<f4", 3), ("intent_code", "<i2"),
@@ -86,14 +92,15 @@ def _write_nifti(volume: Volume, stacked: np.ndarray, path: Path) -> Path:
     dtype = stacked.dtype.newbyteorder("<") if stacked.dtype.byteorder == ">" else stacked.dtype
     if dtype not in _NIFTI_TYPES:
         raise VolumeWriteError(f"{path}: NIfTI-1 cannot store {dtype}")
-    shape = stacked.shape[::-1]  # (i, j, k[, t])
+    rgb = volume.is_rgb
+    shape = stacked.shape[-2 if rgb else -1::-1]  # (i, j, k[, t]); RGB: the samples are one voxel, not an axis
     header = np.zeros((), dtype=_NIFTI_HEADER)
     header["sizeof_hdr"] = 348
     header["regular"] = b"r"
     header["dim"][: len(shape) + 1] = [len(shape), *shape]
     header["dim"][len(shape) + 1 :] = 1
-    header["datatype"] = _NIFTI_TYPES[dtype]
-    header["bitpix"] = dtype.itemsize * 8
+    header["datatype"] = _NIFTI_RGB24 if rgb else _NIFTI_TYPES[dtype]
+    header["bitpix"] = 24 if rgb else dtype.itemsize * 8
     zooms = np.linalg.norm(affine[:3, :3], axis=0)
     header["pixdim"][:] = [1.0, *zooms, 1.0, 1.0, 1.0, 1.0]
     header["vox_offset"] = 352

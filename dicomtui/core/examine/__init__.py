@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
-from . import multiframe, scalar, sequence
-from .plugin import ExamineOptions, Loadable, LoadOptions, Plugin, Progress
+from . import multiframe, nonimage, scalar, sequence
+from .plugin import CONF_NO_PIXELS, ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
 if TYPE_CHECKING:
     from ..volume import Volume
 
 __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadReport", "LoadResult", "Loadable",
-           "choose", "examine_and_load", "examine_series", "load", "load_loadables", "select"]
+           "choose", "examine_and_load", "examine_series", "load", "load_loadables", "nothing_selected", "select"]
 
-PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence}
+PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
+                              nonimage.NAME: nonimage}
 
 
 def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, *,
@@ -42,11 +43,12 @@ def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, 
 
 def select(loadables: list[Loadable]) -> None:
     """Per series: the most confident loadables are selected (ties all), except one with the same files as a
-    loadable already selected."""
+    loadable already selected; objects without pixels (CONF_NO_PIXELS) never are: a default always loads."""
     by_series: dict[str, list[Loadable]] = defaultdict(list)
     for item in loadables:
         item.selected = False
-        by_series[item.series_uid].append(item)
+        if item.confidence > CONF_NO_PIXELS:
+            by_series[item.series_uid].append(item)
     for items in by_series.values():
         best = max(i.confidence for i in items)
         chosen: list[frozenset[str]] = []
@@ -80,6 +82,14 @@ def choose(loadables: list[Loadable], number: int | None = None, *, first_only: 
     return chosen[:1] if first_only else chosen
 
 
+def nothing_selected(loadables: list[Loadable]) -> str:
+    """Why the default selection of ``loadables`` is empty, in one sentence: what the objects without pixels are
+    ("3: report (structured report): a structured report: no image to load"), else that there is nothing."""
+    reasons = [f"{item.name}: {item.warnings[0]}" for item in loadables
+               if item.confidence <= CONF_NO_PIXELS and item.warnings]
+    return "; ".join(reasons) or "nothing loadable in the selection"
+
+
 @dataclass(frozen=True)
 class LoadProgress:
     """Where a load of several loadables is: loadable ``index`` (1-based) of ``count``, its ``done`` of ``total``
@@ -111,6 +121,7 @@ class LoadReport:
     chosen: list[Loadable] = field(default_factory=list)
     loaded: list[LoadResult] = field(default_factory=list)
     refused: list[Loadable] = field(default_factory=list)
+    reason: str = ""  # why nothing was chosen, when nothing was (``nothing_selected``)
 
     @property
     def volumes(self) -> list[Volume]:
@@ -119,7 +130,7 @@ class LoadReport:
 
     def summary(self) -> str:
         if not self.chosen:
-            return "nothing loadable in the selection"
+            return self.reason or "nothing loadable in the selection"
         parts = []
         if self.loaded:
             names = ", ".join(r.loadable.name for r in self.loaded)
@@ -158,4 +169,7 @@ def examine_and_load(db: Any, series_ids: list[int], *, number: int | None = Non
     case for a face that shows no choice in between (the CLI's ``load``, the browser's Enter without warnings)."""
     loadables = examine_series(db, series_ids, options=examine_options or ExamineOptions())
     chosen = choose(loadables, number, first_only=first_only)
-    return load_loadables(db, chosen, load_options, strict=strict, progress=progress, cancel=cancel)
+    report = load_loadables(db, chosen, load_options, strict=strict, progress=progress, cancel=cancel)
+    if not chosen:
+        report.reason = nothing_selected(loadables)
+    return report

@@ -107,7 +107,7 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
     Raises ``LoadError`` (``cancel`` set: checked between frames) or ``PixelError``."""
     import numpy as np
 
-    from ..pixels import read_frames
+    from ..pixels import read_frames, read_presentation
 
     payload = loadable.payload
     if not isinstance(payload, FramesPayload):
@@ -125,5 +125,8 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
         picked.append(by_file[key][ref.index])
         if tick is not None:
             tick(n + 1, total)
+    first = loadable.instances[0]  # the first file's Presentation and Modality LUT stand for the loadable's
+    presentation, luts = read_presentation([db.abspath(first["path"], bool(first["stored"]))], [first])
     return [build_volume(np.stack(picked), loadable.instances, payload.geometry, name=loadable.name,
-                         warnings=loadable.warnings, regularize=options.regularize)]
+                         warnings=loadable.warnings, regularize=options.regularize, presentation=presentation,
+                         modality_luts=None if luts is None else luts * total)]

@@ -17,8 +17,8 @@ import numpy as np
 from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, vector
 from .plugin import (
     CONF_ALL,
+    CONF_CANNOT_LOAD,
     CONF_DOUBTFUL,
-    CONF_NO_PIXELS,
     CONF_PREFERRED,
     CONF_SUB,
     EXAMINE_DEFAULTS,
@@ -29,6 +29,7 @@ from .plugin import (
     Progress,
     StackPayload,
     check_cancel,
+    image_kind,
     series_name,
     ticker,
 )
@@ -38,7 +39,8 @@ if TYPE_CHECKING:
     from ..volume import Volume
 
 NAME = name = "scalar"
-SPLIT_KEYS = [("AcquisitionNumber", "acquisition"), ("ImageType", "image type"),
+IMAGE_KIND = "image"  # a derived key: columns x rows and grey/colour; images differing in it cannot be stacked
+SPLIT_KEYS = [(IMAGE_KIND, "image"), ("AcquisitionNumber", "acquisition"), ("ImageType", "image type"),
               ("ImageOrientationPatient", "orientation"), ("DiffusionGradientOrientation", "gradient")]
 TIME_KEYS = [("ContentTime", "content time"), ("TriggerTime", "trigger time")]
 
@@ -52,12 +54,8 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     title = series_name(first)
     series_uid = first.get("SeriesInstanceUID", "")
     images = [i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
-    if not images and any(i.get("has_pixels") for i in rows):
-        return []  # only multi-frame images: the multi-frame plugin reads them
     if not images:
-        return [Loadable(title, rows, NAME, CONF_NO_PIXELS, [
-            f"no single-frame image with pixel data among the {len(rows)} instances: nothing to show as a volume"],
-            series_uid=series_uid)]
+        return []  # only multi-frame images (the multi-frame plugin reads them) or no pixels (nonimage lists them)
     skipped = len(rows) - len(images)
     whole = _loadable(title, images, series_uid)
     if skipped:
@@ -85,6 +83,9 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
         whole.confidence = CONF_DOUBTFUL
         for part in out[1:]:
             part.confidence = CONF_PREFERRED if not part.warnings else CONF_DOUBTFUL
+    for item in out:  # a default must load: images of several sizes or grey and colour are listed, never chosen
+        if len({image_kind(i) for i in item.instances}) > 1:
+            item.confidence = CONF_CANNOT_LOAD
     return out
 
 
@@ -110,13 +111,18 @@ def _group(images: list[Row], key: str) -> dict[Any, list[Row]]:
                 groups[label].append(inst)
         return dict(groups)
     for inst in images:
-        groups[inst.get(key)].append(inst)
+        groups[image_kind(inst) if key == IMAGE_KIND else inst.get(key)].append(inst)
     return dict(groups)
 
 
 def _loadable(name: str, images: list[Row], series_uid: str) -> Loadable:
     check = check_stack(images)
-    return Loadable(name, check.instances, NAME, CONF_ALL, check.warnings, series_uid=series_uid,
+    warnings = list(check.warnings)
+    photometrics = {i.get("PhotometricInterpretation") or "MONOCHROME2" for i in images}
+    if len(photometrics) > 1:  # sizes are said by check_stack
+        warnings.append(f"mixed PhotometricInterpretation ({', '.join(sorted(photometrics))}): the images cannot "
+                        f"be stacked into one volume")
+    return Loadable(name, check.instances, NAME, CONF_ALL, warnings, series_uid=series_uid,
                     payload=StackPayload(check.geometry))
 
 

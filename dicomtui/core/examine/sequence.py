@@ -27,6 +27,7 @@ from .plugin import (
     SequencePart,
     SequencePayload,
     check_cancel,
+    image_kind,
     series_name,
     ticker,
 )
@@ -48,7 +49,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     """One 4D loadable when every slice position of the series holds the same number (≥ 2) of single-frame
     images, else []. Each volume is checked as a stack; its warnings are prefixed "volume n: "."""
     images = [i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
-    if len(images) < 4:
+    if len(images) < 4 or len({image_kind(i) for i in images}) > 1:  # sizes or grey/colour differ: not one 4D
         return []
     orientation = vector(images[0].get("ImageOrientationPatient"), 6)
     positions = [vector(i.get("ImagePositionPatient"), 3) for i in images]

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import LoadError
-from ..volume import Volume, window_presets
+from ..volume import Presentation, Volume, window_presets
 from .geometry import Row, StackGeometry
-from .plugin import Progress
+from .plugin import Progress, image_kind
 
 _INT_TYPES: list[type[np.integer[Any]]] = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64]
 
@@ -25,29 +25,55 @@ def read_volume(db: Any, instances: list[Row], geometry: StackGeometry | None, *
     ``progress(done, total)`` is called as slices arrive; when it raises (a cancel), the slices not yet read are
     not read and the exception propagates. Raises ``LoadError`` when the images differ in size, ``PixelError``
     when a file cannot be decoded."""
-    from ..pixels import read_stack
+    from ..pixels import read_presentation, read_stack
+    from .unreadable import leave_out
 
     sizes = {(i.get("Rows"), i.get("Columns")) for i in instances}
     if len(sizes) > 1:
         raise LoadError(f"{name}: images of different sizes cannot be stacked into one volume")
+    kinds = {image_kind(i) for i in instances}
+    if len(kinds) > 1:
+        raise LoadError(f"{name}: grey and colour images ({', '.join(sorted(kinds))}) cannot be stacked into one "
+                        f"volume")
     paths = [db.abspath(i["path"], bool(i["stored"])) for i in instances]
-    raw = read_stack(paths, instances, progress)
-    return build_volume(raw, instances, geometry, name=name, warnings=warnings, regularize=regularize)
+    presentation, luts = read_presentation(paths, instances)
+    unreadable: list[tuple[int, str]] = []
+    raw = read_stack(paths, instances, progress, unreadable=unreadable if len(paths) > 1 else None)
+    if unreadable:  # one bad file does not take the series down: the others load, the warning names it
+        if luts is not None:
+            luts = [lut for k, lut in enumerate(luts) if k not in {b for b, _ in unreadable}]
+        raw, instances, geometry, warnings = leave_out(raw, instances, unreadable, warnings)
+    return build_volume(raw, instances, geometry, name=name, warnings=warnings, regularize=regularize,
+                        presentation=presentation, modality_luts=luts)
 
 
 def build_volume(raw: np.ndarray, instances: list[Row], geometry: StackGeometry | None, *, name: str,
-                 warnings: list[str], regularize: bool = False) -> Volume:
-    """A Volume from the stored values ``raw`` [k, j, i] of ``instances`` (same order) and their geometry.
+                 warnings: list[str], regularize: bool = False, presentation: Presentation | None = None,
+                 modality_luts: list[Any] | None = None) -> Volume:
+    """A Volume from the stored values ``raw`` [k, j, i] (or RGB [k, j, i, 3]) of ``instances`` (same order)
+    and their geometry.
 
-    RescaleSlope/Intercept are applied per slice (in place when the type allows); windows come from the first
-    instance (its WindowCenter/Width, then the modality's presets). With ``regularize`` and an irregular stack,
-    the voxels are resampled onto a regular orthogonal grid and the volume says so (``resampled``, a warning)."""
-    array = rescale(raw, [i.get("RescaleSlope") for i in instances], [i.get("RescaleIntercept") for i in instances])
+    RescaleSlope/Intercept are applied per slice (in place when the type allows), or the Modality LUTs when
+    given (``pixels.read_presentation``, PS3.3 C.11.1); colour is kept as read. Windows come from the first
+    instance (its WindowCenter/Width, then the modality's presets); ``presentation`` goes with the volume. With
+    ``regularize`` and an irregular stack, the voxels are resampled onto a regular orthogonal grid and the
+    volume says so (``resampled``, a warning)."""
+    if raw.ndim == 4:  # RGB: no Rescale or LUT applies to colour (PS3.3 C.7.6.3.1.2)
+        array = raw
+    elif modality_luts is not None:
+        from ..pixels import apply_modality_luts
+
+        array = apply_modality_luts(raw, modality_luts)
+    else:
+        array = rescale(raw, [i.get("RescaleSlope") for i in instances],
+                        [i.get("RescaleIntercept") for i in instances])
     affine = stack_affine(geometry)
     first = instances[0]
     warnings = list(warnings)
     resampled = False
-    if regularize and geometry is not None and len(instances) > 1 and geometry.irregular:
+    if regularize and geometry is not None and len(instances) > 1 and geometry.irregular and array.ndim == 4:
+        warnings.append("not resampled: a colour volume is loaded as acquired (the resampling is for grey values)")
+    elif regularize and geometry is not None and len(instances) > 1 and geometry.irregular:
         from ..regularize import regularize as resample
 
         array, affine = resample(array, geometry.positions, geometry.row, geometry.col, geometry.normal,
@@ -59,7 +85,15 @@ def build_volume(raw: np.ndarray, instances: list[Row], geometry: StackGeometry 
     return Volume(array=array, affine=affine, name=name, modality=modality,
                   windows=window_presets(modality, first.get("WindowCenter"), first.get("WindowWidth"), array),
                   instance_uids=[] if resampled else [i["SOPInstanceUID"] for i in instances], warnings=warnings,
-                  resampled=resampled)
+                  resampled=resampled, presentation=presentation or _presentation_of(first))
+
+
+def _presentation_of(row: Row) -> Presentation:
+    """The Presentation the stored row tells (PhotometricInterpretation only) when the headers were not read."""
+    from ..pixels import is_colour
+
+    return Presentation(photometric="RGB" if is_colour(row) else
+                        str(row.get("PhotometricInterpretation") or "MONOCHROME2"))
 
 
 def stack_affine(geometry: StackGeometry | None) -> np.ndarray:

@@ -86,8 +86,8 @@ class ViewerScreen(Screen):
         loaded = self.app.loaded
         for n, item in enumerate(loaded):
             v = item.volumes[0]
-            shape = "×".join(str(s) for s in v.array.shape[::-1]) + (f"×{len(item.volumes)}"
-                                                                       if len(item.volumes) > 1 else "")
+            shape = "×".join(str(s) for s in v.array.shape[2::-1]) + (f"×{len(item.volumes)}"
+                                                                        if len(item.volumes) > 1 else "")
             options.add_option(Option(f"{item.name}\n  {shape}", id=str(n)))
         if loaded:
             index = len(loaded) - 1 if select is None else select

@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.reactive import var
 from textual.widget import Widget
 
-from ...core.volume import PLANES, View, Volume, view, window
+from ...core.volume import PLANES, View, Volume, display, view
 from .halfblocks import HalfBlocks
 
 try:  # textual-image asks the terminal about graphics support at import: before Textual takes the terminal
@@ -216,7 +216,7 @@ class SliceView(Widget, can_focus=True):
         pixels = v.data[min(self.index, len(v) - 1)]
         zoom = self.zoom
         if zoom > 1:
-            rows, cols = pixels.shape
+            rows, cols = pixels.shape[:2]
             h, w = max(int(rows / zoom), 1), max(int(cols / zoom), 1)
             top, left = (rows - h) // 2, (cols - w) // 2
             pixels = pixels[top:top + h, left:left + w]
@@ -227,8 +227,9 @@ class SliceView(Widget, can_focus=True):
             return
         v = self.current_view()
         pixels = self.slice_pixels()
-        grey = window(pixels, self.window.center, self.window.width)
-        rows, cols = grey.shape
+        # grey (H, W) uint8, or RGB (H, W, 3) for colour: MONOCHROME1 / INVERSE and SIGMOID already applied
+        grey = display(pixels, self.window.center, self.window.width, v.presentation)
+        rows, cols = grey.shape[:2]
         cursor = self.cursor
         if cursor is not None:
             r, c = cursor
@@ -273,7 +274,8 @@ class SliceView(Widget, can_focus=True):
         if self.cursor is not None:
             r, c = self.cursor
             if 0 <= r < pixels.shape[0] and 0 <= c < pixels.shape[1]:
-                parts.append(f"({c}, {r}) = {pixels[r, c]:g}")
+                value = pixels[r, c]  # a grey value, or (R, G, B)
+                parts.append(f"({c}, {r}) = " + ("/".join(map(str, value)) if np.ndim(value) else f"{value:g}"))
         if v.oblique:
             parts.append("oblique: nearest plane shown")
         return "  ·  ".join(parts)
@@ -287,7 +289,7 @@ class SliceView(Widget, can_focus=True):
         x0, y0, w, h = self._box
         if not (x0 <= x < x0 + w and y0 <= y < y0 + h):
             return None
-        rows, cols = self.slice_pixels().shape
+        rows, cols = self.slice_pixels().shape[:2]
         return int((y - y0 + 0.5) / h * rows), int((x - x0 + 0.5) / w * cols)
 
     def on_mouse_move(self, event: MouseMove) -> None:

@@ -1,0 +1,35 @@
+"""Issue 11 item 12 in the viewer: a MONOCHROME1 radiograph is drawn with its lowest values white (inverted after
+the window), the MONOCHROME2 one of the same values black; what the half-block image shows is compared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dicomtui.core.database import DicomDatabase
+from dicomtui.core.indexer import import_paths
+from dicomtui.core.synth import SeriesSpec, series_datasets
+from dicomtui.core.synth_pixels import write_datasets
+from dicomtui.tui.app import DicomTuiApp
+from dicomtui.tui.screens.viewer import ViewerScreen
+
+from .conftest import settle
+
+
+@pytest.mark.parametrize("photometric, background", [("MONOCHROME2", 0), ("MONOCHROME1", 255)])
+async def test_monochrome1_is_drawn_inverted(tmp_path: Path, photometric: str, background: int) -> None:
+    datasets = series_datasets(SeriesSpec(slices=3))
+    for ds in datasets:
+        ds.PhotometricInterpretation = photometric
+    write_datasets(tmp_path / "in", datasets)
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+    app = DicomTuiApp(tmp_path / "db", renderer="halfblock", settings_path=tmp_path / "config.toml")
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.press("tab", "tab", "tab", "tab", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ViewerScreen)
+        shown = app.screen.query_one("#slice-image").grey  # the window is the file's: C 40, W 400
+        # the phantom's background is stored 1 (-1023 HU, below the window): black, or white for MONOCHROME1
+        assert int(shown[0, 0]) == background and int(shown[shown.shape[0] // 2, shown.shape[1] // 2]) not in (0, 255)
