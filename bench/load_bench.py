@@ -236,6 +236,7 @@ def main() -> None:
                                  str(folder)], tmp)
 
         runs: dict[tuple[str, str], list[tuple[float, int]]] = {}
+        load = os.getloadavg()[0]
         for k in range(repeat):
             for ext in EXTS:
                 runs.setdefault(("ours", ext), []).append(ours_process(k, ext))
@@ -243,6 +244,8 @@ def main() -> None:
                     runs.setdefault(("d2n", ext), []).append(d2n_process(k, ext))
         best_of = {key: (min(s for s, _ in r), max(m for _, m in r)) for key, r in runs.items()}
         ours_rss = best_of[("ours", ".nii")][1]
+        print(f"  ours and dcm2niix alternated, best of {repeat}; load average {load:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after (2 cores)")
 
         pyd = min(timed(pydicom_stack, paths)[0] for _ in range(repeat))
         raw = min(timed(raw_fromfile, instances)[0] for _ in range(repeat))
