@@ -172,8 +172,8 @@ def _write_all(fd: int, data: bytes | memoryview, offset: int) -> None:
 
 def _write_gzip(target: Path, header: bytes, files: list[Path], rows: list[dict[str, Any]], dtype: np.dtype,
                 tick: Any) -> None:
-    """Slices read in order by this thread into one reused chunk, while ``open_nifti``'s thread deflates the
-    previous chunks on the other core."""
+    """Slices read in order by this thread into one reused chunk, while ``open_nifti``'s threads deflate the
+    previous chunks (ISA-L releases the GIL) on the other core(s): the deflate is off the reading path."""
     size = (int(rows[0]["Rows"]), int(rows[0]["Columns"]))
     per_chunk = max(1, CHUNK_BYTES // (size[0] * size[1] * dtype.itemsize))
     chunk = np.empty((per_chunk, *size), dtype=dtype)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -129,12 +130,14 @@ def nifti_header(affine_lps: np.ndarray, shape: tuple[int, ...], dtype: np.dtype
     return header.tobytes() + b"\0\0\0\0"  # the 4 extension bytes: no extensions
 
 
-def open_nifti(path: str | Path, compress: bool | None = None, threads: int = 1) -> io.BufferedIOBase:
+def open_nifti(path: str | Path, compress: bool | None = None, threads: int | None = None) -> io.BufferedIOBase:
     """``path`` opened for writing: plain, or gzip (``compress``; by default when the name ends in ".gz") at
-    level 1 through python-isal's ISA-L deflate, compressed by ``threads`` background threads while the caller's
-    thread keeps producing; stdlib zlib when python-isal is not installed. Measured here on 300 × 512² int16
-    (synthetic, very compressible), one core each: ISA-L level 1 4.5 GB/s, zlib-ng level 1 3.6 GB/s, zlib
-    level 1 0.8 GB/s."""
+    level 1 through python-isal's ISA-L deflate, compressed by ``threads`` background threads (default: one per
+    core, at most 4) while the caller's thread keeps producing; stdlib zlib when python-isal is not installed.
+
+    Level-1 deflate on one core, measured side by side here (bench/load_bench.py, machine shared): on 40 slices
+    of 512² CT-like noise ISA-L is 3.6x zlib and 1.4x zlib-ng with the best ratio of the three (0.50; zlib-ng
+    0.72); on the benchmark's synthetic volume (1 % after deflate) ISA-L and zlib-ng are 5x zlib."""
     if not (str(path).lower().endswith(".gz") if compress is None else compress):
         return open(path, "wb")
     try:
@@ -143,6 +146,7 @@ def open_nifti(path: str | Path, compress: bool | None = None, threads: int = 1)
         import gzip
 
         return gzip.open(path, "wb", compresslevel=1)
+    threads = threads if threads is not None else min(4, os.cpu_count() or 1)
     return igzip_threaded.open(path, "wb", compresslevel=1, threads=threads)
 
 
