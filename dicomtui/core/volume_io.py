@@ -59,7 +59,9 @@ def _write_nrrd(volume: Volume, data: np.ndarray, path: Path) -> Path:
         kinds.append("list")
     header = {"space": "left-posterior-superior", "space directions": directions,
               "space origin": volume.affine[:3, 3].tolist(), "kinds": kinds, "encoding": "gzip"}
-    nrrd.write(str(path), data, header, index_order="F")
+    # level 1, as our NIfTI: pynrrd's default 9 took 10 s for 20 noisy 512² slices here, level 1 0.2–0.8 s, the
+    # file 4 % larger
+    nrrd.write(str(path), data, header, index_order="F", compression_level=1)
     return path
 
 
