@@ -64,23 +64,20 @@ def unsupported(loadable: Loadable, path: str | Path, options: LoadOptions | Non
     geometry = loadable.payload.geometry
     if options.regularize and geometry is not None and len(rows) > 1 and geometry.irregular:
         return "resampling an irregular stack (--regularize)"
-    checks: list[tuple[set[Any], str]] = [
+    refused = [
+        (any(r.get("TransferSyntaxUID") not in pixels.NATIVE_SYNTAXES for r in rows), "compressed or big-endian"),
+        (any(r.get("pixel_offset") is None for r in rows), "no recorded Pixel Data offset"),
+        (any((r.get("SamplesPerPixel") or 1) != 1 for r in rows), "colour images"),
+        (any((r.get("NumberOfFrames") or 1) != 1 for r in rows), "multi-frame images"),
+    ]
+    must_agree: list[tuple[set[Any], str]] = [  # one value for the whole stack, or no header can say it
         ({(r.get("Rows"), r.get("Columns")) for r in rows}, "images of different sizes"),
-        ({r.get("TransferSyntaxUID") in pixels.NATIVE_SYNTAXES for r in rows} - {True}, "compressed or big-endian"),
-        ({r.get("pixel_offset") is None for r in rows} - {False}, "no recorded Pixel Data offset"),
-        ({r.get("SamplesPerPixel") or 1 for r in rows} - {1}, "colour images"),
-        ({r.get("NumberOfFrames") or 1 for r in rows} - {1}, "multi-frame images"),
         ({pixels.raw_dtype([r]) for r in rows}, "several stored types"),
         ({_float(r.get("RescaleSlope"), 1.0) for r in rows}, "RescaleSlope differs between slices"),
         ({_float(r.get("RescaleIntercept"), 0.0) for r in rows}, "RescaleIntercept differs between slices"),
     ]
-    for values, reason in checks:
-        if len(values) > (0 if reason in _MUST_BE_EMPTY else 1):
-            return reason
-    return None
-
-
-_MUST_BE_EMPTY = {"compressed or big-endian", "no recorded Pixel Data offset", "colour images", "multi-frame images"}
+    return next((reason for found, reason in refused if found), None) or next(
+        (reason for values, reason in must_agree if len(values) > 1), None)
 
 
 def _float(value: Any, default: float) -> float:
