@@ -197,10 +197,11 @@ def _dump(paths: list[str]) -> None:
 def run_dcmtk(paths: list[str], procs: int) -> dict[str, float]:
     step = -(-len(paths) // procs)
     parts = [paths[i : i + step] for i in range(0, len(paths), step)]
+    _, children = _cpu()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=procs) as ex:  # each thread drives one dcmdump process at a time
         list(ex.map(_dump, parts))
-    return {"import": time.perf_counter() - start}
+    return {"import": time.perf_counter() - start, "cpu": _cpu()[1] - children}
 
 
 def dcmdump_finds_all_tags(path: str) -> bool:
@@ -226,6 +227,7 @@ def bench_set(name: str, folder: Path, desc: str, repeat: int, have_dcmtk: bool)
         check(dcmdump_finds_all_tags(paths[0]), f"dcmdump did not print all {len(TAGS)} tags of {paths[0]}")
     rounds: dict[str, list[float]] = {}
     cpu: list[tuple[float, float, float]] = []
+    dump_cpu: list[float] = []
     load = os.getloadavg()[0]
     for _ in range(repeat):
         link = run_ours(folder, n, "link")
@@ -236,7 +238,9 @@ def bench_set(name: str, folder: Path, desc: str, repeat: int, have_dcmtk: bool)
         rounds.setdefault("ours copy", []).append(run_ours(folder, n, "copy")["import"])
         if have_dcmtk:
             for p in (1, 2):
-                rounds.setdefault(f"dcmdump, {p} proc{'s' * (p > 1)}", []).append(run_dcmtk(paths, p)["import"])
+                dump = run_dcmtk(paths, p)
+                rounds.setdefault(f"dcmdump, {p} proc{'s' * (p > 1)}", []).append(dump["import"])
+                dump_cpu.append(dump["cpu"])
     rounds["pydicom + sqlite, 1 proc"] = [run_pydicom(paths)["import"]]
     rows = [(label, min(times)) for label, times in rounds.items()]
     ours_fps = n / min(rounds["ours link (import_paths)"])
@@ -253,6 +257,10 @@ def bench_set(name: str, folder: Path, desc: str, repeat: int, have_dcmtk: bool)
     print(f"  ours link, best run: wall {wall:.3f} s; CPU: this process {main_cpu:.3f} s (scan, unmarshal, SQLite), "
           f"parse workers {workers_cpu:.3f} s; on 2 idle cores the wall could not beat {bound:.3f} s "
           f"({n / bound:,.0f} files/s). Load average {load:.1f} before, {os.getloadavg()[0]:.1f} after.")
+    if dump_cpu:
+        ours_cpu = min(main + workers for _, main, workers in cpu)
+        print(f"  CPU per file (less sensitive to the load than wall time): ours {ours_cpu / n * 1e6:.1f} us, "
+              f"dcmdump {min(dump_cpu) / n * 1e6:.1f} us (x{min(dump_cpu) / ours_cpu:.2f})")
     if not have_dcmtk:
         print("  dcmdump: SKIPPED (not found on PATH; install DCMTK to compare)")
     return rates

@@ -348,8 +348,8 @@ def main() -> None:
         ratio = f"{ours / rate:.2f}x" if ours is not None else "-"
         print(f"  {label:<30}{n:>8,}{seconds:>10.3f}{rate:>12,.0f}{ratio:>11}")
     print("  (ratio: ours in-process best vs pydicom and raw; ours process vs dcm2niix to the same format;\n"
-          "   dcm2niix -z y deflates through pigz, level 6, on both cores; ours through ISA-L level 1 on a second "
-          "thread)")
+          "   dcm2niix -z y deflates through pigz, level 6, on both cores; ours through ISA-L level 1 in one "
+          "thread per core)")
 
     print(f"\n  {'peak RSS':<30}{'MiB':>8}{'/ voxel bytes':>16}")
     for (who, ext), (_, rss) in best_of.items():
