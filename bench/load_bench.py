@@ -13,6 +13,8 @@ then these runs, every output in a fresh folder under bench/out/ (deleted afterw
   raw limit         np.fromfile(path, "<i2", rows*cols, offset=<pixel offset stored at import>) per file, 1 thread
   raw readinto      the same bytes read with readinto straight into one preallocated array, 1 thread
   NIfTI write       volume_io.write_volume(volume, OUT.nii / OUT.nii.gz) alone
+  deflate           zlib / python-isal / zlib-ng (when installed) level 1 on one core, on the volume's bytes and
+                    on a noisy head phantom (closer to a real CT than the very compressible generated series)
   imports           python -c "import ..." of what the load command imports (process wall time)
 
 The ratio column is ours / peer in slices/s: ours in-process for the in-process peers (pydicom, raw), the
