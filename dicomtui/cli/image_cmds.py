@@ -114,6 +114,15 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
             raise LoadError(f"{args.uid}: {nothing_selected(loadables)}")
         for warning in (w for item in chosen for w in item.warnings):
             err(f"warning: {warning}")
+        if len(chosen) == 1 and not (args.strict and chosen[0].warnings):  # one copy, no volume in memory
+            from ..core.nifti_stream import stream_nifti
+
+            streamed = with_progress(lambda progress: stream_nifti(
+                db, chosen[0], args.output, LoadOptions(regularize=args.regularize), progress=progress),
+                f"Loading {chosen[0].name}")
+            if streamed is not None:
+                print(f"wrote {streamed.path}: {streamed.describe()} ({chosen[0].name})")
+                return EXIT_OK
 
         def work(progress: Callable[[int, int], None] | None) -> LoadReport:
             tick = None if progress is None else lambda p: progress(p.done, p.total)

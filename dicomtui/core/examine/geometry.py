@@ -140,7 +140,8 @@ def _spacing(distances: np.ndarray) -> tuple[float, list[str]]:
         dup = int(np.sum(diffs < SPACING_TOLERANCE_MM))
         warnings.append(f"{dup} slices share a position with another slice: several volumes or repeated "
                         f"acquisitions are mixed in this series")
-    spacing = float(np.median(diffs))
+    ordered, mid = np.sort(diffs), len(diffs) // 2  # the median as np.median computes it, without importing
+    spacing = float(ordered[mid] if len(diffs) % 2 else (ordered[mid - 1] + ordered[mid]) / 2)  # numpy.ma (~8 ms)
     if spacing > SPACING_TOLERANCE_MM and diffs.max() - diffs.min() > SPACING_TOLERANCE_MM:
         gaps = []
         for k, d in enumerate(diffs):
