@@ -29,7 +29,7 @@ from .plugin import (
     series_name,
     ticker,
 )
-from .stack import build_volume
+from .stack import build_volume, frame_row
 
 if TYPE_CHECKING:
     import numpy as np
@@ -52,7 +52,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
         if not frames:
             count = inst["NumberOfFrames"]
             refs = tuple(FrameRef(f, count) for f in range(count))
-            pseudo = [_pseudo(inst, f, {}) for f in range(count)]
+            pseudo = [frame_row(inst, f, {}) for f in range(count)]
             out.append(Loadable(f"{base} (frames)", pseudo, NAME, CONF_DOUBTFUL, [
                 f"no per-frame geometry: the {len(pseudo)} frames are stacked in file order with 1 mm spacing "
                 f"(a cine loop or a projection series, not a volume)"], series_uid=series_uid,
@@ -61,7 +61,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
         groups: dict[tuple[Any, Any], list[Row]] = defaultdict(list)
         index_of: dict[str, int] = {}
         for f, frame in enumerate(frames):
-            row = _pseudo(inst, f, frame)
+            row = frame_row(inst, f, frame)
             index_of[row["SOPInstanceUID"]] = f
             groups[(frame.get("k"), frame.get("ti"))].append(row)
         for (stack, time), members in groups.items():
@@ -76,29 +76,6 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
             out.append(Loadable(title, check.instances, NAME, CONF_ALL if not check.warnings else CONF_DOUBTFUL,
                                 check.warnings, series_uid=series_uid, payload=FramesPayload(check.geometry, refs)))
     return out
-
-
-def _pseudo(inst: Row, f: int, frame: dict[str, Any]) -> Row:
-    """Frame ``f`` (0-based) of ``inst`` as if it were a single-frame instance row, with the frame's geometry
-    and rescale (from frames.py's keys) in place of the file's."""
-    row = dict(inst)
-    row["SOPInstanceUID"] = f"{inst['SOPInstanceUID']}#{f + 1}"
-    row["NumberOfFrames"] = 1
-    if frame.get("p"):
-        row["ImagePositionPatient"] = "\\".join(repr(v) for v in frame["p"])
-    if frame.get("o"):
-        row["ImageOrientationPatient"] = "\\".join(repr(v) for v in frame["o"])
-    if frame.get("s"):
-        row["PixelSpacing"] = "\\".join(repr(v) for v in frame["s"])
-    if frame.get("t") is not None:
-        row["SliceThickness"] = frame["t"]
-    if frame.get("rs") is not None:
-        row["RescaleSlope"] = frame["rs"]
-    if frame.get("ri") is not None:
-        row["RescaleIntercept"] = frame["ri"]
-    if frame.get("n") is not None:
-        row["InstanceNumber"] = frame["n"]
-    return row
 
 
 def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: threading.Event | None = None,

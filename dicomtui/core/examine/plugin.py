@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["CONF_ALL", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED", "CONF_SEQUENCE", "CONF_SUB",
            "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions", "FrameRef", "FramesPayload", "LoadError",
            "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "Row", "SequencePart", "SequencePayload",
-           "StackPayload", "check_cancel", "series_name", "ticker"]
+           "StackPayload", "check_cancel", "is_mosaic", "series_name", "ticker", "unpackable_mosaic"]
 
 # Confidences (0-1): per series, the loadables with the highest one are selected by default (``select``), so
 # only their order matters. From the bottom up:
@@ -127,6 +127,16 @@ class Loadable:
         return {"name": self.name, "plugin": self.plugin, "confidence": round(self.confidence, 3),
                 "selected": self.selected, "warnings": list(self.warnings), "instances": len(self.instances),
                 "series_uid": self.series_uid}
+
+
+def is_mosaic(row: Row) -> bool:
+    """A Siemens mosaic: ImageType holds MOSAIC (the tiles of one volume side by side in one picture)."""
+    return "MOSAIC" in str(row.get("ImageType") or "").upper().split("\\")
+
+
+def unpackable_mosaic(row: Row) -> bool:
+    """A mosaic whose tiles frames.py located at import (from the CSA header): the mosaic plugin reads it."""
+    return is_mosaic(row) and '"mt"' in str(row.get("frames") or "")
 
 
 def series_name(row: Row) -> str:

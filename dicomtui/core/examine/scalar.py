@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, vector
+from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, orientation
 from .plugin import (
     CONF_ALL,
     CONF_DOUBTFUL,
@@ -29,10 +29,12 @@ from .plugin import (
     Progress,
     StackPayload,
     check_cancel,
+    is_mosaic,
     series_name,
     ticker,
+    unpackable_mosaic,
 )
-from .stack import read_volume
+from .stack import read_volume, with_frame_geometry
 
 if TYPE_CHECKING:
     from ..volume import Volume
@@ -51,15 +53,20 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     first = rows[0]
     title = series_name(first)
     series_uid = first.get("SeriesInstanceUID", "")
-    images = [i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
+    images = [i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1
+              and not unpackable_mosaic(i)]
     if not images and any(i.get("has_pixels") for i in rows):
-        return []  # only multi-frame images: the multi-frame plugin reads them
+        return []  # only multi-frame images or mosaics: the multi-frame and mosaic plugins read them
+    images = with_frame_geometry(images)
     if not images:
         return [Loadable(title, rows, NAME, CONF_NO_PIXELS, [
             f"no single-frame image with pixel data among the {len(rows)} instances: nothing to show as a volume"],
             series_uid=series_uid)]
     skipped = len(rows) - len(images)
     whole = _loadable(title, images, series_uid)
+    if mosaics := sum(1 for i in images if is_mosaic(i)):
+        whole.warnings.append(f"{mosaics} Siemens mosaics without NumberOfImagesInMosaic (CSA header or "
+                              f"(0019,100A)): their tiles are shown side by side as one picture, not as slices")
     if skipped:
         whole.warnings.append(f"{skipped} instances without pixel data or with several frames are left out")
     out = [whole]
@@ -67,8 +74,8 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     keys = SPLIT_KEYS + (TIME_KEYS if options.split_by_time else [])
     for key, label in keys:
         groups = _group(images, key)
-        if len(groups) < 2:
-            continue
+        if len(groups) < 2 or max(len(g) for g in groups.values()) == 1:
+            continue  # one value, or one image per value (an AcquisitionNumber per slice): no parts to offer
         if len(groups) == 2 and min(len(g) for g in groups.values()) == 1 and len(images) > 2:
             scout = next(g for g in groups.values() if len(g) == 1)[0]
             subs = [(f"{title} (without the localizer)", [i for i in images if i is not scout])]
@@ -98,7 +105,7 @@ def _group(images: list[Row], key: str) -> dict[Any, list[Row]]:
     if key == "ImageOrientationPatient":
         reps: list[tuple[np.ndarray | None, Any]] = []
         for inst in images:
-            v = vector(inst.get(key), 6)
+            v = orientation(inst.get(key))
             for rep, label in reps:
                 if (v is None and rep is None) or (v is not None and rep is not None
                                                     and np.max(np.abs(v - rep)) <= ORIENTATION_TOLERANCE):

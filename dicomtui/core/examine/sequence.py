@@ -14,7 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .geometry import Row, check_stack, vector
+from .geometry import (
+    SPACING_FLOOR_MM,
+    Row,
+    check_stack,
+    orientation,
+    position_rounding,
+    same_position_labels,
+    slice_normal,
+    vector,
+)
 from .plugin import (
     CONF_DOUBTFUL,
     CONF_SEQUENCE,
@@ -27,16 +36,16 @@ from .plugin import (
     SequencePart,
     SequencePayload,
     check_cancel,
+    is_mosaic,
     series_name,
     ticker,
 )
-from .stack import read_volume
+from .stack import read_volume, with_frame_geometry
 
 if TYPE_CHECKING:
     from ..volume import Volume
 
 NAME = name = "sequence"
-POSITION_TOLERANCE_MM = 0.01
 # (attribute, label, unit): the first that tells the volumes apart names the sequence
 VARYING = [("TemporalPositionIdentifier", "time points", ""), ("TriggerTime", "trigger times", "ms"),
            ("EchoTime", "echo times", "ms"), ("DiffusionBValue", "b-values", "s/mm²"),
@@ -47,18 +56,23 @@ VARYING = [("TemporalPositionIdentifier", "time points", ""), ("TriggerTime", "t
 def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
     """One 4D loadable when every slice position of the series holds the same number (≥ 2) of single-frame
     images, else []. Each volume is checked as a stack; its warnings are prefixed "volume n: "."""
-    images = [i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
+    images = with_frame_geometry([i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1
+                                  and not is_mosaic(i)])
     if len(images) < 4:
         return []
-    orientation = vector(images[0].get("ImageOrientationPatient"), 6)
+    cosines = orientation(images[0].get("ImageOrientationPatient"))
     positions = [vector(i.get("ImagePositionPatient"), 3) for i in images]
     points = [p for p in positions if p is not None]
-    if orientation is None or len(points) < len(positions):
+    if cosines is None or len(points) < len(positions):
         return []
-    normal = np.cross(orientation[:3], orientation[3:])
+    normal = slice_normal(cosines)
+    # "the same position": within the rounding of the written positions (geometry's tolerance)
+    same = max(SPACING_FLOOR_MM, 2 * position_rounding([i.get("ImagePositionPatient") for i in images])
+               * float(np.abs(normal).sum()))
     by_position: dict[int, list[Row]] = defaultdict(list)
-    for inst, pos in zip(images, points, strict=True):
-        by_position[int(round(float(np.dot(pos, normal)) / POSITION_TOLERANCE_MM))].append(inst)
+    distances = [float(np.dot(pos, normal)) for pos in points]
+    for inst, label in zip(images, same_position_labels(distances, same), strict=True):
+        by_position[label].append(inst)
     counts = {len(group) for group in by_position.values()}
     if len(counts) != 1 or (m := counts.pop()) < 2:
         return []
