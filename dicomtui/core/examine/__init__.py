@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
-from . import multiframe, scalar, sequence
+from . import mosaic, multiframe, scalar, sequence
 from .plugin import ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
 if TYPE_CHECKING:
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadReport", "LoadResult", "Loadable",
            "choose", "examine_and_load", "examine_series", "load", "load_loadables", "select"]
 
-PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence}
+PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
+                              mosaic.NAME: mosaic}
 
 
 def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, *,

@@ -10,6 +10,7 @@ column direction cosines), not by InstanceNumber. Coordinates are DICOM patient 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,31 @@ def position_rounding(texts: list[Any]) -> float:
                 continue
             finest = max(finest, decimals)
     return 0.5 * 10.0 ** -finest
+
+
+def same_position_tolerance(rows: list[Row], normal: np.ndarray) -> float:
+    """Two positions along ``normal`` closer than this (mm) are one: twice the rounding of the rows' written
+    ImagePositionPatient (``position_rounding``) per coordinate, projected on the normal; at least 0.01 mm."""
+    rounding = position_rounding([i.get("ImagePositionPatient") for i in rows])
+    return max(SPACING_FLOOR_MM, 2 * rounding * float(np.abs(normal).sum()))
+
+
+def repeat_labels(rows: list[Row]) -> list[int]:
+    """Per row, how many rows before it (in the given order) lie at its position along the slice normal: 0 for
+    every row of a stack without repeated positions. All 0 when the rows lack position or orientation."""
+    cosines = orientation(rows[0].get("ImageOrientationPatient")) if rows else None
+    points = [vector(i.get("ImagePositionPatient"), 3) for i in rows]
+    if cosines is None or any(p is None for p in points):
+        return [0] * len(rows)
+    normal = slice_normal(cosines)
+    labels = same_position_labels([float(np.dot(p, normal)) for p in points if p is not None],
+                                  same_position_tolerance(rows, normal))
+    seen: dict[int, int] = defaultdict(int)
+    out = []
+    for label in labels:
+        out.append(seen[label])
+        seen[label] += 1
+    return out
 
 
 def same_position_labels(distances: list[float], same: float) -> list[int]:
@@ -156,9 +182,7 @@ def check_stack(images: list[Row]) -> StackCheck:
     distances = distances[order]
     positions = np.array([ipp_list[k] for k in order])
     rounding = position_rounding([i.get("ImagePositionPatient") for i in images])
-    # two written positions, each rounded by `rounding` per coordinate, projected on the normal
-    same = max(SPACING_FLOOR_MM, 2 * rounding * float(np.abs(normal).sum()))
-    tolerance = same
+    same = tolerance = same_position_tolerance(images, normal)
     if n > 1:
         spacing, tolerance, spacing_warnings = _spacing(distances, same)
         warnings += spacing_warnings

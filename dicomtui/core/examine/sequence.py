@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .geometry import (
-    SPACING_FLOOR_MM,
     Row,
     check_stack,
     orientation,
-    position_rounding,
     same_position_labels,
+    same_position_tolerance,
     slice_normal,
     vector,
 )
@@ -66,13 +65,11 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     if cosines is None or len(points) < len(positions):
         return []
     normal = slice_normal(cosines)
-    # "the same position": within the rounding of the written positions (geometry's tolerance)
-    same = max(SPACING_FLOOR_MM, 2 * position_rounding([i.get("ImagePositionPatient") for i in images])
-               * float(np.abs(normal).sum()))
+    same = same_position_tolerance(images, normal)  # within the rounding of the written positions
     by_position: dict[int, list[Row]] = defaultdict(list)
     distances = [float(np.dot(pos, normal)) for pos in points]
-    for inst, label in zip(images, same_position_labels(distances, same), strict=True):
-        by_position[label].append(inst)
+    for inst, rank in zip(images, same_position_labels(distances, same), strict=True):
+        by_position[rank].append(inst)
     counts = {len(group) for group in by_position.values()}
     if len(counts) != 1 or (m := counts.pop()) < 2:
         return []
