@@ -6,6 +6,7 @@ without position, enhanced multi-frame files with several echoes. Each on a gene
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,14 +60,16 @@ def test_csa_reader_agrees_with_nibabel(name: str) -> None:
     import gzip
     import io
 
-    from nibabel.nicom import csareader
+    with warnings.catch_warnings():  # "The DICOM readers are highly experimental": we use its CSA reader only
+        warnings.simplefilter("ignore")
+        from nibabel.nicom import csareader
 
     from dicomtui.core.csa import csa_image_header
 
     path = NIBABEL_DATA / name
     if not path.exists():
         pytest.skip(f"nibabel's test file {name} is not installed")
-    raw = gzip.open(path).read() if name.endswith(".gz") else path.read_bytes()
+    raw = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
     ds = dcmread(io.BytesIO(raw))
     ours = csa_image_header(ds)
     reference = csareader.get_csa_header(ds, "image")["tags"]
@@ -154,7 +157,9 @@ def test_a_jittered_stack_is_one_clean_volume_ending_on_its_last_slice(tmp_path:
     assert volume.array.shape == (20, 8, 8)
     last = volume.affine @ np.array([0, 0, 19, 1])
     np.testing.assert_allclose(last[:3], positions[-1], atol=1e-9)  # (last - first) / 19, not the median step
-    assert not again.resampled  # regular within the DS precision: nothing to resample
+    assert not again.resampled  # regular within the DS precision: nothing to resample, and it says so
+    assert again.warnings == ["not resampled: the slices are regular within 0.16 mm (the precision of their written "
+                              "positions) and not tilted"]
 
 
 def test_position_rounding_follows_the_written_decimals() -> None:
@@ -281,3 +286,22 @@ def test_one_image_per_acquisition_number_is_not_a_split(tmp_path: Path) -> None
     db, loadables = examine_folder(tmp_path, tmp_path / "in")
     with db:
         assert [(i.plugin, len(i.instances), i.selected) for i in loadables] == [("scalar", 5, True)]
+
+
+def test_load_regularize_says_what_it_resampled_and_when_it_did_not(tmp_path: Path) -> None:
+    import json
+
+    from tests.test_cli import run
+
+    gap = write_series(tmp_path / "gap", SeriesSpec(slices=8, rows=8, cols=8, series_number=2))
+    gap[3].unlink()
+    folder, _ = jittered(tmp_path)
+    db = str(tmp_path / "clidb")
+    run("--db", db, "import", str(tmp_path / "gap"), str(folder))
+    uids = {s["SeriesNumber"]: s["SeriesInstanceUID"] for s in json.loads(run("--db", db, "ls", "series",
+                                                                              "--json").stdout)}
+    out = run("--db", db, "load", uids[2], "-o", str(tmp_path / "g.nii"), "--regularize")
+    assert out.returncode == 0 and ("warning: resampled onto a regular grid of 8 slices 2 mm apart along the slice "
+                                    "normal (from 7 acquired slices: steps 2 to 4 mm") in out.stderr
+    out = run("--db", db, "load", uids[1], "-o", str(tmp_path / "j.nii"), "--regularize")
+    assert out.returncode == 0 and "warning: not resampled: the slices are regular within 0.16 mm" in out.stderr

@@ -131,6 +131,9 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         err(report.summary())
         return EXIT_FATAL
     volumes = report.volumes
+    shown = {w for item in chosen for w in item.warnings}
+    for warning in dict.fromkeys(w for v in volumes for w in v.warnings if w not in shown):  # e.g. what regularize did
+        err(f"warning: {warning}")
     written = write_volume(volumes, args.output)
     first = volumes[0]
     k, j, i = first.array.shape

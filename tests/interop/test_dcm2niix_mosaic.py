@@ -43,7 +43,7 @@ def test_nibabel_siemens_dwi_mosaics_match_dcm2niix(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
     for name in names:
-        (folder / name.removesuffix(".gz")).write_bytes(gzip.open(NIBABEL_DATA / name).read())
+        (folder / name.removesuffix(".gz")).write_bytes(gzip.decompress((NIBABEL_DATA / name).read_bytes()))
     ref = _dcm2niix(tmp_path, folder)["ref.nii"]
     ours, volumes = _ours(tmp_path, folder)
     assert ours.shape == ref.shape == (128, 128, 48, 2)  # not 896 × 896 × 1

@@ -56,6 +56,9 @@ def build_volume(raw: np.ndarray, instances: list[Row], geometry: StackGeometry 
         resampled = True
         warnings.append(f"resampled onto a regular grid of {array.shape[0]} slices {geometry.spacing:.4g} mm apart "
                         f"along the slice normal (from {acquired} acquired slices: {_how_irregular(geometry)})")
+    elif regularize and geometry is not None and geometry.placed and len(instances) > 1:
+        warnings.append(f"not resampled: the slices are regular within {geometry.tolerance:.2g} mm (the precision "
+                        f"of their written positions) and not tilted")
     modality = first.get("Modality") or ""
     return Volume(array=array, affine=affine, name=name, modality=modality,
                   windows=window_presets(modality, first.get("WindowCenter"), first.get("WindowWidth"), array),
