@@ -363,12 +363,11 @@ def write_mosaic(folder: str | Path, spec: SeriesSpec, volumes: int = 1, bvalues
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    template = series_datasets(replace(spec, slices=1, modality="MR"))[0]
     for v in range(volumes):
-        ds = template.copy()
-        ds.file_meta = template.file_meta.copy()
+        ds = series_datasets(replace(spec, slices=1, modality="MR"))[0]
         ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"]
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid("mosaic", ds.SeriesInstanceUID, v)
+        ds.SOPInstanceUID = uid("mosaic", ds.SeriesInstanceUID, v)
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.InstanceNumber = ds.AcquisitionNumber = v + 1
         ds.ImagePositionPatient = [round(float(p), 6) for p in corner]
         ds.Rows, ds.Columns = rows, cols
