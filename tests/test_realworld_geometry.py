@@ -305,3 +305,18 @@ def test_load_regularize_says_what_it_resampled_and_when_it_did_not(tmp_path: Pa
                                     "normal (from 7 acquired slices: steps 2 to 4 mm") in out.stderr
     out = run("--db", db, "load", uids[1], "-o", str(tmp_path / "j.nii"), "--regularize")
     assert out.returncode == 0 and "warning: not resampled: the slices are regular within 0.16 mm" in out.stderr
+
+
+def test_single_frame_repeats_with_nothing_to_tell_them_apart_are_offered_apart() -> None:
+    from dicomtui.core.examine import scalar, select
+
+    data = [{"SOPInstanceUID": f"1.2.{n}", "InstanceNumber": n + 1, "Rows": 8, "Columns": 8, "has_pixels": 1,
+             "ImagePositionPatient": f"0\\0\\{2.0 * (n % 5) if n < 10 else 2.0 * (n % 3)}",
+             "ImageOrientationPatient": "1\\0\\0\\0\\1\\0", "PixelSpacing": "1\\1"} for n in range(13)]
+    loadables = scalar.examine(data)  # 5 positions twice, then 3 of them again: not a clean 4D series
+    select(loadables)
+    whole = loadables[0]
+    assert not whole.selected and any("share a position" in w for w in whole.warnings)
+    repeats = [item for item in loadables if "repeat" in item.name]
+    assert [len(r.instances) for r in repeats] == [5, 5, 3]
+    assert all(r.selected and not r.warnings for r in repeats)  # each repetition is a clean stack of its own

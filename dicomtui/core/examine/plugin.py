@@ -19,7 +19,8 @@ from .geometry import Row, StackGeometry
 if TYPE_CHECKING:
     from ..volume import Volume
 
-__all__ = ["CONF_ALL", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED", "CONF_SEQUENCE", "CONF_SUB",
+__all__ = ["CONF_ALL", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED", "CONF_REPEATS_STACKED", "CONF_SEQUENCE",
+           "CONF_SUB",
            "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions", "FrameRef", "FramesPayload", "LoadError",
            "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "Row", "SequencePart", "SequencePayload",
            "StackPayload", "check_cancel", "is_mosaic", "series_name", "ticker", "unpackable_mosaic"]
@@ -27,6 +28,7 @@ __all__ = ["CONF_ALL", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED", "CON
 # Confidences (0-1): per series, the loadables with the highest one are selected by default (``select``), so
 # only their order matters. From the bottom up:
 CONF_NO_PIXELS = 0.1  # nothing to show as a volume, but offered so that the user sees why
+CONF_REPEATS_STACKED = 0.35  # repeated positions stacked as one volume: offered, never preferred to its repeats
 CONF_DOUBTFUL = 0.4  # it has warnings: below every clean reading, so a clean one wins when there is one
 CONF_SUB = 0.45  # part of a clean series (one acquisition, one orientation): the whole series is preferred
 CONF_ALL = 0.5  # the whole series, clean: the plain reading

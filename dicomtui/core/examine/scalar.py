@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, orientation
+from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, orientation, repeat_labels
 from .plugin import (
     CONF_ALL,
     CONF_DOUBTFUL,
     CONF_NO_PIXELS,
     CONF_PREFERRED,
+    CONF_REPEATS_STACKED,
     CONF_SUB,
     EXAMINE_DEFAULTS,
     LOAD_DEFAULTS,
@@ -86,13 +87,32 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
             if sub.files not in offered:  # two keys can split the same way (a localizer differs in both)
                 offered.add(sub.files)
                 out.append(sub)
+    repeats = _repeats(title, images, series_uid, out)
     for part in out[1:]:
         part.confidence = CONF_SUB
     if whole.warnings:
         whole.confidence = CONF_DOUBTFUL
         for part in out[1:]:
             part.confidence = CONF_PREFERRED if not part.warnings else CONF_DOUBTFUL
-    return out
+    if repeats:
+        whole.confidence = CONF_REPEATS_STACKED
+        for part in repeats:
+            part.confidence = CONF_PREFERRED if not part.warnings else CONF_DOUBTFUL
+    return out + repeats
+
+
+def _repeats(title: str, images: list[Row], series_uid: str, offered: list[Loadable]) -> list[Loadable]:
+    """When slices repeat positions and no attribute split the series into clean parts: one part per repetition
+    (the n-th image at each position, by InstanceNumber), so repeated positions are never only stacked as one."""
+    if not any("share a position" in w for w in offered[0].warnings) or any(not p.warnings for p in offered[1:]):
+        return []
+    ordered = sorted(images, key=lambda i: (i.get("InstanceNumber") is None, i.get("InstanceNumber") or 0))
+    labels = repeat_labels(ordered)
+    count = max(labels) + 1
+    if count < 2:
+        return []
+    return [_loadable(f"{title} (repeat {r + 1} of {count})", [i for i, n in zip(ordered, labels, strict=True)
+                                                               if n == r], series_uid) for r in range(count)]
 
 
 def _show(value: Any) -> str:
