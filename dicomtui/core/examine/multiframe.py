@@ -71,8 +71,10 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
                 payload=FramesPayload(check.geometry, tuple(refs[_frame_index(r)] for r in check.instances))))
             continue
         values = [_dimensions(frame) for frame in frames]
+        # a dimension splits when it varies, but not when every frame has its own value (a frame time stamp or
+        # number: that would leave one-frame "volumes"); repeated positions left in a group are split below
         varying = [key for key in dict.fromkeys(k for v in values for k in v)
-                   if key not in SPATIAL and len({json.dumps(v.get(key)) for v in values}) > 1]
+                   if key not in SPATIAL and 1 < len({json.dumps(v.get(key)) for v in values}) < len(values)]
         groups: dict[str, list[Row]] = defaultdict(list)
         named: dict[str, str] = {}
         for f, frame in enumerate(frames):
