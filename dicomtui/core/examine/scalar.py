@@ -102,15 +102,16 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
 
 
 def _repeats(title: str, images: list[Row], series_uid: str, offered: list[Loadable]) -> list[Loadable]:
-    """When slices repeat positions and no attribute split the series into clean parts: one part per repetition
-    (the n-th image at each position, by InstanceNumber), so repeated positions are never only stacked as one."""
+    """When slices repeat positions unequally (equal repeats are the sequence plugin's 4D reading) and no
+    attribute split the series into clean parts: one part per repetition (the n-th image at each position, by
+    InstanceNumber), so repeated positions are never only stacked as one."""
     if not any("share a position" in w for w in offered[0].warnings) or any(not p.warnings for p in offered[1:]):
         return []
     ordered = sorted(images, key=lambda i: (i.get("InstanceNumber") is None, i.get("InstanceNumber") or 0))
     labels = repeat_labels(ordered)
     count = max(labels) + 1
-    if count < 2:
-        return []
+    if count < 2 or len({labels.count(r) for r in range(count)}) == 1:
+        return []  # every position repeated equally often: the sequence plugin's 4D reading covers it
     return [_loadable(f"{title} (repeat {r + 1} of {count})", [i for i, n in zip(ordered, labels, strict=True)
                                                                if n == r], series_uid) for r in range(count)]
 
