@@ -320,3 +320,17 @@ def test_single_frame_repeats_with_nothing_to_tell_them_apart_are_offered_apart(
     repeats = [item for item in loadables if "repeat" in item.name]
     assert [len(r.instances) for r in repeats] == [5, 5, 3]
     assert all(r.selected and not r.warnings for r in repeats)  # each repetition is a clean stack of its own
+
+
+def test_mosaics_of_two_kinds_are_also_offered_apart(tmp_path: Path) -> None:
+    write_mosaic(tmp_path / "in", SeriesSpec(slices=4, rows=6, cols=6, modality="MR"), volumes=2)
+    small = write_mosaic(tmp_path / "other", SeriesSpec(slices=9, rows=4, cols=4, modality="MR", seed=3))
+    ds = dcmread(small[0])  # the same series, another kind of mosaic (a field map beside the fMRI, say)
+    ds.SeriesInstanceUID = dcmread(tmp_path / "in" / "MOSAIC001.dcm").SeriesInstanceUID
+    ds.save_as(tmp_path / "in" / "other.dcm")
+    db, loadables = examine_folder(tmp_path, tmp_path / "in")
+    with db:
+        whole, *kinds = loadables
+        assert not whole.selected and "of 2 kinds" in whole.warnings[-1]
+        assert [(len(k.instances), k.selected, k.warnings) for k in kinds] == [(8, True, []), (9, True, [])]
+        assert [v.array.shape for k in kinds for v in load(db, k)] == [(4, 6, 6), (4, 6, 6), (9, 4, 4)]

@@ -43,11 +43,27 @@ NAME = name = "mosaic"
 
 def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
     """One loadable of the series' mosaics: one volume per mosaic file, its tiles stacked along the slice normal
-    (a 4D loadable when there are several). Preferred (CONF_SEQUENCE) over the scalar reading when clean."""
+    (a 4D loadable when there are several). Preferred (CONF_SEQUENCE) over the scalar reading when clean. Mosaics
+    of different tile counts, sizes or orientations cannot be one 4D volume: each kind is also offered alone."""
     mosaics = sorted((i for i in rows if i.get("has_pixels") and unpackable_mosaic(i)),
                      key=lambda i: (i.get("AcquisitionNumber") or 0, i.get("InstanceNumber") or 0))
     if not mosaics:
         return []
+    kinds: dict[tuple[Any, ...], list[Row]] = {}
+    for inst in mosaics:
+        tile = json.loads(inst["frames"])
+        kinds.setdefault((len(tile), tuple(tile[0]["mt"][2:]), str(tile[0].get("o"))), []).append(inst)
+    whole = _loadable(series_name(mosaics[0]), mosaics)
+    if len(kinds) == 1:
+        return [whole]
+    whole.warnings.append(f"the {len(mosaics)} mosaics are of {len(kinds)} kinds (tile count, tile size or "
+                          f"orientation): not one 4D volume")
+    whole.confidence = CONF_DOUBTFUL
+    return [whole] + [_loadable(f"{series_name(members[0])} ({count} tiles of {size[1]}x{size[0]})", members)
+                      for (count, size, _), members in kinds.items()]
+
+
+def _loadable(title: str, mosaics: list[Row]) -> Loadable:
     parts = []
     warnings: list[str] = []
     diffusion = False
@@ -59,19 +75,13 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
         parts.append(SequencePart(check.instances, check.geometry, bvalue if bvalue is not None else v + 1))
         prefix = f"volume {v + 1}: " if len(mosaics) > 1 else ""
         warnings += [prefix + w for w in check.warnings]
-    sizes = {(len(p.instances), p.instances[0].get("Rows"), p.instances[0].get("Columns")) for p in parts}
-    if len(sizes) > 1:
-        warnings.append(f"the {len(mosaics)} mosaics differ in tile count or size: not one 4D volume")
-    first = mosaics[0]
     key, unit = ("B_value", "s/mm²") if diffusion else ("mosaic", "")
     tile_count = len(parts[0].instances)
     what = (f"Siemens mosaic: {tile_count} slices" if len(parts) == 1
             else f"Siemens mosaics: {len(parts)} volumes of {tile_count} slices")
-    loadable = Loadable(f"{series_name(first)} ({what})", [i for p in parts for i in p.instances], NAME,
-                        CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
-                        series_uid=first.get("SeriesInstanceUID", ""),
-                        payload=SequencePayload(key, unit, tuple(parts)))
-    return [loadable]
+    return Loadable(f"{title} ({what})", [i for p in parts for i in p.instances], NAME,
+                    CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
+                    series_uid=mosaics[0].get("SeriesInstanceUID", ""), payload=SequencePayload(key, unit, tuple(parts)))
 
 
 def unpack(mosaic: np.ndarray, tiles: list[dict[str, Any]], order: list[int]) -> np.ndarray:
