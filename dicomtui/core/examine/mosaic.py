@@ -81,7 +81,8 @@ def _loadable(title: str, mosaics: list[Row]) -> Loadable:
             else f"Siemens mosaics: {len(parts)} volumes of {tile_count} slices")
     return Loadable(f"{title} ({what})", [i for p in parts for i in p.instances], NAME,
                     CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
-                    series_uid=mosaics[0].get("SeriesInstanceUID", ""), payload=SequencePayload(key, unit, tuple(parts)))
+                    series_uid=mosaics[0].get("SeriesInstanceUID", ""),
+                    payload=SequencePayload(key, unit, tuple(parts)))
 
 
 def unpack(mosaic: np.ndarray, tiles: list[dict[str, Any]], order: list[int]) -> np.ndarray:
