@@ -59,11 +59,12 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     whole.warnings.append(f"the {len(mosaics)} mosaics are of {len(kinds)} kinds (tile count, tile size or "
                           f"orientation): not one 4D volume")
     whole.confidence = CONF_DOUBTFUL
-    return [whole] + [_loadable(f"{series_name(members[0])} ({count} tiles of {size[1]}x{size[0]})", members)
-                      for (count, size, _), members in kinds.items()]
+    return [whole] + [_loadable(series_name(members[0]), members, f" of {size[1]}x{size[0]}")
+                      for (_, size, _), members in kinds.items()]
 
 
-def _loadable(title: str, mosaics: list[Row]) -> Loadable:
+def _loadable(title: str, mosaics: list[Row], size: str = "") -> Loadable:
+    """The loadable of ``mosaics`` (acquisition order); ``size`` (" of 64x64") in its name when given."""
     parts = []
     warnings: list[str] = []
     diffusion = False
@@ -76,9 +77,8 @@ def _loadable(title: str, mosaics: list[Row]) -> Loadable:
         prefix = f"volume {v + 1}: " if len(mosaics) > 1 else ""
         warnings += [prefix + w for w in check.warnings]
     key, unit = ("B_value", "s/mm²") if diffusion else ("mosaic", "")
-    tile_count = len(parts[0].instances)
-    what = (f"Siemens mosaic: {tile_count} slices" if len(parts) == 1
-            else f"Siemens mosaics: {len(parts)} volumes of {tile_count} slices")
+    slices = f"{len(parts[0].instances)} slices{size}"
+    what = f"Siemens mosaic: {slices}" if len(parts) == 1 else f"Siemens mosaics: {len(parts)} volumes of {slices}"
     return Loadable(f"{title} ({what})", [i for p in parts for i in p.instances], NAME,
                     CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
                     series_uid=mosaics[0].get("SeriesInstanceUID", ""),
