@@ -334,3 +334,16 @@ def test_mosaics_of_two_kinds_are_also_offered_apart(tmp_path: Path) -> None:
         assert not whole.selected and "of 2 kinds" in whole.warnings[-1]
         assert [(len(k.instances), k.selected, k.warnings) for k in kinds] == [(8, True, []), (9, True, [])]
         assert [v.array.shape for k in kinds for v in load(db, k)] == [(4, 6, 6), (4, 6, 6), (9, 4, 4)]
+
+
+def test_mosaic_tiles_running_against_row_cross_column_follow_the_csa_slice_normal(tmp_path: Path) -> None:
+    spec = SeriesSpec(slices=5, rows=6, cols=6, slice_spacing=2.0, modality="MR", origin=(0.0, 0.0, 50.0))
+    write_mosaic(tmp_path / "in", spec, descending=True)  # tile k at z = 50 - 2k
+    db, loadables = examine_folder(tmp_path, tmp_path / "in")
+    with db:
+        (item,) = selected(loadables)
+        (volume,) = load(db, item)
+    for k in range(5):  # stacked along row × column (+z): the last tile first
+        assert np.array_equal(volume.array[k], default_pixels(4 - k, spec))
+        np.testing.assert_allclose((volume.affine @ np.array([0, 0, k, 1.0]))[:3], [0.0, 0.0, 42.0 + 2 * k],
+                                   atol=1e-6)

@@ -343,13 +343,14 @@ def write_enhanced(path: str | Path, spec: SeriesSpec, time_points: int = 1, ech
 
 
 def write_mosaic(folder: str | Path, spec: SeriesSpec, volumes: int = 1, bvalues: Sequence[float] = (),
-                 gradients: Sequence[Sequence[float]] = (), csa: bool = True) -> list[Path]:
+                 gradients: Sequence[Sequence[float]] = (), csa: bool = True, descending: bool = False) -> list[Path]:
     """A series of Siemens mosaics: ``volumes`` files, each holding ``spec.slices`` tiles of ``spec.rows`` ×
     ``spec.cols`` side by side in a square grid of ceil(√slices) tiles a side (blank tiles at the end), as Siemens
     stores fMRI and DTI. Tile k lies at ``spec.origin`` + k × ``spec.slice_spacing`` along row × column; the file's
     ImagePositionPatient is that of the whole mosaic as one image (the first tile's minus half the size difference),
     the CSA image header (with ``csa``) gives NumberOfImagesInMosaic, SliceNormalVector and, per volume,
-    B_value / DiffusionGradientDirection. Tile values: the phantom of slice k + 100 × volume."""
+    B_value / DiffusionGradientDirection. Tile values: the phantom of slice k + 100 × volume. ``descending``: the
+    tiles run against row × column (SliceNormalVector = -(row × column)), as Siemens writes some slice orders."""
     import math
 
     from .csa import encode_csa
@@ -357,7 +358,7 @@ def write_mosaic(folder: str | Path, spec: SeriesSpec, volumes: int = 1, bvalues
     across = math.ceil(math.sqrt(spec.slices))
     rows, cols = spec.rows * across, spec.cols * across
     row, col = np.array(spec.orientation[:3]), np.array(spec.orientation[3:])
-    normal = np.cross(row, col)
+    normal = np.cross(row, col) * (-1 if descending else 1)
     dy, dx = spec.pixel_spacing
     corner = np.array(spec.origin) - row * dx * (cols - spec.cols) / 2 - col * dy * (rows - spec.rows) / 2
     folder = Path(folder)

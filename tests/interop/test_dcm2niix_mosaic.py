@@ -52,13 +52,14 @@ def test_nibabel_siemens_dwi_mosaics_match_dcm2niix(tmp_path: Path) -> None:
     np.testing.assert_allclose(volumes[1].extra["gradient"], [0.99997449, 0.00505012, -0.00505012])
 
 
-def test_generated_oblique_mosaics_match_dcm2niix(tmp_path: Path) -> None:
+@pytest.mark.parametrize("descending", [False, True])
+def test_generated_oblique_mosaics_match_dcm2niix(tmp_path: Path, descending: bool) -> None:
     row = np.array([math.cos(0.4), math.sin(0.4), 0.0])
     col = np.array([-math.sin(0.4) * math.cos(0.5), math.cos(0.4) * math.cos(0.5), math.sin(0.5)])
     spec = SeriesSpec(slices=10, rows=20, cols=24, slice_spacing=3.0, pixel_spacing=(1.5, 2.0), modality="MR",
                       orientation=tuple(float(v) for v in np.round(np.r_[row, col], 6)), origin=(10, -20, 30))
     folder = tmp_path / "in"
-    for path in write_mosaic(folder, spec, volumes=2):
+    for path in write_mosaic(folder, spec, volumes=2, descending=descending):
         ds = dcmread(path)
         ds.Manufacturer = "SIEMENS"  # dcm2niix reads the CSA header of Siemens files only
         ds.save_as(path)
