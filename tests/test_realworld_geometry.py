@@ -166,6 +166,7 @@ def test_position_rounding_follows_the_written_decimals() -> None:
     assert position_rounding(["-80.1\\12\\40.0"]) == pytest.approx(0.05)
     assert position_rounding(["-75.097641\\1\\2", "3\\4\\5"]) == pytest.approx(5e-7)
     assert position_rounding(["1e-016\\0\\1"]) == pytest.approx(5e-17)
+    assert position_rounding(["0\\0\\7", "-12\\3\\14"]) == 0.0  # whole numbers: taken as exact
 
 
 def test_oblique_cosines_written_to_6_decimals_are_not_a_tilt() -> None:

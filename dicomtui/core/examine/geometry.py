@@ -66,8 +66,9 @@ def slice_normal(cosines: np.ndarray) -> np.ndarray:
 def position_rounding(texts: list[Any]) -> float:
     """Half a unit of the finest decimal the DS values ``texts`` ("a\\b\\c") are written with, mm: what rounding
     the written positions may carry (a stack written on a 0.1 mm grid: 0.05). Whole numbers say nothing (scanners
-    write exact values without decimals), so the finest decimal any value shows sets it; 0.5 when none shows one."""
-    finest = 0
+    write exact values without decimals), so the finest decimal any value shows sets it; 0 when none shows one
+    (then the tolerances' floors hold: a stack of whole millimetres is taken as exact, not as ±0.5 mm)."""
+    finest = -1
     for text in texts:
         for value in str(text or "").split("\\"):
             mantissa, _, exponent = value.strip().lower().partition("e")
@@ -76,8 +77,9 @@ def position_rounding(texts: list[Any]) -> float:
                 decimals -= int(exponent) if exponent else 0
             except ValueError:
                 continue
-            finest = max(finest, decimals)
-    return 0.5 * 10.0 ** -finest
+            if decimals > 0:
+                finest = max(finest, decimals)
+    return 0.5 * 10.0 ** -finest if finest > 0 else 0.0
 
 
 def same_position_tolerance(rows: list[Row], normal: np.ndarray) -> float:
@@ -294,14 +296,14 @@ def _spacing(distances: np.ndarray, same: float) -> tuple[float, float, list[str
 def _tilt(positions: np.ndarray, normal: np.ndarray, rounding: float) -> float:
     """Degrees between the first-to-last slice travel and the normal; 0 when the sideways drift is within what
     the rounding of the written positions (``rounding`` per coordinate, two positions) and of the cosines
-    (ORIENTATION_TOLERANCE over the travel) explain."""
+    (ORIENTATION_TOLERANCE over the travel) explain, and never below 0.01 mm (float32 arithmetic of scanners)."""
     step = positions[-1] - positions[0]
     length = float(np.linalg.norm(step))
     if length <= 0:
         return 0.0
     along = float(np.dot(step, normal))
     drift = float(np.linalg.norm(step - along * normal))
-    if drift <= 2 * rounding * math.sqrt(3) + ORIENTATION_TOLERANCE * length + 1e-9:
+    if drift <= max(SPACING_FLOOR_MM, 2 * rounding * math.sqrt(3) + ORIENTATION_TOLERANCE * length):
         return 0.0
     cos = min(1.0, abs(along) / length)
     return math.degrees(math.acos(cos))
