@@ -67,7 +67,8 @@ def test_uneven_spacing_says_min_and_max() -> None:
     data = rows(6)
     data[3]["ImagePositionPatient"] = "0.0\\0.0\\6.3"
     item = scalar.examine(data)[0]
-    assert item.warnings == ["slices are not equally spaced: spacing varies from 1.7 to 2.3 mm (tolerance 0.01 mm)"]
+    # positions written with one decimal: steps are known to 0.1 mm, not 0.01
+    assert item.warnings == ["slices are not equally spaced: spacing varies from 1.7 to 2.3 mm (tolerance 0.1 mm)"]
 
 
 def test_spacing_within_tolerance_is_fine() -> None:

@@ -83,7 +83,7 @@ def test_a_gap_is_missing_slices_not_uneven_spacing() -> None:
 def test_uneven_spacing_gives_the_range() -> None:
     check = check_stack(rows([0.0, 2.0, 4.0, 6.3, 8.0, 10.0]))
     assert check.warnings == ["slices are not equally spaced: spacing varies from 1.7 to 2.3 mm (tolerance "
-                              "0.01 mm)"]
+                              "0.1 mm)"]  # positions written with one decimal: 0.1 mm, not 0.01
     assert check.geometry is not None and check.geometry.spacing == 2.0 and check.geometry.irregular
 
 

@@ -67,8 +67,9 @@ def test_build_volume_regularizes_a_gap() -> None:
     volume = build_volume(raw, check.instances, check.geometry, name="v", warnings=[], regularize=True)
     assert volume.resampled and volume.instance_uids == []
     assert volume.array[:, 1, 1].tolist() == [10, 20, 30, 40, 50]  # the missing slice at z = 4 interpolated
-    assert volume.warnings == ["resampled onto a regular grid of 5 slices 2 mm apart along the slice normal (the "
-                               "acquired slices were not regular)"]
+    # says how much: the steps and how far the acquired slices were from the grid (the brief of issue 11, item 2)
+    assert volume.warnings == ["resampled onto a regular grid of 5 slices 2 mm apart along the slice normal (from 4 "
+                               "acquired slices: steps 2 to 4 mm, up to 0 mm off the grid)"]
     regular = build_volume(raw.copy(), check.instances, check.geometry, name="v", warnings=[])
     assert not regular.resampled and regular.array.shape[0] == 4
 

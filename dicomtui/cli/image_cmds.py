@@ -136,10 +136,11 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     if not report.loaded:
         err(report.summary())
         return EXIT_FATAL
+    shown = {w for item in chosen for w in item.warnings}
     for n, result in enumerate(report.loaded, 1):
         volumes = result.volumes
-        for warning in (w for v in volumes for w in v.warnings if w not in result.loadable.warnings):
-            err(f"warning: {warning}")  # found while loading: a file left out, a resampling
+        for warning in dict.fromkeys(w for v in volumes for w in v.warnings if w not in shown):
+            err(f"warning: {warning}")  # found while loading: a file left out, what regularize did
         out = args.output if len(report.loaded) == 1 else numbered(args.output, n)
         written = write_volume(volumes, out)
         first = volumes[0]

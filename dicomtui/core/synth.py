@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -256,9 +256,13 @@ def write_4d(folder: str | Path, spec: SeriesSpec, volumes: list[dict], name: st
 ENHANCED_MR_STORAGE = "1.2.840.10008.5.1.4.1.1.4.1"
 
 
-def write_enhanced(path: str | Path, spec: SeriesSpec, time_points: int = 1) -> Path:
+def write_enhanced(path: str | Path, spec: SeriesSpec, time_points: int = 1, echoes: Sequence[float] = ()) -> Path:
     """One enhanced MR multi-frame file: ``spec.slices`` frames per time point, geometry in functional groups
-    (shared: spacing, orientation, rescale; per frame: position and frame content with dimension indices)."""
+    (shared: spacing, orientation, rescale; per frame: position and frame content with dimension indices).
+
+    ``echoes``: EffectiveEchoTime (ms) of each echo, written in the per-frame MR Echo functional group only (the
+    Dimension Index Sequence does not declare it, as many vendors write it), the echoes of one position after
+    each other; frame values are the phantom + 100 × time point + 1000 × echo index."""
     from pydicom.sequence import Sequence as Seq
 
     single = series_datasets(spec)
@@ -278,7 +282,7 @@ def write_enhanced(path: str | Path, spec: SeriesSpec, time_points: int = 1) -> 
     ds.InstanceNumber = 1
     ds.ContentDate = spec.study_date
     ds.AcquisitionDateTime = spec.study_date + spec.study_time
-    ds.NumberOfFrames = spec.slices * time_points
+    ds.NumberOfFrames = spec.slices * time_points * max(1, len(echoes))
     shared = Dataset()
     measures = Dataset()
     measures.PixelSpacing = list(spec.pixel_spacing)
@@ -295,20 +299,25 @@ def write_enhanced(path: str | Path, spec: SeriesSpec, time_points: int = 1) -> 
     ds.SharedFunctionalGroupsSequence = Seq([shared])
     per_frame = []
     pixels = []
-    for t in range(time_points):
-        for k, single_ds in enumerate(single):
-            item = Dataset()
-            position = Dataset()
-            position.ImagePositionPatient = list(single_ds.ImagePositionPatient)
-            item.PlanePositionSequence = Seq([position])
-            content = Dataset()
-            content.StackID = "1"
-            content.InStackPositionNumber = k + 1
-            content.TemporalPositionIndex = t + 1
-            content.DimensionIndexValues = [1, t + 1, k + 1]
-            item.FrameContentSequence = Seq([content])
-            per_frame.append(item)
-            pixels.append(default_pixels(k, spec) + 100 * t)
+    for t, k, e in [(t, k, e) for t in range(time_points) for k in range(len(single))
+                    for e in range(max(1, len(echoes)))]:
+        single_ds = single[k]
+        item = Dataset()
+        position = Dataset()
+        position.ImagePositionPatient = list(single_ds.ImagePositionPatient)
+        item.PlanePositionSequence = Seq([position])
+        content = Dataset()
+        content.StackID = "1"
+        content.InStackPositionNumber = k + 1
+        content.TemporalPositionIndex = t + 1
+        content.DimensionIndexValues = [1, t + 1, k + 1]
+        item.FrameContentSequence = Seq([content])
+        if echoes:
+            echo = Dataset()
+            echo.EffectiveEchoTime = float(echoes[e])
+            item.MREchoSequence = Seq([echo])
+        per_frame.append(item)
+        pixels.append(default_pixels(k, spec) + 100 * t + 1000 * e)
     ds.PerFrameFunctionalGroupsSequence = Seq(per_frame)
     dimension_uid = uid("dimensions", first.SeriesInstanceUID)
     ds.DimensionOrganizationSequence = Seq([Dataset()])
@@ -331,3 +340,53 @@ def write_enhanced(path: str | Path, spec: SeriesSpec, time_points: int = 1) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def write_mosaic(folder: str | Path, spec: SeriesSpec, volumes: int = 1, bvalues: Sequence[float] = (),
+                 gradients: Sequence[Sequence[float]] = (), csa: bool = True, descending: bool = False) -> list[Path]:
+    """A series of Siemens mosaics: ``volumes`` files, each holding ``spec.slices`` tiles of ``spec.rows`` ×
+    ``spec.cols`` side by side in a square grid of ceil(√slices) tiles a side (blank tiles at the end), as Siemens
+    stores fMRI and DTI. Tile k lies at ``spec.origin`` + k × ``spec.slice_spacing`` along row × column; the file's
+    ImagePositionPatient is that of the whole mosaic as one image (the first tile's minus half the size difference),
+    the CSA image header (with ``csa``) gives NumberOfImagesInMosaic, SliceNormalVector and, per volume,
+    B_value / DiffusionGradientDirection. Tile values: the phantom of slice k + 100 × volume. ``descending``: the
+    tiles run against row × column (SliceNormalVector = -(row × column)), as Siemens writes some slice orders."""
+    import math
+
+    from .csa import encode_csa
+
+    across = math.ceil(math.sqrt(spec.slices))
+    rows, cols = spec.rows * across, spec.cols * across
+    row, col = np.array(spec.orientation[:3]), np.array(spec.orientation[3:])
+    normal = np.cross(row, col) * (-1 if descending else 1)
+    dy, dx = spec.pixel_spacing
+    corner = np.array(spec.origin) - row * dx * (cols - spec.cols) / 2 - col * dy * (rows - spec.rows) / 2
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for v in range(volumes):
+        ds = series_datasets(replace(spec, slices=1, modality="MR"))[0]
+        ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND", "MOSAIC"]
+        ds.SOPInstanceUID = uid("mosaic", ds.SeriesInstanceUID, v)
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = ds.AcquisitionNumber = v + 1
+        ds.ImagePositionPatient = [round(float(p), 6) for p in corner]
+        ds.Rows, ds.Columns = rows, cols
+        ds.SpacingBetweenSlices = spec.slice_spacing
+        picture = np.zeros((rows, cols), dtype=np.int16)
+        for k in range(spec.slices):
+            j0, i0 = (k // across) * spec.rows, (k % across) * spec.cols
+            picture[j0:j0 + spec.rows, i0:i0 + spec.cols] = default_pixels(k, spec) + 100 * v
+        ds.PixelData = picture.astype("<i2").tobytes()
+        if csa:
+            tags: dict[str, tuple[str, list[Any]]] = {"NumberOfImagesInMosaic": ("US", [spec.slices]),
+                                                      "SliceNormalVector": ("FD", [float(x) for x in normal])}
+            if bvalues:
+                tags["B_value"] = ("IS", [int(bvalues[v])])
+            if gradients:
+                tags["DiffusionGradientDirection"] = ("FD", [float(x) for x in gradients[v]])
+            ds.private_block(0x0029, "SIEMENS CSA HEADER", create=True).add_new(0x10, "OB", encode_csa(tags))
+        path = folder / f"MOSAIC{v + 1:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths

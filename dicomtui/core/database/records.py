@@ -12,7 +12,7 @@ from typing import Any
 
 from ..dicomfile import captured_warnings
 from ..errors import HeaderError
-from ..frames import frame_geometry
+from ..frames import frame_geometry, needs_frame_geometry
 from ..header import FIELDS, normalise_name, read_header
 from ..tags import _UID_SYNTAX, UID_MAX_LENGTH, uid_problem
 
@@ -101,13 +101,13 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
     warnings = _check_uids(header)
     if generated := fill_patient_id(header):
         warnings.append(generated)
-    if (header.get("NumberOfFrames") or 1) > 1 and header.get("has_pixels"):
-        try:  # multi-frame: keep the per-frame geometry, so that examine need not open the file
+    if needs_frame_geometry(header):
+        try:  # keep the frame geometry (functional groups, mosaic tiles…), so that examine need not open the file
             with captured_warnings() as geometry_caught:
                 header["frames"] = frame_geometry(path, geometry_caught)
             caught += [f"pydicom: {w}" for w in geometry_caught if f"pydicom: {w}" not in caught]
         except Exception as exc:  # noqa: BLE001 - the file imports; only its frame geometry is missing
-            warnings.append(f"multi-frame geometry unreadable ({type(exc).__name__}: {exc})")
+            warnings.append(f"frame geometry unreadable ({type(exc).__name__}: {exc})")
     return header, "; ".join(warnings + caught)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
-from . import multiframe, nonimage, scalar, sequence
+from . import mosaic, multiframe, nonimage, scalar, sequence
 from .plugin import CONF_NO_PIXELS, ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadRepo
            "choose", "examine_and_load", "examine_series", "load", "load_loadables", "nothing_selected", "select"]
 
 PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
-                              nonimage.NAME: nonimage}
+                              mosaic.NAME: mosaic, nonimage.NAME: nonimage}
 
 
 def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, *,

@@ -13,7 +13,7 @@ import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from .geometry import Row, check_stack
+from .geometry import Row, check_stack, repeat_labels
 from .plugin import (
     CONF_ALL,
     CONF_DOUBTFUL,
@@ -29,7 +29,7 @@ from .plugin import (
     series_name,
     ticker,
 )
-from .stack import build_volume
+from .stack import build_volume, frame_row
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,66 +39,87 @@ if TYPE_CHECKING:
 NAME = name = "multiframe"
 
 
+# Dimensions that place a frame inside one volume (PS3.3 C.7.6.17.1): never a reason to split.
+SPATIAL = frozenset(("InStackPositionNumber", "ImagePositionPatient", "SliceLocation"))
+# How a dimension that splits is named: (label, unit); others by their keyword.
+LABELS = {"StackID": ("stack", ""), "TemporalPositionIndex": ("time point", ""),
+          "EffectiveEchoTime": ("echo time", " ms"), "DiffusionBValue": ("b-value", " s/mm²"),
+          "NominalCardiacTriggerDelayTime": ("trigger delay", " ms")}
+
+
 def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
-    """One loadable per (StackID, TemporalPositionIndex) of each multi-frame instance with pixels; a file without
-    per-frame geometry is one doubtful loadable of its frames in file order."""
+    """One loadable per combination of the values of every non-spatial dimension that varies across the frames of
+    a multi-frame instance (declared in its Dimension Index Sequence, or echo time, b-value, stack, time point:
+    frames.py stored them); frames repeating a position within one combination are split by repetition, never
+    stacked. A file without per-frame positions is one doubtful loadable of its frames in file order."""
     out: list[Loadable] = []
     for inst in rows:
         if (inst.get("NumberOfFrames") or 1) <= 1 or not inst.get("has_pixels"):
             continue
         base = series_name(inst)
         series_uid = inst.get("SeriesInstanceUID", "")
+        count = inst["NumberOfFrames"]
         frames = json.loads(inst["frames"]) if inst.get("frames") else None
-        if not frames:
-            count = inst["NumberOfFrames"]
+        if not frames or len(frames) != count or not any(f.get("p") for f in frames):
             refs = tuple(FrameRef(f, count) for f in range(count))
-            pseudo = [_pseudo(inst, f, {}) for f in range(count)]
-            out.append(Loadable(f"{base} (frames)", pseudo, NAME, CONF_DOUBTFUL, [
-                f"no per-frame geometry: the {len(pseudo)} frames are stacked in file order with 1 mm spacing "
+            pseudo = [frame_row(inst, f, frames[f] if frames and f < len(frames) else {}) for f in range(count)]
+            check = check_stack(pseudo)  # unplaced: file order, the pixel size when known
+            out.append(Loadable(f"{base} (frames)", check.instances, NAME, CONF_DOUBTFUL, [
+                f"no per-frame geometry: the {len(pseudo)} frames are stacked in file order "
+                f"{'with 1 mm spacing' if check.geometry is None else f'{check.geometry.spacing:g} mm apart'} "
                 f"(a cine loop or a projection series, not a volume)"], series_uid=series_uid,
-                payload=FramesPayload(None, refs)))
+                payload=FramesPayload(check.geometry, tuple(refs[_frame_index(r)] for r in check.instances))))
             continue
-        groups: dict[tuple[Any, Any], list[Row]] = defaultdict(list)
-        index_of: dict[str, int] = {}
+        values = [_dimensions(frame) for frame in frames]
+        # a dimension splits when it varies, but not when every frame has its own value (a frame time stamp or
+        # number: that would leave one-frame "volumes"); repeated positions left in a group are split below
+        varying = [key for key in dict.fromkeys(k for v in values for k in v)
+                   if key not in SPATIAL and 1 < len({json.dumps(v.get(key)) for v in values}) < len(values)]
+        groups: dict[str, list[Row]] = defaultdict(list)
+        named: dict[str, str] = {}
         for f, frame in enumerate(frames):
-            row = _pseudo(inst, f, frame)
-            index_of[row["SOPInstanceUID"]] = f
-            groups[(frame.get("k"), frame.get("ti"))].append(row)
-        for (stack, time), members in groups.items():
-            suffix = []
-            if len({k for k, _ in groups}) > 1:
-                suffix.append(f"stack {stack}")
-            if len({t for _, t in groups}) > 1:
-                suffix.append(f"time point {time}")
-            title = base + (f" ({', '.join(suffix)})" if suffix else "")
-            check = check_stack(members)
-            refs = tuple(FrameRef(index_of[row["SOPInstanceUID"]], inst["NumberOfFrames"]) for row in check.instances)
-            out.append(Loadable(title, check.instances, NAME, CONF_ALL if not check.warnings else CONF_DOUBTFUL,
-                                check.warnings, series_uid=series_uid, payload=FramesPayload(check.geometry, refs)))
+            key = json.dumps([values[f].get(k) for k in varying])
+            groups[key].append(frame_row(inst, f, frame))
+            named[key] = ", ".join(_label(k, values[f].get(k)) for k in varying)
+        for key, members in groups.items():
+            repeats = repeat_labels(members)
+            parts = [[m for m, r in zip(members, repeats, strict=True) if r == rep] for rep in range(max(repeats) + 1)]
+            for rep, part in enumerate(parts):
+                suffix = [named[key]] if named[key] else []
+                if len(parts) > 1:
+                    suffix.append(f"repeat {rep + 1} of {len(parts)}")
+                title = base + (f" ({', '.join(suffix)})" if suffix else "")
+                check = check_stack(part)
+                warnings = list(check.warnings)
+                if len(parts) > 1:
+                    warnings.append(f"{len(members)} frames repeat {len(members) - len(parts[0])} positions with "
+                                    f"nothing declared to tell them apart: split by repetition in file order")
+                refs = tuple(FrameRef(_frame_index(r), count) for r in check.instances)
+                out.append(Loadable(title, check.instances, NAME, CONF_ALL if not warnings else CONF_DOUBTFUL,
+                                    warnings, series_uid=series_uid, payload=FramesPayload(check.geometry, refs)))
     return out
 
 
-def _pseudo(inst: Row, f: int, frame: dict[str, Any]) -> Row:
-    """Frame ``f`` (0-based) of ``inst`` as if it were a single-frame instance row, with the frame's geometry
-    and rescale (from frames.py's keys) in place of the file's."""
-    row = dict(inst)
-    row["SOPInstanceUID"] = f"{inst['SOPInstanceUID']}#{f + 1}"
-    row["NumberOfFrames"] = 1
-    if frame.get("p"):
-        row["ImagePositionPatient"] = "\\".join(repr(v) for v in frame["p"])
-    if frame.get("o"):
-        row["ImageOrientationPatient"] = "\\".join(repr(v) for v in frame["o"])
-    if frame.get("s"):
-        row["PixelSpacing"] = "\\".join(repr(v) for v in frame["s"])
-    if frame.get("t") is not None:
-        row["SliceThickness"] = frame["t"]
-    if frame.get("rs") is not None:
-        row["RescaleSlope"] = frame["rs"]
-    if frame.get("ri") is not None:
-        row["RescaleIntercept"] = frame["ri"]
-    if frame.get("n") is not None:
-        row["InstanceNumber"] = frame["n"]
-    return row
+def _dimensions(frame: dict[str, Any]) -> dict[str, Any]:
+    """The dimension values of one stored frame; StackID and TemporalPositionIndex from the older keys too."""
+    values = dict(frame.get("dv") or {})
+    if frame.get("k") is not None:
+        values.setdefault("StackID", frame["k"])
+    if frame.get("ti") is not None:
+        values.setdefault("TemporalPositionIndex", frame["ti"])
+    return values
+
+
+def _label(keyword: str, value: Any) -> str:
+    label, unit = LABELS.get(keyword, (keyword, ""))
+    shown = "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) if isinstance(value, list) else (
+        f"{value:g}" if isinstance(value, float) else str(value))
+    return f"{label} {shown}{unit}"
+
+
+def _frame_index(row: Row) -> int:
+    """The 0-based frame of a frame row (``uid#n``, n 1-based)."""
+    return int(str(row["SOPInstanceUID"]).rpartition("#")[2]) - 1
 
 
 def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: threading.Event | None = None,

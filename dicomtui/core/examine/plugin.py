@@ -19,15 +19,17 @@ from .geometry import Row, StackGeometry
 if TYPE_CHECKING:
     from ..volume import Volume
 
-__all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED", "CONF_SEQUENCE",
-           "CONF_SUB", "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions", "FrameRef", "FramesPayload", "LoadError",
-           "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "Row", "SequencePart", "SequencePayload",
-           "StackPayload", "check_cancel", "image_kind", "series_name", "ticker"]
+__all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED",
+           "CONF_REPEATS_STACKED", "CONF_SEQUENCE", "CONF_SUB", "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions",
+           "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "Row",
+           "SequencePart", "SequencePayload", "StackPayload", "check_cancel", "image_kind", "is_mosaic", "series_name",
+           "ticker", "unpackable_mosaic"]
 
 # Confidences (0-1): per series, the loadables with the highest one are selected by default (``select``), so
 # only their order matters. From the bottom up:
 CONF_CANNOT_LOAD = 0.05  # images that cannot form one volume (sizes, grey and colour): listed, never selected
 CONF_NO_PIXELS = 0.1  # nothing to show as a volume, but offered so that the user sees why; never selected
+CONF_REPEATS_STACKED = 0.35  # repeated positions stacked as one volume: offered, never preferred to its repeats
 CONF_DOUBTFUL = 0.4  # it has warnings: below every clean reading, so a clean one wins when there is one
 CONF_SUB = 0.45  # part of a clean series (one acquisition, one orientation): the whole series is preferred
 CONF_ALL = 0.5  # the whole series, clean: the plain reading
@@ -133,6 +135,16 @@ class Loadable:
 def image_kind(row: Row) -> str:
     """"512x512 MONOCHROME2": what must be equal for images to share one array (size; grey, colour or palette)."""
     return f"{row.get('Columns')}x{row.get('Rows')} {row.get('PhotometricInterpretation') or 'MONOCHROME2'}"
+
+
+def is_mosaic(row: Row) -> bool:
+    """A Siemens mosaic: ImageType holds MOSAIC (the tiles of one volume side by side in one picture)."""
+    return "MOSAIC" in str(row.get("ImageType") or "").upper().split("\\")
+
+
+def unpackable_mosaic(row: Row) -> bool:
+    """A mosaic whose tiles frames.py located at import (from the CSA header): the mosaic plugin reads it."""
+    return is_mosaic(row) and '"mt"' in str(row.get("frames") or "")
 
 
 def series_name(row: Row) -> str:

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, vector
+from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, orientation, repeat_labels
 from .plugin import (
     CONF_ALL,
     CONF_CANNOT_LOAD,
     CONF_DOUBTFUL,
     CONF_PREFERRED,
+    CONF_REPEATS_STACKED,
     CONF_SUB,
     EXAMINE_DEFAULTS,
     LOAD_DEFAULTS,
@@ -30,10 +31,12 @@ from .plugin import (
     StackPayload,
     check_cancel,
     image_kind,
+    is_mosaic,
     series_name,
     ticker,
+    unpackable_mosaic,
 )
-from .stack import read_volume
+from .stack import read_volume, with_frame_geometry
 
 if TYPE_CHECKING:
     from ..volume import Volume
@@ -53,11 +56,15 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     first = rows[0]
     title = series_name(first)
     series_uid = first.get("SeriesInstanceUID", "")
-    images = [i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
+    images = with_frame_geometry([i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1
+                                  and not unpackable_mosaic(i)])
     if not images:
         return []  # only multi-frame images (the multi-frame plugin reads them) or no pixels (nonimage lists them)
     skipped = len(rows) - len(images)
     whole = _loadable(title, images, series_uid)
+    if mosaics := sum(1 for i in images if is_mosaic(i)):
+        whole.warnings.append(f"{mosaics} Siemens mosaics without NumberOfImagesInMosaic (CSA header or "
+                              f"(0019,100A)): their tiles are shown side by side as one picture, not as slices")
     if skipped:
         whole.warnings.append(f"{skipped} instances without pixel data or with several frames are left out")
     out = [whole]
@@ -65,8 +72,8 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     keys = SPLIT_KEYS + (TIME_KEYS if options.split_by_time else [])
     for key, label in keys:
         groups = _group(images, key)
-        if len(groups) < 2:
-            continue
+        if len(groups) < 2 or max(len(g) for g in groups.values()) == 1:
+            continue  # one value, or one image per value (an AcquisitionNumber per slice): no parts to offer
         if len(groups) == 2 and min(len(g) for g in groups.values()) == 1 and len(images) > 2:
             scout = next(g for g in groups.values() if len(g) == 1)[0]
             subs = [(f"{title} (without the localizer)", [i for i in images if i is not scout])]
@@ -77,16 +84,36 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
             if sub.files not in offered:  # two keys can split the same way (a localizer differs in both)
                 offered.add(sub.files)
                 out.append(sub)
+    repeats = _repeats(title, images, series_uid, out)
     for part in out[1:]:
         part.confidence = CONF_SUB
     if whole.warnings:
         whole.confidence = CONF_DOUBTFUL
         for part in out[1:]:
             part.confidence = CONF_PREFERRED if not part.warnings else CONF_DOUBTFUL
-    for item in out:  # a default must load: images of several sizes or grey and colour are listed, never chosen
+    if repeats:
+        whole.confidence = CONF_REPEATS_STACKED
+        for part in repeats:
+            part.confidence = CONF_PREFERRED if not part.warnings else CONF_DOUBTFUL
+    for item in out + repeats:  # a default must load: several sizes or grey and colour are listed, never chosen
         if len({image_kind(i) for i in item.instances}) > 1:
             item.confidence = CONF_CANNOT_LOAD
-    return out
+    return out + repeats
+
+
+def _repeats(title: str, images: list[Row], series_uid: str, offered: list[Loadable]) -> list[Loadable]:
+    """When slices repeat positions unequally (equal repeats are the sequence plugin's 4D reading) and no
+    attribute split the series into clean parts: one part per repetition (the n-th image at each position, by
+    InstanceNumber), so repeated positions are never only stacked as one."""
+    if not any("share a position" in w for w in offered[0].warnings) or any(not p.warnings for p in offered[1:]):
+        return []
+    ordered = sorted(images, key=lambda i: (i.get("InstanceNumber") is None, i.get("InstanceNumber") or 0))
+    labels = repeat_labels(ordered)
+    count = max(labels) + 1
+    if count < 2 or len({labels.count(r) for r in range(count)}) == 1:
+        return []  # every position repeated equally often: the sequence plugin's 4D reading covers it
+    return [_loadable(f"{title} (repeat {r + 1} of {count})", [i for i, n in zip(ordered, labels, strict=True)
+                                                               if n == r], series_uid) for r in range(count)]
 
 
 def _show(value: Any) -> str:
@@ -99,7 +126,7 @@ def _group(images: list[Row], key: str) -> dict[Any, list[Row]]:
     if key == "ImageOrientationPatient":
         reps: list[tuple[np.ndarray | None, Any]] = []
         for inst in images:
-            v = vector(inst.get(key), 6)
+            v = orientation(inst.get(key))
             for rep, label in reps:
                 if (v is None and rep is None) or (v is not None and rep is not None
                                                     and np.max(np.abs(v - rep)) <= ORIENTATION_TOLERANCE):

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .geometry import Row, check_stack, vector
+from .geometry import (
+    Row,
+    check_stack,
+    orientation,
+    same_position_labels,
+    same_position_tolerance,
+    slice_normal,
+    vector,
+)
 from .plugin import (
     CONF_DOUBTFUL,
     CONF_SEQUENCE,
@@ -28,16 +36,16 @@ from .plugin import (
     SequencePayload,
     check_cancel,
     image_kind,
+    is_mosaic,
     series_name,
     ticker,
 )
-from .stack import read_volume
+from .stack import read_volume, with_frame_geometry
 
 if TYPE_CHECKING:
     from ..volume import Volume
 
 NAME = name = "sequence"
-POSITION_TOLERANCE_MM = 0.01
 # (attribute, label, unit): the first that tells the volumes apart names the sequence
 VARYING = [("TemporalPositionIdentifier", "time points", ""), ("TriggerTime", "trigger times", "ms"),
            ("EchoTime", "echo times", "ms"), ("DiffusionBValue", "b-values", "s/mm²"),
@@ -48,18 +56,21 @@ VARYING = [("TemporalPositionIdentifier", "time points", ""), ("TriggerTime", "t
 def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
     """One 4D loadable when every slice position of the series holds the same number (≥ 2) of single-frame
     images, else []. Each volume is checked as a stack; its warnings are prefixed "volume n: "."""
-    images = [i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1]
+    images = with_frame_geometry([i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1
+                                  and not is_mosaic(i)])
     if len(images) < 4 or len({image_kind(i) for i in images}) > 1:  # sizes or grey/colour differ: not one 4D
         return []
-    orientation = vector(images[0].get("ImageOrientationPatient"), 6)
+    cosines = orientation(images[0].get("ImageOrientationPatient"))
     positions = [vector(i.get("ImagePositionPatient"), 3) for i in images]
     points = [p for p in positions if p is not None]
-    if orientation is None or len(points) < len(positions):
+    if cosines is None or len(points) < len(positions):
         return []
-    normal = np.cross(orientation[:3], orientation[3:])
+    normal = slice_normal(cosines)
+    same = same_position_tolerance(images, normal)  # within the rounding of the written positions
     by_position: dict[int, list[Row]] = defaultdict(list)
-    for inst, pos in zip(images, points, strict=True):
-        by_position[int(round(float(np.dot(pos, normal)) / POSITION_TOLERANCE_MM))].append(inst)
+    distances = [float(np.dot(pos, normal)) for pos in points]
+    for inst, rank in zip(images, same_position_labels(distances, same), strict=True):
+        by_position[rank].append(inst)
     counts = {len(group) for group in by_position.values()}
     if len(counts) != 1 or (m := counts.pop()) < 2:
         return []

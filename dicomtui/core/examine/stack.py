@@ -76,11 +76,15 @@ def build_volume(raw: np.ndarray, instances: list[Row], geometry: StackGeometry 
     elif regularize and geometry is not None and len(instances) > 1 and geometry.irregular:
         from ..regularize import regularize as resample
 
+        acquired = len(instances)
         array, affine = resample(array, geometry.positions, geometry.row, geometry.col, geometry.normal,
                                  geometry.pixel_spacing, geometry.spacing)
         resampled = True
-        warnings.append(f"resampled onto a regular grid of {array.shape[0]} slices {geometry.spacing:.4g} mm "
-                        f"apart along the slice normal (the acquired slices were not regular)")
+        warnings.append(f"resampled onto a regular grid of {array.shape[0]} slices {geometry.spacing:.4g} mm apart "
+                        f"along the slice normal (from {acquired} acquired slices: {_how_irregular(geometry)})")
+    elif regularize and geometry is not None and geometry.placed and len(instances) > 1:
+        warnings.append(f"not resampled: the slices are regular within {geometry.tolerance:.2g} mm (the precision "
+                        f"of their written positions) and not tilted")
     modality = first.get("Modality") or ""
     return Volume(array=array, affine=affine, name=name, modality=modality,
                   windows=window_presets(modality, first.get("WindowCenter"), first.get("WindowWidth"), array),
@@ -94,6 +98,49 @@ def _presentation_of(row: Row) -> Presentation:
 
     return Presentation(photometric="RGB" if is_colour(row) else
                         str(row.get("PhotometricInterpretation") or "MONOCHROME2"))
+
+
+def _how_irregular(geometry: StackGeometry) -> str:
+    """How far the acquired slices were from the regular grid they were resampled onto, in words with numbers."""
+    offsets = geometry.distances - geometry.distances[0]
+    off_grid = float(np.max(np.abs(offsets - np.round(offsets / geometry.spacing) * geometry.spacing)))
+    steps = np.diff(geometry.distances)
+    parts = [f"steps {steps.min():.4g} to {steps.max():.4g} mm", f"up to {off_grid:.3g} mm off the grid"]
+    if geometry.tilt_deg > 0:
+        parts.append(f"a {geometry.tilt_deg:.2f}° tilt straightened")
+    return ", ".join(parts)
+
+
+def frame_row(inst: Row, f: int | None, frame: dict[str, Any]) -> Row:
+    """Frame (or mosaic tile) ``f`` (0-based) of ``inst`` as if it were a single-frame instance row (its
+    SOPInstanceUID ``uid#f+1``), with the geometry and rescale frames.py stored for it in place of the file's;
+    ``f`` None keeps the row's UID (the one frame of a single-frame object: its functional groups, or the pixel
+    size and slice spacing of an image without position)."""
+    row = dict(inst)
+    if f is not None:
+        row["SOPInstanceUID"] = f"{inst['SOPInstanceUID']}#{f + 1}"
+        row["NumberOfFrames"] = 1
+    for key, keyword in (("p", "ImagePositionPatient"), ("o", "ImageOrientationPatient"), ("s", "PixelSpacing"),
+                         ("is", "ImagerPixelSpacing")):
+        if frame.get(key):
+            row[keyword] = "\\".join(repr(v) for v in frame[key])
+    for key, keyword in (("t", "SliceThickness"), ("z", "SpacingBetweenSlices"), ("rs", "RescaleSlope"),
+                         ("ri", "RescaleIntercept"), ("n", "InstanceNumber")):
+        if frame.get(key) is not None:
+            row[keyword] = frame[key]
+    return row
+
+
+def with_frame_geometry(rows: list[Row]) -> list[Row]:
+    """Single-frame rows with the geometry frames.py stored at import applied (``frame_row``): functional groups
+    of one-frame enhanced objects, ImagerPixelSpacing and SpacingBetweenSlices of images without position."""
+    import json
+
+    out = []
+    for inst in rows:
+        frames = json.loads(inst["frames"]) if inst.get("frames") else None
+        out.append(frame_row(inst, None, frames[0]) if frames and len(frames) == 1 else inst)
+    return out
 
 
 def stack_affine(geometry: StackGeometry | None) -> np.ndarray:
