@@ -114,7 +114,8 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
             raise LoadError(f"{args.uid}: {nothing_selected(loadables)}")
         for warning in (w for item in chosen for w in item.warnings):
             err(f"warning: {warning}")
-        if len(chosen) == 1 and not (args.strict and chosen[0].warnings):  # one copy, no volume in memory
+        # one copy, no volume in memory; --regularize goes through the volume, which says what it resampled
+        if len(chosen) == 1 and not args.regularize and not (args.strict and chosen[0].warnings):
             from ..core.nifti_stream import stream_nifti
 
             streamed = with_progress(lambda progress: stream_nifti(
