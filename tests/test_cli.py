@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from dicomtui.core.database import DicomDatabase
+from dicomtui.core.database import SCHEMA_VERSION, DicomDatabase
 from dicomtui.core.indexer import import_paths
 from dicomtui.core.synth import SeriesSpec, write_4d, write_series
 
@@ -51,7 +51,7 @@ def test_import_ls_rm_info_check(tmp_path: Path, series_folder: Path) -> None:
 
     info = json.loads(run("--db", db, "db", "info", "--json").stdout)
     assert (info["patients"], info["studies"], info["series"], info["instances"]) == (1, 1, 1, 10)
-    assert info["schema_version"] == 2 and info["stored_instances"] == 10
+    assert info["schema_version"] == SCHEMA_VERSION and info["stored_instances"] == 10
 
     assert run("--db", db, "db", "check").returncode == 0
     stored = Path(instances[0]["path"]).parent.parent  # some other series' folder still in storage?

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dicomtui.core.database import DicomDatabase
+from dicomtui.core.database import SCHEMA_VERSION, DicomDatabase
 from dicomtui.core.examine import examine_series, load, plugin, scalar, select
 from dicomtui.core.examine.stack import rescale
 from dicomtui.core.indexer import import_paths
@@ -295,7 +295,7 @@ def test_migration_from_schema_1(tmp_path: Path) -> None:
         db.conn.execute("ALTER TABLE instances DROP COLUMN frames")
         db.conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     with DicomDatabase.open(tmp_path / "db") as db:
-        assert db.schema_version == 2
+        assert db.schema_version == SCHEMA_VERSION
         write_series(tmp_path / "in", SeriesSpec(slices=2))
         assert import_paths(db, [tmp_path / "in"]).instances_added == 2
 

@@ -348,3 +348,21 @@ def test_mosaic_tiles_running_against_row_cross_column_follow_the_csa_slice_norm
         assert np.array_equal(volume.array[k], default_pixels(4 - k, spec))
         np.testing.assert_allclose((volume.affine @ np.array([0, 0, k, 1.0]))[:3], [0.0, 0.0, 42.0 + 2 * k],
                                    atol=1e-6)
+
+
+def test_a_database_of_schema_2_gets_the_new_frame_geometry_on_upgrade(tmp_path: Path) -> None:
+    """Files imported before schema 3 hold no mosaic tiles and no declared dimensions, and a re-import skips them
+    as unchanged: the upgrade reads them once, so a mosaic and a two-echo file load right in an old database."""
+    spec = SeriesSpec(slices=4, rows=6, cols=8, slice_spacing=3.0, modality="MR")
+    write_mosaic(tmp_path / "in" / "mosaic", spec)
+    write_enhanced(tmp_path / "in" / "me.dcm", replace(spec, series_number=2), echoes=[10.0, 25.0])
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+        db.conn.execute("UPDATE instances SET frames = NULL")  # as a version-1 import left them
+        db.conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    with DicomDatabase.open(tmp_path / "db") as db:
+        assert db.schema_version == 3
+        loadables = examine_series(db, [s["id"] for s in db.series()])
+    assert sorted((i.plugin, i.name, len(i.instances)) for i in selected(loadables)) == [
+        ("mosaic", "1: Axial (Siemens mosaic: 4 slices)", 4), ("multiframe", "2: Axial (echo time 10 ms)", 4),
+        ("multiframe", "2: Axial (echo time 25 ms)", 4)]

@@ -19,7 +19,7 @@ from .. import storage
 from ..errors import DatabaseError
 
 DB_FILE = "dicomtui.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APP_ID = "dicomtui"
 BUSY_TIMEOUT_S = 60.0
 
@@ -172,18 +172,38 @@ def migrate(conn: sqlite3.Connection, db_file: Path, read_only: bool = False) ->
                 f"{SCHEMA_VERSION}); upgrade dicomtui to open it"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            _MIGRATIONS[target](conn)
+            _MIGRATIONS[target](conn, db_file.parent)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),))
 
 
-def _migrate_to_2(conn: sqlite3.Connection) -> None:
-    """Version 2: per-frame geometry of multi-frame files (examined without reading them). Files imported
-    before have none: re-importing them fills it in."""
+def _migrate_to_2(conn: sqlite3.Connection, _root: Path) -> None:
+    """Version 2: per-frame geometry of multi-frame files (examined without reading them); filled in by 3."""
     conn.execute("ALTER TABLE instances ADD COLUMN frames TEXT")
 
 
-# Code migrations: version -> function bringing a database from version-1 to version.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_2}
+def _migrate_to_3(conn: sqlite3.Connection, root: Path) -> None:
+    """Version 3: the frame geometry import now keeps (Siemens mosaic tiles, the functional groups of one-frame
+    objects, ImagerPixelSpacing of images without position, every dimension a multi-frame file declares) read
+    again from the files that need it (:func:`frames.needs_frame_geometry`: a few per series). A re-import would
+    skip these unchanged files, so the upgrade does it once; a file that cannot be read keeps what it had."""
+    from ..frames import frame_geometry, needs_frame_geometry
+
+    rows = conn.execute("SELECT id, path, stored, has_pixels, NumberOfFrames, ImageType, ImagePositionPatient, "
+                        "PixelSpacing, SOPClassUID FROM instances WHERE has_pixels = 1").fetchall()
+    keys = ("has_pixels", "NumberOfFrames", "ImageType", "ImagePositionPatient", "PixelSpacing", "SOPClassUID")
+    updates = []
+    for row_id, path, stored, *values in rows:
+        if not needs_frame_geometry(dict(zip(keys, values, strict=True))):
+            continue
+        try:
+            updates.append((frame_geometry(str(root / path if stored else Path(path))), row_id))
+        except Exception:  # noqa: BLE001 - missing or damaged: `db check` reports the file; its row stays as it was
+            continue
+    conn.executemany("UPDATE instances SET frames = ? WHERE id = ?", updates)
+
+
+# Code migrations: version -> function bringing a database (in folder root) from version-1 to version.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {2: _migrate_to_2, 3: _migrate_to_3}
 
 
 def statements(script: str) -> list[str]:
