@@ -6,6 +6,7 @@ encoder painted uniform areas green and a grey band over the top rows)."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from PIL import Image
 
 from tests.conftest import require_program
 from tests.tui.conftest import make_db
+from tests.tui.test_tmux import Tmux, tmux  # noqa: F401 - the tmux server fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 15.0
@@ -30,7 +32,8 @@ import sys, time, numpy as np
 from dicomtui.tui.widgets import kitty, sixel, terminal
 cell = terminal._ioctl_cell(1)
 cols, rows = 24, 4
-h, w = rows * cell.height // (6 if sys.argv[1] == "sixel" else 1) * (6 if sys.argv[1] == "sixel" else 1), cols * cell.width
+band = 6 if sys.argv[1] == "sixel" else 1  # sixel: whole bands of 6 rows; kitty: the cells exactly
+h, w = rows * cell.height // band * band, cols * cell.width
 grey = np.zeros((h, w), dtype=np.uint8)
 grey[: h // 2] = np.arange(w) * 255 // (w - 1)
 grey[h // 2:] = 117
@@ -198,3 +201,39 @@ def _largest_grey(screen: np.ndarray) -> tuple[int, tuple[int, int, int, int]] |
     mask = grey & (screen[..., 0] == value)
     rows, cols = np.flatnonzero(mask.sum(axis=1) > 20), np.flatnonzero(mask.sum(axis=0) > 20)  # not text
     return value, (int(rows.min()), int(rows.max()), int(cols.min()), int(cols.max()))
+
+
+def _ramp(i: int, spec) -> np.ndarray:
+    """CT values (stored, HU + 1024) rising from -160 to 240 HU across the columns: the whole of the default
+    window (W 400 L 40), so every grey level is asked for."""
+    hu = np.linspace(-160, 240, spec.cols)[None, :].repeat(spec.rows, axis=0)
+    return (hu + 1024).astype(np.int16)
+
+
+def test_half_blocks_in_tmux_with_term_xterm_show_30_greys(tmux: Tmux, tmp_path: Path) -> None:  # noqa: F811
+    """What SSH gives (TERM=xterm, no COLORTERM) inside tmux: the half-blocks draw with the 256-colour palette's
+    greys (≥ 24 distinct on the screen; Rich's 16 colours gave 4), and the header says what the user gets and how
+    to get more."""
+    from dicomtui.core.database import DicomDatabase
+    from dicomtui.core.indexer import import_paths
+    from dicomtui.core.synth import SeriesSpec, write_series
+    from dicomtui.tui.widgets.halfblocks import PALETTE_GREYS
+
+    write_series(tmp_path / "in", SeriesSpec(patient_name="Ramp^Grey", patient_id="G1", slices=3, rows=64, cols=64,
+                                             series_description="Ramp"), pixels=_ramp)
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+    env = {k: os.environ[k] for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME")}
+    command = " ".join(["exec", "env", "-u", "COLUMNS", "-u", "LINES", "-u", "COLORTERM", "TERM=xterm",
+                        *(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.quote(sys.executable),
+                        "-m", "dicomtui", "--db", shlex.quote(str(tmp_path / "db"))])
+    tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "34", "-c", str(tmp_path), command)
+    tmux.wait("Ramp")
+    tmux.keys("Tab", "Tab", "Tab", "Tab", "Enter")
+    screen = tmux.wait("axial 2/3")
+    assert "30 greys (256 colours; 64 with --colors truecolor or tmux Tc/RGB)" in screen, screen
+    coloured = tmux("capture-pane", "-p", "-e", "-t", "app").stdout
+    used = {int(n) for n in re.findall(r"[34]8;5;(\d+)", coloured)}
+    greys = used & {index for _, index in PALETTE_GREYS}
+    assert len(greys) >= 24, f"{len(greys)} palette greys on the screen: {sorted(greys)}"
+    tmux.keys("q")
