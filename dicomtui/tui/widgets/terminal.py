@@ -14,6 +14,7 @@ No textual / rich import here: the CLI's ``doctor terminal`` uses it without sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -213,6 +214,11 @@ def prepare(renderer: str = "auto", colors: str = "auto") -> Choice:
     _TERMINAL = probe()
     _CHOICE = choose(_TERMINAL, renderer, colors)
     os.environ["TEXTUAL_COLOR_SYSTEM"] = _CHOICE.colors
+    if _CHOICE.renderer in ("kitty-placeholders", "unicode"):
+        # textual-image asks the terminal at import, which it cannot once Textual reads the keyboard; on failure
+        # (e.g. ZeroDivisionError on a 0×0 pty) graphics.image_class falls back to our widgets
+        with contextlib.suppress(Exception):
+            import textual_image.widget  # noqa: F401
     return _CHOICE
 
 
