@@ -151,3 +151,16 @@ def test_half_blocks_in_tmux_with_term_xterm_show_30_greys(tmux: Tmux, tmp_path:
     greys = used & {index for _, index in PALETTE_GREYS}
     assert len(greys) >= 24, f"{len(greys)} palette greys on the screen: {sorted(greys)}"
     tmux.keys("q")
+
+
+def test_doctor_terminal_in_tmux(tmux: Tmux, tmp_path: Path) -> None:  # noqa: F811
+    """In tmux (TERM=xterm, no COLORTERM) the doctor shows tmux's answers, draws the half-block pattern and says
+    half-blocks in 256 colours, and why."""
+    command = dicomtui_argv(tmp_path / "db", "doctor", "terminal")[2].replace("-u COLORTERM", "-u COLORTERM TERM=xterm")
+    tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", "-c", str(tmp_path),
+         command.replace("exec ", "") + "; sleep 30")
+    screen = tmux.wait("colours:")
+    for expected in ("XTVERSION: tmux 3", "DA1: 1;2 (sixel: no)", "kitty graphics: no", "inside tmux 3",
+                     "half-blocks, 256:", "renderer: halfblock", "answers for the terminal", "colours: 256"):
+        assert expected in screen, f"{expected!r} not shown:\n{screen}"
+    assert "▀" in screen

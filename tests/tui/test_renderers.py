@@ -155,28 +155,31 @@ def test_half_blocks_colour_images() -> None:
     assert [seg.style.color.number for seg in strip][:2] == [196, 21]
 
 
-ANSWERS = {
-    "xterm": "\x1bP>|XTerm(379)\x1b\\\x1b[?1;0;1024S\x1b[?2;0;1000;1000S\x1bP0$r\x1b\\\x1bP0+r\x1b\\"
-             "\x1b[6;20;10t\x1b[?63;1;2;4;6;9;15;16;22;28c",
-    "kitty": "\x1bP>|kitty(0.26.5)\x1b\\\x1b_Gi=31;OK\x1b\\\x1bP1$r0;38:2:1:2:3m\x1b\\"
-             "\x1bP1+r524742=74727565\x1b\\\x1b[?62;c",
-    "kitty 0.35": "\x1bP>|kitty(0.35.2)\x1b\\\x1b_Gi=31;OK\x1b\\\x1b[?62;c",
-    "tmux": "\x1bP>|tmux 3.3a\x1b\\\x1b[?1;2c",
+ANSWERS = {  # recorded here (Xvfb; tmux with TERM=xterm), COLORTERM unset
+    "xterm 379 -ti vt340": "\x1bP>|XTerm(379)\x1b\\\x1b[?1;0;1024S\x1b[?2;0;720;442S\x1bP1$r0;38:2::1:2:3m\x1b\\"
+                           "\x1b[?63;1;2;4;6;9;15;16;22;28c",
+    "kitty 0.26.5": "\x1bP>|kitty(0.26.5)\x1b\\\x1b_Gi=31;OK\x1b\\\x1bP1$r38:2:1:2:3m\x1b\\\x1bP0+r524742\x1b\\"
+                    "\x1bP0+r5463\x1b\\\x1b[6;20;9t\x1b[?62;c",
+    "tmux 3.3a": "\x1bP>|tmux 3.3a\x1b\\\x1b[?1;2c",
+    # not recorded: a kitty with unicode placeholders (0.28+), and a terminal whose XTGETTCAP confirms RGB
+    "kitty 0.35 (made up)": "\x1bP>|kitty(0.35.2)\x1b\\\x1b_Gi=31;OK\x1b\\\x1bP1+r524742=74727565\x1b\\\x1b[?62;c",
 }
 
 
 @pytest.mark.parametrize(("name", "renderer", "colors"), [
-    ("xterm", "sixel", "256"), ("kitty", "kitty", "truecolor"), ("kitty 0.35", "kitty-placeholders", "256"),
-    ("tmux", "halfblock", "256")])
+    ("xterm 379 -ti vt340", "sixel", "truecolor"), ("kitty 0.26.5", "kitty", "truecolor"),
+    ("tmux 3.3a", "halfblock", "256"), ("kitty 0.35 (made up)", "kitty-placeholders", "truecolor")])
 def test_choice_from_answers(name: str, renderer: str, colors: str) -> None:
-    """Recorded answers of xterm 379 -ti vt340, kitty 0.26.5 and tmux 3.3a (TERM=xterm, no COLORTERM): the
-    renderer and colour system, each with its reason."""
+    """What xterm, kitty and tmux answered: the renderer and colour system, each with its reason."""
     term = terminal.parse(ANSWERS[name], terminal.Terminal(asked=True, term="xterm"))
     choice = terminal.choose(term)
     assert (choice.renderer, choice.colors) == (renderer, colors), choice
     assert choice.renderer_why and choice.colors_why
-    if name == "xterm":
-        assert term.sixel_registers == 1024 and term.sixel_geometry == (1000, 1000) and term.cell == (10, 20)
+    if name.startswith("xterm"):
+        assert term.sixel_registers == 1024 and term.sixel_geometry == (720, 442) and term.version == "XTerm(379)"
+    if name == "kitty 0.26.5":
+        assert term.kitty_version() == (0, 26, 5) and term.cell == (9, 20) and not term.sixel
+        assert "0.28" in choice.renderer_why
 
 
 def test_colour_choice_never_16() -> None:
@@ -191,3 +194,24 @@ def test_half_blocks_default_to_truecolor_when_not_asked() -> None:
     """Headless (tests, screenshots: nobody asked the terminal) the half-blocks keep 64 levels of 24-bit grey."""
     assert terminal.current()[1] is None and terminal.colour_system() == "truecolor"
     assert halfblocks.LEVELS == 64
+
+
+def test_doctor_terminal_without_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """`dicomtui doctor terminal` with no terminal to ask says so and what it would use; `doctor NODE` is still
+    the node check (an unknown node: exit 2 with its sentence)."""
+    from dicomtui.cli import main
+
+    assert main(["doctor", "terminal"]) == 0
+    out = capsys.readouterr().out
+    assert "asked the terminal: no (not a terminal)" in out
+    assert "renderer: halfblock — the terminal was not asked" in out and "colours: 256" in out
+    assert main(["doctor", "no-such-node"]) == 2
+    assert "no-such-node" in capsys.readouterr().err
+
+
+def test_test_pattern_is_a_ramp_over_colour_bars() -> None:
+    from dicomtui.cli.terminal_cmds import test_pattern
+
+    image = test_pattern(60, 30)
+    assert image.shape == (30, 60, 3) and image[0, 0].tolist() == [0, 0, 0] and image[0, -1].tolist() == [255] * 3
+    assert image[-1, 0].tolist() == [255, 0, 0] and image[-1, -1].tolist() == [255, 0, 255]

@@ -62,6 +62,7 @@ class Terminal:
     cell: CellSize = CellSize(0, 0)
     tmux: str = ""  # tmux's version when inside tmux
     tmux_passthrough: str = ""  # tmux's allow-passthrough option
+    raw: str = ""  # the answers as read
 
     @property
     def sixel(self) -> bool:
@@ -86,6 +87,7 @@ class Terminal:
 
 def parse(answers: str, term: Terminal) -> Terminal:
     """Fill ``term`` from the raw ``answers`` to ``_QUERIES``."""
+    term.raw = answers
     if m := re.search(r"\x1bP>\|([^\x1b]*)\x1b\\", answers):
         term.version = m.group(1)
     if m := re.search(r"\x1b\[\?([\d;]*)c", answers):
