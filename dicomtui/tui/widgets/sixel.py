@@ -3,11 +3,11 @@
 Why our own: textual-image 0.12 (the one for Python 3.11) defines colour registers without selecting them, and
 xterm 379 then paints with whatever register is current (VT340 green, a grey band). Here every register is
 defined once (``#n;2;r;g;b``, percent RGB) and selected (``#n``) before each row of sixels that uses it.
-Palette: a grey image's own grey values (≤ 256), a colour image quantised to 256 colours by Pillow (median cut).
-Rows are run-length encoded (``!count char``) and a band's empty colours skipped (VT3xx Programmer Reference,
-chapter 14 "Sixel graphics"; xterm ctlseqs "Sixel Graphics").
-Percent RGB has 101 steps per channel: a grey g is shown as round(round(g·100/255)·255/100), within 1.3 of g;
-greys that share a percent share a register.
+Palette: a grey image's greys, one register per percent step in use (≤ 101: a sixel colour is a percentage, so a
+grey g is shown as round(g·100/255)·255/100, within 1.3 of g); a colour image's colours when ≤ 256, else
+quantised to 256 by Pillow (median cut). textual-image's octree quantiser gave the head phantom 16 greys.
+Rows are run-length encoded (``!count char``), their trailing empty sixels dropped, a band's absent colours
+skipped (VT330/VT340 Programmer Reference, "Sixel graphics"; xterm ctlseqs, "Sixel Graphics").
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ def encode(image: np.ndarray) -> str:
     out += [b"#%d;2;%d;%d;%d" % (n, r, g, b) for n, (r, g, b) in enumerate(palette.tolist())]
     present = (codes[:, 1:] != 0x3F).any(axis=2)
     for band in range(bands):
-        rows = [b"#%d%s$" % (colour, codes[band, colour + 1].tobytes()) for colour in np.flatnonzero(present[band])]
+        rows = [b"#%d%s$" % (colour, codes[band, colour + 1].tobytes().rstrip(b"?"))  # "$" returns: no trailing
+                for colour in np.flatnonzero(present[band])]  # empty sixels
         out.append(b"".join(rows) + b"-")
     body = np.frombuffer(b"".join(out), dtype=np.uint8)
     return (run_length(body) + b"\x1b\\").decode("ascii")
