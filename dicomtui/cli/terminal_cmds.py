@@ -1,8 +1,8 @@
 """``dicomtui doctor terminal``: what the terminal answered, a test pattern drawn with each renderer it can take,
 and which renderer and colour system the TUI will use, and why.
 
-``doctor`` is network_cmds' command (``doctor NODE``); this module wraps its handler so that the node name
-``terminal`` runs the terminal check instead (a node really named "terminal" is then checked by its host:port).
+``doctor`` is network_cmds' command (``doctor NODE``); its handler hands the node name ``terminal`` to
+``cmd_doctor_terminal`` (a node really named "terminal" is then checked by its AE@host:port).
 """
 
 from __future__ import annotations
@@ -19,16 +19,9 @@ PATTERN_CELLS = (48, 4)  # columns, rows of each drawn test pattern
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Make ``doctor terminal`` the terminal check (``doctor`` itself is registered by network_cmds)."""
+    """Say in ``doctor``'s help that ``doctor terminal`` checks the terminal (network_cmds registers ``doctor``;
+    its handler hands the node name "terminal" to ``cmd_doctor_terminal``)."""
     doctor = sub.choices["doctor"]
-    node_doctor = doctor.get_default("handler")
-
-    def handler(args: argparse.Namespace, db_path: Path) -> int:
-        if args.node == "terminal":
-            return cmd_doctor_terminal(args, db_path)
-        return node_doctor(args, db_path)
-
-    doctor.set_defaults(handler=handler)
     doctor.description = ("Check a node step by step (network, echo, query, a move back to us); "
                           "`doctor terminal` checks the terminal's images and colours instead.")
 
