@@ -100,7 +100,7 @@ def test_tui_draws_the_slice_in_a_real_terminal(display: Display, tmp_path: Path
     """dicomtui in xterm -ti vt340 and in kitty 0.26.5 (no COLORTERM) asks the terminal, chooses sixel / kitty
     direct placement, and draws the loaded slice: the generated phantom's uniform disc, round, on black, no green
     pixel (the old sixel encoder's), no band over the top rows, no missing-glyph boxes (textual-image's
-    placeholders in kitty < 0.28)."""
+    placeholders in kitty < 0.28); back in the browser the image is gone."""
     require_program(name, PROGRAMS[name])
     display.terminal(name, dicomtui_argv(make_db(tmp_path)))
     screen, started = display.wait(screen_started)
@@ -118,6 +118,9 @@ def test_tui_draws_the_slice_in_a_real_terminal(display: Display, tmp_path: Path
     assert (above < 20).all(), "a band over the top rows"  # disc's edge is smoothed by the resampling)
     green = (screen[..., 1] > screen[..., 0] + 60) & (screen[..., 1] > screen[..., 2] + 60)
     assert not green.any(), f"{green.sum()} green pixels, e.g. at {np.argwhere(green)[:3].tolist()}"
+    display.key("Escape")  # back to the browser: the image goes (a kitty placement floats over text otherwise)
+    screen, gone = display.wait(lambda s: True if largest_grey(s) is None else None, timeout=5)
+    assert gone, "the slice is still shown over the browser"
 
 
 def _ramp(i: int, spec) -> np.ndarray:
