@@ -6,8 +6,9 @@ defined once (``#n;2;r;g;b``, percent RGB) and selected (``#n``) before each row
 Palette: a grey image's greys, one register per percent step in use (≤ 101: a sixel colour is a percentage, so a
 grey g is shown as round(g·100/255)·255/100, within 1.3 of g); a colour image's colours when ≤ 256, else
 quantised to 256 by Pillow (median cut). textual-image's octree quantiser gave the head phantom 16 greys.
-Rows are run-length encoded (``!count char``), their trailing empty sixels dropped, a band's absent colours
-skipped (VT330/VT340 Programmer Reference, "Sixel graphics"; xterm ctlseqs, "Sixel Graphics").
+Each colour's row of a band runs from its first to its last column (``!first?`` skips to it), run-length
+encoded (``!count char``); a band's absent colours are skipped (VT330/VT340 Programmer Reference, "Sixel
+graphics"; xterm ctlseqs, "Sixel Graphics").
 """
 
 from __future__ import annotations
@@ -75,21 +76,29 @@ def encode(image: np.ndarray) -> str:
     indices, palette = palette_indices(np.ascontiguousarray(image))
     height, width = indices.shape
     bands = -(-height // _BAND)
+    colours = len(palette) + 1  # 0: the padding rows of the last band (no colour)
     padded = np.zeros((bands * _BAND, width), dtype=np.uint16)
-    padded[:height] = indices.astype(np.uint16) + 1  # 0: a padding row of the last band (no colour)
-    # codes[band, colour + 1, column]: the sixel bits of that colour in that column of the band
-    codes = np.zeros((bands, len(palette) + 1, width), dtype=np.uint8)
+    padded[:height] = indices.astype(np.uint16) + 1
+    # codes[band, colour, column]: the sixel character of that colour in that column of the band (0x3F + bits);
+    # each (band, column) has one colour per row, so adding each row's bit never adds it twice
+    codes = np.full((bands, colours, width), 0x3F, dtype=np.uint8)
     band_of = np.arange(bands)[:, None]
     columns = np.arange(width)[None, :]
     for bit in range(_BAND):
-        codes[band_of, padded[bit::_BAND], columns] |= np.uint8(1 << bit)
-    codes += 0x3F
+        codes[band_of, padded[bit::_BAND], columns] += np.uint8(1 << bit)
+    # per (band, colour): present at all, first and last column (the row starts with "!first?", ends at last)
+    keys = (np.arange(bands * _BAND)[:, None] // _BAND * colours + padded).ravel()
+    cols = np.broadcast_to(columns, padded.shape).ravel()
+    first = np.full(bands * colours, width, dtype=np.int64)
+    last = np.full(bands * colours, -1, dtype=np.int64)
+    np.minimum.at(first, keys, cols)
+    np.maximum.at(last, keys, cols)
     out = [b'\x1bP0;1;0q"1;1;%d;%d' % (width, height)]
     out += [b"#%d;2;%d;%d;%d" % (n, r, g, b) for n, (r, g, b) in enumerate(palette.tolist())]
-    present = (codes[:, 1:] != 0x3F).any(axis=2)
-    for band in range(bands):
-        rows = [b"#%d%s$" % (colour, codes[band, colour + 1].tobytes().rstrip(b"?"))  # "$" returns: no trailing
-                for colour in np.flatnonzero(present[band])]  # empty sixels
+    first_of, last_of = first.reshape(bands, colours).tolist(), last.reshape(bands, colours).tolist()
+    for starts, ends, band_codes in zip(first_of, last_of, codes, strict=True):
+        rows = [b"#%d!%d?%s$" % (colour - 1, starts[colour], band_codes[colour, starts[colour]:ends[colour] + 1])
+                for colour in range(1, colours) if ends[colour] >= 0]
         out.append(b"".join(rows) + b"-")
     body = np.frombuffer(b"".join(out), dtype=np.uint8)
     return (run_length(body) + b"\x1b\\").decode("ascii")
