@@ -71,7 +71,7 @@ def cmd_doctor_terminal(args: argparse.Namespace, _db_path: Path) -> int:
         cols, rows = PATTERN_CELLS
         drawers = [("half-blocks, " + choice.colors, _halfblocks(cols, rows, choice.colors))]
         if term.sixel:
-            drawers.append(("sixel", _sixel(cols * cw, rows * ch // 6 * 6)))
+            drawers.append(("sixel", _sixel(cols * cw, rows * ch // 6 * 6, term.sixel_registers or 256)))
         if term.kitty_graphics:
             drawers.append(("kitty graphics (direct placement)", _kitty(cols * cw, rows * ch, (cols, rows))))
         for name, data in drawers:
@@ -95,10 +95,10 @@ def _halfblocks(cols: int, rows: int, system: str) -> str:
     return "\r\n".join(lines)
 
 
-def _sixel(width: int, height: int) -> str:
+def _sixel(width: int, height: int, registers: int) -> str:
     from ..tui.widgets.sixel import encode
 
-    return encode(test_pattern(width, height))
+    return encode(test_pattern(width, height), registers)
 
 
 def _kitty(width: int, height: int, cells: tuple[int, int]) -> str:

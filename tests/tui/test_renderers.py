@@ -96,6 +96,19 @@ def test_sixel_colour_is_the_image() -> None:
     assert np.abs(decoded - smooth.astype(np.int32)).mean() < 6
 
 
+def test_sixel_keeps_to_the_registers_the_terminal_has() -> None:
+    """With the 16 registers of a real VT340 (XTSMGRAPHICS answer), a grey ramp uses 16 evenly spaced greys;
+    a colour image is quantised to 16 colours."""
+    grey = np.repeat(np.arange(256, dtype=np.uint8)[None, :], 6, axis=0)
+    data = sixel.encode(grey, registers=16)
+    assert len(re.findall(r"#\d+;2;", data)) == 16
+    decoded = decode_sixel(data)[..., 0]
+    assert len(np.unique(decoded)) == 16 and np.abs(decoded - grey).max() <= 255 / 15 / 2 + 2
+    rng = np.random.default_rng(3)
+    colour = rng.integers(0, 256, (12, 40, 3), dtype=np.uint8)
+    assert len(re.findall(r"#\d+;2;", sixel.encode(colour, registers=16))) <= 16
+
+
 def test_sixel_runs_are_encoded() -> None:
     """A uniform band is one register and one run per band, not 300 characters."""
     data = sixel.encode(np.full((12, 300), 200, dtype=np.uint8))

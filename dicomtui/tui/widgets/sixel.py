@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image as PILImage
 
+from . import terminal
 from .graphics import GraphicsImage
 
 _BAND = 6
@@ -50,30 +51,35 @@ def run_length(data: np.ndarray) -> bytes:
 _PERCENT = ((np.arange(256) * 100 + 127) // 255).astype(np.uint8)  # what a sixel colour can say: 0–100 %
 
 
-def palette_indices(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(indices (H, W) uint8, palette (N ≤ 256, 3) in percent 0–100) of a uint8 grey (H, W) or RGB (H, W, 3)
-    image. Greys that one percent step holds share a register (101 at most); more than 256 colours are
-    quantised by Pillow (median cut)."""
+def palette_indices(image: np.ndarray, registers: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (H, W) uint8, palette (N ≤ min(registers, 256), 3) in percent 0–100) of a uint8 grey (H, W) or
+    RGB (H, W, 3) image. Greys that one percent step holds share a register (101 at most; fewer registers: the
+    percent range in that many even steps); more colours than registers are quantised by Pillow (median cut)."""
+    registers = min(max(registers, 2), 256)
     if image.ndim == 2:
         pct = _PERCENT[image]
+        if registers < 101:
+            step = 100 / (registers - 1)
+            pct = (np.round(np.round(np.arange(101) / step) * step).astype(np.uint8))[pct]
         used = np.bincount(pct.ravel(), minlength=101) > 0
         register = (np.cumsum(used) - 1).astype(np.uint8)  # a register per percent in use, in order
         return register[pct], np.repeat(np.flatnonzero(used).astype(np.uint8)[:, None], 3, axis=1)
     pct = _PERCENT[image].astype(np.uint32)
     packed = (pct[..., 0] << 16) | (pct[..., 1] << 8) | pct[..., 2]
     values, indices = np.unique(packed, return_inverse=True)
-    if len(values) <= 256:
+    if len(values) <= registers:
         rgb = np.stack([(values >> 16) & 255, (values >> 8) & 255, values & 255], axis=1).astype(np.uint8)
         return indices.reshape(image.shape[:2]).astype(np.uint8), rgb
-    quantised = PILImage.fromarray(image, "RGB").quantize(256, method=PILImage.Quantize.MEDIANCUT)
-    rgb = np.array(quantised.getpalette()[:768], dtype=np.uint8).reshape(-1, 3)
+    quantised = PILImage.fromarray(image, "RGB").quantize(registers, method=PILImage.Quantize.MEDIANCUT)
+    rgb = np.array(quantised.getpalette()[:3 * registers], dtype=np.uint8).reshape(-1, 3)
     return np.asarray(quantised, dtype=np.uint8), _PERCENT[rgb]
 
 
-def encode(image: np.ndarray) -> str:
-    """The sixel string (DCS … ST) drawing ``image``: uint8 (H, W) grey or (H, W, 3) RGB, rows top to bottom.
-    Unset pixels stay as they are (P2 = 1); every pixel is set here."""
-    indices, palette = palette_indices(np.ascontiguousarray(image))
+def encode(image: np.ndarray, registers: int = 256) -> str:
+    """The sixel string (DCS … ST) drawing ``image``: uint8 (H, W) grey or (H, W, 3) RGB, rows top to bottom,
+    with at most ``registers`` colour registers (what XTSMGRAPHICS answered; a real VT340 has 16). Unset pixels
+    stay as they are (P2 = 1); every pixel is set here."""
+    indices, palette = palette_indices(np.ascontiguousarray(image), registers)
     height, width = indices.shape
     bands = -(-height // _BAND)
     colours = len(palette) + 1  # 0: the padding rows of the last band (no colour)
@@ -111,4 +117,5 @@ class SixelImage(GraphicsImage):
     renderer = "sixel"
 
     def encode(self, pixels: np.ndarray) -> str:
-        return encode(pixels)
+        registers = terminal.current()[0].sixel_registers  # 0 when not answered: xterm's default, 256 here
+        return encode(pixels, registers or 256)
