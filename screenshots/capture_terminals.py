@@ -1,8 +1,8 @@
 """PNG captures of the viewer in real terminals under Xvfb: xterm -ti vt340 (sixel), kitty (graphics protocol,
 direct placement on Debian's 0.26.5), and xterm with half-blocks in 24-bit colour (xterm confirms it by DECRQSS)
-and in 256 colours (what a terminal that confirms nothing gets). ``python screenshots/capture_terminals.py``
-(needs Debian xvfb, xterm, kitty, imagemagick, xdotool) writes screenshots/terminal-*.png from the database of
-make_screenshots.py (the CT head phantom).
+and in 256 colours (what a terminal that confirms nothing gets); and `dicomtui doctor terminal` in xterm and
+kitty. ``python screenshots/capture_terminals.py`` (needs Debian xvfb, xterm, kitty, imagemagick, xdotool)
+writes screenshots/terminal-*.png from the database of make_screenshots.py (the CT head phantom).
 """
 
 from __future__ import annotations
@@ -42,11 +42,25 @@ def capture(db: Path, name: str, terminal: str, options: list[str]) -> Path:
         display.key("Down", "Down", "Down")  # a few slices down, into the ventricles
         time.sleep(2.0)
         screen = display.shot()
-    drawn = np.flatnonzero((screen != 0).any(axis=2).any(axis=0))  # crop to the terminal's window
+    return save(screen, name)
+
+
+def capture_doctor(db: Path, terminal: str) -> Path:
+    """`dicomtui doctor terminal` in ``terminal``: its answers, the test pattern per renderer, the choice."""
+    with Display() as display:
+        argv = dicomtui_argv(db, "doctor", "terminal")
+        display.terminal(terminal, [*argv[:2], argv[2].replace("exec ", "") + "; sleep 60"], cols=100, rows=30)
+        time.sleep(6.0)
+        screen = display.shot()
+    return save(screen, f"terminal-doctor-{terminal}")
+
+
+def save(screen: np.ndarray, name: str) -> Path:
+    """Save ``screen`` cropped to the terminal's window as screenshots/``name``.png."""
+    drawn = np.flatnonzero((screen != 0).any(axis=2).any(axis=0))
     rows = np.flatnonzero((screen != 0).any(axis=2).any(axis=1))
-    image = Image.fromarray(screen[:rows.max() + 1, :drawn.max() + 1].astype(np.uint8))
     path = HERE / f"{name}.png"
-    image.save(path, optimize=True)
+    Image.fromarray(screen[:rows.max() + 1, :drawn.max() + 1].astype(np.uint8)).save(path, optimize=True)
     return path
 
 
@@ -55,6 +69,8 @@ def main() -> int:
         db = make_database(Path(tmp))
         for name, terminal, options in CAPTURES:
             print(capture(db, name, terminal, options))
+        for terminal in ("xterm", "kitty"):
+            print(capture_doctor(db, terminal))
     return 0
 
 
