@@ -112,8 +112,11 @@ def probe(timeout: float = 1.0) -> Terminal:
     _tmux(term)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return term
-    import termios
-    import tty
+    try:
+        import termios
+        import tty
+    except ImportError:  # not a POSIX terminal (Windows): nothing asked, half-blocks in 256 colours
+        return term
 
     fd_in, fd_out = sys.stdin.fileno(), sys.stdout.fileno()
     term.cell = _ioctl_cell(fd_out)
