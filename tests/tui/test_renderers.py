@@ -228,3 +228,44 @@ def test_test_pattern_is_a_ramp_over_colour_bars() -> None:
     image = test_pattern(60, 30)
     assert image.shape == (30, 60, 3) and image[0, 0].tolist() == [0, 0, 0] and image[0, -1].tolist() == [255] * 3
     assert image[-1, 0].tolist() == [255, 0, 0] and image[-1, -1].tolist() == [255, 0, 255]
+
+
+def test_image_class_per_renderer_name() -> None:
+    """Each renderer name gives its widget; "auto" before the terminal was asked gives half-blocks."""
+    from dicomtui.tui.widgets.graphics import image_class, renderer_name
+    from dicomtui.tui.widgets.halfblocks import HalfBlocks
+    from dicomtui.tui.widgets.kitty import KittyImage
+    from dicomtui.tui.widgets.sixel import SixelImage
+
+    assert image_class("auto") is HalfBlocks and image_class("halfblock") is HalfBlocks
+    assert image_class("sixel") is SixelImage and image_class("kitty") is KittyImage
+    for name in ("auto", "halfblock", "sixel", "kitty"):
+        assert renderer_name(image_class(name)) in ("halfblock", "sixel", "kitty")
+    assert renderer_name(image_class("unicode")) in ("unicode", "halfblock")  # textual-image's, if it imports
+
+
+@pytest.mark.parametrize("renderer", ["sixel", "kitty"])
+async def test_viewer_gives_the_graphics_widget_the_slice(renderer: str, tmp_path) -> None:
+    """Headless, the viewer with the sixel / kitty renderer hands the widget the windowed slice at cells × the
+    cell size in pixels (10×20 when nobody asked; sixel: whole bands of 6 rows), and the widget's escape string
+    draws exactly those pixels."""
+    from dicomtui.tui.app import DicomTuiApp
+    from tests.tui.conftest import make_db, settle
+
+    app = DicomTuiApp(make_db(tmp_path), renderer=renderer, settings_path=tmp_path / "config.toml")
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.press("tab", "tab", "tab", "tab", "enter")
+        await settle(app, pilot)
+        image = app.screen.query_one("#slice-image")
+        assert image.renderer == renderer and image.pixels is not None
+        cells = (image.size.width, image.size.height)
+        height, width = image.pixels.shape
+        assert width == cells[0] * 10 and height == (cells[1] * 20 // 6 * 6 if renderer == "sixel" else cells[1] * 20)
+        image.show(image.pixels)  # a new image: sent again (the first draw already sent and placed it)
+        data = image.escape(cells)
+        if renderer == "sixel":
+            assert np.array_equal(decode_sixel(data)[..., 0], (((image.pixels.astype(np.int32) * 100 + 127) // 255)
+                                                                * 255 / 100).round())
+        else:
+            assert f"s={width},v={height}" in data and f"c={cells[0]},r={cells[1]}" in data
+            assert image.escape(cells) == kitty.place(image.image_id, cells)  # sent once, placed again
