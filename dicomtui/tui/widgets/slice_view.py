@@ -17,7 +17,7 @@ from textual.reactive import var
 from textual.widget import Widget
 
 from ...core.volume import PLANES, View, Volume, view, window
-from .graphics import get_cell_size, image_class, renderer_name  # the renderer choice (and HalfBlocks below)
+from .graphics import get_cell_size, image_class, renderer_name  # the renderer choice lives in graphics.py
 from .halfblocks import HalfBlocks
 
 
