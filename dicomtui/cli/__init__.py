@@ -25,12 +25,12 @@ from pathlib import Path
 
 from ..config import RENDERERS, load_settings
 from ..core.errors import DicomtuiError
-from . import database_cmds, image_cmds, network_cmds, reporting
+from . import database_cmds, image_cmds, network_cmds, reporting, terminal_cmds
 from .output import EXIT_FATAL, EXIT_OK, err
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES = (database_cmds, image_cmds, network_cmds)
+COMMAND_MODULES = (database_cmds, image_cmds, network_cmds, terminal_cmds)  # terminal_cmds wraps doctor
 OWN_LOGGING = {"listen"}  # commands that configure the core's log themselves (timestamped lines)
 
 
@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=reporting.version_line())
     _add_shared_options(parser, argparse.ArgumentParser.add_argument)
+    parser.add_argument("--colors", choices=("auto", "truecolor", "256"), default="auto",
+                        help="the TUI's colour system (default: truecolor when the terminal confirms it, else 256)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)
@@ -98,7 +100,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         settings = load_settings()
         db_path = Path(args.db).expanduser() if args.db else settings.database
         if args.command is None:
-            return _run_tui(db_path, settings, args.renderer)
+            return _run_tui(db_path, settings, args.renderer, args.colors)
         if from_settings := getattr(args, "from_settings", None):
             from_settings(args, settings)
         return args.handler(args, db_path)
@@ -113,7 +115,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def _run_tui(db_path: Path, settings, renderer: str | None) -> int:
+def _run_tui(db_path: Path, settings, renderer: str | None, colors: str = "auto") -> int:
+    from ..tui.widgets.terminal import prepare  # asks the terminal before Textual takes it (no textual import)
+
+    prepare(renderer or settings.renderer, colors)
     from ..tui.app import DicomTuiApp  # lazily: `dicomtui ls` must not pay for importing textual
 
     DicomTuiApp(db_path, settings, renderer).run()

@@ -218,7 +218,11 @@ def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace, db_path: Path) -> int:
-    """Each check of the node as ok/FAIL/--. Exit 2 when a check failed."""
+    """Each check of the node as ok/FAIL/--. Exit 2 when a check failed. ``doctor terminal``: the terminal's."""
+    if args.node == "terminal":
+        from .terminal_cmds import cmd_doctor_terminal
+
+        return cmd_doctor_terminal(args, db_path)
     from ..core.net.doctor import doctor
     from ..core.net.nodes import load_nodes
 

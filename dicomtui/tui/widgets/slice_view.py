@@ -17,37 +17,8 @@ from textual.reactive import var
 from textual.widget import Widget
 
 from ...core.volume import PLANES, View, Volume, display, view
+from .graphics import get_cell_size, image_class, renderer_name  # the renderer choice lives in graphics.py
 from .halfblocks import HalfBlocks
-
-try:  # textual-image asks the terminal about graphics support at import: before Textual takes the terminal
-    from textual_image import widget as _image_widgets
-    from textual_image._terminal import get_cell_size
-except Exception:  # noqa: BLE001 - e.g. ZeroDivisionError on a 0×0 pty: images are then not shown
-    _image_widgets = None
-    get_cell_size = None
-
-
-def image_class(renderer: str):
-    """The image widget for a renderer name (settings / --renderer); "auto" lets textual-image detect. Half-block
-    cells are drawn by our own widget (halfblocks.py: ten times faster than textual-image's)."""
-    if renderer == "halfblock":
-        return HalfBlocks
-    if _image_widgets is None:
-        return None
-    if renderer == "auto" and renderer_name(_image_widgets.Image) == "halfblock":
-        return HalfBlocks
-    return {"auto": _image_widgets.Image, "kitty": _image_widgets.TGPImage, "sixel": _image_widgets.SixelImage,
-            "unicode": _image_widgets.UnicodeImage}[renderer]
-
-
-def renderer_name(cls) -> str:
-    """kitty, sixel, halfblock or unicode: what an image widget class draws with ("none" without textual-image)."""
-    if cls is None:
-        return "none"
-    if cls is HalfBlocks:
-        return "halfblock"
-    module = cls._Renderable.__module__.rsplit(".", 1)[-1]
-    return {"tgp": "kitty", "halfcell": "halfblock"}.get(module, module)
 
 
 @dataclass(frozen=True)
