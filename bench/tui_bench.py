@@ -481,7 +481,7 @@ async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[
                     check(f"{plane} {k + 2}/{n}" in str(overlay.render()),
                           f"overlay {str(overlay.render())!r}, expected {plane} {k + 2}/{n}")
                 snaps[f"{plane} up"] = meters.snapshot()
-                w, h = view._box[2], view._box[3]
+                w, h = view._box.w, view._box.h
                 check(image.grey is not None and image.grey.shape == (h * 2, w),
                       f"image {image.grey is not None and image.grey.shape} for a {w}x{h} cell box")
                 results.setdefault(f"{plane}: image size", []).append(f"{w}x{h} cells")
@@ -581,7 +581,7 @@ def slice_part(settings: Path, always_profile: bool, steps: int) -> bool:
             met = line(kind, values, GOAL_SLICE_MS if timed else None, floor if "pilot" in kind else None)
             met_slice = met_slice and met
     worst = max(max(v) for k, v in slices.items() if "frame encoded" in k)
-    target_row(f"viewer slice step ({COLS // 1}², half-block, {SIZE[0]}×{SIZE[1]}), max over {steps} steps",
+    target_row(f"viewer slice step ({COLS}², half-block, {SIZE[0]}×{SIZE[1]}), max over {steps} steps",
                f"{worst:.1f} ms max (key → frame encoded, app clock)", f"< {GOAL_SLICE_MS:.0f} ms max", met_slice)
     for title, snap in slice_snaps.items():
         Meters.report(title, snap)

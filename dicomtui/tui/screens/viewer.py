@@ -47,14 +47,17 @@ class ViewerScreen(Screen):
         Binding("j", "cursor(1, 0)", "Cursor", show=False, id="cursor_down"),
         Binding("shift+left", "pan(0, -1)", "Pan", show=False, id="pan_left",
                 tooltip="Move the zoomed image (also: drag with the mouse)"),
-        Binding("shift+right", "pan(0, 1)", "Pan", show=False, id="pan_right"),
-        Binding("shift+up", "pan(-1, 0)", "Pan", show=False, id="pan_up"),
-        Binding("shift+down", "pan(1, 0)", "Pan", show=False, id="pan_down"),
+        Binding("shift+right", "pan(0, 1)", "Pan", show=False, id="pan_right", tooltip="Move the zoomed image"),
+        Binding("shift+up", "pan(-1, 0)", "Pan", show=False, id="pan_up", tooltip="Move the zoomed image"),
+        Binding("shift+down", "pan(1, 0)", "Pan", show=False, id="pan_down", tooltip="Move the zoomed image"),
         Binding("m", "measure", "Measure", show=False, id="measure",
                 tooltip="A measurement point at the cursor; the second shows the distance in mm"),
-        Binding("M", "clear_measure", "Clear measure", show=False, id="measure_clear"),
+        Binding("M", "clear_measure", "Clear measure", show=False, id="measure_clear",
+                tooltip="Remove the measurement"),
         Binding("o", "anatomical", "Oblique planes", show=False, id="planes_anatomical",
                 tooltip="Oblique volume: acquired planes ↔ resampled on the true anatomical planes"),
+        Binding("p", "play", "Cine", show=False, id="cine_play",
+                tooltip="Cine: play / stop the slices (frames) of the plane at the file's rate"),
         Binding("f", "fit", "Fit", id="zoom_fit", tooltip="Zoom to fit"),
         Binding("plus,equals_sign", "zoom(2)", "Zoom +", show=False, id="zoom_in"),
         Binding("minus", "zoom(0.5)", "Zoom −", show=False, id="zoom_out"),
@@ -166,6 +169,10 @@ class ViewerScreen(Screen):
         if self.item:
             _, _, h, w = self.view.crop()
             self.view.pan_by(drow * max(h / 8, 1), dcol * max(w / 8, 1))
+
+    def action_play(self) -> None:
+        fps = self.view.play()
+        self.notify(f"Cine: {fps:g} frames per second (p stops)" if fps else "Cine stopped", timeout=2)
 
     def action_measure(self) -> None:
         self.view.mark()

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.events import MouseDown, MouseMove, MouseScrollDown, MouseScrollUp, MouseUp, Resize
 from textual.reactive import var
 from textual.strip import Strip
+from textual.timer import Timer
 from textual.widget import Widget
 
 from ...core.viewgeom import PlaneView, acquired, anatomical, value_unit
@@ -103,6 +104,17 @@ class ViewerItem:
 
 
 ZOOM_MAX = 16.0
+CINE_FPS = 10.0  # cine playback without a rate in the file
+
+
+def cine_rate(volume: Volume) -> float:
+    """Frames per second of a cine: ``extra["frame_rate"]`` when the loader recorded one (CineRate, or 1000 /
+    FrameTime in ms), clamped to 1-60; else CINE_FPS."""
+    try:
+        rate = float(volume.extra.get("frame_rate") or 0)
+    except (TypeError, ValueError):
+        rate = 0.0
+    return min(max(rate, 1.0), 60.0) if rate > 0 else CINE_FPS
 _STATE = ("plane", "time", "window", "zoom", "cursor", "pan", "anatomical", "measure")
 
 
@@ -134,6 +146,8 @@ class SliceView(Widget, can_focus=True):
         self._box: Box | None = None  # the image's cells
         self._labels: dict[int, Strip] = {}  # the text rows around the image, by row
         self._labels_key: tuple = ()
+        self._blank = Strip.blank(0)
+        self._cine: Timer | None = None
         self._drag: tuple[int, int, float, float] | None = None  # mouse x, y and the pan centre at button down
 
     def compose(self) -> ComposeResult:
@@ -170,6 +184,8 @@ class SliceView(Widget, can_focus=True):
 
     def watch_item(self, item: ViewerItem | None) -> None:
         self._views = {}
+        if self._cine is not None:
+            self.play()  # another item: the cine stops
         if item is None:
             self._clear()
             return
@@ -178,9 +194,9 @@ class SliceView(Widget, can_focus=True):
         self.set_reactive(SliceView.index, self._slices[state.plane])
         for name in _STATE:
             self.set_reactive(getattr(SliceView, name), getattr(state, name))
-        # what is alive now (the app, its screens, the volume) lives as long as the viewer: out of the cyclic
-        # collector's way, a full collection in a slice step takes ~1 ms instead of ~20 (tui_bench)
-        gc.freeze()
+        # what is alive once the item is on the screen (the app, its screens, the volume) lives as long as the
+        # viewer: out of the cyclic collector's way, a full collection scans only what came after (tui_bench)
+        self.call_after_refresh(_freeze)
 
     def _clear(self) -> None:
         """No item: an empty view (the memory of the last one is given back with its references)."""
@@ -278,6 +294,26 @@ class SliceView(Widget, can_focus=True):
         point = (c, r, min(self.index, len(self.current_view()) - 1))
         self.measure = (point,) if len(self.measure) != 1 else (*self.measure, point)
 
+    def play(self) -> float | None:
+        """Cine: start (or stop) stepping through the shown plane's slices, wrapping at the end; the rate is the
+        volume's (``extra["frame_rate"]`` from CineRate / FrameTime, PS3.3 C.7.6.5), else CINE_FPS. Returns the
+        frames per second started, None when stopped."""
+        if self._cine is not None:
+            self._cine.stop()
+            self._cine = None
+            return None
+        if self.item is None or len(self.current_view()) < 2:
+            return None
+        fps = cine_rate(self.item.volumes[self.time])
+        self._cine = self.set_interval(1 / fps, self._next_frame)
+        return fps
+
+    def _next_frame(self) -> None:
+        if self.item is None:
+            self.play()
+            return
+        self.index = 0 if self.index >= len(self.current_view()) - 1 else self.index + 1
+
     # ---- drawing ---------------------------------------------------------------------------------------------
 
     def on_resize(self, _event: Resize) -> None:
@@ -346,6 +382,7 @@ class SliceView(Widget, can_focus=True):
             image.show(shown)
         else:
             image.image = PILImage.fromarray(shown)
+        self.call_after_refresh(_collect_when_due)
 
     def _update_labels(self, v: PlaneView, box: Box, mm_per_cell: float) -> None:
         """The text around the image; this widget is repainted only when it changed (not at each slice)."""
@@ -360,7 +397,12 @@ class SliceView(Widget, can_focus=True):
             self.refresh()
 
     def render_line(self, y: int) -> Strip:
-        return self._labels.get(y) or Strip.blank(self.size.width)
+        strip = self._labels.get(y)
+        if strip is None:  # one blank strip per width, kept: a new one per row and frame is garbage with a cycle
+            if self._blank.cell_length != self.size.width:
+                self._blank = Strip.blank(self.size.width)
+            strip = self._blank
+        return strip
 
     def overlay(self, v: PlaneView, full: np.ndarray) -> str:
         """The overlay line: item, plane and slice, its position, the 4D volume, the cursor (voxel index, LPS mm,
@@ -428,6 +470,24 @@ class SliceView(Widget, can_focus=True):
     def on_mouse_scroll_down(self, event: MouseScrollDown) -> None:
         self.step(-1)
         event.stop()
+
+
+def _freeze() -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def _collect_when_due() -> None:
+    """A full garbage collection now, after the frame went out, when the automatic one is near (it runs when the
+    count of generation-1 collections passes its threshold, 10). Each composed frame leaves ~2,800 objects of
+    cyclic garbage (Textual's ``Strip.divide`` caches ``[self]`` in the strip); collected by the automatic full
+    collection, that took 16-40 ms inside a slice step every ~20 steps (bench/tui_bench.py, gc callbacks). Here
+    it runs while the user looks at the new slice."""
+    if gc.get_count()[2] >= GC_DUE:
+        gc.collect()
+
+
+GC_DUE = 2  # of the 10 generation-1 collections after which Python runs a full one (a step makes about half of one)
 
 
 def _cell_size() -> tuple[int, int]:
