@@ -198,6 +198,9 @@ class SliceView(Widget, can_focus=True):
         # viewer: out of the cyclic collector's way, a full collection scans only what came after (tui_bench)
         self.call_after_refresh(_freeze)
 
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # what was frozen while the viewer was open is collectable again (the app leaving, a test)
+
     def _clear(self) -> None:
         """No item: an empty view (the memory of the last one is given back with its references)."""
         self._slices, self._labels, self._box = {}, {}, None
