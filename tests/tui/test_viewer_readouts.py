@@ -201,7 +201,7 @@ async def test_an_oblique_volume_on_its_anatomical_planes(app: DicomTuiApp) -> N
         assert "oblique: nearest plane shown" in overlay(app)
         box = view._box
         assert middle_third(labels(view)[box.y - 1], box) in ("AR", "AL")  # the nearest axis first
-        await pilot.press("o")
+        await pilot.press("r")
         assert "anatomical planes" in overlay(app) and view.current_view().anatomical
         box = view._box
         shown = labels(view)
@@ -210,7 +210,7 @@ async def test_an_oblique_volume_on_its_anatomical_planes(app: DicomTuiApp) -> N
         ijk, lps, value, _ = readout(app)
         assert np.allclose(lps, view.current_view().lps(*[view.cursor[1], view.cursor[0]],
                                                         view.index), atol=0.05)
-        await pilot.press("o")
+        await pilot.press("r")
         assert "oblique: nearest plane shown" in overlay(app)
 
 

@@ -54,7 +54,7 @@ class ViewerScreen(Screen):
                 tooltip="A measurement point at the cursor; the second shows the distance in mm"),
         Binding("M", "clear_measure", "Clear measure", show=False, id="measure_clear",
                 tooltip="Remove the measurement"),
-        Binding("o", "anatomical", "Oblique planes", show=False, id="planes_anatomical",
+        Binding("r", "anatomical", "Oblique planes", show=False, id="planes_anatomical",
                 tooltip="Oblique volume: acquired planes ↔ resampled on the true anatomical planes"),
         Binding("p", "play", "Cine", show=False, id="cine_play",
                 tooltip="Cine: play / stop the slices (frames) of the plane at the file's rate"),

@@ -23,6 +23,7 @@ from textual.widget import Widget
 
 from ...core.viewgeom import PlaneView, acquired, anatomical, value_unit
 from ...core.volume import PLANES, Volume, window
+from .frame_gc import collect_when_due, freeze_live
 from .halfblocks import HalfBlocks
 from .slice_marks import EDGE_COLUMNS, Box, draw_marks, label_strips
 
@@ -196,7 +197,7 @@ class SliceView(Widget, can_focus=True):
             self.set_reactive(getattr(SliceView, name), getattr(state, name))
         # what is alive once the item is on the screen (the app, its screens, the volume) lives as long as the
         # viewer: out of the cyclic collector's way, a full collection scans only what came after (tui_bench)
-        self.call_after_refresh(_freeze)
+        self.call_after_refresh(freeze_live)
 
     def on_unmount(self) -> None:
         gc.unfreeze()  # what was frozen while the viewer was open is collectable again (the app leaving, a test)
@@ -385,7 +386,7 @@ class SliceView(Widget, can_focus=True):
             image.show(shown)
         else:
             image.image = PILImage.fromarray(shown)
-        self.call_after_refresh(_collect_when_due)
+        self.call_after_refresh(collect_when_due)
 
     def _update_labels(self, v: PlaneView, box: Box, mm_per_cell: float) -> None:
         """The text around the image; this widget is repainted only when it changed (not at each slice)."""
@@ -429,8 +430,8 @@ class SliceView(Widget, can_focus=True):
         elif len(self.measure) == 1:
             parts.append("measure: m again at the second point")
         if v.oblique:
-            parts.append("anatomical planes (resampled; o: acquired)" if v.anatomical
-                         else "oblique: nearest plane shown (o: anatomical planes)")
+            parts.append("anatomical planes (resampled; r: acquired)" if v.anatomical
+                         else "oblique: nearest plane shown (r: anatomical planes)")
         return "  ·  ".join(parts)
 
     # ---- mouse -----------------------------------------------------------------------------------------------
@@ -473,24 +474,6 @@ class SliceView(Widget, can_focus=True):
     def on_mouse_scroll_down(self, event: MouseScrollDown) -> None:
         self.step(-1)
         event.stop()
-
-
-def _freeze() -> None:
-    gc.collect()
-    gc.freeze()
-
-
-def _collect_when_due() -> None:
-    """A full garbage collection now, after the frame went out, when the automatic one is near (it runs when the
-    count of generation-1 collections passes its threshold, 10). Each composed frame leaves ~2,800 objects of
-    cyclic garbage (Textual's ``Strip.divide`` caches ``[self]`` in the strip); collected by the automatic full
-    collection, that took 16-40 ms inside a slice step every ~20 steps (bench/tui_bench.py, gc callbacks). Here
-    it runs while the user looks at the new slice."""
-    if gc.get_count()[2] >= GC_DUE:
-        gc.collect()
-
-
-GC_DUE = 2  # of the 10 generation-1 collections after which Python runs a full one (a step makes about half of one)
 
 
 def _cell_size() -> tuple[int, int]:
