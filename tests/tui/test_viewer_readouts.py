@@ -249,3 +249,18 @@ async def test_cine_plays_the_frames_at_the_files_rate(app: DicomTuiApp) -> None
         stopped = view.index
         await pilot.pause(0.1)
         assert view.index == stopped
+
+
+def test_marks_are_amber_on_colour_images_and_contrasting_grey_on_grey_ones() -> None:
+    from dicomtui.tui.widgets.slice_marks import MARK_RGB, draw_marks
+
+    grey = np.zeros((20, 30), dtype=np.uint8)
+    grey[:, 15:] = 200  # dark left half, light right half
+    marked = draw_marks(grey, (10.4, 5.0), [])
+    assert marked[10, 0] == 255 and marked[10, 29] == 0  # white on dark, black on light
+    assert marked[10, 5] == grey[10, 5] and marked[0, 5] == 255  # a gap at the point; the column drawn
+    assert np.array_equal(grey[:, 15:], np.full((20, 15), 200))  # the input is not drawn on
+    rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    marked = draw_marks(rgb, None, [(2.0, 2.0), (2.0, 12.0)])
+    assert tuple(marked[2, 7]) == MARK_RGB  # the line between the two points
+    assert tuple(marked[3, 3]) == MARK_RGB and tuple(marked[10, 7]) == (0, 0, 0)
