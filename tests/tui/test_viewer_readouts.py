@@ -85,9 +85,10 @@ async def test_the_cursor_is_a_voxel_of_the_volume_zoomed_or_not(app: DicomTuiAp
         top, left, h, w = view.crop()
         assert (top, left) != (0, 0)
         box = view._box
-        await pilot.hover(SliceView, offset=(box.x + 1, box.y + 1))
+        await pilot.hover(SliceView, offset=(box.x + 1, box.y + 1))  # over the image widget, inside the view
         i, j, k = readout(app)[0]
-        assert left <= i < left + w and top <= j < top + h  # axial: column = i, row = j for this volume
+        assert view.cursor == (top + int(1.5 / box.h * h), left + int(1.5 / box.w * w))
+        assert (i, j) == (view.cursor[1], view.cursor[0])  # axial: column = i, row = j for this volume
 
 
 async def test_positions_letters_corner_and_scale_bar(app: DicomTuiApp) -> None:
@@ -131,10 +132,12 @@ async def test_pan_when_zoomed_by_keys_and_by_mouse(app: DicomTuiApp) -> None:
             await pilot.press("shift+right")
         assert view.crop()[1] + view.crop()[3] == SHAPE[2]  # stops at the slice's edge
         box = view._box
+        before = view.crop()
         await pilot.mouse_down(SliceView, offset=(box.x + 10, box.y + 5))
         await pilot.hover(SliceView, offset=(box.x + 20, box.y + 5))  # dragged 10 cells right: image moves right
         await pilot.mouse_up(SliceView, offset=(box.x + 20, box.y + 5))
-        assert view.crop()[1] < SHAPE[2] - view.crop()[3]
+        after = view.crop()
+        assert abs((before[1] - after[1]) - 10 * before[3] / box.w) <= 1 and after[0] == before[0]
         await pilot.press("f")
         assert view.crop() == (0, 0, SHAPE[1], SHAPE[2]) and view.pan is None
 
@@ -175,6 +178,14 @@ async def test_a_distance_between_two_points_in_mm(app: DicomTuiApp) -> None:
         assert f"distance {expected:.1f} mm" in overlay(app)
         await pilot.press("M")
         assert "distance" not in overlay(app)
+        view = app.screen.query_one(SliceView)
+        box = view._box
+        await pilot.click(SliceView, offset=(box.x + 2, box.y + 2), button=3)  # the right button marks too
+        await pilot.click(SliceView, offset=(box.x + 12, box.y + 2), button=3)
+        top, left, rows, cols = view.crop()
+        columns = (view.measure[1][0] - view.measure[0][0])
+        assert len(view.measure) == 2 and abs(columns - 10 * cols / box.w) <= 1
+        assert f"distance {abs(columns) * 0.8:.1f} mm" in overlay(app)
 
 
 async def test_closing_an_item_gives_its_memory_back(app: DicomTuiApp) -> None:

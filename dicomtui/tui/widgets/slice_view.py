@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image as PILImage
 from textual.app import ComposeResult
-from textual.events import MouseDown, MouseMove, MouseScrollDown, MouseScrollUp, MouseUp, Resize
+from textual.events import MouseDown, MouseEvent, MouseMove, MouseScrollDown, MouseScrollUp, MouseUp, Resize
 from textual.reactive import var
 from textual.strip import Strip
 from textual.timer import Timer
@@ -447,9 +447,15 @@ class SliceView(Widget, can_focus=True):
         return top + int((y - box.y + 0.5) / box.h * rows), left + int((x - box.x + 0.5) / box.w * cols)
 
     def on_mouse_down(self, event: MouseDown) -> None:
+        if event.button == 3:  # right button: a measurement point where it is pressed
+            at = self._pixel_under(event)
+            if at is not None:
+                self.set_reactive(SliceView.cursor, at)  # one redraw: the mark's
+                self.mark()
+            return
         if event.button == 1 and self.zoom > 1 and self.item is not None:  # drag to pan
             top, left, h, w = self.crop()
-            self._drag = (event.x, event.y, top + h / 2, left + w / 2)
+            self._drag = (event.screen_x, event.screen_y, top + h / 2, left + w / 2)
             self.capture_mouse()
 
     def on_mouse_up(self, _event: MouseUp) -> None:
@@ -461,11 +467,16 @@ class SliceView(Widget, can_focus=True):
         if self._drag is not None and self._box is not None:
             x0, y0, r0, c0 = self._drag
             _, _, h, w = self.crop()
-            self.pan = (r0 - (event.y - y0) * h / self._box.h, c0 - (event.x - x0) * w / self._box.w)
+            self.pan = (r0 - (event.screen_y - y0) * h / self._box.h, c0 - (event.screen_x - x0) * w / self._box.w)
             return
-        at = self.pixel_at(event.x, event.y)
+        at = self._pixel_under(event)
         if at is not None:
             self.cursor = at
+
+    def _pixel_under(self, event: MouseEvent) -> tuple[int, int] | None:
+        """The slice pixel under the mouse; the event may come from the image widget (its x, y are then the
+        image's): the screen position is what counts."""
+        return self.pixel_at(event.screen_x - self.region.x, event.screen_y - self.region.y)
 
     def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
         self.step(1)
