@@ -401,7 +401,7 @@ class FrameClock:
     garbage collector, per generation (gc.callbacks), so that an outlier can be told from a collection."""
 
     def __init__(self, app, screen) -> None:
-        self.last = self.pressed = 0.0
+        self.last = self.pressed = self.last_cpu = self.pressed_cpu = 0.0
         self.frames = 0
         self.gc_ms = [0.0, 0.0, 0.0]
         self._gc_start = 0.0
@@ -412,7 +412,7 @@ class FrameClock:
             update = inner(*args, **kwargs)
             if update is not None:
                 update.render_segments(app.console)
-            self.last = time.perf_counter()
+            self.last, self.last_cpu = time.perf_counter(), time.process_time()
             self.frames += 1
             return update
 
@@ -432,6 +432,7 @@ class FrameClock:
         """ms from the key's press to the end of the last frame it caused; and the frames it caused."""
         frames = self.frames
         with profile:
+            self.pressed_cpu = time.process_time()
             start = self.pressed = time.perf_counter()
             await pilot.press(key)
             await pilot.pause()
@@ -478,6 +479,8 @@ async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[
                     gc_before = list(clock.gc_ms)
                     ms, frames = await clock.press(pilot, "up", profile, meters)
                     results.setdefault(f"{plane}: up -> frame encoded (app clock)", []).append(ms)
+                    results.setdefault(f"{plane}: the same in CPU time (all threads)", []).append(
+                        (clock.last_cpu - clock.pressed_cpu) * 1000)
                     counts.append(frames)
                     gc_step = [after - before for before, after in zip(gc_before, clock.gc_ms, strict=True)]
                     results.setdefault(f"{plane}: gc ms per step, generations 0-1", []).append(gc_step[0] + gc_step[1])
