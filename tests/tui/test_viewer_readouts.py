@@ -230,21 +230,24 @@ async def test_one_frame_per_slice_step(app: DicomTuiApp) -> None:
     ~17 ms, at every step: tui_bench)."""
     async with app.run_test(size=SIZE) as pilot:
         await open_viewer(app, pilot, ct_volume())
-        compositor = app.screen._compositor
-        frames = []
+        screen = app.screen
+        compositor = screen._compositor
+        frames: list[set[str]] = []  # per composed frame: the ids of the widgets it repainted
         inner = compositor.render_update
-        compositor.render_update = lambda *a, **k: (frames.append(1), inner(*a, **k))[1]
+
+        def render_update(*args, **kwargs):
+            frames.append({str(w.id) for w in screen._dirty_widgets})
+            return inner(*args, **kwargs)
+
+        compositor.render_update = render_update
         for key in ("up", "up", "l", "2"):
             frames.clear()
             await pilot.press(key)
             await pilot.pause()
-            assert len(frames) == 1, key
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    """An empty database: these tests put volumes straight into the viewer."""
-    return tmp_path / "db"
+            with_image = [f for f in frames if "slice-image" in f]
+            with_overlay = [f for f in frames if "overlay" in f]
+            # one frame with the new image; the overlay line (when it changed) in that same frame, never after
+            assert len(with_image) == 1 and all(f is with_image[0] for f in with_overlay), (key, frames)
 
 
 async def test_cine_plays_the_frames_at_the_files_rate(app: DicomTuiApp) -> None:
@@ -275,3 +278,9 @@ def test_marks_are_amber_on_colour_images_and_contrasting_grey_on_grey_ones() ->
     marked = draw_marks(rgb, None, [(2.0, 2.0), (2.0, 12.0)])
     assert tuple(marked[2, 7]) == MARK_RGB  # the line between the two points
     assert tuple(marked[3, 3]) == MARK_RGB and tuple(marked[10, 7]) == (0, 0, 0)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    """An empty database: these tests put volumes straight into the viewer."""
+    return tmp_path / "db"
