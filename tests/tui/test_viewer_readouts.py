@@ -284,3 +284,27 @@ def test_marks_are_amber_on_colour_images_and_contrasting_grey_on_grey_ones() ->
 def db_path(tmp_path: Path) -> Path:
     """An empty database: these tests put volumes straight into the viewer."""
     return tmp_path / "db"
+
+
+async def test_a_per_frame_item_of_mixed_sizes_is_stepped_and_played(app: DicomTuiApp) -> None:
+    """Images that are not a volume (CR/DX, SC, US frames of other sizes): one single-frame volume each, shown
+    one at a time; t steps, p plays them."""
+    frames = []
+    for n, (rows, cols) in enumerate([(40, 60), (64, 48), (30, 30)]):
+        array = np.full((1, rows, cols), 100 * n, dtype=np.int16)
+        frames.append(Volume(array, np.eye(4), name=f"image {n + 1}", modality="CR", extra={"frame_rate": 40.0}))
+    async with app.run_test(size=SIZE) as pilot:
+        app.loaded.append(ViewerItem("CR images", frames))
+        app.action_viewer()
+        await pilot.pause()
+        view = app.screen.query_one(SliceView)
+        image = app.screen.query_one("#slice-image")
+        await pilot.press("t")
+        assert view.time == 1 and "2/3" in overlay(app)
+        assert image.grey.shape[0] / image.grey.shape[1] == pytest.approx(64 / 48, rel=0.1)  # its own size
+        assert view.play() == 40.0
+        await pilot.pause(0.2)
+        assert view.play() is None
+        seen = view.time
+        await pilot.pause(0.1)
+        assert view.time == seen and "axial 1/1" in overlay(app)

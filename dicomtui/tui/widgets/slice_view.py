@@ -299,14 +299,15 @@ class SliceView(Widget, can_focus=True):
         self.measure = (point,) if len(self.measure) != 1 else (*self.measure, point)
 
     def play(self) -> float | None:
-        """Cine: start (or stop) stepping through the shown plane's slices, wrapping at the end; the rate is the
-        volume's (``extra["frame_rate"]`` from CineRate / FrameTime, PS3.3 C.7.6.5), else CINE_FPS. Returns the
-        frames per second started, None when stopped."""
+        """Cine: start (or stop) stepping through the frames, wrapping at the end: the shown plane's slices, or,
+        for an item of single-frame images (a per-frame item: one volume per image, sizes may differ), its
+        volumes. The rate is the volume's (``extra["frame_rate"]`` from CineRate / FrameTime, PS3.3 C.7.6.5),
+        else CINE_FPS. Returns the frames per second started, None when stopped (or nothing to play)."""
         if self._cine is not None:
             self._cine.stop()
             self._cine = None
             return None
-        if self.item is None or len(self.current_view()) < 2:
+        if self.item is None or (len(self.current_view()) < 2 and len(self.item.volumes) < 2):
             return None
         fps = cine_rate(self.item.volumes[self.time])
         self._cine = self.set_interval(1 / fps, self._next_frame)
@@ -315,8 +316,10 @@ class SliceView(Widget, can_focus=True):
     def _next_frame(self) -> None:
         if self.item is None:
             self.play()
-            return
-        self.index = 0 if self.index >= len(self.current_view()) - 1 else self.index + 1
+        elif len(self.current_view()) < 2:  # one image per volume: the next volume (validate_time wraps)
+            self.time += 1
+        else:
+            self.index = 0 if self.index >= len(self.current_view()) - 1 else self.index + 1
 
     # ---- drawing ---------------------------------------------------------------------------------------------
 
