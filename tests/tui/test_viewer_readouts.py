@@ -300,7 +300,7 @@ async def test_a_per_frame_item_of_mixed_sizes_is_stepped_and_played(app: DicomT
         view = app.screen.query_one(SliceView)
         image = app.screen.query_one("#slice-image")
         await pilot.press("t")
-        assert view.time == 1 and "2/3" in overlay(app)
+        assert view.time == 1 and "2/3: image 2" in overlay(app)
         assert image.grey.shape[0] / image.grey.shape[1] == pytest.approx(64 / 48, rel=0.1)  # its own size
         assert view.play() == 40.0
         await pilot.pause(0.2)

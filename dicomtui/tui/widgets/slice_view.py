@@ -417,8 +417,11 @@ class SliceView(Widget, can_focus=True):
         item, s = self.item, min(self.index, len(v) - 1)
         parts = [item.name, f"{self.plane} {s + 1}/{len(v)}", v.position(s)]
         if len(item.volumes) > 1:
-            extra = item.volumes[self.time].extra
+            volume = item.volumes[self.time]
+            extra = volume.extra
             label = f"{extra.get('key', 'volume')} {extra.get('value', '')}".strip()
+            if "key" not in extra and volume.name:
+                label = volume.name  # a per-frame item: the image's own name
             parts.append(f"{self.time + 1}/{len(item.volumes)}: {label}")
         if self.cursor is not None:
             r, c = self.cursor
