@@ -154,3 +154,16 @@ def test_an_oblique_volume_is_resampled_on_the_true_anatomical_planes(plane: str
                 inside += 1
                 assert data[r, c] == pytest.approx(weights @ pv.lps(c, r, s), abs=1e-2)
     assert inside > 20
+
+
+def test_cine_rate_from_the_file_else_ten() -> None:
+    from dicomtui.core.viewgeom import cine_rate
+
+    vol = volume(np.eye(3))
+    assert cine_rate(vol) == 10.0
+    vol.extra["frame_rate"] = 25
+    assert cine_rate(vol) == 25.0
+    vol.extra["frame_rate"] = 500.0  # a FrameTime of 2 ms: clamped to what a terminal shows
+    assert cine_rate(vol) == 60.0
+    vol.extra["frame_rate"] = "n/a"
+    assert cine_rate(vol) == 10.0

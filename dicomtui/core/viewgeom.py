@@ -239,3 +239,16 @@ def scale_bar(mm_per_cell: float, max_cells: int) -> tuple[int, float]:
             if 1 <= cells <= max_cells:
                 best = (cells, mm)
     return best
+
+
+CINE_FPS = 10.0  # cine playback without a rate in the file
+
+
+def cine_rate(volume: Volume) -> float:
+    """Frames per second of a cine: ``extra["frame_rate"]`` when the loader recorded one (CineRate, or 1000 /
+    FrameTime in ms), clamped to 1-60; else CINE_FPS."""
+    try:
+        rate = float(volume.extra.get("frame_rate") or 0)
+    except (TypeError, ValueError):
+        rate = 0.0
+    return min(max(rate, 1.0), 60.0) if rate > 0 else CINE_FPS

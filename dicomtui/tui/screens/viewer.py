@@ -64,7 +64,8 @@ class ViewerScreen(Screen):
         Binding("t", "time(1)", "Next volume", show=False, id="time_next", tooltip="4D: next time point / b-value"),
         Binding("T", "time(-1)", "Previous volume", show=False, id="time_previous"),
         Binding("w", "save", "Save", id="save", tooltip="Write the volume to NIfTI or NRRD"),
-        Binding("x", "close_item", "Close", id="close_item", tooltip="Take the shown item out of the viewer"),
+        Binding("x", "close_item", "Close", show=False, id="close_item",
+                tooltip="Take the shown item out of the viewer (its memory back)"),
         Binding("escape,b", "back", "Browser", id="back", tooltip="Back to the browser"),
     ]
 
@@ -171,8 +172,12 @@ class ViewerScreen(Screen):
             self.view.pan_by(drow * max(h / 8, 1), dcol * max(w / 8, 1))
 
     def action_play(self) -> None:
+        was_playing = self.view.playing
         fps = self.view.play()
-        self.notify(f"Cine: {fps:g} frames per second (p stops)" if fps else "Cine stopped", timeout=2)
+        if fps:
+            self.notify(f"Cine: {fps:g} frames per second (p stops)", timeout=2)
+        elif not was_playing and self.item:
+            self.notify("One image only: nothing to play", timeout=2)
 
     def action_measure(self) -> None:
         self.view.mark()

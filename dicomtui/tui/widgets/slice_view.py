@@ -21,7 +21,7 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from ...core.viewgeom import PlaneView, acquired, anatomical, value_unit
+from ...core.viewgeom import PlaneView, acquired, anatomical, cine_rate, value_unit
 from ...core.volume import PLANES, Volume, window
 from .frame_gc import collect_when_due, freeze_live
 from .halfblocks import HalfBlocks
@@ -105,17 +105,6 @@ class ViewerItem:
 
 
 ZOOM_MAX = 16.0
-CINE_FPS = 10.0  # cine playback without a rate in the file
-
-
-def cine_rate(volume: Volume) -> float:
-    """Frames per second of a cine: ``extra["frame_rate"]`` when the loader recorded one (CineRate, or 1000 /
-    FrameTime in ms), clamped to 1-60; else CINE_FPS."""
-    try:
-        rate = float(volume.extra.get("frame_rate") or 0)
-    except (TypeError, ValueError):
-        rate = 0.0
-    return min(max(rate, 1.0), 60.0) if rate > 0 else CINE_FPS
 _STATE = ("plane", "time", "window", "zoom", "cursor", "pan", "anatomical", "measure")
 
 
@@ -298,11 +287,15 @@ class SliceView(Widget, can_focus=True):
         point = (c, r, min(self.index, len(self.current_view()) - 1))
         self.measure = (point,) if len(self.measure) != 1 else (*self.measure, point)
 
+    @property
+    def playing(self) -> bool:
+        return self._cine is not None
+
     def play(self) -> float | None:
         """Cine: start (or stop) stepping through the frames, wrapping at the end: the shown plane's slices, or,
         for an item of single-frame images (a per-frame item: one volume per image, sizes may differ), its
         volumes. The rate is the volume's (``extra["frame_rate"]`` from CineRate / FrameTime, PS3.3 C.7.6.5),
-        else CINE_FPS. Returns the frames per second started, None when stopped (or nothing to play)."""
+        else 10. Returns the frames per second started, None when stopped (or nothing to play)."""
         if self._cine is not None:
             self._cine.stop()
             self._cine = None
