@@ -10,10 +10,14 @@ steps one slice.
             to an empty box (all 2,000 patients), and the cursor moving in the patients table (studies and
             series refilled). Goal: < 100 ms each.
   slice     A 512x512x100 int16 CT-like volume put straight into ``app.loaded`` and shown in the viewer
-            (160x50, half-block): ``up`` pressed until the frame is composed, axial and coronal; then
-            ``SliceView.redraw()`` alone (window + resize, no render), our half-block strips of the resulting
-            image alone, and for comparison textual-image's half-cell renderable on the same image (through a
-            Rich console to ANSI text). Goal: < 50 ms.
+            (160x50, half-block): ``up`` pressed, axial and coronal. The goal is measured on the app's clock:
+            from the press to the end of the last frame it caused, encoded to the terminal's text as the
+            driver does (FrameClock; a headless app skips that write), < 50 ms at the max. Beside it: frames
+            per step (one: image and overlay together), the garbage collector's ms per step (gc callbacks;
+            a full collection after the frame is outside the app-clock time, inside the pilot's), the pilot's
+            press + pause, ``SliceView.redraw()`` alone (window + resize, no render), our half-block strips of
+            the image alone, and for comparison textual-image's half-cell renderable on the same image
+            (through a Rich console to ANSI text). Prints the issue-15 target row (``_common.target_row``).
 
 Each line gives the median and the max in ms, the same less the harness's floor (press + pause of a key nothing
 is bound to: Textual's pilot waits for idle in 20 ms sleeps, ~65-90 ms here), and the goal, MET / NOT MET for the
@@ -23,6 +27,7 @@ is missed at the max, the keystrokes run again under cProfile. A table that does
 ends the run with exit code 1.
 
 Run:  .venv/bin/python bench/tui_bench.py            (first run generates the database: about a minute)
+      .venv/bin/python bench/tui_bench.py --part slice   (the viewer only; no database)
       .venv/bin/python bench/tui_bench.py --profile  (always print the profiles)
 """
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import io
 import os
 import platform
@@ -49,7 +55,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import numpy as np  # noqa: E402
 import textual  # noqa: E402
-from _common import check  # noqa: E402
+from _common import check, target_row  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 from rich.console import Console  # noqa: E402
 from textual.widgets import Input, Static  # noqa: E402
@@ -389,10 +395,58 @@ def render_halfcell(image, cells_w: int, cells_h: int) -> int:
     return len(console.file.getvalue())
 
 
+class FrameClock:
+    """When the last frame was ready to be written: the compositor's update wrapped, and encoded to the terminal's
+    text as the driver does (headless apps skip that write; a terminal does not). Also the time spent in the
+    garbage collector, per generation (gc.callbacks), so that an outlier can be told from a collection."""
+
+    def __init__(self, app, screen) -> None:
+        self.last = self.pressed = self.last_cpu = self.pressed_cpu = 0.0
+        self.frames = 0
+        self.gc_ms = [0.0, 0.0, 0.0]
+        self._gc_start = 0.0
+        compositor = screen._compositor
+        inner = compositor.render_update
+
+        def render_update(*args, **kwargs):
+            update = inner(*args, **kwargs)
+            if update is not None:
+                update.render_segments(app.console)
+            self.last, self.last_cpu = time.perf_counter(), time.process_time()
+            self.frames += 1
+            return update
+
+        compositor.render_update = render_update
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc_ms[info["generation"]] += (time.perf_counter() - self._gc_start) * 1000
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._gc)
+
+    async def press(self, pilot, key: str, profile: Profile, meters: Meters | None = None) -> tuple[float, int]:
+        """ms from the key's press to the end of the last frame it caused; and the frames it caused."""
+        frames = self.frames
+        with profile:
+            self.pressed_cpu = time.process_time()
+            start = self.pressed = time.perf_counter()
+            await pilot.press(key)
+            await pilot.pause()
+        if meters is not None:
+            meters.presses += 1
+        check(self.frames > frames, f"no frame composed after {key}")
+        return (self.last - start) * 1000, self.frames - frames
+
+
 async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[str, list], dict[str, tuple]]:
     results: dict[str, list] = {}
     snaps: dict[str, tuple] = {}
     meters = Meters()
+    OUT.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="tui-bench-", dir=OUT))
     try:
         app = DicomTuiApp(tmp / "db", renderer="halfblock", settings_path=settings)
@@ -411,6 +465,7 @@ async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[
             meters.wrap("Compositor.render_update (render the dirty widgets)", screen._compositor, "render_update")
             meters.wrap("  image widget render_lines (half-cell strips)", image, "render_lines")
             meters.wrap("  overlay render_lines", overlay, "render_lines")
+            clock = FrameClock(app, screen)
             for _ in range(10):
                 results.setdefault(FLOOR, []).append(await timed_press(pilot, "f12", Profile(False)))
             for plane in ("axial", "coronal"):
@@ -419,13 +474,24 @@ async def slice_run(settings: Path, profile: Profile, steps: int) -> tuple[dict[
                 await pilot.pause()
                 n = len(view.current_view())
                 meters.reset()
+                counts: list[int] = []
                 for k in range(steps):
-                    ms = await timed_press(pilot, "up", profile, meters)
-                    results.setdefault(f"{plane}: up, press until composed", []).append(ms)
+                    gc_before = list(clock.gc_ms)
+                    ms, frames = await clock.press(pilot, "up", profile, meters)
+                    results.setdefault(f"{plane}: up -> frame encoded (app clock)", []).append(ms)
+                    results.setdefault(f"{plane}: the same in CPU time (all threads)", []).append(
+                        (clock.last_cpu - clock.pressed_cpu) * 1000)
+                    counts.append(frames)
+                    gc_step = [after - before for before, after in zip(gc_before, clock.gc_ms, strict=True)]
+                    results.setdefault(f"{plane}: gc ms per step, generations 0-1", []).append(gc_step[0] + gc_step[1])
+                    results.setdefault(f"{plane}: gc ms per step, generation 2", []).append(gc_step[2])
+                    results.setdefault(f"{plane}: up, press + pause (pilot)", []).append(
+                        (time.perf_counter() - clock.pressed) * 1000)
                     check(f"{plane} {k + 2}/{n}" in str(overlay.render()),
                           f"overlay {str(overlay.render())!r}, expected {plane} {k + 2}/{n}")
                 snaps[f"{plane} up"] = meters.snapshot()
-                w, h = view._box[2], view._box[3]
+                results[f"{plane}: frames composed per step"] = [f"{min(counts)} to {max(counts)}"]
+                w, h = view._box.w, view._box.h
                 check(image.grey is not None and image.grey.shape == (h * 2, w),
                       f"image {image.grey is not None and image.grey.shape} for a {w}x{h} cell box")
                 results.setdefault(f"{plane}: image size", []).append(f"{w}x{h} cells")
@@ -471,14 +537,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", action="store_true", help="print the cProfile of each part even when met")
     parser.add_argument("--steps", type=int, default=50, help="slice steps per plane (default 50)")
+    parser.add_argument("--part", choices=("all", "filter", "slice"), default="all",
+                        help="run one part only (default: both)")
     args = parser.parse_args()
     commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     print(f"Python {platform.python_version()}   nproc: {len(os.sched_getaffinity(0))}   textual {textual.__version__}"
           f"   numpy {np.__version__}   commit {commit}")
-    db_path = large_database()
     settings = Path(tempfile.mkdtemp(prefix="tui-bench-settings-")) / "config.toml"
+    met_filter = met_slice = None
+    if args.part in ("all", "filter"):
+        met_filter = filter_part(settings, args.profile)
+    if args.part in ("all", "slice"):
+        met_slice = slice_part(settings, args.profile, args.steps)
+    shutil.rmtree(settings.parent, ignore_errors=True)
+    print("\n== goals")
+    if met_filter is not None:
+        print(f"  filter keystroke -> updated tables < {GOAL_FILTER_MS:.0f} ms (max)   "
+              f"{'MET' if met_filter else 'NOT MET'}")
+    if met_slice is not None:
+        print(f"  slice step (up -> frame composed) < {GOAL_SLICE_MS:.0f} ms (max)    "
+              f"{'MET' if met_slice else 'NOT MET'}")
 
+
+def filter_part(settings: Path, always_profile: bool) -> bool:
+    db_path = large_database()
     print(f"\n== filter keystroke -> updated tables ({PATIENTS:,} patients, {STUDIES:,} studies, {SERIES:,} series, "
           f"{INSTANCES:,} instances; {SIZE[0]}x{SIZE[1]}, press + pause)")
     results, snaps = asyncio.run(filter_run(db_path, settings, Profile(False)))
@@ -488,34 +571,35 @@ def main() -> None:
     line("all of the above", everything, GOAL_FILTER_MS, floor)
     for title, snap in snaps.items():
         Meters.report(title, snap)
+    if always_profile or not met_filter:
+        profile = Profile(True)
+        asyncio.run(filter_run(db_path, settings, profile, rounds=1, moves=10))
+        profile.report("filter keystrokes and cursor moves, press + pause", 20)
+    return met_filter
 
+
+def slice_part(settings: Path, always_profile: bool, steps: int) -> bool:
     print(f"\n== slice step ({COLS}x{ROWS}x{SLICES} int16, half-block, {SIZE[0]}x{SIZE[1]})")
-    slices, slice_snaps = asyncio.run(slice_run(settings, Profile(False), args.steps))
+    slices, slice_snaps = asyncio.run(slice_run(settings, Profile(False), steps))
     met_slice = True
     floor = statistics.median(slices[FLOOR])
     for kind, values in slices.items():
         if isinstance(values[0], str):
             print(f"  {kind:<44}{values[0]:>12}")
         else:
-            met = line(kind, values, GOAL_SLICE_MS if "press" in kind else None, floor if "press" in kind else None)
+            timed = "frame encoded" in kind  # the goal: the app's own latency, key to frame
+            met = line(kind, values, GOAL_SLICE_MS if timed else None, floor if "pilot" in kind else None)
             met_slice = met_slice and met
+    worst = max(max(v) for k, v in slices.items() if "frame encoded" in k)
+    target_row(f"viewer slice step ({COLS}², half-block, {SIZE[0]}×{SIZE[1]}), max over {steps} steps",
+               f"{worst:.1f} ms max (key → frame encoded, app clock)", f"< {GOAL_SLICE_MS:.0f} ms max", met_slice)
     for title, snap in slice_snaps.items():
         Meters.report(title, snap)
-
-    if args.profile or not met_filter:
-        profile = Profile(True)
-        asyncio.run(filter_run(db_path, settings, profile, rounds=1, moves=10))
-        profile.report("filter keystrokes and cursor moves, press + pause", 20)
-    if args.profile or not met_slice:
+    if always_profile or not met_slice:
         profile = Profile(True)
         asyncio.run(slice_run(settings, profile, 10))
         profile.report("slice steps, axial and coronal: presses and redraw() calls", 40)
-    shutil.rmtree(settings.parent, ignore_errors=True)
-
-    print("\n== goals")
-    print(f"  filter keystroke -> updated tables < {GOAL_FILTER_MS:.0f} ms (max)   "
-          f"{'MET' if met_filter else 'NOT MET'}")
-    print(f"  slice step (up -> frame composed) < {GOAL_SLICE_MS:.0f} ms (max)    {'MET' if met_slice else 'NOT MET'}")
+    return met_slice
 
 
 if __name__ == "__main__":

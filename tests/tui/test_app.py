@@ -247,7 +247,7 @@ async def test_viewer_steps_slices_planes_windows_and_saves(app: DicomTuiApp, tm
         overlay = screen.query_one("#overlay", Static)
         assert "axial 5/8" in text(overlay)
         await pilot.press("up")
-        assert "axial 6/8" in text(overlay) and "S +10.0 mm" in text(overlay)
+        assert "axial 6/8" in text(overlay) and "S 10.0 mm" in text(overlay)  # the side's letter, no sign
         await pilot.press("end")
         assert "axial 8/8" in text(overlay)
         await pilot.press("home", "down")
@@ -256,7 +256,8 @@ async def test_viewer_steps_slices_planes_windows_and_saves(app: DicomTuiApp, tm
         assert "coronal 33/64" in text(overlay)
         await pilot.press("2")
         preset = screen.item.volume.windows[1]
-        assert f"W {preset.width:.0f} L {preset.center:.0f} ({preset.name})" in text(overlay)
+        labels = "\n".join(screen.view.render_line(y).text for y in range(screen.view.size.height))
+        assert f"W {preset.width:.0f} L {preset.center:.0f} ({preset.name})" in labels  # in the image's corner
         await pilot.press("l")
         assert "= " in text(overlay)  # the pixel value under the cursor
         image = screen.query_one("#slice-image")

@@ -106,7 +106,8 @@ async def test_an_item_shown_again_is_where_it_was_left(app: DicomTuiApp) -> Non
         screen.refresh_list(select=0)  # back to the first: coronal, the preset, and axial 7/8 behind it
         await pilot.pause()
         preset = first.volume.windows[1]
-        assert "coronal 33/64" in text(overlay) and f"({preset.name})" in text(overlay)
+        labels = "\n".join(screen.view.render_line(y).text for y in range(screen.view.size.height))
+        assert "coronal 33/64" in text(overlay) and f"({preset.name})" in labels  # the window: in the corner
         await pilot.press("a")
         assert "axial 7/8" in text(overlay)
 

@@ -112,7 +112,7 @@ def test_browse_filter_load_and_step_in_tmux(tmux: Tmux, tmp_path: Path) -> None
 
     tmux.keys("Up")
     screen = tmux.wait("axial 6/8")
-    assert "S +10.0 mm" in screen, screen
+    assert "S 10.0 mm" in screen and "├" in screen, screen  # the side letter, no sign; the scale bar
 
     tmux.keys("q")
     deadline = time.monotonic() + TIMEOUT_S

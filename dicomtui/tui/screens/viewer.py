@@ -1,7 +1,9 @@
-"""The viewer: the Loaded data list and the slice view with its overlay line; Save writes the shown item."""
+"""The viewer: the Loaded data list and the slice view with its overlay line; Save writes the shown item, Close
+takes it out of the list (and its memory back)."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from textual import on, work
@@ -43,12 +45,27 @@ class ViewerScreen(Screen):
         Binding("l", "cursor(0, 1)", "Cursor", show=False, id="cursor_right"),
         Binding("k", "cursor(-1, 0)", "Cursor", show=False, id="cursor_up"),
         Binding("j", "cursor(1, 0)", "Cursor", show=False, id="cursor_down"),
+        Binding("shift+left", "pan(0, -1)", "Pan", show=False, id="pan_left",
+                tooltip="Move the zoomed image (also: drag with the mouse)"),
+        Binding("shift+right", "pan(0, 1)", "Pan", show=False, id="pan_right", tooltip="Move the zoomed image"),
+        Binding("shift+up", "pan(-1, 0)", "Pan", show=False, id="pan_up", tooltip="Move the zoomed image"),
+        Binding("shift+down", "pan(1, 0)", "Pan", show=False, id="pan_down", tooltip="Move the zoomed image"),
+        Binding("m", "measure", "Measure", show=False, id="measure",
+                tooltip="A measurement point at the cursor; the second shows the distance in mm"),
+        Binding("M", "clear_measure", "Clear measure", show=False, id="measure_clear",
+                tooltip="Remove the measurement"),
+        Binding("r", "anatomical", "Oblique planes", show=False, id="planes_anatomical",
+                tooltip="Oblique volume: acquired planes ↔ resampled on the true anatomical planes"),
+        Binding("p", "play", "Cine", show=False, id="cine_play",
+                tooltip="Cine: play / stop the slices (frames) of the plane at the file's rate"),
         Binding("f", "fit", "Fit", id="zoom_fit", tooltip="Zoom to fit"),
         Binding("plus,equals_sign", "zoom(2)", "Zoom +", show=False, id="zoom_in"),
         Binding("minus", "zoom(0.5)", "Zoom −", show=False, id="zoom_out"),
         Binding("t", "time(1)", "Next volume", show=False, id="time_next", tooltip="4D: next time point / b-value"),
         Binding("T", "time(-1)", "Previous volume", show=False, id="time_previous"),
         Binding("w", "save", "Save", id="save", tooltip="Write the volume to NIfTI or NRRD"),
+        Binding("x", "close_item", "Close", show=False, id="close_item",
+                tooltip="Take the shown item out of the viewer (its memory back)"),
         Binding("escape,b", "back", "Browser", id="back", tooltip="Back to the browser"),
     ]
 
@@ -68,6 +85,7 @@ class ViewerScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.watch(self.view, "readout", self._overlay)  # set in the slice view's redraw: the same frame
         self.refresh_list()
         self.query_one(SliceView).focus()
 
@@ -90,9 +108,11 @@ class ViewerScreen(Screen):
                                                                         if len(item.volumes) > 1 else "")
             options.add_option(Option(f"{item.name}\n  {shape}", id=str(n)))
         if loaded:
-            index = len(loaded) - 1 if select is None else select
+            index = min(len(loaded) - 1 if select is None else select, len(loaded) - 1)
             options.highlighted = index
             self.view.show(loaded[index])
+        else:
+            self.view.show(None)
 
     @on(OptionList.OptionSelected, "#loaded-list")
     @on(OptionList.OptionHighlighted, "#loaded-list")
@@ -101,9 +121,8 @@ class ViewerScreen(Screen):
         if item is not self.item:
             self.view.show(item)
 
-    @on(SliceView.Drawn)
-    def _overlay(self, event: SliceView.Drawn) -> None:
-        self.query_one("#overlay", Static).update(event.text, layout=False)  # one fixed line
+    def _overlay(self, text: str) -> None:
+        self.query_one("#overlay", Static).update(text, layout=False)  # one fixed line
 
     # ---- actions: each sets one reactive of the slice view, which redraws once -------------------------------
 
@@ -138,11 +157,55 @@ class ViewerScreen(Screen):
             self.view.window = Window(w.center, max(w.width * (1.15 if sign > 0 else 1 / 1.15), 1))
 
     def action_cursor(self, drow: int, dcol: int) -> None:
+        """Move the cursor by 1/64 of the shown part (at least a pixel); it starts at the shown part's centre."""
         if self.item:
-            rows, cols = self.view.slice_pixels().shape
-            r, c = self.view.cursor or (rows // 2, cols // 2)
-            step = max(min(rows, cols) // 64, 1)
+            rows, cols = self.view.current_view().data.shape[1:]
+            top, left, h, w = self.view.crop()
+            r, c = self.view.cursor or (top + h // 2, left + w // 2)
+            step = max(min(h, w) // 64, 1)
             self.view.cursor = (min(max(r + drow * step, 0), rows - 1), min(max(c + dcol * step, 0), cols - 1))
+
+    def action_pan(self, drow: int, dcol: int) -> None:
+        """Move the zoomed crop by an eighth of itself."""
+        if self.item:
+            _, _, h, w = self.view.crop()
+            self.view.pan_by(drow * max(h / 8, 1), dcol * max(w / 8, 1))
+
+    def action_play(self) -> None:
+        was_playing = self.view.playing
+        fps = self.view.play()
+        if fps:
+            self.notify(f"Cine: {fps:g} frames per second (p stops)", timeout=2)
+        elif not was_playing and self.item:
+            self.notify("One image only: nothing to play", timeout=2)
+
+    def action_measure(self) -> None:
+        self.view.mark()
+
+    def action_clear_measure(self) -> None:
+        if self.item:
+            self.view.measure = ()
+
+    def action_anatomical(self) -> None:
+        if not self.item:
+            return
+        if not self.view.current_view().oblique:
+            self.notify("The volume's axes are the patient's: its planes are the anatomical planes already")
+            return
+        self.view.anatomical = not self.view.anatomical
+
+    def action_close_item(self) -> None:
+        """Take the shown item out of the Loaded data list; the next one is shown (nothing when it was the
+        last). Its volumes are freed with the last reference to them."""
+        item = self.item
+        if item is None:
+            return
+        index = next(n for n, loaded in enumerate(self.app.loaded) if loaded is item)
+        del self.app.loaded[index]
+        self.view.show(None)
+        self.refresh_list(select=index)
+        gc.unfreeze()  # the closed volume's objects were frozen when shown: collectable again
+        gc.collect()
 
     def action_fit(self) -> None:
         if self.item:
