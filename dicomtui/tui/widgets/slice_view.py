@@ -123,7 +123,6 @@ class SliceView(Widget, can_focus=True):
         plane = plane or self.plane
         key = (self.time, plane, self.anatomical)
         if key not in self._views:
-            volume = self.item.volumes[self.time]
             self._views[key] = self._view_of(plane, self.anatomical)
         return self._views[key]
 
@@ -337,8 +336,10 @@ class SliceView(Widget, can_focus=True):
         self._update_labels(v, box, cols * v.col_mm / cells_w)
         if self.image_cls is HalfBlocks or renderer_name(self.image_cls) == "unicode":
             size = (cells_w, cells_h * 2)  # what the cell renderer draws: resize once, here
-        else:  # sixel bands are 6 pixels high: a taller image would spill into the row below and scroll
-            size = (cells_w * cell_w, cells_h * cell_h // 6 * 6)
+        elif renderer_name(self.image_cls) == "sixel":  # bands are 6 pixels high: a taller image would spill
+            size = (cells_w * cell_w, cells_h * cell_h // 6 * 6)  # into the row below and scroll
+        else:  # kitty: exactly the cells
+            size = (cells_w * cell_w, cells_h * cell_h)
         shown = np.asarray(PILImage.fromarray(self.grey(pixels)).resize(size, PILImage.Resampling.BILINEAR))
         scale_y, scale_x = size[1] / rows, size[0] / cols
 
@@ -347,8 +348,8 @@ class SliceView(Widget, can_focus=True):
 
         cursor = at(*self.cursor) if self.cursor is not None else None
         points = [at(r, c) for c, r, k in self.measure if k == s]
-        if (cursor is not None or points) and shown.ndim == 2:
-            shown = np.repeat(shown[:, :, None], 3, axis=2)  # the marks in amber (half-blocks draw colour too)
+        if (cursor is not None or points) and self.image_cls is not HalfBlocks and shown.ndim == 2:
+            shown = np.repeat(shown[:, :, None], 3, axis=2)  # graphics: the marks in amber; half-blocks: contrast
         shown = draw_marks(shown, cursor, points)
         if self.image_cls is HalfBlocks:
             image.show(shown)
@@ -365,14 +366,17 @@ class SliceView(Widget, can_focus=True):
         key = (self.size.width, self.size.height, box, tuple(letters.values()), corner, zoom, round(mm_per_cell, 6))
         if key != self._labels_key:
             self._labels_key = key
-            self._labels = label_strips(self.size.width, self.size.height, box, letters, corner, zoom, mm_per_cell)
+            base = self.rich_style  # the background under the text: a terminal's default one may be white (xterm)
+            self._labels = {y: strip.apply_style(base) for y, strip in label_strips(
+                self.size.width, self.size.height, box, letters, corner, zoom, mm_per_cell).items()}
+            self._blank = Strip.blank(self.size.width, base)
             self.refresh()
 
     def render_line(self, y: int) -> Strip:
         strip = self._labels.get(y)
-        if strip is None:  # one blank strip per width, kept: a new one per row and frame is garbage with a cycle
-            if self._blank.cell_length != self.size.width:
-                self._blank = Strip.blank(self.size.width)
+        if strip is None:  # one blank strip per width and style, kept: a new one per row and frame is garbage
+            if self._blank.cell_length != self.size.width:  # with a cycle
+                self._blank = Strip.blank(self.size.width, self.rich_style)
             strip = self._blank
         return strip
 
