@@ -65,7 +65,9 @@ from .wire import (
     file_meta,
     p_data,
     peer_text,
+    quick_ack,
     response,
+    tcp_tuned,
     u16,
     uid_text,
     user_information,
@@ -218,7 +220,7 @@ class StoreSCP:
     def _serve(self, conn: socket.socket, address) -> None:
         artim_deadline = time.monotonic() + self.artim_s
         try:
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            quick = tcp_tuned(conn)
             conn.settimeout(self.artim_s)
             if self.ssl_context is not None:
                 try:
@@ -229,7 +231,7 @@ class StoreSCP:
                 with self._lock:
                     self._active[threading.current_thread()] = tls
                 conn = tls
-            _Connection(self, conn, address, artim_deadline).run()
+            _Connection(self, conn, address, artim_deadline, quick).run()
         except Exception:  # noqa: BLE001 - one association's bug must not take the listener down
             log.exception("association from %s:%d ended by an error", address[0], address[1])
         finally:
@@ -276,8 +278,9 @@ def _close_gently(conn: socket.socket, wait_s: float = 2.0) -> None:
 class _Connection:
     """One association's protocol, from the A-ASSOCIATE-RQ to the release or abort."""
 
-    def __init__(self, scp: StoreSCP, sock: socket.socket, address, artim_deadline: float):
+    def __init__(self, scp: StoreSCP, sock: socket.socket, address, artim_deadline: float, quick: bool = False):
         self.scp = scp
+        self.quick = quick  # acknowledge every read at once (wire.quick_ack): a Nagle sender never waits on us
         self.sock = sock
         self.address = address
         self.buf = bytearray(READ_STEP)
@@ -330,6 +333,8 @@ class _Connection:
                 raise TimeoutError from None
             if r == 0:
                 return None
+            if self.quick:
+                quick_ack(self.sock)
             pos += r
             if r < want and pos < end:  # a partial read: the peer is slow (or TLS records): keep to the deadline
                 self._timeout_left()
