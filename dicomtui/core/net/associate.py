@@ -93,9 +93,9 @@ def tune_socket(event) -> None:
 
     pynetdicom reads in its own loop (``AssociationSocket.recv``); the association's instance of it is wrapped
     here, the one place we reach into pynetdicom's transport."""
-    assoc_socket = getattr(event.assoc.dul, "socket", None)
+    assoc_socket: Any = getattr(event.assoc.dul, "socket", None)
     sock = getattr(assoc_socket, "socket", None)
-    if sock is None or not tcp_tuned(sock):
+    if assoc_socket is None or sock is None or not tcp_tuned(sock):
         return
     plain_recv = assoc_socket.recv
 
