@@ -107,8 +107,8 @@ class Handler:
         pass
 
     def stored(self, assoc: Association, tmp: Path, size: int) -> int:
-        """``tmp`` holds a complete, fsync'd file (meta + dataset) of ``size`` bytes: make it durable in place
-        (or delete it) and return the C-STORE status to answer."""
+        """``tmp`` holds a complete file (meta + dataset) of ``size`` bytes, flushed when the SCP's
+        ``flush_files`` says so: make it durable in place (or delete it) and return the C-STORE status to answer."""
         tmp.unlink(missing_ok=True)
         return Status.SUCCESS
 
@@ -137,14 +137,16 @@ class StoreSCP:
     def __init__(self, ae_title: str, bind: str, port: int, handler: Handler, new_file: TempFileFactory, *,
                  ssl_context=None, allow: Iterable[str] = (), max_associations: int = 10,
                  max_connections: int = MAX_CONNECTIONS, artim_s: float | None = None,
-                 idle_s: float | None = None):
+                 idle_s: float | None = None, flush_files: bool = True):
         """``max_associations``: established associations at once (more are rejected, "local limit exceeded");
         ``max_connections``: open connections at once (more are closed unanswered); ``artim_s``: seconds for
         the whole A-ASSOCIATE-RQ; ``idle_s``: seconds for each PDU once established (None: the module's
-        ARTIM_S and IDLE_S, read here)."""
+        ARTIM_S and IDLE_S, read here); ``flush_files``: flush each temp file before ``handler.stored`` (False
+        when the handler makes files durable another way, or not at all: :mod:`.durable`)."""
         self.ae_title = ae_title
         self.handler = handler
         self.new_file = new_file  # the temporary file of each incoming instance (the listener's: in incoming/)
+        self.flush_files = flush_files
         self.ssl_context = ssl_context
         self.allow = {a.strip() for a in allow}
         self.max_associations = max_associations
@@ -548,7 +550,7 @@ class _Connection:
 
     def _finish(self, store: Incoming) -> None:
         assert self.assoc is not None
-        status = store.close()
+        status = store.close(self.scp.flush_files)
         if status == 0:
             status = self.scp.handler.stored(self.assoc, store.path, store.size)
         else:
