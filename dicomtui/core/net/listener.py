@@ -21,6 +21,7 @@ from pathlib import Path
 from .. import storage
 from ..database import DicomDatabase, FileRecord
 from ..errors import HeaderError, NodeError
+from . import identity
 from .durable import GroupSync, flush_data
 from .nodes import SYNC_MODES, LocalNode
 from .scp import Association, Handler, StoreSCP
@@ -208,6 +209,7 @@ class Listener:
         self._writer: threading.Thread | None = None
         self._server: StoreSCP | None = None
         self._group: GroupSync | None = None
+        self._identity: tuple[Path, int, int] | None = None  # (database folder, port, locked fd): see .identity
         self.indexed = 0
         self.index_errors: list[str] = []
 
@@ -239,6 +241,12 @@ class Listener:
             raise
         self._server = server
         server.start()
+        try:
+            self._identity = (root, server.port, identity.claim(root, server.port, self.local.ae_title,
+                                                                 self.local.bind))
+        except OSError as exc:  # the database folder is read-only: a retrieve cannot tell this listener is ours
+            log.warning("cannot write the listener's identity file in %s (%s): a C-MOVE into this database will "
+                        "refuse to use it", root, exc)
         log.debug(self.start_line())  # the face says it once (the CLI on stdout, the TUI in its panel)
 
     def start_line(self) -> str:
@@ -263,6 +271,9 @@ class Listener:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._identity is not None:
+            identity.release(*self._identity)
+            self._identity = None
         self._stop_threads()
 
     def _stop_threads(self) -> None:

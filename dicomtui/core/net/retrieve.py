@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..errors import NetworkError
+from . import identity
 from .associate import application_entity, associate, port_open
 from .nodes import LocalNode, RemoteNode
 from .query import QueryFilters, query
@@ -21,6 +23,7 @@ from .wire import STUDY_ROOT_GET as GET
 from .wire import STUDY_ROOT_MOVE as MOVE
 
 MOVE_LISTENER_PROBE_S = 0.5  # is our listener up? (else one runs for the duration of the C-MOVE)
+ARRIVAL_WAIT_S = 5.0  # how long a running listener of this database may take to index what a C-MOVE sent
 
 
 @dataclass
@@ -260,11 +263,17 @@ def move(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report:
     nothing answers on our port). Returns the sub-operations completed; counts and errors go to ``report``."""
     from .listener import Listener
 
+    to_us = destination == local.ae_title  # else the images go to a third node, by the user's choice
     listener = None
-    if not port_open("127.0.0.1" if local.bind in ("0.0.0.0", "") else local.bind, local.port,
-                     MOVE_LISTENER_PROBE_S):
+    if to_us and port_open("127.0.0.1" if local.bind in ("0.0.0.0", "") else local.bind, local.port,
+                           MOVE_LISTENER_PROBE_S):
+        if not identity.serves(db.root, local.port):
+            raise NetworkError(_port_held_elsewhere(db, local))
+    elif to_us:
         listener = Listener(db.root, local)  # nobody listens for us: receive for the duration
         listener.start()
+    before = _here(db, target) if to_us else 0
+    completed_before = report.completed
     try:
         ae = application_entity(local, node)
         ae.add_requested_context(MOVE)
@@ -277,7 +286,48 @@ def move(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report:
                 assoc.release()
     finally:
         if listener is not None:
-            listener.stop()
+            listener.stop()  # indexes what it received before returning
+    if to_us:
+        done = _arrived(db, target, before, done, report, completed_before, node, local)
+    return done
+
+
+def _port_held_elsewhere(db, local: LocalNode) -> str:
+    return (f"port {local.port} is held by a program that is not this database's listener (another database's "
+            f"dicomtui listener, or another DICOM receiver): a C-MOVE to {local.ae_title} would deliver the images "
+            f"there, not into {db.root}. Stop that program, retrieve with --method get, or give this database's "
+            f"listener another port (dicomtui nodes local --port N, and the same port in the peer's entry for "
+            f"{local.ae_title})")
+
+
+def _here(db, target: RetrieveTarget) -> int:
+    """How many instances of ``target`` the database holds."""
+    if target.missing:
+        return sum(db.find("instance", uid) is not None for uid in target.missing)
+    from ..levels import Item, Level
+
+    level, uid = (Level.SERIES, target.series_uid) if target.series_uid else (Level.STUDY, target.study_uid)
+    row = db.find(level, uid)
+    return len(db.instance_rows([Item(level, row["id"])], "id")) if row is not None else 0
+
+
+def _arrived(db, target: RetrieveTarget, before: int, done: int, report: RetrieveReport, completed_before: int,
+             node: RemoteNode, local: LocalNode) -> int:
+    """What the C-MOVE really brought into the database: the peer's count of completed sub-operations says what
+    it sent to our AE title's address, not where that landed. A listener of this database running in another
+    process indexes at the end of each association: wait for it a moment (at most ARRIVAL_WAIT_S)."""
+    deadline = time.monotonic() + ARRIVAL_WAIT_S
+    arrived = _here(db, target) - before
+    while arrived < done and time.monotonic() < deadline:
+        time.sleep(0.02)
+        arrived = _here(db, target) - before
+    if arrived < done:
+        report.completed = completed_before + max(arrived, 0)
+        report.errors.append(f"{node.address} reports {done} instances sent to {local.ae_title}, but only "
+                             f"{max(arrived, 0)} arrived in this database ({db.root}): the peer may send "
+                             f"{local.ae_title} to another host or port than ours ({local.port}) — check its "
+                             f"entry for {local.ae_title}")
+        return max(arrived, 0)
     return done
 
 
