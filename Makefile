@@ -32,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/load_bench.py
 	$(BIN)/python bench/store_bench.py
+	$(BIN)/python bench/move_bench.py
 	$(BIN)/python bench/tui_bench.py
 
 clean:

@@ -29,7 +29,7 @@ def test_each_sync_mode_flushes_what_it_says_before_answering(tmp_path: Path, mo
     real_flush, real_dir, real_wait = incoming.flush_data, storage.fsync_dir, durable.GroupSync.wait
     monkeypatch.setattr(incoming, "flush_data", lambda fd: (calls.append("file"), real_flush(fd)))
     monkeypatch.setattr(storage, "fsync_dir", lambda path: (calls.append("folder"), real_dir(path)))
-    monkeypatch.setattr(durable.GroupSync, "wait", lambda self: (calls.append("syncfs"), real_wait(self)))
+    monkeypatch.setattr(durable.GroupSync, "wait", lambda self, path: (calls.append("syncfs"), real_wait(self, path)))
     files = write_series(tmp_path / "in", SeriesSpec(slices=FILES, rows=16, cols=16))
     with Listener(tmp_path / "db", LocalNode(port=0, bind="127.0.0.1", sync=mode)) as server:
         report = send(_rows(files), RemoteNode("us", "DICOMTUI", "127.0.0.1", server.port))

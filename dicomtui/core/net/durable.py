@@ -4,7 +4,9 @@
   folder flushed (``fsync``) — two flushes per instance, nothing else waits on them.
 - ``batch``: the file is renamed unflushed; its response waits for one ``syncfs`` of the database's file system
   that started after the rename (a group commit: instances of every association arriving while one round runs
-  share the next). One flush per round covers the data and the rename of every file in it.
+  share the next). One flush per round covers the data and the rename of every file in it. The price: after a
+  power loss (not a process crash: the page cache survives that) a file renamed but not yet flushed can be in
+  ``dicom/`` incomplete; no success was sent for it, so the peer sends it again and it is replaced.
 - ``none``: no flush at all — DCMTK storescp's and pynetdicom's behaviour: a crash after the success response can
   lose instances the peer believes stored (it will not send them again).
 
@@ -57,8 +59,13 @@ class GroupSync:
         self._thread = threading.Thread(target=self._run, name="listener-sync", daemon=True)
         self._thread.start()
 
-    def wait(self) -> None:
-        """Block until every file renamed before this call is durable. Raises OSError when the flush failed."""
+    def __call__(self, path: Path) -> None:
+        """The listener's ``durable`` step: :meth:`wait` for ``path``."""
+        self.wait(path)
+
+    def wait(self, path: Path | None = None) -> None:
+        """Block until every file renamed before this call (``path`` among them: every file of the file system is
+        flushed) is durable. Raises OSError when the flush failed."""
         with self._cond:
             if self._closed:
                 raise OSError("the listener is stopping")
@@ -93,6 +100,8 @@ class GroupSync:
                 self._cond.notify_all()
 
     def _flush(self) -> None:
+        """One round: ``syncfs`` covers the data and the renames of every file renamed before it (measured against
+        flushing each file and its folder in the round: 0.78-1.5 s vs 1.6-1.8 s for 300 x 512 KiB here)."""
         if _SYNCFS is None:
             os.sync()
         elif _SYNCFS(self._fd) != 0:

@@ -86,10 +86,15 @@ def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str
     return store_written(root, tmp, len(data))
 
 
-def store_written(root: Path, tmp: Path, size: int, durable: Callable[[Path], None] = storage.fsync_dir
+def folder_flushed(path: Path) -> None:
+    """``--sync file``'s second half: the rename of ``path`` (already flushed itself) made durable."""
+    storage.fsync_dir(path.parent)
+
+
+def store_written(root: Path, tmp: Path, size: int, durable: Callable[[Path], None] = folder_flushed
                   ) -> tuple[FileRecord | None, int, str]:
     """The second half of :func:`store_received`: ``tmp`` (in ``incoming/``, complete and flushed) is checked,
-    renamed into ``dicom/…`` and ``durable(folder)`` called (by default: the folder flushed; raises OSError); on
+    renamed into ``dicom/…`` and ``durable(new path)`` called (by default: its folder flushed; raises OSError); on
     failure it is deleted. The record is made by ``FileRecord.from_file``, as an import or ``db check`` makes it.
 
     The file meta of ``tmp`` was written from the C-STORE request (its Affected SOP Class and Instance UIDs, by
@@ -112,7 +117,7 @@ def store_written(root: Path, tmp: Path, size: int, durable: Callable[[Path], No
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
-        durable(dest.parent)
+        durable(dest)
     except HeaderError as exc:
         tmp.unlink(missing_ok=True)
         return None, Status.CANNOT_UNDERSTAND, str(exc)
@@ -152,7 +157,7 @@ class _Events(Handler):
     def __init__(self, listener: Listener, root: Path, durable: Callable[[Path], None]):
         self.listener = listener
         self.root = root  # the database folder
-        self.durable = durable  # called with the folder of each file renamed into storage (the sync mode)
+        self.durable = durable  # called with each file renamed into storage (the sync mode)
 
     def established(self, assoc: Association) -> None:
         stats = AssociationStats(assoc.calling_ae, f"{assoc.address}:{assoc.port}")
@@ -226,12 +231,11 @@ class Listener:
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
         try:
-            durable: Callable[[Path], None] = storage.fsync_dir
+            durable: Callable[[Path], None] = folder_flushed
             if sync == "batch":
-                group = self._group = GroupSync(root)
-                durable = lambda _folder: group.wait()  # noqa: E731
+                durable = self._group = GroupSync(root)
             elif sync == "none":
-                durable = lambda _folder: None  # noqa: E731
+                durable = lambda _path: None  # noqa: E731
             server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self, root, durable),
                               lambda: open_temp(root), ssl_context=self.local.ssl_context(),
                               allow=self.local.allow, max_associations=self.local.max_associations,
