@@ -148,3 +148,15 @@ def test_move_counts_only_what_arrived_in_this_database(tmp_path: Path, orthanc)
     arrived = [e for e in report.errors if "reports 3 instances sent to DICOMTUI, but only 0 arrived in this "
                                            "database" in e]
     assert len(arrived) == 2 and f"another host or port than ours ({ours.port})" in arrived[0], report.errors
+
+
+def test_doctor_of_orthanc_with_our_port_wrong_in_its_entry_fails_at_move(tmp_path: Path, orthanc) -> None:  # noqa: F811
+    """Orthanc knows our AE title but at another port (nothing listens there): it cannot open the sub-association
+    and answers 0xC000; the doctor says what the peer's entry for us must hold, with our real port."""
+    node, local = orthanc
+    ours = LocalNode(ae_title=local.ae_title, port=free_port(), bind="127.0.0.1")
+    with DicomDatabase.open(tmp_path / "db") as db:
+        report = doctor(db, node, ours)
+    assert _marks(report) == [("network", True), ("echo", True), ("query", True), ("move to us", False)]
+    assert "without sending anything" in report[3].detail
+    assert f'"DicomModalities": {{"dicomtui": ["DICOMTUI", "<this host>", {ours.port}]}}' in report[3].detail

@@ -70,20 +70,28 @@ def open_temp(root: Path) -> tuple[Path, int]:
     return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
 
 
-def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str]:
+def store_received(root: Path, data: bytes, sync: str = "file") -> tuple[FileRecord | None, int, str]:
     """Make a received instance (file bytes with meta) durable in storage: (record to index, status, problem).
+    The C-GET's receiving side (the peer's C-STOREs on our association).
 
-    Written to ``incoming/``, fsync'd, renamed into ``dicom/…``, folder fsync'd — before any success is sent."""
+    Written to ``incoming/``, flushed, renamed into ``dicom/…``, folder flushed — before any success is sent;
+    ``sync`` "none": no flush (as the listener's ``--sync none``); "batch" flushes as "file" does (one association
+    sends one instance at a time: there is nothing to group)."""
     tmp = storage.temp_file(root, "received")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            flush_data(f.fileno())
+            if sync != "none":
+                flush_data(f.fileno())
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         return None, Status.OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
-    return store_written(root, tmp, len(data))
+    return store_written(root, tmp, len(data), _no_flush if sync == "none" else folder_flushed)
+
+
+def _no_flush(_path: Path) -> None:
+    """``--sync none``: nothing is flushed (DCMTK storescp's behaviour)."""
 
 
 def folder_flushed(path: Path) -> None:
@@ -235,7 +243,7 @@ class Listener:
             if sync == "batch":
                 durable = self._group = GroupSync(root)
             elif sync == "none":
-                durable = lambda _path: None  # noqa: E731
+                durable = _no_flush
             server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self, root, durable),
                               lambda: open_temp(root), ssl_context=self.local.ssl_context(),
                               allow=self.local.allow, max_associations=self.local.max_associations,

@@ -314,26 +314,29 @@ def _here(db, target: RetrieveTarget) -> int:
 def _arrived(db, target: RetrieveTarget, before: int, done: int, report: RetrieveReport, completed_before: int,
              node: RemoteNode, local: LocalNode) -> int:
     """What the C-MOVE really brought into the database: the peer's count of completed sub-operations says what
-    it sent to our AE title's address, not where that landed. A listener of this database running in another
-    process indexes at the end of each association: wait for it a moment (at most ARRIVAL_WAIT_S)."""
+    it sent to our AE title's address, not where that landed. Fine when the database now holds at least as many
+    of the requested instances as the peer sent (some may have been here before: sent again, replaced); else only
+    the new ones count. A listener of this database running in another process indexes at the end of each
+    association: wait for it a moment (at most ARRIVAL_WAIT_S)."""
     deadline = time.monotonic() + ARRIVAL_WAIT_S
-    arrived = _here(db, target) - before
-    while arrived < done and time.monotonic() < deadline:
+    here = _here(db, target)
+    while here < done and time.monotonic() < deadline:
         time.sleep(0.02)
-        arrived = _here(db, target) - before
-    if arrived < done:
-        report.completed = completed_before + max(arrived, 0)
-        report.errors.append(f"{node.address} reports {done} instances sent to {local.ae_title}, but only "
-                             f"{max(arrived, 0)} arrived in this database ({db.root}): the peer may send "
-                             f"{local.ae_title} to another host or port than ours ({local.port}) — check its "
-                             f"entry for {local.ae_title}")
-        return max(arrived, 0)
-    return done
+        here = _here(db, target)
+    if here >= done:
+        return done
+    arrived = max(here - before, 0)
+    report.completed = completed_before + arrived
+    report.errors.append(f"{node.address} reports {done} instances sent to {local.ae_title}, but only {arrived} "
+                         f"arrived in this database ({db.root}): the peer may send {local.ae_title} to another "
+                         f"host or port than ours ({local.port}) — check its entry for {local.ae_title}")
+    return arrived
 
 
 def get(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: RetrieveReport, tick) -> int:
     """One C-GET of ``target``: the peer's C-STOREs on the same association are made durable in the
-    database storage and indexed (even when cancelled: nothing received is lost). Returns instances received."""
+    database storage (as ``local.sync`` says: :func:`.listener.store_received`) and indexed (even when cancelled:
+    nothing received is lost). Returns instances received."""
     from pynetdicom import StoragePresentationContexts, build_role, evt
 
     from .listener import store_received
@@ -348,7 +351,7 @@ def get(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: 
     received = []
 
     def on_store(event) -> int:
-        record, status, _problem = store_received(db.root, event.encoded_dataset(include_meta=True))
+        record, status, _problem = store_received(db.root, event.encoded_dataset(include_meta=True), local.sync)
         if record is not None:
             received.append(record)
         return status
