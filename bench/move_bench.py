@@ -6,8 +6,9 @@ seeded with one generated study of N small instances (64x64, no real patients). 
 into a fresh database with ``dicomtui.core.net.retrieve.retrieve`` (planning C-FINDs included, as the user waits
 for them): by C-GET on the query association, by C-MOVE to our listener started for the duration (nothing listens
 on our port), and by C-MOVE to a listener that is already running. Best of --repeat runs, alternating the methods.
-Orthanc sends its C-MOVE sub-associations with Nagle's algorithm on (its DCMTK), so the move rows show whether
-our listener acknowledges at once (wire.quick_ack).
+Orthanc runs without TCP_NODELAY=1 in its environment, as users run it: its DCMTK then sends with Nagle's algorithm
+on (C-GET's C-STOREs and the C-MOVE sub-associations), so the rows show whether we acknowledge at once
+(wire.quick_ack).
 
 Run:  .venv/bin/python bench/move_bench.py [--instances 100] [--repeat 3]
 """
@@ -17,18 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from _common import check, target_row  # noqa: E402
-from store_bench import free_port  # noqa: E402
+from store_bench import NAGLE_ENV, free_port, http_json, server  # noqa: E402
 
 from dicomtui.core.database import DicomDatabase  # noqa: E402
 from dicomtui.core.net.listener import Listener  # noqa: E402
@@ -42,26 +41,17 @@ OUT = ROOT / "bench" / "out"
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
 
 
-def start_orthanc(tmp: Path, our_port: int) -> tuple[subprocess.Popen, RemoteNode, int]:
+def orthanc(tmp: Path, our_port: int):
+    """Orthanc knowing our AE title at ``our_port`` (store_bench's server(): started, waited for, stopped)."""
     dicom_port, http_port = free_port(), free_port()
     config = {"Name": "move-bench", "StorageDirectory": str(tmp / "storage"), "IndexDirectory": str(tmp / "index"),
               "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port, "RemoteAccessAllowed": False,
               "AuthenticationEnabled": False, "Plugins": [], "DicomScuTimeout": 10,
               "DicomModalities": {"dicomtui": ["DICOMTUI", "127.0.0.1", our_port]}}
     (tmp / "orthanc.json").write_text(json.dumps(config))
-    with open(tmp / "orthanc.log", "wb") as log:
-        proc = subprocess.Popen([ORTHANC, str(tmp / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{http_port}/system", timeout=1).read()
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise SystemExit(f"Orthanc did not start (log in {tmp}/orthanc.log)") from None
-            time.sleep(0.05)
-    return proc, RemoteNode("orthanc", "ORTHANC", "127.0.0.1", dicom_port, timeout=30), http_port
+    node = RemoteNode("orthanc", "ORTHANC", "127.0.0.1", dicom_port, timeout=30)
+    return node, server([ORTHANC, str(tmp / "orthanc.json")], tmp, lambda: http_json(http_port, "/system") is not None,
+                        NAGLE_ENV)  # as Orthanc runs for users: its DCMTK keeps Nagle on without TCP_NODELAY=1
 
 
 def seed(node: RemoteNode, tmp: Path, n: int) -> str:
@@ -114,17 +104,16 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="move-", dir=OUT))
     local = LocalNode(ae_title="DICOMTUI", port=free_port(), bind="127.0.0.1")
-    proc, node, _http = start_orthanc(tmp, local.port)
+    node, running = orthanc(tmp, local.port)
+    kinds = ["get", "move, listener started", "move, listener running"]
+    best = {kind: float("inf") for kind in kinds}
     try:
-        study = seed(node, tmp, args.instances)
-        kinds = ["get", "move, listener started", "move, listener running"]
-        best = {kind: float("inf") for kind in kinds}
-        for _ in range(args.repeat):  # alternating, so that the machine's load falls on every method alike
-            for kind in kinds:
-                best[kind] = min(best[kind], one_run(kind, node, local, study, args.instances, tmp))
+        with running:
+            study = seed(node, tmp, args.instances)
+            for _ in range(args.repeat):  # alternating, so that the machine's load falls on every method alike
+                for kind in kinds:
+                    best[kind] = min(best[kind], one_run(kind, node, local, study, args.instances, tmp))
     finally:
-        proc.terminate()
-        proc.wait(20)
         shutil.rmtree(tmp, ignore_errors=True)
     n = args.instances
     print(f"\n== retrieve of {n} instances (64x64) from Orthanc, best of {args.repeat} (a shared, loaded machine)")

@@ -115,9 +115,9 @@ def http_json(port: int, path: str) -> dict | None:
 
 
 @contextmanager
-def server(cmd: list[str], tmp: Path, ready):
+def server(cmd: list[str], tmp: Path, ready, env: dict[str, str] = ENV):
     with open(tmp / "server.log", "ab") as log:
-        proc = subprocess.Popen(cmd, env=ENV, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
     try:
         wait_for(lambda: proc.poll() is None and ready(), f"start of {cmd[0]} (log in {tmp}/server.log)", 30, 0.05)
         yield proc
