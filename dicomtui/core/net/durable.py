@@ -6,7 +6,9 @@
   that started after the rename (a group commit: instances of every association arriving while one round runs
   share the next). One flush per round covers the data and the rename of every file in it. The price: after a
   power loss (not a process crash: the page cache survives that) a file renamed but not yet flushed can be in
-  ``dicom/`` incomplete; no success was sent for it, so the peer sends it again and it is replaced.
+  ``dicom/`` incomplete. No success was sent for it: the peer sends it again and it is replaced; until then the
+  listener's start-up catch-up does not index it (the header walk refuses a truncated file: "truncated: Pixel
+  Data needs N bytes").
 - ``none``: no flush at all — DCMTK storescp's and pynetdicom's behaviour: a crash after the success response can
   lose instances the peer believes stored (it will not send them again).
 
