@@ -54,9 +54,9 @@ _OFFERS = {STUDY_ROOT_FIND: ("Study Root C-FIND", "no query"), STUDY_ROOT_MOVE: 
 
 def _no_context(node: RemoteNode, abstract_syntax: str) -> ServiceNotOffered:
     name, offers = _OFFERS.get(abstract_syntax, (abstract_syntax, "not this service"))
-    return ServiceNotOffered(f"{node.address}: the peer accepted the association but no {name} context — it offers "
-                        f"{offers} (a storage-only service such as DCMTK storescp, or not configured for it); "
-                        f"ask another node, or the peer's administrator")
+    return ServiceNotOffered(f"{node.address}: the peer accepted the association but no {name} context — it "
+                             f"offers {offers} (a storage-only service such as DCMTK storescp, or not configured "
+                             f"for it); ask another node, or the peer's administrator")
 
 
 # ---- probes ----------------------------------------------------------------------------------------------------
