@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import NetworkError
@@ -134,6 +134,17 @@ def execute(db, node: RemoteNode, plan: RetrievePlan, method: str, local: LocalN
             cancel: threading.Event | None = None) -> RetrieveReport:
     """Fetch what ``plan`` says is needed, one C-MOVE/C-GET per study/series (the missing instances of each)."""
     report = RetrieveReport(node.address, method, plan.requested, plan.already_here)
+    destination = destination or local.ae_title
+    if method == "move" and destination == local.ae_title and any(t.needed for t in plan.targets):
+        with receiving(db, local):  # one listener for every C-MOVE of the plan, not one per series
+            _execute(db, node, plan, method, local, report, progress, destination, cancel)
+    else:
+        _execute(db, node, plan, method, local, report, progress, destination, cancel)
+    return report
+
+
+def _execute(db, node: RemoteNode, plan: RetrievePlan, method: str, local: LocalNode, report: RetrieveReport,
+             progress: Callable[[int, int], None] | None, destination: str, cancel: threading.Event | None) -> None:
     total = report.requested - report.already_here
     done = 0
     for target in plan.targets:
@@ -152,8 +163,7 @@ def execute(db, node: RemoteNode, plan: RetrievePlan, method: str, local: LocalN
         if method == "get":
             done += get(db, node, local, target, report, tick)
         else:
-            done += move(db, node, local, target, report, tick, destination or local.ae_title)
-    return report
+            done += move(db, node, local, target, report, tick, destination, ready=True)
 
 
 def _locate(node: RemoteNode, uid: str, local: LocalNode) -> tuple[str, list[dict[str, str]]]:
@@ -257,36 +267,46 @@ def _final_status_problem(code: int, comment: str, completed: int, node: RemoteN
     return ""
 
 
-def move(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: RetrieveReport, tick,
-         destination: str) -> int:
-    """One C-MOVE of ``target`` to ``destination``; our listener receives (started for the duration when
-    nothing answers on our port). Returns the sub-operations completed; counts and errors go to ``report``."""
+@contextlib.contextmanager
+def receiving(db, local: LocalNode) -> Iterator[None]:
+    """Our listener for C-MOVEs to our AE title, for the duration: the one running for this database, or one
+    started here (and stopped, after indexing what it received). Raises NetworkError when another program holds
+    our port (another database's listener, :mod:`.identity`): the images would land there."""
     from .listener import Listener
 
-    to_us = destination == local.ae_title  # else the images go to a third node, by the user's choice
-    listener = None
-    if to_us and port_open("127.0.0.1" if local.bind in ("0.0.0.0", "") else local.bind, local.port,
-                           MOVE_LISTENER_PROBE_S):
+    if port_open("127.0.0.1" if local.bind in ("0.0.0.0", "") else local.bind, local.port, MOVE_LISTENER_PROBE_S):
         if not identity.serves(db.root, local.port):
             raise NetworkError(_port_held_elsewhere(db, local))
-    elif to_us:
-        listener = Listener(db.root, local)  # nobody listens for us: receive for the duration
-        listener.start()
+        yield
+        return
+    listener = Listener(db.root, local)  # nobody listens for us: receive for the duration
+    listener.start()
+    try:
+        yield
+    finally:
+        listener.stop()
+
+
+def move(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: RetrieveReport, tick,
+         destination: str, ready: bool = False) -> int:
+    """One C-MOVE of ``target`` to ``destination``. To our AE title: our listener receives (``ready``: the caller
+    holds :func:`receiving` already; else it is set up for this C-MOVE alone), and only what reached this database
+    counts. Returns the sub-operations completed; counts and errors go to ``report``."""
+    to_us = destination == local.ae_title  # else the images go to a third node, by the user's choice
+    if to_us and not ready:
+        with receiving(db, local):
+            return move(db, node, local, target, report, tick, destination, ready=True)
     before = _here(db, target) if to_us else 0
     completed_before = report.completed
+    ae = application_entity(local, node)
+    ae.add_requested_context(MOVE)
+    assoc = associate(ae, node)
     try:
-        ae = application_entity(local, node)
-        ae.add_requested_context(MOVE)
-        assoc = associate(ae, node)
-        try:
-            done = _follow(assoc.send_c_move(_identifier(target), destination, MOVE), node, report, Service.MOVE,
-                           tick, LocalNode(destination, local.port), assoc)
-        finally:
-            if assoc.is_established:
-                assoc.release()
+        done = _follow(assoc.send_c_move(_identifier(target), destination, MOVE), node, report, Service.MOVE,
+                       tick, LocalNode(destination, local.port), assoc)
     finally:
-        if listener is not None:
-            listener.stop()  # indexes what it received before returning
+        if assoc.is_established:
+            assoc.release()
     if to_us:
         done = _arrived(db, target, before, done, report, completed_before, node, local)
     return done
