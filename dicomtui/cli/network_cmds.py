@@ -9,9 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.net.nodes import RETRIEVE_METHODS
+from ..core.net.nodes import RETRIEVE_METHODS, SYNC_MODES
 from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, print_tsv, with_progress
+
+SYNC_HELP = ("how the listener makes each received instance durable before answering success: file (default: "
+             "the file and its folder flushed), batch (one file-system flush shared by the instances arriving "
+             "meanwhile), none (no flush, as DCMTK storescp: a crash can lose instances the sender was told are "
+             "stored)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--tls-cert", help="listener certificate (PEM): the listener then speaks TLS only ('' to stop)")
     q.add_argument("--tls-key", help="its private key (PEM)")
     q.add_argument("--tls-ca", help="require callers' certificates signed by this CA ('' for none)")
+    q.add_argument("--sync", choices=SYNC_MODES, help=SYNC_HELP)
     p.set_defaults(handler=cmd_nodes)
 
     p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT)")
@@ -89,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ae", help="our AE title (default: from `nodes local`, DICOMTUI)")
     p.add_argument("--bind", help="address to listen on (default: from `nodes local`, 0.0.0.0 = all interfaces)")
     p.add_argument("--allow", nargs="*", metavar="AE", help="accept only these calling AE titles (default: any)")
+    p.add_argument("--sync", choices=SYNC_MODES, help=SYNC_HELP + "; default: from `nodes local`, file")
     p.add_argument("-v", "--verbose", action="store_true", help="also log pynetdicom's messages (quiet otherwise)")
     p.set_defaults(handler=cmd_listen)
 
@@ -107,7 +114,7 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
             return EXIT_OK
         local = nodes.local
         print(f"local  {local.ae_title} on {local.bind}:{local.port}"
-              + (f", accepts only {', '.join(local.allow)}" if local.allow else ""))
+              + (f", accepts only {', '.join(local.allow)}" if local.allow else "") + f", sync {local.sync}")
         for node in nodes.remotes.values():
             print(f"{node.name}\t{node.address}\tretrieve={node.retrieve}\tcharset={node.charset}")
         return EXIT_OK
@@ -128,7 +135,8 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
             return EXIT_FATAL
     elif args.nodes_command == "local":
         for key, value in (("ae_title", args.ae), ("port", args.port), ("bind", args.bind), ("allow", args.allow),
-                           ("tls_cert", args.tls_cert), ("tls_key", args.tls_key), ("tls_ca", args.tls_ca)):
+                           ("tls_cert", args.tls_cert), ("tls_key", args.tls_key), ("tls_ca", args.tls_ca),
+                           ("sync", args.sync)):
             if value is not None:
                 setattr(nodes.local, key, value)
     print(f"saved {save_nodes(nodes)}")
@@ -259,6 +267,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     local.ae_title = args.ae or local.ae_title
     local.bind = args.bind or local.bind
     local.allow = args.allow if args.allow is not None else local.allow
+    local.sync = args.sync or local.sync
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("pynetdicom").setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     stop = threading.Event()
@@ -271,10 +280,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     except OSError as exc:
         err(f"cannot listen on {local.bind}:{local.port}: {exc.strerror or exc}")
         return EXIT_FATAL
-    where = "all interfaces" if local.bind in ("", "0.0.0.0", "::") else "this address only"
-    callers = f"only {', '.join(local.allow)}" if local.allow else "any calling AE (restrict with --allow)"
-    print(f"listening as {local.ae_title} on {local.bind}:{listener.port} ({where}), accepting {callers}; "
-          "Ctrl-C or SIGTERM to stop", flush=True)
+    print(f"{listener.start_line()}. Ctrl-C or SIGTERM to stop", flush=True)
     stop.wait()
     listener.stop()
     print(f"stopped: {listener.indexed} instances received and indexed", flush=True)

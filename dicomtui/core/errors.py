@@ -29,6 +29,11 @@ class NetworkError(DicomtuiError):
     """A DIMSE (or later DICOMweb) operation failed; the message names the peer and says what to check."""
 
 
+class ServiceNotOffered(NetworkError):
+    """The peer accepted the association but none of the service's presentation contexts (a storage-only peer
+    asked for a query, …): the message names the service it lacks."""
+
+
 class LoadError(DicomtuiError):
     """A loadable cannot become a volume (pixels unreadable, sizes differ…); the message says why."""
 

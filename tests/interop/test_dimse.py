@@ -230,6 +230,20 @@ def test_listen_command_exits_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0, stderr
     assert "stopped: 3 instances received and indexed" in stdout
     assert "association from STORESCU" in stderr and "3 images" in stderr
+    # issue 14 item 23: the start line once (it used to come twice: our print and the listener's log), saying the
+    # address bound, that any caller is accepted, and how files are made durable
+    starts = [line for line in (stdout + stderr).splitlines() if "listening as" in line]
+    assert len(starts) == 1, stdout + stderr
+    assert f"on 127.0.0.1:{port} (this address only)" in starts[0]
+    assert "accepting ANY calling AE title (restrict with --allow)" in starts[0] and "(--sync file)" in starts[0]
+
+
+def test_listen_start_line_names_the_allowed_callers_and_all_interfaces(tmp_path: Path) -> None:
+    local = LocalNode(ae_title="US", port=11112, bind="0.0.0.0", allow=["FRIEND", "MODALITY1"], sync="none")
+    line = Listener(tmp_path / "db", local).start_line()  # not started: nothing binds all interfaces in a test
+    assert line.startswith("listening as US on 0.0.0.0:11112 (all interfaces)")
+    assert "accepting only the calling AE titles FRIEND, MODALITY1" in line
+    assert "NOT flushed" in line and "--sync none" in line
 
 
 def test_cli_nodes_echo_and_send(tmp_path: Path, listener: Listener) -> None:

@@ -218,11 +218,11 @@ def test_a_silent_connection_is_dropped_after_the_artim_timeout(tmp_path: Path,
 def test_send_reconnects_when_the_peer_stops_answering(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stalled = []
 
-    def slow_once(root, tmp, size):
+    def slow_once(root, tmp, size, durable):
         if not stalled:
             stalled.append(True)
             time.sleep(2.5)  # longer than the sender's timeout: it gives up on this association
-        return store_written(root, tmp, size)
+        return store_written(root, tmp, size, durable)
 
     monkeypatch.setattr("dicomtui.core.net.listener.store_written", slow_once)
     files = write_series(tmp_path / "in", SeriesSpec(slices=5))

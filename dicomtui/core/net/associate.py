@@ -13,9 +13,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import NetworkError
+from ..errors import NetworkError, ServiceNotOffered
 from .nodes import LocalNode, RemoteNode
 from .status import reject_reason
+from .wire import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION, quick_ack, tcp_tuned
 
 PROBE_S = 5.0  # longest wait of a TCP probe (port open?) after pynetdicom failed to associate
 
@@ -44,6 +45,18 @@ def _aborted(node: RemoteNode, detail: str = "") -> NetworkError:
     return NetworkError(f"{node.address}: the association was aborted or timed out after {node.timeout:g} s — check "
                         f"that {node.host}:{node.port} is a DICOM service and that it knows our AE title"
                         + (f" ({detail})" if detail else ""))
+
+
+# What a context we ask for offers, in the words of the sentence below (PS3.4 C.6.2.1, A.4)
+_OFFERS = {STUDY_ROOT_FIND: ("Study Root C-FIND", "no query"), STUDY_ROOT_MOVE: ("Study Root C-MOVE", "no retrieve"),
+           STUDY_ROOT_GET: ("Study Root C-GET", "no retrieve by C-GET"), VERIFICATION: ("Verification", "no C-ECHO")}
+
+
+def _no_context(node: RemoteNode, abstract_syntax: str) -> ServiceNotOffered:
+    name, offers = _OFFERS.get(abstract_syntax, (abstract_syntax, "not this service"))
+    return ServiceNotOffered(f"{node.address}: the peer accepted the association but no {name} context — it "
+                             f"offers {offers} (a storage-only service such as DCMTK storescp, or not configured "
+                             f"for it); ask another node, or the peer's administrator")
 
 
 # ---- probes ----------------------------------------------------------------------------------------------------
@@ -85,12 +98,25 @@ def tls_problem(node: RemoteNode, context: ssl.SSLContext) -> str:
     return ""
 
 
-def set_nodelay(event) -> None:
-    """pynetdicom EVT_CONN_OPEN handler: without TCP_NODELAY each small message waits for a delayed ACK (~40 ms;
-    see PEERS.md, pynetdicom)."""
-    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def tune_socket(event) -> None:
+    """pynetdicom EVT_CONN_OPEN handler: TCP_NODELAY (without it each small message we send waits for the peer's
+    delayed ACK, ~40 ms; PEERS.md, pynetdicom), and every read acknowledged at once (:func:`.wire.quick_ack`, so
+    that a peer sending with Nagle on never waits for ours: Orthanc's C-STOREs of a C-GET took 49 ms each).
+
+    pynetdicom reads in its own loop (``AssociationSocket.recv``); the association's instance of it is wrapped
+    here, the one place we reach into pynetdicom's transport."""
+    assoc_socket: Any = getattr(event.assoc.dul, "socket", None)
+    sock = getattr(assoc_socket, "socket", None)
+    if assoc_socket is None or sock is None or not tcp_tuned(sock):
+        return
+    plain_recv = assoc_socket.recv
+
+    def recv(nr_bytes: int) -> bytearray:
+        data = plain_recv(nr_bytes)
+        quick_ack(sock)
+        return data
+
+    assoc_socket.recv = recv
 
 
 # ---- pynetdicom (echo, find, move, get) ------------------------------------------------------------------------
@@ -106,12 +132,16 @@ def application_entity(local: LocalNode, node: RemoteNode):
 
 
 def associate(ae, node: RemoteNode, ext_neg: list | None = None, handlers: Sequence[tuple] = ()):
-    """Open a pynetdicom association with ``node`` (the presentation contexts are those ``ae`` requests).
-    Returns the established ``pynetdicom.Association``; raises NetworkError with the reason otherwise."""
+    """Open a pynetdicom association with ``node`` (the presentation contexts are those ``ae`` requests; the
+    first is the service's, e.g. Study Root C-FIND). Returns the established ``pynetdicom.Association``; raises
+    NetworkError with the reason otherwise, also when the peer accepted the association but not the first
+    context (pynetdicom aborts an association without any accepted context itself)."""
     from pynetdicom import evt
-    from pynetdicom.pdu import A_ASSOCIATE_RJ
+    from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ
 
     rejected: dict[str, Any] = {}
+    accepted: dict[str, Any] = {}
+    service = str(ae.requested_contexts[0].abstract_syntax) if ae.requested_contexts else ""
 
     def on_pdu(event) -> None:
         # Taken from the PDU as the DUL receives it, not from the ACSE: when a local peer rejects within
@@ -119,12 +149,18 @@ def associate(ae, node: RemoteNode, ext_neg: list | None = None, handlers: Seque
         # waits for the answer, and then reports an abort (1 rejection in 60 to 300 here; tests/test_net_loopback.py)
         if isinstance(event.pdu, A_ASSOCIATE_RJ):
             rejected["source"], rejected["reason"] = event.pdu.source, event.pdu.reason_diagnostic
+        elif isinstance(event.pdu, A_ASSOCIATE_AC):  # context ids are 1, 3, 5 … in the order ae requested them
+            accepted["ids"] = {item.context_id for item in event.pdu.presentation_context if item.result == 0}
 
     resolve(node)
     context = node.ssl_context()
     tls_args = (context, node.host if node.tls_verify else None) if context is not None else None
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=ext_neg, tls_args=tls_args,
-                         evt_handlers=[(evt.EVT_CONN_OPEN, set_nodelay), (evt.EVT_PDU_RECV, on_pdu), *handlers])
+                         evt_handlers=[(evt.EVT_CONN_OPEN, tune_socket), (evt.EVT_PDU_RECV, on_pdu), *handlers])
+    if "ids" in accepted and service and 1 not in accepted["ids"]:  # the first requested context has id 1
+        if assoc.is_established:
+            assoc.release()
+        raise _no_context(node, service)
     if assoc.is_established:
         return assoc
     if assoc.is_rejected or rejected:

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..errors import NetworkError
+from ..errors import NetworkError, ServiceNotOffered
 from .associate import PROBE_S, connect_seconds
 from .echo import echo
 from .nodes import LocalNode, RemoteNode
@@ -97,8 +97,11 @@ def _echo(node: RemoteNode, local: LocalNode) -> Check:
 def _query(node: RemoteNode, local: LocalNode) -> tuple[list[dict[str, str]], Check]:
     try:
         studies = query(node, "study", QueryFilters(), local)
+    except ServiceNotOffered as exc:  # already says what it is: echo worked, the peer has no query service
+        return [], Check("query", False, str(exc))
     except NetworkError as exc:
-        return [], Check("query", False, f"{exc} — the peer may accept C-FIND only from AE titles it knows")
+        return [], Check("query", False, f"{exc} — the peer may accept C-FIND only from AE titles it knows "
+                                         f"(ours: {local.ae_title})")
     return studies, Check("query", True, f"C-FIND answered: {len(studies)} studies")
 
 
@@ -116,7 +119,10 @@ def _move_back(db, node: RemoteNode, local: LocalNode, studies: list[dict[str, s
     moved = RetrieveReport(node.address, "move")
     target = RetrieveTarget("IMAGE", sample["StudyInstanceUID"], sample["SeriesInstanceUID"],
                             [sample["SOPInstanceUID"]], [sample["SOPInstanceUID"]])
-    move(db, node, local, target, moved, lambda _done: None, local.ae_title)
+    try:
+        move(db, node, local, target, moved, lambda _done: None, local.ae_title)
+    except NetworkError as exc:  # our port is held by another database's listener, or the peer refused the C-MOVE
+        return Check("move to us", False, str(exc))
     if moved.errors or moved.completed != 1:
         detail = "; ".join(moved.errors) or f"the peer moved {moved.completed} of 1 instance"
         return Check("move to us", False, detail)

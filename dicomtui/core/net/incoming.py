@@ -1,5 +1,6 @@
 """The files of instances being received by the SCP: one temporary file per C-STORE, written fragment by fragment,
-fsync'd before the handler makes it durable; and empty temp files made ahead by a helper thread.
+flushed (unless the listener's sync mode says otherwise) before the handler makes it durable; and empty temp
+files made ahead by a helper thread.
 
 Where the temp files live is not the SCP's business: it takes a :data:`TempFileFactory` (the listener gives one
 that creates them in the database's ``incoming/``).
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from .durable import flush_data
 from .status import Status
 
 TempFileFactory = Callable[[], tuple[Path, int]]
@@ -50,11 +52,12 @@ class Incoming:
         except OSError as exc:
             self.problem = f"cannot store: {exc.strerror or exc}"
 
-    def close(self) -> int:
-        """fsync and close: 0, or out of resources (the file is then gone)."""
-        if not self.problem:
+    def close(self, flush: bool = True) -> int:
+        """Flush (``flush``: :func:`.durable.flush_data`) and close: 0, or out of resources (the file is then
+        gone)."""
+        if not self.problem and flush:
             try:
-                os.fsync(self.fd)
+                flush_data(self.fd)
             except OSError as exc:
                 self.problem = f"cannot store: {exc.strerror or exc}"
         if self.problem:

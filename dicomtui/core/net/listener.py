@@ -1,9 +1,10 @@
 """The C-STORE (and C-ECHO) listener: every received instance is made durable in the database storage before
 we answer success, then indexed in batches by one writer thread.
 
-Durable means: written to ``incoming/``, fsync'd, renamed into ``dicom/…`` and the folder fsync'd — a crash
-after a success response loses nothing; at start, files in storage that the index does not know (a crash between
-rename and index) are indexed. Stored as received: compressed transfer syntaxes stay compressed.
+Durable means (``--sync file``, the default): written to ``incoming/``, flushed, renamed into ``dicom/…`` and the
+folder flushed — a crash after a success response loses nothing (``batch`` and ``none``: :mod:`.durable`). At
+start, files in storage that the index does not know (a crash between rename and index) are indexed. Stored as
+received: compressed transfer syntaxes stay compressed.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from pathlib import Path
 
 from .. import storage
 from ..database import DicomDatabase, FileRecord
-from ..errors import HeaderError
-from .nodes import LocalNode
+from ..errors import HeaderError, NodeError
+from . import identity
+from .durable import GroupSync, flush_data
+from .nodes import SYNC_MODES, LocalNode
 from .scp import Association, Handler, StoreSCP
 from .status import Status
 from .wire import meta_uids, peer_text
@@ -67,26 +70,40 @@ def open_temp(root: Path) -> tuple[Path, int]:
     return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
 
 
-def store_received(root: Path, data: bytes) -> tuple[FileRecord | None, int, str]:
+def store_received(root: Path, data: bytes, sync: str = "file") -> tuple[FileRecord | None, int, str]:
     """Make a received instance (file bytes with meta) durable in storage: (record to index, status, problem).
+    The C-GET's receiving side (the peer's C-STOREs on our association).
 
-    Written to ``incoming/``, fsync'd, renamed into ``dicom/…``, folder fsync'd — before any success is sent."""
+    Written to ``incoming/``, flushed, renamed into ``dicom/…``, folder flushed — before any success is sent;
+    ``sync`` "none": no flush (as the listener's ``--sync none``); "batch" flushes as "file" does (one association
+    sends one instance at a time: there is nothing to group)."""
     tmp = storage.temp_file(root, "received")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if sync != "none":
+                flush_data(f.fileno())
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         return None, Status.OUT_OF_RESOURCES, f"cannot store: {exc.strerror or exc}"
-    return store_written(root, tmp, len(data))
+    return store_written(root, tmp, len(data), _no_flush if sync == "none" else folder_flushed)
 
 
-def store_written(root: Path, tmp: Path, size: int) -> tuple[FileRecord | None, int, str]:
-    """The second half of :func:`store_received`: ``tmp`` (in ``incoming/``, complete and fsync'd) is checked,
-    renamed into ``dicom/…`` and its folder fsync'd; on failure it is deleted. The record is made by
-    ``FileRecord.from_file``, as an import or ``db check`` makes it.
+def _no_flush(_path: Path) -> None:
+    """``--sync none``: nothing is flushed (DCMTK storescp's behaviour)."""
+
+
+def folder_flushed(path: Path) -> None:
+    """``--sync file``'s second half: the rename of ``path`` (already flushed itself) made durable."""
+    storage.fsync_dir(path.parent)
+
+
+def store_written(root: Path, tmp: Path, size: int, durable: Callable[[Path], None] = folder_flushed
+                  ) -> tuple[FileRecord | None, int, str]:
+    """The second half of :func:`store_received`: ``tmp`` (in ``incoming/``, complete and flushed) is checked,
+    renamed into ``dicom/…`` and ``durable(new path)`` called (by default: its folder flushed; raises OSError); on
+    failure it is deleted. The record is made by ``FileRecord.from_file``, as an import or ``db check`` makes it.
 
     The file meta of ``tmp`` was written from the C-STORE request (its Affected SOP Class and Instance UIDs, by
     our SCP or by pynetdicom's): when the data set's SOPClassUID or SOPInstanceUID differs, the file is not kept
@@ -108,7 +125,7 @@ def store_written(root: Path, tmp: Path, size: int) -> tuple[FileRecord | None, 
         dest = root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
-        storage.fsync_dir(dest.parent)
+        durable(dest)
     except HeaderError as exc:
         tmp.unlink(missing_ok=True)
         return None, Status.CANNOT_UNDERSTAND, str(exc)
@@ -135,15 +152,20 @@ def _mismatch(tmp: Path, header: dict) -> str:
     return ""
 
 
+_SYNC_WORDS = {"file": "each instance flushed to disk before its success response (--sync file)",
+               "batch": "instances flushed to disk in shared rounds before their success responses (--sync batch)",
+               "none": "instances NOT flushed before their success responses (--sync none, as DCMTK storescp: a "
+                       "crash can lose instances the sender was told are stored)"}
 _FLUSH = object()  # queued when an association ends: index its files at once
 
 
 class _Events(Handler):
     """What the SCP tells the listener, from each association's thread."""
 
-    def __init__(self, listener: Listener, root: Path):
+    def __init__(self, listener: Listener, root: Path, durable: Callable[[Path], None]):
         self.listener = listener
         self.root = root  # the database folder
+        self.durable = durable  # called with each file renamed into storage (the sync mode)
 
     def established(self, assoc: Association) -> None:
         stats = AssociationStats(assoc.calling_ae, f"{assoc.address}:{assoc.port}")
@@ -154,7 +176,7 @@ class _Events(Handler):
     def stored(self, assoc: Association, tmp: Path, size: int) -> int:
         """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
         stats: AssociationStats = assoc.data["stats"]
-        record, status, problem = store_written(self.root, tmp, size)
+        record, status, problem = store_written(self.root, tmp, size, self.durable)
         if record is None:
             self.store_failed(assoc, problem)
             return status
@@ -199,6 +221,8 @@ class Listener:
         self._queue: queue.Queue = queue.Queue()  # FileRecord, _FLUSH, or None (stop)
         self._writer: threading.Thread | None = None
         self._server: StoreSCP | None = None
+        self._group: GroupSync | None = None
+        self._identity: tuple[Path, int, int] | None = None  # (database folder, port, locked fd): see .identity
         self.indexed = 0
         self.index_errors: list[str] = []
 
@@ -206,25 +230,48 @@ class Listener:
 
     def start(self) -> None:
         quiet_pynetdicom()
+        sync = self.local.sync
+        if sync not in SYNC_MODES:
+            raise NodeError(f"our listener: sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
         with DicomDatabase.open(self.db_path) as db:
             root = db.root
             self._catch_up(db)
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
         try:
-            server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self, root),
+            durable: Callable[[Path], None] = folder_flushed
+            if sync == "batch":
+                durable = self._group = GroupSync(root)
+            elif sync == "none":
+                durable = _no_flush
+            server = StoreSCP(self.local.ae_title, self.local.bind, self.local.port, _Events(self, root, durable),
                               lambda: open_temp(root), ssl_context=self.local.ssl_context(),
                               allow=self.local.allow, max_associations=self.local.max_associations,
-                              max_connections=self.local.max_connections)
+                              max_connections=self.local.max_connections, flush_files=sync == "file")
         except BaseException:
-            self._queue.put(None)
-            self._writer.join()
-            self._writer = None
+            self._stop_threads()
             raise
         self._server = server
         server.start()
-        log.info("listening as %s on %s:%d%s into %s", self.local.ae_title, self.local.bind, self.port,
-                 " (TLS)" if self.local.tls_cert else "", self.db_path)
+        try:
+            self._identity = (root, server.port, identity.claim(root, server.port, self.local.ae_title,
+                                                                 self.local.bind))
+        except OSError as exc:  # the database folder is read-only: a retrieve cannot tell this listener is ours
+            log.warning("cannot write the listener's identity file in %s (%s): a C-MOVE into this database will "
+                        "refuse to use it", root, exc)
+        log.debug(self.start_line())  # the face says it once (the CLI on stdout, the TUI in its panel)
+
+    def start_line(self) -> str:
+        """What a user must know once the listener runs, in one line: the AE title, the address and port it is
+        bound to (all interfaces or one), TLS, which callers it accepts, how received files are made durable,
+        and the database."""
+        local = self.local
+        where = "all interfaces" if local.bind in ("", "0.0.0.0", "::") else "this address only"
+        callers = (f"only the calling AE titles {', '.join(local.allow)}" if local.allow
+                   else "ANY calling AE title (restrict with --allow)")
+        return (f"listening as {local.ae_title} on {local.bind or '0.0.0.0'}:{self.port} ({where})"
+                f"{', TLS' if local.tls_cert else ''}, accepting {callers}; {_SYNC_WORDS.get(local.sync, '')}; "
+                f"into {self.db_path}")
 
     @property
     def port(self) -> int:
@@ -236,6 +283,15 @@ class Listener:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        if self._identity is not None:
+            identity.release(*self._identity)
+            self._identity = None
+        self._stop_threads()
+
+    def _stop_threads(self) -> None:
+        if self._group is not None:
+            self._group.close()
+            self._group = None
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join()

@@ -14,6 +14,9 @@ from .. import paths
 from ..errors import NodeError
 
 RETRIEVE_METHODS = ("move", "get")
+# How the listener makes a received instance durable before answering success (see .durable): flush each file
+# and its folder, one file-system flush shared by the instances arriving meanwhile, or none (storescp's way)
+SYNC_MODES = ("file", "batch", "none")
 _LITERAL = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:]+):(?P<port>\d{1,5})$")
 
 
@@ -29,6 +32,7 @@ class LocalNode:
     tls_cert: str = ""  # with tls_key: the listener speaks DICOM over TLS only
     tls_key: str = ""
     tls_ca: str = ""  # when set, callers must present a certificate signed by this CA
+    sync: str = "file"  # one of SYNC_MODES
 
     def ssl_context(self):
         """The server-side SSL context of the listener (None: plain TCP)."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..errors import NetworkError
+from . import identity
 from .associate import application_entity, associate, port_open
 from .nodes import LocalNode, RemoteNode
 from .query import QueryFilters, query
@@ -21,6 +23,7 @@ from .wire import STUDY_ROOT_GET as GET
 from .wire import STUDY_ROOT_MOVE as MOVE
 
 MOVE_LISTENER_PROBE_S = 0.5  # is our listener up? (else one runs for the duration of the C-MOVE)
+ARRIVAL_WAIT_S = 5.0  # how long a running listener of this database may take to index what a C-MOVE sent
 
 
 @dataclass
@@ -131,6 +134,17 @@ def execute(db, node: RemoteNode, plan: RetrievePlan, method: str, local: LocalN
             cancel: threading.Event | None = None) -> RetrieveReport:
     """Fetch what ``plan`` says is needed, one C-MOVE/C-GET per study/series (the missing instances of each)."""
     report = RetrieveReport(node.address, method, plan.requested, plan.already_here)
+    destination = destination or local.ae_title
+    if method == "move" and destination == local.ae_title and any(t.needed for t in plan.targets):
+        with receiving(db, local):  # one listener for every C-MOVE of the plan, not one per series
+            _execute(db, node, plan, method, local, report, progress, destination, cancel)
+    else:
+        _execute(db, node, plan, method, local, report, progress, destination, cancel)
+    return report
+
+
+def _execute(db, node: RemoteNode, plan: RetrievePlan, method: str, local: LocalNode, report: RetrieveReport,
+             progress: Callable[[int, int], None] | None, destination: str, cancel: threading.Event | None) -> None:
     total = report.requested - report.already_here
     done = 0
     for target in plan.targets:
@@ -149,8 +163,7 @@ def execute(db, node: RemoteNode, plan: RetrievePlan, method: str, local: LocalN
         if method == "get":
             done += get(db, node, local, target, report, tick)
         else:
-            done += move(db, node, local, target, report, tick, destination or local.ae_title)
-    return report
+            done += move(db, node, local, target, report, tick, destination, ready=True)
 
 
 def _locate(node: RemoteNode, uid: str, local: LocalNode) -> tuple[str, list[dict[str, str]]]:
@@ -254,36 +267,96 @@ def _final_status_problem(code: int, comment: str, completed: int, node: RemoteN
     return ""
 
 
-def move(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: RetrieveReport, tick,
-         destination: str) -> int:
-    """One C-MOVE of ``target`` to ``destination``; our listener receives (started for the duration when
-    nothing answers on our port). Returns the sub-operations completed; counts and errors go to ``report``."""
+@contextlib.contextmanager
+def receiving(db, local: LocalNode) -> Iterator[None]:
+    """Our listener for C-MOVEs to our AE title, for the duration: the one running for this database, or one
+    started here (and stopped, after indexing what it received). Raises NetworkError when another program holds
+    our port (another database's listener, :mod:`.identity`): the images would land there."""
     from .listener import Listener
 
-    listener = None
-    if not port_open("127.0.0.1" if local.bind in ("0.0.0.0", "") else local.bind, local.port,
-                     MOVE_LISTENER_PROBE_S):
-        listener = Listener(db.root, local)  # nobody listens for us: receive for the duration
-        listener.start()
+    if port_open("127.0.0.1" if local.bind in ("0.0.0.0", "") else local.bind, local.port, MOVE_LISTENER_PROBE_S):
+        if not identity.serves(db.root, local.port):
+            raise NetworkError(_port_held_elsewhere(db, local))
+        yield
+        return
+    listener = Listener(db.root, local)  # nobody listens for us: receive for the duration
+    listener.start()
     try:
-        ae = application_entity(local, node)
-        ae.add_requested_context(MOVE)
-        assoc = associate(ae, node)
-        try:
-            done = _follow(assoc.send_c_move(_identifier(target), destination, MOVE), node, report, Service.MOVE,
-                           tick, LocalNode(destination, local.port), assoc)
-        finally:
-            if assoc.is_established:
-                assoc.release()
+        yield
     finally:
-        if listener is not None:
-            listener.stop()
+        listener.stop()
+
+
+def move(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: RetrieveReport, tick,
+         destination: str, ready: bool = False) -> int:
+    """One C-MOVE of ``target`` to ``destination``. To our AE title: our listener receives (``ready``: the caller
+    holds :func:`receiving` already; else it is set up for this C-MOVE alone), and only what reached this database
+    counts. Returns the sub-operations completed; counts and errors go to ``report``."""
+    to_us = destination == local.ae_title  # else the images go to a third node, by the user's choice
+    if to_us and not ready:
+        with receiving(db, local):
+            return move(db, node, local, target, report, tick, destination, ready=True)
+    before = _here(db, target) if to_us else 0
+    completed_before = report.completed
+    ae = application_entity(local, node)
+    ae.add_requested_context(MOVE)
+    assoc = associate(ae, node)
+    try:
+        done = _follow(assoc.send_c_move(_identifier(target), destination, MOVE), node, report, Service.MOVE,
+                       tick, LocalNode(destination, local.port), assoc)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    if to_us:
+        done = _arrived(db, target, before, done, report, completed_before, node, local)
     return done
+
+
+def _port_held_elsewhere(db, local: LocalNode) -> str:
+    return (f"port {local.port} is held by a program that is not this database's listener (another database's "
+            f"dicomtui listener, or another DICOM receiver): a C-MOVE to {local.ae_title} would deliver the images "
+            f"there, not into {db.root}. Stop that program, retrieve with --method get, or give this database's "
+            f"listener another port (dicomtui nodes local --port N, and the same port in the peer's entry for "
+            f"{local.ae_title})")
+
+
+def _here(db, target: RetrieveTarget) -> int:
+    """How many instances of ``target`` the database holds."""
+    if target.missing:
+        return sum(db.find("instance", uid) is not None for uid in target.missing)
+    from ..levels import Item, Level
+
+    level, uid = (Level.SERIES, target.series_uid) if target.series_uid else (Level.STUDY, target.study_uid)
+    row = db.find(level, uid)
+    return len(db.instance_rows([Item(level, row["id"])], "id")) if row is not None else 0
+
+
+def _arrived(db, target: RetrieveTarget, before: int, done: int, report: RetrieveReport, completed_before: int,
+             node: RemoteNode, local: LocalNode) -> int:
+    """What the C-MOVE really brought into the database: the peer's count of completed sub-operations says what
+    it sent to our AE title's address, not where that landed. Fine when the database now holds at least as many
+    of the requested instances as the peer sent (some may have been here before: sent again, replaced); else only
+    the new ones count. A listener of this database running in another process indexes at the end of each
+    association: wait for it a moment (at most ARRIVAL_WAIT_S)."""
+    deadline = time.monotonic() + ARRIVAL_WAIT_S
+    here = _here(db, target)
+    while here < done and time.monotonic() < deadline:
+        time.sleep(0.02)
+        here = _here(db, target)
+    if here >= done:
+        return done
+    arrived = max(here - before, 0)
+    report.completed = completed_before + arrived
+    report.errors.append(f"{node.address} reports {done} instances sent to {local.ae_title}, but only {arrived} "
+                         f"arrived in this database ({db.root}): the peer may send {local.ae_title} to another "
+                         f"host or port than ours ({local.port}) — check its entry for {local.ae_title}")
+    return arrived
 
 
 def get(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: RetrieveReport, tick) -> int:
     """One C-GET of ``target``: the peer's C-STOREs on the same association are made durable in the
-    database storage and indexed (even when cancelled: nothing received is lost). Returns instances received."""
+    database storage (as ``local.sync`` says: :func:`.listener.store_received`) and indexed (even when cancelled:
+    nothing received is lost). Returns instances received."""
     from pynetdicom import StoragePresentationContexts, build_role, evt
 
     from .listener import store_received
@@ -298,7 +371,7 @@ def get(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: 
     received = []
 
     def on_store(event) -> int:
-        record, status, _problem = store_received(db.root, event.encoded_dataset(include_meta=True))
+        record, status, _problem = store_received(db.root, event.encoded_dataset(include_meta=True), local.sync)
         if record is not None:
             received.append(record)
         return status

@@ -33,7 +33,9 @@ from .wire import (
     abort_pdu,
     decode_command,
     pdv_header,
+    quick_ack,
     store_request,
+    tcp_tuned,
     u16,
     user_information,
 )
@@ -61,6 +63,7 @@ class StoreAssociation:
     accepted: dict[int, tuple[str, str]] = field(default_factory=dict)  # context id → (abstract, transfer)
     peer_max_pdu: int = 0
     is_established: bool = True
+    quick: bool = False  # acknowledge each read at once (wire.quick_ack): a peer answering with Nagle on never waits
     _message_id: int = 0
 
     # ---- opening ---------------------------------------------------------------------------------------------
@@ -88,6 +91,7 @@ class StoreAssociation:
         pdu = A_ASSOCIATE_RQ()
         pdu.from_primitive(request)
         self = cls(sock, timeout)
+        self.quick = tcp_tuned(sock)
         sock.settimeout(timeout)
         try:
             sock.sendall(pdu.encode())
@@ -124,6 +128,8 @@ class StoreAssociation:
             chunk = self.sock.recv(n - got)
             if not chunk:
                 raise PeerGone("the peer closed the connection")
+            if self.quick:
+                quick_ack(self.sock)
             chunks.append(chunk)
             got += len(chunk)
         return b"".join(chunks)

@@ -10,6 +10,7 @@ against pydicom's and pynetdicom's encoders in ``tests/test_net_codec.py``. What
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections.abc import Iterable
 
@@ -55,6 +56,30 @@ PDV_HEADER = struct.Struct(">LBB")  # item length, presentation context id, mess
 
 RELEASE_RQ_PDU = bytes([RELEASE_RQ, 0, 0, 0, 0, 4, 0, 0, 0, 0])
 RELEASE_RP_PDU = bytes([RELEASE_RP, 0, 0, 0, 0, 4, 0, 0, 0, 0])
+
+
+TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only: acknowledge at once
+
+
+def tcp_tuned(sock: socket.socket) -> bool:
+    """Turn Nagle's algorithm off on our side (TCP_NODELAY); whether :func:`quick_ack` works on ``sock`` (TCP
+    on Linux, plain or under TLS)."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return TCP_QUICKACK is not None and sock.family in (socket.AF_INET, socket.AF_INET6)
+
+
+def quick_ack(sock: socket.socket) -> None:
+    """Acknowledge the bytes read so far at once (Linux TCP_QUICKACK), re-armed after every read because the
+    kernel leaves quick-ack mode by itself.
+
+    Why: a sender with Nagle's algorithm on (Debian's DCMTK without TCP_NODELAY=1, Orthanc's C-MOVE
+    sub-associations, many modalities) holds its next small segment until the previous one is acknowledged, and
+    Linux delays the ACK of a segment it answers nothing to by up to 40 ms: 200 small instances from storescu
+    took 9.0 s instead of 0.2 s (PEERS.md). With the ACK sent at once the sender never waits."""
+    try:  # noqa: SIM105 - once per read: a try costs nothing, contextlib.suppress builds a context manager
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_QUICKACK, 1)  # type: ignore[arg-type]
+    except OSError:
+        pass
 
 
 class AbortAssociation(Exception):
