@@ -29,7 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("uid", metavar="SERIES_UID")
     p.add_argument("--loadable", type=int, metavar="N",
                    help="which loadable (number from `examine`; default: the selected one)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.nii, OUT.nii.gz or OUT.nrrd")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="OUT.nii, OUT.nii.gz or OUT.nrrd, or a folder: PatientID_SeriesNumber_Description.nii.gz in it")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite OUT when it exists (else the name gets a letter suffix, as dcm2niix does)")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when the loadable has warnings")
     p.add_argument("--regularize", action="store_true",
                    help="resample an unevenly spaced, gapped or tilted series onto a regular grid")
@@ -91,6 +94,15 @@ def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
+def _output_folder(output: str) -> Path | None:
+    """The folder ``load -o`` names (an existing folder, or a path ending in a separator), else None: a file."""
+    path = Path(output).expanduser()
+    if output.endswith(("/", "\\")) or path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return None
+
+
 class _WarningLine(logging.Handler):
     """The core's log of a file read with a library warning ("path: text"), as our other warnings are printed."""
 
@@ -103,9 +115,12 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     unloadable series (LoadError, PixelError) or an unwritable volume (VolumeWriteError) is a DicomtuiError: main
     prints its sentence and exits 2. Exit 1 when --strict refuses a loadable with warnings."""
     from ..core.examine import LoadOptions, LoadReport, choose, load_loadables
+    from ..core.naming import free_path, output_stem
     from ..core.volume_io import output_format, write_volume
 
-    output_format(args.output)  # before any work: a wrong extension fails at once
+    folder = _output_folder(args.output)
+    if folder is None:
+        output_format(args.output)  # before any work: a wrong extension fails at once
     with open_database(db_path, create=False, read_only=True) as db:
         loadables = _examine(db, [args.uid], args.split_by_time)
         if loadables is None:
@@ -131,7 +146,18 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         err(report.summary())
         return EXIT_FATAL
     volumes = report.volumes
-    written = write_volume(volumes, args.output)
+    loadable = report.loaded[0].loadable
+    if folder is not None:
+        with open_database(db_path, create=False, read_only=True) as db:
+            target = folder / f"{output_stem(db, loadable.series_uid, loadable.name)}.nii.gz"
+    else:
+        target = Path(args.output)
+    if not args.force:
+        free = free_path(target)
+        if free != target:
+            err(f"{target} exists: writing {free.name} instead (--force overwrites)")
+        target = free
+    written = write_volume(volumes, target)
     first = volumes[0]
     k, j, i = first.array.shape
     count = f" × {len(volumes)} volumes" if len(volumes) > 1 else ""
