@@ -38,7 +38,8 @@ def test_a_long_description_is_cut() -> None:
 
 
 def test_series_stem_is_patient_id_series_number_description() -> None:
-    assert series_stem({"PatientID": "P 01", "SeriesNumber": 3, "SeriesDescription": "T1 MPRAGE"}) == "P_01_3_T1_MPRAGE"
+    row = {"PatientID": "P 01", "SeriesNumber": 3, "SeriesDescription": "T1 MPRAGE"}
+    assert series_stem(row) == "P_01_3_T1_MPRAGE"
     assert series_stem({"PatientID": "P1", "SeriesNumber": None, "SeriesDescription": ""}) == "P1"
     assert series_stem({"PatientID": "P1", "name": "3 T1 (part 2)"}) == "P1_3_T1_part_2"
     assert series_stem({}) == "volume"
@@ -113,7 +114,8 @@ def test_cli_load_names_from_the_series_and_never_overwrites_without_force(tmp_p
     first = (out / "J1_2_T1_ax.nii.gz").stat().st_mtime_ns
     capsys.readouterr()
     assert main(["--db", db, "load", "1.2.3.9", "-o", str(out)]) == 0
-    assert "J1_2_T1_ax.nii.gz exists: writing J1_2_T1_axa.nii.gz instead (--force overwrites)" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "J1_2_T1_ax.nii.gz exists: writing J1_2_T1_axa.nii.gz instead (--force overwrites)" in said
     assert (out / "J1_2_T1_axa.nii.gz").exists() and (out / "J1_2_T1_ax.nii.gz").stat().st_mtime_ns == first
     assert main(["--db", db, "load", "1.2.3.9", "-o", str(out), "--force"]) == 0
     assert not (out / "J1_2_T1_axb.nii.gz").exists()
