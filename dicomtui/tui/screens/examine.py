@@ -6,9 +6,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, Static
+from textual.widgets import Header, Label, Static
 
 from ...core.examine import Loadable, choose
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkColumn, MarkTable
 
 COLUMNS = [("Series", "series"), ("Name", "name"), ("Plugin", "plugin"), ("Confidence", "confidence"),
@@ -34,7 +35,7 @@ class ExamineScreen(Screen):
         yield Label("Loadables: the default selection is marked; space toggles, Enter loads", classes="pane-title")
         yield MarkTable(COLUMNS, mark=LOAD, id="loadables")
         yield Static("", id="loadable-warnings")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#loadables", MarkTable)

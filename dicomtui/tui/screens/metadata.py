@@ -8,10 +8,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from ...core import metadata
 from ...core.text import printable
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 
 COLUMNS = [("Tag", "tag"), ("Keyword", "keyword"), ("VR", "vr"), ("Value", "value")]
@@ -42,7 +43,7 @@ class MetadataScreen(Screen):
         yield Input(placeholder="filter: text, or re:regex", id="metadata-filter")
         yield MarkTable(COLUMNS, mark=None, max_width=None, id="metadata-table")  # values are shown whole
         yield Static("", id="metadata-status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.read_file()

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.widgets import DataTable, Header, Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
 from ...core.database import DicomDatabase
@@ -20,6 +20,7 @@ from ...core.errors import NetworkError, NodeError
 from ...core.levels import series_label
 from ...core.net.nodes import Nodes, RemoteNode, load_nodes, save_nodes
 from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
 from .node_form import NodeForm
@@ -113,7 +114,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         with Horizontal(id="net-work"):
             yield ProgressBar(id="net-progress", show_eta=False)
             yield Static("", id="net-message")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#nodes-table", DataTable)
