@@ -67,6 +67,8 @@ _FORMATS = {level: cell_format(level) for level in LEVELS}
 class BrowserScreen(Screen):
     """Patient → study → series browser."""
 
+    AUTO_FOCUS = "#patient-table"  # not Textual's default, the first focusable widget: that is a filter box
+
     BINDINGS = [
         Binding("enter", "load", "Load", id="load", tooltip="Load the selection with the default loadables",
                 priority=True),

@@ -33,9 +33,12 @@ MIN_SQUEEZED = 16  # a fitted column is not squeezed below its heading or this m
 def fit_widths(natural: Sequence[int], least: Sequence[int], room: int) -> list[int]:
     """Column widths that fit ``room`` cells: ``natural`` when they fit; else the widest columns squeezed first,
     none below its ``least``; when even those do not fit, the last columns hidden (width 0) whole, so that no
-    column is ever shown as a stump of one or two characters. The first column is always kept."""
-    for n in range(len(natural), 0, -1):
-        if sum(least[:n]) > room - 2 * (n - 1) and n > 1:
+    column is ever shown as a stump of one or two characters. The first column is always kept (cut to ``room``
+    when it has to be)."""
+    if not natural:
+        return []
+    for n in range(len(natural), 1, -1):
+        if sum(least[:n]) > room - 2 * (n - 1):
             continue
         widths = list(natural[:n])
         budget = room - 2 * (n - 1)  # less the gaps between the columns shown
@@ -46,7 +49,7 @@ def fit_widths(natural: Sequence[int], least: Sequence[int], room: int) -> list[
             widest = max(squeezable, key=lambda c: widths[c])
             widths[widest] -= 1
         return widths + [0] * (len(natural) - n)
-    return []
+    return [max(min(natural[0], room), 1)] + [0] * (len(natural) - 1)
 
 
 @dataclass(frozen=True)
