@@ -21,22 +21,21 @@ from ..core.database import DicomDatabase
 from ..core.errors import DatabaseError, NodeError
 from ..core.examine import ExamineOptions, Loadable, LoadOptions, LoadProgress, choose, examine_series, load_loadables
 from ..core.levels import Item, Level, series_label
+from ..core.plural import counted
 from ..core.selection import delete_plan, instance_files
 from .messages import Deleted, Examined, ListenerStopped, Status, VolumesLoaded
 from .screens.browser import BrowserScreen
 from .screens.confirm import ConfirmScreen, MessageScreen, ShowsWorkerErrors
 from .screens.databases import DatabasesScreen
 from .screens.examine import ExamineScreen
-from .screens.help import HelpScreen
+from .screens.help import HelpScreen, group_name, keyed_classes
 from .screens.import_ import ImportScreen
 from .screens.metadata import MetadataScreen
 from .screens.network import NetworkScreen
-from .screens.node_form import NodeForm
 from .screens.send import SendScreen
 from .screens.settings import SettingsScreen
-from .screens.viewer import SaveScreen, ViewerScreen
+from .screens.viewer import ViewerScreen
 from .widgets.slice_view import ViewerItem
-from .widgets.tables import MarkTable
 
 
 class DicomTuiApp(ShowsWorkerErrors, App):
@@ -138,15 +137,11 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         known = {b.id for _name, bindings in self.binding_groups() for b in bindings if b.id}
         self.push_screen(SettingsScreen(self.settings, self.settings_path, known), saved)
 
-    SCREENS_WITH_KEYS = [("everywhere", None), ("browser", BrowserScreen), ("browser tables", MarkTable),
-                         ("viewer", ViewerScreen), ("examine", ExamineScreen), ("metadata", MetadataScreen),
-                         ("import", ImportScreen), ("save", SaveScreen), ("databases", DatabasesScreen),
-                         ("settings", SettingsScreen), ("confirm", ConfirmScreen), ("message", MessageScreen),
-                         ("network", NetworkScreen), ("node form", NodeForm), ("send", SendScreen)]
-
     def binding_groups(self) -> list[tuple[str, list[Binding]]]:
-        """Every screen's bindings, for the help and for checking the key map's ids."""
-        return [(name, list((cls or type(self)).BINDINGS)) for name, cls in self.SCREENS_WITH_KEYS]
+        """Every screen's and widget's bindings (found by ``keyed_classes``, not listed by hand), the app's first,
+        for the help and for checking the key map's ids."""
+        return [("everywhere", list(type(self).BINDINGS)),
+                *[(group_name(cls), list(cls.BINDINGS)) for cls in keyed_classes()]]
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_groups(), self.settings.keymap))
@@ -241,7 +236,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
 
     @on(ListenerStopped)
     def _listener_stopped(self, message: ListenerStopped) -> None:
-        self.notify(f"Listener stopped ({message.indexed} instances received)")
+        self.notify(f"Listener stopped ({counted(message.indexed, 'instance')} received)")
 
     # ---- metadata --------------------------------------------------------------------------------------------
 

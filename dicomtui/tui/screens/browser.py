@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, Label, Static
 
 from ...core.levels import BROWSER_COLUMNS, HIERARCHY, Item, Level, browser_columns, column, format_value
+from ...core.plural import counted
 from ...core.selection import describe, marked
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
@@ -82,7 +83,8 @@ class BrowserScreen(Screen):
         # priority: the app moves the focus before it forwards the next keys (typed or pasted right after /)
         Binding("slash", "search", "Search", id="search", tooltip="Type in the filter box of the current pane",
                 priority=True),
-        Binding("escape", "leave_search", "Tables", show=False, id="leave_search"),
+        Binding("escape", "leave_search", "Tables", show=False, id="leave_search",
+                tooltip="Leave the filter box for its table (the filter stays)"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh", tooltip="Read the database again"),
         # priority: also from a filter box, Tab leaves it for the next table (one-letter commands stay commands)
         Binding("tab", "pane(1)", "Next table", show=False, id="pane_next", priority=True,
@@ -202,8 +204,8 @@ class BrowserScreen(Screen):
         stats = self._totals[1]
         marks = sum(len(self.table(level).marked) for level in LEVELS)
         status.update(  # counts first: a long database path is what gets cut on a narrow terminal; one fixed line
-            f"{stats['patients']} patients, {stats['studies']} studies, {stats['series']} series,"
-            f" {stats['instances']} instances" + (f"  ·  {marks} marked" if marks else "")
+            ", ".join(counted(stats[level.plural], level.value) for level in HIERARCHY)
+            + (f"  ·  {marks} marked" if marks else "")
             + ("" if stats["instances"] else "  ·  empty: press i to import a folder") + f"  ·  {self.db.root}",
             layout=False,
         )

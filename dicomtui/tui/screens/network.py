@@ -17,8 +17,10 @@ from textual.worker import get_current_worker
 
 from ...core.database import DicomDatabase
 from ...core.errors import NetworkError, NodeError
-from ...core.levels import series_label
+from ...core.levels import Level, column, format_value, series_label
 from ...core.net.nodes import Nodes, RemoteNode, load_nodes, save_nodes
+from ...core.paths import nodes_file
+from ...core.plural import counted
 from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
@@ -36,6 +38,16 @@ QUERY_FIELDS = [("q-name", "Patient name", "name"), ("q-id", "Patient ID", "pati
 RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "StudyDate"),
                   ("Description", "Description"), ("Modality", "Modality"), ("Series", "NumberOfStudyRelatedSeries"),
                   ("Images", "Images")]
+
+
+_DATE = column(Level.STUDY, "StudyDate")
+
+
+def result_cell(key: str, value: object) -> str:
+    """A result cell's text, as the browser shows it: dates as YYYY-MM-DD, nothing for a missing value."""
+    if key == "StudyDate":
+        return format_value(_DATE, value)
+    return "" if value is None else str(value)
 
 
 def result_row(n: int, level: str, answer: dict[str, str]) -> dict[str, str | int]:
@@ -90,6 +102,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.nodes: Nodes = Nodes()
         self.level = "study"
         self.cancel = threading.Event()
+        self._nodes_stamp: tuple[int, int] | None = None  # the nodes file as last read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -126,11 +139,30 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.query_one("#net-progress", ProgressBar).display = False
         self.refresh_listener()
         self.set_interval(0.5, self.refresh_listener)
+        self.set_interval(1.0, self.notice_nodes)
         table.focus()
 
     # ---- nodes -----------------------------------------------------------------------------------------------
 
+    def nodes_stamp(self) -> tuple[int, int] | None:
+        """(mtime ns, size) of the nodes file, None when it does not exist: what tells a change by the CLI."""
+        try:
+            stat = (self.app.nodes_path or nodes_file()).stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def notice_nodes(self) -> None:
+        """Read the nodes again when another process (``dicomtui nodes add``) changed the file, the cursor kept
+        on the node it was on."""
+        if self.nodes_stamp() != self._nodes_stamp:
+            table = self.query_one("#nodes-table", DataTable)
+            current = (table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+                       if table.row_count else None)
+            self.reload_nodes(select=current)
+
     def reload_nodes(self, select: str | None = None) -> None:
+        self._nodes_stamp = self.nodes_stamp()
         try:
             self.nodes = load_nodes(self.app.nodes_path)
         except NodeError as exc:
@@ -270,9 +302,9 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.query_one("#q-level", Select).value = level
         table = self.query_one("#query-results", MarkTable)
         table.marked.clear()
-        table.fill([result_row(n, level, a) for n, a in enumerate(answers)])
+        table.fill([result_row(n, level, a) for n, a in enumerate(answers)], result_cell)
         table.focus()
-        self.say(f"{len(answers)} {'studies' if level == 'study' else 'series'} found"
+        self.say(f"{counted(len(answers), level)} found"
                  + ("; mark with space, r retrieves" if answers else ""))
 
     @on(MarkTable.Selected, "#query-results")
@@ -352,7 +384,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
                     f"{', TLS' if local.tls_cert else ''}{callers})")
         else:
             text = (f"Listener running as {listener.local.ae_title} on {listener.local.bind}:{listener.port}  ·  "
-                    f"{listener.indexed} instances indexed into {listener.db_path}  ·  l stops it")
+                    f"{counted(listener.indexed, 'instance')} indexed into {listener.db_path}  ·  l stops it")
         self.query_one("#listener-status", Static).update(text)
         table = self.query_one("#associations", DataTable)
         rows = listener.associations[-50:] if listener is not None else []
