@@ -25,6 +25,7 @@ from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
+from .form_keys import FIELD_KEYS
 from .node_form import NodeForm
 
 if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start does not need
@@ -95,6 +96,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         Binding("r", "retrieve", "Retrieve", id="retrieve", tooltip="Retrieve the marked (or highlighted) results"),
         Binding("l", "listener", "Listener", id="listener", tooltip="Start or stop our C-STORE listener"),
         Binding("escape", "cancel_or_back", "Cancel / back", id="network_back"),
+        *FIELD_KEYS,
     ]
 
     def __init__(self) -> None:

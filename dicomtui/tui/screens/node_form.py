@@ -27,6 +27,7 @@ def field(label: str, widget: Widget) -> Vertical:
 class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
     """Add or edit a node preset; dismissed with (old name, node) once it validates."""
 
+    AUTO_FOCUS = "#n-name"
     BINDINGS = [Binding("escape", "close", "Cancel", id="node_form_close"),
                 Binding("ctrl+s", "save", "Save", id="node_form_save"), *FIELD_KEYS]
 
@@ -37,7 +38,8 @@ class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
 
     def compose(self) -> ComposeResult:
         n = self.node or RemoteNode("", "", "", 104)
-        with VerticalScroll(classes="dialog wide", id="node-form"):
+        # scrolls on a short terminal, but is not a stop of Tab itself: Tab goes field to field
+        with VerticalScroll(classes="dialog wide", id="node-form", can_focus=False):
             yield Label("Edit node" if self.node else "Add node", classes="pane-title")
             with Horizontal(classes="row"):
                 yield field("Name", Input(n.name, placeholder="e.g. pacs", id="n-name"))

@@ -13,13 +13,14 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ...config import RENDERERS, Settings, SettingsError, config_file, save_settings
 from ...core.levels import ImportMode
+from .form_keys import FIELD_KEYS
 
 
 class SettingsScreen(ModalScreen[Settings | None]):
     """Dismissed with the saved settings, or None when cancelled."""
 
     BINDINGS = [Binding("escape", "close", "Cancel", id="settings_close"),
-                Binding("ctrl+s", "save", "Save", id="settings_save")]
+                Binding("ctrl+s", "save", "Save", id="settings_save"), *FIELD_KEYS]
 
     def __init__(self, settings: Settings, path: Path | None = None, binding_ids: set[str] | None = None) -> None:
         super().__init__()
