@@ -131,3 +131,17 @@ async def test_120_columns_show_the_footer_whole(app: DicomTuiApp) -> None:
         await pilot.pause(0.1)
         footer = app.screen._compositor.render_strips()[-1].text
         assert "/ Search" in footer and "? Help" in footer and "q Quit" in footer, footer
+
+
+async def test_the_metadata_filter_is_not_a_tab_stop(app: DicomTuiApp) -> None:
+    """The same trap on the metadata screen: Tab went into its filter box and n (next file) was typed there."""
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.press("m")
+        await pilot.pause()
+        await pilot.press("tab", "n")
+        assert focused_id(app) == "metadata-table"
+        assert "file 2/8" in str(app.screen.query_one("#metadata-file").render())
+        await pilot.press("slash", *"re:a/b")  # / is typed inside the box
+        assert app.screen.query_one("#metadata-filter", Input).value == "re:a/b"
+        await pilot.press("tab")
+        assert focused_id(app) == "metadata-table"
