@@ -32,10 +32,9 @@ from dicomtui.tui.screens.node_form import NodeForm
 from dicomtui.tui.screens.save import SaveScreen
 from dicomtui.tui.widgets.slice_view import ViewerItem
 from dicomtui.tui.widgets.tables import MarkTable
-from tests.conftest import require_program
 
 from .conftest import settle, text
-from .test_tmux import Tmux
+from .test_tmux import Tmux, tmux  # noqa: F401 (the fixture: tmux on a private socket)
 
 SIZE = (120, 34)
 
@@ -113,34 +112,25 @@ async def test_every_field_of_the_node_form_has_a_label(app: DicomTuiApp) -> Non
             "Name", "AE title", "Host", "Port", "Retrieve with", "Timeout (s)", "TLS", "CA file"}
 
 
-@pytest.fixture
-def tmux_session(tmp_path: Path):
-    server = Tmux(require_program("tmux", "tmux"), f"dicomtui-h14k-{os.getpid()}-{tmp_path.name[-8:]}")
-    try:
-        yield server
-    finally:
-        server("kill-server", check=False)
-
-
-def test_keys_typed_right_after_tab_land_in_the_next_field_in_tmux(tmux_session: Tmux, db_path: Path) -> None:
+def test_keys_typed_right_after_tab_land_in_the_next_field_in_tmux(tmux: Tmux, db_path: Path) -> None:  # noqa: F811
     """In a real terminal, keys sent together with Tab (a paste, a fast typist) reach the app in one read: the
     letters after Tab land in the next field, not in the one Tab left."""
     env = {key: os.environ[key] for key in ("XDG_CONFIG_HOME", "XDG_DATA_HOME")}
     command = " ".join(["exec", "env", "-u", "COLUMNS", "-u", "LINES",
                         *(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.quote(sys.executable),
                         "-m", "dicomtui", "--db", shlex.quote(str(db_path)), "--renderer", "halfblock"])
-    tmux_session("new-session", "-d", "-s", "app", "-x", "120", "-y", "34",
+    tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "34",
                  *[arg for k, v in env.items() for arg in ("-e", f"{k}={v}")], command)
-    tmux_session.wait("Patients (2)")
-    tmux_session.keys("n")
-    tmux_session.wait("Query (C-FIND")
-    tmux_session.keys("a")
-    tmux_session.wait("AE title")
+    tmux.wait("Patients (2)")
+    tmux.keys("n")
+    tmux.wait("Query (C-FIND")
+    tmux.keys("a")
+    tmux.wait("AE title")
     # one send-keys: name, Tab, AE title, Tab, host: delivered together
-    tmux_session("send-keys", "-t", "app", "p", "a", "c", "s", "Tab", "T", "H", "E", "M", "Tab", "h", "o", "s", "t")
-    tmux_session.wait(lambda s: "host" in s and "THEM" in s)
-    tmux_session.keys("C-s")
-    tmux_session.wait("Saved node pacs")
+    tmux("send-keys", "-t", "app", "p", "a", "c", "s", "Tab", "T", "H", "E", "M", "Tab", "h", "o", "s", "t")
+    tmux.wait(lambda s: "host" in s and "THEM" in s)
+    tmux.keys("C-s")
+    tmux.wait("Saved node pacs")
     saved = tomllib.loads((Path(env["XDG_CONFIG_HOME"]) / "dicomtui" / "nodes.toml").read_text())
     assert saved["nodes"]["pacs"]["ae_title"] == "THEM" and saved["nodes"]["pacs"]["host"] == "host"
 
