@@ -135,6 +135,19 @@ def test_keys_typed_right_after_tab_land_in_the_next_field_in_tmux(tmux: Tmux, d
     assert saved["nodes"]["pacs"]["ae_title"] == "THEM" and saved["nodes"]["pacs"]["host"] == "host"
 
 
+async def test_every_query_field_has_a_label_and_fits_80_columns(app: DicomTuiApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        screen = app.screen
+        for widget in [*screen.query(".query-field"), screen.query_one("#q-level")]:
+            labels = [str(label.render()) for label in widget.parent.query(".field-label")]
+            assert labels and labels[0], widget.id
+            assert widget.size.width >= 8, widget.id  # room to see what is typed
+        shown = screen_text(app)
+        assert "Patient name" in shown and "Description" in shown and "Level" in shown
+
+
 async def test_the_network_screen_notices_nodes_added_by_the_cli(app: DicomTuiApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n")

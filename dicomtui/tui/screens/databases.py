@@ -15,7 +15,7 @@ from textual.widgets.option_list import Option
 from ...core.database import DB_FILE
 from ...core.plural import counted
 from .confirm import ConfirmScreen
-from .form_keys import FIELD_KEYS
+from .forms import FIELD_KEYS
 from .import_ import DirectorySuggester
 
 

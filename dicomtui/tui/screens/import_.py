@@ -21,7 +21,7 @@ from ...core.indexer import ImportProgress, ImportReport, run_import
 from ...core.levels import ImportMode
 from ..messages import ImportFinished, ImportProgressed
 from .confirm import ShowsWorkerErrors
-from .form_keys import FIELD_KEYS
+from .forms import FIELD_KEYS
 
 
 class DirectorySuggester(Suggester):

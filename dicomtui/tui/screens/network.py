@@ -25,7 +25,7 @@ from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
-from .form_keys import FIELD_KEYS
+from .forms import FIELD_KEYS, field
 from .node_form import NodeForm
 
 if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start does not need
@@ -33,9 +33,10 @@ if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start
     from ...core.net.query import QueryFilters
     from ...core.net.retrieve import RetrieveReport
 
-QUERY_FIELDS = [("q-name", "Patient name", "name"), ("q-id", "Patient ID", "patient_id"),
-                ("q-date", "Date (YYYYMMDD-YYYYMMDD)", "date"), ("q-modality", "Modality (CT,MR)", "modality"),
-                ("q-accession", "Accession", "accession"), ("q-description", "Description", "description")]
+# (field id, label, QueryFilters attribute, example)
+QUERY_FIELDS = [("q-name", "Patient name", "name", "Doe^J*"), ("q-id", "Patient ID", "patient_id", ""),
+                ("q-date", "Date", "date", "YYYYMMDD-YYYYMMDD"), ("q-modality", "Modality", "modality", "CT,MR"),
+                ("q-accession", "Accession", "accession", ""), ("q-description", "Description", "description", "")]
 RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "StudyDate"),
                   ("Description", "Description"), ("Modality", "Modality"), ("Series", "NumberOfStudyRelatedSeries"),
                   ("Images", "Images")]
@@ -115,14 +116,14 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             with Vertical(id="query-pane", classes="pane"):
                 yield Label("Query (C-FIND, study root)", classes="pane-title")
                 with Horizontal(classes="query-row"):
-                    for field_id, label, _ in QUERY_FIELDS[:3]:
-                        yield Input(placeholder=label, id=field_id, classes="query-field")
+                    for field_id, label, _, example in QUERY_FIELDS[:3]:
+                        yield field(label, Input(placeholder=example, id=field_id, classes="query-field"))
                 with Horizontal(classes="query-row"):
-                    for field_id, label, _ in QUERY_FIELDS[3:]:
-                        yield Input(placeholder=label, id=field_id, classes="query-field")
-                    yield Select([("studies", "study"), ("series", "series")], value="study", allow_blank=False,
-                                 id="q-level")
-                yield MarkTable(RESULT_COLUMNS, id="query-results")
+                    for field_id, label, _, example in QUERY_FIELDS[3:]:
+                        yield field(label, Input(placeholder=example, id=field_id, classes="query-field"))
+                    yield field("Level", Select([("studies", "study"), ("series", "series")], value="study",
+                                                allow_blank=False, id="q-level"))
+                yield MarkTable(RESULT_COLUMNS, fit=True, id="query-results")
         with Vertical(id="listener-pane", classes="pane"):
             yield Static("", id="listener-status")
             yield DataTable(id="associations", zebra_stripes=True)
@@ -270,7 +271,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def filters(self) -> QueryFilters:
         from ...core.net.query import QueryFilters
 
-        values = {attr: self.query_one(f"#{field_id}", Input).value.strip() for field_id, _, attr in QUERY_FIELDS}
+        values = {attr: self.query_one(f"#{field_id}", Input).value.strip() for field_id, _, attr, _ in QUERY_FIELDS}
         return QueryFilters(**values)
 
     @on(Input.Submitted, ".query-field")

@@ -8,20 +8,12 @@ from dataclasses import replace
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ...core.net.nodes import RETRIEVE_METHODS, NodeError, RemoteNode, validate
-from .form_keys import FIELD_KEYS
-
-
-def field(label: str, widget: Widget) -> Vertical:
-    """A form field: its label above it (a placeholder disappears as soon as the field has a value)."""
-    widget.tooltip = label
-    widget.compact = True  # one line each: the whole form fits 80×24
-    return Vertical(Label(label, classes="field-label"), widget, classes="field")
+from .forms import FIELD_KEYS, field
 
 
 class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):

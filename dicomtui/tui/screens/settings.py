@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ...config import RENDERERS, Settings, SettingsError, config_file, save_settings
 from ...core.levels import ImportMode
-from .form_keys import FIELD_KEYS
+from .forms import FIELD_KEYS
 
 
 class SettingsScreen(ModalScreen[Settings | None]):
