@@ -145,3 +145,29 @@ async def test_the_metadata_filter_is_not_a_tab_stop(app: DicomTuiApp) -> None:
         assert app.screen.query_one("#metadata-filter", Input).value == "re:a/b"
         await pilot.press("tab")
         assert focused_id(app) == "metadata-table"
+
+
+async def test_at_80x24_every_field_of_every_dialog_can_be_reached_and_seen(app: DicomTuiApp) -> None:
+    """Settings, databases, the node form and the help at 80×24: Tab reaches every field, and the field with the
+    focus is on the screen (the dialog scrolls to it rather than cutting it off)."""
+    async with app.run_test(size=(80, 24)) as pilot:
+        for opener in (["comma"], ["o"], ["n", "a"], ["question_mark"]):
+            await pilot.press(*opener)
+            await pilot.pause()
+            dialog = app.screen
+            seen = set()
+            for _ in range(20):
+                focused = dialog.focused
+                assert focused is not None, opener
+                seen.add(focused.id)
+                region = focused.region
+                assert region.width > 0 and region.height > 0, (opener, focused.id)
+                assert region.y >= 0 and region.bottom <= 24 and region.right <= 80, (opener, focused.id, region)
+                await pilot.press("tab")
+                await pilot.pause()
+            assert len(seen) == len([w for w in dialog.focus_chain]), (opener, seen)
+            for _ in range(3):  # the dialog, and the network screen under the node form
+                if type(app.screen).__name__ != "BrowserScreen":
+                    await pilot.press("escape")
+                    await pilot.pause()
+            assert type(app.screen).__name__ == "BrowserScreen"

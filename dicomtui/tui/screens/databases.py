@@ -50,7 +50,7 @@ class DatabasesScreen(ModalScreen[Path | None]):
             yield OptionList(*[Option(f"{p}" + ("" if (p / DB_FILE).exists() else "  (missing)"),
                                       id=str(p)) for p in self.recent] or [Option("(none yet)", disabled=True)],
                              id="recent-list")
-            yield Label("Open or create a database folder (a new or empty folder becomes a new database):")
+            yield Label("Folder to open (a new or empty folder becomes a new database):")
             yield Input(placeholder="folder", id="database-path", suggester=DirectorySuggester())
             with Horizontal(classes="buttons"):
                 yield Button("Open / create", variant="primary", id="database-open")
