@@ -148,10 +148,10 @@ async def test_the_metadata_filter_is_not_a_tab_stop(app: DicomTuiApp) -> None:
 
 
 async def test_at_80x24_every_field_of_every_dialog_can_be_reached_and_seen(app: DicomTuiApp) -> None:
-    """Settings, databases, the node form and the help at 80×24: Tab reaches every field, and the field with the
+    """Settings, databases, the node form, the help and import at 80×24: Tab reaches every field, and the field with the
     focus is on the screen (the dialog scrolls to it rather than cutting it off)."""
     async with app.run_test(size=(80, 24)) as pilot:
-        for opener in (["comma"], ["o"], ["n", "a"], ["question_mark"]):
+        for opener in (["comma"], ["o"], ["n", "a"], ["question_mark"], ["i"]):
             await pilot.press(*opener)
             await pilot.pause()
             dialog = app.screen
