@@ -112,8 +112,7 @@ def binding_rows(groups: list[tuple[str, list[Binding]]],
                 prefix, start = _numbered(first) or ("", 0)
                 end = (_numbered(last) or ("", 0))[1]
                 shown = f"{keys[0]}…{keys[-1]}" if all(len(k) == 1 for k in keys) else " ".join(keys)
-                rows.append((screen, shown, f"{first.description}: {does}" if first.tooltip else does,
-                             f"{prefix}{start}…{end}"))
+                rows.append((screen, shown, does, f"{prefix}{start}…{end}"))
     return rows
 
 
