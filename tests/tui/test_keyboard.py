@@ -171,3 +171,13 @@ async def test_at_80x24_every_field_of_every_dialog_can_be_reached_and_seen(app:
                     await pilot.press("escape")
                     await pilot.pause()
             assert type(app.screen).__name__ == "BrowserScreen"
+
+
+async def test_the_viewer_footer_keeps_help_and_quit_at_80_columns(app: DicomTuiApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("tab", "tab", "enter")
+        await settle(app, pilot)
+        await pilot.pause(0.1)
+        assert type(app.screen).__name__ == "ViewerScreen"
+        footer = app.screen._compositor.render_strips()[-1].text
+        assert "? Help" in footer and "q Quit" in footer, footer

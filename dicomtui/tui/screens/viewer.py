@@ -7,10 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, OptionList, Static
+from textual.widgets import Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ...core.volume import PLANES
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.slice_view import SliceView, ViewerItem, Window
 
 
@@ -58,7 +59,7 @@ class ViewerScreen(Screen):
             with Vertical(id="view-pane"):
                 yield Static("", id="overlay")
                 yield SliceView(self.renderer, id="slice-view")
-        yield Footer()
+        yield KeysFooter()  # Help and Quit kept at 80 columns (widgets/keys_footer.py)
 
     def on_mount(self) -> None:
         self.refresh_list()
