@@ -95,12 +95,24 @@ def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def _output_folder(output: str) -> Path | None:
-    """The folder ``load -o`` names (an existing folder, or a path ending in a separator), else None: a file."""
+    """The folder ``load -o`` names (an existing folder, or a path ending in a separator: created when the volume
+    is written), else None: a file."""
     path = Path(output).expanduser()
-    if output.endswith(("/", "\\")) or path.is_dir():
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    return None
+    return path if output.endswith(("/", "\\")) or path.is_dir() else None
+
+
+def _output_path(output: str, folder: Path | None, stem: str, force: bool) -> Path:
+    """Where ``load`` writes: ``output``, or ``folder/stem.nii.gz`` (the folder created); an existing file is
+    overwritten only with ``force``, else the next free name is taken (dcm2niix's suffix) and said."""
+    from ..core.naming import free_path
+
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    target = Path(output) if folder is None else folder / f"{stem}.nii.gz"
+    free = target if force else free_path(target)
+    if free != target:
+        err(f"{target} exists: writing {free.name} instead (--force overwrites)")
+    return free
 
 
 class _WarningLine(logging.Handler):
@@ -115,7 +127,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     unloadable series (LoadError, PixelError) or an unwritable volume (VolumeWriteError) is a DicomtuiError: main
     prints its sentence and exits 2. Exit 1 when --strict refuses a loadable with warnings."""
     from ..core.examine import LoadOptions, LoadReport, choose, load_loadables
-    from ..core.naming import free_path, output_stem
+    from ..core.naming import output_stem
     from ..core.volume_io import output_format, write_volume
 
     folder = _output_folder(args.output)
@@ -129,6 +141,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
             err(f"--loadable must be 1 to {len(loadables)} (see `dicomtui examine {args.uid}`)")
             return EXIT_FATAL
         chosen = choose(loadables, args.loadable, first_only=True)  # one output file: one loadable
+        stem = output_stem(db, chosen[0].series_uid, chosen[0].name) if chosen else "volume"  # for -o DIR
         for warning in (w for item in chosen for w in item.warnings):
             err(f"warning: {warning}")
         logging.getLogger("dicomtui.pixels").addHandler(_WarningLine())
@@ -146,18 +159,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         err(report.summary())
         return EXIT_FATAL
     volumes = report.volumes
-    loadable = report.loaded[0].loadable
-    if folder is not None:
-        with open_database(db_path, create=False, read_only=True) as db:
-            target = folder / f"{output_stem(db, loadable.series_uid, loadable.name)}.nii.gz"
-    else:
-        target = Path(args.output)
-    if not args.force:
-        free = free_path(target)
-        if free != target:
-            err(f"{target} exists: writing {free.name} instead (--force overwrites)")
-        target = free
-    written = write_volume(volumes, target)
+    written = write_volume(volumes, _output_path(args.output, folder, stem, args.force))
     first = volumes[0]
     k, j, i = first.array.shape
     count = f" × {len(volumes)} volumes" if len(volumes) > 1 else ""
