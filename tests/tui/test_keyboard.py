@@ -181,3 +181,25 @@ async def test_the_viewer_footer_keeps_help_and_quit_at_80_columns(app: DicomTui
         assert type(app.screen).__name__ == "ViewerScreen"
         footer = app.screen._compositor.render_strips()[-1].text
         assert "? Help" in footer and "q Quit" in footer, footer
+
+
+async def test_the_network_screen_tabs_between_tables_and_its_form_is_reached_by_slash(app: DicomTuiApp) -> None:
+    """The browser's trap on the network screen: Tab went from the nodes into the query form, and the next
+    one-letter command (c: echo) was typed into the patient name."""
+    async with app.run_test(size=(120, 34)) as pilot:
+        await pilot.press("n")
+        await pilot.pause()
+        assert focused_id(app) == "nodes-table"
+        await pilot.press("tab")
+        assert focused_id(app) == "query-results"
+        await pilot.press("tab", "tab")
+        assert focused_id(app) == "nodes-table"
+        await pilot.press("shift+tab")
+        assert focused_id(app) == "associations"
+        await pilot.press("slash", *"doe", "tab", *"j1")
+        assert app.screen.query_one("#q-name", Input).value == "doe"
+        assert app.screen.query_one("#q-id", Input).value == "j1"
+        await pilot.press("escape")  # out of the form, still on the network screen
+        assert focused_id(app) == "nodes-table" and type(app.screen).__name__ == "NetworkScreen"
+        await pilot.press("c")  # a command: no node yet, said so
+        assert "No node yet" in str(app.screen.query_one("#net-message").render())

@@ -25,7 +25,7 @@ from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
-from .forms import FIELD_KEYS, field
+from .forms import field
 from .node_form import NodeForm
 
 if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start does not need
@@ -97,8 +97,14 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         Binding("r", "retrieve", "Retrieve", id="retrieve", tooltip="Retrieve the marked (or highlighted) results"),
         Binding("l", "listener", "Listener", id="listener", tooltip="Start or stop our C-STORE listener"),
         Binding("escape", "cancel_or_back", "Cancel / back", id="network_back"),
-        *FIELD_KEYS,
+        # as in the browser: Tab goes table to table (one-letter keys stay commands), the query form only via /
+        # (then Tab goes field to field); priority, so the focus moves before the next keys are forwarded
+        Binding("slash", "query_form", "Query form", id="query_form", priority=True,
+                tooltip="Type in the query form (Tab: next field, Escape: back to the tables)"),
+        Binding("tab", "tab(1)", "Next table", show=False, id="network_next", priority=True),
+        Binding("shift+tab", "tab(-1)", "Previous table", show=False, id="network_previous", priority=True),
     ]
+    TABLES = ("nodes-table", "query-results", "associations")  # Tab's stops outside the query form
 
     def __init__(self) -> None:
         super().__init__()
@@ -364,10 +370,31 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         bar.display = True
         bar.update(total=max(message.total, 1), progress=message.done)
 
+    def in_form(self) -> bool:
+        """True when the focus is in the query form (a field, the level, the level's open list)."""
+        return self.focused is not None and any(node.has_class("field") for node in self.focused.ancestors_with_self)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "query_form" and self.in_form())  # / is typed in a field
+
+    def action_query_form(self) -> None:
+        self.set_focus(self.query_one("#q-name", Input))
+
+    def action_tab(self, step: int) -> None:
+        if self.in_form():  # field to field, and on from the last field to the results
+            self.focus_next() if step > 0 else self.focus_previous()
+            return
+        here = self.focused.id if self.focused is not None else None
+        index = self.TABLES.index(here) if here in self.TABLES else 0
+        self.set_focus(self.query_one(f"#{self.TABLES[(index + step) % len(self.TABLES)]}"))
+
     def action_cancel_or_back(self) -> None:
+        """Escape: cancel the running exchange, else leave the query form for the tables, else go back."""
         if any(not w.is_finished for w in self.workers if w.group == "network"):
             self.cancel.set()
             self.say("Cancelling …")
+        elif self.in_form():
+            self.set_focus(self.query_one("#nodes-table"))
         else:
             self.app.pop_screen()
 
