@@ -428,3 +428,12 @@ def test_choose_by_number_or_default(tmp_path: Path) -> None:
     assert choose(loadables, 1) == [loadables[0]]
     with pytest.raises(LoadError, match=r"^there is no loadable 4: the series offers 3 \(1 to 3\)$"):
         choose(loadables, 4)
+
+
+def test_every_confidence_a_plugin_gives_is_explained() -> None:
+    """The examine screen explains the scale: each CONF_ step of plugin.py has its sentence."""
+    from dicomtui.core.examine import plugin
+    from dicomtui.core.examine.confidence import MEANINGS
+
+    steps = {value for name, value in vars(plugin).items() if name.startswith("CONF_")}
+    assert steps == {c for c, _, _ in MEANINGS}

@@ -28,7 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("uid", metavar="SERIES_UID")
     p.add_argument("--loadable", type=int, metavar="N",
                    help="which loadable (number from `examine`; default: the selected one)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.nii, OUT.nii.gz or OUT.nrrd")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="OUT.nii, OUT.nii.gz or OUT.nrrd, or a folder: PatientID_SeriesNumber_Description.nii.gz in it")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite OUT when it exists (else the name gets a letter suffix, as dcm2niix does)")
     p.add_argument("--strict", action="store_true", help="fail (exit 1) when the loadable has warnings")
     p.add_argument("--regularize", action="store_true",
                    help="resample an unevenly spaced, gapped or tilted series onto a regular grid")
@@ -91,17 +94,42 @@ def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
+def _output_folder(output: str) -> Path | None:
+    """The folder ``load -o`` names (an existing folder, or a path ending in a separator: created when the volume
+    is written), else None: a file."""
+    path = Path(output).expanduser()
+    return path if output.endswith(("/", "\\")) or path.is_dir() else None
+
+
+def _output_path(output: str, folder: Path | None, stem: str, force: bool) -> Path:
+    """Where ``load`` writes: ``output``, or ``folder/stem.nii.gz`` (the folder created); an existing file is
+    overwritten only with ``force``, else the next free name is taken (dcm2niix's suffix) and said."""
+    from ..core.naming import free_path
+
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    target = Path(output) if folder is None else folder / f"{stem}.nii.gz"
+    free = target if force else free_path(target)
+    if free != target:
+        err(f"{target} exists: writing {free.name} instead (--force overwrites)")
+    return free
+
+
 def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
     """Examine, choose (--loadable N, else the default selection), load, write: several selected loadables are
-    written each to its own file, numbered (OUT-1.nii, OUT-2.nii…), each line naming its loadable. A bad output
+    written each to its own file, numbered (OUT-1.nii, OUT-2.nii…), each line naming its loadable. ``-o DIR``
+    names the file from the series; an existing file is kept (the next free name, said) unless --force. A bad output
     name, an unloadable series (LoadError, PixelError; also a series of objects without pixels: "…: a structured
     report: no image to load") or an unwritable volume (VolumeWriteError) is a DicomtuiError: main prints its
     sentence and exits 2. Exit 1 when --strict refuses a loadable with warnings."""
     from ..core.errors import LoadError
     from ..core.examine import LoadOptions, LoadReport, choose, load_loadables, nothing_selected
+    from ..core.naming import output_stem
     from ..core.volume_io import output_format, write_volume
 
-    output_format(args.output)  # before any work: a wrong extension fails at once
+    folder = _output_folder(args.output)
+    if folder is None:
+        output_format(args.output)  # before any work: a wrong extension fails at once
     with open_database(db_path, create=False, read_only=True) as db:
         loadables = _examine(db, [args.uid], args.split_by_time)
         if loadables is None:
@@ -112,6 +140,8 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         chosen = choose(loadables, args.loadable)
         if not chosen:
             raise LoadError(f"{args.uid}: {nothing_selected(loadables)}")
+        stem = output_stem(db, chosen[0].series_uid, chosen[0].name)  # for -o DIR
+        base = _output_path(args.output, folder, stem, args.force)
         for warning in (w for item in chosen for w in item.warnings):
             err(f"warning: {warning}")
         # one copy, no volume in memory; --regularize goes through the volume, which says what it resampled
@@ -119,7 +149,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
             from ..core.nifti_stream import stream_nifti
 
             streamed = with_progress(lambda progress: stream_nifti(
-                db, chosen[0], args.output, LoadOptions(regularize=args.regularize), progress=progress),
+                db, chosen[0], base, LoadOptions(regularize=args.regularize), progress=progress),
                 f"Loading {chosen[0].name}")
             if streamed is not None:
                 print(f"wrote {streamed.path}: {streamed.describe()} ({chosen[0].name})")
@@ -142,7 +172,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         volumes = result.volumes
         for warning in dict.fromkeys(w for v in volumes for w in v.warnings if w not in shown):
             err(f"warning: {warning}")  # found while loading: a file left out, what regularize did
-        out = args.output if len(report.loaded) == 1 else numbered(args.output, n)
+        out = base if len(report.loaded) == 1 else _output_path(numbered(str(base), n), None, "", args.force)
         written = write_volume(volumes, out)
         first = volumes[0]
         i, j, k = first.array.shape[2::-1]

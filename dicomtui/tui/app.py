@@ -21,22 +21,23 @@ from ..core.database import DicomDatabase
 from ..core.errors import DatabaseError, NodeError
 from ..core.examine import ExamineOptions, Loadable, LoadOptions, LoadProgress, choose, examine_series, load_loadables
 from ..core.levels import Item, Level, series_label
+from ..core.naming import default_output_folder, output_stem, safe_name
+from ..core.plural import counted
 from ..core.selection import delete_plan, instance_files
 from .messages import Deleted, Examined, ListenerStopped, Status, VolumesLoaded
 from .screens.browser import BrowserScreen
 from .screens.confirm import ConfirmScreen, MessageScreen, ShowsWorkerErrors
 from .screens.databases import DatabasesScreen
 from .screens.examine import ExamineScreen
-from .screens.help import HelpScreen
+from .screens.help import HelpScreen, group_name, keyed_classes
 from .screens.import_ import ImportScreen
 from .screens.metadata import MetadataScreen
 from .screens.network import NetworkScreen
-from .screens.node_form import NodeForm
+from .screens.save import SaveScreen
 from .screens.send import SendScreen
 from .screens.settings import SettingsScreen
-from .screens.viewer import SaveScreen, ViewerScreen
+from .screens.viewer import ViewerScreen
 from .widgets.slice_view import ViewerItem
-from .widgets.tables import MarkTable
 
 
 class DicomTuiApp(ShowsWorkerErrors, App):
@@ -63,6 +64,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         self.db: DicomDatabase | None = None
         self.db_error = ""
         self.loaded: list[ViewerItem] = []  # the viewer's Loaded data list
+        self.output_stems: dict[ViewerItem, str] = {}  # each item's file name from its series (core.naming)
         try:  # before the browser mounts; a failure is shown there and `o` opens another database
             self.db = DicomDatabase.open(self.db_path)
             self.sub_title = str(self.db.root)
@@ -138,15 +140,11 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         known = {b.id for _name, bindings in self.binding_groups() for b in bindings if b.id}
         self.push_screen(SettingsScreen(self.settings, self.settings_path, known), saved)
 
-    SCREENS_WITH_KEYS = [("everywhere", None), ("browser", BrowserScreen), ("browser tables", MarkTable),
-                         ("viewer", ViewerScreen), ("examine", ExamineScreen), ("metadata", MetadataScreen),
-                         ("import", ImportScreen), ("save", SaveScreen), ("databases", DatabasesScreen),
-                         ("settings", SettingsScreen), ("confirm", ConfirmScreen), ("message", MessageScreen),
-                         ("network", NetworkScreen), ("node form", NodeForm), ("send", SendScreen)]
-
     def binding_groups(self) -> list[tuple[str, list[Binding]]]:
-        """Every screen's bindings, for the help and for checking the key map's ids."""
-        return [(name, list((cls or type(self)).BINDINGS)) for name, cls in self.SCREENS_WITH_KEYS]
+        """Every screen's and widget's bindings (found by ``keyed_classes``, not listed by hand), the app's first,
+        for the help and for checking the key map's ids."""
+        return [("everywhere", list(type(self).BINDINGS)),
+                *[(group_name(cls), list(cls.BINDINGS)) for cls in keyed_classes()]]
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.binding_groups(), self.settings.keymap))
@@ -241,7 +239,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
 
     @on(ListenerStopped)
     def _listener_stopped(self, message: ListenerStopped) -> None:
-        self.notify(f"Listener stopped ({message.indexed} instances received)")
+        self.notify(f"Listener stopped ({counted(message.indexed, 'instance')} received)")
 
     # ---- metadata --------------------------------------------------------------------------------------------
 
@@ -332,7 +330,12 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         with DicomDatabase.open(self.db_path, create=False) as db:
             report = load_loadables(db, loadables, LoadOptions(regularize=self.settings.regularize),
                                     progress=progress, cancel=cancel)
-        self.post_message(VolumesLoaded([ViewerItem(r.loadable.name, r.volumes) for r in report.loaded]))
+            items = []
+            for loaded in report.loaded:
+                item = ViewerItem(loaded.loadable.name, loaded.volumes)
+                self.output_stems[item] = output_stem(db, loaded.loadable.series_uid, loaded.loadable.name)
+                items.append(item)
+        self.post_message(VolumesLoaded(items))
 
     @on(VolumesLoaded)
     def _volumes_loaded(self, message: VolumesLoaded) -> None:
@@ -345,6 +348,11 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             self.action_viewer()
         else:  # the user opened something else meanwhile (import, settings…): not taken away from them
             self.notify(f"Loaded {', '.join(i.name for i in items)}: v opens the viewer")
+
+    def save_item(self, item: ViewerItem) -> None:
+        """The save dialog for a viewer item: named from its series, in the default output folder."""
+        stem = self.output_stems.get(item) or safe_name(item.name, "volume")
+        self.push_screen(SaveScreen(item, stem, default_output_folder()))
 
     def action_viewer(self) -> None:
         if not self.loaded:

@@ -23,7 +23,7 @@ SIZE = (120, 34)
 
 
 async def _load_the_axial_series(app: DicomTuiApp, pilot) -> None:
-    await pilot.press("tab", "tab", "tab", "tab", "enter")  # the 8-slice axial series, no warnings
+    await pilot.press("tab", "tab", "enter")  # the 8-slice axial series, no warnings
     await settle(app, pilot)
 
 
@@ -122,7 +122,7 @@ async def test_a_send_that_breaks_leaves_the_dialog_closable(db_path: Path, tmp_
     app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml",
                       nodes_path=tmp_path / "nodes.toml")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("tab", "tab", "tab", "tab", "s", "enter")
+        await pilot.press("tab", "tab", "s", "enter")
         await settle(app, pilot)
         assert isinstance(app.screen, MessageScreen) and "bug" in app.screen.title_text
         assert "RuntimeError: association object in a bad state" in text(app.screen.query_one(".details", Static))

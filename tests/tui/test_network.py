@@ -90,7 +90,7 @@ async def test_send_the_selection_to_storescp(db_path: Path, tmp_path: Path, sto
     node, received = storescp
     app = app_with_nodes(db_path, tmp_path, Nodes(remotes={"store": node}))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("tab", "tab", "tab", "tab", "s")  # the 8-slice series
+        await pilot.press("tab", "tab", "s")  # the 8-slice series
         assert isinstance(app.screen, SendScreen)
         await pilot.press("enter")
         await settle(app, pilot)
@@ -121,7 +121,7 @@ async def test_escape_cancels_a_send_between_instances(db_path: Path, tmp_path: 
     monkeypatch.setattr("dicomtui.core.net.send.send", send_escaped_after_three)
     app = app_with_nodes(db_path, tmp_path, Nodes(remotes={"store": node}))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("tab", "tab", "tab", "tab", "s")  # the 8-slice series
+        await pilot.press("tab", "tab", "s")  # the 8-slice series
         screen = app.screen
         assert isinstance(screen, SendScreen)
         await pilot.press("enter")

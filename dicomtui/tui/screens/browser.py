@@ -1,5 +1,9 @@
 """The start screen: patients, studies and series side by side, each with a filter box.
 
+Keys move between the tables, never into a filter box: Tab / shift+Tab go to the next / previous table, 1 2 3 to
+the patients, studies or series table, and only / opens the filter box of the current pane (Enter or Escape leave
+it). The focused pane is always marked: its border and its title in the accent colour, the others dim.
+
 Selecting patients (marked rows, or else the row under the cursor) narrows the studies; selecting studies narrows
 the series. The browser polls the database's ``data_version`` every few seconds, so data that the listener or
 another process adds appears without a keystroke, and the cursors stay on the records they were on.
@@ -15,10 +19,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Header, Input, Label, Static
 
 from ...core.levels import BROWSER_COLUMNS, HIERARCHY, Item, Level, browser_columns, column, format_value
+from ...core.plural import counted
 from ...core.selection import describe, marked
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 
 POLL_S = 2.0
@@ -28,6 +34,25 @@ LEVELS = HIERARCHY[:3]  # the panes: patients, studies, series
 def title(level: Level) -> str:
     """A pane's title: "Patients", "Studies", "Series"."""
     return level.plural.capitalize()
+
+
+def pane_title(level: Level, count: int | None = None) -> str:
+    """"1 Patients (2)": the key that focuses the pane, its title and its row count."""
+    number = LEVELS.index(level) + 1
+    return f"{number} {title(level)}" + ("" if count is None else f" ({count})")
+
+
+def pane_widths(total: int, left: int, right: int, least: int = 24) -> int:
+    """The patients pane's width of ``total`` cells when the patients table wants ``left`` cells and the wider of
+    the studies and series tables ``right`` (borders included). Both fit: each gets what it wants and the spare
+    cells in proportion. They do not: each gets a share in proportion to what it wants, neither side below
+    ``least`` (or half the screen, when that is less)."""
+    want = max(left + right, 1)
+    if want <= total:
+        return left + (total - want) * left // want
+    share = total * left // want
+    floor = min(least, left, total // 2)
+    return max(min(share, total - min(least, total // 2)), floor)
 
 
 def cell_format(level: Level) -> Callable[[str, Any], str]:
@@ -43,6 +68,8 @@ _FORMATS = {level: cell_format(level) for level in LEVELS}
 class BrowserScreen(Screen):
     """Patient → study → series browser."""
 
+    AUTO_FOCUS = "#patient-table"  # not Textual's default, the first focusable widget: that is a filter box
+
     BINDINGS = [
         Binding("enter", "load", "Load", id="load", tooltip="Load the selection with the default loadables",
                 priority=True),
@@ -56,8 +83,15 @@ class BrowserScreen(Screen):
         # priority: the app moves the focus before it forwards the next keys (typed or pasted right after /)
         Binding("slash", "search", "Search", id="search", tooltip="Type in the filter box of the current pane",
                 priority=True),
-        Binding("escape", "leave_search", "Tables", show=False, id="leave_search"),
+        Binding("escape", "leave_search", "Tables", show=False, id="leave_search",
+                tooltip="Leave the filter box for its table (the filter stays)"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh", tooltip="Read the database again"),
+        # priority: also from a filter box, Tab leaves it for the next table (one-letter commands stay commands)
+        Binding("tab", "pane(1)", "Next table", show=False, id="pane_next", priority=True,
+                tooltip="Patients → studies → series → patients"),
+        Binding("shift+tab", "pane(-1)", "Previous table", show=False, id="pane_previous", priority=True),
+        *[Binding(str(n), f"focus_pane({n - 1})", f"{title(level)} table", show=False, id=f"pane_{level}",
+                  tooltip=f"Focus the {level.plural} table") for n, level in enumerate(LEVELS, 1)],
     ]
 
     def compose(self) -> ComposeResult:
@@ -68,20 +102,22 @@ class BrowserScreen(Screen):
                 yield self._pane(Level.STUDY)
                 yield self._pane(Level.SERIES)
         yield Static(id="status")
-        yield Footer()
+        yield KeysFooter()
 
     def _pane(self, level: Level) -> Vertical:
         return Vertical(
-            Label(title(level), classes="pane-title", id=f"{level}-title"),
-            Input(placeholder=f"filter {level.plural} (words, * ?)", id=f"{level}-filter", classes="filter"),
-            MarkTable(browser_columns(level), id=f"{level}-table"),
+            Label(pane_title(level), classes="pane-title", id=f"{level}-title"),
+            Input(placeholder=f"/ filter {level.plural} (words, * ?)", id=f"{level}-filter", classes="filter"),
+            MarkTable(browser_columns(level), fit=True, id=f"{level}-table"),
             id=f"{level}-pane", classes="pane",
         )
 
     def on_mount(self) -> None:
+        self._share: tuple[int, int, int] | None = None  # (screen width, left, right) of the last share_width
         self._version: int | None = None  # data_version the panes show
         self._totals: tuple[int | None, dict[str, int]] = (None, {})  # (data_version, counts) of the status line
-        self.table(Level.PATIENT).focus()
+        if self.focused is None:  # a Tab typed before the screen mounted has already moved on from patients
+            self.set_focus(self.table(Level.PATIENT))
         self.set_interval(POLL_S, self.poll)
         self.reload()
 
@@ -131,7 +167,27 @@ class BrowserScreen(Screen):
             rows = self.db.series(self.table(Level.STUDY).selection(), text)
         self.table(level).fill(rows, _FORMATS[level])
         label = self.query_one(f"#{level}-title", Label)
-        label.update(f"{title(level)} ({len(rows)})", layout=False)  # one fixed line: no layout pass
+        label.update(pane_title(level, len(rows)), layout=False)  # one fixed line: no layout pass
+        self.share_width()
+
+    def share_width(self) -> None:
+        """Give the patients pane and the right column widths by their tables' content (``pane_widths``); the
+        patients pane gives back the cells of columns it has to hide."""
+        total = self.size.width or self.app.size.width
+        patients_table = self.table(Level.PATIENT)
+        frame = 2 + patients_table.styles.scrollbar_size_vertical  # the border, a scroll bar when it overflows
+        left = patients_table.natural_width + frame
+        right = max(self.table(Level.STUDY).natural_width, self.table(Level.SERIES).natural_width) + frame
+        if self._share == (total, left, right):
+            return
+        self._share = (total, left, right)
+        patients = pane_widths(total, left, right)
+        patients = min(patients, patients_table.fitted_width(patients - frame) + frame)
+        self.query_one("#patient-pane").styles.width = patients
+        self.query_one("#right").styles.width = total - patients
+
+    def on_resize(self) -> None:
+        self.share_width()
 
     def poll(self) -> None:
         """Re-read when another connection committed (listener, CLI import, a worker of ours)."""
@@ -148,8 +204,8 @@ class BrowserScreen(Screen):
         stats = self._totals[1]
         marks = sum(len(self.table(level).marked) for level in LEVELS)
         status.update(  # counts first: a long database path is what gets cut on a narrow terminal; one fixed line
-            f"{stats['patients']} patients, {stats['studies']} studies, {stats['series']} series,"
-            f" {stats['instances']} instances" + (f"  ·  {marks} marked" if marks else "")
+            ", ".join(counted(stats[level.plural], level.value) for level in HIERARCHY)
+            + (f"  ·  {marks} marked" if marks else "")
             + ("" if stats["instances"] else "  ·  empty: press i to import a folder") + f"  ·  {self.db.root}",
             layout=False,
         )
@@ -185,6 +241,14 @@ class BrowserScreen(Screen):
 
     def action_refresh(self) -> None:
         self.reload()
+
+    def action_pane(self, step: int) -> None:
+        """Tab / shift+Tab: the next / previous table (from a filter box too), round the three panes."""
+        here = self.focused_level() if self.focused is not None else Level.PATIENT  # at start: the patients
+        self.action_focus_pane((LEVELS.index(here) + step) % len(LEVELS))
+
+    def action_focus_pane(self, index: int) -> None:
+        self.table(LEVELS[index]).focus()
 
     def action_search(self) -> None:
         self.set_focus(self.query_one(f"#{self.focused_level()}-filter", Input))

@@ -6,9 +6,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, Static
+from textual.widgets import Header, Label, Static
 
 from ...core.examine import Loadable, choose
+from ...core.examine.confidence import SCALE, confidence_sentence, why_not_selected
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkColumn, MarkTable
 
 COLUMNS = [("Series", "series"), ("Name", "name"), ("Plugin", "plugin"), ("Confidence", "confidence"),
@@ -32,9 +34,10 @@ class ExamineScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Label("Loadables: the default selection is marked; space toggles, Enter loads", classes="pane-title")
+        yield Static(SCALE, id="confidence-scale")
         yield MarkTable(COLUMNS, mark=LOAD, id="loadables")
-        yield Static("", id="loadable-warnings")
-        yield Footer()
+        yield Static("", id="loadable-warnings", markup=False)  # names and warnings hold text from files
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#loadables", MarkTable)
@@ -51,10 +54,13 @@ class ExamineScreen(Screen):
         self._show_warnings(event.table.cursor_row)
 
     def _show_warnings(self, row: int) -> None:
+        """The highlighted loadable: its confidence in words, why it is (not) loaded by default, its warnings."""
         text = ""
         if 0 <= row < len(self.loadables):
             item = self.loadables[row]
-            text = "\n".join(f"⚠ {w}" for w in item.warnings) or "No warnings."
+            warnings = "\n".join(f"⚠ {w}" for w in item.warnings) or "No warnings."
+            text = (f"Confidence {confidence_sentence(item.confidence)}. {why_not_selected(item, self.loadables)}"
+                    f"\n{warnings}")
         self.query_one("#loadable-warnings", Static).update(text)
 
     def action_toggle(self) -> None:

@@ -21,6 +21,7 @@ from ...core.indexer import ImportProgress, ImportReport, run_import
 from ...core.levels import ImportMode
 from ..messages import ImportFinished, ImportProgressed
 from .confirm import ShowsWorkerErrors
+from .forms import FIELD_KEYS
 
 
 class DirectorySuggester(Suggester):
@@ -51,7 +52,7 @@ def complete_directory(value: str) -> str | None:
 class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
     """The import modal; dismissed with the report (or None when closed before starting)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="import_cancel")]
+    BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="import_cancel"), *FIELD_KEYS]
 
     def __init__(self, db_path: Path, mode: ImportMode | str = ImportMode.LINK, start: str = "") -> None:
         super().__init__()

@@ -8,10 +8,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static
+from textual.widgets import Header, Input, Static
 
 from ...core import metadata
 from ...core.text import printable
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 
 COLUMNS = [("Tag", "tag"), ("Keyword", "keyword"), ("VR", "vr"), ("Value", "value")]
@@ -22,7 +23,11 @@ class MetadataScreen(Screen):
         Binding("n,right_square_bracket", "file(1)", "Next file", id="metadata_next"),
         Binding("p,left_square_bracket", "file(-1)", "Previous file", id="metadata_previous"),
         Binding("enter", "fold", "Fold/unfold", id="metadata_fold", tooltip="Fold or unfold the sequence"),
-        Binding("slash", "search", "Filter", id="metadata_filter"),
+        # priority: the focus moves before the keys typed right after / are forwarded (as in the browser)
+        Binding("slash", "search", "Filter", id="metadata_filter", priority=True),
+        # the filter box is not a stop of Tab: Tab (from the box too) is the table, one-letter keys stay commands
+        Binding("tab,shift+tab", "table", "Table", show=False, id="metadata_table", priority=True,
+                tooltip="The tag table (leaves the filter box)"),
         Binding("y", "copy", "Copy", id="metadata_copy", tooltip="Copy the shown tags (OSC 52 clipboard)"),
         Binding("escape", "back", "Back", id="metadata_back"),
     ]
@@ -42,7 +47,7 @@ class MetadataScreen(Screen):
         yield Input(placeholder="filter: text, or re:regex", id="metadata-filter")
         yield MarkTable(COLUMNS, mark=None, max_width=None, id="metadata-table")  # values are shown whole
         yield Static("", id="metadata-status")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.read_file()
@@ -88,7 +93,7 @@ class MetadataScreen(Screen):
         self.action_fold()  # Enter on the table (the table takes Enter before the screen's binding)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (isinstance(self.focused, Input) and action in ("file", "fold", "copy"))
+        return not (isinstance(self.focused, Input) and action in ("file", "fold", "copy", "search"))
 
     def action_file(self, delta: int) -> None:
         self.index = (self.index + delta) % len(self.files)
@@ -106,6 +111,9 @@ class MetadataScreen(Screen):
 
     def action_search(self) -> None:
         self.query_one("#metadata-filter", Input).focus()
+
+    def action_table(self) -> None:
+        self.query_one("#metadata-table", MarkTable).focus()
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(metadata.rows_as_text(self.shown))

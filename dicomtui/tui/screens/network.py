@@ -12,16 +12,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Select, Static
+from textual.widgets import DataTable, Header, Input, Label, ProgressBar, Select, Static
 from textual.worker import get_current_worker
 
 from ...core.database import DicomDatabase
 from ...core.errors import NetworkError, NodeError
-from ...core.levels import series_label
+from ...core.levels import Level, column, format_value, series_label
 from ...core.net.nodes import Nodes, RemoteNode, load_nodes, save_nodes
+from ...core.paths import nodes_file
+from ...core.plural import counted
 from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
+from .forms import field
 from .node_form import NodeForm
 
 if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start does not need
@@ -29,12 +33,23 @@ if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start
     from ...core.net.query import QueryFilters
     from ...core.net.retrieve import RetrieveReport
 
-QUERY_FIELDS = [("q-name", "Patient name", "name"), ("q-id", "Patient ID", "patient_id"),
-                ("q-date", "Date (YYYYMMDD-YYYYMMDD)", "date"), ("q-modality", "Modality (CT,MR)", "modality"),
-                ("q-accession", "Accession", "accession"), ("q-description", "Description", "description")]
+# (field id, label, QueryFilters attribute, example)
+QUERY_FIELDS = [("q-name", "Patient name", "name", "Doe^J*"), ("q-id", "Patient ID", "patient_id", ""),
+                ("q-date", "Date", "date", "YYYYMMDD-YYYYMMDD"), ("q-modality", "Modality", "modality", "CT,MR"),
+                ("q-accession", "Accession", "accession", ""), ("q-description", "Description", "description", "")]
 RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "StudyDate"),
                   ("Description", "Description"), ("Modality", "Modality"), ("Series", "NumberOfStudyRelatedSeries"),
                   ("Images", "Images")]
+
+
+_DATE = column(Level.STUDY, "StudyDate")
+
+
+def result_cell(key: str, value: object) -> str:
+    """A result cell's text, as the browser shows it: dates as YYYY-MM-DD, nothing for a missing value."""
+    if key == "StudyDate":
+        return format_value(_DATE, value)
+    return "" if value is None else str(value)
 
 
 def result_row(n: int, level: str, answer: dict[str, str]) -> dict[str, str | int]:
@@ -82,13 +97,21 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         Binding("r", "retrieve", "Retrieve", id="retrieve", tooltip="Retrieve the marked (or highlighted) results"),
         Binding("l", "listener", "Listener", id="listener", tooltip="Start or stop our C-STORE listener"),
         Binding("escape", "cancel_or_back", "Cancel / back", id="network_back"),
+        # as in the browser: Tab goes table to table (one-letter keys stay commands), the query form only via /
+        # (then Tab goes field to field); priority, so the focus moves before the next keys are forwarded
+        Binding("slash", "query_form", "Query form", id="query_form", priority=True,
+                tooltip="Type in the query form (Tab: next field, Escape: back to the tables)"),
+        Binding("tab", "tab(1)", "Next table", show=False, id="network_next", priority=True),
+        Binding("shift+tab", "tab(-1)", "Previous table", show=False, id="network_previous", priority=True),
     ]
+    TABLES = ("nodes-table", "query-results", "associations")  # Tab's stops outside the query form
 
     def __init__(self) -> None:
         super().__init__()
         self.nodes: Nodes = Nodes()
         self.level = "study"
         self.cancel = threading.Event()
+        self._nodes_stamp: tuple[int, int] | None = None  # the nodes file as last read
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -99,21 +122,21 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             with Vertical(id="query-pane", classes="pane"):
                 yield Label("Query (C-FIND, study root)", classes="pane-title")
                 with Horizontal(classes="query-row"):
-                    for field_id, label, _ in QUERY_FIELDS[:3]:
-                        yield Input(placeholder=label, id=field_id, classes="query-field")
+                    for field_id, label, _, example in QUERY_FIELDS[:3]:
+                        yield field(label, Input(placeholder=example, id=field_id, classes="query-field"))
                 with Horizontal(classes="query-row"):
-                    for field_id, label, _ in QUERY_FIELDS[3:]:
-                        yield Input(placeholder=label, id=field_id, classes="query-field")
-                    yield Select([("studies", "study"), ("series", "series")], value="study", allow_blank=False,
-                                 id="q-level")
-                yield MarkTable(RESULT_COLUMNS, id="query-results")
+                    for field_id, label, _, example in QUERY_FIELDS[3:]:
+                        yield field(label, Input(placeholder=example, id=field_id, classes="query-field"))
+                    yield field("Level", Select([("studies", "study"), ("series", "series")], value="study",
+                                                allow_blank=False, id="q-level"))
+                yield MarkTable(RESULT_COLUMNS, fit=True, id="query-results")
         with Vertical(id="listener-pane", classes="pane"):
             yield Static("", id="listener-status")
             yield DataTable(id="associations", zebra_stripes=True)
         with Horizontal(id="net-work"):
             yield ProgressBar(id="net-progress", show_eta=False)
             yield Static("", id="net-message")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#nodes-table", DataTable)
@@ -125,11 +148,30 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.query_one("#net-progress", ProgressBar).display = False
         self.refresh_listener()
         self.set_interval(0.5, self.refresh_listener)
+        self.set_interval(1.0, self.notice_nodes)
         table.focus()
 
     # ---- nodes -----------------------------------------------------------------------------------------------
 
+    def nodes_stamp(self) -> tuple[int, int] | None:
+        """(mtime ns, size) of the nodes file, None when it does not exist: what tells a change by the CLI."""
+        try:
+            stat = (self.app.nodes_path or nodes_file()).stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def notice_nodes(self) -> None:
+        """Read the nodes again when another process (``dicomtui nodes add``) changed the file, the cursor kept
+        on the node it was on."""
+        if self.nodes_stamp() != self._nodes_stamp:
+            table = self.query_one("#nodes-table", DataTable)
+            current = (table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+                       if table.row_count else None)
+            self.reload_nodes(select=current)
+
     def reload_nodes(self, select: str | None = None) -> None:
+        self._nodes_stamp = self.nodes_stamp()
         try:
             self.nodes = load_nodes(self.app.nodes_path)
         except NodeError as exc:
@@ -235,7 +277,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def filters(self) -> QueryFilters:
         from ...core.net.query import QueryFilters
 
-        values = {attr: self.query_one(f"#{field_id}", Input).value.strip() for field_id, _, attr in QUERY_FIELDS}
+        values = {attr: self.query_one(f"#{field_id}", Input).value.strip() for field_id, _, attr, _ in QUERY_FIELDS}
         return QueryFilters(**values)
 
     @on(Input.Submitted, ".query-field")
@@ -269,9 +311,9 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.query_one("#q-level", Select).value = level
         table = self.query_one("#query-results", MarkTable)
         table.marked.clear()
-        table.fill([result_row(n, level, a) for n, a in enumerate(answers)])
+        table.fill([result_row(n, level, a) for n, a in enumerate(answers)], result_cell)
         table.focus()
-        self.say(f"{len(answers)} {'studies' if level == 'study' else 'series'} found"
+        self.say(f"{counted(len(answers), level)} found"
                  + ("; mark with space, r retrieves" if answers else ""))
 
     @on(MarkTable.Selected, "#query-results")
@@ -328,10 +370,31 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         bar.display = True
         bar.update(total=max(message.total, 1), progress=message.done)
 
+    def in_form(self) -> bool:
+        """True when the focus is in the query form (a field, the level, the level's open list)."""
+        return self.focused is not None and any(node.has_class("field") for node in self.focused.ancestors_with_self)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "query_form" and self.in_form())  # / is typed in a field
+
+    def action_query_form(self) -> None:
+        self.set_focus(self.query_one("#q-name", Input))
+
+    def action_tab(self, step: int) -> None:
+        if self.in_form():  # field to field, and on from the last field to the results
+            self.focus_next() if step > 0 else self.focus_previous()
+            return
+        here = self.focused.id if self.focused is not None else None
+        index = self.TABLES.index(here) if here in self.TABLES else 0
+        self.set_focus(self.query_one(f"#{self.TABLES[(index + step) % len(self.TABLES)]}"))
+
     def action_cancel_or_back(self) -> None:
+        """Escape: cancel the running exchange, else leave the query form for the tables, else go back."""
         if any(not w.is_finished for w in self.workers if w.group == "network"):
             self.cancel.set()
             self.say("Cancelling …")
+        elif self.in_form():
+            self.set_focus(self.query_one("#nodes-table"))
         else:
             self.app.pop_screen()
 
@@ -351,7 +414,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
                     f"{', TLS' if local.tls_cert else ''}{callers})")
         else:
             text = (f"Listener running as {listener.local.ae_title} on {listener.local.bind}:{listener.port}  ·  "
-                    f"{listener.indexed} instances indexed into {listener.db_path}  ·  l stops it")
+                    f"{counted(listener.indexed, 'instance')} indexed into {listener.db_path}  ·  l stops it")
         self.query_one("#listener-status", Static).update(text)
         table = self.query_one("#associations", DataTable)
         rows = listener.associations[-50:] if listener is not None else []

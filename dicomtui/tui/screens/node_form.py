@@ -8,18 +8,20 @@ from dataclasses import replace
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ...core.net.nodes import RETRIEVE_METHODS, NodeError, RemoteNode, validate
+from .forms import FIELD_KEYS, field
 
 
 class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
     """Add or edit a node preset; dismissed with (old name, node) once it validates."""
 
+    AUTO_FOCUS = "#n-name"
     BINDINGS = [Binding("escape", "close", "Cancel", id="node_form_close"),
-                Binding("ctrl+s", "save", "Save", id="node_form_save")]
+                Binding("ctrl+s", "save", "Save", id="node_form_save"), *FIELD_KEYS]
 
     def __init__(self, node: RemoteNode | None, taken: set[str]) -> None:
         super().__init__()
@@ -28,31 +30,30 @@ class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
 
     def compose(self) -> ComposeResult:
         n = self.node or RemoteNode("", "", "", 104)
-        with Vertical(classes="dialog wide", id="node-form"):
+        # scrolls on a short terminal, but is not a stop of Tab itself: Tab goes field to field
+        with VerticalScroll(classes="dialog wide", id="node-form", can_focus=False):
             yield Label("Edit node" if self.node else "Add node", classes="pane-title")
             with Horizontal(classes="row"):
-                yield Input(n.name, placeholder="name (e.g. pacs)", id="n-name")
-                yield Input(n.ae_title, placeholder="AE title", id="n-ae")
-                yield Input(n.host, placeholder="host", id="n-host")
-                yield Input(str(n.port), placeholder="port", id="n-port", type="integer")
+                yield field("Name", Input(n.name, placeholder="e.g. pacs", id="n-name"))
+                yield field("AE title", Input(n.ae_title, placeholder="e.g. ORTHANC", id="n-ae"))
+                yield field("Host", Input(n.host, placeholder="name or address", id="n-host"))
+                yield field("Port", Input(str(n.port), placeholder="104", id="n-port", type="integer"))
             with Horizontal(classes="row"):
-                yield Label("Retrieve ")
-                yield Select([(m, m) for m in RETRIEVE_METHODS], value=n.retrieve, allow_blank=False,
-                             id="n-retrieve")
-                yield Input(n.charset, placeholder="query character set", id="n-charset")
-                yield Input(f"{n.timeout:g}", placeholder="timeout s", id="n-timeout", type="number")
+                yield field("Retrieve with", Select([(m, m) for m in RETRIEVE_METHODS], value=n.retrieve,
+                                                    allow_blank=False, id="n-retrieve"))
+                yield field("Query character set", Input(n.charset, placeholder="e.g. ISO_IR 192", id="n-charset"))
+                yield field("Timeout (s)", Input(f"{n.timeout:g}", placeholder="30", id="n-timeout",
+                                                 type="number"))
             with Horizontal(classes="row"):
-                yield Label("TLS ")
-                yield Switch(n.tls, id="n-tls")
-                yield Label(" verify peer ")
-                yield Switch(n.tls_verify, id="n-verify")
+                yield field("TLS", Switch(n.tls, id="n-tls"))
+                yield field("Verify the peer's certificate", Switch(n.tls_verify, id="n-verify"))
             with Horizontal(classes="row"):
-                yield Input(n.tls_ca, placeholder="CA file", id="n-ca")
-                yield Input(n.tls_cert, placeholder="client certificate", id="n-cert")
-                yield Input(n.tls_key, placeholder="client key", id="n-key")
+                yield field("CA file", Input(n.tls_ca, placeholder="PEM", id="n-ca"))
+                yield field("Client certificate", Input(n.tls_cert, placeholder="PEM", id="n-cert"))
+                yield field("Client key", Input(n.tls_key, placeholder="PEM", id="n-key"))
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="n-save")
-                yield Button("Cancel", id="n-cancel")
+                yield Button("Cancel (Esc)", id="n-cancel")
             yield Static("", id="n-error")
 
     def value(self, field_id: str) -> str:

@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 
 from ...core.errors import NetworkError
 from ...core.net.nodes import Nodes, RemoteNode
+from ...core.plural import counted
 from ..messages import Progress, Sent, Stopped
 from .confirm import ShowsWorkerErrors
 
@@ -57,7 +58,7 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide", id="send-dialog"):
-            yield Label(f"Send {self.description} ({len(self.files)} instances) to:")
+            yield Label(f"Send {self.description} ({counted(len(self.files), 'instance')}) to:")
             yield DataTable(id="send-nodes", cursor_type="row")
             yield ProgressBar(id="send-progress", show_eta=False)
             yield Static("Enter sends to the highlighted node.", id="send-summary")

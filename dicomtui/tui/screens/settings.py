@@ -7,19 +7,20 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ...config import RENDERERS, Settings, SettingsError, config_file, save_settings
 from ...core.levels import ImportMode
+from .forms import FIELD_KEYS, field
 
 
 class SettingsScreen(ModalScreen[Settings | None]):
     """Dismissed with the saved settings, or None when cancelled."""
 
     BINDINGS = [Binding("escape", "close", "Cancel", id="settings_close"),
-                Binding("ctrl+s", "save", "Save", id="settings_save")]
+                Binding("ctrl+s", "save", "Save", id="settings_save"), *FIELD_KEYS]
 
     def __init__(self, settings: Settings, path: Path | None = None, binding_ids: set[str] | None = None) -> None:
         super().__init__()
@@ -29,24 +30,21 @@ class SettingsScreen(ModalScreen[Settings | None]):
 
     def compose(self) -> ComposeResult:
         s = self.settings
-        with Vertical(classes="dialog wide", id="settings-form"):
+        # scrolls on a short terminal (80×24), to the focused field; not a stop of Tab itself
+        with VerticalScroll(classes="dialog wide", id="settings-form", can_focus=False):
             yield Label(f"Settings ({self.path})", classes="pane-title")
-            yield Label("Default database folder")
-            yield Input(str(s.database), id="set-database")
+            yield field("Default database folder", Input(str(s.database), id="set-database"))
             with Horizontal(classes="row"):
-                yield Label("Import mode ")
-                yield Select([(m.value, m.value) for m in ImportMode], value=s.import_mode, allow_blank=False,
-                             id="set-import-mode")
-                yield Label("  Image renderer ")
-                yield Select([(r, r) for r in RENDERERS], value=s.renderer, allow_blank=False, id="set-renderer")
+                yield field("Import mode", Select([(m.value, m.value) for m in ImportMode], value=s.import_mode,
+                                                  allow_blank=False, id="set-import-mode"))
+                yield field("Image renderer", Select([(r, r) for r in RENDERERS], value=s.renderer,
+                                                     allow_blank=False, id="set-renderer"))
             with Horizontal(classes="row"):
-                yield Label("Split sub-series by time ")
-                yield Switch(s.split_by_time, id="set-split-by-time")
-                yield Label("  Regularize irregular geometry on load ")
-                yield Switch(s.regularize, id="set-regularize")
-            yield Label("Key map: id=keys entries separated by ; (alternative keys by commas; ? lists the ids)")
-            yield Input("; ".join(f"{k}={v}" for k, v in s.keymap.items()), placeholder="quit=ctrl+q,q; load=l",
-                        id="set-keymap")
+                yield field("Split sub-series by time", Switch(s.split_by_time, id="set-split-by-time"))
+                yield field("Regularize uneven series on load", Switch(s.regularize, id="set-regularize"))
+            yield field("Key map: id=keys; … (alternative keys by commas; ? lists the ids)",
+                        Input("; ".join(f"{k}={v}" for k, v in s.keymap.items()),
+                              placeholder="quit=ctrl+q,q; load=l", id="set-keymap"))
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="settings-save")
                 yield Button("Cancel", id="settings-cancel")

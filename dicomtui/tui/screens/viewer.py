@@ -4,23 +4,18 @@ takes it out of the list (and its memory back)."""
 from __future__ import annotations
 
 import gc
-from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Static
+from textual.screen import Screen
+from textual.widgets import Header, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ...core.errors import VolumeWriteError
-from ...core.text import printable
 from ...core.volume import PLANES
-from ..messages import Stopped, Written
+from ..widgets.keys_footer import KeysFooter
 from ..widgets.slice_view import SliceView, ViewerItem, Window
-from .confirm import ShowsWorkerErrors
 
 
 class ViewerScreen(Screen):
@@ -82,7 +77,7 @@ class ViewerScreen(Screen):
             with Vertical(id="view-pane"):
                 yield Static("", id="overlay")
                 yield SliceView(self.renderer, id="slice-view")
-        yield Footer()
+        yield KeysFooter()  # Help and Quit kept at 80 columns (widgets/keys_footer.py)
 
     def on_mount(self) -> None:
         self.watch(self.view, "readout", self._overlay)  # set in the slice view's redraw: the same frame
@@ -224,53 +219,4 @@ class ViewerScreen(Screen):
 
     def action_save(self) -> None:
         if self.item:
-            self.app.push_screen(SaveScreen(self.item))
-
-
-class SaveScreen(ShowsWorkerErrors, ModalScreen[None]):
-    """Write the shown item (all its volumes, for 4D) to NIfTI (.nii, .nii.gz) or NRRD (.nrrd)."""
-
-    BINDINGS = [Binding("escape", "close", "Close", id="save_close")]
-
-    def __init__(self, item: ViewerItem) -> None:
-        super().__init__()
-        self.item = item
-
-    def compose(self) -> ComposeResult:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.item.name).strip("_") or "volume"
-        with Vertical(classes="dialog wide"):
-            yield Label(f"Save {escape(printable(self.item.name))} as NIfTI (.nii / .nii.gz) or NRRD (.nrrd)")
-            yield Input(str(Path.cwd() / f"{safe}.nii.gz"), id="save-path")
-            yield Button("Save", variant="primary", id="save-go")
-            yield Static("", id="save-result")
-
-    def on_mount(self) -> None:
-        self.query_one("#save-path", Input).focus()
-
-    @on(Input.Submitted, "#save-path")
-    @on(Button.Pressed, "#save-go")
-    def save(self) -> None:
-        self.write(Path(self.query_one("#save-path", Input).value).expanduser())
-
-    @work(thread=True, exclusive=True, group="save", exit_on_error=False)
-    def write(self, path: Path) -> None:
-        from ...core.volume_io import write_volume
-
-        try:
-            written = write_volume(self.item.volumes, path)  # a list of one is written as 3D
-        except (VolumeWriteError, OSError) as exc:
-            self.post_message(Stopped(str(exc)))
-            return
-        self.post_message(Written(written))
-
-    @on(Written)
-    def _written(self, message: Written) -> None:
-        text = "Written: " + ", ".join(str(p) for p in message.paths) + "\nEscape closes."
-        self.query_one("#save-result", Static).update(text)
-
-    @on(Stopped)
-    def _not_written(self, message: Stopped) -> None:
-        self.query_one("#save-result", Static).update(f"[b]Not written[/b]: {escape(message.text)}")
-
-    def action_close(self) -> None:
-        self.dismiss(None)
+            self.app.save_item(self.item)  # screens/save.py: named from the series, never overwrites unasked

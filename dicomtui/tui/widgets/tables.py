@@ -26,6 +26,30 @@ from ...core.text import has_control, printable
 
 MARK = "●"
 MAX_WIDTH = 40  # a column is never wider (longer values are cut with …), unless the table says otherwise
+MIN_SQUEEZED = 16  # a fitted column is not squeezed below its heading or this many cells (its values if fewer):
+#                   a description keeps ~16 characters; a trailing count column is hidden before it is cut more
+
+
+def fit_widths(natural: Sequence[int], least: Sequence[int], room: int) -> list[int]:
+    """Column widths that fit ``room`` cells: ``natural`` when they fit; else the widest columns squeezed first,
+    none below its ``least``; when even those do not fit, the last columns hidden (width 0) whole, so that no
+    column is ever shown as a stump of one or two characters. The first column is always kept (cut to ``room``
+    when it has to be)."""
+    if not natural:
+        return []
+    for n in range(len(natural), 1, -1):
+        if sum(least[:n]) > room - 2 * (n - 1):
+            continue
+        widths = list(natural[:n])
+        budget = room - 2 * (n - 1)  # less the gaps between the columns shown
+        while sum(widths) > budget:
+            squeezable = [c for c in range(n) if widths[c] > least[c]]
+            if not squeezable:
+                break
+            widest = max(squeezable, key=lambda c: widths[c])
+            widths[widest] -= 1
+        return widths + [0] * (len(natural) - n)
+    return [max(min(natural[0], room), 1)] + [0] * (len(natural) - 1)
 
 
 @dataclass(frozen=True)
@@ -40,7 +64,9 @@ class MarkColumn:
 class MarkTable(ScrollView, can_focus=True):
     """A table of result rows (dicts with an "id"); ``marked`` holds the keys the user picked. ``mark=None``: a
     list without marks (no mark column; space, shift+arrows and ctrl+a are left to the screen). ``max_width``:
-    the widest a column gets (None: as wide as its longest value; the table scrolls sideways)."""
+    the widest a column gets (None: as wide as its longest value; the table scrolls sideways). ``fit``: the
+    columns fit the table's width (``fit_widths``: the widest squeezed, trailing ones hidden whole) instead of
+    scrolling sideways."""
 
     BINDINGS = [
         Binding("up", "cursor(-1)", "Up", show=False, id="row_up"),
@@ -100,17 +126,19 @@ class MarkTable(ScrollView, can_focus=True):
             return self.table
 
     def __init__(self, columns: Sequence[tuple[str, str]], mark: MarkColumn | None = MarkColumn(),
-                 max_width: int | None = MAX_WIDTH, **kwargs: Any) -> None:
+                 max_width: int | None = MAX_WIDTH, fit: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.columns_spec = list(columns)  # (label, row dict key)
         self.mark = mark
         self.max_width = max_width
+        self.fit = fit
         self._mark_width = max(cell_len(mark.heading), cell_len(mark.on), cell_len(mark.off), 1) if mark else 0
         self.marked: set[str] = set()
         self.rows_by_key: dict[str, dict[str, Any]] = {}
         self._keys: list[str] = []
         self._cells: list[list[str]] = []
         self._widths = [cell_len(label) for label, _ in self.columns_spec]
+        self._natural = list(self._widths)  # before fitting: what each column wants
         self._cursor = 0
 
     # ---- data ------------------------------------------------------------------------------------------------
@@ -125,14 +153,39 @@ class MarkTable(ScrollView, can_focus=True):
         if has_control(" ".join(" ".join(row) for row in self._cells)):  # one search per fill: most have none
             self._cells = [[printable(cell) for cell in row] for row in self._cells]  # never sent raw to a terminal
         widest = self.max_width or 10**6
-        self._widths = [min(max([cell_len(label)] + [cell_len(row[c]) for row in self._cells]), widest)
-                        for c, (label, _) in enumerate(self.columns_spec)]
+        self._natural = [min(max([cell_len(label)] + [cell_len(row[c]) for row in self._cells]), widest)
+                         for c, (label, _) in enumerate(self.columns_spec)]
         self.marked &= set(self.rows_by_key)
         self._cursor = self._keys.index(before) if before in self.rows_by_key else 0
-        self.virtual_size = Size(1 + self._mark_width + sum(w + 2 for w in self._widths) - (0 if self.mark else 1),
-                                 len(self._keys) + 1)
+        self._layout_columns()
         self._scroll_to_cursor()
         self.refresh()
+
+    def _row_width(self, widths: Sequence[int]) -> int:
+        """Cells of a row with these column widths: a leading space, the mark, two cells between columns."""
+        shown = [w for w in widths if w]
+        return 1 + (self._mark_width + 2 * len(shown) if self.mark else 2 * max(len(shown) - 1, 0)) + sum(shown)
+
+    @property
+    def natural_width(self) -> int:
+        """The cells a row wants, every column as wide as its values (up to ``max_width``)."""
+        return self._row_width(self._natural)
+
+    def fitted_widths(self, room: int) -> list[int]:
+        """The column widths in a row of ``room`` cells (``fit_widths``)."""
+        fixed = 1 + (self._mark_width + 2 if self.mark else 0)  # fit_widths counts the gaps between columns
+        least = [min(w, max(cell_len(label), MIN_SQUEEZED))
+                 for w, (label, _) in zip(self._natural, self.columns_spec, strict=True)]
+        return fit_widths(self._natural, least, room - fixed)
+
+    def fitted_width(self, room: int) -> int:
+        """The cells a row uses in a table ``room`` cells wide (less when trailing columns are hidden)."""
+        return self._row_width(self.fitted_widths(room))
+
+    def _layout_columns(self) -> None:
+        room = self.scrollable_content_region.width
+        self._widths = self.fitted_widths(room) if self.fit and room > 0 else list(self._natural)
+        self.virtual_size = Size(self._row_width(self._widths), len(self._keys) + 1)
 
     @property
     def row_count(self) -> int:
@@ -250,12 +303,16 @@ class MarkTable(ScrollView, can_focus=True):
         if self.mark is not None:
             segments.append(Segment(_fit(mark, self._mark_width), mark_style))
         for n, (text, w) in enumerate(zip(texts, self._widths, strict=True)):
+            if not w:
+                continue  # hidden by fit: too narrow a table
             gap = "  " if n or self.mark is not None else ""  # without marks, as a DataTable: " a  b  c"
             segments.append(Segment(gap + _fit(text, w), style))
         strip = Strip(segments).crop(int(self.scroll_x), int(self.scroll_x) + width)
         return strip.extend_cell_length(width, style).apply_style(Style())
 
     def on_resize(self, _event: events.Resize) -> None:
+        if self.fit:
+            self._layout_columns()
         self._scroll_to_cursor()
 
 
