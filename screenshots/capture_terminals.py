@@ -37,7 +37,7 @@ def capture(db: Path, name: str, terminal: str, options: list[str]) -> Path:
         if not started:
             raise RuntimeError(f"dicomtui did not start in {terminal}")
         time.sleep(1.5)
-        display.key("Tab", "Tab", "Tab", "Tab", "Return")  # the series table, the first series: Head 3.0 mm
+        display.key("3", "Return")  # the series table, the first series: Head 3.0 mm
         time.sleep(4.0)
         display.key("Down", "Down", "Down")  # a few slices down, into the ventricles
         time.sleep(2.0)

@@ -87,7 +87,7 @@ async def shoot(root: Path) -> list[str]:
         await settle(app, pilot)
         save("import", "import")
         await pilot.press("escape")
-        await pilot.press("tab", "tab", "tab", "tab", "d")
+        await pilot.press("3", "d")  # the series pane
         save("delete", "delete")
         await pilot.press("n", "m")
         await settle(app, pilot)
@@ -117,7 +117,7 @@ async def shoot(root: Path) -> list[str]:
         save("network", "network")
         await pilot.press("a")
         save("node-form", "add a node")
-        await pilot.press("escape", "escape", "tab", "tab", "tab", "tab", "s", "down", "down", "enter")
+        await pilot.press("escape", "escape", "3", "s", "down", "down", "enter")
         await settle(app, pilot)
         save("send", "send")
     return written

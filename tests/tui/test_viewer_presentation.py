@@ -27,7 +27,7 @@ async def test_monochrome1_is_drawn_inverted(tmp_path: Path, photometric: str, b
         import_paths(db, [tmp_path / "in"])
     app = DicomTuiApp(tmp_path / "db", renderer="halfblock", settings_path=tmp_path / "config.toml")
     async with app.run_test(size=(120, 34)) as pilot:
-        await pilot.press("tab", "tab", "tab", "tab", "enter")
+        await pilot.press("3", "enter")  # the series pane, load
         await settle(app, pilot)
         assert isinstance(app.screen, ViewerScreen)
         shown = app.screen.query_one("#slice-image").grey  # the window is the file's: C 40, W 400
