@@ -16,7 +16,7 @@ from typing import Any
 from ..levels import Level, searchable
 
 EXACT = "="  # prefix of a word matched against whole values
-FILTER_HELP = "words match anywhere; * any text, ? one character; =value exact"
+FILTER_HELP = "words anywhere, * ? wildcards, =exact"
 
 
 def filter_sql(level: Level | str, text: str | None,

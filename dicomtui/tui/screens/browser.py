@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Input, Label, Static
 
+from ...core.database.filters import FILTER_HELP
 from ...core.levels import BROWSER_COLUMNS, HIERARCHY, Item, Level, browser_columns, column, format_value
 from ...core.plural import counted
 from ...core.selection import describe, marked
@@ -107,7 +108,7 @@ class BrowserScreen(Screen):
     def _pane(self, level: Level) -> Vertical:
         return Vertical(
             Label(pane_title(level), classes="pane-title", id=f"{level}-title"),
-            Input(placeholder=f"/ filter {level.plural} (words, * ?)", id=f"{level}-filter", classes="filter"),
+            Input(placeholder=f"/ filter {level.plural}: {FILTER_HELP}", id=f"{level}-filter", classes="filter"),
             MarkTable(browser_columns(level), fit=True, id=f"{level}-table"),
             id=f"{level}-pane", classes="pane",
         )
