@@ -105,7 +105,7 @@ def display_to_voxel(volume: Volume, plane: str) -> np.ndarray:
     """The 4×4 integer map (c, r, s, 1) → (i, j, k, 1) of ``volume.view(volume, plane)``: the same axis
     permutation and flips, so that ``view(...).data[s, r, c] == volume.array[k, j, i]``."""
     axes, signs, _ = patient_axes(volume.affine)
-    shape_ijk = volume.array.shape[::-1]
+    shape_ijk = volume.array.shape[2::-1]  # (i, j, k); a colour volume has its samples last
     across, down, flip_rows = _PLANE_AXES[plane]
     right = ({0, 1, 2} - {across, down}).pop()
     # display (c, r, s) → patient-ordered index x (x[p] increases towards L, P, S)
@@ -205,7 +205,7 @@ def anatomical(volume: Volume, plane: str) -> PlaneView:
     if not oblique:
         return acquired(volume, plane)
     spacing = min(volume.spacing)
-    ni, nj, nk = volume.array.shape[::-1]
+    ni, nj, nk = volume.array.shape[2::-1]
     corners = np.array([[i, j, k, 1.0] for i in (0, ni - 1) for j in (0, nj - 1) for k in (0, nk - 1)])
     lps = (corners @ volume.affine.T)[:, :3]
     low, high = lps.min(axis=0), lps.max(axis=0)
