@@ -300,6 +300,8 @@ def read_presentation(paths: list[Path], instances: list[dict[str, Any]]) -> tup
     first = instances[0] if instances else {}
     if is_colour(first):
         return Presentation(photometric="RGB"), None
+    if paths and _header_without(paths[0], first, _PRESENTATION_TAGS):  # the common case: no pydicom (~0.1 s)
+        return Presentation(photometric=str(first.get("PhotometricInterpretation") or "MONOCHROME2")), None
     try:
         ds = read_dataset(paths[0]).dataset
     except Exception:  # noqa: BLE001 - unreadable here means unreadable for the pixels too: that error speaks
@@ -321,6 +323,28 @@ def read_presentation(paths: list[Path], instances: list[dict[str, Any]]) -> tup
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds; the user needs the file and reason
             raise PixelError(f"{path}: cannot read the header ({type(exc).__name__}: {exc})") from None
     return presentation, headers
+
+
+# The tags read_presentation looks for, as they are written in a little-endian header (group, element): Modality
+# LUT Sequence (0028,3000), VOI LUT Function (0028,1056), Presentation LUT Shape (2050,0020), Shared Functional
+# Groups Sequence (5200,9229).
+_PRESENTATION_TAGS = (b"\x28\x00\x00\x30", b"\x28\x00\x56\x10", b"\x50\x20\x20\x00", b"\x00\x52\x29\x92")
+
+
+def _header_without(path: Path, inst: dict[str, Any], tags: tuple[bytes, ...]) -> bool:
+    """True when the bytes before the recorded Pixel Data offset of a native little-endian file hold none of
+    ``tags``: then the file has none of those attributes (any of them would be written there, tag first). False
+    when unsure (no offset, another transfer syntax, a read error, or the bytes happen to occur in a value): the
+    caller then parses the header."""
+    offset = inst.get("pixel_offset")
+    if offset is None or inst.get("TransferSyntaxUID") not in NATIVE_SYNTAXES or offset > 1 << 24:
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(int(offset))
+    except OSError:
+        return False
+    return not any(tag in head for tag in tags)
 
 
 def apply_modality_luts(raw: np.ndarray, headers: list[Any]) -> np.ndarray:
