@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dicomtui",
         description="A keyboard-driven DICOM workstation for the terminal. Without a command, starts the TUI.",
     )
-    parser.add_argument("--version", action="version", version=reporting.version_line())
+    parser.add_argument("--version", action=reporting.VersionAction,
+                        help="the versions of dicomtui and its DICOM libraries")
     _add_shared_options(parser, argparse.ArgumentParser.add_argument)
     parser.add_argument("--colors", choices=("auto", "truecolor", "256"), default="auto",
                         help="the TUI's colour system (default: truecolor when the terminal confirms it, else 256)")

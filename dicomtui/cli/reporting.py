@@ -9,12 +9,12 @@ report row (:func:`dicomtui.core.dicomfile.captured_warnings`), so what arrives 
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from importlib import metadata
 
 from ..core.text import printable
 
@@ -75,6 +75,8 @@ def routed(verbosity: int = 0, log_level: str | None = None,
 
 def version_line() -> str:
     """``dicomtui 0.1.0 (pydicom 3.0.1, pynetdicom 3.0.4, Python 3.11.2)``: what a bug report needs."""
+    from importlib import metadata  # here, not at import: ~20 ms every command would pay
+
     def version(name: str) -> str:
         try:
             return metadata.version(name)
@@ -83,3 +85,14 @@ def version_line() -> str:
 
     libs = ", ".join(f"{name} {version(name)}" for name in ("pydicom", "pynetdicom"))
     return f"dicomtui {version('dicomtui')} ({libs}, Python {sys.version.split()[0]})"
+
+
+class VersionAction(argparse.Action):
+    """``--version``: prints :func:`version_line` and exits; the line is made only when asked."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(version_line())
+        parser.exit()
