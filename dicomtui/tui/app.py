@@ -19,7 +19,16 @@ from textual.worker import get_current_worker
 from ..config import Settings, SettingsError, load_settings, remember_database, save_settings
 from ..core.database import DicomDatabase
 from ..core.errors import DatabaseError, NodeError
-from ..core.examine import ExamineOptions, Loadable, LoadOptions, LoadProgress, choose, examine_series, load_loadables
+from ..core.examine import (
+    ExamineOptions,
+    Loadable,
+    LoadOptions,
+    LoadProgress,
+    choose,
+    examine_series,
+    load_loadables,
+    nothing_selected,
+)
 from ..core.levels import Item, Level, series_label
 from ..core.naming import default_output_folder, output_stem, safe_name
 from ..core.plural import counted
@@ -294,13 +303,16 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         if message.show:
             self.push_screen(ExamineScreen(message.loadables, message.labels))
         else:
-            self.load_loadables(choose(message.loadables))
+            self.load_loadables(choose(message.loadables), nothing_selected(message.loadables))
 
-    def load_loadables(self, loadables: list[Loadable]) -> None:
-        """Load, asking first when a loadable has warnings (as Slicer does)."""
+    def load_loadables(self, loadables: list[Loadable], why: str = "") -> None:
+        """Load, asking first when a loadable has warnings (as Slicer does). ``why``: why there is nothing to load
+        when ``loadables`` is empty (``core.examine.nothing_selected``: what the objects without pixels are)."""
         self.browser.update_status()
         if not loadables:
-            self.notify("Nothing loadable in the selection", severity="warning")
+            said = why and why != nothing_selected([])  # [] gives the sentence that explains nothing
+            self.notify(f"Nothing loadable in the selection: {why}" if said else "Nothing loadable in the selection",
+                        severity="warning", timeout=10)
             return
         warned = [item for item in loadables if item.warnings]
         if not warned:
@@ -331,14 +343,17 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             report = load_loadables(db, loadables, LoadOptions(regularize=self.settings.regularize),
                                     progress=progress, cancel=cancel)
             items = []
-            for loaded in report.loaded:
+            for loaded in report.loaded:  # one item per loadable: a sequence's volumes, or a per-frame item's images
                 item = ViewerItem(loaded.loadable.name, loaded.volumes)
                 self.output_stems[item] = output_stem(db, loaded.loadable.series_uid, loaded.loadable.name)
                 items.append(item)
-        self.post_message(VolumesLoaded(items))
+        found = [f"{loaded.loadable.name}: {w}" for loaded in report.loaded for w in loaded.found_warnings]
+        self.post_message(VolumesLoaded(items, found))
 
     @on(VolumesLoaded)
     def _volumes_loaded(self, message: VolumesLoaded) -> None:
+        if message.warnings:  # what loading found (a file left out, what regularize did): said once, here
+            self.notify("\n".join(message.warnings), title="Loaded with warnings", severity="warning", timeout=15)
         self._loaded(message.items)
 
     def _loaded(self, items: list[ViewerItem]) -> None:
