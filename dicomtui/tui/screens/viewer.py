@@ -154,7 +154,7 @@ class ViewerScreen(Screen):
     def action_cursor(self, drow: int, dcol: int) -> None:
         """Move the cursor by 1/64 of the shown part (at least a pixel); it starts at the shown part's centre."""
         if self.item:
-            rows, cols = self.view.current_view().data.shape[1:]
+            rows, cols = self.view.current_view().data.shape[1:3]  # grey [k, rows, cols] or RGB [k, rows, cols, 3]
             top, left, h, w = self.view.crop()
             r, c = self.view.cursor or (top + h // 2, left + w // 2)
             step = max(min(h, w) // 64, 1)
