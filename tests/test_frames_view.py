@@ -210,3 +210,20 @@ def test_the_examine_listing_names_the_reading_and_its_confidence(tmp_path: Path
     line = next(line for line in out.stdout.splitlines() if "images one by one" in line)
     assert line.startswith("*") and "[images, confidence 0.42" in line, out.stdout
     assert confidence_sentence(CONF_IMAGES).startswith("0.42: every image shown alone at its own size")
+
+
+def test_cli_load_writes_images_one_by_one_each_to_its_own_file(tmp_path: Path) -> None:
+    """Images of several sizes cannot be one 4D file: each is written alone, numbered, its line naming it."""
+    import nibabel
+
+    from tests.test_cli import run
+
+    mixed_us_series(tmp_path / "in")
+    db = str(tmp_path / "db")
+    assert run("--db", db, "import", str(tmp_path / "in")).returncode == 0
+    out = run("--db", db, "load", uid("series", "mixed-us"), "-o", str(tmp_path / "x.nii.gz"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [f"wrote {tmp_path / f'x-{n}.nii.gz'}" for n in range(1, 5)]
+    assert lines[1].endswith("(1: Axial (images one by one), image 2: 48x64 MONOCHROME2)")
+    assert [nibabel.load(tmp_path / f"x-{n}.nii.gz").shape[:2] for n in range(1, 4)] == [(60, 40), (48, 64), (30, 30)]

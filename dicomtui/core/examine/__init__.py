@@ -113,6 +113,11 @@ class LoadResult:
     volumes: list[Volume]
 
     @property
+    def one_by_one(self) -> bool:
+        """Its volumes are images one by one (``frames_view``: sizes may differ), not one 3D or 4D image."""
+        return self.loadable.plugin == frames_view.NAME
+
+    @property
     def found_warnings(self) -> list[str]:
         """What loading found beyond the loadable's own warnings (examine said those): a file left out, what
         regularize did; each once, in the order of the volumes."""
