@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -73,7 +74,10 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         self.db: DicomDatabase | None = None
         self.db_error = ""
         self.loaded: list[ViewerItem] = []  # the viewer's Loaded data list
-        self.output_stems: dict[ViewerItem, str] = {}  # each item's file name from its series (core.naming)
+        # each item's file name from its series (core.naming), and the items of images one by one (w saves the
+        # image shown): weak, so that closing an item (x) gives its volumes' memory back
+        self.output_stems: weakref.WeakKeyDictionary[ViewerItem, str] = weakref.WeakKeyDictionary()
+        self.one_by_one: weakref.WeakSet[ViewerItem] = weakref.WeakSet()
         try:  # before the browser mounts; a failure is shown there and `o` opens another database
             self.db = DicomDatabase.open(self.db_path)
             self.sub_title = str(self.db.root)
@@ -346,6 +350,8 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             for loaded in report.loaded:  # one item per loadable: a sequence's volumes, or a per-frame item's images
                 item = ViewerItem(loaded.loadable.name, loaded.volumes)
                 self.output_stems[item] = output_stem(db, loaded.loadable.series_uid, loaded.loadable.name)
+                if loaded.one_by_one:
+                    self.one_by_one.add(item)
                 items.append(item)
         found = [f"{loaded.loadable.name}: {w}" for loaded in report.loaded for w in loaded.found_warnings]
         self.post_message(VolumesLoaded(items, found))
@@ -365,8 +371,12 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             self.notify(f"Loaded {', '.join(i.name for i in items)}: v opens the viewer")
 
     def save_item(self, item: ViewerItem) -> None:
-        """The save dialog for a viewer item: named from its series, in the default output folder."""
+        """The save dialog for a viewer item: named from its series, in the default output folder; of an item of
+        images one by one (sizes may differ: not one 4D file), the image shown, its number after the name."""
         stem = self.output_stems.get(item) or safe_name(item.name, "volume")
+        if item in self.one_by_one:
+            number = item.state.time + 1 if item.state else 1
+            stem, item = f"{stem}_{number}", ViewerItem(f"{item.name}, {item.volume.name}", [item.volume])
         self.push_screen(SaveScreen(item, stem, default_output_folder()))
 
     def action_viewer(self) -> None:

@@ -93,3 +93,33 @@ async def test_nothing_loadable_says_why(tmp_path: Path) -> None:
         assert not app.loaded
         (said,) = [m for m in messages(app) if "Nothing loadable" in m]
         assert said.startswith("Nothing loadable in the selection: ") and "a structured report" in said, said
+
+
+async def test_w_saves_the_image_shown_and_x_gives_a_loaded_items_memory_back(tmp_path: Path) -> None:
+    """Images one by one cannot be one 4D file: w proposes the shown image, numbered. A closed item loaded from the
+    browser is freed (the app's per-item bookkeeping holds it weakly)."""
+    import gc
+    import weakref
+
+    import nibabel
+    from textual.widgets import Input, Static
+
+    db_path = database(tmp_path, mixed_us_series)
+    app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
+    async with app.run_test(size=SIZE) as pilot:
+        await load_the_series(app, pilot)
+        await pilot.press("t", "w")
+        field = app.screen.query_one("#save-path", Input)
+        assert field.value.endswith("_2.nii.gz"), field.value
+        field.value = str(tmp_path / "two.nii.gz")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert "Written" in text(app.screen.query_one("#save-result", Static))
+        assert nibabel.load(tmp_path / "two.nii.gz").shape[:2] == (48, 64)
+        await pilot.press("escape")
+        alive = weakref.ref(app.loaded[0].volumes[0].array)
+        await pilot.press("x")
+        await pilot.pause()
+        assert app.loaded == []
+        gc.collect()
+        assert alive() is None
