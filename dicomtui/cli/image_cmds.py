@@ -168,18 +168,21 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         err(report.summary())
         return EXIT_FATAL
     shown = {w for item in chosen for w in item.warnings}
-    for n, result in enumerate(report.loaded, 1):
-        volumes = result.volumes
-        for warning in dict.fromkeys(w for v in volumes for w in v.warnings if w not in shown):
+    files = []  # what each file holds: a loadable's volumes, or one image of a loadable of images one by one
+    for result in report.loaded:
+        for warning in dict.fromkeys(w for v in result.volumes for w in v.warnings if w not in shown):
             err(f"warning: {warning}")  # found while loading: a file left out, what regularize did
-        out = base if len(report.loaded) == 1 else _output_path(numbered(str(base), n), None, "", args.force)
+        files += [([v], result) for v in result.volumes] if result.one_by_one else [(result.volumes, result)]
+    for n, (volumes, result) in enumerate(files, 1):
+        out = base if len(files) == 1 else _output_path(numbered(str(base), n), None, "", args.force)
         written = write_volume(volumes, out)
         first = volumes[0]
         i, j, k = first.array.shape[2::-1]
         count = f" × {len(volumes)} volumes" if len(volumes) > 1 else ""
         kind = "RGB" if first.is_rgb else str(first.array.dtype)
         print(f"wrote {', '.join(map(str, written))}: {i}x{j}x{k} voxels{count} of {kind}, spacing "
-              f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({result.loadable.name})")
+              f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({result.loadable.name}"
+              f"{f', {first.name}' if result.one_by_one else ''})")
     return EXIT_OK
 
 

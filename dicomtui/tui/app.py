@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,7 +20,16 @@ from textual.worker import get_current_worker
 from ..config import Settings, SettingsError, load_settings, remember_database, save_settings
 from ..core.database import DicomDatabase
 from ..core.errors import DatabaseError, NodeError
-from ..core.examine import ExamineOptions, Loadable, LoadOptions, LoadProgress, choose, examine_series, load_loadables
+from ..core.examine import (
+    ExamineOptions,
+    Loadable,
+    LoadOptions,
+    LoadProgress,
+    choose,
+    examine_series,
+    load_loadables,
+    nothing_selected,
+)
 from ..core.levels import Item, Level, series_label
 from ..core.naming import default_output_folder, output_stem, safe_name
 from ..core.plural import counted
@@ -64,7 +74,10 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         self.db: DicomDatabase | None = None
         self.db_error = ""
         self.loaded: list[ViewerItem] = []  # the viewer's Loaded data list
-        self.output_stems: dict[ViewerItem, str] = {}  # each item's file name from its series (core.naming)
+        # each item's file name from its series (core.naming), and the items of images one by one (w saves the
+        # image shown): weak, so that closing an item (x) gives its volumes' memory back
+        self.output_stems: weakref.WeakKeyDictionary[ViewerItem, str] = weakref.WeakKeyDictionary()
+        self.one_by_one: weakref.WeakSet[ViewerItem] = weakref.WeakSet()
         try:  # before the browser mounts; a failure is shown there and `o` opens another database
             self.db = DicomDatabase.open(self.db_path)
             self.sub_title = str(self.db.root)
@@ -294,13 +307,16 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         if message.show:
             self.push_screen(ExamineScreen(message.loadables, message.labels))
         else:
-            self.load_loadables(choose(message.loadables))
+            self.load_loadables(choose(message.loadables), nothing_selected(message.loadables))
 
-    def load_loadables(self, loadables: list[Loadable]) -> None:
-        """Load, asking first when a loadable has warnings (as Slicer does)."""
+    def load_loadables(self, loadables: list[Loadable], why: str = "") -> None:
+        """Load, asking first when a loadable has warnings (as Slicer does). ``why``: why there is nothing to load
+        when ``loadables`` is empty (``core.examine.nothing_selected``: what the objects without pixels are)."""
         self.browser.update_status()
         if not loadables:
-            self.notify("Nothing loadable in the selection", severity="warning")
+            said = why and why != nothing_selected([])  # [] gives the sentence that explains nothing
+            self.notify(f"Nothing loadable in the selection: {why}" if said else "Nothing loadable in the selection",
+                        severity="warning", timeout=10)
             return
         warned = [item for item in loadables if item.warnings]
         if not warned:
@@ -331,14 +347,19 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             report = load_loadables(db, loadables, LoadOptions(regularize=self.settings.regularize),
                                     progress=progress, cancel=cancel)
             items = []
-            for loaded in report.loaded:
+            for loaded in report.loaded:  # one item per loadable: a sequence's volumes, or a per-frame item's images
                 item = ViewerItem(loaded.loadable.name, loaded.volumes)
                 self.output_stems[item] = output_stem(db, loaded.loadable.series_uid, loaded.loadable.name)
+                if loaded.one_by_one:
+                    self.one_by_one.add(item)
                 items.append(item)
-        self.post_message(VolumesLoaded(items))
+        found = [f"{loaded.loadable.name}: {w}" for loaded in report.loaded for w in loaded.found_warnings]
+        self.post_message(VolumesLoaded(items, found))
 
     @on(VolumesLoaded)
     def _volumes_loaded(self, message: VolumesLoaded) -> None:
+        if message.warnings:  # what loading found (a file left out, what regularize did): said once, here
+            self.notify("\n".join(message.warnings), title="Loaded with warnings", severity="warning", timeout=15)
         self._loaded(message.items)
 
     def _loaded(self, items: list[ViewerItem]) -> None:
@@ -350,8 +371,12 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             self.notify(f"Loaded {', '.join(i.name for i in items)}: v opens the viewer")
 
     def save_item(self, item: ViewerItem) -> None:
-        """The save dialog for a viewer item: named from its series, in the default output folder."""
+        """The save dialog for a viewer item: named from its series, in the default output folder; of an item of
+        images one by one (sizes may differ: not one 4D file), the image shown, its number after the name."""
         stem = self.output_stems.get(item) or safe_name(item.name, "volume")
+        if item in self.one_by_one:
+            number = item.state.time + 1 if item.state else 1
+            stem, item = f"{stem}_{number}", ViewerItem(f"{item.name}, {item.volume.name}", [item.volume])
         self.push_screen(SaveScreen(item, stem, default_output_folder()))
 
     def action_viewer(self) -> None:

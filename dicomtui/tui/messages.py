@@ -9,7 +9,7 @@ another kind, so the last progress before it is always shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,9 +92,11 @@ class Examined(Message):
 
 @dataclass
 class VolumesLoaded(Message):
-    """Loaded loadables, one viewer item each, in the order asked."""
+    """Loaded loadables, one viewer item each, in the order asked; ``warnings``: what loading found beyond the
+    loadables' own warnings ("NAME: sentence"), to be said once."""
 
     items: list[ViewerItem]
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
-from . import mosaic, multiframe, nonimage, scalar, sequence
+from . import frames_view, mosaic, multiframe, nonimage, scalar, sequence
 from .plugin import CONF_NO_PIXELS, ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadRepo
            "choose", "examine_and_load", "examine_series", "load", "load_loadables", "nothing_selected", "select"]
 
 PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
-                              mosaic.NAME: mosaic, nonimage.NAME: nonimage}
+                              mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage}
 
 
 def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, *,
@@ -111,6 +111,18 @@ class LoadResult:
 
     loadable: Loadable
     volumes: list[Volume]
+
+    @property
+    def one_by_one(self) -> bool:
+        """Its volumes are images one by one (``frames_view``: sizes may differ), not one 3D or 4D image."""
+        return self.loadable.plugin == frames_view.NAME
+
+    @property
+    def found_warnings(self) -> list[str]:
+        """What loading found beyond the loadable's own warnings (examine said those): a file left out, what
+        regularize did; each once, in the order of the volumes."""
+        said = set(self.loadable.warnings)
+        return list(dict.fromkeys(w for v in self.volumes for w in v.warnings if w not in said))
 
 
 @dataclass

@@ -7,6 +7,7 @@ from .plugin import (
     CONF_ALL,
     CONF_CANNOT_LOAD,
     CONF_DOUBTFUL,
+    CONF_IMAGES,
     CONF_NO_PIXELS,
     CONF_PREFERRED,
     CONF_REPEATS_STACKED,
@@ -24,6 +25,9 @@ MEANINGS = [
      "a clean part of a doubtful series (e.g. without its localizer), preferred to the whole"),
     (CONF_ALL, "clean whole series", "the whole series as one clean volume: the plain reading"),
     (CONF_SUB, "part of a clean series", "a part of a clean series; the whole series is preferred"),
+    (CONF_IMAGES, "images one by one",
+     "every image shown alone at its own size (sizes differ, or projections with no place to stack them by); "
+     "a clean volume of the series is preferred, a volume with warnings is not"),
     (CONF_DOUBTFUL, "with warnings", "a reading with warnings; any clean reading of the series is preferred"),
     (CONF_REPEATS_STACKED, "repeats stacked",
      "repeated positions stacked as one volume; its parts, one per repetition, are preferred"),

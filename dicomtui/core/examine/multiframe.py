@@ -13,6 +13,7 @@ import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from .cine import frame_rate
 from .geometry import Row, check_stack, repeat_labels
 from .plugin import (
     CONF_ALL,
@@ -124,7 +125,8 @@ def _frame_index(row: Row) -> int:
 
 def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: threading.Event | None = None,
          options: LoadOptions = LOAD_DEFAULTS) -> list[Volume]:
-    """The one Volume of ``loadable``: each file's frames read once, the loadable's frames stacked in its order.
+    """The one Volume of ``loadable``: each file's frames read once, the loadable's frames stacked in its order;
+    ``extra["frame_rate"]`` (frames per second, ``cine.frame_rate``) when the first file's Cine Module gives one.
     Raises ``LoadError`` (``cancel`` set: checked between frames) or ``PixelError``."""
     import numpy as np
 
@@ -147,7 +149,12 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
         if tick is not None:
             tick(n + 1, total)
     first = loadable.instances[0]  # the first file's Presentation and Modality LUT stand for the loadable's
-    presentation, luts = read_presentation([db.abspath(first["path"], bool(first["stored"]))], [first])
-    return [build_volume(np.stack(picked), loadable.instances, payload.geometry, name=loadable.name,
-                         warnings=loadable.warnings, regularize=options.regularize, presentation=presentation,
-                         modality_luts=None if luts is None else luts * total)]
+    first_path = db.abspath(first["path"], bool(first["stored"]))
+    presentation, luts = read_presentation([first_path], [first])
+    volume = build_volume(np.stack(picked), loadable.instances, payload.geometry, name=loadable.name,
+                          warnings=loadable.warnings, regularize=options.regularize, presentation=presentation,
+                          modality_luts=None if luts is None else luts * total)
+    rate = frame_rate(first_path)  # a cine (US, XA): p plays at the file's rate
+    if rate is not None:
+        volume.extra["frame_rate"] = rate
+    return [volume]

@@ -19,7 +19,7 @@ from .geometry import Row, StackGeometry
 if TYPE_CHECKING:
     from ..volume import Volume
 
-__all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_NO_PIXELS", "CONF_PREFERRED",
+__all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_IMAGES", "CONF_NO_PIXELS", "CONF_PREFERRED",
            "CONF_REPEATS_STACKED", "CONF_SEQUENCE", "CONF_SUB", "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions",
            "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "Row",
            "SequencePart", "SequencePayload", "StackPayload", "check_cancel", "image_kind", "is_mosaic", "series_name",
@@ -31,6 +31,8 @@ CONF_CANNOT_LOAD = 0.05  # images that cannot form one volume (sizes, grey and c
 CONF_NO_PIXELS = 0.1  # nothing to show as a volume, but offered so that the user sees why; never selected
 CONF_REPEATS_STACKED = 0.35  # repeated positions stacked as one volume: offered, never preferred to its repeats
 CONF_DOUBTFUL = 0.4  # it has warnings: below every clean reading, so a clean one wins when there is one
+CONF_IMAGES = 0.42  # images one by one (frames_view: sizes differ, or projections without a place): above any
+#                     stack with warnings, below every clean volume (a clean size of a mixed series wins)
 CONF_SUB = 0.45  # part of a clean series (one acquisition, one orientation): the whole series is preferred
 CONF_ALL = 0.5  # the whole series, clean: the plain reading
 CONF_PREFERRED = 0.55  # a clean part of a doubtful series (without its localizer, one acquisition): chosen

@@ -52,11 +52,12 @@ class ViewerScreen(Screen):
         Binding("r", "anatomical", "Oblique planes", show=False, id="planes_anatomical",
                 tooltip="Oblique volume: acquired planes ↔ resampled on the true anatomical planes"),
         Binding("p", "play", "Cine", show=False, id="cine_play",
-                tooltip="Cine: play / stop the slices (frames) of the plane at the file's rate"),
+                tooltip="Cine: play / stop the plane's slices (frames), or the images one by one, at the file's rate"),
         Binding("f", "fit", "Fit", id="zoom_fit", tooltip="Zoom to fit"),
         Binding("plus,equals_sign", "zoom(2)", "Zoom +", show=False, id="zoom_in"),
         Binding("minus", "zoom(0.5)", "Zoom −", show=False, id="zoom_out"),
-        Binding("t", "time(1)", "Next volume", show=False, id="time_next", tooltip="4D: next time point / b-value"),
+        Binding("t", "time(1)", "Next volume", show=False, id="time_next",
+                tooltip="4D: next time point / b-value; images one by one: the next image"),
         Binding("T", "time(-1)", "Previous volume", show=False, id="time_previous"),
         Binding("w", "save", "Save", id="save", tooltip="Write the volume to NIfTI or NRRD"),
         Binding("x", "close_item", "Close", show=False, id="close_item",
@@ -154,7 +155,7 @@ class ViewerScreen(Screen):
     def action_cursor(self, drow: int, dcol: int) -> None:
         """Move the cursor by 1/64 of the shown part (at least a pixel); it starts at the shown part's centre."""
         if self.item:
-            rows, cols = self.view.current_view().data.shape[1:3]
+            rows, cols = self.view.current_view().data.shape[1:3]  # grey [k, rows, cols] or RGB [k, rows, cols, 3]
             top, left, h, w = self.view.crop()
             r, c = self.view.cursor or (top + h // 2, left + w // 2)
             step = max(min(h, w) // 64, 1)

@@ -193,7 +193,7 @@ class SliceView(Widget, can_focus=True):
         """The crop stays inside the slice: its centre at least half a crop from each edge."""
         if pan is None or self.item is None:
             return pan
-        rows, cols = self.current_view().data.shape[1:3]
+        rows, cols = self.current_view().data.shape[1:3]  # grey [k, rows, cols] or RGB [k, rows, cols, 3]
         h, w = rows / self.zoom, cols / self.zoom
         return (min(max(pan[0], h / 2), rows - h / 2), min(max(pan[1], w / 2), cols - w / 2))
 
@@ -213,7 +213,7 @@ class SliceView(Widget, can_focus=True):
             before = self._views.get((self.time, plane, old)) or self._view_of(plane, old)
             after = self.current_view(plane)
             s = self._slices.get(plane, len(before) // 2)
-            rows, cols = before.data.shape[1:3]
+            rows, cols = before.data.shape[1:3]  # grey [k, rows, cols] or RGB [k, rows, cols, 3]
             point = np.append(before.lps((cols - 1) / 2, (rows - 1) / 2, s), 1.0)
             moved = (np.linalg.inv(after.to_lps) @ point)[2]
             self._slices[plane] = int(min(max(round(moved), 0), len(after) - 1))
@@ -252,7 +252,7 @@ class SliceView(Widget, can_focus=True):
         distance is shown), then a new first."""
         if self.item is None:
             return
-        rows, cols = self.current_view().data.shape[1:3]
+        rows, cols = self.current_view().data.shape[1:3]  # grey [k, rows, cols] or RGB [k, rows, cols, 3]
         r, c = self.cursor or (rows // 2, cols // 2)
         point = (c, r, min(self.index, len(self.current_view()) - 1))
         self.measure = (point,) if len(self.measure) != 1 else (*self.measure, point)
@@ -291,7 +291,7 @@ class SliceView(Widget, can_focus=True):
 
     def crop(self) -> tuple[int, int, int, int]:
         """The shown part of the current slice: (top, left, rows, columns), zoom around the pan centre."""
-        rows, cols = self.current_view().data.shape[1:3]
+        rows, cols = self.current_view().data.shape[1:3]  # grey [k, rows, cols] or RGB [k, rows, cols, 3]
         if self.zoom <= 1:
             return 0, 0, rows, cols
         h, w = max(int(rows / self.zoom), 1), max(int(cols / self.zoom), 1)
