@@ -95,6 +95,20 @@ def test_kitty_direct_placement_is_the_image(display: Display, tmp_path: Path) -
     assert np.abs(region - grey[..., None].astype(np.int32)).max() <= 1
 
 
+def settled(test):
+    """``test`` for Display.wait that answers only when two screenshots in a row give the same value: a loaded
+    machine may be caught half-way through drawing."""
+    last: list = [None]
+
+    def check(screen):
+        found = test(screen)
+        agreed = found if found is not None and found == last[0] else None
+        last[0] = found
+        return agreed
+
+    return check
+
+
 @pytest.mark.parametrize("name", ["xterm", "kitty"])
 def test_tui_draws_the_slice_in_a_real_terminal(display: Display, tmp_path: Path, name: str) -> None:
     """dicomtui in xterm -ti vt340 and in kitty 0.26.5 (no COLORTERM) asks the terminal, chooses sixel / kitty
@@ -107,7 +121,7 @@ def test_tui_draws_the_slice_in_a_real_terminal(display: Display, tmp_path: Path
     assert started, f"dicomtui did not start in {name}"
     time.sleep(1.0)
     display.key("3", "Return")  # to the series table, load the 8-slice axial series
-    screen, disc = display.wait(largest_grey)
+    screen, disc = display.wait(settled(largest_grey))  # the same disc twice: drawn whole (sixel draws in bands)
     if disc is None:
         Image.fromarray(screen.astype(np.uint8)).save(tmp_path / f"{name}-tui.png")
         pytest.fail(f"no slice drawn ({tmp_path / f'{name}-tui.png'})")
