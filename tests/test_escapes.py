@@ -104,3 +104,20 @@ async def test_a_tui_table_cell_shows_escapes(hostile_db: Path, tmp_path: Path) 
         assert "\\x1b[31mred" in studies.get_row_at(0)
         drawn = "".join(segment.text for y in range(3) for segment in patients.render_line(y))
         assert ESC not in drawn and "\x07" not in drawn and "Evil^Eve" in drawn
+
+
+def test_bidirectional_overrides_are_shown_not_obeyed(tmp_path: Path) -> None:
+    """A RIGHT-TO-LEFT OVERRIDE in a value would make the terminal draw the rest of the line backwards ("Trojan
+    Source"): it is shown as \\u202e, as are the other embeddings and isolates; the plain RLM mark of Hebrew text
+    stays."""
+    from dicomtui.core.text import has_control, printable
+
+    assert printable("scan\u202egpj.exe") == "scan\\u202egpj.exe"
+    assert printable("a\u2066b\u2069c\u202ad\u202ce") == "a\\u2066b\\u2069c\\u202ad\\u202ce"
+    hebrew = "שלום\u200f^כהן"
+    assert printable(hebrew) is hebrew and not has_control(hebrew)
+    write_series(tmp_path / "in", SeriesSpec(series_description="T1\u202eLAIXA", slices=2))
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"])
+    result = _run("--db", str(tmp_path / "db"), "ls", "series")
+    assert "\u202e" not in result.stdout and "T1\\u202eLAIXA" in result.stdout

@@ -5,6 +5,10 @@ cursor, rename its window or worse, wherever it is printed (``ls``, ``show``, th
 PS3.5 6.1.2-6.1.3 allow in values only the graphic characters of the character set plus, in text VRs (LT, ST, UT,
 UC), the format effectors TAB, LF, FF and CR; ESC only inside ISO 2022 code extensions, which decoding removes.
 So after decoding, anything else (the rest of C0, DEL, and C1 — 0x9B is a one-character CSI) is not text.
+Nor are the Unicode bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069): a value may
+carry them in UTF-8, and a terminal that obeys them draws the rest of the line reordered (a name, a UID or a path
+that reads as something else: "Trojan Source", CVE-2021-42574). The plain marks LRM, RLM and ALM stay (text in
+Hebrew or Arabic may need them, and they reorder nothing beyond their neighbours).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 
 __all__ = ["has_control", "printable"]
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # The format effectors PS3.5 6.1.3 allows in text values, as control pictures (U+2409, U+240A, U+240C, U+240D):
 # shown, and a value stays one line (one table cell, one TSV field, one log line).
 _PICTURES = {"\t": "\u2409", "\n": "\u240a", "\x0c": "\u240c", "\r": "\u240d"}
@@ -21,7 +25,8 @@ _PICTURES = {"\t": "\u2409", "\n": "\u240a", "\x0c": "\u240c", "\r": "\u240d"}
 
 def _escaped(match: re.Match[str]) -> str:
     char = match.group()
-    return _PICTURES.get(char) or f"\\x{ord(char):02x}"
+    code = ord(char)
+    return _PICTURES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def has_control(text: str) -> bool:
@@ -35,7 +40,8 @@ def has_control(text: str) -> bool:
 def printable(text: str, multiline: bool = False) -> str:
     """``text`` with every control character shown instead of obeyed: TAB, LF, FF, CR (allowed in text values,
     PS3.5 6.1.3) as the control pictures ␉ ␊ ␌ ␍, every other C0 character, DEL and C1 as ``\\xNN`` (ESC is
-    ``\\x1b``). ``multiline``: LF stays a line break (messages, reports, tracebacks of several lines). Text without
+    ``\\x1b``), a bidirectional embedding, override or isolate as ``\\uNNNN``. ``multiline``: LF stays a line
+    break (messages, reports, tracebacks of several lines). Text without
     control characters is returned as is (one regex search: the TUI's filter keystroke redraws thousands of
     cells)."""
     if not has_control(text):
