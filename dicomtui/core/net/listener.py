@@ -333,8 +333,11 @@ class Listener:
 
     def _flush(self, db: DicomDatabase, pending: list[FileRecord]) -> None:
         try:
-            db.add_files(pending)
-            self.indexed += len(pending)
+            result = db.add_files(pending)
+            self.indexed += len(pending) - len(result.vanished)
+            if result.vanished:  # removed from storage meanwhile (an `rm` of their study): not indexed, said
+                log.warning("%d received files were deleted from storage before they were indexed (e.g. %s)",
+                            len(result.vanished), result.vanished[0])
         except Exception as exc:  # noqa: BLE001 - the files are durable; the index catches up at next start
             self.index_errors.append(str(exc))
             log.error("indexing %d received files failed (%s); they are in storage and will be indexed at the "
