@@ -266,3 +266,31 @@ def test_a_local_database_stays_in_wal_mode(tmp_path: Path) -> None:
     with DicomDatabase.open(tmp_path / "db") as db:
         assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.notices == []
+
+
+def test_repair_refuses_while_a_listener_serves_the_database(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """`db check --repair` rebuilds the index and touches storage: with `dicomtui listen` running on the same database
+    (its identity file locked) it is refused with a sentence naming the listener; plain `db check` still runs; once
+    the listener stopped, the repair runs."""
+    import signal
+    import sys
+
+    from tests.interop.test_dimse import free_port, wait_port
+
+    db = tmp_path / "db"
+    with DicomDatabase.open(db):
+        pass
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "dicomtui", "--db", str(db), "listen", "--port", str(port),
+                             "--bind", "127.0.0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_port(port, 30)
+        assert main(["--db", str(db), "db", "check", "--repair"]) == 2
+        assert f"on port {port}): stop it before `db check --repair`" in capsys.readouterr().err
+        assert main(["--db", str(db), "db", "check"]) == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    capsys.readouterr()
+    assert main(["--db", str(db), "db", "check", "--repair"]) == 0

@@ -337,7 +337,13 @@ def cmd_db(args: argparse.Namespace, db_path: Path) -> int:
     (without --repair) or the repair meets errors. A check ends with a line of counts and its exit code."""
     if args.db_command == "check" and args.repair:
         from ..core.database import DicomDatabase
+        from ..core.errors import DatabaseError
+        from ..core.net.identity import running
 
+        if listeners := running(db_path):  # it writes the index and storage while a repair rebuilds them
+            who = ", ".join(f"pid {x.get('pid', '?')} on port {x.get('port', '?')}" for x in listeners)
+            raise DatabaseError(f"a listener is serving {db_path} ({who}): stop it before `db check --repair` "
+                                f"(`db check` without --repair is safe while it runs)")
         report = DicomDatabase.repair(db_path, full=args.full)
     else:
         with open_database(db_path, read_only=True) as db:

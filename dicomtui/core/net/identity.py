@@ -75,3 +75,20 @@ def serves(root: Path, port: int) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def running(root: Path) -> list[dict]:
+    """The listeners serving the database folder ``root`` now: the contents (port, ae_title, bind, pid) of every
+    identity file there that is locked. Stale files are removed, as :func:`serves` does."""
+    found = []
+    for path in sorted(Path(root).glob("listener-*.lock")):
+        try:
+            port = int(path.stem.removeprefix("listener-"))
+        except ValueError:
+            continue
+        if serves(root, port):
+            try:
+                found.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                found.append({"port": port})
+    return found
