@@ -172,3 +172,48 @@ def test_dicomdir_passes_dciodvfy_and_dcmdump_reads_it(tmp_path: Path, db: Dicom
         assert pydicom.dcmread(out / name, stop_before_pixels=True).SOPInstanceUID
     with pytest.raises(ExportError, match="DICOMDIR already exist"):
         export_items(db, items, out, ExportOptions(dicomdir=True))
+
+
+def test_a_linked_file_without_the_part10_header_gets_one(tmp_path: Path, db: DicomDatabase) -> None:
+    """A bare data set (no preamble, no file meta: what some old archives hold) is linked as it is; its export is
+    a PS3.10 file, as a copy-import stores it: the header in front, the data set's bytes unchanged."""
+    from pydicom.dataset import FileMetaDataset
+
+    from dicomtui.core.synth import series_datasets
+
+    ds = series_datasets(SeriesSpec(patient_id="BARE", slices=1, implicit=True))[0]
+    ds.file_meta = FileMetaDataset()
+    bare = tmp_path / "in" / "bare.dcm"
+    bare.parent.mkdir()
+    ds.save_as(bare, implicit_vr=True, little_endian=True)
+    assert bare.read_bytes()[128:132] != b"DICM"
+    import_paths(db, [bare], ImportMode.LINK)
+    report = export_items(db, [(Level.PATIENT, db.patients()[0]["id"])], tmp_path / "out")
+    exported = (tmp_path / "out" / report.names[0]).read_bytes()
+    assert exported[128:132] == b"DICM" and exported.endswith(bare.read_bytes())
+    read = pydicom.dcmread(tmp_path / "out" / report.names[0])  # no force needed
+    assert read.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID and read.PatientID == "BARE"
+
+
+def test_a_full_disk_stops_the_export(tmp_path: Path, db: DicomDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ENOSPC on the third file: the export stops there (every next file would fail alike), the partial file
+    is removed, and the report says how many were not written."""
+    import errno
+
+    from dicomtui.core.export import folder
+
+    items = _data(tmp_path, db)
+    real, calls = os.sendfile, []
+
+    def sendfile(out_fd: int, in_fd: int, offset: int, count: int) -> int:
+        calls.append(out_fd)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(folder.os, "sendfile", sendfile)
+    report = export_items(db, items, tmp_path / "out")
+    assert report.written == 2 and len(report.problems) == 1 and report.not_written == 3
+    assert report.problems[0].reason == "No space left on device"
+    assert report.notes == [f"{tmp_path / 'out'} is full: the export stopped, 3 files not written"]
+    assert len(list((tmp_path / "out").rglob("*.dcm"))) == 2

@@ -30,12 +30,14 @@ from typing import Any
 from ..dicomfile import part10_head, read_dataset
 from ..errors import ExportError
 from ..plural import counted
+from ..storage import is_disk_full
 from .dicomdir import FileSetWriter
 from .layout import ExportFile, Layout, plan_export
 
 __all__ = ["ExportOptions", "ExportProblem", "ExportReport", "Transform", "export_files", "export_items"]
 
 Transform = Callable[[Any], Any]  # pydicom Dataset -> Dataset (or None: leave the file out)
+FILE_SET_LAYOUT = "dicomdir"  # the report's layout with a DICOMDIR: the file-set's PS3.10 names, not ours
 ZIP_LEVEL = 1  # deflate level: CT/MR pixel data shrinks ~2x at level 1; level 6 takes ~3x longer for ~5 % less
 
 
@@ -85,7 +87,8 @@ class ExportReport:
     def summary(self) -> str:
         """The result as the CLI prints it: one line, then one tab-separated line per file not exported."""
         what = f"{counted(self.written, 'file')} ({self.bytes / 1e6:.1f} MB)"
-        extras = [f"layout {self.layout}"] + (["DICOMDIR"] if self.dicomdir else []) + (["ZIP"] if self.zip else [])
+        extras = ([f"layout {self.layout}"] if self.layout != FILE_SET_LAYOUT else ["DICOMDIR file-set"]) + (
+            ["ZIP"] if self.zip else [])
         line = f"exported {what} of {self.total} to {self.destination} in {self.seconds:.1f} s ({', '.join(extras)})"
         if self.left_out:
             line += f"; {counted(self.left_out, 'file')} left out by the transform"
@@ -119,7 +122,8 @@ def export_files(plan: list[ExportFile], destination: str | os.PathLike[str], op
     target = Path(destination)
     if options.zip and target.suffix.lower() != ".zip":
         target = target.with_name(target.name + ".zip")
-    report = ExportReport(target, total=len(plan), layout=Layout(options.layout).value, zip=options.zip)
+    layout = FILE_SET_LAYOUT if options.dicomdir else Layout(options.layout).value
+    report = ExportReport(target, total=len(plan), layout=layout, zip=options.zip)
     if options.zip:
         _refuse_existing([target], options.overwrite)
         staging = Path(tempfile.mkdtemp(prefix=".dicomtui-export-", dir=_made(target.parent)))
@@ -176,6 +180,10 @@ def _export_folder(plan: list[ExportFile], folder: Path, options: ExportOptions,
             size = _write_one(item, dest, options)
         except (OSError, ValueError) as exc:
             report.problems.append(ExportProblem(item.sop_instance_uid, str(item.source), _reason(exc)))
+            if isinstance(exc, OSError) and is_disk_full(exc):  # every next file would fail the same way
+                report.not_written = len(plan) - n - 1
+                report.notes.append(f"{folder} is full: the export stopped, {report.not_written} files not written")
+                return
         else:
             if size is None:
                 report.left_out += 1
