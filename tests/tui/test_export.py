@@ -3,6 +3,8 @@ files written with names from the data; an existing folder refused; Escape cance
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from dicomtui.tui.screens import export as export_screen
 from dicomtui.tui.screens.browser import BrowserScreen
 from dicomtui.tui.screens.export import ExportScreen
 
-from .conftest import settle, text
+from .conftest import make_db, settle, text
 
 SIZE = (120, 34)
 SERIES = "J1_Doe_Jane/20240115_Synthetic_study/1_Axial"
@@ -91,3 +93,23 @@ async def test_escape_cancels_between_files_and_problems_are_listed(app: DicomTu
         screen.action_cancel_or_close()  # not running: closes
         await pilot.pause()
         assert isinstance(app.screen, BrowserScreen)
+
+
+
+def test_export_screen_snapshot(snap_compare) -> None:
+    """The form as the user first sees it at 120×34: the database at a fixed path (it shows in the header), the
+    folder field set to a fixed path (the default one depends on where dicomtui runs)."""
+    root = Path(tempfile.gettempdir()) / "dicomtui-snapshot-export"
+    shutil.rmtree(root, ignore_errors=True)
+    make_db(root)
+
+    async def run_before(pilot) -> None:
+        await pilot.press("3", "x")
+        pilot.app.screen.query_one("#x-folder", Input).value = "/home/user/export"
+        await pilot.pause()
+
+    try:
+        app = DicomTuiApp(root / "db", renderer="halfblock", settings_path=root / "config.toml")
+        assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -27,7 +27,7 @@ from ..messages import Progress, Stopped
 from .confirm import ShowsWorkerErrors
 from .forms import FIELD_KEYS, field
 
-LAYOUTS = [("tree: Patient/Study/Series/NNNN.dcm", "tree"), ("flat: one folder", "flat")]
+LAYOUTS = [("tree: Patient/Study/Series/NNNN.dcm", "tree"), ("flat: PatientID_Series_NNNN.dcm in one folder", "flat")]
 
 
 @dataclass
@@ -64,8 +64,8 @@ class ExportScreen(ShowsWorkerErrors, ModalScreen[None]):
             yield Label(f"Export {printable(self.description)} ({counted(self.files, 'file')})",
                         classes="pane-title", markup=False)
             yield field("Folder (with ZIP: the ZIP file, .zip added)", Input(str(self.folder), id="x-folder"))
+            yield field("Layout", Select(LAYOUTS, value="tree", allow_blank=False, id="x-layout"))
             with Horizontal(classes="row"):
-                yield field("Layout", Select(LAYOUTS, value="tree", allow_blank=False, id="x-layout"))
                 yield field("DICOMDIR (PS3.10 names)", Switch(False, id="x-dicomdir"))
                 yield field("ZIP", Switch(False, id="x-zip"))
                 yield field("Overwrite existing files", Switch(False, id="x-overwrite"))
