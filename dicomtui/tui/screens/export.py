@@ -78,6 +78,7 @@ class ExportScreen(ShowsWorkerErrors, ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#x-problems", DataTable).display = False
+        self.query_one("#x-progress", ProgressBar).display = False  # shown from the first export on
 
     def options(self) -> ExportOptions:
         return ExportOptions(layout=str(self.query_one("#x-layout", Select).value),
@@ -100,6 +101,9 @@ class ExportScreen(ShowsWorkerErrors, ModalScreen[None]):
         options = self.options()
         plan = plan_export(self.db, self.items, options.layout)  # the database is read here, in the app's thread
         self.running = True
+        progress = self.query_one("#x-progress", ProgressBar)
+        progress.display = True
+        progress.update(total=len(plan), progress=0)
         self.cancel.clear()  # an export cancelled before does not cancel this one
         self.say(f"Exporting {counted(len(plan), 'file')} …  Escape cancels")
         self._export(plan, Path(folder).expanduser(), options)
