@@ -9,8 +9,9 @@ import_bench.py writes, cached in bench/out/data/), each copy-imported once into
   large  one series of 300 slices of 512x512 (157 MB)
 
 Ours (tree layout, no transform) and `cp -r` alternate round by round, best of 3 (--repeat), each into a fresh
-folder deleted afterwards (not timed). Then once each, for information: the flat layout, an identity transform
-(every file read and written by pydicom: what de-identification will cost), a DICOMDIR (pydicom's FileSet).
+folder deleted afterwards (not timed); the CPU seconds (user + system) printed beside the wall time vary less with
+the machine's load. Then once each, for information: the flat layout, an identity transform (every file read and
+written by pydicom: what de-identification will cost), a DICOMDIR (pydicom's FileSet).
 The issue-16 target: ours >= 50 % of `cp -r`'s speed without transform on both sets (`TARGET |` lines).
 
 Run:  .venv/bin/python bench/export_bench.py [--repeat N]
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -62,27 +64,34 @@ def fresh(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir=OUT)) / "out"
 
 
-def run_ours(db: DicomDatabase, items, n: int, options: ExportOptions | None = None) -> float:
+def run_ours(db: DicomDatabase, items, n: int, options: ExportOptions | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of this process)."""
     out = fresh("export-ours-")
     try:
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         report = export_items(db, items, out, options)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         check(report.written == n and not report.problems, f"ours: {report.summary()[:300]}")
-        return seconds
+        return seconds, cpu
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
 
 
-def run_cp(storage: Path, n: int) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cp(storage: Path, n: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of cp: user + system)."""
     out = fresh("export-cp-")
     try:
-        start = time.perf_counter()
+        cpu, start = _children_cpu(), time.perf_counter()
         done = subprocess.run(["cp", "-r", str(storage), str(out)], capture_output=True, text=True)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
         check(done.returncode == 0, f"cp -r exited {done.returncode}: {done.stderr[:200]}")
         check(len(list_files(out)) == n, "cp -r: not every file copied")
-        return seconds
+        return seconds, cpu
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
 
@@ -103,17 +112,17 @@ def bench_set(label: str, folder: Path, n: int, repeat: int) -> tuple[float, flo
             cp.append(run_cp(storage, n))
         mb = sum(os.path.getsize(p) for p in list_files(storage)) / 1e6
         print(f"\n== {label}: {n:,} files, {mb:.0f} MB (best of {repeat}; rounds alternate)")
-        print(f"  {'run':44} {'seconds':>8} {'files/s':>9} {'MB/s':>7}")
-        for name, seconds in [("ours export (tree, no transform)", min(ours)),
-                              ("cp -r of the storage folder", min(cp))]:
-            print(f"  {name:44} {seconds:8.3f} {n / seconds:9,.0f} {mb / seconds:7.0f}")
+        print(f"  {'run':44} {'seconds':>8} {'files/s':>9} {'MB/s':>7} {'CPU s':>7}")
+        for name, (seconds, cpu) in [("ours export (tree, no transform)", min(ours)),
+                                     ("cp -r of the storage folder", min(cp))]:
+            print(f"  {name:44} {seconds:8.3f} {n / seconds:9,.0f} {mb / seconds:7.0f} {cpu:7.3f}")
         for name, options in [("ours export (flat)", ExportOptions(layout="flat")),
                               ("ours export (identity transform, pydicom)", ExportOptions(transform=lambda ds: ds)),
                               ("ours export (DICOMDIR, pydicom FileSet)", ExportOptions(dicomdir=True))]:
-            seconds = run_ours(db, items, n, options)
-            print(f"  {name:44} {seconds:8.3f} {n / seconds:9,.0f} {mb / seconds:7.0f}   (once)")
+            seconds, cpu = run_ours(db, items, n, options)
+            print(f"  {name:44} {seconds:8.3f} {n / seconds:9,.0f} {mb / seconds:7.0f} {cpu:7.3f}   (once)")
         db.close()
-        return min(ours), min(cp)
+        return min(ours)[0], min(cp)[0]
     finally:
         shutil.rmtree(db_dir, ignore_errors=True)
 

@@ -16,6 +16,7 @@ written until then are complete (with a DICOMDIR or a ZIP, nothing is left: thos
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -149,7 +150,7 @@ def _made(folder: Path) -> Path:
     return folder
 
 
-def _refuse_existing(paths: Iterable[Path], overwrite: bool) -> None:
+def _refuse_existing(paths: Iterable[Path | str], overwrite: bool) -> None:
     if overwrite:
         return
     existing = [p for p in paths if os.path.lexists(p)]
@@ -165,17 +166,18 @@ def _export_folder(plan: list[ExportFile], folder: Path, options: ExportOptions,
         _refuse_existing([folder / "DICOMDIR"], options.overwrite)
         _export_file_set(plan, _made(folder), options, report, progress, cancel)
         return
-    _refuse_existing((folder / f.name for f in plan), options.overwrite)
-    _made(folder)
-    made: set[Path] = set()
+    root = str(_made(folder)) if plan else str(folder)  # plain strings and os calls below: a small file's budget
+    _refuse_existing((f"{root}/{f.name}" for f in plan), options.overwrite)  # is ~20 us (cp -r: 18 us)
+    made: set[str] = set()
     for n, item in enumerate(plan):
         if cancel is not None and cancel.is_set():
             report.cancelled, report.not_written = True, len(plan) - n
             return
-        dest = folder / item.name
-        if dest.parent not in made:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            made.add(dest.parent)
+        dest = f"{root}/{item.name}"
+        parent = dest.rpartition("/")[0]
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
         try:
             size = _write_one(item, dest, options)
         except (OSError, ValueError) as exc:
@@ -205,50 +207,67 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _write_one(item: ExportFile, dest: Path, options: ExportOptions) -> int | None:
+def _write_one(item: ExportFile, dest: str, options: ExportOptions) -> int | None:
     """Write one file; its size, or None when the transform left it out."""
     if options.transform is None:
         head = None if item.stored else part10_head(item.source, item.sop_class_uid, item.sop_instance_uid)
-        return _written(dest, options.overwrite, lambda out: _copy_bytes(item.source, out, head))
+        return _written(dest, options.overwrite, lambda out: _copy_bytes(str(item.source), out, head))
     ds = options.transform(read_dataset(item.source, pixels=True).dataset)
     if ds is None:
         return None
-    return _written(dest, options.overwrite, lambda out: ds.save_as(out, enforce_file_format=True))
+
+    def save(out: int) -> int:
+        with open(out, "wb", closefd=False) as f:
+            ds.save_as(f, enforce_file_format=True)
+            return f.tell()
+
+    return _written(dest, options.overwrite, save)
 
 
-def _written(dest: Path, overwrite: bool, write: Callable[[Any], None]) -> int:
-    """Run ``write(binary file)`` into ``dest``: created exclusively, or (``overwrite``) written beside it and
-    renamed over it. A failed write leaves nothing behind. The size written."""
-    path = dest.with_name(f".{dest.name}.part") if overwrite else dest
-    out = open(path, "wb" if overwrite else "xb")  # noqa: SIM115 (FileExistsError: another's file, left alone)
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)  # FileExistsError: another's file
+_REPLACE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+
+
+def _written(dest: str, overwrite: bool, write: Callable[[int], int]) -> int:
+    """Run ``write(file descriptor) -> size`` into ``dest``: created exclusively (an existing file is left
+    alone: FileExistsError), or (``overwrite``) written beside it and renamed over it. A failed write leaves
+    nothing behind. The size written."""
+    folder, _, name = dest.rpartition("/")
+    path = f"{folder}/.{name}.part" if overwrite else dest
+    out = os.open(path, _REPLACE if overwrite else _NEW, 0o666)
     try:
-        with out:
-            write(out)
-            size = out.tell()
+        try:
+            size = write(out)
+        finally:
+            os.close(out)
         if overwrite:
             os.replace(path, dest)
     except BaseException:
-        path.unlink(missing_ok=True)  # ours: created above
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # ours: created above
         raise
     return size
 
 
-def _copy_bytes(source: Path, out: Any, head: tuple[bytes, int, str] | None) -> None:
+def _copy_bytes(source: str, out: int, head: tuple[bytes, int, str] | None) -> int:
     """The bytes of ``source`` into the open file ``out`` (after ``head``'s header, without the first bytes it
-    replaces), by ``sendfile``: the kernel copies, as ``cp`` does."""
-    with open(source, "rb") as src:
-        offset = 0
+    replaces), by ``sendfile``: the kernel copies, as ``cp`` does. The bytes written."""
+    src = os.open(source, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        offset = written = 0
         if head is not None:
-            out.write(head[0])
-            out.flush()
+            written = os.write(out, head[0])
             offset = head[1]
-        size = os.fstat(src.fileno()).st_size
+        size = os.fstat(src).st_size
         while offset < size:
-            sent = os.sendfile(out.fileno(), src.fileno(), offset, size - offset)
+            sent = os.sendfile(out, src, offset, size - offset)
             if sent == 0:
                 break
             offset += sent
-        out.seek(0, os.SEEK_END)
+            written += sent
+        return written
+    finally:
+        os.close(src)
 
 
 def _export_file_set(plan: list[ExportFile], folder: Path, options: ExportOptions, report: ExportReport,
