@@ -51,3 +51,13 @@ def test_export_to_a_zip_and_unknown_uids(tmp_path: Path) -> None:
     missing = run("--db", db, "export", "1.2.3.nothing", "-o", str(tmp_path / "b"))
     assert missing.returncode == 2 and "no patient, study, series or instance 1.2.3.nothing" in missing.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_export_with_a_dicomdir(tmp_path: Path) -> None:
+    db, series_uid = _database(tmp_path)
+    done = run("--db", db, "export", series_uid, "-o", str(tmp_path / "cd"), "--dicomdir", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["dicomdir"] == str(tmp_path / "cd" / "DICOMDIR") and report["layout"] == "dicomdir"
+    assert report["files"] == [f"PT000000/ST000000/SE000000/IM00000{n}" for n in range(3)]
+    assert all((tmp_path / "cd" / name).is_file() for name in report["files"])
