@@ -170,7 +170,10 @@ def test_dicomdir_passes_dciodvfy_and_dcmdump_reads_it(tmp_path: Path, db: Dicom
                             "one patient (PS3.3 F.5: a patient record is keyed by PatientID)"]
     for name in report.names:  # every record's file is there, and is the instance named
         assert pydicom.dcmread(out / name, stop_before_pixels=True).SOPInstanceUID
-    with pytest.raises(ExportError, match="DICOMDIR already exist"):
+    with pytest.raises(ExportError, match="DICOMDIR and 1 other file already exist"):
+        export_items(db, items, out, ExportOptions(dicomdir=True))
+    (out / "DICOMDIR").unlink()  # the files of a file-set without its DICOMDIR are not overwritten either
+    with pytest.raises(ExportError, match="PT000000 already exist"):
         export_items(db, items, out, ExportOptions(dicomdir=True))
 
 

@@ -157,13 +157,14 @@ def _refuse_existing(paths: Iterable[Path | str], overwrite: bool) -> None:
     if existing:
         more = f" and {counted(len(existing) - 1, 'other file')}" if len(existing) > 1 else ""
         raise ExportError(f"{existing[0]}{more} already exist; nothing was exported (choose another folder, or "
-                          f"overwrite them with --overwrite)")
+                          f"ask to overwrite them: --overwrite)")
 
 
 def _export_folder(plan: list[ExportFile], folder: Path, options: ExportOptions, report: ExportReport,
                    progress: Callable[[int, int], None] | None, cancel: threading.Event | None) -> None:
     if options.dicomdir:
-        _refuse_existing([folder / "DICOMDIR"], options.overwrite)
+        # pydicom names a file-set's files from PT000000 on: an earlier file-set there would be overwritten
+        _refuse_existing([folder / "DICOMDIR", folder / "PT000000"], options.overwrite)
         _export_file_set(plan, _made(folder), options, report, progress, cancel)
         return
     root = str(_made(folder)) if plan else str(folder)  # plain strings and os calls below: a small file's budget
