@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dicomtui.cli import build_parser, database_cmds, image_cmds, main, network_cmds, output
+from dicomtui.cli import build_parser, database_cmds, export_cmds, image_cmds, main, network_cmds, output
 from dicomtui.core.errors import LoadError, NodeError, PixelError
 from dicomtui.core.levels import LS_COLUMNS, Column, Level, column
 
@@ -30,6 +30,7 @@ HANDLERS = {
     ("send", "1.2", "--to", "n"): network_cmds.cmd_send, ("query", "n"): network_cmds.cmd_query,
     ("retrieve", "n", "1.2"): network_cmds.cmd_retrieve, ("doctor", "n"): network_cmds.cmd_doctor,
     ("listen",): network_cmds.cmd_listen,
+    ("export", "1.2", "-o", "d"): export_cmds.cmd_export,
 }
 
 

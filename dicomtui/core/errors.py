@@ -56,3 +56,7 @@ class SelectionError(DicomtuiError):
 
 class HeaderError(DicomtuiError):
     """A file cannot be indexed; the message is the reason shown in the import report."""
+
+
+class ExportError(DicomtuiError):
+    """An export cannot start: its destination exists (and overwriting was not asked), or cannot be made."""

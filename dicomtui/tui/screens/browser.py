@@ -79,6 +79,8 @@ class BrowserScreen(Screen):
         Binding("d", "delete", "Delete", id="delete", tooltip="Delete the selection from the database"),
         Binding("m", "metadata", "Metadata", id="metadata", tooltip="Show the tags of the selected series' files"),
         Binding("s", "send", "Send", id="send", tooltip="Send the selection to a DICOM node (C-STORE)"),
+        Binding("x", "export", "Export", show=False, id="export",
+                tooltip="Export the selection to a folder, a ZIP or a DICOMDIR file-set"),
         Binding("n", "network", "Network", id="network", tooltip="Nodes, echo, query/retrieve, the listener"),
         Binding("v", "viewer", "Viewer", show=False, id="viewer", tooltip="Back to the loaded volumes"),
         # priority: the app moves the focus before it forwards the next keys (typed or pasted right after /)
@@ -286,6 +288,13 @@ class BrowserScreen(Screen):
         items = self.selection()
         if items:
             self.app.send_items(items, self._describe(items))
+
+    def action_export(self) -> None:
+        from .export import ExportScreen
+
+        items = self.selection()
+        if items and self.db is not None:
+            self.app.push_screen(ExportScreen(self.db, items, self._describe(items)))
 
     def action_delete(self) -> None:
         items = self.selection()

@@ -27,8 +27,8 @@ from ..widgets.tables import MarkTable
 GROUP_NAMES = {"BrowserScreen": "browser", "MarkTable": "tables", "ViewerScreen": "viewer", "SliceView": "viewer",
                "ExamineScreen": "examine", "MetadataScreen": "metadata", "ImportScreen": "import",
                "SaveScreen": "save", "DatabasesScreen": "databases", "SettingsScreen": "settings",
-               "NetworkScreen": "network", "NodeForm": "node form", "SendScreen": "send", "ConfirmScreen": "confirm",
-               "MessageScreen": "message", "HelpScreen": "help"}
+               "NetworkScreen": "network", "NodeForm": "node form", "SendScreen": "send", "ExportScreen": "export",
+               "ConfirmScreen": "confirm", "MessageScreen": "message", "HelpScreen": "help"}
 PACKAGES = ("dicomtui.tui.screens", "dicomtui.tui.widgets")
 KEY_NAMES = {"enter": "Enter", "escape": "Esc", "space": "Space", "tab": "Tab", "backspace": "Backspace",
              "delete": "Del", "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End", "insert": "Ins"}
