@@ -29,7 +29,11 @@ _ON_CONFLICT = " ON CONFLICT (SOPInstanceUID) DO UPDATE SET " + ", ".join(
 
 @functools.lru_cache(maxsize=64)
 def _upsert_sql(mask: bytes) -> str:
-    """The upsert of an instance row naming only the columns ``mask`` (from :func:`header.present`) marks."""
+    """The upsert of an instance row naming only the columns ``mask`` (from :func:`header.present`) marks.
+    Raises sqlite3.ProgrammingError for a row that has not one value per column (as binding it would)."""
+    if len(mask) != len(INSTANCE_COLUMNS):
+        raise sqlite3.ProgrammingError(f"an instance row has {len(mask)} values; the upsert needs "
+                                       f"{len(INSTANCE_COLUMNS)}")
     columns = list(itertools.compress(INSTANCE_COLUMNS, mask))
     return f"INSERT INTO instances ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})" + _ON_CONFLICT
 
