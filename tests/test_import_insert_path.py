@@ -86,3 +86,39 @@ def test_only_has_pixels_has_a_default_among_instance_columns(tmp_path: Path) ->
     assert defaults == {"has_pixels": "1"}
     assert set(INSTANCE_COLUMNS) <= {row[1] for row in info}
     assert sqlite3.sqlite_version_info >= (3, 24)  # upsert
+
+
+def test_the_last_rows_are_written_in_chunks_before_the_workers_are_joined(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tail of an import, where only the importing process works: once the scan is complete each parsed chunk
+    is written as it comes (not one whole batch after the last), and the workers are joined only after the last
+    write (they exit meanwhile)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from dicomtui.core import indexer
+
+    monkeypatch.setattr(indexer, "CHUNK", 8)
+    monkeypatch.setattr(indexer, "BATCH", 64)
+    monkeypatch.setattr(indexer, "POOL_THRESHOLD", 16)
+    folder = tmp_path / "s"
+    write_series(folder, SeriesSpec(slices=100, rows=4, cols=4))
+    events: list[tuple[str, int]] = []
+    commit, shutdown = indexer._commit, ProcessPoolExecutor.shutdown
+
+    def counting_commit(db, pending, *args, **kwargs):  # type: ignore[no-untyped-def]
+        events.append(("write", len(pending)))
+        return commit(db, pending, *args, **kwargs)
+
+    def noting_shutdown(self, wait=True, **kwargs):  # type: ignore[no-untyped-def]
+        events.append(("join" if wait else "shutdown", 0))
+        return shutdown(self, wait, **kwargs)
+
+    monkeypatch.setattr(indexer, "_commit", counting_commit)
+    monkeypatch.setattr(ProcessPoolExecutor, "shutdown", noting_shutdown)
+    with DicomDatabase.open(tmp_path / "db") as db:
+        report = import_paths(db, [folder], "link", workers=2)
+    assert report.instances_added == 100 and not report.rejected
+    writes = [n for kind, n in events if kind == "write" and n]
+    assert sum(writes) == 100 and writes[-1] <= 8, writes
+    last_write = max(i for i, (kind, n) in enumerate(events) if kind == "write" and n)
+    assert [kind for kind, _ in events[last_write:]].count("join") == 1, events
