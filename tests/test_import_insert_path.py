@@ -122,3 +122,17 @@ def test_the_last_rows_are_written_in_chunks_before_the_workers_are_joined(tmp_p
     assert sum(writes) == 100 and writes[-1] <= 8, writes
     last_write = max(i for i, (kind, n) in enumerate(events) if kind == "write" and n)
     assert [kind for kind, _ in events[last_write:]].count("join") == 1, events
+
+
+def test_one_lookup_of_the_batch_uids_serves_the_duplicate_rule_and_the_writer(tmp_path: Path) -> None:
+    """The rule for several files of one SOPInstanceUID (duplicates.resolve) and the writer's added/updated count
+    read the same rows: one SELECT of the batch's UIDs in its transaction, not one before it and one in it."""
+    folder = tmp_path / "s"
+    write_series(folder, SeriesSpec(slices=30, rows=4, cols=4))
+    with DicomDatabase.open(tmp_path / "db") as db:
+        statements = _instance_inserts(db)
+        report = import_paths(db, [folder], "link", workers=0)
+        db.conn.set_trace_callback(None)
+    lookups = [s for s in statements if "FROM instances WHERE SOPInstanceUID IN" in s]
+    transactions = [s for s in statements if s.startswith("BEGIN")]
+    assert report.instances_added == 30 and len(lookups) == len(transactions) == 1, (lookups, transactions)

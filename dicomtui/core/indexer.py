@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +29,8 @@ from typing import Any
 
 from . import dicomfile, storage
 from .database import BatchResult, DicomDatabase, FileRecord, Prepared, prepare
-from .database.write import SQLITE_FULL
-from .duplicates import Duplicates
+from .database.write import SQLITE_FULL, Settle
+from .duplicates import Duplicates, Resolved
 from .errors import DatabaseError, HeaderError
 from .levels import ImportMode
 from .scan import MEDIA_DIRECTORY_REASON, Problem, is_media_directory, iter_scan, scan
@@ -472,15 +472,25 @@ def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], re
     The warnings of the batch's files (``notes``) go to the report for the files kept."""
     if not pending:
         return
-    settled = dups.resolve(db, pending)
-    rows = settled.rows
-    for source in settled.recopy:
-        for r in parse_chunk(str(db.root), ImportMode.COPY, [(source, -1, -1)]):
-            if r[0] == "ok":
-                rows.append((r[1], r[2]))
-            else:
-                report.rejected.append(Problem(r[1], r[2]))
-    result = _add_rows(db, rows, reserve)
+    done: list[tuple[Resolved, list[Prepared]]] = []
+
+    def settle(batch: Sequence[Prepared], sources: dict[str, tuple]) -> list[Prepared]:
+        """The rule applied in the writer's transaction, to the rows it read (once: a retry writes the same)."""
+        if done:
+            return done[0][1]
+        settled = dups.resolve(sources, batch)
+        rows = settled.rows
+        for source in settled.recopy:
+            for r in parse_chunk(str(db.root), ImportMode.COPY, [(source, -1, -1)]):
+                if r[0] == "ok":
+                    rows.append((r[1], r[2]))
+                else:
+                    report.rejected.append(Problem(r[1], r[2]))
+        done.append((settled, rows))
+        return rows
+
+    result = _add_rows(db, pending, reserve, settle)
+    settled, rows = done[0]
     report.rejected += [Problem(source, VANISHED) for source in result.vanished]
     report.patients_added += result.patients_added
     report.studies_added += result.studies_added
@@ -496,15 +506,15 @@ def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], re
     notes.clear()
 
 
-def _add_rows(db: DicomDatabase, rows: list[Prepared], reserve: Path | None) -> BatchResult:
+def _add_rows(db: DicomDatabase, rows: list[Prepared], reserve: Path | None, settle: Settle) -> BatchResult:
     """Write rows; when SQLite finds the disk full, give back the reserved space and write them again (the
     copies filled the disk: their rows must still be committed, or they are stored but invisible)."""
     try:
-        return db.add_prepared(rows)
+        return db.add_prepared(rows, settle)
     except DatabaseError as exc:
         if getattr(exc.__cause__, "sqlite_errorcode", None) != SQLITE_FULL or not storage.release_space(reserve):
             raise
-    return db.add_prepared(rows)
+    return db.add_prepared(rows, settle)
 
 
 def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]], workers: int | None,
