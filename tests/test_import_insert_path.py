@@ -136,3 +136,30 @@ def test_one_lookup_of_the_batch_uids_serves_the_duplicate_rule_and_the_writer(t
     lookups = [s for s in statements if "FROM instances WHERE SOPInstanceUID IN" in s]
     transactions = [s for s in statements if s.startswith("BEGIN")]
     assert report.instances_added == 30 and len(lookups) == len(transactions) == 1, (lookups, transactions)
+
+
+@pytest.mark.parametrize("charset, image_type", [("ISO_IR 192", "ORIGINAL\\PRIMARY"),
+                                                 ("\\ISO 2022 IR 87", "ORIGINAL \\ PRIMARY \\AXIAL"),
+                                                 ("ISO_IR 100", " DERIVED\\ SECONDARY ")])
+def test_the_c_walk_decodes_multi_values_with_spaces_as_the_python_one(tmp_path: Path, charset: str,
+                                                                       image_type: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multi-valued attributes with spaces inside ("ISO_IR 192", the Specific Character Set of every UTF-8 file)
+    are decoded by the C walk, each value stripped as tags.convert("multi") does, not handed back as bytes."""
+    import pydicom
+
+    path = write_series(tmp_path / "s", SeriesSpec(slices=1, rows=4, cols=4))[0]
+    ds = pydicom.dcmread(path)
+    ds.SpecificCharacterSet = charset.split("\\") if "\\" in charset else charset
+    ds.ImageType = image_type.split("\\")
+    ds.save_as(path)
+    if header._scan is None:
+        pytest.skip("the C extension is not built here")
+    buf = Path(path).read_bytes()
+    record: dict = {}
+    start = buf.index(b"\x08\x00\x05\x00")  # (0008,0005), the first element after the file meta here
+    header._scan.scan(buf, start, len(buf), True, record)
+    assert type(record["SpecificCharacterSet"]) is str and type(record["ImageType"]) is str
+    with_c = header.read_header(str(path))
+    monkeypatch.setattr(header, "_scan", None)
+    assert header.read_header(str(path)) == with_c

@@ -151,11 +151,26 @@ static PyObject *decode(const Field *f, const unsigned char *v, Py_ssize_t len) 
         if (sl == 0) Py_RETURN_NONE;
         if (!printable_ascii(s, sl)) break; /* the character set decides: header.py */
         return PyUnicode_DecodeLatin1((const char *)s, sl, NULL);
-    case K_MULTI:
+    case K_MULTI: {
         strip(&s, &sl);
         if (sl == 0) Py_RETURN_NONE;
-        if (memchr(s, ' ', (size_t)sl) != NULL) break; /* per-part stripping: header.py */
-        return PyUnicode_DecodeLatin1((const char *)s, sl, NULL);
+        if (memchr(s, ' ', (size_t)sl) == NULL) return PyUnicode_DecodeLatin1((const char *)s, sl, NULL);
+        if (sl > 1024) break; /* header.py */
+        /* each value stripped of spaces and NULs, as tags.convert("multi"): "ISO_IR 192", "a \\ b" -> "a\\b" */
+        char tmp[1024];
+        Py_ssize_t out = 0, start = 0;
+        for (Py_ssize_t i = 0; i <= sl; i++) {
+            if (i < sl && s[i] != '\\') continue;
+            const unsigned char *part = s + start;
+            Py_ssize_t pl = i - start;
+            strip(&part, &pl);
+            memcpy(tmp + out, part, (size_t)pl);
+            out += pl;
+            if (i < sl) tmp[out++] = '\\';
+            start = i + 1;
+        }
+        return PyUnicode_DecodeLatin1(tmp, out, NULL);
+    }
     case K_INT: {
         strip(&s, &sl);
         if (sl == 0) Py_RETURN_NONE;
