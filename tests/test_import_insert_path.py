@@ -12,7 +12,7 @@ import pytest
 from dicomtui.core import header
 from dicomtui.core.database import DicomDatabase, FileRecord
 from dicomtui.core.database.records import INSTANCE_COLUMNS
-from dicomtui.core.indexer import import_paths
+from dicomtui.core.indexer import ImportReport, import_paths
 from dicomtui.core.synth import SeriesSpec, write_series
 
 
@@ -27,26 +27,28 @@ def test_present_in_c_and_python_agree(row: tuple) -> None:
     assert header._scan.present(row) == expected
 
 
-def _instance_inserts(db: DicomDatabase) -> list[str]:
+def _traced_import(tmp_path: Path, slices: int) -> tuple[ImportReport, list[str], list[tuple]]:
+    """Link a new series of ``slices`` files into a new database: the report, every SQL statement run (as
+    SQLite expands them) and the instance rows (frames, TriggerTime, Rows, Columns, has_pixels)."""
+    folder = tmp_path / "s"
+    write_series(folder, SeriesSpec(slices=slices, rows=4, cols=4))
     statements: list[str] = []
-    db.conn.set_trace_callback(statements.append)
-    return statements
+    with DicomDatabase.open(tmp_path / "db") as db:
+        db.conn.set_trace_callback(statements.append)
+        report = import_paths(db, [folder], "link", workers=0)
+        db.conn.set_trace_callback(None)
+        rows = db.conn.execute("SELECT frames, TriggerTime, Rows, Columns, has_pixels FROM instances").fetchall()
+    return report, statements, rows
 
 
 def test_an_import_binds_no_null_and_names_only_present_columns(tmp_path: Path) -> None:
     """Single-frame CT files have no per-frame geometry (``frames``) nor TriggerTime: the insert does not name
     them; the rows read back with those columns NULL and every other column as before."""
-    folder = tmp_path / "s"
-    write_series(folder, SeriesSpec(slices=5, rows=4, cols=4))
-    with DicomDatabase.open(tmp_path / "db") as db:
-        statements = _instance_inserts(db)
-        report = import_paths(db, [folder], "link", workers=0)
-        db.conn.set_trace_callback(None)
-        inserts = [s for s in statements if s.startswith("INSERT INTO instances")]
-        assert report.instances_added == 5 and inserts
-        named = inserts[0].split("(", 1)[1].split(")", 1)[0].split(", ")
-        assert "frames" not in named and "TriggerTime" not in named and "SOPInstanceUID" in named
-        rows = db.conn.execute("SELECT frames, TriggerTime, Rows, Columns, has_pixels FROM instances").fetchall()
+    report, statements, rows = _traced_import(tmp_path, 5)
+    inserts = [s for s in statements if s.startswith("INSERT INTO instances")]
+    assert report.instances_added == 5 and inserts
+    named = inserts[0].split("(", 1)[1].split(")", 1)[0].split(", ")
+    assert "frames" not in named and "TriggerTime" not in named and "SOPInstanceUID" in named
     assert rows == [(None, None, 4, 4, 1)] * 5
 
 
@@ -127,12 +129,7 @@ def test_the_last_rows_are_written_in_chunks_before_the_workers_are_joined(tmp_p
 def test_one_lookup_of_the_batch_uids_serves_the_duplicate_rule_and_the_writer(tmp_path: Path) -> None:
     """The rule for several files of one SOPInstanceUID (duplicates.resolve) and the writer's added/updated count
     read the same rows: one SELECT of the batch's UIDs in its transaction, not one before it and one in it."""
-    folder = tmp_path / "s"
-    write_series(folder, SeriesSpec(slices=30, rows=4, cols=4))
-    with DicomDatabase.open(tmp_path / "db") as db:
-        statements = _instance_inserts(db)
-        report = import_paths(db, [folder], "link", workers=0)
-        db.conn.set_trace_callback(None)
+    report, statements, _rows = _traced_import(tmp_path, 30)
     lookups = [s for s in statements if "FROM instances WHERE SOPInstanceUID IN" in s]
     transactions = [s for s in statements if s.startswith("BEGIN")]
     assert report.instances_added == 30 and len(lookups) == len(transactions) == 1, (lookups, transactions)
