@@ -72,9 +72,9 @@ def test_rm_between_copy_and_commit_leaves_no_row_without_its_file(tmp_path: Pat
     import_paths(db, [_study(tmp_path / "a")], ImportMode.COPY)
     add_prepared = DicomDatabase.add_prepared
 
-    def rm_then_add(self: DicomDatabase, rows: list) -> object:
+    def rm_then_add(self: DicomDatabase, rows: list, *settle: object) -> object:
         _rm_study(self.root)
-        return add_prepared(self, rows)
+        return add_prepared(self, rows, *settle)  # type: ignore[arg-type]
 
     monkeypatch.setattr(DicomDatabase, "add_prepared", rm_then_add)
     shutil.copytree(tmp_path / "a", tmp_path / "b")
@@ -165,7 +165,7 @@ def test_sqlite_full_at_commit_is_retried_with_the_reserved_space(tmp_path: Path
     add_prepared = DicomDatabase.add_prepared
     failed = []
 
-    def full_once(self: DicomDatabase, rows: list) -> object:
+    def full_once(self: DicomDatabase, rows: list, *settle: object) -> object:
         if not failed:
             failed.append(True)
             self.conn.execute("BEGIN IMMEDIATE")  # what a real SQLITE_FULL looks like to the caller
@@ -174,7 +174,7 @@ def test_sqlite_full_at_commit_is_retried_with_the_reserved_space(tmp_path: Path
             error.sqlite_errorcode = 13  # type: ignore[attr-defined]
             from dicomtui.core.errors import DatabaseError
             raise DatabaseError("the database cannot be written (database or disk is full)") from error
-        return add_prepared(self, rows)
+        return add_prepared(self, rows, *settle)  # type: ignore[arg-type]
 
     monkeypatch.setattr(DicomDatabase, "add_prepared", full_once)
     report = import_paths(db, [_study(tmp_path / "a")], ImportMode.COPY, workers=0)

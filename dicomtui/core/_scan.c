@@ -151,11 +151,26 @@ static PyObject *decode(const Field *f, const unsigned char *v, Py_ssize_t len) 
         if (sl == 0) Py_RETURN_NONE;
         if (!printable_ascii(s, sl)) break; /* the character set decides: header.py */
         return PyUnicode_DecodeLatin1((const char *)s, sl, NULL);
-    case K_MULTI:
+    case K_MULTI: {
         strip(&s, &sl);
         if (sl == 0) Py_RETURN_NONE;
-        if (memchr(s, ' ', (size_t)sl) != NULL) break; /* per-part stripping: header.py */
-        return PyUnicode_DecodeLatin1((const char *)s, sl, NULL);
+        if (memchr(s, ' ', (size_t)sl) == NULL) return PyUnicode_DecodeLatin1((const char *)s, sl, NULL);
+        if (sl > 1024) break; /* header.py */
+        /* each value stripped of spaces and NULs, as tags.convert("multi"): "ISO_IR 192", "a \\ b" -> "a\\b" */
+        char tmp[1024];
+        Py_ssize_t out = 0, start = 0;
+        for (Py_ssize_t i = 0; i <= sl; i++) {
+            if (i < sl && s[i] != '\\') continue;
+            const unsigned char *part = s + start;
+            Py_ssize_t pl = i - start;
+            strip(&part, &pl);
+            memcpy(tmp + out, part, (size_t)pl);
+            out += pl;
+            if (i < sl) tmp[out++] = '\\';
+            start = i + 1;
+        }
+        return PyUnicode_DecodeLatin1(tmp, out, NULL);
+    }
     case K_INT: {
         strip(&s, &sl);
         if (sl == 0) Py_RETURN_NONE;
@@ -298,9 +313,38 @@ static PyObject *py_configure(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* present(row): (mask, values) of a tuple: mask is bytes with 1 where the item is not None, values the tuple of
+ * those items. The writer inserts each row naming only its present columns: binding None costs pysqlite an
+ * adapter lookup (~0.3 us each, see database/write.py), the other types bind directly. */
+static PyObject *py_present(PyObject *self, PyObject *row) {
+    if (!PyTuple_Check(row)) { PyErr_SetString(PyExc_TypeError, "present() needs a tuple"); return NULL; }
+    Py_ssize_t n = PyTuple_GET_SIZE(row), kept = 0;
+    PyObject *mask = PyBytes_FromStringAndSize(NULL, n);
+    if (mask == NULL) return NULL;
+    char *m = PyBytes_AS_STRING(mask);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        m[i] = PyTuple_GET_ITEM(row, i) != Py_None;
+        kept += m[i];
+    }
+    PyObject *values = PyTuple_New(kept);
+    if (values == NULL) { Py_DECREF(mask); return NULL; }
+    for (Py_ssize_t i = 0, j = 0; i < n; i++) {
+        if (m[i]) {
+            PyObject *item = PyTuple_GET_ITEM(row, i);
+            Py_INCREF(item);
+            PyTuple_SET_ITEM(values, j++, item);
+        }
+    }
+    PyObject *out = PyTuple_Pack(2, mask, values);
+    Py_DECREF(mask);
+    Py_DECREF(values);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"scan", py_scan, METH_VARARGS, "Walk a little-endian data set: (status, pixel tag, value pos, length)."},
     {"configure", py_configure, METH_O, "Set the attributes to keep: ((swapped tag, kind, keyword), ...)."},
+    {"present", py_present, METH_O, "(mask bytes, values) of a tuple: 1 where an item is not None, those items."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from .scan import Problem
 
@@ -58,10 +57,6 @@ class Source:
     imported_at: float
 
 
-class _Sources(Protocol):
-    def instance_sources(self, uids: Sequence[str]) -> dict[str, tuple]: ...
-
-
 @dataclass
 class SameUid:
     """The files of one SOPInstanceUID met in an import, and the one kept."""
@@ -100,17 +95,23 @@ class Duplicates:
         self.sets: dict[str, SameUid] = {}
         self.earlier: set[str] = set()
 
-    def resolve(self, db: _Sources, pending: list) -> Resolved:
-        """Apply the rule to a batch of (hierarchy rows, instance row) pairs; rows dropped keep their order."""
+    def resolve(self, in_database: dict[str, tuple], pending: Sequence) -> Resolved:
+        """Apply the rule to a batch of (hierarchy rows, instance row) pairs; rows dropped keep their order.
+        ``in_database``: per SOPInstanceUID of the batch already in the database, its (source_path, source_size,
+        source_mtime_ns, TransferSyntaxUID, imported_at), read by the writer in the batch's transaction (the
+        ``settle`` of DicomDatabase.add_prepared: one lookup serves both)."""
         by_uid: dict[str, list[int]] = {}
         for i, (_hier, inst) in enumerate(pending):
             by_uid.setdefault(inst[_UID], []).append(i)
-        existing = {uid: Source(*row) for uid, row in db.instance_sources(list(by_uid)).items()}
+        existing = {uid: Source(*in_database[uid]) for uid in by_uid if uid in in_database}
         out = Resolved([])
         drop: set[int] = set()
+        sets = self.sets
         for uid, idxs in by_uid.items():
-            sources = {pending[i][1][_SOURCE] for i in idxs}
             old = existing.get(uid)
+            if old is None and len(idxs) == 1 and uid not in sets:
+                continue  # the common case, first: one file for this SOPInstanceUID, new to the database
+            sources = {pending[i][1][_SOURCE] for i in idxs}
             rival = old if old is not None and old.source_path not in sources and self._competes(old) else None
             if len(idxs) == 1 and rival is None and uid not in self.sets:
                 continue  # the common case: one file for this SOPInstanceUID
@@ -118,7 +119,7 @@ class Duplicates:
         out.rows = [p for i, p in enumerate(pending) if i not in drop]
         return out
 
-    def _settle(self, uid: str, pending: list, idxs: list[int], old: Source | None, rival: Source | None,
+    def _settle(self, uid: str, pending: Sequence, idxs: list[int], old: Source | None, rival: Source | None,
                 drop: set[int], out: Resolved) -> None:
         candidates = {pending[i][1][_SOURCE]: (rank(pending[i][1][_TS], pending[i][1][_SOURCE]), i) for i in idxs}
         if rival is not None:

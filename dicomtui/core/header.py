@@ -13,6 +13,8 @@ file and on thousands of mutated files; ``DICOMTUI_PURE_PYTHON=1`` forces the Py
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import stat
 import struct
@@ -41,7 +43,7 @@ from .header_walk import (  # the Python reference walk and the byte-level names
 from .tags import _SPEC_KW, _TEXT_KEYWORDS, FIELDS, _finish, _num, convert, normalise_name
 
 __all__ = ["FIELDS", "HAS_PIXELS", "PIXEL_OFFSET", "TRANSFER_SYNTAX", "HeaderError", "convert", "normalise_name",
-           "read_header", "read_header_pydicom"]
+           "present", "read_header", "read_header_pydicom"]
 
 # Keys a record has beside the FIELDS keywords.
 TRANSFER_SYNTAX = "TransferSyntaxUID"
@@ -254,6 +256,18 @@ def _load_scan():
 
 
 _scan = _load_scan()
+_NONES = itertools.repeat(None)
+
+
+def _present(row: tuple) -> tuple[bytes, tuple]:
+    """(mask, values) of ``row``: ``mask`` holds 1 where an item is not None, ``values`` those items in order.
+    The database writer names only a row's present columns (binding a None costs the sqlite3 module an adapter
+    lookup, ~0.3 µs each); the C twin (``_scan.present``) takes ~0.2 µs a row, this one ~2."""
+    flags = tuple(map(operator.is_not, row, _NONES))
+    return bytes(flags), tuple(itertools.compress(row, flags))
+
+
+present = _scan.present if _scan is not None else _present
 
 
 # A file without the PS3.10 header is handed to pydicom (``force=True``) only when its first element is one a

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +29,8 @@ from typing import Any
 
 from . import dicomfile, storage
 from .database import BatchResult, DicomDatabase, FileRecord, Prepared, prepare
-from .database.write import SQLITE_FULL
-from .duplicates import Duplicates
+from .database.write import SQLITE_FULL, Settle
+from .duplicates import Duplicates, Resolved
 from .errors import DatabaseError, HeaderError
 from .levels import ImportMode
 from .scan import MEDIA_DIRECTORY_REASON, Problem, is_media_directory, iter_scan, scan
@@ -306,13 +306,14 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
     """The parse-and-write loop of :func:`run_import`; fills ``report``. ``reserve``: the space set aside for
     the database's writes once the copies have filled the disk."""
     db.bulk_writes(True)
+    pools: list[ProcessPoolExecutor] = []  # joined at the end: the workers exit while the last rows are written
     done = 0
     pending: list[Prepared] = []
     notes: list[Problem] = []  # the warnings of the pending files: said only for those kept
     last_event = time.perf_counter()
     hier: Any = None  # the patient/study/series rows of the run of files being read
     try:
-        for results in _parse_all(str(db.root), mode, chunks, workers, cancel):
+        for results in _parse_all(str(db.root), mode, chunks, workers, cancel, pools):
             for result in results:
                 if result[0] == "ok":
                     hier = result[1] or hier
@@ -324,7 +325,10 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
                     if result[2].startswith(DISK_FULL):  # stop scanning; the chunks in flight are written
                         report.disk_full = scan_state.stop = True
             done += len(results)
-            if len(pending) >= BATCH:
+            # Once the scan is complete, each chunk is written as it comes: the workers are still parsing the
+            # chunks in flight meanwhile, and the last write is one chunk, not a whole batch, made before the
+            # pool shuts down (the tail where only this process works).
+            if len(pending) >= BATCH or (scan_state.complete and pending):
                 _commit(db, pending, notes, report, dups, reserve)
             now = time.perf_counter()
             if now - last_event >= PROGRESS_EVERY_S:
@@ -343,6 +347,8 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
         raise
     finally:
         db.bulk_writes(False)
+        for pool in pools:
+            pool.shutdown()
     report.cancelled = report.cancelled or (cancel is not None and cancel.is_set())  # set before any result came
     _commit(db, pending, notes, report, dups, reserve)
     report.warnings += dups.warnings()
@@ -466,15 +472,25 @@ def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], re
     The warnings of the batch's files (``notes``) go to the report for the files kept."""
     if not pending:
         return
-    settled = dups.resolve(db, pending)
-    rows = settled.rows
-    for source in settled.recopy:
-        for r in parse_chunk(str(db.root), ImportMode.COPY, [(source, -1, -1)]):
-            if r[0] == "ok":
-                rows.append((r[1], r[2]))
-            else:
-                report.rejected.append(Problem(r[1], r[2]))
-    result = _add_rows(db, rows, reserve)
+    done: list[tuple[Resolved, list[Prepared]]] = []
+
+    def settle(batch: Sequence[Prepared], sources: dict[str, tuple]) -> list[Prepared]:
+        """The rule applied in the writer's transaction, to the rows it read (once: a retry writes the same)."""
+        if done:
+            return done[0][1]
+        settled = dups.resolve(sources, batch)
+        rows = settled.rows
+        for source in settled.recopy:
+            for r in parse_chunk(str(db.root), ImportMode.COPY, [(source, -1, -1)]):
+                if r[0] == "ok":
+                    rows.append((r[1], r[2]))
+                else:
+                    report.rejected.append(Problem(r[1], r[2]))
+        done.append((settled, rows))
+        return rows
+
+    result = _add_rows(db, pending, reserve, settle)
+    settled, rows = done[0]
     report.rejected += [Problem(source, VANISHED) for source in result.vanished]
     report.patients_added += result.patients_added
     report.studies_added += result.studies_added
@@ -490,24 +506,26 @@ def _commit(db: DicomDatabase, pending: list[Prepared], notes: list[Problem], re
     notes.clear()
 
 
-def _add_rows(db: DicomDatabase, rows: list[Prepared], reserve: Path | None) -> BatchResult:
+def _add_rows(db: DicomDatabase, rows: list[Prepared], reserve: Path | None, settle: Settle) -> BatchResult:
     """Write rows; when SQLite finds the disk full, give back the reserved space and write them again (the
     copies filled the disk: their rows must still be committed, or they are stored but invisible)."""
     try:
-        return db.add_prepared(rows)
+        return db.add_prepared(rows, settle)
     except DatabaseError as exc:
         if getattr(exc.__cause__, "sqlite_errorcode", None) != SQLITE_FULL or not storage.release_space(reserve):
             raise
-    return db.add_prepared(rows)
+    return db.add_prepared(rows, settle)
 
 
 def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]], workers: int | None,
-               cancel: threading.Event | None = None) -> Iterator[list]:
+               cancel: threading.Event | None = None, pools: list[ProcessPoolExecutor] | None = None,
+               ) -> Iterator[list]:
     """Parse results chunk by chunk, in input order: inline for small sets, else in a process pool.
 
     Chunks are buffered until there are enough files to be worth a pool (or the scan ends first). Once
     ``cancel`` is set no chunk is started: the pool's waiting chunks are cancelled, those already running are
-    finished and yielded (their copies are in storage and must be indexed)."""
+    finished and yielded (their copies are in storage and must be indexed). ``pools``: receives the process pool,
+    shut down without waiting for its workers to exit; the caller joins them (``shutdown()``) later."""
     cancelled = cancel.is_set if cancel is not None else (lambda: False)
     auto = workers is None
     count_workers: int = (os.cpu_count() or 1) if workers is None else workers
@@ -530,8 +548,11 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
     context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
     if context.get_start_method() != "fork":
         _start_resource_tracker()
-    with ProcessPoolExecutor(max_workers=count_workers, mp_context=context, initializer=_die_with_parent) as pool:
-        window: deque[Future] = deque()
+    pool = ProcessPoolExecutor(max_workers=count_workers, mp_context=context, initializer=_die_with_parent)
+    if pools is not None:
+        pools.append(pool)
+    window: deque[Future] = deque()
+    try:
         try:
             for chunk in itertools.chain(buffered, chunks):
                 if cancelled():
@@ -552,3 +573,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
         finally:
             for fut in window:
                 fut.cancel()
+    finally:
+        # Without ``pools`` the workers are joined here; with it, the caller joins them (see _import): they exit
+        # while it writes its last rows.
+        pool.shutdown(wait=pools is None)

@@ -247,20 +247,6 @@ class Reading:
             )
         }
 
-    def instance_sources(self, uids: Sequence[str]) -> dict[str, tuple[str, int, int, str | None, float]]:
-        """(source_path, source_size, source_mtime_ns, TransferSyntaxUID, imported_at) of the instances of
-        ``uids`` that are in the database: what an import needs to settle several files with one SOPInstanceUID
-        (:mod:`dicomtui.core.duplicates`)."""
-        out = {}
-        for chunk in _chunks(list(uids), 500):
-            marks = ",".join("?" * len(chunk))
-            for uid, *row in self.conn.execute(
-                f"SELECT SOPInstanceUID, source_path, source_size, source_mtime_ns, TransferSyntaxUID, imported_at "
-                f"FROM instances WHERE SOPInstanceUID IN ({marks})", chunk,
-            ):
-                out[uid] = tuple(row)
-        return out
-
     def _rows(self, sql: str, args: Sequence[Any]) -> list[dict[str, Any]]:
         cur = self.conn.execute(sql, list(args))
         names = [d[0] for d in cur.description]

@@ -202,6 +202,6 @@ def prepare(rec: FileRecord) -> Prepared:
           get("BodyPartExamined"), get("SeriesDate"), get("SeriesTime"))),
         (h["SOPInstanceUID"], get("TransferSyntaxUID"), rec.path, int(rec.stored), rec.file_size, rec.file_mtime_ns,
          rec.source_path, rec.source_size, rec.source_mtime_ns, time.time(), int(bool(get("has_pixels"))),
-         get("pixel_offset"), get("frames"), *[get(kw) for kw in _TAG_COLUMNS]),
+         get("pixel_offset"), get("frames"), *map(get, _TAG_COLUMNS)),
     )
 
