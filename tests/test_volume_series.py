@@ -68,7 +68,8 @@ def test_int16_ct_round_trips_exactly_into_the_reference_study(db, tmp_path):
     row = db.find("series", report.series_uid)
     assert row["SeriesNumber"] == 1001 and row["SeriesDescription"] == "Tripled" and row["Modality"] == "CT"
     ds = pydicom.dcmread(db.abspath(db.instances([row["id"]])[0]["path"], True))
-    ref = pydicom.dcmread(next((db.root / "dicom").rglob("*.dcm")))
+    ref_row = db.find("series", like)
+    ref = pydicom.dcmread(db.abspath(db.instances([ref_row["id"]])[0]["path"], True))
     assert ds.SOPClassUID == CT_IMAGE
     assert ds.StudyInstanceUID == ref.StudyInstanceUID and ds.PatientID == ref.PatientID
     assert ds.PatientName == ref.PatientName and ds.FrameOfReferenceUID == ref.FrameOfReferenceUID

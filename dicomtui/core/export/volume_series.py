@@ -52,7 +52,7 @@ MAX_ROOT = 40  # generate_uid fills up to 64 characters: ≥ 24 digits of entrop
 _PATIENT_STUDY = ("PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex", "PatientAge",
                   "PatientSize", "PatientWeight", "StudyInstanceUID", "StudyDate", "StudyTime",
                   "ReferringPhysicianName", "StudyID", "AccessionNumber", "StudyDescription", "FrameOfReferenceUID",
-                  "PositionReferenceIndicator", "PatientPosition", "BodyPartExamined")
+                  "PositionReferenceIndicator", "PatientPosition", "BodyPartExamined", "Laterality")
 _BY_MODALITY = {
     "CT": ("KVP",),
     "MR": ("ScanningSequence", "SequenceVariant", "ScanOptions", "MRAcquisitionType", "RepetitionTime", "EchoTime",
@@ -62,7 +62,10 @@ _BY_MODALITY = {
 _MR_DEFAULTS = {"ScanningSequence": "RM", "SequenceVariant": "NONE"}
 # Type 2 attributes: present, empty when unknown
 _EMPTY_TYPE2 = {CT_IMAGE: ("KVP", "AcquisitionNumber", "PatientPosition"),
-                MR_IMAGE: ("ScanOptions", "MRAcquisitionType", "EchoTime", "EchoTrainLength", "PatientPosition")}
+                MR_IMAGE: ("ScanOptions", "MRAcquisitionType", "EchoTime", "EchoTrainLength", "PatientPosition",
+                           "RepetitionTime")}
+# ImageType value 3 (PS3.3 C.8.2.1.1.1 CT: AXIAL or LOCALIZER; C.8.3.1.1.1 MR: required, OTHER when none fits)
+_IMAGE_TYPE_3 = {CT_IMAGE: ("AXIAL",), MR_IMAGE: ("OTHER",)}
 
 Progress = Callable[[int, int], None]  # (slices written, slices in all)
 
@@ -210,9 +213,13 @@ def series_datasets(volume: Volume, options: SeriesOptions, reference: Reference
     base.SliceThickness = format_ds(step)
     if volume.array.shape[0] > 1:
         base.SpacingBetweenSlices = format_ds(step)
+    base.PatientOrientation = [patient_orientation(iop[:3]), patient_orientation(iop[3:])]
+    shared = _reference_sequences(reference) if reference is not None else {}
     out = []
     for k in range(volume.array.shape[0]):
         ds = copy.deepcopy(base)
+        for keyword, sequence in shared.items():  # the same items in every slice: shared, not copied
+            setattr(ds, keyword, sequence)
         ds.SOPInstanceUID = new_uid(root)
         ds.InstanceNumber = k + 1
         ds.ImagePositionPatient = [format_ds(float(v)) for v in positions[k]]
@@ -248,6 +255,8 @@ def _base_dataset(volume: Volume, options: SeriesOptions, reference: Reference |
     for keyword in _EMPTY_TYPE2.get(sop_class, ()):
         if keyword not in ds:
             setattr(ds, keyword, None)
+    if "BodyPartExamined" not in ds and "Laterality" not in ds:
+        ds.Laterality = None  # 2C "if the body part is paired": unknown, so present and empty (PS3.3 C.7.3.1)
     ds.Modality = modality or "OT"
     ds.SeriesInstanceUID = new_uid(root)
     ds.SeriesNumber = options.series_number
@@ -259,13 +268,11 @@ def _base_dataset(volume: Volume, options: SeriesOptions, reference: Reference |
         ds.FrameOfReferenceUID = new_uid(root)
     if "PositionReferenceIndicator" not in ds:
         ds.PositionReferenceIndicator = None
-    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"] if sop_class == CT_IMAGE else ["DERIVED", "SECONDARY"]
+    ds.ImageType = ["DERIVED", "SECONDARY", *_IMAGE_TYPE_3.get(sop_class, ())]
     source = options.source or (f"series {reference.series_uid}" if reference is not None else "a volume")
     ds.DerivationDescription = f"dicomtui: {volume.name or 'volume'} from {source}"[:1024]
     if sop_class == SECONDARY_CAPTURE:
         ds.ConversionType = "WSD"  # workstation (PS3.3 C.8.6.1)
-    if reference is not None:
-        _reference_series(ds, reference)
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = volume.array.shape[1], volume.array.shape[2]
@@ -299,21 +306,31 @@ def _new_patient_study(ds: Any, options: SeriesOptions, root: str, now: datetime
         ds.StudyDescription = options.study_description
 
 
-def _reference_series(ds: Any, reference: Reference) -> None:
-    """ReferencedSeriesSequence of the Common Instance Reference module (PS3.3 C.12.2): the source series and
-    each of its instances (same study: the new series joins the reference's study)."""
+def _reference_sequences(reference: Reference) -> dict[str, Any]:
+    """What points at the source series: SourceImageSequence (General Image module, PS3.3 C.7.6.1: the images this
+    one was derived from, every instance of the reference) and the Common Instance Reference module's
+    ReferencedSeriesSequence (PS3.3 C.12.2; required once an instance references others, which it now does)."""
     from pydicom.dataset import Dataset
 
-    item = Dataset()
-    item.SeriesInstanceUID = reference.series_uid
-    instances = []
-    for sop_class, sop_uid in reference.instances:
+    def instance(sop_class: str, sop_uid: str) -> Dataset:
         ref = Dataset()
         ref.ReferencedSOPClassUID = sop_class
         ref.ReferencedSOPInstanceUID = sop_uid
-        instances.append(ref)
-    item.ReferencedInstanceSequence = instances
-    ds.ReferencedSeriesSequence = [item]
+        return ref
+
+    item = Dataset()
+    item.SeriesInstanceUID = reference.series_uid
+    item.ReferencedInstanceSequence = [instance(*pair) for pair in reference.instances]
+    return {"SourceImageSequence": [instance(*pair) for pair in reference.instances],
+            "ReferencedSeriesSequence": [item]}
+
+
+def patient_orientation(direction: list[float] | np.ndarray) -> str:
+    """The PatientOrientation letters of a direction in LPS (PS3.3 C.7.6.1.1.1): L/R, P/A, H/F, the dominant first,
+    components under 1e-4 left out (a row along +x is "L"; an oblique one "LP", …)."""
+    letters = [("L", "R"), ("P", "A"), ("H", "F")]
+    order = sorted(range(3), key=lambda a: -abs(float(direction[a])))
+    return "".join(letters[a][0 if direction[a] > 0 else 1] for a in order if abs(float(direction[a])) > 1e-4)
 
 
 def write_volume_series(volume: Volume, options: SeriesOptions, *, db: DicomDatabase | None = None,
