@@ -174,6 +174,22 @@ def test_a_tilted_stack_keeps_its_positions_and_says_so(tmp_path):
     assert float(pydicom.dcmread(report.files[0]).SpacingBetweenSlices) == 2.0
 
 
+def test_slices_against_the_normal_come_back_in_position_order(db, tmp_path):
+    """A left-handed grid (k against i × j, as many NIfTI files are): the reload orders slices along the normal,
+    so it is the same voxels in the same places, with k reversed."""
+    affine = np.diag([0.5, 0.5, -2.0, 1.0])
+    affine[:3, 3] = (-4.0, -4.0, 10.0)
+    volume = Volume(np.arange(4 * 3 * 2, dtype=np.int16).reshape(4, 3, 2), affine)
+    report = write_volume_series(volume, SeriesOptions(modality="MR"), db=db)
+    assert report.sop_class == MR_IMAGE
+    back = load_series(db, report.series_uid)
+    np.testing.assert_array_equal(back.array, volume.array[::-1])
+    flipped = affine.copy()
+    flipped[:3, 2] *= -1
+    flipped[:3, 3] = affine[:3, 3] + 3 * affine[:3, 2]
+    np.testing.assert_allclose(back.affine, flipped, atol=1e-3)
+
+
 def test_a_cancel_writes_nothing(db, tmp_path):
     cancel = threading.Event()
     seen = []

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"SeriesNumber (default {DEFAULT_SERIES_NUMBER})")
     p.add_argument("--uid-root", default=DEFAULT_UID_ROOT, metavar="ROOT",
                    help=f"the root of the new UIDs (default {DEFAULT_UID_ROOT}, pydicom's)")
-    p.add_argument("--modality", default="OT", metavar="MOD",
+    p.add_argument("--modality", default="", metavar="MOD",
                    help="without --like: CT or MR (else OT, written as Secondary Capture)")
     p.add_argument("--patient-name", default="", metavar="NAME", help="without --like: PatientName (default "
                                                                        "Anonymous)")

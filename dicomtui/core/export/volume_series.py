@@ -78,7 +78,7 @@ class SeriesOptions:
     description: str = ""
     series_number: int = DEFAULT_SERIES_NUMBER
     uid_root: str = DEFAULT_UID_ROOT
-    modality: str = "OT"
+    modality: str = ""  # without a reference: this, else the volume's, else OT
     patient_name: str = ""
     patient_id: str = ""
     study_description: str = ""
@@ -236,7 +236,7 @@ def _base_dataset(volume: Volume, options: SeriesOptions, reference: Reference |
     from pydicom.uid import UID
 
     ref = reference.header if reference is not None else None
-    modality = str(ref.get("Modality", "") if ref is not None else options.modality or "OT").upper()
+    modality = str(ref.get("Modality", "") if ref is not None else options.modality or volume.modality or "OT").upper()
     sop_class = _SOP_CLASS_OF_MODALITY.get(modality, SECONDARY_CAPTURE)
     now = datetime.datetime.now()
     ds = Dataset()
