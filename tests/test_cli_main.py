@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dicomtui.cli import build_parser, database_cmds, image_cmds, main, network_cmds, output
+from dicomtui.cli import build_parser, database_cmds, image_cmds, main, network_cmds, output, volume_cmds
 from dicomtui.core.errors import LoadError, NodeError, PixelError
 from dicomtui.core.levels import LS_COLUMNS, Column, Level, column
 
@@ -31,6 +31,7 @@ HANDLERS = {
     ("retrieve", "n", "1.2"): network_cmds.cmd_retrieve, ("doctor", "n"): network_cmds.cmd_doctor,
     ("listen",): network_cmds.cmd_listen,
 }
+HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
 
 
 def test_every_command_registers_its_handler() -> None:
