@@ -194,10 +194,45 @@ def check_uid_root(root: str) -> str:
     return root
 
 
+@dataclass
+class _Slices:
+    """The new series before its slices: the attributes they share, and what differs per slice k."""
+
+    base: Any  # pydicom Dataset without SOPInstanceUID, InstanceNumber, position and pixels
+    shared: dict[str, Any]  # sequences every slice holds (the same objects)
+    positions: np.ndarray  # [k, 3] LPS mm
+    root: str
+    volume: Volume
+    encoding: Encoding
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def dataset(self, k: int) -> Any:
+        """Slice k as instance k + 1, its Pixel Data encoded."""
+        ds = copy.deepcopy(self.base)
+        for keyword, sequence in self.shared.items():  # the same items in every slice: shared, not copied
+            setattr(ds, keyword, sequence)
+        ds.SOPInstanceUID = new_uid(self.root)
+        ds.InstanceNumber = k + 1
+        ds.ImagePositionPatient = [format_ds(float(v)) for v in self.positions[k]]
+        encoded = self.encoding.encode(self.volume.array[k])
+        ds.PixelData = encoded.astype(self.encoding.dtype.newbyteorder("<")).tobytes()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        return ds
+
+
 def series_datasets(volume: Volume, options: SeriesOptions, reference: Reference | None = None,
                     encoding: Encoding | None = None, warnings: list[str] | None = None) -> list[Any]:
     """The data sets of the new series (pydicom Datasets with file meta, Pixel Data set), slice k as instance
     k + 1. Raises VolumeWriteError (colour volume, sheared grid, NaN values, a bad UID root)."""
+    slices = _prepare(volume, options, reference, encoding, warnings)
+    return [slices.dataset(k) for k in range(len(slices))]
+
+
+def _prepare(volume: Volume, options: SeriesOptions, reference: Reference | None = None,
+             encoding: Encoding | None = None, warnings: list[str] | None = None) -> _Slices:
+    """Everything checked and shared, before any slice is encoded (so a refusal comes before any file)."""
     if volume.is_rgb:
         raise VolumeWriteError("a colour volume cannot be written as a new series yet (grey volumes only).")
     if volume.array.ndim != 3:
@@ -207,7 +242,7 @@ def series_datasets(volume: Volume, options: SeriesOptions, reference: Reference
     iop, spacing, positions, step, geometry_warnings = slice_geometry(volume.affine, volume.array.shape[0])
     if warnings is not None:
         warnings += geometry_warnings
-    base, sop_class = _base_dataset(volume, options, reference, encoding, root)
+    base, _sop_class = _base_dataset(volume, options, reference, encoding, root)
     base.ImageOrientationPatient = [format_ds(v) for v in iop]
     base.PixelSpacing = [format_ds(v) for v in spacing]
     base.SliceThickness = format_ds(step)
@@ -215,18 +250,7 @@ def series_datasets(volume: Volume, options: SeriesOptions, reference: Reference
         base.SpacingBetweenSlices = format_ds(step)
     base.PatientOrientation = [patient_orientation(iop[:3]), patient_orientation(iop[3:])]
     shared = _reference_sequences(reference) if reference is not None else {}
-    out = []
-    for k in range(volume.array.shape[0]):
-        ds = copy.deepcopy(base)
-        for keyword, sequence in shared.items():  # the same items in every slice: shared, not copied
-            setattr(ds, keyword, sequence)
-        ds.SOPInstanceUID = new_uid(root)
-        ds.InstanceNumber = k + 1
-        ds.ImagePositionPatient = [format_ds(float(v)) for v in positions[k]]
-        ds.PixelData = encoding.encode(volume.array[k]).astype(encoding.dtype.newbyteorder("<")).tobytes()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        out.append(ds)
-    return out
+    return _Slices(base, shared, positions, root, volume, encoding)
 
 
 def _base_dataset(volume: Volume, options: SeriesOptions, reference: Reference | None, encoding: Encoding,
@@ -352,34 +376,34 @@ def write_volume_series(volume: Volume, options: SeriesOptions, *, db: DicomData
         raise VolumeWriteError("--like needs the database that holds the reference series.")
     encoding = choose_encoding(volume.array)
     warnings: list[str] = []
-    datasets = series_datasets(volume, options, reference, encoding, warnings)
-    first = datasets[0] if datasets else None
-    report = VolumeSeriesReport(str(first.SeriesInstanceUID) if first else "", str(first.StudyInstanceUID)
-                                if first else "", str(first.SOPClassUID) if first else SECONDARY_CAPTURE,
-                                len(datasets), encoding, Path(folder) if folder is not None else None,
+    slices = _prepare(volume, options, reference, encoding, warnings)
+    base = slices.base
+    report = VolumeSeriesReport(str(base.SeriesInstanceUID), str(base.StudyInstanceUID), str(base.SOPClassUID),
+                                len(slices), encoding, Path(folder) if folder is not None else None,
                                 warnings=warnings)
-    names = [f"IM{k + 1:04d}.dcm" for k in range(len(datasets))]
+    names = [f"IM{k + 1:04d}.dcm" for k in range(len(slices))]
     target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="dicomtui-series-"))
     try:
         taken = [target / n for n in names if (target / n).exists()]
         if folder is not None and taken:
             raise VolumeWriteError(f"{taken[0]} exists; choose an empty folder (nothing was written).")
         target.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
-        for k, (ds, name) in enumerate(zip(datasets, names, strict=True)):
+        written: list[tuple[Path, str]] = []  # (path, SOPInstanceUID)
+        for k, name in enumerate(names):  # one slice encoded at a time: no second copy of the volume
             if cancel is not None and cancel.is_set():
-                for path in written:
+                for path, _uid in written:
                     path.unlink(missing_ok=True)
                 report.cancelled = True
                 return report
+            ds = slices.dataset(k)
             dcmwrite(target / name, ds, enforce_file_format=True)
-            written.append(target / name)
+            written.append((target / name, str(ds.SOPInstanceUID)))
             if progress is not None:
-                progress(k + 1, len(datasets))
+                progress(k + 1, len(slices))
         if folder is not None:
-            report.files = written
+            report.files = [path for path, _uid in written]
         if db is not None:
-            _store(db, datasets, written, report)
+            _store(db, written, report)
     finally:
         if folder is None:
             shutil.rmtree(target, ignore_errors=True)
@@ -387,11 +411,10 @@ def write_volume_series(volume: Volume, options: SeriesOptions, *, db: DicomData
     return report
 
 
-def _store(db: DicomDatabase, datasets: list[Any], written: list[Path], report: VolumeSeriesReport) -> None:
+def _store(db: DicomDatabase, written: list[tuple[Path, str]], report: VolumeSeriesReport) -> None:
     """Copy the written files into the database's storage (the import's copy path) and index them."""
-    pairs = [(str(path), storage.relative_path(str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID),
-                                               str(ds.SOPInstanceUID))) for ds, path in zip(datasets, written,
-                                                                                            strict=True)]
+    pairs = [(str(path), storage.relative_path(report.study_uid, report.series_uid, sop_uid))
+             for path, sop_uid in written]
     records = []
     for (source, rel), error in zip(pairs, storage.copy_batch(db.root, pairs), strict=True):
         if error is not None:
