@@ -214,12 +214,24 @@ def test_nifti_and_nrrd_read_back_as_the_volume_written(tmp_path, name):
     assert back.name == "v"
 
 
+def test_one_volume_of_a_4d_image(tmp_path):
+    import nibabel
+
+    data = np.arange(2 * 3 * 4 * 2, dtype=np.int16).reshape(2, 3, 4, 2)  # [i, j, k, t]
+    nibabel.save(nibabel.Nifti1Image(data, np.diag([2.0, 2.0, 3.0, 1.0])), tmp_path / "t.nii")
+    back = read_image(tmp_path / "t.nii", 1)
+    np.testing.assert_array_equal(back.array, data[..., 1].transpose(2, 1, 0))
+    np.testing.assert_allclose(back.affine, np.diag([-2.0, -2.0, 3.0, 1.0]))  # RAS → LPS
+
+
 def test_a_4d_image_is_refused_in_a_sentence(tmp_path):
     import nibabel
 
     nibabel.save(nibabel.Nifti1Image(np.zeros((3, 3, 3, 2), np.int16), np.eye(4)), tmp_path / "t.nii")
-    with pytest.raises(VolumeWriteError, match="4-D image"):
+    with pytest.raises(VolumeWriteError, match=r"4-D image .* \(choose one of its volumes\)"):
         read_image(tmp_path / "t.nii")
+    with pytest.raises(VolumeWriteError, match="holds 2 volumes: choose one from 0 to 1"):
+        read_image(tmp_path / "t.nii", 2)
     (tmp_path / "x.txt").write_text("no")
     with pytest.raises(VolumeWriteError, match="neither NIfTI"):
         read_image(tmp_path / "x.txt")
@@ -246,3 +258,49 @@ def test_cli_volume_to_dicom_like_a_series(db, tmp_path, capsys):
         np.testing.assert_allclose(back.affine, volume.affine, atol=1e-3)
     finally:
         reopened.close()
+
+
+def test_a_latin1_reference_name_is_kept_in_utf8(db, tmp_path):
+    """Text copied from the reference is decoded in its Specific Character Set and written again as ISO_IR 192."""
+    from dicomtui.core.synth import series_datasets
+
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    for n, ds in enumerate(series_datasets(SeriesSpec(slices=2, rows=8, cols=8))):
+        ds.SpecificCharacterSet = "ISO_IR 100"
+        ds.PatientName = "Müller^Jürgen"
+        ds.StudyDescription = "Schädel"
+        ds.save_as(folder / f"{n}.dcm", enforce_file_format=True)
+    assert "Müller".encode("latin-1") in (folder / "0.dcm").read_bytes()
+    import_paths(db, [folder], mode="copy")
+    like = db.series()[0]["SeriesInstanceUID"]
+    out = tmp_path / "out"
+    write_volume_series(Volume(np.zeros((2, 8, 8), np.int16), np.eye(4)), SeriesOptions(description="Größe"),
+                        db=db, like=like, folder=out)
+    raw = (out / "IM0001.dcm").read_bytes()
+    assert "Müller^Jürgen".encode() in raw and "Schädel".encode() in raw and "Größe".encode() in raw
+    ds = pydicom.dcmread(out / "IM0001.dcm")
+    assert ds.SpecificCharacterSet == "ISO_IR 192" and ds.PatientName == "Müller^Jürgen"
+    assert {r["PatientName"] for r in db.patients()} == {"Müller^Jürgen"}  # one patient, not two spellings
+
+
+def test_cli_json_folder_only_and_its_refusals(tmp_path, capsys):
+    import json
+
+    from dicomtui.cli import main
+
+    (nrrd_path,) = write_volume(Volume(np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 4, oblique_affine()),
+                                tmp_path / "v.nrrd")
+    db_path = tmp_path / "db"
+    assert main(["--db", str(db_path), "volume-to-dicom", str(nrrd_path), "--no-database"]) == 2
+    assert "--no-database writes nowhere without -o DIR" in capsys.readouterr().err
+    code = main(["--db", str(db_path), "volume-to-dicom", str(nrrd_path), "--no-database", "-o",
+                 str(tmp_path / "o"), "--modality", "mr", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["stored"] == 0 and len(report["files"]) == 2
+    assert (report["rescale_slope"], report["exact"]) == ("0.25", True)
+    assert report["sop_class"] == MR_IMAGE and not db_path.exists()
+    assert main(["--db", str(db_path), "volume-to-dicom", str(nrrd_path), "--uid-root", "1.2.x"]) == 2
+    assert "is not a UID root" in capsys.readouterr().err
+    assert main(["--db", str(db_path), "volume-to-dicom", str(nrrd_path), "--like", "9.9.9"]) == 2
+    assert "9.9.9" in capsys.readouterr().err

@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the series whose patient, study and frame of reference the new one joins (a unique prefix "
                         "will do; its modality chooses CT, MR or Secondary Capture); without it, a new patient and "
                         "study")
+    p.add_argument("--volume", type=int, metavar="N", help="which volume of a 4-D image (from 0)")
     p.add_argument("--description", default="", metavar="TEXT", help="SeriesDescription (default: the file's name)")
     p.add_argument("--series-number", type=int, default=DEFAULT_SERIES_NUMBER, metavar="N",
                    help=f"SeriesNumber (default {DEFAULT_SERIES_NUMBER})")
@@ -60,7 +61,7 @@ def cmd_volume_to_dicom(args: argparse.Namespace, db_path: Path) -> int:
     if args.no_database and not args.output:
         err("--no-database writes nowhere without -o DIR")
         return EXIT_FATAL
-    volume = read_image(args.image)
+    volume = read_image(args.image, args.volume)
     options = SeriesOptions(description=args.description, series_number=args.series_number, uid_root=args.uid_root,
                             modality=args.modality.upper(), patient_name=args.patient_name,
                             patient_id=args.patient_id, source=Path(args.image).name)

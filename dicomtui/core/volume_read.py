@@ -22,10 +22,11 @@ _NRRD_SPACES = {"left-posterior-superior": (1, 1, 1), "right-anterior-superior":
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def read_image(path: str | Path) -> Volume:
+def read_image(path: str | Path, volume: int | None = None) -> Volume:
     """The 3-D volume in ``path`` (.nii, .nii.gz, .nrrd, .nhdr): ``array`` [k, j, i] in the file's data type
     (scaled to float when the NIfTI has scl_slope/scl_inter), ``affine`` (i, j, k) → LPS mm, ``name`` the file's
-    stem. Raises VolumeWriteError when the file cannot be read or is not one 3-D grey volume."""
+    stem. ``volume``: which volume (from 0) of a 4-D image (time points, b-values); a 4-D image needs it. Raises
+    VolumeWriteError when the file cannot be read, is not a grey image, or ``volume`` is out of range."""
     from nibabel.filebasedimages import ImageFileError
     from nrrd.errors import NRRDError
 
@@ -40,11 +41,14 @@ def read_image(path: str | Path) -> Volume:
             raise VolumeWriteError(f"{path} is neither NIfTI (.nii, .nii.gz) nor NRRD (.nrrd, .nhdr).")
     except (OSError, ValueError, EOFError, ImageFileError, NRRDError) as exc:
         raise VolumeWriteError(f"cannot read {path}: {exc}") from exc
-    if array.ndim == 4 and array.shape[3] == 1:
-        array = array[..., 0]
+    if array.ndim == 4 and (volume is not None or array.shape[3] == 1):
+        if not 0 <= (volume or 0) < array.shape[3]:
+            raise VolumeWriteError(f"{path} holds {array.shape[3]} volumes: choose one from 0 to {array.shape[3] - 1}.")
+        array = array[..., volume or 0]
     if array.ndim != 3:
+        hint = " (choose one of its volumes)" if array.ndim == 4 else ""
         raise VolumeWriteError(f"{path} holds a {array.ndim}-D image of shape {array.shape}; only a 3-D volume can "
-                               "become a DICOM series.")
+                               f"become a DICOM series{hint}.")
     stem = path.name[: -len(".nii.gz")] if lower.endswith(".nii.gz") else path.stem
     return Volume(np.ascontiguousarray(array.transpose(2, 1, 0)), affine, name=stem)
 
