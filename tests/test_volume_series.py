@@ -126,6 +126,32 @@ def test_no_reference_makes_a_secondary_capture_in_a_new_study_and_a_folder(db, 
         write_volume_series(volume, SeriesOptions(), folder=out)
 
 
+@pytest.mark.parametrize("modality", ["CT", "MR"])
+def test_enhanced_is_one_multiframe_file_that_reloads_equal(db, tmp_path, modality):
+    from dicomtui.core.export.volume_enhanced import LEGACY_ENHANCED_CT, LEGACY_ENHANCED_MR
+
+    like = reference(db, tmp_path, modality)
+    array = (np.random.default_rng(2).integers(-300, 300, size=(5, 12, 9)) * 0.5).astype(np.float32)
+    volume = Volume(array, oblique_affine())
+    report = write_volume_series(volume, SeriesOptions(enhanced=True), db=db, like=like, folder=tmp_path / "o")
+    assert report.sop_class == (LEGACY_ENHANCED_CT if modality == "CT" else LEGACY_ENHANCED_MR)
+    assert report.stored == 1 and [p.name for p in report.files] == ["IM0001.dcm"]
+    assert "1 image of 5 frames" in report.summary()
+    ds = pydicom.dcmread(report.files[0])
+    assert ds.NumberOfFrames == 5
+    assert ds.StudyInstanceUID == db.get("study", db.find("series", like)["study_fk"])["StudyInstanceUID"]
+    assert ds.SourceImageEvidenceSequence[0].ReferencedSeriesSequence[0].SeriesInstanceUID == like
+    back = load_series(db, report.series_uid)
+    np.testing.assert_array_equal(back.array, array)
+    np.testing.assert_allclose(back.affine, volume.affine, atol=1e-3)
+
+
+def test_enhanced_secondary_capture_is_refused(tmp_path):
+    with pytest.raises(VolumeWriteError, match="CT or MR only"):
+        write_volume_series(Volume(np.zeros((2, 2, 2), np.int16), np.eye(4)), SeriesOptions(enhanced=True),
+                            folder=tmp_path)
+
+
 def test_integers_wider_than_16_bits_shift_by_an_intercept(tmp_path):
     volume = Volume(np.arange(-40000, 20000, 1000, dtype=np.int32).reshape(3, 4, 5), np.eye(4))
     report = write_volume_series(volume, SeriesOptions(), folder=tmp_path / "o")

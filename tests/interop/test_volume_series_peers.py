@@ -28,7 +28,8 @@ def _errors(path: Path) -> set[str]:
     return {line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")}
 
 
-def _written(tmp_path: Path, modality: str | None, volume: Volume) -> tuple[VolumeSeriesReport, Path | None]:
+def _written(tmp_path: Path, modality: str | None, volume: Volume, enhanced: bool = False,
+             ) -> tuple[VolumeSeriesReport, Path | None]:
     """The new series (in the database and ``tmp_path/out``) and a file of its reference (None without one)."""
     with DicomDatabase.open(tmp_path / "db") as db:
         like, ref_file = None, None
@@ -36,8 +37,8 @@ def _written(tmp_path: Path, modality: str | None, volume: Volume) -> tuple[Volu
             files = write_series(tmp_path / "ref", SeriesSpec(modality=modality, slices=4, rows=16, cols=16))
             import_paths(db, [tmp_path / "ref"], mode="copy")
             like, ref_file = db.series()[0]["SeriesInstanceUID"], files[0]
-        report = write_volume_series(volume, SeriesOptions(description="peer check"), db=db, like=like,
-                                     folder=tmp_path / "out")
+        options = SeriesOptions(description="peer check", enhanced=enhanced)
+        report = write_volume_series(volume, options, db=db, like=like, folder=tmp_path / "out")
     return report, ref_file
 
 
@@ -46,6 +47,10 @@ CASES = {
                                       np.diag([0.8, 0.6, 2.0, 1.0]))),
     "MR oblique float": ("MR", lambda: Volume((np.random.default_rng(1).random((6, 11, 9)) * 40).astype(np.float32),
                                               oblique_affine())),
+    "CT enhanced": ("CT", lambda: Volume((np.arange(5 * 12 * 10) % 700 - 200).astype(np.int16).reshape(5, 12, 10),
+                                         oblique_affine())),
+    "MR enhanced": ("MR", lambda: Volume((np.random.default_rng(2).random((6, 11, 9)) * 40).astype(np.float32),
+                                         oblique_affine())),
     "SC new study": (None, lambda: Volume(np.arange(4 * 8 * 7, dtype=np.uint16).reshape(4, 8, 7) * 200,
                                           oblique_affine((1.0, 1.0, 3.0)))),
 }
@@ -54,7 +59,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_dciodvfy_finds_no_new_error(tmp_path: Path, case: str) -> None:
     modality, make = CASES[case]
-    report, ref_file = _written(tmp_path, modality, make())
+    report, ref_file = _written(tmp_path, modality, make(), "enhanced" in case)
     before = _errors(ref_file) if ref_file is not None else set()
     for path in (report.files[0], report.files[-1]):
         assert _errors(path) - before == set(), path
@@ -64,7 +69,7 @@ def test_dciodvfy_finds_no_new_error(tmp_path: Path, case: str) -> None:
 def test_dcm2niix_reads_the_volume_geometry_and_values(tmp_path: Path, case: str) -> None:
     modality, make = CASES[case]
     volume = make()
-    report, _ref = _written(tmp_path, modality, volume)
+    report, _ref = _written(tmp_path, modality, volume, "enhanced" in case)
     out = tmp_path / "dcm2niix"
     out.mkdir()
     subprocess.run([require_program("dcm2niix", "dcm2niix"), "-o", str(out), "-f", "ref", "-z", "n",

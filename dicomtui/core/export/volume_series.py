@@ -35,6 +35,7 @@ from ..dicomfile import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION, read_dataset
 from ..errors import SelectionError, VolumeWriteError
 from ..volume import Volume
 from .volume_encoding import Encoding, choose_encoding, format_ds
+from .volume_enhanced import ENHANCED_NAMES, legacy_enhanced
 
 DEFAULT_SERIES_NUMBER = 1001
 DEFAULT_UID_ROOT = "1.2.826.0.1.3680043.8.498."  # pydicom's root (pydicom.uid.PYDICOM_ROOT_UID)
@@ -42,7 +43,7 @@ CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 SOP_CLASS_NAMES = {CT_IMAGE: "CT Image Storage", MR_IMAGE: "MR Image Storage",
-                   SECONDARY_CAPTURE: "Secondary Capture Image Storage"}
+                   SECONDARY_CAPTURE: "Secondary Capture Image Storage", **ENHANCED_NAMES}
 _SOP_CLASS_OF_MODALITY = {"CT": CT_IMAGE, "MR": MR_IMAGE}
 _ROOT = re.compile(r"[1-9][0-9]*(\.(0|[1-9][0-9]*))*\.")
 MAX_ROOT = 40  # generate_uid fills up to 64 characters: ≥ 24 digits of entropy stay (~80 bits)
@@ -83,6 +84,7 @@ class SeriesOptions:
     patient_id: str = ""
     study_description: str = ""
     source: str = ""  # what the volume was read from, for DerivationDescription ("brain.nii.gz")
+    enhanced: bool = False  # one multi-frame Legacy Converted Enhanced CT/MR image instead of one file per slice
 
 
 @dataclass
@@ -119,7 +121,8 @@ class VolumeSeriesReport:
             where.append(f"{self.stored} stored in the database")
         if self.folder is not None:
             where.append(f"{len(self.files)} written to {self.folder}")
-        lines = [f"New series {self.series_uid} ({SOP_CLASS_NAMES[self.sop_class]}, {self.slices} images: "
+        images = f"{self.slices} images" if self.sop_class not in ENHANCED_NAMES else f"1 image of {self.slices} frames"
+        lines = [f"New series {self.series_uid} ({SOP_CLASS_NAMES[self.sop_class]}, {images}: "
                  f"{', '.join(where) or 'nothing kept'}) in study {self.study_uid}, in {self.elapsed_s:.1f} s.",
                  f"Values: {self.encoding.sentence()}."]
         lines += [f"Warning: {w}" for w in self.warnings]
@@ -381,7 +384,7 @@ def write_volume_series(volume: Volume, options: SeriesOptions, *, db: DicomData
     report = VolumeSeriesReport(str(base.SeriesInstanceUID), str(base.StudyInstanceUID), str(base.SOPClassUID),
                                 len(slices), encoding, Path(folder) if folder is not None else None,
                                 warnings=warnings)
-    names = [f"IM{k + 1:04d}.dcm" for k in range(len(slices))]
+    names = [f"IM{k + 1:04d}.dcm" for k in range(1 if options.enhanced else len(slices))]
     target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="dicomtui-series-"))
     try:
         taken = [target / n for n in names if (target / n).exists()]
@@ -389,7 +392,10 @@ def write_volume_series(volume: Volume, options: SeriesOptions, *, db: DicomData
             raise VolumeWriteError(f"{taken[0]} exists; choose an empty folder (nothing was written).")
         target.mkdir(parents=True, exist_ok=True)
         written: list[tuple[Path, str]] = []  # (path, SOPInstanceUID)
-        for k, name in enumerate(names):  # one slice encoded at a time: no second copy of the volume
+        if options.enhanced and not _write_enhanced(slices, reference, target / names[0], written, report, progress,
+                                                    cancel):
+            return report
+        for k, name in enumerate(names if not options.enhanced else []):  # one slice encoded at a time
             if cancel is not None and cancel.is_set():
                 for path, _uid in written:
                     path.unlink(missing_ok=True)
@@ -409,6 +415,26 @@ def write_volume_series(volume: Volume, options: SeriesOptions, *, db: DicomData
             shutil.rmtree(target, ignore_errors=True)
     report.elapsed_s = time.perf_counter() - start
     return report
+
+
+def _write_enhanced(slices: _Slices, reference: Reference | None, path: Path, written: list[tuple[Path, str]],
+                    report: VolumeSeriesReport, progress: Progress | None, cancel: threading.Event | None) -> bool:
+    """The series as one multi-frame file at ``path`` (:mod:`.volume_enhanced`); False when cancelled."""
+    from pydicom import dcmwrite
+
+    datasets = []
+    for k in range(len(slices)):
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            return False
+        datasets.append(slices.dataset(k))
+        if progress is not None:
+            progress(k + 1, len(slices))
+    enhanced = legacy_enhanced(datasets, new_uid(slices.root), reference)
+    dcmwrite(path, enhanced, enforce_file_format=True)
+    written.append((path, str(enhanced.SOPInstanceUID)))
+    report.sop_class = str(enhanced.SOPClassUID)
+    return True
 
 
 def _store(db: DicomDatabase, written: list[tuple[Path, str]], report: VolumeSeriesReport) -> None:
