@@ -188,6 +188,10 @@ def test_values_no_stored_value_means_are_refused(tmp_path):
     sheared[0, 1] = 0.5
     with pytest.raises(VolumeWriteError, match="not 90°"):
         write_volume_series(Volume(np.zeros((1, 2, 2), np.int16), sheared), SeriesOptions(), folder=tmp_path)
+    flat = np.diag([1.0, 1.0, 0.0, 1.0])
+    with pytest.raises(VolumeWriteError, match="lie in one plane"):
+        write_volume_series(Volume(np.zeros((2, 2, 2), np.int16), flat), SeriesOptions(), folder=tmp_path)
+    assert not list(tmp_path.iterdir())  # every refusal comes before the first file
 
 
 def test_a_tilted_stack_keeps_its_positions_and_says_so(tmp_path):

@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--patient-name", default="", metavar="NAME", help="without --like: PatientName (default "
                                                                        "Anonymous)")
     p.add_argument("--patient-id", default="", metavar="ID", help="without --like: PatientID (default: generated)")
+    p.add_argument("--study-description", default="", metavar="TEXT", help="without --like: StudyDescription")
     p.add_argument("--enhanced", action="store_true",
                    help="one multi-frame file (Legacy Converted Enhanced CT/MR Image) instead of one file per slice")
     p.add_argument("-o", "--output", metavar="DIR", help="also write the files to DIR (IM0001.dcm…, never over a file)")
@@ -66,7 +67,8 @@ def cmd_volume_to_dicom(args: argparse.Namespace, db_path: Path) -> int:
     volume = read_image(args.image, args.volume)
     options = SeriesOptions(description=args.description, series_number=args.series_number, uid_root=args.uid_root,
                             modality=args.modality.upper(), patient_name=args.patient_name,
-                            patient_id=args.patient_id, source=Path(args.image).name, enhanced=args.enhanced)
+                            patient_id=args.patient_id, study_description=args.study_description,
+                            source=Path(args.image).name, enhanced=args.enhanced)
     db = None if args.no_database else open_database(db_path)
     try:
         like = None

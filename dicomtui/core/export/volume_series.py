@@ -10,7 +10,7 @@ SpacingBetweenSlices = the slice step along the normal (PS3.3 C.7.6.2). Values a
 a RescaleSlope/Intercept chosen by :mod:`.volume_encoding`. The patient, study and frame of reference are those of
 the reference series (``like``), or new ones; Series and SOP Instance UIDs are new, under ``uid_root``; the
 Common Instance Reference module's ReferencedSeriesSequence (PS3.3 C.12.2) and DerivationDescription name the
-source. Enhanced (multi-frame) CT/MR objects are not written (yet).
+source. ``enhanced``: one Legacy Converted Enhanced CT/MR image instead (:mod:`.volume_enhanced`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 SOP_CLASS_NAMES = {CT_IMAGE: "CT Image Storage", MR_IMAGE: "MR Image Storage",
                    SECONDARY_CAPTURE: "Secondary Capture Image Storage", **ENHANCED_NAMES}
 _SOP_CLASS_OF_MODALITY = {"CT": CT_IMAGE, "MR": MR_IMAGE}
-_ROOT = re.compile(r"[1-9][0-9]*(\.(0|[1-9][0-9]*))*\.")
+_ROOT = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*\.")
 MAX_ROOT = 40  # generate_uid fills up to 64 characters: ≥ 24 digits of entropy stay (~80 bits)
 
 # What the new series takes from its reference, by module (PS3.3 C.7.1.1 Patient, C.7.1.3 Patient Study,
@@ -170,6 +170,9 @@ def slice_geometry(affine: np.ndarray, slices: int) -> tuple[list[float], list[f
                                "not 90°: DICOM images have perpendicular rows and columns (resample it first).")
     normal = np.cross(row, column)
     step = float(col_k @ normal)
+    if slices > 1 and abs(step) < 1e-6:
+        raise VolumeWriteError("the volume's slices lie in one plane (no spacing along the normal of their rows and "
+                               "columns): its affine cannot place them as DICOM images.")
     warnings = []
     size_k = float(np.linalg.norm(col_k))
     if slices > 1 and size_k > 0 and abs(step) < size_k * (1 - 1e-6):
