@@ -22,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "will do; its modality chooses CT, MR or Secondary Capture); without it, a new patient and "
                         "study")
     p.add_argument("--volume", type=int, metavar="N", help="which volume of a 4-D image (from 0)")
-    p.add_argument("--description", default="", metavar="TEXT", help="SeriesDescription (default: the file's name)")
+    p.add_argument("--description", default="", metavar="TEXT",
+                   help="SeriesDescription (default: the image's name and \"(derived)\")")
     p.add_argument("--series-number", type=int, default=DEFAULT_SERIES_NUMBER, metavar="N",
                    help=f"SeriesNumber (default {DEFAULT_SERIES_NUMBER})")
     p.add_argument("--uid-root", default=DEFAULT_UID_ROOT, metavar="ROOT",
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="one multi-frame file (Legacy Converted Enhanced CT/MR Image) instead of one file per slice")
     p.add_argument("-o", "--output", metavar="DIR", help="also write the files to DIR (IM0001.dcm…, never over a file)")
     p.add_argument("--no-database", action="store_true", help="write to DIR only (with -o), not into the database")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (slope, intercept, files…)")
     p.set_defaults(handler=cmd_volume_to_dicom)
 
 
