@@ -15,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from dicomtui.cli import build_parser, database_cmds, export_cmds, image_cmds, main, network_cmds, output
+from dicomtui.cli import (
+    build_parser,
+    database_cmds,
+    export_cmds,
+    image_cmds,
+    main,
+    network_cmds,
+    output,
+    volume_cmds,
+)
 from dicomtui.core.errors import LoadError, NodeError, PixelError
 from dicomtui.core.levels import LS_COLUMNS, Column, Level, column
 
@@ -32,6 +41,7 @@ HANDLERS = {
     ("listen",): network_cmds.cmd_listen,
     ("export", "1.2", "-o", "d"): export_cmds.cmd_export,
 }
+HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
 
 
 def test_every_command_registers_its_handler() -> None:

@@ -1,5 +1,6 @@
 """Export: database items to a folder, a ZIP or a DICOMDIR file-set, with a transform hook on the way
-(:mod:`.folder`); the names each file gets (:mod:`.layout`); the DICOMDIR writer (:mod:`.dicomdir`)."""
+(:mod:`.folder`); the names each file gets (:mod:`.layout`); the DICOMDIR writer (:mod:`.dicomdir`); a Volume
+written as a new DICOM series (:mod:`.volume_series`, its values encoded by :mod:`.volume_encoding`)."""
 
 from __future__ import annotations
 
