@@ -3,7 +3,9 @@ rows and the patients change as the plan said, nothing the user owns is rewritte
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -242,3 +244,33 @@ def test_peers_read_the_edited_files(tmp_path: Path) -> None:
 def _errors(dciodvfy: str, path: Path) -> set[str]:
     out = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True)
     return {line for line in (out.stdout + out.stderr).splitlines() if line.startswith("Error")}
+
+
+# ---- the CLI: dicomtui edit ------------------------------------------------------------------------------------
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dicomtui", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_edit_dry_run_prints_the_diff_and_writes_nothing_then_edits(tmp_path: Path) -> None:
+    with _db(tmp_path) as db:
+        uid = db.get(Level.SERIES, _series(db, 1).id)["SeriesInstanceUID"]
+        files = _files(db, _series(db, 1))
+    snapshot = [p.read_bytes() for p in files]
+    dbp = str(tmp_path / "db")
+    out = _cli("--db", dbp, "edit", uid, "--set", "SeriesDescription=Edited", "--set",
+               "(0010,1002)[0].PatientID=OTHER", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert f"series {uid}: SeriesDescription: 'Axial' -> 'Edited' (4 files)" in out.stdout
+    assert "(0010,1002)[0].PatientID: '' -> 'OTHER'" in out.stdout
+    assert [p.read_bytes() for p in files] == snapshot
+    out = _cli("--db", dbp, "edit", uid, "--set", "StudyDate=20241301")
+    assert out.returncode == 2 and "Invalid value for VR DA" in out.stderr
+    out = _cli("--db", dbp, "edit", uid, "--set", "SeriesDescription=Edited", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["plan"]["changes"][0]["current"] == {"Axial": 4} and result["report"]["written"] == 4
+    with DicomDatabase.open(tmp_path / "db") as db:
+        assert db.find(Level.SERIES, uid)["SeriesDescription"] == "Edited"
+    out = _cli("--db", dbp, "edit", uid, "--set", "SeriesInstanceUID=1.2.3")
+    assert out.returncode == 2 and "--as-new-series" in out.stderr
