@@ -54,6 +54,7 @@ def test_a_stored_series_edit_rewrites_its_files_and_rows_and_nothing_else(tmp_p
         assert [c.current_text() for c in plan.changes] == ["Axial", ""]
         report = apply_edit(db, plan)
         assert report.written == 4 and not report.errors and not report.copied_from_links
+        assert report.spliced == 4  # the fast path, though the plan read (and decoded) the values
         after = {pydicom.dcmread(p).SOPInstanceUID: pydicom.dcmread(p) for p in _files(db, item)}
         assert after.keys() == before.keys()
         for uid, ds in after.items():
@@ -159,9 +160,9 @@ def test_the_fast_splice_writes_what_a_full_pydicom_rewrite_writes(tmp_path: Pat
         parse_assignment("PatientName=Roe^Richard"), parse_assignment("StudyDescription=longer description text"),
         parse_assignment("ProtocolName=inserted"), parse_assignment("(0010,21B0)=inserted history"))]
     settings[3] = (settings[3][0], "LT", settings[3][2])
-    ds, stop = read_head(path, max(p.top for p, _, _ in settings))
-    assert splice_possible(ds, settings)
-    write_spliced(path, ds, stop, settings, tmp_path / "fast.dcm")
+    head = read_head(path, max(p.top for p, _, _ in settings))
+    assert splice_possible(head, settings)
+    write_spliced(path, head, settings, tmp_path / "fast.dcm")
     write_full(path, settings, tmp_path / "full.dcm")
     fast, full = pydicom.dcmread(tmp_path / "fast.dcm"), pydicom.dcmread(tmp_path / "full.dcm")
     assert fast == full and fast.ProtocolName == "inserted" and fast.PatientName == "Roe^Richard"

@@ -14,10 +14,11 @@ mostly the cost of parsing and writing elements nobody changed: the issue asks f
 
 from __future__ import annotations
 
-import shutil
+import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .tagpath import TagPath, set_value
 from .vr import UTF8_CHARSET
@@ -30,45 +31,59 @@ _LONG_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN
 Setting = tuple[TagPath, str, str]
 
 
-def read_head(path: Path, last_tag: int) -> tuple[Any, int]:
-    """The data set of ``path`` read up to ``last_tag`` (included; values raw, pixel data never read) and the
-    byte offset of the first element after it (where reading stopped). Raises OSError and pydicom's errors."""
+@dataclass
+class Head:
+    """A file's data set read up to some tag (values raw), with the byte span (start, end) of each top-level
+    element as read (None: of undefined length, not spliceable) and ``stop``, the offset reading stopped at."""
+
+    ds: Any
+    stop: int
+    spans: dict[int, tuple[int, int] | None]
+
+
+def read_head(path: Path, last_tag: int) -> Head:
+    """The data set of ``path`` read up to ``last_tag`` (included; values raw, pixel data never read) and where
+    its elements lie. Raises OSError and pydicom's errors."""
     from pydicom.filereader import read_partial
 
     with open(path, "rb") as fp:
         ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > last_tag, force=True)
-        return ds, fp.tell()
+        stop = fp.tell()
+    implicit = ds.original_encoding[0]
+    spans: dict[int, tuple[int, int] | None] = {}
+    for tag in ds.keys():  # noqa: SIM118 - iterating a Dataset yields elements; get_item keeps them raw
+        raw = ds.get_item(tag)
+        tell = getattr(raw, "value_tell", None)
+        if tell is None or raw.length == 0xFFFFFFFF or getattr(raw, "is_undefined_length", False):
+            spans[tag] = None
+        else:
+            spans[tag] = (tell - _head_length(raw, implicit), tell + raw.length)
+    return Head(ds, stop, spans)
 
 
-def splice_possible(ds: Any, settings: Sequence[Setting]) -> bool:
-    """Whether the fast path can write these settings into the file ``ds`` was read from."""
-    meta = getattr(ds, "file_meta", None)
+def splice_possible(head: Head, settings: Sequence[Setting]) -> bool:
+    """Whether the fast path can write these settings into the file ``head`` was read from."""
+    meta = getattr(head.ds, "file_meta", None)
     syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if not syntax or syntax in (DEFLATED, BIG_ENDIAN):
         return False
     groups = {p.top >> 16 for p, _, _ in settings}
-    if any((g << 16) in ds for g in groups):  # a group length (retired, PS3.5 7.2) would go stale
+    if any((g << 16) in head.spans for g in groups):  # a group length (retired, PS3.5 7.2) would go stale
         return False
-    for p, _, _ in settings:
-        if p.nested or p.top == 0x00080005:
-            return False
-        if p.top in ds:
-            raw = ds.get_item(p.top)
-            if getattr(raw, "value_tell", None) is None or getattr(raw, "is_undefined_length", False) \
-                    or raw.length == 0xFFFFFFFF:
-                return False
-    return True
+    return all(not p.nested and p.top != 0x00080005 and (p.top not in head.spans or head.spans[p.top])
+               for p, _, _ in settings)
 
 
-def write_spliced(source: Path, ds: Any, stop: int, settings: Sequence[Setting], dest: Path) -> None:
-    """Write ``source`` with ``settings`` applied into ``dest`` by the fast path (``ds`` and ``stop`` from
+def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: Path) -> None:
+    """Write ``source`` with ``settings`` applied into ``dest`` by the fast path (``head`` from
     :func:`read_head`; :func:`splice_possible` must hold)."""
     from pydicom.dataset import Dataset
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_data_element
 
-    implicit, little = ds.original_encoding
-    charsets = ds.original_character_set
+    implicit, little = head.ds.original_encoding
+    charsets = head.ds.original_character_set
+    tags = sorted(head.spans)
     pieces: list[tuple[int, int, bytes]] = []  # (start, end) of the source replaced by bytes
     for p, vr, text in sorted(settings, key=lambda s: s[0].top):
         holder = Dataset()
@@ -76,22 +91,42 @@ def write_spliced(source: Path, ds: Any, stop: int, settings: Sequence[Setting],
         buf = DicomBytesIO()
         buf.is_implicit_VR, buf.is_little_endian = implicit, little
         write_data_element(buf, holder[p.top], charsets)
-        if p.top in ds:
-            raw = ds.get_item(p.top)
-            start, end = raw.value_tell - _head_length(raw, implicit), raw.value_tell + raw.length
-        else:  # inserted before the first element after it (iterating a Dataset yields elements, not tags)
-            after = [t for t in sorted(ds.keys()) if t > p.top]  # noqa: SIM118
-            nxt = ds.get_item(after[0]) if after else None
-            start = end = stop if nxt is None else nxt.value_tell - _head_length(nxt, implicit)
+        span = head.spans.get(p.top)
+        if span is not None:
+            start, end = span
+        else:  # inserted before the first element after it
+            after = next((t for t in tags if t > p.top), None)
+            start = end = head.stop if after is None else head.spans[after][0]  # type: ignore[index]
         pieces.append((start, end, buf.getvalue()))
     with open(source, "rb") as src, open(dest, "wb") as out:
         at = 0
         for start, end, data in pieces:
-            out.write(src.read(start - at))
+            _copy_range(src, out, at, start - at)
             out.write(data)
-            src.seek(end)
             at = end
-        shutil.copyfileobj(src, out, 1 << 20)
+        _copy_range(src, out, at, None)
+
+
+def _copy_range(src: BinaryIO, out: BinaryIO, offset: int, count: int | None) -> None:
+    """Bytes ``offset`` to ``offset + count`` (to the end when None) of ``src`` appended to ``out``: in the kernel
+    (``copy_file_range``; a reflink where the file system shares blocks) when it can, else through a buffer."""
+    out.flush()
+    left = (os.fstat(src.fileno()).st_size - offset) if count is None else count
+    try:
+        while left > 0:
+            done = os.copy_file_range(src.fileno(), out.fileno(), left, offset)
+            if done == 0:
+                break
+            offset += done
+            left -= done
+        out.seek(0, os.SEEK_END)
+        return
+    except OSError:  # not supported here (another file system, an old kernel): copy through a buffer
+        out.seek(0, os.SEEK_END)
+    src.seek(offset)
+    while left > 0 and (chunk := src.read(min(left, 1 << 20))):
+        out.write(chunk)
+        left -= len(chunk)
 
 
 def _head_length(raw: Any, implicit: bool) -> int:
