@@ -49,15 +49,16 @@ def read_head(path: Path, last_tag: int) -> Head:
     with open(path, "rb") as fp:
         ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > last_tag, force=True)
         stop = fp.tell()
-    implicit = ds.original_encoding[0]
+    implicit = bool(ds.original_encoding[0])
     spans: dict[int, tuple[int, int] | None] = {}
     for tag in ds.keys():  # noqa: SIM118 - iterating a Dataset yields elements; get_item keeps them raw
-        raw = ds.get_item(tag)
+        raw: Any = ds.get_item(tag)  # a RawDataElement (value_tell, length) unless pydicom read it as a sequence
         tell = getattr(raw, "value_tell", None)
-        if tell is None or raw.length == 0xFFFFFFFF or getattr(raw, "is_undefined_length", False):
+        length = getattr(raw, "length", 0xFFFFFFFF)
+        if tell is None or length == 0xFFFFFFFF or getattr(raw, "is_undefined_length", False):
             spans[tag] = None
         else:
-            spans[tag] = (tell - _head_length(raw, implicit), tell + raw.length)
+            spans[tag] = (tell - _head_length(raw, implicit), tell + length)
     return Head(ds, stop, spans)
 
 
