@@ -117,6 +117,21 @@ def test_mixed_values_are_counted_and_shown_per_unit(tmp_path: Path) -> None:
         assert len(change.units) == 2 and any("'Coronal' -> 'Same' (3 files)" in line for line in plan.diff())
 
 
+def test_series_tables_set_their_own_values_in_one_plan(tmp_path: Path) -> None:
+    with _db(tmp_path) as db:
+        study = Item(Level.STUDY, db.studies()[0]["id"])
+        one, two = (db.get(Level.SERIES, _series(db, n).id)["SeriesInstanceUID"] for n in (1, 2))
+        plan = plan_edit(db, [study], {"StudyDescription": "Both"},
+                         per_series={one: {"SeriesDescription": "First"}, two: {"SeriesDescription": "Second"}})
+        assert [(c.path.text, c.series, dict(c.current)) for c in plan.changes] == [
+            ("StudyDescription", "", {"Synthetic study": 7}), ("SeriesDescription", one, {"Axial": 4}),
+            ("SeriesDescription", two, {"Coronal": 3})]
+        apply_edit(db, plan)
+        assert {s["SeriesDescription"] for s in db.series()} == {"First", "Second"}
+        assert [pydicom.dcmread(p).SeriesDescription for p in _files(db, _series(db, 2))] == ["Second"] * 3
+        assert all(pydicom.dcmread(p).StudyDescription == "Both" for p in _files(db, study))
+
+
 @pytest.mark.parametrize(("vr", "value", "words"), [
     ("DA", "20241301", "Invalid value for VR DA"),
     ("TM", "256000", "Invalid value for VR TM"),

@@ -52,6 +52,7 @@ class Change:
     path: TagPath
     vr: str
     new: str
+    series: str = ""  # the SeriesInstanceUID it is limited to ("" for every file of the plan)
     current: Counter[str] = field(default_factory=Counter)
     units: dict[str, Counter[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
@@ -135,6 +136,7 @@ class EditPlan:
             "files": len(self.files), "linked": self.linked, "as_new_series": self.as_new_series,
             "set_specific_character_set": UTF8_CHARSET if self.set_utf8 else None,
             "changes": [{"path": c.path.text, "keyword": c.path.keyword, "vr": c.vr, "level": str(c.level),
+                         "series": c.series or None,
                          "new": c.new, "current": dict(c.current),
                          "units": {u: dict(v) for u, v in c.units.items()}} for c in self.changes],
             "reparent": self.reparent, "warnings": self.warnings, "problems": self.problems,
@@ -169,19 +171,22 @@ class EditReport:
 
 
 def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, str], *,
+              per_series: Mapping[str, Mapping[str, str]] | None = None,
               as_new_series: bool = False, set_utf8: bool = False) -> EditPlan:
     """The plan of setting ``settings`` (keyword or tag path → new text, ``\\`` between values) in every file
-    of ``items``. Reads each file's head (up to the last attribute edited). Raises EditError for a path that
+    of ``items``, and ``per_series[SeriesInstanceUID]`` in the files of that series only (the tag editor's one
+    table per series). Reads each file's head (up to the last attribute edited). Raises EditError for a path that
     cannot be edited, and for an empty selection."""
     paths = [(parse_path(k), v) for k, v in settings.items()]
+    scoped = {uid: [(parse_path(k), v) for k, v in more.items()] for uid, more in (per_series or {}).items()}
     rows = db.instance_rows(list(items), "path, stored, SOPInstanceUID, source_path, source_size, source_mtime_ns")
     if not rows:
         raise EditError("nothing to edit: the selection holds no instance")
-    if not paths and not as_new_series:
+    if not paths and not any(scoped.values()) and not as_new_series:
         raise EditError("nothing to change: give at least one KEYWORD=VALUE")
-    last = max([p.top for p, _ in paths] + [_LAST_UID])
+    last = max([p.top for p, _ in paths] + [p.top for more in scoped.values() for p, _ in more] + [_LAST_UID])
     files: list[FileToEdit] = []
-    changes: dict[str, Change] = {}
+    changes: dict[tuple[str, str], Change] = {}
     charset_seen: set[tuple[str, ...]] = set()
     for row in rows:
         path = db.abspath(row["path"], bool(row["stored"]))
@@ -196,12 +201,13 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
                                 (row["source_path"], row["source_size"], row["source_mtime_ns"]),
                                 (head, st.st_size, st.st_mtime_ns)))
         charsets = tuple(_charsets(ds))
-        for p, new in paths:
+        series = uids[Level.SERIES]
+        for scope, p, new in [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]:
             vr = element_vr(ds, p)
             if vr is None:
                 raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown "
                                 f"(set private attributes that exist)")
-            c = changes.setdefault(p.text, Change(p, vr, new))
+            c = changes.setdefault((p.text, scope), Change(p, vr, new, scope))
             now = get_value(ds, p) or ""
             c.current[now] += 1
             c.units.setdefault(uids[p.level], Counter())[now] += 1
@@ -268,7 +274,11 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
     ``uid_root``: the root of new UIDs (pydicom's by default)."""
     if plan.problems:
         raise EditError("not written: " + " ".join(plan.problems))
-    settings: list[Setting] = [(c.path, c.vr, c.new) for c in plan.changes]
+    settings: dict[str, list[Setting]] = {}  # by series: the changes of every file, then those of its series
+    for f in plan.files:
+        uid = f.uids[Level.SERIES]
+        if uid not in settings:
+            settings[uid] = [(c.path, c.vr, c.new) for c in plan.changes if c.series in ("", uid)]
     last = max([c.path.top for c in plan.changes] + [_LAST_UID])
     change = _uid_changer(plan, uid_root) if plan.as_new_series else None
     report = EditReport()
@@ -285,8 +295,8 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
     return report
 
 
-def _write_batch(db: DicomDatabase, batch: list[FileToEdit], settings: list[Setting], last: int, set_utf8: bool,
-                 change: Callable[[Any], None] | None, report: EditReport, releaser: _Releaser,
+def _write_batch(db: DicomDatabase, batch: list[FileToEdit], settings: dict[str, list[Setting]], last: int,
+                 set_utf8: bool, change: Callable[[Any], None] | None, report: EditReport, releaser: _Releaser,
                  cancel: threading.Event | None) -> bool:
     """One batch written, made durable, renamed into storage and indexed; False when cancelled first."""
     root = db.root
@@ -296,7 +306,7 @@ def _write_batch(db: DicomDatabase, batch: list[FileToEdit], settings: list[Sett
     written: list[tuple[FileToEdit, Path, str, bool]] = []
     for f in batch:
         try:
-            written.append(_write_one(root, f, settings, last, set_utf8, change))
+            written.append(_write_one(root, f, settings[f.uids[Level.SERIES]], last, set_utf8, change))
         except Exception as exc:  # noqa: BLE001 - one file's failure is a report row, the others go on
             report.errors.append(f"{f.path}: {exc}")
     storage.sync_filesystem(root)
