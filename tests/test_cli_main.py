@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dicomtui.cli import build_parser, database_cmds, image_cmds, main, network_cmds, output
+from dicomtui.cli import build_parser, database_cmds, edit_cmds, image_cmds, main, network_cmds, output
 from dicomtui.core.errors import LoadError, NodeError, PixelError
 from dicomtui.core.levels import LS_COLUMNS, Column, Level, column
 
@@ -29,7 +29,7 @@ HANDLERS = {
     ("nodes", "ls"): network_cmds.cmd_nodes, ("echo", "n"): network_cmds.cmd_echo,
     ("send", "1.2", "--to", "n"): network_cmds.cmd_send, ("query", "n"): network_cmds.cmd_query,
     ("retrieve", "n", "1.2"): network_cmds.cmd_retrieve, ("doctor", "n"): network_cmds.cmd_doctor,
-    ("listen",): network_cmds.cmd_listen,
+    ("listen",): network_cmds.cmd_listen, ("edit", "1.2", "--set", "PatientName=x"): edit_cmds.cmd_edit,
 }
 
 

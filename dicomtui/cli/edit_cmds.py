@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from ..core.text import printable
-from .database_cmds import open_database
+from .database_cmds import open_database, resolve_saying_missing
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, json_text, with_progress
 
 
@@ -37,7 +37,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_edit(args: argparse.Namespace, db_path: Path) -> int:
     """Plan, print the diff, apply. Exit 2 for an unknown UID (none known), a bad --set or a value that fails
     its check (nothing written); 1 when some files could not be written or some UIDs are unknown."""
-    from ..core import selection
     from ..core.export.edit import apply_edit, plan_edit
     from ..core.export.tagpath import parse_assignment
 
@@ -46,9 +45,7 @@ def cmd_edit(args: argparse.Namespace, db_path: Path) -> int:
         path, value = parse_assignment(text)
         settings[path.text] = value
     with open_database(db_path, create=False) as db:
-        resolved = selection.resolve(db, args.uids)
-        for uid in resolved.missing:
-            err(selection.missing_sentence(uid))
+        resolved = resolve_saying_missing(db, args.uids)
         if not resolved.items:
             return EXIT_FATAL
         plan = plan_edit(db, resolved.items, settings, as_new_series=args.as_new_series, set_utf8=args.utf8)

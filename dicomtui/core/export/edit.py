@@ -103,7 +103,7 @@ class EditPlan:
         if any(c.needs_utf8 for c in self.changes) and not self.set_utf8:
             names = ", ".join(c.path.text for c in self.changes if c.needs_utf8)
             out.append(f"{names}: the Specific Character Set of the files cannot encode the new value; "
-                       f"change it to {UTF8_CHARSET} (UTF-8) to write it (--utf8)")
+                       f"allow its change to {UTF8_CHARSET} (UTF-8) to write it (edit --utf8; the form's check box)")
         return out
 
     @property

@@ -77,7 +77,7 @@ class BrowserScreen(Screen):
         Binding("e", "examine", "Examine", id="examine", tooltip="List every loadable of the selection"),
         Binding("i", "import", "Import", id="import", tooltip="Import a folder into this database"),
         Binding("d", "delete", "Delete", id="delete", tooltip="Delete the selection from the database"),
-        Binding("t", "tags", "Tags", id="tags", tooltip="Edit the tags of the selection (patient, study, series)"),
+        Binding("t", "tags", "Tags", show=False, id="tags", tooltip="Edit the tags of the selection"),
         Binding("m", "metadata", "Metadata", id="metadata", tooltip="Show the tags of the selected series' files"),
         Binding("s", "send", "Send", id="send", tooltip="Send the selection to a DICOM node (C-STORE)"),
         Binding("n", "network", "Network", id="network", tooltip="Nodes, echo, query/retrieve, the listener"),
