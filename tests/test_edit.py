@@ -168,6 +168,19 @@ def test_a_value_outside_the_character_set_asks_for_iso_ir_192_and_is_transcoded
         assert new.StudyDescription == "Schädel"
 
 
+def test_the_forms_show_each_file_s_values_and_check_what_is_typed(tmp_path: Path) -> None:
+    from dicomtui.core.export.form import form_values, shown
+
+    with _db(tmp_path) as db:
+        values = form_values(db, [Item(Level.STUDY, db.studies()[0]["id"])])
+        assert values.files == 7 and [s.label for s in values.series] == ["1 Axial", "2 Coronal"]
+        assert shown(values.common["PatientName"]) == "Synthetic^Patient"
+        assert shown(values.series[1].values["SeriesDescription"]) == "Coronal"
+        assert values.check("StudyDate", "2024") and not values.check("StudyDate", "20240102")
+        values.charsets = {("ISO_IR 100",)}
+        assert not values.check("PatientName", "Müller") and "ISO_IR 192" in values.check("PatientName", "Ωmega")[0]
+
+
 @pytest.mark.parametrize("implicit", [False, True])
 def test_the_fast_splice_writes_what_a_full_pydicom_rewrite_writes(tmp_path: Path, implicit: bool) -> None:
     (path, *_) = write_series(tmp_path / "s", SeriesSpec(slices=1, implicit=implicit))

@@ -29,11 +29,19 @@ async def test_edit_a_study_s_tags_through_the_forms(app: DicomTuiApp) -> None:
         screen.query_one("#tag-common-StudyDescription", Input).value = "Edited study"
         screen.query_one("#tag-s1-SeriesDescription", Input).value = "Gapped edited"
         screen.query_one("#tag-common-StudyDate", Input).value = "20241301"
+        screen.query_one("#tag-common-PatientSex", Input).value = "f"
+        await pilot.pause()
+        check = text(screen.query_one("#tags-check", Static))
+        assert "StudyDate (DA): Invalid value for VR DA: '20241301'" in check and "VR CS: 'f'" in check
+        assert screen.query_one("#tag-common-StudyDate", Input).has_class("-invalid")
+        screen.query_one("#tag-common-PatientSex", Input).value = ""
         await pilot.press("ctrl+s")  # Apply: the diff first, with the problem
         await settle(app, pilot)
         diff = text(screen.query_one("#tags-diff", Static))
         assert "Invalid value for VR DA" in diff and "Nothing is written" in diff
         screen.query_one("#tag-common-StudyDate", Input).value = "20250102"
+        await pilot.pause()
+        assert text(screen.query_one("#tags-check", Static)) == ""
         await pilot.press("ctrl+s")  # fields changed since the diff: the diff again
         await settle(app, pilot)
         diff = text(screen.query_one("#tags-diff", Static))

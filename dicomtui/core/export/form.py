@@ -11,6 +11,7 @@ from ..database import DicomDatabase
 from ..levels import Item, Level, series_label
 from .rewrite import read_head
 from .tagpath import PATIENT_KEYWORDS, SERIES_KEYWORDS, STUDY_KEYWORDS, EditError, get_value, parse_path
+from .vr import UTF8_CHARSET, check_value
 
 __all__ = ["FORM_KEYWORDS", "FormValues", "SeriesValues", "form_values"]
 
@@ -35,6 +36,20 @@ class FormValues:
     files: int = 0
     common: dict[str, Counter[str]] = field(default_factory=dict)
     series: list[SeriesValues] = field(default_factory=list)
+    charsets: set[tuple[str, ...]] = field(default_factory=set)  # the Specific Character Sets of the files
+
+    def check(self, keyword: str, value: str) -> list[str]:
+        """What is wrong with ``value`` typed for ``keyword`` in these files (sentences; [] when it can be
+        written): its VR's rules and the character sets of the files (ISO_IR 192 offered when needed)."""
+        vr = parse_path(keyword).dictionary_vr() or "UN"
+        out: list[str] = []
+        for charsets in self.charsets or {()}:
+            check = check_value(keyword, vr, value, charsets)
+            out += [p for p in check.problems if p not in out]
+            if check.needs_utf8 and not any("ISO_IR 192" in p for p in out):
+                out.append(f"{keyword}: the files' character set cannot encode {value!r}; allow the change to "
+                           f"{UTF8_CHARSET} (UTF-8)")
+        return out
 
 
 def shown(values: Counter[str]) -> str:
@@ -56,6 +71,8 @@ def form_values(db: DicomDatabase, items: Iterable[Item]) -> FormValues:
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a damaged file
             raise EditError(f"cannot read {path}: {exc}") from exc
         out.files += 1
+        charset = ds.get("SpecificCharacterSet", "")
+        out.charsets.add(tuple(charset) if not isinstance(charset, str) else (charset,) if charset else ())
         uid = str(ds.get("SeriesInstanceUID", ""))
         if uid not in by_uid:
             series_row = db.find(Level.SERIES, uid) or {}

@@ -73,6 +73,8 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
     TagEditorScreen .tags-row Input { width: 1fr; }
     TagEditorScreen #tags-options, TagEditorScreen #tags-buttons { height: auto; }
     TagEditorScreen #tags-diff { height: auto; max-height: 12; overflow-y: auto; }
+    TagEditorScreen #tags-check { height: auto; color: $error; }
+    TagEditorScreen .tags-row Input.-invalid { color: $error; }
     """
     BINDINGS = [
         Binding("escape", "close", "Close", id="tags_close"),
@@ -88,6 +90,7 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
         self.description = description
         self.values: FormValues | None = None
         self.planned: tuple[Any, tuple] | None = None  # (plan, the fields it was made from)
+        self._problems: dict[str, list[str]] = {}  # field id → what is wrong with its value
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog full tall", id="tags-dialog"):
@@ -97,6 +100,7 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
                 yield Checkbox("As a new series (new UIDs; the originals stay)", id="tags-new-series", compact=True)
                 yield Checkbox("Change the character set to ISO_IR 192 (UTF-8) where needed", id="tags-utf8",
                                compact=True)
+            yield Static("", id="tags-check", markup=False)
             with Horizontal(id="tags-buttons"):
                 yield Button("Dry run", id="tags-dry", compact=True)
                 yield Button("Apply", variant="primary", id="tags-apply-button", compact=True)
@@ -135,6 +139,17 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
         field.tooltip = f"{keyword}: now {now}"
         return Horizontal(Label(ROW_NAMES.get(keyword, keyword), classes="tags-name"),
                           Label(escape(now), classes="tags-now", markup=True), field, classes="tags-row")
+
+    @on(Input.Changed, ".tags-row Input")
+    def _check_field(self, event: Input.Changed) -> None:
+        """Each field checked as it is typed (its VR, the files' character sets); the problems listed below."""
+        if self.values is None or event.input.id is None:
+            return
+        keyword = event.input.id.split("-", 2)[2]
+        problems = self.values.check(keyword, event.value) if event.value else []
+        event.input.set_class(bool(problems), "-invalid")
+        self._problems[event.input.id] = problems
+        self.query_one("#tags-check", Static).update("\n".join(p for ps in self._problems.values() for p in ps))
 
     # ---- the plan -------------------------------------------------------------------------------------------
 
