@@ -58,3 +58,29 @@ async def test_edit_a_study_s_tags_through_the_forms(app: DicomTuiApp) -> None:
         assert sorted(s["SeriesDescription"] for s in db.series([study["id"]])) == ["Axial", "Gapped edited"]
         for f in db.instance_files([(Level.STUDY, study["id"])]):
             assert pydicom.dcmread(f["path"]).StudyDescription == "Edited study"
+
+
+def test_tag_editor_snapshot(snap_compare, tmp_path_factory) -> None:
+    """The forms of one study at 120×34: the patient and study tables, one table per series, the values now."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from .conftest import make_db
+
+    root = Path(tempfile.gettempdir()) / "dicomtui-snapshot-tag-editor"  # a fixed path: it shows on screen
+    shutil.rmtree(root, ignore_errors=True)
+    make_db(root)
+    app = DicomTuiApp(root / "db", renderer="halfblock", settings_path=root / "config.toml")
+
+    async def run_before(pilot) -> None:
+        await settle(app, pilot)
+        await pilot.press("2", "t")
+        await settle(app, pilot)
+        app.screen.query_one("#tag-common-StudyDate", Input).value = "2024"
+        await pilot.pause()
+
+    try:
+        assert snap_compare(app, run_before=run_before, terminal_size=(120, 34))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

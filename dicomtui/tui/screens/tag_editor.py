@@ -82,6 +82,8 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
         Binding("ctrl+s", "apply", "Apply", id="tags_apply", tooltip="Write the changes shown by the dry run"),
         *FIELD_KEYS,
     ]
+    TOOLTIPS = {"tags-new-series": "New Series and SOP Instance UIDs; the originals stay",
+                "tags-utf8": "Change the Specific Character Set to ISO_IR 192 where a value needs it"}
 
     def __init__(self, db_path: Path, items: list[Item], description: str) -> None:
         super().__init__()
@@ -97,17 +99,18 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
             yield Label(f"Edit the tags of {escape(printable(self.description))}", id="tags-title")
             yield VerticalScroll(Static("Reading the files…", markup=False), id="tags-form")
             with Horizontal(id="tags-options"):
-                yield Checkbox("As a new series (new UIDs; the originals stay)", id="tags-new-series", compact=True)
-                yield Checkbox("Change the character set to ISO_IR 192 (UTF-8) where needed", id="tags-utf8",
-                               compact=True)
+                yield Checkbox("As a new series", id="tags-new-series", compact=True)
+                yield Checkbox("Allow ISO_IR 192 (UTF-8)", id="tags-utf8", compact=True)
             yield Static("", id="tags-check", markup=False)
             with Horizontal(id="tags-buttons"):
                 yield Button("Dry run", id="tags-dry", compact=True)
                 yield Button("Apply", variant="primary", id="tags-apply-button", compact=True)
-            yield Static("Empty fields leave the attribute as it is. Ctrl+D: dry run, Ctrl+S: apply.",
+            yield Static("An empty field leaves its attribute as it is. Ctrl+D dry run, Ctrl+S apply.",
                          id="tags-diff", markup=False)
 
     def on_mount(self) -> None:
+        for widget_id, tip in self.TOOLTIPS.items():
+            self.query_one(f"#{widget_id}").tooltip = tip
         self.read_values()
 
     @work(thread=True, exclusive=True, group="tag editor", exit_on_error=False)
