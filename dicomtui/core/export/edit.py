@@ -31,7 +31,7 @@ from ..database import DicomDatabase, FileRecord
 from ..header import normalise_name
 from ..levels import HIERARCHY, Item, Level
 from ..plural import counted as plural
-from .rewrite import Head, Setting, apply_settings, read_head, splice_possible, write_full, write_spliced
+from .rewrite import Head, Setting, read_head, splice_possible, write_full, write_spliced
 from .tagpath import EditError, TagPath, element_vr, get_value, parse_path
 from .vr import UTF8_CHARSET, check_value
 
@@ -420,5 +420,3 @@ def _uid_changer(plan: EditPlan, uid_root: str | None) -> Callable[[Any], None]:
     change.series = series  # type: ignore[attr-defined]
     return change
 
-
-__all__ += ["apply_settings"]

@@ -14,6 +14,7 @@ mostly the cost of parsing and writing elements nobody changed: the issue asks f
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -78,27 +79,19 @@ def splice_possible(head: Head, settings: Sequence[Setting]) -> bool:
 def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: Path) -> None:
     """Write ``source`` with ``settings`` applied into ``dest`` by the fast path (``head`` from
     :func:`read_head`; :func:`splice_possible` must hold)."""
-    from pydicom.dataset import Dataset
-    from pydicom.filebase import DicomBytesIO
-    from pydicom.filewriter import write_data_element
-
     implicit, little = head.ds.original_encoding
-    charsets = head.ds.original_character_set
+    found = head.ds.original_character_set  # a str, or a list of them: a tuple (hashable) for the cache
+    charsets = found if found is None or isinstance(found, str) else tuple(found)
     tags = sorted(head.spans)
     pieces: list[tuple[int, int, bytes]] = []  # (start, end) of the source replaced by bytes
     for p, vr, text in sorted(settings, key=lambda s: s[0].top):
-        holder = Dataset()
-        set_value(holder, p, vr, text)
-        buf = DicomBytesIO()
-        buf.is_implicit_VR, buf.is_little_endian = implicit, little
-        write_data_element(buf, holder[p.top], charsets)
         span = head.spans.get(p.top)
         if span is not None:
             start, end = span
         else:  # inserted before the first element after it
             after = next((t for t in tags if t > p.top), None)
             start = end = head.stop if after is None else head.spans[after][0]  # type: ignore[index]
-        pieces.append((start, end, buf.getvalue()))
+        pieces.append((start, end, encoded(p, vr, text, bool(implicit), bool(little), charsets)))
     with open(source, "rb") as src, open(dest, "wb") as out:
         at = 0
         for start, end, data in pieces:
@@ -106,6 +99,23 @@ def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: P
             out.write(data)
             at = end
         _copy_range(src, out, at, None)
+
+
+@functools.lru_cache(maxsize=256)
+def encoded(path: TagPath, vr: str, text: str, implicit: bool, little: bool,
+            charsets: str | tuple[str, ...] | None) -> bytes:
+    """The bytes of one top-level element as pydicom writes it (tag, VR, length, padded value): the same for
+    every file of a series, so encoded once (``charsets``: the file's Specific Character Set, as read)."""
+    from pydicom.dataset import Dataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_data_element
+
+    holder = Dataset()
+    set_value(holder, path, vr, text)
+    buf = DicomBytesIO()
+    buf.is_implicit_VR, buf.is_little_endian = implicit, little
+    write_data_element(buf, holder[path.top], list(charsets) if isinstance(charsets, tuple) else charsets)
+    return buf.getvalue()
 
 
 def _copy_range(src: BinaryIO, out: BinaryIO, offset: int, count: int | None) -> None:
