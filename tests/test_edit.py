@@ -69,6 +69,29 @@ def test_a_stored_series_edit_rewrites_its_files_and_rows_and_nothing_else(tmp_p
         assert not list((db.root / "incoming").iterdir())
 
 
+def test_edited_twice_the_files_go_back_to_their_storage_names_and_nothing_is_left_behind(tmp_path: Path) -> None:
+    with _db(tmp_path) as db:
+        item = _series(db, 2)
+        names = sorted(p.name for p in _files(db, item))
+        apply_edit(db, plan_edit(db, [item], {"SeriesDescription": "once"}))
+        assert all(p.name.endswith(".edited.dcm") for p in _files(db, item))
+        apply_edit(db, plan_edit(db, [item], {"SeriesDescription": "twice"}))
+        assert sorted(p.name for p in _files(db, item)) == names
+        assert len(_storage_files(db)) == 7 and db.check().ok
+
+
+def test_a_file_gone_since_the_plan_is_a_report_row_the_others_are_written(tmp_path: Path) -> None:
+    with _db(tmp_path) as db:
+        item = _series(db, 1)
+        plan = plan_edit(db, [item], {"SeriesDescription": "x"})
+        gone = plan.files[1].path
+        gone.unlink()
+        report = apply_edit(db, plan)
+        assert report.written == 3 and len(report.errors) == 1 and str(gone) in report.errors[0]
+        assert "1 file not edited." in report.summary()
+        assert not list((db.root / "incoming").iterdir())
+
+
 def test_linked_files_are_never_rewritten_the_edit_is_stored_as_a_copy(tmp_path: Path) -> None:
     with _db(tmp_path, mode="link") as db:
         item = _series(db, 2)
