@@ -33,7 +33,7 @@ from ..levels import HIERARCHY, Item, Level
 from ..plural import counted as plural
 from .rewrite import Head, Setting, read_head, splice_possible, write_full, write_spliced
 from .tagpath import EditError, TagPath, element_vr, get_value, parse_path
-from .vr import UTF8_CHARSET, check_value
+from .vr import UTF8_CHARSET, charsets_of, check_value
 
 __all__ = ["Change", "EditError", "EditPlan", "EditReport", "apply_edit", "plan_edit"]
 
@@ -200,7 +200,7 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
         files.append(FileToEdit(row["id"], path, bool(row["stored"]), row["path"], uids,
                                 (row["source_path"], row["source_size"], row["source_mtime_ns"]),
                                 (head, st.st_size, st.st_mtime_ns)))
-        charsets = tuple(_charsets(ds))
+        charsets = charsets_of(ds)
         series = uids[Level.SERIES]
         for scope, p, new in [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]:
             vr = element_vr(ds, p)
@@ -219,12 +219,6 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
     plan = EditPlan(list(changes.values()), files, as_new_series, set_utf8)
     _plan_patients(db, plan)
     return plan
-
-
-def _charsets(ds: Any) -> list[str]:
-    value = ds.get("SpecificCharacterSet", "")
-    return [str(v) for v in value] if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") \
-        and not isinstance(value, str) else [str(value)] if value else []
 
 
 def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:

@@ -11,7 +11,7 @@ from ..database import DicomDatabase
 from ..levels import Item, Level, series_label
 from .rewrite import read_head
 from .tagpath import PATIENT_KEYWORDS, SERIES_KEYWORDS, STUDY_KEYWORDS, EditError, get_value, parse_path
-from .vr import UTF8_CHARSET, check_value
+from .vr import UTF8_CHARSET, charsets_of, check_value
 
 __all__ = ["FORM_KEYWORDS", "FormValues", "SeriesValues", "form_values"]
 
@@ -71,8 +71,7 @@ def form_values(db: DicomDatabase, items: Iterable[Item]) -> FormValues:
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a damaged file
             raise EditError(f"cannot read {path}: {exc}") from exc
         out.files += 1
-        charset = ds.get("SpecificCharacterSet", "")
-        out.charsets.add(tuple(charset) if not isinstance(charset, str) else (charset,) if charset else ())
+        out.charsets.add(charsets_of(ds))
         uid = str(ds.get("SeriesInstanceUID", ""))
         if uid not in by_uid:
             series_row = db.find(Level.SERIES, uid) or {}

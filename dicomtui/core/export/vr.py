@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 UTF8_CHARSET = "ISO_IR 192"
 # VRs whose values are text in the Specific Character Set (PS3.5 6.1.2.3); the others use the default repertoire.
@@ -31,6 +32,14 @@ class Check:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def charsets_of(ds: Any) -> tuple[str, ...]:
+    """The Specific Character Set (0008,0005) of a pydicom data set as a tuple of its values (() when absent)."""
+    value = ds.get("SpecificCharacterSet", "")
+    if isinstance(value, str):
+        return (value,) if value else ()
+    return tuple(str(v) for v in value)
 
 
 def check_value(name: str, vr: str, value: str, charsets: Sequence[str] = ()) -> Check:
