@@ -268,6 +268,13 @@ def test_as_new_series_changes_uids_consistently_and_keeps_the_original(tmp_path
         assert referring.ReferencedImageSequence[0].ReferencedSOPInstanceUID in new_uids
 
 
+def test_a_bad_uid_root_is_a_sentence(tmp_path: Path) -> None:
+    with _db(tmp_path) as db:
+        plan = plan_edit(db, [_series(db, 1)], {}, as_new_series=True)
+        with pytest.raises(EditError, match="UID root 'x.y'"):
+            apply_edit(db, plan, uid_root="x.y")
+
+
 def test_a_cancelled_edit_writes_nothing(tmp_path: Path) -> None:
     with _db(tmp_path) as db:
         item = _series(db, 1)

@@ -393,6 +393,11 @@ def _uid_changer(plan: EditPlan, uid_root: str | None) -> Callable[[Any], None]:
     prefix = uid_root or PYDICOM_ROOT_UID
     if not prefix.endswith("."):
         prefix += "."
+    try:
+        generate_uid(prefix)
+    except ValueError as exc:
+        raise EditError(f"the UID root {uid_root!r} cannot start new UIDs: {exc} (PS3.5 9.1: digits and dots, "
+                        f"room left for a suffix)") from exc
     mapping: dict[str, str] = {}
     series: dict[str, str] = {}
     for f in plan.files:
