@@ -113,7 +113,7 @@ def test_a_patient_id_edit_merges_patients_and_the_plan_counts_it_first(tmp_path
     with _db(tmp_path, specs=specs) as db:
         b2 = next(p for p in db.patients() if p["PatientID"] == "B2")
         plan = plan_edit(db, [Item(Level.PATIENT, b2["id"])], {"PatientID": "A1"})
-        assert plan.reparent == ["1 study of patient B2 move merged into patient A1 (1 studies there now); "
+        assert plan.reparent == ["1 study of patient B2 moves merged into patient A1 (1 study there now); "
                                  "patient B2 is left empty and removed"]
         apply_edit(db, plan)
         assert [(p["PatientID"], p["num_studies"]) for p in db.patients()] == [("A1", 2)]
@@ -125,7 +125,7 @@ def test_a_patient_id_edit_of_one_study_splits_the_patient(tmp_path: Path) -> No
     with _db(tmp_path, specs=specs) as db:
         study = Item(Level.STUDY, db.find(Level.STUDY, "1.2.3.2")["id"])
         plan = plan_edit(db, [study], {"PatientID": "SPLIT1"})
-        assert plan.reparent == ["1 study of patient SYN0001 move to a new patient SPLIT1; patient SYN0001 keeps "
+        assert plan.reparent == ["1 study of patient SYN0001 moves to a new patient SPLIT1; patient SYN0001 keeps "
                                  "1 study (split)"]
         apply_edit(db, plan)
         assert sorted((p["PatientID"], p["num_studies"]) for p in db.patients()) == [("SPLIT1", 1), ("SYN0001", 1)]

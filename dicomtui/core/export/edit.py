@@ -253,11 +253,12 @@ def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
         target = next((row for p in db.patients() if p["PatientID"] == new_id
                        and (row := db.get(Level.PATIENT, p["id"]) or {}).get("name_key") == new_key), None)
         moved = plural(len(studies), "study")
-        into = (f"merged into patient {new_id} ({target['num_studies']} studies there now)" if target
+        into = (f"merged into patient {new_id} ({plural(target['num_studies'], 'study')} there now)" if target
                 else f"to a new patient {new_id}")
         left = (f"; patient {pid} keeps {plural(old_total - len(studies), 'study')} (split)"
                 if old_total > len(studies) else f"; patient {pid} is left empty and removed")
-        plan.reparent.append(f"{moved} of patient {pid} move {into}{left}")
+        verb = "moves" if len(studies) == 1 else "move"
+        plan.reparent.append(f"{moved} of patient {pid} {verb} {into}{left}")
 
 
 def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None,
