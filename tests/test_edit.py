@@ -113,7 +113,7 @@ def test_a_patient_id_edit_merges_patients_and_the_plan_counts_it_first(tmp_path
     with _db(tmp_path, specs=specs) as db:
         b2 = next(p for p in db.patients() if p["PatientID"] == "B2")
         plan = plan_edit(db, [Item(Level.PATIENT, b2["id"])], {"PatientID": "A1"})
-        assert plan.reparent == ["1 study of patient B2 moves merged into patient A1 (1 study there now); "
+        assert plan.reparent == ["1 study of patient B2 moves to patient A1 (merged: 1 study there now); "
                                  "patient B2 is left empty and removed"]
         apply_edit(db, plan)
         assert [(p["PatientID"], p["num_studies"]) for p in db.patients()] == [("A1", 2)]

@@ -253,7 +253,7 @@ def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
         target = next((row for p in db.patients() if p["PatientID"] == new_id
                        and (row := db.get(Level.PATIENT, p["id"]) or {}).get("name_key") == new_key), None)
         moved = plural(len(studies), "study")
-        into = (f"merged into patient {new_id} ({plural(target['num_studies'], 'study')} there now)" if target
+        into = (f"to patient {new_id} (merged: {plural(target['num_studies'], 'study')} there now)" if target
                 else f"to a new patient {new_id}")
         left = (f"; patient {pid} keeps {plural(old_total - len(studies), 'study')} (split)"
                 if old_total > len(studies) else f"; patient {pid} is left empty and removed")
