@@ -23,7 +23,7 @@ async def test_edit_a_study_s_tags_through_the_forms(app: DicomTuiApp) -> None:
         screen = app.screen
         assert isinstance(screen, TagEditorScreen)
         titles = [text(label) for label in screen.query(".tags-table-title").results(Label)]
-        assert titles == ["Patient", "Study", "Series 1 Axial", "Series 2 Gapped"]
+        assert titles == ["Patient", "Study", "Series 1 Axial", "Series 2 Gapped", "Other attribute"]
         nows = [text(label) for label in screen.query(".tags-now").results(Label)]
         assert "Doe^Jane" in nows and "Synthetic study" in nows and "Axial" in nows and "Gapped" in nows
         screen.query_one("#tag-common-StudyDescription", Input).value = "Edited study"
@@ -35,6 +35,10 @@ async def test_edit_a_study_s_tags_through_the_forms(app: DicomTuiApp) -> None:
         assert "StudyDate (DA): Invalid value for VR DA: '20241301'" in check and "VR CS: 'f'" in check
         assert screen.query_one("#tag-common-StudyDate", Input).has_class("-invalid")
         screen.query_one("#tag-common-PatientSex", Input).value = ""
+        screen.query_one("#tags-other", Input).value = "(0010,1002)[0].PatientID"
+        await pilot.pause()
+        assert "has no '='" in text(screen.query_one("#tags-check", Static))
+        screen.query_one("#tags-other", Input).value = "(0010,1002)[0].PatientID=OTHER-1"
         await pilot.press("ctrl+s")  # Apply: the diff first, with the problem
         await settle(app, pilot)
         diff = text(screen.query_one("#tags-diff", Static))
@@ -57,7 +61,9 @@ async def test_edit_a_study_s_tags_through_the_forms(app: DicomTuiApp) -> None:
         assert study["StudyDate"] == "20250102"
         assert sorted(s["SeriesDescription"] for s in db.series([study["id"]])) == ["Axial", "Gapped edited"]
         for f in db.instance_files([(Level.STUDY, study["id"])]):
-            assert pydicom.dcmread(f["path"]).StudyDescription == "Edited study"
+            edited = pydicom.dcmread(f["path"])
+            assert edited.StudyDescription == "Edited study"
+            assert edited.OtherPatientIDsSequence[0].PatientID == "OTHER-1"
 
 
 def test_tag_editor_snapshot(snap_compare, tmp_path_factory) -> None:

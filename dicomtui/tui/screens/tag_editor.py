@@ -74,7 +74,7 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
     TagEditorScreen #tags-options, TagEditorScreen #tags-buttons { height: auto; }
     TagEditorScreen #tags-diff { height: auto; max-height: 12; overflow-y: auto; }
     TagEditorScreen #tags-check { height: auto; color: $error; }
-    TagEditorScreen .tags-row Input.-invalid { color: $error; }
+    TagEditorScreen .tags-row Input.-invalid, TagEditorScreen #tags-other.-invalid { color: $error; }
     """
     BINDINGS = [
         Binding("escape", "close", "Close", id="tags_close"),
@@ -113,7 +113,8 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
             self.query_one(f"#{widget_id}").tooltip = tip
         self.read_values()
 
-    @work(thread=True, exclusive=True, group="tag editor", exit_on_error=False)
+    # not the writers' group: it starts while apply's worker ends, and would cancel it
+    @work(thread=True, exclusive=True, group="tag values", exit_on_error=False)
     def read_values(self) -> None:
         with DicomDatabase.open(self.db_path, create=False, read_only=True) as db:
             try:
@@ -132,6 +133,11 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
             rows = [self._row(scope, keyword, found.get(keyword)) for keyword in FORM_KEYWORDS[level]]
             await form.mount(Vertical(Label(escape(printable(title)), classes="tags-table-title"), *rows,
                                       classes="tags-table"))
+        other = Input(placeholder="PATH=VALUE: a keyword, (gggg,eeee) or (0010,1002)[0].PatientID", id="tags-other",
+                      compact=True)
+        other.tooltip = "Any other attribute, private tags and sequence items too, set in every file"
+        await form.mount(Vertical(Label("Other attribute", classes="tags-table-title"), other,
+                                  classes="tags-table"))
         first = self.query(Input).first()
         if first is not None:
             first.focus()
@@ -154,6 +160,22 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
         self._problems[event.input.id] = problems
         self.query_one("#tags-check", Static).update("\n".join(p for ps in self._problems.values() for p in ps))
 
+    @on(Input.Changed, "#tags-other")
+    def _check_other(self, event: Input.Changed) -> None:
+        """The other attribute's PATH=VALUE read as the CLI's --set reads it, its value checked as the fields'."""
+        from ...core.export.tagpath import parse_assignment
+
+        problems: list[str] = []
+        if event.value and self.values is not None:
+            try:
+                path, value = parse_assignment(event.value)
+                problems = self.values.check(path.text, value)
+            except DicomtuiError as exc:
+                problems = [str(exc)]
+        event.input.set_class(bool(problems), "-invalid")
+        self._problems["tags-other"] = problems
+        self.query_one("#tags-check", Static).update("\n".join(p for ps in self._problems.values() for p in ps))
+
     # ---- the plan -------------------------------------------------------------------------------------------
 
     def fields(self) -> tuple[dict[str, str], dict[str, dict[str, str]], bool, bool]:
@@ -161,7 +183,7 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
         common: dict[str, str] = {}
         per_series: dict[str, dict[str, str]] = {}
         series = self.values.series if self.values is not None else []
-        for field in self.query(Input):
+        for field in self.query(".tags-row Input").results(Input):
             if not field.value or field.id is None:
                 continue
             _, scope, keyword = field.id.split("-", 2)
@@ -169,6 +191,11 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
                 common[keyword] = field.value
             else:
                 per_series.setdefault(series[int(scope[1:])].uid, {})[keyword] = field.value
+        other = self.query("#tags-other").results(Input)
+        for field in other:
+            if field.value and "=" in field.value:
+                path, _, value = field.value.partition("=")
+                common[path.strip()] = value
         return (common, per_series, self.query_one("#tags-new-series", Checkbox).value,
                 self.query_one("#tags-utf8", Checkbox).value)
 
