@@ -6,7 +6,7 @@ What is written (as DCMTK's ``dcmodify`` and Orthanc's ``/modify`` change stored
 - a copied file is written again beside itself (``incoming/`` → syncfs → rename into storage under a new name),
   and the old file is removed only when its row points at the new one (the database's write path removes a
   stored copy superseded by another file, under the write lock): a crash leaves the old file and row, or the
-  new ones, never a row without its file;
+  new ones, never a row without its file (at worst a new file no row names yet, which ``db check`` lists);
 - a linked file is never written: the edited file is stored as a copy in the database storage, its row points
   there, the original stays where it is (the report lists them);
 - the rows come from the new files through ``FileRecord.from_file`` and ``add_files``, as an import or the
