@@ -18,6 +18,7 @@ import pytest
 from dicomtui.cli import (
     build_parser,
     database_cmds,
+    edit_cmds,
     export_cmds,
     image_cmds,
     main,
@@ -40,6 +41,7 @@ HANDLERS = {
     ("retrieve", "n", "1.2"): network_cmds.cmd_retrieve, ("doctor", "n"): network_cmds.cmd_doctor,
     ("listen",): network_cmds.cmd_listen,
     ("export", "1.2", "-o", "d"): export_cmds.cmd_export,
+    ("edit", "1.2", "--set", "PatientName=x"): edit_cmds.cmd_edit,
 }
 HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
 

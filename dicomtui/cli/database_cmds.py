@@ -269,9 +269,7 @@ def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
     from ..core import selection
 
     with open_database(db_path, create=False) as db:
-        resolved = selection.resolve(db, args.uids)
-        for uid in resolved.missing:
-            err(selection.missing_sentence(uid))
+        resolved = resolve_saying_missing(db, args.uids)
         if not resolved.items:
             return EXIT_FATAL
         if not args.yes:
@@ -291,6 +289,16 @@ def cmd_rm(args: argparse.Namespace, db_path: Path) -> int:
         for e in report.errors:
             err(e)
     return EXIT_PARTIAL if (resolved.missing or report.errors) else EXIT_OK
+
+
+def resolve_saying_missing(db, uids: list[str]):
+    """:func:`selection.resolve` of ``uids``, each that names nothing said on stderr (``rm``, ``edit``)."""
+    from ..core import selection
+
+    resolved = selection.resolve(db, uids)
+    for uid in resolved.missing:
+        err(selection.missing_sentence(uid))
+    return resolved
 
 
 # ---- show ----------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Export: database items to a folder, a ZIP or a DICOMDIR file-set, with a transform hook on the way
 (:mod:`.folder`); the names each file gets (:mod:`.layout`); the DICOMDIR writer (:mod:`.dicomdir`); a Volume
-written as a new DICOM series (:mod:`.volume_series`, its values encoded by :mod:`.volume_encoding`)."""
+written as a new DICOM series (:mod:`.volume_series`, its values encoded by :mod:`.volume_encoding`); tag edits of
+stored items (:mod:`.edit`: plan and apply; :mod:`.vr` validation, :mod:`.tagpath`, :mod:`.rewrite`, :mod:`.form`)."""
 
 from __future__ import annotations
 

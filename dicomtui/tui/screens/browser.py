@@ -77,6 +77,7 @@ class BrowserScreen(Screen):
         Binding("e", "examine", "Examine", id="examine", tooltip="List every loadable of the selection"),
         Binding("i", "import", "Import", id="import", tooltip="Import a folder into this database"),
         Binding("d", "delete", "Delete", id="delete", tooltip="Delete the selection from the database"),
+        Binding("t", "tags", "Tags", show=False, id="tags", tooltip="Edit the tags of the selection"),
         Binding("m", "metadata", "Metadata", id="metadata", tooltip="Show the tags of the selected series' files"),
         Binding("s", "send", "Send", id="send", tooltip="Send the selection to a DICOM node (C-STORE)"),
         Binding("x", "export", "Export", show=False, id="export",
@@ -300,6 +301,13 @@ class BrowserScreen(Screen):
         items = self.selection()
         if items:
             self.app.delete_items(items, self._describe(items))
+
+    def action_tags(self) -> None:
+        from .tag_editor import TagEditorScreen
+
+        if items := self.selection():
+            screen = TagEditorScreen(self.app.db_path, items, self._describe(items))
+            self.app.push_screen(screen, lambda _: self.reload())
 
     def _describe(self, items: list[Item]) -> str:
         rows = self.table(items[0].level).rows_by_key  # the rows shown: not read again

@@ -1,0 +1,422 @@
+"""The tag editor's one core function, shared by ``dicomtui edit`` and the TUI's forms: items and settings
+(``{keyword or tag path: new value}``) → an :class:`EditPlan` (per level: the value each file has now, "3 values"
+when they differ, the new value, the problems, the patients merged or split) → :func:`apply_edit`.
+
+What is written (as DCMTK's ``dcmodify`` and Orthanc's ``/modify`` change stored data, with a dry run first):
+- a copied file is written again beside itself (``incoming/`` → syncfs → rename into storage under a new name),
+  and the old file is removed only when its row points at the new one (the database's write path removes a
+  stored copy superseded by another file, under the write lock): a crash leaves the old file and row, or the
+  new ones, never a row without its file (at worst a new file no row names yet, which ``db check`` lists);
+- a linked file is never written: the edited file is stored as a copy in the database storage, its row points
+  there, the original stays where it is (the report lists them);
+- the rows come from the new files through ``FileRecord.from_file`` and ``add_files``, as an import or the
+  listener writes them, so a PatientID edit moves the studies to another patient row (merged with one that has
+  that ID, or split off as a new patient; the plan counts both);
+- UIDs change only with ``as_new_series``: the edited files become a new series (new Series and SOP Instance
+  UIDs under one root; a reference inside the edited files to one of them follows), the originals stay.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import storage
+from ..database import DicomDatabase, FileRecord
+from ..header import normalise_name
+from ..levels import HIERARCHY, Item, Level
+from ..plural import counted as plural
+from .rewrite import Head, Setting, read_head, splice_possible, write_full, write_spliced
+from .tagpath import EditError, TagPath, element_vr, get_value, parse_path
+from .vr import UTF8_CHARSET, charsets_of, check_value
+
+__all__ = ["Change", "EditError", "EditPlan", "EditReport", "apply_edit", "plan_edit"]
+
+_LAST_UID = 0x0020000E  # SeriesInstanceUID: the heads read go at least this far (the study, series, SOP UIDs)
+BATCH = 64  # files per syncfs pair and per database transaction
+_UNIT_UID = {Level.PATIENT: "PatientID", Level.STUDY: "StudyInstanceUID", Level.SERIES: "SeriesInstanceUID",
+             Level.INSTANCE: "SOPInstanceUID"}
+
+
+@dataclass
+class Change:
+    """One attribute set: where (``path``), its VR, the ``new`` text, the values the files have now (``current``:
+    value → number of files, "" for absent), and per unit of its level (the patient, study or series UID) the
+    same count; ``problems`` are the validation sentences (nothing is written while one remains)."""
+
+    path: TagPath
+    vr: str
+    new: str
+    series: str = ""  # the SeriesInstanceUID it is limited to ("" for every file of the plan)
+    current: Counter[str] = field(default_factory=Counter)
+    units: dict[str, Counter[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    needs_utf8: bool = False
+
+    @property
+    def level(self) -> Level:
+        return self.path.level
+
+    def current_text(self, values: Counter[str] | None = None) -> str:
+        """The value shown beside the edit: the one value, or "3 values" when the files differ."""
+        values = self.current if values is None else values
+        return next(iter(values)) if len(values) == 1 else f"{len(values)} values"
+
+    @property
+    def changes_anything(self) -> bool:
+        return set(self.current) != {self.new}
+
+
+@dataclass
+class FileToEdit:
+    """One instance row to rewrite: its file and the identifiers its plan needs."""
+
+    row_id: int
+    path: Path
+    stored: bool
+    row_path: str
+    uids: dict[Level, str]
+    source: tuple[str, int, int]
+    head: tuple[Head, int, int] | None = None  # the plan's read: (head, size, mtime_ns)
+
+
+@dataclass
+class EditPlan:
+    """What :func:`apply_edit` would do; nothing is written while making it. ``reparent``: sentences on the
+    patients merged or split by a patient-level edit; ``warnings``: what the user should know but may accept."""
+
+    changes: list[Change]
+    files: list[FileToEdit]
+    as_new_series: bool = False
+    set_utf8: bool = False
+    reparent: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        out = [p for c in self.changes for p in c.problems]
+        if any(c.needs_utf8 for c in self.changes) and not self.set_utf8:
+            names = ", ".join(c.path.text for c in self.changes if c.needs_utf8)
+            out.append(f"{names}: the Specific Character Set of the files cannot encode the new value; "
+                       f"allow its change to {UTF8_CHARSET} (UTF-8) to write it (edit --utf8; the form's check box)")
+        return out
+
+    @property
+    def linked(self) -> int:
+        return sum(not f.stored for f in self.files)
+
+    def diff(self) -> list[str]:
+        """The dry run's lines: per level, per unit, each attribute's value now → the new one."""
+        lines = [f"{plural(len(self.files), 'file')} to write"
+                 + (f" ({self.linked} linked: written as copies into the database storage)" if self.linked else "")
+                 + (", as a new series (new Series and SOP Instance UIDs)" if self.as_new_series else "")]
+        for level in HIERARCHY:
+            changes = [c for c in self.changes if c.level is level]
+            if not changes:
+                continue
+            lines.append(f"{level}:")
+            for c in changes:
+                for unit, values in c.units.items():
+                    now = c.current_text(values)
+                    mark = "" if set(values) != {c.new} else "  (unchanged)"
+                    lines.append(f"  {level} {unit}: {c.path.text}: {now!r} -> {c.new!r} "
+                                 f"({plural(sum(values.values()), 'file')}){mark}")
+        lines += [f"patients: {s}" for s in self.reparent]
+        lines += [f"warning: {w}" for w in self.warnings]
+        lines += [f"problem: {p}" for p in self.problems]
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "files": len(self.files), "linked": self.linked, "as_new_series": self.as_new_series,
+            "set_specific_character_set": UTF8_CHARSET if self.set_utf8 else None,
+            "changes": [{"path": c.path.text, "keyword": c.path.keyword, "vr": c.vr, "level": str(c.level),
+                         "series": c.series or None,
+                         "new": c.new, "current": dict(c.current),
+                         "units": {u: dict(v) for u, v in c.units.items()}} for c in self.changes],
+            "reparent": self.reparent, "warnings": self.warnings, "problems": self.problems,
+        }
+
+
+@dataclass
+class EditReport:
+    """What :func:`apply_edit` did: files written, linked originals left where they were (their copies now in
+    storage), errors per file (sentences), whether it was cancelled."""
+
+    written: int = 0
+    spliced: int = 0  # of them, written by the fast path (the untouched bytes copied, see rewrite.py)
+    copied_from_links: list[str] = field(default_factory=list)
+    new_series: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    cancelled: bool = False
+
+    def summary(self) -> str:
+        text = f"Edited {plural(self.written, 'file')}."
+        if self.copied_from_links:
+            text += (f" {plural(len(self.copied_from_links), 'linked file')} left unchanged where "
+                     f"{'it is' if len(self.copied_from_links) == 1 else 'they are'}: the edited "
+                     f"{'copy is' if len(self.copied_from_links) == 1 else 'copies are'} in the database storage.")
+        if self.new_series:
+            text += f" New series: {', '.join(self.new_series)}."
+        if self.errors:
+            text += f" {plural(len(self.errors), 'file')} not edited."
+        if self.cancelled:
+            text += " Cancelled."
+        return text
+
+
+def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, str], *,
+              per_series: Mapping[str, Mapping[str, str]] | None = None,
+              as_new_series: bool = False, set_utf8: bool = False) -> EditPlan:
+    """The plan of setting ``settings`` (keyword or tag path → new text, ``\\`` between values) in every file
+    of ``items``, and ``per_series[SeriesInstanceUID]`` in the files of that series only (the tag editor's one
+    table per series). Reads each file's head (up to the last attribute edited). Raises EditError for a path that
+    cannot be edited, and for an empty selection."""
+    paths = [(parse_path(k), v) for k, v in settings.items()]
+    scoped = {uid: [(parse_path(k), v) for k, v in more.items()] for uid, more in (per_series or {}).items()}
+    rows = db.instance_rows(list(items), "path, stored, SOPInstanceUID, source_path, source_size, source_mtime_ns")
+    if not rows:
+        raise EditError("nothing to edit: the selection holds no instance")
+    if not paths and not any(scoped.values()) and not as_new_series:
+        raise EditError("nothing to change: give at least one KEYWORD=VALUE")
+    last = max([p.top for p, _ in paths] + [p.top for more in scoped.values() for p, _ in more] + [_LAST_UID])
+    files: list[FileToEdit] = []
+    changes: dict[tuple[str, str], Change] = {}
+    charset_seen: set[tuple[str, ...]] = set()
+    for row in rows:
+        path = db.abspath(row["path"], bool(row["stored"]))
+        try:
+            st = os.stat(path)
+            head = read_head(path, last)
+        except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a damaged file
+            raise EditError(f"cannot read {path}: {exc}") from exc
+        ds = head.ds
+        uids = {lv: str(ds.get(kw, "")) for lv, kw in _UNIT_UID.items()}
+        files.append(FileToEdit(row["id"], path, bool(row["stored"]), row["path"], uids,
+                                (row["source_path"], row["source_size"], row["source_mtime_ns"]),
+                                (head, st.st_size, st.st_mtime_ns)))
+        charsets = charsets_of(ds)
+        series = uids[Level.SERIES]
+        for scope, p, new in [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]:
+            vr = element_vr(ds, p)
+            if vr is None:
+                raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown "
+                                f"(set private attributes that exist)")
+            c = changes.setdefault((p.text, scope), Change(p, vr, new, scope))
+            now = get_value(ds, p) or ""
+            c.current[now] += 1
+            c.units.setdefault(uids[p.level], Counter())[now] += 1
+            if charsets not in charset_seen or vr != c.vr:
+                check = check_value(p.text, vr, new, charsets)
+                c.problems += [q for q in check.problems if q not in c.problems]
+                c.needs_utf8 |= check.needs_utf8
+        charset_seen.add(charsets)
+    plan = EditPlan(list(changes.values()), files, as_new_series, set_utf8)
+    _plan_patients(db, plan)
+    return plan
+
+
+def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
+    """The patients a PatientID or PatientName edit merges or splits, in sentences; a warning for a patient or
+    study attribute edited on part of a study (the study row follows the last file written)."""
+    by_kw = {c.path.keyword: c for c in plan.changes if not c.path.nested}
+    if plan.as_new_series:
+        if any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
+            plan.warnings.append("patient and study attributes of a new series differ from the rest of its study")
+        return
+    edited = Counter(f.uids[Level.STUDY] for f in plan.files)
+    for study, count in edited.items():
+        total = (db.find(Level.STUDY, study) or {}).get("num_instances") or count
+        if count < total and any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
+            plan.warnings.append(f"study {study}: {count} of {plural(total, 'instance')} edited; the other files "
+                                 f"keep their patient and study attributes")
+    id_change, name_change = by_kw.get("PatientID"), by_kw.get("PatientName")
+    if id_change is None and name_change is None:
+        return
+    studies_of: dict[int, set[str]] = {}
+    for f in plan.files:
+        study_row = db.find(Level.STUDY, f.uids[Level.STUDY]) or {}
+        studies_of.setdefault(study_row.get("patient_fk", -1), set()).add(f.uids[Level.STUDY])
+    for patient_fk, studies in studies_of.items():
+        patient = db.get(Level.PATIENT, patient_fk) or {}
+        pid, key = patient.get("PatientID") or "", patient.get("name_key") or ""
+        new_id = id_change.new if id_change else pid
+        new_key = normalise_name(name_change.new) if name_change else key
+        if (new_id, new_key) == (pid, key):
+            continue
+        old_total = patient.get("num_studies") or len(studies)
+        target = next((row for p in db.patients() if p["PatientID"] == new_id
+                       and (row := db.get(Level.PATIENT, p["id"]) or {}).get("name_key") == new_key), None)
+        moved = plural(len(studies), "study")
+        into = (f"to patient {new_id} (merged: {plural(target['num_studies'], 'study')} there now)" if target
+                else f"to a new patient {new_id}")
+        left = (f"; patient {pid} keeps {plural(old_total - len(studies), 'study')} (split)"
+                if old_total > len(studies) else f"; patient {pid} is left empty and removed")
+        verb = "moves" if len(studies) == 1 else "move"
+        plan.reparent.append(f"{moved} of patient {pid} {verb} {into}{left}")
+
+
+def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None,
+               progress: Callable[[int, int], None] | None = None,
+               cancel: threading.Event | None = None) -> EditReport:
+    """Write the plan (see the module's docstring). Raises EditError when the plan has problems. Files that fail
+    (unreadable, disk full) are report errors; the files written before a cancel stay written and indexed.
+    ``uid_root``: the root of new UIDs (pydicom's by default)."""
+    if plan.problems:
+        raise EditError("not written: " + " ".join(plan.problems))
+    settings: dict[str, list[Setting]] = {}  # by series: the changes of every file, then those of its series
+    for f in plan.files:
+        uid = f.uids[Level.SERIES]
+        if uid not in settings:
+            settings[uid] = [(c.path, c.vr, c.new) for c in plan.changes if c.series in ("", uid)]
+    last = max([c.path.top for c in plan.changes] + [_LAST_UID])
+    change = _uid_changer(plan, uid_root) if plan.as_new_series else None
+    report = EditReport()
+    if change is not None:
+        report.new_series = sorted(set(change.series.values()))  # type: ignore[attr-defined]
+    total = len(plan.files)
+    with _Releaser() as releaser:
+        for start in range(0, total, BATCH):
+            if not _write_batch(db, plan.files[start:start + BATCH], settings, last, plan.set_utf8, change, report,
+                                releaser, cancel):
+                break
+            if progress is not None:
+                progress(min(start + BATCH, total), total)
+    return report
+
+
+def _write_batch(db: DicomDatabase, batch: list[FileToEdit], settings: dict[str, list[Setting]], last: int,
+                 set_utf8: bool, change: Callable[[Any], None] | None, report: EditReport, releaser: _Releaser,
+                 cancel: threading.Event | None) -> bool:
+    """One batch written, made durable, renamed into storage and indexed; False when cancelled first."""
+    root = db.root
+    if cancel is not None and cancel.is_set():
+        report.cancelled = True
+        return False
+    written: list[tuple[FileToEdit, Path, str, bool]] = []
+    for f in batch:
+        try:
+            written.append(_write_one(root, f, settings[f.uids[Level.SERIES]], last, set_utf8, change))
+        except Exception as exc:  # noqa: BLE001 - one file's failure is a report row, the others go on
+            report.errors.append(f"{f.path}: {exc}")
+    storage.sync_filesystem(root)
+    records = []
+    for f, tmp, rel, spliced in written:
+        report.spliced += spliced
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, root / rel)
+        source = f.source if change is None else None
+        records.append(FileRecord.from_file(root / rel, root=root, source=source))
+        if not f.stored:
+            report.copied_from_links.append(str(f.path))
+    storage.sync_filesystem(root)
+    # the old copies stay open while the index drops them: their unlink is then only a name removed, and the
+    # blocks are freed when the releaser closes them, while the next batch is written (~3 ms a 512 KiB file
+    # on ext4, the largest cost of an edit otherwise)
+    held = [releaser.hold(f.path) for f, _, _, _ in written if f.stored]
+    db.add_files(records)
+    releaser.release(held)
+    report.written += len(records)
+    return True
+
+
+class _Releaser:
+    """Closes file descriptors in a thread (their files' blocks freed there); joined on exit."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self._queue: queue.SimpleQueue[list[int] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="dicomtui-edit-release", daemon=True)
+
+    def __enter__(self) -> _Releaser:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def hold(self, path: Path) -> int:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except OSError:
+            return -1
+
+    def release(self, fds: list[int]) -> None:
+        self._queue.put([fd for fd in fds if fd >= 0])
+
+    def _run(self) -> None:
+        while (fds := self._queue.get()) is not None:
+            for fd in fds:
+                os.close(fd)
+
+
+def _write_one(root: Path, f: FileToEdit, settings: list[Setting], last: int, set_utf8: bool,
+               change: Callable[[Any], None] | None) -> tuple[FileToEdit, Path, str, bool]:
+    """One file written into ``incoming/``: (the file, the temp path, the storage path it is renamed to, whether
+    by the fast path)."""
+    tmp = storage.temp_file(root, "edit")
+    try:
+        st = os.stat(f.path)
+        if f.head is not None and f.head[1:] == (st.st_size, st.st_mtime_ns):
+            head = f.head[0]  # unchanged since the plan read it
+        else:
+            head = read_head(f.path, last)
+        f.head = None  # stale once written (and memory back)
+        spliced = change is None and not set_utf8 and splice_possible(head, settings)
+        if spliced:
+            write_spliced(f.path, head, settings, tmp)
+            uids = (f.uids[Level.STUDY], f.uids[Level.SERIES], f.uids[Level.INSTANCE])
+        else:
+            write_full(f.path, settings, tmp, change, utf8=set_utf8)
+            new = read_head(tmp, _LAST_UID).ds
+            uids = (str(new.StudyInstanceUID), str(new.SeriesInstanceUID), str(new.SOPInstanceUID))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    rel = storage.relative_path(*uids)
+    if f.stored and rel == f.row_path:  # beside the old file, which goes when the row points at the new one
+        rel = rel[: -len(".dcm")] + ".edited.dcm"
+    return f, tmp, rel, spliced
+
+
+def _uid_changer(plan: EditPlan, uid_root: str | None) -> Callable[[Any], None]:
+    """New Series and SOP Instance UIDs for the edited files, one map for all (so a reference from one edited
+    file to another, anywhere in its data set, follows); the originals keep theirs."""
+    from pydicom.uid import PYDICOM_ROOT_UID, generate_uid
+
+    prefix = uid_root or PYDICOM_ROOT_UID
+    if not prefix.endswith("."):
+        prefix += "."
+    try:
+        generate_uid(prefix)
+    except ValueError as exc:
+        raise EditError(f"the UID root {uid_root!r} cannot start new UIDs: {exc} (PS3.5 9.1: digits and dots, "
+                        f"room left for a suffix)") from exc
+    mapping: dict[str, str] = {}
+    series: dict[str, str] = {}
+    for f in plan.files:
+        old = f.uids[Level.SERIES]
+        series.setdefault(old, generate_uid(prefix))
+        mapping[old] = series[old]
+        mapping[f.uids[Level.INSTANCE]] = generate_uid(prefix)
+
+    def change(ds: Any) -> None:
+        def walk(node: Any) -> None:
+            for elem in node:
+                if elem.VR == "UI" and elem.value in mapping:
+                    elem.value = mapping[elem.value]
+                elif elem.VR == "SQ":
+                    for item in elem.value:
+                        walk(item)
+        walk(ds)
+
+    change.series = series  # type: ignore[attr-defined]
+    return change
+
