@@ -120,6 +120,17 @@ async def shoot(root: Path) -> list[str]:
         await pilot.press("escape", "escape", "3", "s", "down", "down", "enter")
         await settle(app, pilot)
         save("send", "send")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        await pilot.press("3", "x")  # the series under the cursor, exported
+        await settle(app, pilot)
+        save("export", "export to a folder")
+        await pilot.press("escape", "2", "t")  # the tag editor of the study under the cursor
+        await settle(app, pilot)
+        app.screen.query_one("#tag-common-StudyDescription", Input).value = "CT HEAD (reviewed)"
+        await pilot.press("ctrl+d")  # the dry-run diff
+        await settle(app, pilot)
+        save("tag-editor", "tag editor (dry run)")
     return written
 
 
