@@ -59,6 +59,10 @@ async def test_a_mixed_size_series_is_one_item_stepped_with_t_and_played_with_p(
         await pilot.press("plus", "shift+left", "l", "m")  # zoom, pan, cursor, measure a colour image
         assert view.zoom == 2 and view.cursor is not None and len(view.measure) == 1 and "voxel" in text(overlay)
         await pilot.press("p")
+        for _ in range(50):  # the notice is posted by the playing view: give a loaded machine time to show it
+            if any("40 frames per second" in m for m in messages(app)):
+                break
+            await pilot.pause(0.05)
         assert any("40 frames per second" in m for m in messages(app))  # the first image's CineRate
         await pilot.pause(0.3)
         await pilot.press("p")
