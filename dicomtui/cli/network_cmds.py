@@ -25,14 +25,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     nsub = p.add_subparsers(dest="nodes_command", metavar="ACTION", required=True)
     q = nsub.add_parser("ls", help="list the presets and our own AE")
     q.add_argument("--json", action="store_true")
-    q = nsub.add_parser("add", help="add or replace a preset: NAME AE@HOST:PORT")
+    q = nsub.add_parser("add", help="add or replace a preset: NAME [AE@HOST:PORT] [--url DICOMWEB-URL]")
     q.add_argument("name")
-    q.add_argument("address", metavar="AE@HOST:PORT")
+    q.add_argument("address", metavar="AE@HOST:PORT", nargs="?", default="", help="DIMSE (leave out: DICOMweb only)")
+    q.add_argument("--url", default="", help="DICOMweb base URL (QIDO-RS/WADO-RS/STOW-RS), e.g. "
+                                            "http://host:8042/dicom-web")
+    q.add_argument("--user", default="", help="DICOMweb HTTP basic user (with --password-file)")
+    q.add_argument("--password-file", default="", help="file holding the password (its path is stored)")
+    q.add_argument("--token-file", default="", help="file holding a bearer token (its path is stored)")
+    q.add_argument("--token-env", default="", help="environment variable holding a bearer token (its name is "
+                                                  "stored)")
     q.add_argument("--retrieve", choices=RETRIEVE_METHODS, default="move")
     q.add_argument("--charset", default="ISO_IR 192", help="SpecificCharacterSet for queries")
     q.add_argument("--timeout", type=float, default=30.0)
     q.add_argument("--tls", action="store_true", help="DICOM over TLS")
-    q.add_argument("--tls-ca", default="", help="CA file that signed the peer's certificate")
+    q.add_argument("--tls-ca", default="", help="CA file that signed the peer's certificate (DIMSE TLS, HTTPS)")
     q.add_argument("--tls-cert", default="", help="our client certificate (PEM)")
     q.add_argument("--tls-key", default="", help="the key of our client certificate (PEM)")
     q.add_argument("--tls-no-verify", action="store_true", help="encrypt without checking the peer (testing)")
@@ -116,17 +123,21 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
         print(f"local  {local.ae_title} on {local.bind}:{local.port}"
               + (f", accepts only {', '.join(local.allow)}" if local.allow else "") + f", sync {local.sync}")
         for node in nodes.remotes.values():
-            print(f"{node.name}\t{node.address}\tretrieve={node.retrieve}\tcharset={node.charset}")
+            dimse = f"{node.address}\tretrieve={node.retrieve}\tcharset={node.charset}" if node.dimse else "-"
+            print(f"{node.name}\t{dimse}" + (f"\tdicomweb={node.url}" if node.web else ""))
         return EXIT_OK
     if args.nodes_command == "add":
         parsed = nodes.resolve(args.address) if "@" in args.address else None
-        if parsed is None:
-            err("the address must be written AE@HOST:PORT")
+        if parsed is None and (args.address or not args.url):
+            err("the address must be written AE@HOST:PORT (or give a DICOMweb --url)")
             return EXIT_FATAL
-        node = RemoteNode(args.name, parsed.ae_title, parsed.host, parsed.port, retrieve=args.retrieve,
-                          charset=args.charset, timeout=args.timeout,
-                          tls=args.tls or bool(args.tls_ca or args.tls_cert), tls_ca=args.tls_ca,
-                          tls_cert=args.tls_cert, tls_key=args.tls_key, tls_verify=not args.tls_no_verify)
+        dimse_tls = bool(parsed) and (args.tls or bool(args.tls_ca or args.tls_cert))
+        node = RemoteNode(args.name, parsed.ae_title if parsed else "", parsed.host if parsed else "",
+                          parsed.port if parsed else 0, retrieve=args.retrieve, charset=args.charset,
+                          timeout=args.timeout, tls=dimse_tls, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+                          tls_key=args.tls_key, tls_verify=not args.tls_no_verify, url=args.url.rstrip("/"),
+                          user=args.user, password_file=_absolute(args.password_file),
+                          token_file=_absolute(args.token_file), token_env=args.token_env)
         validate(node)
         nodes.remotes[args.name] = node
     elif args.nodes_command == "rm":
@@ -141,6 +152,11 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
                 setattr(nodes.local, key, value)
     print(f"saved {save_nodes(nodes)}")
     return EXIT_OK
+
+
+def _absolute(path: str) -> str:
+    """A secret file's path as stored in the preset: absolute, so that it holds from any working folder."""
+    return str(Path(path).expanduser().absolute()) if path else ""
 
 
 def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
