@@ -56,17 +56,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--sync", choices=SYNC_MODES, help=SYNC_HELP)
     p.set_defaults(handler=cmd_nodes)
 
-    p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT)")
+    p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT); QIDO-RS one study (DICOMweb)")
     p.add_argument("node")
+    _via(p)
     p.set_defaults(handler=cmd_echo)
 
-    p = sub.add_parser("send", help="C-STORE patients (PatientID), studies, series or instances to a node")
+    p = sub.add_parser("send", help="C-STORE (STOW-RS to a DICOMweb node) patients (PatientID), studies, "
+                                    "series or instances")
     p.add_argument("uids", nargs="+", metavar="UID")
     p.add_argument("--to", required=True, metavar="NODE")
     p.add_argument("--json", action="store_true")
+    _via(p)
     p.set_defaults(handler=cmd_send)
 
-    p = sub.add_parser("query", help="C-FIND a node (Study Root) at study, series or image level")
+    p = sub.add_parser("query", help="C-FIND (Study Root) or QIDO-RS a node at study, series or image level")
     p.add_argument("node")
     # net.query.QueryLevel's values, spelled out: importing net.query here would load ssl for every command
     p.add_argument("--level", choices=["study", "series", "image"], default="study")
@@ -79,17 +82,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study", default="", help="StudyInstanceUID (series and image levels)")
     p.add_argument("--series", default="", help="SeriesInstanceUID (image level)")
     p.add_argument("--json", action="store_true")
+    _via(p)
     p.set_defaults(handler=cmd_query)
 
-    p = sub.add_parser("retrieve", help="C-MOVE (to our listener) or C-GET studies/series from a node")
+    p = sub.add_parser("retrieve", help="C-MOVE (to our listener), C-GET or WADO-RS studies/series from a "
+                                        "node into the database")
     p.add_argument("node")
     p.add_argument("uids", nargs="+", metavar="UID", help="study or series UIDs at the node")
     p.add_argument("--method", choices=RETRIEVE_METHODS, help="default: the node preset's (move)")
     p.add_argument("--json", action="store_true")
+    _via(p)
     p.set_defaults(handler=cmd_retrieve)
 
-    p = sub.add_parser("doctor", help="check a node step by step: network, echo, query, a move back to us")
+    p = sub.add_parser("doctor", help="check a node step by step: network, echo, query, a move back to us "
+                                      "(DICOMweb: network, TLS, QIDO-RS, WADO-RS, STOW-RS)")
     p.add_argument("node")
+    _via(p)
     p.set_defaults(handler=cmd_doctor)
 
     p = sub.add_parser("listen", help="receive C-STORE into the database until SIGTERM/SIGINT",
@@ -105,6 +113,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync", choices=SYNC_MODES, help=SYNC_HELP + "; default: from `nodes local`, file")
     p.add_argument("-v", "--verbose", action="store_true", help="also log pynetdicom's messages (quiet otherwise)")
     p.set_defaults(handler=cmd_listen)
+
+
+def _via(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--via", choices=["dimse", "web"], help="for a node that speaks both: DIMSE (default) or "
+                                                          "DICOMweb; a DICOMweb-only node always uses DICOMweb")
+
+
+def _uses_web(node, args: argparse.Namespace) -> bool:
+    """Whether the command talks DICOMweb to ``node``: its only protocol, or ``--via web``. Raises NodeError when
+    --via asks for a protocol the node does not speak."""
+    from ..core.errors import NodeError
+
+    via = getattr(args, "via", None)
+    if via == "web" and not node.web:
+        raise NodeError(f"node {node.name} has no DICOMweb URL (dicomtui nodes add {node.name} ... --url URL)")
+    if via == "dimse" and not node.dimse:
+        raise NodeError(f"node {node.name} has no DIMSE address AE@HOST:PORT, only a DICOMweb URL")
+    return node.web and (via == "web" or not node.dimse)
 
 
 def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
@@ -165,7 +191,13 @@ def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
     from ..core.net.nodes import load_nodes
 
     nodes = load_nodes()
-    result = echo(nodes.resolve(args.node), nodes.local)
+    node = nodes.resolve(args.node)
+    if _uses_web(node, args):
+        from ..core.net.web import web_echo
+
+        result = web_echo(node)
+    else:
+        result = echo(node, nodes.local)
     if not result.ok:
         err(result.summary())
         return EXIT_FATAL
@@ -184,8 +216,14 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
         rows = _instances_of(db, args.uids)
         if rows is None:
             return EXIT_FATAL
-    report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
-                           f"Sending {len(rows)} instances to {node.address}")
+    if _uses_web(node, args):
+        from ..core.net.web_stow import stow
+
+        report = with_progress(lambda progress: stow(node, rows, progress),
+                               f"Sending {len(rows)} instances to {node.url} (STOW-RS)")
+    else:
+        report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
+                               f"Sending {len(rows)} instances to {node.address}")
     counts = report.counts
     if args.json:
         print(json.dumps({"node": report.node, "counts": counts, "error": report.error, "notes": report.notes,
@@ -210,7 +248,13 @@ def cmd_query(args: argparse.Namespace, db_path: Path) -> int:
     filters = QueryFilters(name=args.name, patient_id=args.patient_id, date=args.date, modality=args.modality,
                            accession=args.accession, description=args.description, study_uid=args.study,
                            series_uid=args.series)
-    results = query(nodes.resolve(args.node), args.level, filters, nodes.local)
+    node = nodes.resolve(args.node)
+    if _uses_web(node, args):
+        from ..core.net.web import qido
+
+        results = qido(node, args.level, filters)
+    else:
+        results = query(node, args.level, filters, nodes.local)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -227,9 +271,17 @@ def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
 
     nodes = load_nodes()
     node = nodes.resolve(args.node)
+    web = _uses_web(node, args)
     with open_database(db_path) as db:
-        report = with_progress(lambda progress: retrieve(db, node, args.uids, args.method, nodes.local, progress),
-                               f"Retrieving from {node.address}")
+        if web:
+            from ..core.net.web_wado import web_retrieve
+
+            report = with_progress(lambda progress: web_retrieve(db, node, args.uids, progress,
+                                                                 sync=nodes.local.sync),
+                                   f"Retrieving from {node.url} (WADO-RS)")
+        else:
+            report = with_progress(lambda progress: retrieve(db, node, args.uids, args.method, nodes.local,
+                                                             progress), f"Retrieving from {node.address}")
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
@@ -251,8 +303,15 @@ def cmd_doctor(args: argparse.Namespace, db_path: Path) -> int:
     from ..core.net.nodes import load_nodes
 
     nodes = load_nodes()
+    node = nodes.resolve(args.node)
+    if _uses_web(node, args):
+        from ..core.net.web_doctor import web_doctor
+
+        web_report = web_doctor(node)
+        print(web_report.summary())
+        return EXIT_OK if web_report.ok else EXIT_FATAL
     with open_database(db_path) as db:
-        report = doctor(db, nodes.resolve(args.node), nodes.local)
+        report = doctor(db, node, nodes.local)
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_FATAL
 
