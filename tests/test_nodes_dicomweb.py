@@ -77,3 +77,10 @@ def test_cli_nodes_add_stores_the_url_and_the_secret_paths(tmp_path: Path) -> No
     listed = run("nodes", "ls").stdout
     assert "dicomweb=http://127.0.0.1:8042/dicom-web" in listed
     assert run("nodes", "add", "bad").returncode == 2
+
+
+def test_dimse_operations_refuse_a_dicomweb_only_node_in_words() -> None:
+    from dicomtui.core.net.query import query
+
+    with pytest.raises(NodeError, match="node web speaks DICOMweb only .*no DIMSE address"):
+        query(RemoteNode("web", url="http://127.0.0.1:9/dicom-web"), "study")
