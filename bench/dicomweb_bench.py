@@ -148,7 +148,8 @@ def main() -> None:
             child = subprocess.run([sys.executable, "-c", RSS_CHILD, str(ROOT), url, str(tmp / "dbrss"), series],
                                    capture_output=True, text=True, check=True).stdout.split()
             grown = (int(child[1]) - int(child[0])) / 1024  # MB (ru_maxrss is in KiB on Linux)
-            print(f"  peak RSS of our retrieve grew {grown:.0f} MB for a {size / 1e6:.0f} MB series")
+            print(f"  peak RSS of a process running our retrieve: {int(child[0]) / 1024:.0f} MB after its imports, "
+                  f"{int(child[1]) / 1024:.0f} MB after retrieving the {size / 1e6:.0f} MB series")
         target_row("WADO-RS retrieve into the database vs curl", f"{rate['ours'] / rate['curl'] * 100:.0f} % of curl's "
                    "bytes/s", ">= 50 %", rate["ours"] >= 0.5 * rate["curl"])
         target_row("WADO-RS retrieve, no flush (sync none), vs curl", f"{rate['loose'] / rate['curl'] * 100:.0f} % of "
