@@ -80,7 +80,9 @@ def test_cli_nodes_add_stores_the_url_and_the_secret_paths(tmp_path: Path) -> No
 
 
 def test_dimse_operations_refuse_a_dicomweb_only_node_in_words() -> None:
+    """A NetworkError, which the TUI's network screen shows as it shows any failed operation."""
+    from dicomtui.core.errors import NetworkError
     from dicomtui.core.net.query import query
 
-    with pytest.raises(NodeError, match="node web speaks DICOMweb only .*no DIMSE address"):
+    with pytest.raises(NetworkError, match="node web speaks DICOMweb only .*no DIMSE address"):
         query(RemoteNode("web", url="http://127.0.0.1:9/dicom-web"), "study")

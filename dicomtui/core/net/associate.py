@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import NetworkError, NodeError, ServiceNotOffered
+from ..errors import NetworkError, ServiceNotOffered
 from .nodes import LocalNode, RemoteNode
 from .status import reject_reason
 from .wire import STUDY_ROOT_FIND, STUDY_ROOT_GET, STUDY_ROOT_MOVE, VERIFICATION, quick_ack, tcp_tuned
@@ -62,9 +62,10 @@ def _no_context(node: RemoteNode, abstract_syntax: str) -> ServiceNotOffered:
 # ---- probes ----------------------------------------------------------------------------------------------------
 
 def resolve(node: RemoteNode) -> None:
-    """Raise NetworkError when the node's host name does not resolve (NodeError: a DICOMweb-only node)."""
+    """Raise NetworkError when the node's host name does not resolve, or it has none (a DICOMweb-only node)."""
     if not node.dimse:
-        raise NodeError(f"node {node.name} speaks DICOMweb only ({node.url}): it has no DIMSE address AE@HOST:PORT")
+        raise NetworkError(f"node {node.name} speaks DICOMweb only ({node.url}): it has no DIMSE address "
+                           f"AE@HOST:PORT for this DIMSE operation")
     try:
         socket.getaddrinfo(node.host, node.port)
     except OSError as exc:
