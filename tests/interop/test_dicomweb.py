@@ -100,6 +100,9 @@ def test_stow_then_qido_finds_it_at_three_levels(web_study) -> None:
     assert sorted(i["SOPInstanceUID"] for i in images) == sorted(r["SOPInstanceUID"] for r in rows[:3])
     mr = qido(node, "series", QueryFilters(study_uid=study_uid, modality="mr"))
     assert [s["SeriesNumber"] for s in mr] == ["2"]
+    both = qido(node, "series", QueryFilters(study_uid=study_uid, modality="CT,MR"))  # one QIDO per value
+    assert sorted(s["SeriesNumber"] for s in both) == ["1", "2"]
+    assert len(qido(node, "study", QueryFilters(modality="ct,mr,us"))) == 1  # merged: one row per study
     assert qido(node, "study", QueryFilters(date="19990101-19991231")) == []
 
 

@@ -24,6 +24,7 @@ from .query import RETURN_KEYS, QueryFilters, answer_text, check_level, matching
 QIDO_PAGE = 1000  # results asked per QIDO request (limit); the next page (offset) until one comes back short
 DICOM_JSON = "application/dicom+json"
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_UID_KEY = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "image": "SOPInstanceUID"}
 _DECODES: dict[str, bool | None] = {}  # base URL -> does the server decode percent-encoded QIDO values
 
 
@@ -180,24 +181,38 @@ def qido(node: RemoteNode, level: str = "study", filters: QueryFilters | None = 
         study = keys.pop("StudyInstanceUID", "") if level != "study" else ""
         series = keys.pop("SeriesInstanceUID", "") if level == "image" and study else ""
         path = qido_path(level, study, series)
-        needs_encoding = any(not all(c in _UNRESERVED or c in "*?" for c in v) for v in keys.values())
-        query, check_here = qido_params(keys, decodes_percent(client) if needs_encoding else True)
-        fields = "&".join(f"includefield={keyword}" for keyword in RETURN_KEYS[level])
-        results: list[dict[str, str]] = []
-        offset = 0
-        while True:
-            answers = qido_page(client, path, "&".join(p for p in (query, fields, f"limit={page}",
-                                                                     f"offset={offset}") if p))
-            for answer in answers:
-                row = dicom_json_row(answer, RETURN_KEYS[level])
-                if all(wildcard_match(v, row.get(k, "")) for k, v in check_here.items()):
-                    results.append(row)
-            if len(answers) < page:
-                return results
-            offset += len(answers)
+        # QIDO has no "any of these values" but for UID lists (PS3.18 8.3.4.1): a multi-valued key (CT\MR) is
+        # asked once per value, the answers merged (one row per study/series/instance)
+        multi = next((k for k, v in keys.items() if "\\" in v), "")
+        results: dict[str, dict[str, str]] = {}
+        for value in keys[multi].split("\\") if multi else [""]:
+            one = {**keys, multi: value} if multi else keys
+            for row in _qido_all(client, level, path, one, page):
+                results.setdefault(row.get(_UID_KEY[level], str(len(results))), row)
+        return list(results.values())
     finally:
         if own:
             client.close()
+
+
+def _qido_all(client: WebClient, level: str, path: str, keys: dict[str, str], page: int) -> list[dict[str, str]]:
+    """Every answer of one QIDO-RS query (single-valued ``keys``), page after page, matched here where the
+    server could not be sent a value as it is."""
+    needs_encoding = any(not all(c in _UNRESERVED or c in "*?" for c in v) for v in keys.values())
+    query, check_here = qido_params(keys, decodes_percent(client) if needs_encoding else True)
+    fields = "&".join(f"includefield={keyword}" for keyword in RETURN_KEYS[level])
+    results: list[dict[str, str]] = []
+    offset = 0
+    while True:
+        answers = qido_page(client, path, "&".join(p for p in (query, fields, f"limit={page}", f"offset={offset}")
+                                                   if p))
+        for answer in answers:
+            row = dicom_json_row(answer, RETURN_KEYS[level])
+            if all(wildcard_match(v, row.get(k, "")) for k, v in check_here.items()):
+                results.append(row)
+        if len(answers) < page:
+            return results
+        offset += len(answers)
 
 
 def qido_page(client: WebClient, path: str, query: str) -> list[dict]:
