@@ -206,3 +206,22 @@ def test_a_wrong_base_url_names_the_url_tried(tmp_path: Path) -> None:
         wrong = replace(node, url=node.url.replace("/dicom-web", "/dicomweb"))
         with pytest.raises(NetworkError, match=r"/dicomweb/studies\?.* answered HTTP 404.*check the node's base URL"):
             qido(wrong, "study")
+
+
+def test_a_refused_instance_fails_alone_and_the_rest_of_its_batch_is_stored(tmp_path: Path) -> None:
+    """Orthanc answers HTTP 400 to a whole STOW-RS request for one unreadable part: the batch is split until
+    the bad instance is alone; it fails with the server's answer, the others are stored."""
+    from dicomtui.core.net.web import qido
+    from dicomtui.core.net.web_stow import stow
+
+    with orthanc_dicomweb(tmp_path / "orthanc") as node:
+        rows = study_files(tmp_path / "study", series=1, slices=5)
+        bad = tmp_path / "bad.dcm"
+        bad.write_bytes(b"\0" * 128 + b"DICM" + b"not a data set" * 10)
+        rows.insert(2, {"path": str(bad), "SOPInstanceUID": "1.2.826.0.1.3680043.10.1147.999"})
+        report = stow(node, rows)
+        assert report.counts == {"success": 5, "warning": 0, "failure": 1} and report.error == ""
+        failed = [item for item in report.items if item.category == "failure"]
+        assert [f.sop_instance_uid for f in failed] == ["1.2.826.0.1.3680043.10.1147.999"]
+        assert "HTTP 400" in failed[0].meaning
+        assert len(qido(node, "image")) == 5

@@ -28,6 +28,14 @@ _UID_KEY = {"study": "StudyInstanceUID", "series": "SeriesInstanceUID", "image":
 _DECODES: dict[str, bool | None] = {}  # base URL -> does the server decode percent-encoded QIDO values
 
 
+class HttpStatusError(NetworkError):
+    """The server answered an HTTP error status (``status``); the message is :func:`http_problem`'s sentence."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
 class WebClient:
     """A ``requests`` session for one DICOMweb node: its credentials (read now, :meth:`RemoteNode.web_credentials`),
     its CA file or verify flag, its timeout (seconds). Raises NodeError when a credential cannot be read."""
@@ -71,7 +79,7 @@ class WebClient:
         if response.status_code in ok or 200 <= response.status_code < 300:
             return response
         response.close()
-        raise NetworkError(http_problem(what, response.status_code, response.reason, url))
+        raise HttpStatusError(http_problem(what, response.status_code, response.reason, url), response.status_code)
 
     def close(self) -> None:
         self.session.close()
@@ -91,7 +99,7 @@ def http_problem(what: str, status: int, reason: str, url: str) -> str:
     if status == 404:
         return f"{head}: check the node's base URL (the URL tried is above; Orthanc's is http://HOST:8042/dicom-web)"
     if status == 413:
-        return f"{head}: the request is too large for the server; send smaller batches"
+        return f"{head}: the request is too large for the server (smaller batches are tried)"
     return head
 
 

@@ -18,7 +18,7 @@ from ..errors import DicomtuiError, NetworkError
 from .nodes import RemoteNode
 from .send import SendItem, SendReport
 from .status import status_meaning
-from .web import DICOM_JSON, WebClient
+from .web import DICOM_JSON, HttpStatusError, WebClient
 
 STOW_BATCH_BYTES = 32 * 1024 * 1024  # one request holds at most this much (one larger instance goes alone)
 STOW_BATCH_COUNT = 200  # and at most this many instances
@@ -58,9 +58,10 @@ def stow(node: RemoteNode, files: list[dict[str, Any]], progress: Callable[[int,
          max_count: int = STOW_BATCH_COUNT) -> SendReport:
     """STOW-RS ``files`` (dicts with "path" and "SOPInstanceUID", as :func:`.selection.instance_files` gives)
     to ``node``. Each instance gets the status the response gives it (0 stored, the Warning Reason, or the
-    Failure Reason, PS3.18 10.5.3); an instance the response does not name has failed. An HTTP error stops the
-    send (``report.error``: the status and what to check; ``not_sent`` the rest). ``progress(done, total)``
-    counts instances; ``cancel`` stops between batches. Raises NodeError when a credential cannot be read."""
+    Failure Reason, PS3.18 10.5.3); an instance the response does not name has failed. A batch refused whole
+    (HTTP 400/413) is split (:func:`_send_split`). Any other HTTP error stops the send (``report.error``: the
+    status and what to check; ``not_sent`` the rest). ``progress(done, total)`` counts instances; ``cancel``
+    stops between batches. Raises NodeError when a credential cannot be read."""
     report = SendReport(node.url)
     done = 0
     with WebClient(node) as client:
@@ -69,16 +70,30 @@ def stow(node: RemoteNode, files: list[dict[str, Any]], progress: Callable[[int,
                 report.cancelled = True
                 break
             try:
-                answer = _send_batch(client, batch)
+                report.items += _send_split(client, batch)
             except (NetworkError, OSError) as exc:
                 report.error = str(exc) if isinstance(exc, DicomtuiError) else f"cannot read a file: {exc}"
                 break
-            report.items += _items(batch, answer)
             done += len(batch)
             if progress is not None:
                 progress(done, len(files))
     report.not_sent = len(files) - done
     return report
+
+
+def _send_split(client: WebClient, batch: list[dict[str, Any]]) -> list[SendItem]:
+    """The items of one batch. A server that refuses a whole request for one bad part (Orthanc: HTTP 400) or for
+    its size (HTTP 413) gets the two halves, down to single instances: the good ones are stored, each refused one
+    fails with the server's answer. Raises NetworkError for other refusals (credentials, URL), OSError."""
+    try:
+        return _items(batch, _send_batch(client, batch))
+    except HttpStatusError as exc:
+        if exc.status not in (400, 413):
+            raise
+        if len(batch) == 1:
+            return [SendItem(batch[0]["SOPInstanceUID"], batch[0]["path"], None, str(exc))]
+    half = len(batch) // 2
+    return _send_split(client, batch[:half]) + _send_split(client, batch[half:])
 
 
 def _send_batch(client: WebClient, batch: list[dict[str, Any]]) -> dict:
