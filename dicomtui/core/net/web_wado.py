@@ -29,12 +29,13 @@ from .listener import open_temp, store_written
 from .nodes import RemoteNode
 from .query import QueryFilters
 from .retrieve import RetrievePlan, RetrieveReport, RetrieveTarget
-from .web import WebClient, qido, qido_page
+from .web import HttpStatusError, WebClient, qido, qido_page
 
 READ_CHUNK = 1 << 20  # bytes read from the response at a time
 INDEX_EVERY = 64  # instances indexed together (also at the end, on cancel and on error)
 INDEX_EVERY_S = 0.5  # ... or when the oldest unindexed one waited this long
 ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'  # as stored (PS3.18 8.7.3.5.2)
+ACCEPT_DEFAULT = 'multipart/related; type="application/dicom"'  # the server's default (Explicit VR Little Endian)
 
 
 @dataclass
@@ -251,7 +252,12 @@ def _fetch(client: WebClient, path: str, storer: _Storer, cancel: threading.Even
     import requests
 
     url = client.url(path)
-    response = client.request("GET", url, "WADO-RS", headers={"Accept": ACCEPT}, stream=True)
+    try:
+        response = client.request("GET", url, "WADO-RS", headers={"Accept": ACCEPT}, stream=True)
+    except HttpStatusError as exc:  # a server that will not send "as stored" (406): its default syntax, then
+        if exc.status != 406:
+            raise
+        response = client.request("GET", url, "WADO-RS", headers={"Accept": ACCEPT_DEFAULT}, stream=True)
     with response:
         boundary = _boundary(response.headers.get("Content-Type", ""))
         if boundary is None:
