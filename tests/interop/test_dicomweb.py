@@ -225,3 +225,23 @@ def test_a_refused_instance_fails_alone_and_the_rest_of_its_batch_is_stored(tmp_
         assert [f.sop_instance_uid for f in failed] == ["1.2.826.0.1.3680043.10.1147.999"]
         assert "HTTP 400" in failed[0].meaning
         assert len(qido(node, "image")) == 5
+
+
+def test_https_to_a_plain_http_server_is_a_tls_failure_in_words(tmp_path: Path) -> None:
+    """A URL written https:// for a server that speaks plain HTTP (Debian's Orthanc 1.10.1 resets every TLS
+    connection when SslEnabled, so a real HTTPS peer is not available here: see the h18 note)."""
+    from dataclasses import replace
+
+    from dicomtui.core.errors import NetworkError
+    from dicomtui.core.net.web import qido
+    from dicomtui.core.net.web_doctor import web_doctor
+
+    with orthanc_dicomweb(tmp_path / "orthanc") as node:
+        https = replace(node, url=node.url.replace("http://", "https://"))
+        with pytest.raises(NetworkError, match=r"the TLS handshake with https://127\.0\.0\.1:\d+/dicom-web/studies"
+                                               r"\?.* failed .*check the node's CA file"):
+            qido(https, "study")
+        checks = list(web_doctor(https))
+        assert [c.ok for c in checks] == [True, False, None, None, None], [c.line() for c in checks]
+        assert "TLS handshake" in checks[1].detail
+        assert [c.ok for c in web_doctor(node)] == [True, None, True, None, True]  # plain http; nothing to fetch
