@@ -202,10 +202,10 @@ def plan_web_retrieve(db, client: WebClient, uids: list[str]) -> RetrievePlan:
 def web_retrieve(db, node: RemoteNode, uids: list[str], progress: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None, sync: str = "file") -> WebRetrieveReport:
     """WADO-RS the studies/series ``uids`` into ``db``: what the database lacks (see :func:`plan_web_retrieve`),
-    each instance stored and indexed as it arrives. ``progress(done, total)`` counts instances (total 0 while
-    unknown: a whole study asked for); ``cancel`` stops at the next chunk, keeping what arrived. Raises
-    NetworkError when the peer cannot be asked at all (HTTP status and what to check); a failure during the
-    transfer is in ``report.errors``, what arrived until then is kept."""
+    each instance stored and indexed as it arrives. ``progress(done, total)`` counts instances (the total grows
+    with ``done`` while unknown: a whole study asked for); ``cancel`` stops after the instance arriving (or at
+    the next read chunk), keeping what arrived. Raises NetworkError when the peer cannot be asked at all (HTTP
+    status and what to check); a failure during the transfer is in ``report.errors``, what arrived is kept."""
     report = WebRetrieveReport(node.url, "wado")
     with WebClient(node) as client:
         plan = plan_web_retrieve(db, client, uids)
@@ -218,19 +218,16 @@ def web_retrieve(db, node: RemoteNode, uids: list[str], progress: Callable[[int,
 
         storer = _Storer(db, sync, report, tick, cancel)
         try:
-            for target in plan.targets:
-                if not target.needed:
-                    continue
-                for path in _wado_paths(target):
-                    if cancel is not None and cancel.is_set():
-                        report.cancelled = True
-                        return report
-                    if not _fetch(client, path, storer, cancel, report) or report.cancelled:
-                        return report
+            paths = [path for target in plan.targets if target.needed for path in _wado_paths(target)]
+            for path in paths:
+                if cancel is not None and cancel.is_set():
+                    report.cancelled = True
+                if report.cancelled or not _fetch(client, path, storer, cancel, report):
+                    break
         finally:
             storer.close()
-    if not report.requested:
-        report.requested = report.completed + report.failed
+            # a whole study/series asked for: the peer's count is what it sent
+            report.requested = report.requested or report.completed + report.failed
     return report
 
 
