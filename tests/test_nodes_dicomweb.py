@@ -86,3 +86,30 @@ def test_dimse_operations_refuse_a_dicomweb_only_node_in_words() -> None:
 
     with pytest.raises(NetworkError, match="node web speaks DICOMweb only .*no DIMSE address"):
         query(RemoteNode("web", url="http://127.0.0.1:9/dicom-web"), "study")
+
+
+def test_prefixes_and_extra_headers(tmp_path: Path) -> None:
+    from dicomtui.core.net.web import WebClient
+
+    node = RemoteNode("p", url="https://pacs.example/dicomweb/", qido_prefix="qido-rs", wado_prefix="/wado-rs/",
+                      headers={"X-Tenant": "radiology"})
+    validate(node)
+    with WebClient(node) as client:
+        assert client.url("qido", "studies", "limit=1") == "https://pacs.example/dicomweb/qido-rs/studies?limit=1"
+        assert client.url("wado", "studies/1.2") == "https://pacs.example/dicomweb/wado-rs/studies/1.2"
+        assert client.url("stow", "studies") == "https://pacs.example/dicomweb/studies"
+        assert client.session.headers["X-Tenant"] == "radiology"
+    path = save_nodes(Nodes(remotes={"p": node}), tmp_path / "nodes.toml")
+    assert load_nodes(path).remotes["p"] == node
+    with pytest.raises(NodeError, match="Authorization header would be stored in clear"):
+        validate(RemoteNode("a", url="http://h", headers={"authorization": "Bearer x"}))
+
+
+def test_cli_nodes_add_prefixes_and_headers() -> None:
+    done = run("nodes", "add", "p", "--url", "http://127.0.0.1:8080/dcm4chee-arc/aets/DCM4CHEE/rs",
+               "--qido-prefix", "q", "--header", "X-Tenant: radiology", "--header", "X-Other=1")
+    assert done.returncode == 0, done.stderr
+    node = load_nodes().remotes["p"]
+    assert (node.qido_prefix, node.headers) == ("q", {"X-Tenant": "radiology", "X-Other": "1"})
+    bad = run("nodes", "add", "p", "--url", "http://h", "--header", "nonsense")
+    assert bad.returncode == 2 and "NAME:VALUE" in bad.stderr

@@ -35,6 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--token-file", default="", help="file holding a bearer token (its path is stored)")
     q.add_argument("--token-env", default="", help="environment variable holding a bearer token (its name is "
                                                   "stored)")
+    for service in ("qido", "wado", "stow"):
+        q.add_argument(f"--{service}-prefix", default="", help=f"path between the URL and the {service.upper()}-RS "
+                                                               f"resources, when the server's services differ")
+    q.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                   help="extra HTTP header for every DICOMweb request (stored in clear: no secrets)")
     q.add_argument("--retrieve", choices=RETRIEVE_METHODS, default="move")
     q.add_argument("--charset", default="ISO_IR 192", help="SpecificCharacterSet for queries")
     q.add_argument("--timeout", type=float, default=30.0)
@@ -163,7 +168,9 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
                           timeout=args.timeout, tls=dimse_tls, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
                           tls_key=args.tls_key, tls_verify=not args.tls_no_verify, url=args.url.rstrip("/"),
                           user=args.user, password_file=_absolute(args.password_file),
-                          token_file=_absolute(args.token_file), token_env=args.token_env)
+                          token_file=_absolute(args.token_file), token_env=args.token_env,
+                          qido_prefix=args.qido_prefix, wado_prefix=args.wado_prefix, stow_prefix=args.stow_prefix,
+                          headers=dict(_header(h) for h in args.header))
         validate(node)
         nodes.remotes[args.name] = node
     elif args.nodes_command == "rm":
@@ -178,6 +185,17 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
                 setattr(nodes.local, key, value)
     print(f"saved {save_nodes(nodes)}")
     return EXIT_OK
+
+
+def _header(text: str) -> tuple[str, str]:
+    """``NAME:VALUE`` (or ``NAME=VALUE``) → (name, value). Raises NodeError for neither."""
+    from ..core.errors import NodeError
+
+    for sep in (":", "="):
+        name, found, value = text.partition(sep)
+        if found and name.strip():
+            return name.strip(), value.strip()
+    raise NodeError(f"--header {text!r}: write it NAME:VALUE")
 
 
 def _absolute(path: str) -> str:

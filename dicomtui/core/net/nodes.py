@@ -74,6 +74,11 @@ class RemoteNode:
     # authenticate: HTTP basic (user + the path of a file holding the password) or a bearer token read from a
     # file or an environment variable. tls_ca / tls_verify / timeout above apply to HTTPS as well.
     url: str = ""
+    qido_prefix: str = ""  # path segments between the base URL and the resources, when a service's differ
+    wado_prefix: str = ""  # (e.g. "qido-rs"; dicomweb-client's url prefixes); empty: none
+    stow_prefix: str = ""
+    # extra HTTP headers sent with every request; stored in clear: not for secrets (use the token options)
+    headers: dict[str, str] = field(default_factory=dict)
     user: str = ""
     password_file: str = ""
     token_file: str = ""
@@ -216,3 +221,7 @@ def validate_web(node: RemoteNode) -> None:
         raise NodeError(f"node {node.name}: give one way to authenticate, not {' and '.join(ways)}")
     if node.password_file and not node.user:
         raise NodeError(f"node {node.name}: a password file needs a user (--user)")
+    for name in node.headers:
+        if name.lower() == "authorization":
+            raise NodeError(f"node {node.name}: an Authorization header would be stored in clear: use --token-file "
+                            f"or --token-env (or --user with --password-file)")

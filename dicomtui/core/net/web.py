@@ -53,11 +53,15 @@ class WebClient:
             self.session.auth = HTTPBasicAuth(credentials[0].encode(), credentials[1].encode())
         elif credentials:
             self.session.headers["Authorization"] = f"Bearer {credentials}"
+        self.session.headers.update(node.headers)
         self.session.verify = (node.tls_ca or True) if node.tls_verify else False
+        self.prefixes = {"qido": node.qido_prefix, "wado": node.wado_prefix, "stow": node.stow_prefix}
         self.timeout = node.timeout
 
-    def url(self, path: str, query: str = "") -> str:
-        return f"{self.base}/{path.lstrip('/')}" + (f"?{query}" if query else "")
+    def url(self, service: str, path: str, query: str = "") -> str:
+        """The URL of ``path`` of ``service`` ("qido", "wado", "stow"): base URL, the service's prefix, path."""
+        prefix = self.prefixes[service].strip("/")
+        return "/".join(p for p in (self.base, prefix, path.lstrip("/")) if p) + (f"?{query}" if query else "")
 
     def request(self, method: str, url: str, what: str, **kwargs):
         """One HTTP request; the response when its status is 2xx (or in ``ok``, a set of codes). Raises
@@ -225,7 +229,7 @@ def _qido_all(client: WebClient, level: str, path: str, keys: dict[str, str], pa
 
 def qido_page(client: WebClient, path: str, query: str) -> list[dict]:
     """One QIDO-RS request: the DICOM JSON answers (204 No Content: none)."""
-    url = client.url(path, query)
+    url = client.url("qido", path, query)
     response = client.request("GET", url, "QIDO-RS", headers={"Accept": DICOM_JSON})
     if response.status_code == 204 or not response.content.strip():
         return []

@@ -93,7 +93,7 @@ def _wado(client: WebClient, instance: dict | None) -> Check:
     path = (f"studies/{_value(instance, '0020000D')}/series/{_value(instance, '0020000E')}/instances/"
             f"{_value(instance, '00080018')}")
     try:
-        response = client.request("GET", client.url(path), "WADO-RS", headers={"Accept": ACCEPT}, stream=True)
+        response = client.request("GET", client.url("wado", path), "WADO-RS", headers={"Accept": ACCEPT}, stream=True)
         with response:
             size = sum(len(chunk) for chunk in response.iter_content(1 << 20))
     except DicomtuiError as exc:
@@ -106,7 +106,7 @@ def _wado(client: WebClient, instance: dict | None) -> Check:
 def _stow(client: WebClient) -> Check:
     """An empty STOW-RS request (the closing delimiter only): nothing is stored; 2xx, 400 or 409 say the server
     takes STOW-RS requests at this URL and lets us send."""
-    url = client.url("studies")
+    url = client.url("stow", "studies")
     boundary = "dicomtui-doctor"
     try:
         response = client.request("POST", url, "STOW-RS", data=f"--{boundary}--\r\n".encode(), ok={400, 409},

@@ -101,7 +101,7 @@ def _send_batch(client: WebClient, batch: list[dict[str, Any]]) -> dict:
     JSON response ({} when the server sent none)."""
     boundary = f"dicomtui-{os.urandom(12).hex()}"
     body = multipart_body([row["path"] for row in batch], boundary)
-    url = client.url("studies")
+    url = client.url("stow", "studies")
     headers = {"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
                "Accept": DICOM_JSON}
     for attempt in range(STOW_TRIES):

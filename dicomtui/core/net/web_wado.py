@@ -248,7 +248,7 @@ def _fetch(client: WebClient, path: str, storer: _Storer, cancel: threading.Even
     transfer broke: the reason in ``report.errors``)."""
     import requests
 
-    url = client.url(path)
+    url = client.url("wado", path)
     try:
         response = client.request("GET", url, "WADO-RS", headers={"Accept": ACCEPT}, stream=True)
     except HttpStatusError as exc:  # a server that will not send "as stored" (406): its default syntax, then
