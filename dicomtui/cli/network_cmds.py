@@ -25,14 +25,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     nsub = p.add_subparsers(dest="nodes_command", metavar="ACTION", required=True)
     q = nsub.add_parser("ls", help="list the presets and our own AE")
     q.add_argument("--json", action="store_true")
-    q = nsub.add_parser("add", help="add or replace a preset: NAME AE@HOST:PORT")
+    q = nsub.add_parser("add", help="add or replace a preset: NAME [AE@HOST:PORT] [--url DICOMWEB-URL]")
     q.add_argument("name")
-    q.add_argument("address", metavar="AE@HOST:PORT")
+    q.add_argument("address", metavar="AE@HOST:PORT", nargs="?", default="", help="DIMSE (leave out: DICOMweb only)")
+    q.add_argument("--url", default="", help="DICOMweb base URL (QIDO-RS/WADO-RS/STOW-RS), e.g. "
+                                            "http://host:8042/dicom-web")
+    q.add_argument("--user", default="", help="DICOMweb HTTP basic user (with --password-file)")
+    q.add_argument("--password-file", default="", help="file holding the password (its path is stored)")
+    q.add_argument("--token-file", default="", help="file holding a bearer token (its path is stored)")
+    q.add_argument("--token-env", default="", help="environment variable holding a bearer token (its name is "
+                                                  "stored)")
+    for service in ("qido", "wado", "stow"):
+        q.add_argument(f"--{service}-prefix", default="", help=f"path between the URL and the {service.upper()}-RS "
+                                                               f"resources, when the server's services differ")
+    q.add_argument("--header", action="append", default=[], metavar="NAME:VALUE",
+                   help="extra HTTP header for every DICOMweb request (stored in clear: no secrets)")
     q.add_argument("--retrieve", choices=RETRIEVE_METHODS, default="move")
     q.add_argument("--charset", default="ISO_IR 192", help="SpecificCharacterSet for queries")
     q.add_argument("--timeout", type=float, default=30.0)
     q.add_argument("--tls", action="store_true", help="DICOM over TLS")
-    q.add_argument("--tls-ca", default="", help="CA file that signed the peer's certificate")
+    q.add_argument("--tls-ca", default="", help="CA file that signed the peer's certificate (DIMSE TLS, HTTPS)")
     q.add_argument("--tls-cert", default="", help="our client certificate (PEM)")
     q.add_argument("--tls-key", default="", help="the key of our client certificate (PEM)")
     q.add_argument("--tls-no-verify", action="store_true", help="encrypt without checking the peer (testing)")
@@ -49,17 +61,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--sync", choices=SYNC_MODES, help=SYNC_HELP)
     p.set_defaults(handler=cmd_nodes)
 
-    p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT)")
+    p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT); QIDO-RS one study (DICOMweb)")
     p.add_argument("node")
+    _via(p)
     p.set_defaults(handler=cmd_echo)
 
-    p = sub.add_parser("send", help="C-STORE patients (PatientID), studies, series or instances to a node")
+    p = sub.add_parser("send", help="C-STORE (STOW-RS to a DICOMweb node) patients (PatientID), studies, "
+                                    "series or instances")
     p.add_argument("uids", nargs="+", metavar="UID")
     p.add_argument("--to", required=True, metavar="NODE")
     p.add_argument("--json", action="store_true")
+    _via(p)
     p.set_defaults(handler=cmd_send)
 
-    p = sub.add_parser("query", help="C-FIND a node (Study Root) at study, series or image level")
+    p = sub.add_parser("query", help="C-FIND (Study Root) or QIDO-RS a node at study, series or image level")
     p.add_argument("node")
     # net.query.QueryLevel's values, spelled out: importing net.query here would load ssl for every command
     p.add_argument("--level", choices=["study", "series", "image"], default="study")
@@ -72,17 +87,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study", default="", help="StudyInstanceUID (series and image levels)")
     p.add_argument("--series", default="", help="SeriesInstanceUID (image level)")
     p.add_argument("--json", action="store_true")
+    _via(p)
     p.set_defaults(handler=cmd_query)
 
-    p = sub.add_parser("retrieve", help="C-MOVE (to our listener) or C-GET studies/series from a node")
+    p = sub.add_parser("retrieve", help="C-MOVE (to our listener), C-GET or WADO-RS studies/series from a "
+                                        "node into the database")
     p.add_argument("node")
     p.add_argument("uids", nargs="+", metavar="UID", help="study or series UIDs at the node")
     p.add_argument("--method", choices=RETRIEVE_METHODS, help="default: the node preset's (move)")
     p.add_argument("--json", action="store_true")
+    _via(p)
     p.set_defaults(handler=cmd_retrieve)
 
-    p = sub.add_parser("doctor", help="check a node step by step: network, echo, query, a move back to us")
+    p = sub.add_parser("doctor", help="check a node step by step: network, echo, query, a move back to us "
+                                      "(DICOMweb: network, TLS, QIDO-RS, WADO-RS, STOW-RS)")
     p.add_argument("node")
+    _via(p)
     p.set_defaults(handler=cmd_doctor)
 
     p = sub.add_parser("listen", help="receive C-STORE into the database until SIGTERM/SIGINT",
@@ -98,6 +118,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync", choices=SYNC_MODES, help=SYNC_HELP + "; default: from `nodes local`, file")
     p.add_argument("-v", "--verbose", action="store_true", help="also log pynetdicom's messages (quiet otherwise)")
     p.set_defaults(handler=cmd_listen)
+
+
+def _via(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--via", choices=["dimse", "web"], help="for a node that speaks both: DIMSE (default) or "
+                                                          "DICOMweb; a DICOMweb-only node always uses DICOMweb")
+
+
+def _uses_web(node, args: argparse.Namespace) -> bool:
+    """Whether the command talks DICOMweb to ``node``: its only protocol, or ``--via web``. Raises NodeError when
+    --via asks for a protocol the node does not speak."""
+    from ..core.errors import NodeError
+
+    via = getattr(args, "via", None)
+    if via == "web" and not node.web:
+        raise NodeError(f"node {node.name} has no DICOMweb URL (dicomtui nodes add {node.name} ... --url URL)")
+    if via == "dimse" and not node.dimse:
+        raise NodeError(f"node {node.name} has no DIMSE address AE@HOST:PORT, only a DICOMweb URL")
+    return node.web and (via == "web" or not node.dimse)
 
 
 def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
@@ -116,17 +154,23 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
         print(f"local  {local.ae_title} on {local.bind}:{local.port}"
               + (f", accepts only {', '.join(local.allow)}" if local.allow else "") + f", sync {local.sync}")
         for node in nodes.remotes.values():
-            print(f"{node.name}\t{node.address}\tretrieve={node.retrieve}\tcharset={node.charset}")
+            dimse = f"{node.address}\tretrieve={node.retrieve}\tcharset={node.charset}" if node.dimse else "-"
+            print(f"{node.name}\t{dimse}" + (f"\tdicomweb={node.url}" if node.web else ""))
         return EXIT_OK
     if args.nodes_command == "add":
         parsed = nodes.resolve(args.address) if "@" in args.address else None
-        if parsed is None:
-            err("the address must be written AE@HOST:PORT")
+        if parsed is None and (args.address or not args.url):
+            err("the address must be written AE@HOST:PORT (or give a DICOMweb --url)")
             return EXIT_FATAL
-        node = RemoteNode(args.name, parsed.ae_title, parsed.host, parsed.port, retrieve=args.retrieve,
-                          charset=args.charset, timeout=args.timeout,
-                          tls=args.tls or bool(args.tls_ca or args.tls_cert), tls_ca=args.tls_ca,
-                          tls_cert=args.tls_cert, tls_key=args.tls_key, tls_verify=not args.tls_no_verify)
+        dimse_tls = bool(parsed) and (args.tls or bool(args.tls_ca or args.tls_cert))
+        node = RemoteNode(args.name, parsed.ae_title if parsed else "", parsed.host if parsed else "",
+                          parsed.port if parsed else 0, retrieve=args.retrieve, charset=args.charset,
+                          timeout=args.timeout, tls=dimse_tls, tls_ca=args.tls_ca, tls_cert=args.tls_cert,
+                          tls_key=args.tls_key, tls_verify=not args.tls_no_verify, url=args.url.rstrip("/"),
+                          user=args.user, password_file=_absolute(args.password_file),
+                          token_file=_absolute(args.token_file), token_env=args.token_env,
+                          qido_prefix=args.qido_prefix, wado_prefix=args.wado_prefix, stow_prefix=args.stow_prefix,
+                          headers=dict(_header(h) for h in args.header))
         validate(node)
         nodes.remotes[args.name] = node
     elif args.nodes_command == "rm":
@@ -143,13 +187,35 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
+def _header(text: str) -> tuple[str, str]:
+    """``NAME:VALUE`` (or ``NAME=VALUE``) → (name, value). Raises NodeError for neither."""
+    from ..core.errors import NodeError
+
+    for sep in (":", "="):
+        name, found, value = text.partition(sep)
+        if found and name.strip():
+            return name.strip(), value.strip()
+    raise NodeError(f"--header {text!r}: write it NAME:VALUE")
+
+
+def _absolute(path: str) -> str:
+    """A secret file's path as stored in the preset: absolute, so that it holds from any working folder."""
+    return str(Path(path).expanduser().absolute()) if path else ""
+
+
 def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
     """C-ECHO: the result sentence on stdout (success) or stderr (exit 2)."""
     from ..core.net.echo import echo
     from ..core.net.nodes import load_nodes
 
     nodes = load_nodes()
-    result = echo(nodes.resolve(args.node), nodes.local)
+    node = nodes.resolve(args.node)
+    if _uses_web(node, args):
+        from ..core.net.web import web_echo
+
+        result = web_echo(node)
+    else:
+        result = echo(node, nodes.local)
     if not result.ok:
         err(result.summary())
         return EXIT_FATAL
@@ -168,8 +234,14 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
         rows = _instances_of(db, args.uids)
         if rows is None:
             return EXIT_FATAL
-    report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
-                           f"Sending {len(rows)} instances to {node.address}")
+    if _uses_web(node, args):
+        from ..core.net.web_stow import stow
+
+        report = with_progress(lambda progress: stow(node, rows, progress),
+                               f"Sending {len(rows)} instances to {node.url} (STOW-RS)")
+    else:
+        report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
+                               f"Sending {len(rows)} instances to {node.address}")
     counts = report.counts
     if args.json:
         print(json.dumps({"node": report.node, "counts": counts, "error": report.error, "notes": report.notes,
@@ -194,7 +266,13 @@ def cmd_query(args: argparse.Namespace, db_path: Path) -> int:
     filters = QueryFilters(name=args.name, patient_id=args.patient_id, date=args.date, modality=args.modality,
                            accession=args.accession, description=args.description, study_uid=args.study,
                            series_uid=args.series)
-    results = query(nodes.resolve(args.node), args.level, filters, nodes.local)
+    node = nodes.resolve(args.node)
+    if _uses_web(node, args):
+        from ..core.net.web import qido
+
+        results = qido(node, args.level, filters)
+    else:
+        results = query(node, args.level, filters, nodes.local)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -211,9 +289,17 @@ def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
 
     nodes = load_nodes()
     node = nodes.resolve(args.node)
+    web = _uses_web(node, args)
     with open_database(db_path) as db:
-        report = with_progress(lambda progress: retrieve(db, node, args.uids, args.method, nodes.local, progress),
-                               f"Retrieving from {node.address}")
+        if web:
+            from ..core.net.web_wado import web_retrieve
+
+            report = with_progress(lambda progress: web_retrieve(db, node, args.uids, progress,
+                                                                 sync=nodes.local.sync),
+                                   f"Retrieving from {node.url} (WADO-RS)")
+        else:
+            report = with_progress(lambda progress: retrieve(db, node, args.uids, args.method, nodes.local,
+                                                             progress), f"Retrieving from {node.address}")
     if args.json:
         print(json.dumps(report.__dict__, indent=2))
     else:
@@ -235,8 +321,15 @@ def cmd_doctor(args: argparse.Namespace, db_path: Path) -> int:
     from ..core.net.nodes import load_nodes
 
     nodes = load_nodes()
+    node = nodes.resolve(args.node)
+    if _uses_web(node, args):
+        from ..core.net.web_doctor import web_doctor
+
+        web_report = web_doctor(node)
+        print(web_report.summary())
+        return EXIT_OK if web_report.ok else EXIT_FATAL
     with open_database(db_path) as db:
-        report = doctor(db, nodes.resolve(args.node), nodes.local)
+        report = doctor(db, node, nodes.local)
     print(report.summary())
     return EXIT_OK if report.ok else EXIT_FATAL
 

@@ -6,7 +6,6 @@ import json
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from dicomtui.core.net.send import send
 from dicomtui.core.net.wire import EXPLICIT_LE
 from dicomtui.core.synth import SeriesSpec, series_datasets
 from tests.conftest import require_program
+from tests.interop.orthanc_ready import wait_orthanc
 from tests.interop.test_dimse import free_port
 
 pytestmark = pytest.mark.interop
@@ -60,16 +60,7 @@ def orthanc(tmp_path: Path):
     log = open(tmp_path / "orthanc.log", "w")  # noqa: SIM115 - Orthanc writes it until the finaliser closes it
     proc = subprocess.Popen([program, str(tmp_path / "orthanc.json")], stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{http_port}/system", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("Orthanc did not start: "
-                                       + (tmp_path / "orthanc.log").read_text()[-2000:]) from None
-                time.sleep(0.1)
+        wait_orthanc(proc, http_port, tmp_path / "orthanc.log")
         node = RemoteNode("orthanc", "ORTHANC", "127.0.0.1", dicom_port, charset="ISO_IR 192", timeout=20)
         files = _orthanc_files(tmp_path / "seed")
         rows = [{"SOPInstanceUID": str(i), "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2", "path": str(p),

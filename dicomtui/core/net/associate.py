@@ -62,7 +62,10 @@ def _no_context(node: RemoteNode, abstract_syntax: str) -> ServiceNotOffered:
 # ---- probes ----------------------------------------------------------------------------------------------------
 
 def resolve(node: RemoteNode) -> None:
-    """Raise NetworkError when the node's host name does not resolve."""
+    """Raise NetworkError when the node's host name does not resolve, or it has none (a DICOMweb-only node)."""
+    if not node.dimse:
+        raise NetworkError(f"node {node.name} speaks DICOMweb only ({node.url}): it has no DIMSE address "
+                           f"AE@HOST:PORT for this DIMSE operation")
     try:
         socket.getaddrinfo(node.host, node.port)
     except OSError as exc:
