@@ -32,8 +32,9 @@ screenshots: $(STAMP)
 	$(BIN)/python screenshots/make_screenshots.py
 
 # Every benchmark in turn (a missing one, e.g. not merged yet, is listed as MISSING), then one table of the
-# issue-15 targets gathered from their `TARGET |` lines (also in bench/out/targets.txt).
-BENCHES = bench/import_bench.py bench/load_bench.py bench/store_bench.py bench/move_bench.py bench/tui_bench.py bench/export_bench.py
+# targets (issues 15, 16, 18) gathered from their `TARGET |` lines (also in bench/out/targets.txt).
+BENCHES = bench/import_bench.py bench/load_bench.py bench/store_bench.py bench/move_bench.py bench/tui_bench.py \
+          bench/export_bench.py bench/edit_bench.py bench/dicomweb_bench.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/summary.py $(BENCHES)
