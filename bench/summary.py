@@ -84,7 +84,7 @@ def main() -> int:
             rows.append((Path(script).name, "(the benchmark)", f"exit {code}", "exit 0", "FAILED"))
             failed = True
     verdicts = [r[4] for r in rows]
-    text = ("\n== issue 15 targets: "
+    text = ("\n== targets (issues 15, 16, 18): "
             f"{verdicts.count('MET')} MET, {verdicts.count('NOT MET')} NOT MET, "
             f"{len(verdicts) - verdicts.count('MET') - verdicts.count('NOT MET')} other\n{table(rows)}\n")
     print(text)

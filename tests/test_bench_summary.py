@@ -43,7 +43,7 @@ def test_a_missing_or_failing_bench_is_a_row_and_a_non_zero_exit(tmp_path, monke
     monkeypatch.setattr(sys, "argv", ["summary.py", "--from", str(log), "--", "no_such_bench.py", str(failing)])
     assert summary.main() == 1
     out = capsys.readouterr().out
-    table = out[out.index("== issue 15 targets"):]
+    table = out[out.index("== targets (issues 15, 16, 18)"):]
     assert "link import" in table and "45,000 files/s" in table
     assert "no_such_bench.py" in table and "MISSING" in table
     assert "failing_bench.py" in table and "exit 3" in table and "FAILED" in table
