@@ -1,10 +1,12 @@
-"""Network: node presets (add, edit, remove, echo, doctor), a C-FIND form with results, retrieve of the marked
-results, and the listener panel. Every DIMSE exchange runs in a thread worker; Escape cancels a running one.
-The node form is in node_form.py, the send dialog in send.py."""
+"""Network: node presets (add, edit, remove, echo, doctor), a query form with results, retrieve of the marked
+results, and the listener panel. A DIMSE node is asked with C-ECHO / C-FIND / C-MOVE or C-GET, a DICOMweb node
+(PS3.18) with QIDO-RS / WADO-RS (``w`` switches a node that speaks both). Every exchange runs in a thread worker;
+Escape cancels a running one. The node form is in node_form.py, the send dialog in send.py."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -21,7 +23,7 @@ from ...core.levels import Level, column, format_value, series_label
 from ...core.net.nodes import Nodes, RemoteNode, load_nodes, save_nodes
 from ...core.paths import nodes_file
 from ...core.plural import counted
-from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
+from ..messages import Coalescing, DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
@@ -83,7 +85,27 @@ def retrieve_text(report: RetrieveReport) -> str:
     head = "Cancelled" if report.cancelled else "Done"
     counts = (f"{head}: {report.completed} retrieved, {report.already_here} already here, {report.failed} failed,"
               f" {report.warning} warnings (of {report.requested})")
+    received = getattr(report, "bytes_received", None)  # WADO-RS counts the bytes too
+    if received is not None:
+        counts += f", {received / 1e6:.1f} MB"
     return "\n".join([counts, *report.problems()])
+
+
+def protocol_words(web: bool) -> dict[str, str]:
+    """What the screen calls each exchange with a node: DIMSE services or their DICOMweb counterparts."""
+    if web:
+        return {"echo": "QIDO-RS (one study)", "query": "QIDO-RS", "retrieve": "WADO-RS",
+                "doctor": "network, TLS, QIDO-RS, WADO-RS, STOW-RS"}
+    return {"echo": "C-ECHO", "query": "C-FIND", "retrieve": "", "doctor": "network, echo, query, a C-MOVE back to us"}
+
+
+@dataclass
+class WebProgress(Coalescing):
+    """WADO-RS progress: ``done`` of ``total`` instances and the bytes received so far."""
+
+    done: int
+    total: int
+    received: int
 
 
 class NetworkScreen(ShowsWorkerErrors, Screen):
@@ -96,6 +118,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         Binding("f", "query", "Query", id="query", tooltip="C-FIND with the form (Enter in a field does too)"),
         Binding("r", "retrieve", "Retrieve", id="retrieve", tooltip="Retrieve the marked (or highlighted) results"),
         Binding("l", "listener", "Listener", id="listener", tooltip="Start or stop our C-STORE listener"),
+        Binding("w", "via", "DIMSE/web", id="network_via",
+                tooltip="For a node that speaks both: ask it over DICOMweb instead of DIMSE, or back"),
         Binding("escape", "cancel_or_back", "Cancel / back", id="network_back"),
         # as in the browser: Tab goes table to table (one-letter keys stay commands), the query form only via /
         # (then Tab goes field to field); priority, so the focus moves before the next keys are forwarded
@@ -112,6 +136,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.level = "study"
         self.cancel = threading.Event()
         self._nodes_stamp: tuple[int, int] | None = None  # the nodes file as last read
+        self.prefer_web = False  # a node with both a DIMSE address and a URL: asked over DICOMweb (w)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -120,7 +145,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
                 yield Label("Nodes", classes="pane-title")
                 yield DataTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="query-pane", classes="pane"):
-                yield Label("Query (C-FIND, study root)", classes="pane-title")
+                yield Label("Query (C-FIND, study root)", classes="pane-title", id="query-title")
                 with Horizontal(classes="query-row"):
                     for field_id, label, _, example in QUERY_FIELDS[:3]:
                         yield field(label, Input(placeholder=example, id=field_id, classes="query-field"))
@@ -179,17 +204,36 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         table = self.query_one("#nodes-table", DataTable)
         table.clear()
         for name, node in sorted(self.nodes.remotes.items()):
-            table.add_row(name, node.address, node.retrieve, key=name)
+            table.add_row(name, node.address, "wado" if self.uses_web(node) else node.retrieve, key=name)
         if select in self.nodes.remotes:
             table.move_cursor(row=table.get_row_index(select))
 
     def current_node(self) -> RemoteNode | None:
         table = self.query_one("#nodes-table", DataTable)
         if not table.row_count:
-            self.say("No node yet: press a to add one (AE title, host, port).")
+            self.say("No node yet: press a to add one (AE title, host, port, or a DICOMweb URL).")
             return None
         name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return self.nodes.remotes.get(name)
+
+    def uses_web(self, node: RemoteNode) -> bool:
+        """Whether the screen asks ``node`` over DICOMweb: its only protocol, or both and ``w`` chose DICOMweb."""
+        return node.web and (self.prefer_web or not node.dimse)
+
+    @on(DataTable.RowHighlighted, "#nodes-table")
+    def _node_highlighted(self) -> None:
+        node = self.current_node()
+        web = node is not None and self.uses_web(node)
+        self.query_one("#query-title", Label).update("Query (QIDO-RS)" if web else "Query (C-FIND, study root)")
+
+    def action_via(self) -> None:
+        self.prefer_web = not self.prefer_web
+        table = self.query_one("#nodes-table", DataTable)
+        self.reload_nodes(select=table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+                          if table.row_count else None)
+        self._node_highlighted()
+        self.say("Nodes that speak both are asked over " + ("DICOMweb (QIDO-RS, WADO-RS)" if self.prefer_web
+                                                             else "DIMSE (C-FIND, C-MOVE/C-GET)") + "; w switches")
 
     def action_add_node(self) -> None:
         self.app.push_screen(NodeForm(None, set(self.nodes.remotes)), self._node_saved)
@@ -242,11 +286,17 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def action_echo(self) -> None:
         node = None if self.busy() else self.current_node()
         if node is not None:
-            self.say(f"C-ECHO {node.address} …")
-            self._echo(node)
+            web = self.uses_web(node)
+            self.say(f"{protocol_words(web)['echo']} {node.url if web else node.address} …")
+            self._echo(node, web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _echo(self, node: RemoteNode) -> None:
+    def _echo(self, node: RemoteNode, web: bool) -> None:
+        if web:
+            from ...core.net.web import web_echo
+
+            self.post_message(Echoed(web_echo(node)))  # type: ignore[arg-type]  # ok + summary(), as EchoResult
+            return
         from ...core.net.echo import echo
 
         self.post_message(Echoed(echo(node, self.nodes.local)))
@@ -258,11 +308,17 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def action_doctor(self) -> None:
         node = None if self.busy() else self.current_node()
         if node is not None:
-            self.say(f"Checking {node.address} (network, echo, query, a C-MOVE back to us) …")
-            self._doctor(node)
+            web = self.uses_web(node)
+            self.say(f"Checking {node.url if web else node.address} ({protocol_words(web)['doctor']}) …")
+            self._doctor(node, web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _doctor(self, node: RemoteNode) -> None:
+    def _doctor(self, node: RemoteNode, web: bool) -> None:
+        if web:
+            from ...core.net.web_doctor import web_doctor
+
+            self.post_message(DoctorChecked(web_doctor(node)))
+            return
         from ...core.net.doctor import doctor
 
         with DicomDatabase.open(self.app.db_path) as db:
@@ -286,16 +342,18 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         if node is None:
             return
         level = self.query_one("#q-level", Select).value
-        self.say(f"C-FIND {level} level at {node.address} …")
-        self._query(node, level, self.filters())
+        web = self.uses_web(node)
+        self.say(f"{protocol_words(web)['query']} {level} level at {node.url if web else node.address} …")
+        self._query(node, level, self.filters(), web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _query(self, node: RemoteNode, level: str, filters: QueryFilters) -> None:
+    def _query(self, node: RemoteNode, level: str, filters: QueryFilters, web: bool) -> None:
         from ...core.net.query import query
+        from ...core.net.web import qido
 
         try:
-            answers = query(node, level, filters, self.nodes.local)
-        except NetworkError as exc:
+            answers = qido(node, level, filters) if web else query(node, level, filters, self.nodes.local)
+        except (NetworkError, NodeError) as exc:  # NodeError: a secret file or variable missing
             self.post_message(Stopped(f"✗ {exc}"))
             return
         self.post_message(QueryAnswered(level, answers))
@@ -325,8 +383,10 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             return
         from ...core.net.query import QueryFilters
 
-        self.say(f"C-FIND the series of {row.get('PatientName', '')} {row.get('StudyDate', '')} …")
-        self._query(node, "series", QueryFilters(study_uid=str(row["uid"])))
+        web = self.uses_web(node)
+        self.say(f"{protocol_words(web)['query']} the series of {row.get('PatientName', '')} "
+                 f"{row.get('StudyDate', '')} …")
+        self._query(node, "series", QueryFilters(study_uid=str(row["uid"])), web)
 
     def action_retrieve(self) -> None:
         if self.busy():
@@ -338,24 +398,32 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             self.say("Query first, then mark results (space) to retrieve.")
             return
         self.cancel.clear()
-        self.say(f"{node.retrieve.upper()} of {len(uids)} {self.level} from {node.address} …  Escape cancels")
-        self._retrieve(node, uids)
+        web = self.uses_web(node)
+        method = protocol_words(web)["retrieve"] or f"C-{node.retrieve.upper()}"
+        self.say(f"{method} of {counted(len(uids), self.level)} from {node.url if web else node.address} …  "
+                 f"Escape cancels")
+        self._retrieve(node, uids, web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _retrieve(self, node: RemoteNode, uids: list[str]) -> None:
+    def _retrieve(self, node: RemoteNode, uids: list[str], web: bool) -> None:
         from ...core.net.retrieve import retrieve
+        from ...core.net.web_wado import WebRetrieveReport, web_retrieve
 
         worker = get_current_worker()
+        web_report = WebRetrieveReport(node.url, "wado")  # read here for its bytes while it runs
 
         def progress(done: int, total: int) -> None:
             if worker.is_cancelled:  # the screen closed: the retrieve stops at the next response
                 self.cancel.set()
-            self.post_message(Progress(done, total))
+            self.post_message(WebProgress(done, total, web_report.bytes_received) if web else Progress(done, total))
 
         try:
             with DicomDatabase.open(self.app.db_path) as db:
-                report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
-        except NetworkError as exc:
+                if web:
+                    report = web_retrieve(db, node, uids, progress, self.cancel, self.nodes.local.sync, web_report)
+                else:
+                    report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
+        except (NetworkError, NodeError) as exc:
             self.post_message(Stopped(f"✗ {exc}"))
             return
         self.post_message(Retrieved(report))
@@ -365,10 +433,14 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.say(retrieve_text(message.report))
 
     @on(Progress)
-    def _progress(self, message: Progress) -> None:
+    @on(WebProgress)
+    def _progress(self, message: Progress | WebProgress) -> None:
         bar = self.query_one("#net-progress", ProgressBar)
         bar.display = True
         bar.update(total=max(message.total, 1), progress=message.done)
+        if isinstance(message, WebProgress):
+            self.say(f"WADO-RS: {message.done} of {counted(message.total, 'instance')}, "
+                     f"{message.received / 1e6:.1f} MB received …  Escape cancels (what arrived is kept)")
 
     def in_form(self) -> bool:
         """True when the focus is in the query form (a field, the level, the level's open list)."""
