@@ -87,8 +87,13 @@ def retrieve_text(report: RetrieveReport) -> str:
               f" {report.warning} warnings (of {report.requested})")
     received = getattr(report, "bytes_received", None)  # WADO-RS counts the bytes too
     if received is not None:
-        counts += f", {received / 1e6:.1f} MB"
+        counts += f", {size_text(received)}"
     return "\n".join([counts, *report.problems()])
+
+
+def size_text(n: int) -> str:
+    """Bytes received, in decimal units as the listener's table shows them: ``812 kB``, ``53.1 MB``."""
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
 
 
 def protocol_words(web: bool) -> dict[str, str]:
@@ -440,7 +445,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         bar.update(total=max(message.total, 1), progress=message.done)
         if isinstance(message, WebProgress):
             self.say(f"WADO-RS: {message.done} of {counted(message.total, 'instance')}, "
-                     f"{message.received / 1e6:.1f} MB received …  Escape cancels (what arrived is kept)")
+                     f"{size_text(message.received)} received …  Escape cancels (what arrived is kept)")
 
     def in_form(self) -> bool:
         """True when the focus is in the query form (a field, the level, the level's open list)."""
