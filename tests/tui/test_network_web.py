@@ -184,3 +184,19 @@ async def test_dicomweb_errors_are_sentences(tmp_path: Path) -> None:
             await pilot.press("D")
             await settle(app, pilot)
             assert "✓ network" in message(screen) and "✗ qido" in message(screen)
+
+
+async def test_send_the_selection_to_a_dicomweb_node_over_stow(db_path: Path, tmp_path: Path) -> None:
+    """The send dialog (browser, s) sends to a DICOMweb-only node with STOW-RS: the same counts as C-STORE."""
+    from dicomtui.core.net.web import qido
+    from dicomtui.tui.screens.send import SendScreen
+
+    with orthanc_dicomweb(tmp_path / "orthanc") as node:
+        app = app_with_nodes(db_path, tmp_path, Nodes(remotes={"web": replace(node, name="web")}))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("tab", "tab", "s")  # the 8-slice series
+            assert isinstance(app.screen, SendScreen)
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert "8 sent, 0 with warnings, 0 failed" in text(app.screen.query_one("#send-summary", Static))
+        assert len(qido(node, "image")) == 8
