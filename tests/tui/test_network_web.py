@@ -200,3 +200,25 @@ async def test_send_the_selection_to_a_dicomweb_node_over_stow(db_path: Path, tm
             await settle(app, pilot)
             assert "8 sent, 0 with warnings, 0 failed" in text(app.screen.query_one("#send-summary", Static))
         assert len(qido(node, "image")) == 8
+
+
+async def test_the_bytes_of_a_running_wado_retrieve_are_shown_between_instances(tmp_path: Path) -> None:
+    """While a WADO-RS retrieve runs, the screen reads its report's byte count twice a second: a large instance
+    still arriving shows its bytes before it is stored; nothing is said once none runs."""
+    from dicomtui.core.net.web_wado import WebRetrieveReport
+
+    app = app_with_nodes(tmp_path / "db", tmp_path, Nodes())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        screen = app.screen
+        assert isinstance(screen, NetworkScreen)
+        screen.web_report, screen.web_counts = WebRetrieveReport("u", "wado", bytes_received=3_456_789), (1, 4)
+        screen.show_web_bytes()
+        assert message(screen).startswith("WADO-RS: 1 of 4 instances, 3.5 MB received")
+        screen.web_report.bytes_received = 12_000
+        screen.show_web_bytes()
+        assert message(screen).startswith("WADO-RS: 1 of 4 instances, 12 kB received")
+        screen.web_report = None
+        screen.say("Done")
+        screen.show_web_bytes()
+        assert message(screen) == "Done"

@@ -6,7 +6,6 @@ Escape cancels a running one. The node form is in node_form.py, the send dialog 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -19,21 +18,29 @@ from textual.worker import get_current_worker
 
 from ...core.database import DicomDatabase
 from ...core.errors import NetworkError, NodeError
-from ...core.levels import Level, column, format_value, series_label
 from ...core.net.nodes import Nodes, RemoteNode, load_nodes, save_nodes
 from ...core.paths import nodes_file
 from ...core.plural import counted
-from ..messages import Coalescing, DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
+from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
 from .forms import field
+from .network_text import (
+    MARKS,
+    WebProgress,
+    doctor_text,
+    protocol_words,
+    result_cell,
+    result_row,
+    retrieve_text,
+    size_text,
+)
 from .node_form import NodeForm
 
 if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start does not need
-    from ...core.net.doctor import DoctorReport
     from ...core.net.query import QueryFilters
-    from ...core.net.retrieve import RetrieveReport
+    from ...core.net.web_wado import WebRetrieveReport
 
 # (field id, label, QueryFilters attribute, example)
 QUERY_FIELDS = [("q-name", "Patient name", "name", "Doe^J*"), ("q-id", "Patient ID", "patient_id", ""),
@@ -42,75 +49,6 @@ QUERY_FIELDS = [("q-name", "Patient name", "name", "Doe^J*"), ("q-id", "Patient 
 RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "StudyDate"),
                   ("Description", "Description"), ("Modality", "Modality"), ("Series", "NumberOfStudyRelatedSeries"),
                   ("Images", "Images")]
-
-
-_DATE = column(Level.STUDY, "StudyDate")
-
-
-def result_cell(key: str, value: object) -> str:
-    """A result cell's text, as the browser shows it: dates as YYYY-MM-DD, nothing for a missing value."""
-    if key == "StudyDate":
-        return format_value(_DATE, value)
-    return "" if value is None else str(value)
-
-
-def result_row(n: int, level: str, answer: dict[str, str]) -> dict[str, str | int]:
-    """One C-FIND answer in the result table's columns (study and series answers side by side)."""
-    row = {"id": n, **answer}
-    if level == "study":
-        row["Description"] = answer.get("StudyDescription", "")
-        row["Modality"] = answer.get("ModalitiesInStudy", "")
-        row["Images"] = answer.get("NumberOfStudyRelatedInstances", "")
-        row["uid"] = answer.get("StudyInstanceUID", "")
-    else:
-        row["Description"] = series_label(answer)
-        row["Images"] = answer.get("NumberOfSeriesRelatedInstances", "")
-        row["NumberOfStudyRelatedSeries"] = ""
-        row["uid"] = answer.get("SeriesInstanceUID", "")
-    return row
-
-
-MARKS = {True: "✓", False: "✗", None: "·"}  # a check passed, failed, was not tried
-
-
-def doctor_text(report: DoctorReport) -> str:
-    """The doctor's checks as the screen shows them: one line each, marked ✓ ✗ or · (the CLI's ``summary()``
-    writes ok / FAIL / -- in columns, under a heading)."""
-    return "\n".join(f"{MARKS[c.ok]} {c.name}: {c.detail}" for c in report.checks)
-
-
-def retrieve_text(report: RetrieveReport) -> str:
-    """The retrieve's outcome as the screen shows it: "Done:" or "Cancelled:" and the counts (the CLI's
-    ``summary()`` names the method and the node instead), then its problems, one a line."""
-    head = "Cancelled" if report.cancelled else "Done"
-    counts = (f"{head}: {report.completed} retrieved, {report.already_here} already here, {report.failed} failed,"
-              f" {report.warning} warnings (of {report.requested})")
-    received = getattr(report, "bytes_received", None)  # WADO-RS counts the bytes too
-    if received is not None:
-        counts += f", {size_text(received)}"
-    return "\n".join([counts, *report.problems()])
-
-
-def size_text(n: int) -> str:
-    """Bytes received, in decimal units as the listener's table shows them: ``812 kB``, ``53.1 MB``."""
-    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
-
-
-def protocol_words(web: bool) -> dict[str, str]:
-    """What the screen calls each exchange with a node: DIMSE services or their DICOMweb counterparts."""
-    if web:
-        return {"echo": "QIDO-RS (one study)", "query": "QIDO-RS", "retrieve": "WADO-RS",
-                "doctor": "network, TLS, QIDO-RS, WADO-RS, STOW-RS"}
-    return {"echo": "C-ECHO", "query": "C-FIND", "retrieve": "", "doctor": "network, echo, query, a C-MOVE back to us"}
-
-
-@dataclass
-class WebProgress(Coalescing):
-    """WADO-RS progress: ``done`` of ``total`` instances and the bytes received so far."""
-
-    done: int
-    total: int
-    received: int
 
 
 class NetworkScreen(ShowsWorkerErrors, Screen):
@@ -142,6 +80,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.cancel = threading.Event()
         self._nodes_stamp: tuple[int, int] | None = None  # the nodes file as last read
         self.prefer_web = False  # a node with both a DIMSE address and a URL: asked over DICOMweb (w)
+        self.web_report: WebRetrieveReport | None = None  # the running WADO-RS retrieve's, read for its bytes
+        self.web_counts = (0, 0)  # its instances done, of total
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -179,6 +119,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.refresh_listener()
         self.set_interval(0.5, self.refresh_listener)
         self.set_interval(1.0, self.notice_nodes)
+        self.set_interval(0.5, self.show_web_bytes)  # bytes also while one large instance arrives
         table.focus()
 
     # ---- nodes -----------------------------------------------------------------------------------------------
@@ -416,6 +357,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
 
         worker = get_current_worker()
         web_report = WebRetrieveReport(node.url, "wado")  # read here for its bytes while it runs
+        self.web_report, self.web_counts = (web_report if web else None), (0, 0)
 
         def progress(done: int, total: int) -> None:
             if worker.is_cancelled:  # the screen closed: the retrieve stops at the next response
@@ -429,8 +371,10 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
                 else:
                     report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
         except (NetworkError, NodeError) as exc:
+            self.web_report = None
             self.post_message(Stopped(f"✗ {exc}"))
             return
+        self.web_report = None  # before the outcome is said: the timer says nothing more
         self.post_message(Retrieved(report))
 
     @on(Retrieved)
@@ -444,8 +388,16 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         bar.display = True
         bar.update(total=max(message.total, 1), progress=message.done)
         if isinstance(message, WebProgress):
-            self.say(f"WADO-RS: {message.done} of {counted(message.total, 'instance')}, "
-                     f"{size_text(message.received)} received …  Escape cancels (what arrived is kept)")
+            self.web_counts = (message.done, message.total)
+            self.show_web_bytes()
+
+    def show_web_bytes(self) -> None:
+        """The running WADO-RS retrieve's instances and bytes received so far (nothing when none runs)."""
+        report = self.web_report
+        if report is not None:
+            done, total = self.web_counts
+            self.say(f"WADO-RS: {done} of {counted(total, 'instance')}, {size_text(report.bytes_received)} "
+                     f"received …  Escape cancels (what arrived is kept)")
 
     def in_form(self) -> bool:
         """True when the focus is in the query form (a field, the level, the level's open list)."""
