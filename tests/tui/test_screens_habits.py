@@ -104,12 +104,13 @@ async def test_every_field_of_the_node_form_has_a_label(app: DicomTuiApp) -> Non
         form = app.screen
         assert isinstance(form, NodeForm)
         fields = list(form.query(Input)) + list(form.query(Select)) + list(form.query(Switch))
-        assert len(fields) == 12
+        assert len(fields) == 18  # 12 DIMSE + 6 DICOMweb (URL, authentication, user, password/token file, variable)
         for widget in fields:
             labels = [str(label.render()) for label in widget.parent.query(Label)]
             assert labels and labels[0], widget.id
         assert {str(label.render()) for label in form.query(".field-label")} >= {
-            "Name", "AE title", "Host", "Port", "Retrieve with", "Timeout (s)", "TLS", "CA file"}
+            "Name", "AE title", "Host", "Port", "Retrieve with", "Timeout (s)", "DICOM TLS", "CA file (TLS, HTTPS)",
+            "DICOMweb URL", "Authentication", "User", "Password file", "Token file", "Token variable"}
 
 
 def test_keys_typed_right_after_tab_land_in_the_next_field_in_tmux(tmux: Tmux, db_path: Path) -> None:  # noqa: F811

@@ -200,13 +200,15 @@ def plan_web_retrieve(db, client: WebClient, uids: list[str]) -> RetrievePlan:
 
 
 def web_retrieve(db, node: RemoteNode, uids: list[str], progress: Callable[[int, int], None] | None = None,
-                 cancel: threading.Event | None = None, sync: str = "file") -> WebRetrieveReport:
+                 cancel: threading.Event | None = None, sync: str = "file",
+                 report: WebRetrieveReport | None = None) -> WebRetrieveReport:
     """WADO-RS the studies/series ``uids`` into ``db``: what the database lacks (see :func:`plan_web_retrieve`),
     each instance stored and indexed as it arrives. ``progress(done, total)`` counts instances (the total grows
     with ``done`` while unknown: a whole study asked for); ``cancel`` stops after the instance arriving (or at
     the next read chunk), keeping what arrived. Raises NetworkError when the peer cannot be asked at all (HTTP
-    status and what to check); a failure during the transfer is in ``report.errors``, what arrived is kept."""
-    report = WebRetrieveReport(node.url, "wado")
+    status and what to check); a failure during the transfer is in ``report.errors``, what arrived is kept.
+    ``report``: one made by the caller, to read ``bytes_received`` from ``progress`` while it runs."""
+    report = report or WebRetrieveReport(node.url, "wado")
     with WebClient(node) as client:
         plan = plan_web_retrieve(db, client, uids)
         report.requested, report.already_here = plan.requested, plan.already_here

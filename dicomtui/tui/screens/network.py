@@ -1,6 +1,7 @@
-"""Network: node presets (add, edit, remove, echo, doctor), a C-FIND form with results, retrieve of the marked
-results, and the listener panel. Every DIMSE exchange runs in a thread worker; Escape cancels a running one.
-The node form is in node_form.py, the send dialog in send.py."""
+"""Network: node presets (add, edit, remove, echo, doctor), a query form with results, retrieve of the marked
+results, and the listener panel. A DIMSE node is asked with C-ECHO / C-FIND / C-MOVE or C-GET, a DICOMweb node
+(PS3.18) with QIDO-RS / WADO-RS (``w`` switches a node that speaks both). Every exchange runs in a thread worker;
+Escape cancels a running one. The node form is in node_form.py, the send dialog in send.py."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from textual.worker import get_current_worker
 
 from ...core.database import DicomDatabase
 from ...core.errors import NetworkError, NodeError
-from ...core.levels import Level, column, format_value, series_label
 from ...core.net.nodes import Nodes, RemoteNode, load_nodes, save_nodes
 from ...core.paths import nodes_file
 from ...core.plural import counted
@@ -26,12 +26,21 @@ from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
 from .confirm import ConfirmScreen, ShowsWorkerErrors
 from .forms import field
+from .network_text import (
+    MARKS,
+    WebProgress,
+    doctor_text,
+    protocol_words,
+    result_cell,
+    result_row,
+    retrieve_text,
+    size_text,
+)
 from .node_form import NodeForm
 
 if TYPE_CHECKING:  # the operations are imported when first used: ~14 ms a start does not need
-    from ...core.net.doctor import DoctorReport
     from ...core.net.query import QueryFilters
-    from ...core.net.retrieve import RetrieveReport
+    from ...core.net.web_wado import WebRetrieveReport
 
 # (field id, label, QueryFilters attribute, example)
 QUERY_FIELDS = [("q-name", "Patient name", "name", "Doe^J*"), ("q-id", "Patient ID", "patient_id", ""),
@@ -40,50 +49,6 @@ QUERY_FIELDS = [("q-name", "Patient name", "name", "Doe^J*"), ("q-id", "Patient 
 RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "StudyDate"),
                   ("Description", "Description"), ("Modality", "Modality"), ("Series", "NumberOfStudyRelatedSeries"),
                   ("Images", "Images")]
-
-
-_DATE = column(Level.STUDY, "StudyDate")
-
-
-def result_cell(key: str, value: object) -> str:
-    """A result cell's text, as the browser shows it: dates as YYYY-MM-DD, nothing for a missing value."""
-    if key == "StudyDate":
-        return format_value(_DATE, value)
-    return "" if value is None else str(value)
-
-
-def result_row(n: int, level: str, answer: dict[str, str]) -> dict[str, str | int]:
-    """One C-FIND answer in the result table's columns (study and series answers side by side)."""
-    row = {"id": n, **answer}
-    if level == "study":
-        row["Description"] = answer.get("StudyDescription", "")
-        row["Modality"] = answer.get("ModalitiesInStudy", "")
-        row["Images"] = answer.get("NumberOfStudyRelatedInstances", "")
-        row["uid"] = answer.get("StudyInstanceUID", "")
-    else:
-        row["Description"] = series_label(answer)
-        row["Images"] = answer.get("NumberOfSeriesRelatedInstances", "")
-        row["NumberOfStudyRelatedSeries"] = ""
-        row["uid"] = answer.get("SeriesInstanceUID", "")
-    return row
-
-
-MARKS = {True: "✓", False: "✗", None: "·"}  # a check passed, failed, was not tried
-
-
-def doctor_text(report: DoctorReport) -> str:
-    """The doctor's checks as the screen shows them: one line each, marked ✓ ✗ or · (the CLI's ``summary()``
-    writes ok / FAIL / -- in columns, under a heading)."""
-    return "\n".join(f"{MARKS[c.ok]} {c.name}: {c.detail}" for c in report.checks)
-
-
-def retrieve_text(report: RetrieveReport) -> str:
-    """The retrieve's outcome as the screen shows it: "Done:" or "Cancelled:" and the counts (the CLI's
-    ``summary()`` names the method and the node instead), then its problems, one a line."""
-    head = "Cancelled" if report.cancelled else "Done"
-    counts = (f"{head}: {report.completed} retrieved, {report.already_here} already here, {report.failed} failed,"
-              f" {report.warning} warnings (of {report.requested})")
-    return "\n".join([counts, *report.problems()])
 
 
 class NetworkScreen(ShowsWorkerErrors, Screen):
@@ -96,6 +61,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         Binding("f", "query", "Query", id="query", tooltip="C-FIND with the form (Enter in a field does too)"),
         Binding("r", "retrieve", "Retrieve", id="retrieve", tooltip="Retrieve the marked (or highlighted) results"),
         Binding("l", "listener", "Listener", id="listener", tooltip="Start or stop our C-STORE listener"),
+        Binding("w", "via", "DIMSE/web", id="network_via",
+                tooltip="For a node that speaks both: ask it over DICOMweb instead of DIMSE, or back"),
         Binding("escape", "cancel_or_back", "Cancel / back", id="network_back"),
         # as in the browser: Tab goes table to table (one-letter keys stay commands), the query form only via /
         # (then Tab goes field to field); priority, so the focus moves before the next keys are forwarded
@@ -112,6 +79,9 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.level = "study"
         self.cancel = threading.Event()
         self._nodes_stamp: tuple[int, int] | None = None  # the nodes file as last read
+        self.prefer_web = False  # a node with both a DIMSE address and a URL: asked over DICOMweb (w)
+        self.web_report: WebRetrieveReport | None = None  # the running WADO-RS retrieve's, read for its bytes
+        self.web_counts = (0, 0)  # its instances done, of total
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -120,7 +90,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
                 yield Label("Nodes", classes="pane-title")
                 yield DataTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="query-pane", classes="pane"):
-                yield Label("Query (C-FIND, study root)", classes="pane-title")
+                yield Label("Query (C-FIND, study root)", classes="pane-title", id="query-title")
                 with Horizontal(classes="query-row"):
                     for field_id, label, _, example in QUERY_FIELDS[:3]:
                         yield field(label, Input(placeholder=example, id=field_id, classes="query-field"))
@@ -149,6 +119,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.refresh_listener()
         self.set_interval(0.5, self.refresh_listener)
         self.set_interval(1.0, self.notice_nodes)
+        self.set_interval(0.5, self.show_web_bytes)  # bytes also while one large instance arrives
         table.focus()
 
     # ---- nodes -----------------------------------------------------------------------------------------------
@@ -179,17 +150,36 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         table = self.query_one("#nodes-table", DataTable)
         table.clear()
         for name, node in sorted(self.nodes.remotes.items()):
-            table.add_row(name, node.address, node.retrieve, key=name)
+            table.add_row(name, node.address, "wado" if self.uses_web(node) else node.retrieve, key=name)
         if select in self.nodes.remotes:
             table.move_cursor(row=table.get_row_index(select))
 
     def current_node(self) -> RemoteNode | None:
         table = self.query_one("#nodes-table", DataTable)
         if not table.row_count:
-            self.say("No node yet: press a to add one (AE title, host, port).")
+            self.say("No node yet: press a to add one (AE title, host, port, or a DICOMweb URL).")
             return None
         name = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         return self.nodes.remotes.get(name)
+
+    def uses_web(self, node: RemoteNode) -> bool:
+        """Whether the screen asks ``node`` over DICOMweb: its only protocol, or both and ``w`` chose DICOMweb."""
+        return node.web and (self.prefer_web or not node.dimse)
+
+    @on(DataTable.RowHighlighted, "#nodes-table")
+    def _node_highlighted(self) -> None:
+        node = self.current_node()
+        web = node is not None and self.uses_web(node)
+        self.query_one("#query-title", Label).update("Query (QIDO-RS)" if web else "Query (C-FIND, study root)")
+
+    def action_via(self) -> None:
+        self.prefer_web = not self.prefer_web
+        table = self.query_one("#nodes-table", DataTable)
+        self.reload_nodes(select=table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+                          if table.row_count else None)
+        self._node_highlighted()
+        self.say("Nodes that speak both are asked over " + ("DICOMweb (QIDO-RS, WADO-RS)" if self.prefer_web
+                                                             else "DIMSE (C-FIND, C-MOVE/C-GET)") + "; w switches")
 
     def action_add_node(self) -> None:
         self.app.push_screen(NodeForm(None, set(self.nodes.remotes)), self._node_saved)
@@ -242,11 +232,17 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def action_echo(self) -> None:
         node = None if self.busy() else self.current_node()
         if node is not None:
-            self.say(f"C-ECHO {node.address} …")
-            self._echo(node)
+            web = self.uses_web(node)
+            self.say(f"{protocol_words(web)['echo']} {node.url if web else node.address} …")
+            self._echo(node, web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _echo(self, node: RemoteNode) -> None:
+    def _echo(self, node: RemoteNode, web: bool) -> None:
+        if web:
+            from ...core.net.web import web_echo
+
+            self.post_message(Echoed(web_echo(node)))  # type: ignore[arg-type]  # ok + summary(), as EchoResult
+            return
         from ...core.net.echo import echo
 
         self.post_message(Echoed(echo(node, self.nodes.local)))
@@ -258,11 +254,17 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     def action_doctor(self) -> None:
         node = None if self.busy() else self.current_node()
         if node is not None:
-            self.say(f"Checking {node.address} (network, echo, query, a C-MOVE back to us) …")
-            self._doctor(node)
+            web = self.uses_web(node)
+            self.say(f"Checking {node.url if web else node.address} ({protocol_words(web)['doctor']}) …")
+            self._doctor(node, web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _doctor(self, node: RemoteNode) -> None:
+    def _doctor(self, node: RemoteNode, web: bool) -> None:
+        if web:
+            from ...core.net.web_doctor import web_doctor
+
+            self.post_message(DoctorChecked(web_doctor(node)))
+            return
         from ...core.net.doctor import doctor
 
         with DicomDatabase.open(self.app.db_path) as db:
@@ -286,16 +288,18 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         if node is None:
             return
         level = self.query_one("#q-level", Select).value
-        self.say(f"C-FIND {level} level at {node.address} …")
-        self._query(node, level, self.filters())
+        web = self.uses_web(node)
+        self.say(f"{protocol_words(web)['query']} {level} level at {node.url if web else node.address} …")
+        self._query(node, level, self.filters(), web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _query(self, node: RemoteNode, level: str, filters: QueryFilters) -> None:
+    def _query(self, node: RemoteNode, level: str, filters: QueryFilters, web: bool) -> None:
         from ...core.net.query import query
+        from ...core.net.web import qido
 
         try:
-            answers = query(node, level, filters, self.nodes.local)
-        except NetworkError as exc:
+            answers = qido(node, level, filters) if web else query(node, level, filters, self.nodes.local)
+        except (NetworkError, NodeError) as exc:  # NodeError: a secret file or variable missing
             self.post_message(Stopped(f"✗ {exc}"))
             return
         self.post_message(QueryAnswered(level, answers))
@@ -325,8 +329,10 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             return
         from ...core.net.query import QueryFilters
 
-        self.say(f"C-FIND the series of {row.get('PatientName', '')} {row.get('StudyDate', '')} …")
-        self._query(node, "series", QueryFilters(study_uid=str(row["uid"])))
+        web = self.uses_web(node)
+        self.say(f"{protocol_words(web)['query']} the series of {row.get('PatientName', '')} "
+                 f"{row.get('StudyDate', '')} …")
+        self._query(node, "series", QueryFilters(study_uid=str(row["uid"])), web)
 
     def action_retrieve(self) -> None:
         if self.busy():
@@ -338,26 +344,37 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             self.say("Query first, then mark results (space) to retrieve.")
             return
         self.cancel.clear()
-        self.say(f"{node.retrieve.upper()} of {len(uids)} {self.level} from {node.address} …  Escape cancels")
-        self._retrieve(node, uids)
+        web = self.uses_web(node)
+        method = protocol_words(web)["retrieve"] or f"C-{node.retrieve.upper()}"
+        self.say(f"{method} of {counted(len(uids), self.level)} from {node.url if web else node.address} …  "
+                 f"Escape cancels")
+        self._retrieve(node, uids, web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
-    def _retrieve(self, node: RemoteNode, uids: list[str]) -> None:
+    def _retrieve(self, node: RemoteNode, uids: list[str], web: bool) -> None:
         from ...core.net.retrieve import retrieve
+        from ...core.net.web_wado import WebRetrieveReport, web_retrieve
 
         worker = get_current_worker()
+        web_report = WebRetrieveReport(node.url, "wado")  # read here for its bytes while it runs
+        self.web_report, self.web_counts = (web_report if web else None), (0, 0)
 
         def progress(done: int, total: int) -> None:
             if worker.is_cancelled:  # the screen closed: the retrieve stops at the next response
                 self.cancel.set()
-            self.post_message(Progress(done, total))
+            self.post_message(WebProgress(done, total, web_report.bytes_received) if web else Progress(done, total))
 
         try:
             with DicomDatabase.open(self.app.db_path) as db:
-                report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
-        except NetworkError as exc:
+                if web:
+                    report = web_retrieve(db, node, uids, progress, self.cancel, self.nodes.local.sync, web_report)
+                else:
+                    report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
+        except (NetworkError, NodeError) as exc:
+            self.web_report = None
             self.post_message(Stopped(f"✗ {exc}"))
             return
+        self.web_report = None  # before the outcome is said: the timer says nothing more
         self.post_message(Retrieved(report))
 
     @on(Retrieved)
@@ -365,10 +382,22 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.say(retrieve_text(message.report))
 
     @on(Progress)
-    def _progress(self, message: Progress) -> None:
+    @on(WebProgress)
+    def _progress(self, message: Progress | WebProgress) -> None:
         bar = self.query_one("#net-progress", ProgressBar)
         bar.display = True
         bar.update(total=max(message.total, 1), progress=message.done)
+        if isinstance(message, WebProgress):
+            self.web_counts = (message.done, message.total)
+            self.show_web_bytes()
+
+    def show_web_bytes(self) -> None:
+        """The running WADO-RS retrieve's instances and bytes received so far (nothing when none runs)."""
+        report = self.web_report
+        if report is not None:
+            done, total = self.web_counts
+            self.say(f"WADO-RS: {done} of {counted(total, 'instance')}, {size_text(report.bytes_received)} "
+                     f"received …  Escape cancels (what arrived is kept)")
 
     def in_form(self) -> bool:
         """True when the focus is in the query form (a field, the level, the level's open list)."""

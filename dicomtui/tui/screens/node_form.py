@@ -1,9 +1,12 @@
-"""Add or edit a node preset: AE title, host, port, retrieve method, query character set, timeout, TLS; checked
-as the CLI's `nodes add` checks it before it is saved."""
+"""Add or edit a node preset: DIMSE (AE title, host, port, retrieve method, query character set, TLS) and/or
+DICOMweb (base URL, authentication: none, HTTP basic with a password file, or a bearer token from a file or an
+environment variable); timeout, CA file and verify apply to both. Checked as the CLI's `nodes add` checks it
+before it is saved. No secret is typed here or stored: only the path of the file, or the variable's name."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
@@ -14,6 +17,21 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ...core.net.nodes import RETRIEVE_METHODS, NodeError, RemoteNode, validate
 from .forms import FIELD_KEYS, field
+
+AUTH_KINDS = [("none", "none"), ("HTTP basic (user + password file)", "basic"),
+              ("bearer token (file or environment variable)", "bearer")]
+# the fields each authentication kind uses; the others are disabled and not saved
+AUTH_FIELDS = {"none": (), "basic": ("n-user", "n-password-file"), "bearer": ("n-token-file", "n-token-env")}
+
+
+def auth_kind(node: RemoteNode) -> str:
+    """How a preset authenticates its DICOMweb requests: "none", "basic" or "bearer"."""
+    return "bearer" if node.token_file or node.token_env else "basic" if node.user or node.password_file else "none"
+
+
+def absolute(path: str) -> str:
+    """A secret file's path as stored in the preset: absolute (as the CLI's ``nodes add`` stores it)."""
+    return str(Path(path).expanduser().absolute()) if path else ""
 
 
 class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
@@ -45,10 +63,20 @@ class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
                 yield field("Timeout (s)", Input(f"{n.timeout:g}", placeholder="30", id="n-timeout",
                                                  type="number"))
             with Horizontal(classes="row"):
-                yield field("TLS", Switch(n.tls, id="n-tls"))
+                yield field("DICOMweb URL", Input(n.url, placeholder="e.g. https://pacs/dicom-web", id="n-url"))
+                yield field("Authentication", Select(AUTH_KINDS, value=auth_kind(n), allow_blank=False,
+                                                     id="n-auth"))
+            with Horizontal(classes="row"):
+                yield field("User", Input(n.user, placeholder="basic", id="n-user"))
+                yield field("Password file", Input(n.password_file, placeholder="first line: password",
+                                                   id="n-password-file"))
+                yield field("Token file", Input(n.token_file, placeholder="first line: token", id="n-token-file"))
+                yield field("Token variable", Input(n.token_env, placeholder="e.g. PACS_TOKEN", id="n-token-env"))
+            with Horizontal(classes="row"):
+                yield field("DICOM TLS", Switch(n.tls, id="n-tls"))
                 yield field("Verify the peer's certificate", Switch(n.tls_verify, id="n-verify"))
             with Horizontal(classes="row"):
-                yield field("CA file", Input(n.tls_ca, placeholder="PEM", id="n-ca"))
+                yield field("CA file (TLS, HTTPS)", Input(n.tls_ca, placeholder="PEM", id="n-ca"))
                 yield field("Client certificate", Input(n.tls_cert, placeholder="PEM", id="n-cert"))
                 yield field("Client key", Input(n.tls_key, placeholder="PEM", id="n-key"))
             with Horizontal(classes="buttons"):
@@ -56,8 +84,32 @@ class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
                 yield Button("Cancel (Esc)", id="n-cancel")
             yield Static("", id="n-error")
 
+    def on_mount(self) -> None:
+        self._auth_fields()
+
+    @on(Select.Changed, "#n-auth")
+    def _auth_fields(self) -> None:
+        """Only the fields of the chosen authentication can be typed in."""
+        used = AUTH_FIELDS[str(self.query_one("#n-auth", Select).value)]
+        for field_id in ("n-user", "n-password-file", "n-token-file", "n-token-env"):
+            self.query_one(f"#{field_id}", Input).disabled = field_id not in used
+
     def value(self, field_id: str) -> str:
-        return self.query_one(f"#{field_id}", Input).value.strip()
+        widget = self.query_one(f"#{field_id}", Input)
+        return "" if widget.disabled else widget.value.strip()
+
+    def web_fields(self) -> dict[str, str]:
+        """The DICOMweb fields as the preset keeps them: the chosen authentication's only, files absolute."""
+        kind = str(self.query_one("#n-auth", Select).value)
+        url = self.value("n-url")
+        if not url:
+            return dict.fromkeys(("url", "user", "password_file", "token_file", "token_env"), "")
+        if kind == "basic" and not self.value("n-user"):
+            raise NodeError("HTTP basic authentication needs a user")
+        if kind == "bearer" and not (self.value("n-token-file") or self.value("n-token-env")):
+            raise NodeError("a bearer token needs a token file or the name of an environment variable holding it")
+        return {"url": url, "user": self.value("n-user"), "password_file": absolute(self.value("n-password-file")),
+                "token_file": absolute(self.value("n-token-file")), "token_env": self.value("n-token-env")}
 
     @on(Button.Pressed, "#n-save")
     @on(Input.Submitted)
@@ -71,9 +123,11 @@ class NodeForm(ModalScreen[tuple[str | None, RemoteNode] | None]):
                            retrieve=self.query_one("#n-retrieve", Select).value, charset=self.value("n-charset"),
                            timeout=float(self.value("n-timeout") or 30), tls=self.query_one("#n-tls", Switch).value,
                            tls_verify=self.query_one("#n-verify", Switch).value, tls_ca=self.value("n-ca"),
-                           tls_cert=self.value("n-cert"), tls_key=self.value("n-key"))
-            if not node.host:
-                raise NodeError("give the host name or address of the node")
+                           tls_cert=self.value("n-cert"), tls_key=self.value("n-key"), **self.web_fields())
+            if (node.ae_title or node.port) and not node.host and not node.url:
+                raise NodeError("give the host name or address of the node, or a DICOMweb URL")
+            if not node.host:  # DICOMweb only: no DIMSE address kept
+                node = replace(node, ae_title="", port=0)
             validate(node)
         except (NodeError, ValueError) as exc:
             self.query_one("#n-error", Static).update(f"[b]Not saved[/b]: {exc}")

@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from ...core.errors import NetworkError
+from ...core.errors import NetworkError, NodeError
 from ...core.net.nodes import Nodes, RemoteNode
 from ...core.plural import counted
 from ..messages import Progress, Sent, Stopped
@@ -95,8 +95,13 @@ class SendScreen(ShowsWorkerErrors, ModalScreen[None]):
             self.post_message(Progress(done, total))
 
         try:
-            report = send(self.files, node, self.nodes.local, progress, cancel=self.cancel)
-        except NetworkError as exc:
+            if node.web and not node.dimse:  # a DICOMweb-only node: STOW-RS, the same report
+                from ...core.net.web_stow import stow
+
+                report = stow(node, self.files, progress, self.cancel)
+            else:
+                report = send(self.files, node, self.nodes.local, progress, cancel=self.cancel)
+        except (NetworkError, NodeError) as exc:  # NodeError: a secret file or variable cannot be read
             self.post_message(Stopped(f"✗ {exc}"))
             return
         self.post_message(Sent(node.address, report))
