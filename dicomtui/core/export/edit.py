@@ -31,8 +31,8 @@ from ..database import DicomDatabase, FileRecord
 from ..header import normalise_name
 from ..levels import HIERARCHY, Item, Level
 from ..plural import counted as plural
-from .rewrite import Head, Setting, read_head, splice_possible, write_full, write_spliced
-from .tagpath import EditError, TagPath, element_vr, get_value, parse_path
+from .rewrite import Head, Setting, head_uid, head_vr, read_head, splice_possible, write_full, write_spliced
+from .tagpath import EditError, TagPath, get_value, parse_path
 from .vr import UTF8_CHARSET, charsets_of, check_value
 
 __all__ = ["Change", "EditError", "EditPlan", "EditReport", "apply_edit", "plan_edit"]
@@ -196,14 +196,14 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a damaged file
             raise EditError(f"cannot read {path}: {exc}") from exc
         ds = head.ds
-        uids = {lv: str(ds.get(kw, "")) for lv, kw in _UNIT_UID.items()}
+        uids = {lv: head_uid(ds, kw) if kw.endswith("UID") else str(ds.get(kw, "")) for lv, kw in _UNIT_UID.items()}
         files.append(FileToEdit(row["id"], path, bool(row["stored"]), row["path"], uids,
                                 (row["source_path"], row["source_size"], row["source_mtime_ns"]),
                                 (head, st.st_size, st.st_mtime_ns)))
         charsets = charsets_of(ds)
         series = uids[Level.SERIES]
         for scope, p, new in [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]:
-            vr = element_vr(ds, p)
+            vr = head_vr(ds, p)
             if vr is None:
                 raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown "
                                 f"(set private attributes that exist)")
