@@ -43,7 +43,7 @@ def walk_head(path: Path, last_tag: int) -> tuple[Any, int] | None:
             fp.seek(0)
             buf = fp.read(min(want, size))
             found = _walk(buf, last_tag, len(buf) == size)
-            if found != "more":
+            if not isinstance(found, str):
                 return found
             if want >= _MAX_READ or len(buf) == size:
                 return None
