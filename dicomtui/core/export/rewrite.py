@@ -29,8 +29,8 @@ DEFLATED = "1.2.840.10008.1.2.1.99"
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
 _LONG_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"))
 
-# (path, VR, new text) of one edit
-Setting = tuple[TagPath, str, str]
+# (path, VR, new text) of one edit; None as the text: the element deleted
+Setting = tuple[TagPath, str, str | None]
 
 
 @dataclass
@@ -123,6 +123,10 @@ def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: P
         else:  # inserted before the first element after it
             after = next((t for t in tags if t > p.top), None)
             start = end = head.stop if after is None else head.spans[after][0]  # type: ignore[index]
+        if text is None:  # deleted: its bytes left out (nothing to do when the file does not hold it)
+            if span is not None:
+                pieces.append((start, end, b""))
+            continue
         pieces.append((start, end, encoded(p, vr, text, bool(implicit), bool(little), charsets)))
     with open(source, "rb") as src, open(dest, "wb") as out:
         at = 0
@@ -198,8 +202,15 @@ def apply_settings(ds: Any, settings: Sequence[Setting], change: Callable[[Any],
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+    from .tagpath import _parent
+
     for p, vr, text in settings:
-        set_value(ds, p, vr, text)
+        if text is None:  # deleted, where the file holds it
+            parent = _parent(ds, p, create=False)
+            if parent is not None and p.tag in parent:
+                del parent[p.tag]
+        else:
+            set_value(ds, p, vr, text)
         if (p.top >> 16 << 16) in ds:
             del ds[p.top >> 16 << 16]
     if change is not None:
