@@ -96,3 +96,24 @@ def test_cli_edit_delete(tmp_path: Path) -> None:
     with DicomDatabase.open(tmp_path / "db") as db:
         files = db.instance_files([item])
     assert all("SeriesDescription" not in pydicom.dcmread(f["path"]) for f in files)
+
+
+def test_a_private_attribute_and_one_inside_a_sequence_item_are_deleted(tmp_path: Path) -> None:
+    db, item = _db(tmp_path)
+    with db:
+        for f in db.instance_files([item]):  # a private element and a sequence item in every file
+            ds = pydicom.dcmread(f["path"])
+            ds.private_block(0x0011, "DICOMTUI TEST", create=True).add_new(0x10, "LO", "private")
+            ds.OtherPatientIDsSequence = [pydicom.Dataset()]
+            ds.OtherPatientIDsSequence[0].PatientID = "OTHER"
+            ds.OtherPatientIDsSequence[0].IssuerOfPatientID = "SITE"
+            ds.save_as(f["path"])
+        plan = plan_edit(db, [item], {}, delete=["(0011,1010)", "(0010,1002)[0].PatientID"])
+        assert [c.current for c in plan.changes] == [{"private": 4}, {"OTHER": 4}]
+        report = apply_edit(db, plan)
+        assert report.written == 4 and report.spliced == 0  # a path into a sequence: the full rewrite
+        edited = [pydicom.dcmread(f["path"]) for f in db.instance_files([item])]
+    for ds in edited:
+        assert 0x00111010 not in ds and ds[0x00110010].value == "DICOMTUI TEST"  # the creator stays
+        assert "PatientID" not in ds.OtherPatientIDsSequence[0]
+        assert ds.OtherPatientIDsSequence[0].IssuerOfPatientID == "SITE"
