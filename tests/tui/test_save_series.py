@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from textual.widgets import Input, Static
+from textual.widgets import Button, Checkbox, Input, Static
 
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.levels import Item, Level
@@ -53,3 +53,21 @@ async def test_the_viewer_saves_the_shown_volume_as_a_series_of_its_study(app: D
     slices = [pydicom.dcmread(f["path"]) for f in files]
     stored = np.stack([ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept) for ds in slices])
     assert np.allclose(stored, volume.array, atol=1e-3)  # the values round-trip (slices in instance order)
+
+
+async def test_the_enhanced_option_writes_one_multi_frame_image(app: DicomTuiApp, db_path: Path) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab", "tab", "enter")
+        await settle(app, pilot)
+        await pilot.press("W")
+        screen = app.screen
+        screen.query_one("#series-enhanced", Checkbox).value = True
+        screen.query_one("#series-number", Input).value = "1003"
+        screen.query_one("#series-go", Button).press()
+        await settle(app, pilot)
+        result = text(screen.query_one("#series-result", Static))
+        assert "1 image of 8 frames" in result, result
+    with DicomDatabase.open(db_path, create=False, read_only=True) as db:
+        (new,) = [s for s in db.series() if s["SeriesNumber"] == 1003]
+        (f,) = db.instance_files([Item(Level.SERIES, new["id"])])
+    assert int(pydicom.dcmread(f["path"], stop_before_pixels=True).NumberOfFrames) == 8

@@ -1,7 +1,8 @@
 """Save as DICOM series: the viewer's shown volume written as a new series into the open database
 (``core.export.volume_series.write_volume_series``), joining the patient and study of the series it was loaded from.
 
-The form: SeriesDescription (proposed "<name> (derived)"), SeriesNumber (1001 by default) and the reference — the
+The form: SeriesDescription (proposed "<name> (derived)"), SeriesNumber (1001 by default), Enhanced (one
+multi-frame Legacy Converted Enhanced CT/MR image instead of one file per slice) and the reference — the
 source series, found from the volume's per-slice SOPInstanceUIDs in the database (a volume read from a file has
 none: it is written as a new patient and study). The writing runs in a worker with its own connection, as the
 tag editor's; the summary (UIDs, where, the rescale used) is shown in the form.
@@ -19,7 +20,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ...core.database import DicomDatabase
 from ...core.errors import DicomtuiError
@@ -71,6 +72,7 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
             yield Label("Derived from series " + (escape(self.reference) if self.reference else
                                                   "(none in this database: a new patient and study)"),
                         id="series-reference")
+            yield Checkbox("Enhanced: one multi-frame Legacy Converted Enhanced CT/MR image", id="series-enhanced")
             yield Button("Save series", variant="primary", id="series-go")
             yield Static("", id="series-result", markup=False)
 
@@ -89,7 +91,9 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
             return
         description = self.query_one("#series-description", Input).value.strip()
         self.say("Writing…")
-        self.write(SeriesOptions(description=description, series_number=int(number), source=self.name_))
+        enhanced = self.query_one("#series-enhanced", Checkbox).value
+        self.write(SeriesOptions(description=description, series_number=int(number), source=self.name_,
+                                 enhanced=enhanced))
 
     @work(thread=True, exclusive=True, group="save series", exit_on_error=False)
     def write(self, options: SeriesOptions) -> None:
