@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="PATH=VALUE",
                    help="a keyword (PatientName=Doe^Jane), a tag ((0011,1010)=x) or a path into a sequence "
                         "((0010,1002)[0].PatientID=X); \\ separates multiple values; repeat for more")
+    p.add_argument("--delete", action="append", default=[], metavar="PATH",
+                   help="remove an attribute (keyword, tag or path as --set) from every file that holds it; "
+                        "repeat for more")
     p.add_argument("--as-new-series", action="store_true",
                    help="write the edited files as a new series (new Series and SOP Instance UIDs); the "
                         "originals stay")
@@ -38,17 +41,20 @@ def cmd_edit(args: argparse.Namespace, db_path: Path) -> int:
     """Plan, print the diff, apply. Exit 2 for an unknown UID (none known), a bad --set or a value that fails
     its check (nothing written); 1 when some files could not be written or some UIDs are unknown."""
     from ..core.export.edit import apply_edit, plan_edit
-    from ..core.export.tagpath import parse_assignment
+    from ..core.export.tagpath import parse_assignment, parse_path
 
     settings = {}
     for text in args.settings:  # each checked here, so that a typing error is named before the database opens
         path, value = parse_assignment(text)
         settings[path.text] = value
+    for text in args.delete:
+        parse_path(text)  # checked before the database opens, as --set
     with open_database(db_path, create=False) as db:
         resolved = resolve_saying_missing(db, args.uids)
         if not resolved.items:
             return EXIT_FATAL
-        plan = plan_edit(db, resolved.items, settings, as_new_series=args.as_new_series, set_utf8=args.utf8)
+        plan = plan_edit(db, resolved.items, settings, as_new_series=args.as_new_series, set_utf8=args.utf8,
+                         delete=args.delete)
         if args.json and (args.dry_run or plan.problems):
             print(json_text({"plan": plan.to_json()}))
         elif not args.json:

@@ -31,14 +31,19 @@ from ..database import DicomDatabase, FileRecord
 from ..header import normalise_name
 from ..levels import HIERARCHY, Item, Level
 from ..plural import counted as plural
-from .rewrite import Head, Setting, read_head, splice_possible, write_full, write_spliced
-from .tagpath import EditError, TagPath, element_vr, get_value, parse_path
+from .rewrite import Head, Setting, head_uid, head_vr, read_head, splice_possible, write_full, write_spliced
+from .tagpath import EditError, TagPath, get_value, parse_path
 from .vr import UTF8_CHARSET, charsets_of, check_value
 
 __all__ = ["Change", "EditError", "EditPlan", "EditReport", "apply_edit", "plan_edit"]
 
 _LAST_UID = 0x0020000E  # SeriesInstanceUID: the heads read go at least this far (the study, series, SOP UIDs)
 BATCH = 64  # files per syncfs pair and per database transaction
+DELETED = "(deleted)"
+ABSENT = "(absent)"  # a deletion's count of the files that do not hold the attribute
+# not deletable: the index's patient identity, and the character set every text value is decoded with
+_NOT_DELETABLE = {0x00100020: "PatientID identifies the patient in the index (set it to a value instead)",
+                  0x00080005: "SpecificCharacterSet decodes every text value of the file (use --utf8 to change it)"}
 _UNIT_UID = {Level.PATIENT: "PatientID", Level.STUDY: "StudyInstanceUID", Level.SERIES: "SeriesInstanceUID",
              Level.INSTANCE: "SOPInstanceUID"}
 
@@ -57,6 +62,7 @@ class Change:
     units: dict[str, Counter[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     needs_utf8: bool = False
+    delete: bool = False  # the attribute removed from every file that holds it (``new`` is "")
 
     @property
     def level(self) -> Level:
@@ -69,7 +75,16 @@ class Change:
 
     @property
     def changes_anything(self) -> bool:
-        return set(self.current) != {self.new}
+        return not self.unchanged(self.current)
+
+    @property
+    def new_text(self) -> str:
+        """The new value as the diff shows it ("(deleted)" for a deletion)."""
+        return DELETED if self.delete else repr(self.new)
+
+    def unchanged(self, values: Counter[str]) -> bool:
+        """Whether the files counted in ``values`` stay as they are (a deletion: none of them holds it)."""
+        return set(values) == ({ABSENT} if self.delete else {self.new})
 
 
 @dataclass
@@ -123,8 +138,8 @@ class EditPlan:
             for c in changes:
                 for unit, values in c.units.items():
                     now = c.current_text(values)
-                    mark = "" if set(values) != {c.new} else "  (unchanged)"
-                    lines.append(f"  {level} {unit}: {c.path.text}: {now!r} -> {c.new!r} "
+                    mark = "  (unchanged)" if c.unchanged(values) else ""
+                    lines.append(f"  {level} {unit}: {c.path.text}: {now!r} -> {c.new_text} "
                                  f"({plural(sum(values.values()), 'file')}){mark}")
         lines += [f"patients: {s}" for s in self.reparent]
         lines += [f"warning: {w}" for w in self.warnings]
@@ -137,7 +152,7 @@ class EditPlan:
             "set_specific_character_set": UTF8_CHARSET if self.set_utf8 else None,
             "changes": [{"path": c.path.text, "keyword": c.path.keyword, "vr": c.vr, "level": str(c.level),
                          "series": c.series or None,
-                         "new": c.new, "current": dict(c.current),
+                         "new": None if c.delete else c.new, "delete": c.delete, "current": dict(c.current),
                          "units": {u: dict(v) for u, v in c.units.items()}} for c in self.changes],
             "reparent": self.reparent, "warnings": self.warnings, "problems": self.problems,
         }
@@ -172,18 +187,26 @@ class EditReport:
 
 def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, str], *,
               per_series: Mapping[str, Mapping[str, str]] | None = None,
-              as_new_series: bool = False, set_utf8: bool = False) -> EditPlan:
+              as_new_series: bool = False, set_utf8: bool = False, delete: Iterable[str] = ()) -> EditPlan:
     """The plan of setting ``settings`` (keyword or tag path → new text, ``\\`` between values) in every file
     of ``items``, and ``per_series[SeriesInstanceUID]`` in the files of that series only (the tag editor's one
-    table per series). Reads each file's head (up to the last attribute edited). Raises EditError for a path that
-    cannot be edited, and for an empty selection."""
-    paths = [(parse_path(k), v) for k, v in settings.items()]
+    table per series); ``delete``: keywords or tag paths removed from every file that holds them. Reads each
+    file's head (up to the last attribute edited). Raises EditError for a path that cannot be edited or deleted
+    (PatientID, SpecificCharacterSet, one both set and deleted), and for an empty selection."""
+    paths: list[tuple[TagPath, str | None]] = [(parse_path(k), v) for k, v in settings.items()]
+    for text in delete:
+        p = parse_path(text)
+        if p.tag in _NOT_DELETABLE and not p.nested:
+            raise EditError(f"{p.text} cannot be deleted: {_NOT_DELETABLE[p.tag]}")
+        if any(q.steps == p.steps for q, _ in paths):
+            raise EditError(f"{p.text} is both set and deleted: choose one")
+        paths.append((p, None))
     scoped = {uid: [(parse_path(k), v) for k, v in more.items()] for uid, more in (per_series or {}).items()}
     rows = db.instance_rows(list(items), "path, stored, SOPInstanceUID, source_path, source_size, source_mtime_ns")
     if not rows:
         raise EditError("nothing to edit: the selection holds no instance")
     if not paths and not any(scoped.values()) and not as_new_series:
-        raise EditError("nothing to change: give at least one KEYWORD=VALUE")
+        raise EditError("nothing to change: give at least one KEYWORD=VALUE (or an attribute to delete)")
     last = max([p.top for p, _ in paths] + [p.top for more in scoped.values() for p, _ in more] + [_LAST_UID])
     files: list[FileToEdit] = []
     changes: dict[tuple[str, str], Change] = {}
@@ -196,22 +219,23 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a damaged file
             raise EditError(f"cannot read {path}: {exc}") from exc
         ds = head.ds
-        uids = {lv: str(ds.get(kw, "")) for lv, kw in _UNIT_UID.items()}
+        uids = {lv: head_uid(ds, kw) if kw.endswith("UID") else str(ds.get(kw, "")) for lv, kw in _UNIT_UID.items()}
         files.append(FileToEdit(row["id"], path, bool(row["stored"]), row["path"], uids,
                                 (row["source_path"], row["source_size"], row["source_mtime_ns"]),
                                 (head, st.st_size, st.st_mtime_ns)))
         charsets = charsets_of(ds)
         series = uids[Level.SERIES]
         for scope, p, new in [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]:
-            vr = element_vr(ds, p)
+            vr = head_vr(ds, p) or ("" if new is None else None)  # a deletion needs no VR
             if vr is None:
                 raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown "
                                 f"(set private attributes that exist)")
-            c = changes.setdefault((p.text, scope), Change(p, vr, new, scope))
-            now = get_value(ds, p) or ""
+            c = changes.setdefault((p.text, scope), Change(p, vr, new or "", scope, delete=new is None))
+            now = get_value(ds, p)
+            now = (ABSENT if new is None else "") if now is None else now
             c.current[now] += 1
             c.units.setdefault(uids[p.level], Counter())[now] += 1
-            if charsets not in charset_seen or vr != c.vr:
+            if new is not None and (charsets not in charset_seen or vr != c.vr):
                 check = check_value(p.text, vr, new, charsets)
                 c.problems += [q for q in check.problems if q not in c.problems]
                 c.needs_utf8 |= check.needs_utf8
@@ -273,7 +297,8 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
     for f in plan.files:
         uid = f.uids[Level.SERIES]
         if uid not in settings:
-            settings[uid] = [(c.path, c.vr, c.new) for c in plan.changes if c.series in ("", uid)]
+            settings[uid] = [(c.path, c.vr, None if c.delete else c.new) for c in plan.changes
+                             if c.series in ("", uid)]
     last = max([c.path.top for c in plan.changes] + [_LAST_UID])
     change = _uid_changer(plan, uid_root) if plan.as_new_series else None
     report = EditReport()

@@ -28,7 +28,7 @@ GROUP_NAMES = {"BrowserScreen": "browser", "MarkTable": "tables", "ViewerScreen"
                "ExamineScreen": "examine", "MetadataScreen": "metadata", "ImportScreen": "import",
                "SaveScreen": "save", "DatabasesScreen": "databases", "SettingsScreen": "settings",
                "NetworkScreen": "network", "NodeForm": "node form", "SendScreen": "send", "ExportScreen": "export",
-               "ConfirmScreen": "confirm",
+               "ConfirmScreen": "confirm", "SaveSeriesScreen": "save series",
                "TagEditorScreen": "tag editor", "MessageScreen": "message", "HelpScreen": "help"}
 PACKAGES = ("dicomtui.tui.screens", "dicomtui.tui.widgets")
 KEY_NAMES = {"enter": "Enter", "escape": "Esc", "space": "Space", "tab": "Tab", "backspace": "Backspace",

@@ -60,6 +60,8 @@ class ViewerScreen(Screen):
                 tooltip="4D: next time point / b-value; images one by one: the next image"),
         Binding("T", "time(-1)", "Previous volume", show=False, id="time_previous"),
         Binding("w", "save", "Save", id="save", tooltip="Write the volume to NIfTI or NRRD"),
+        Binding("W", "save_series", "Save as series", show=False, id="save_series",
+                tooltip="Write the volume as a new DICOM series into the database"),
         Binding("x", "close_item", "Close", show=False, id="close_item",
                 tooltip="Take the shown item out of the viewer (its memory back)"),
         Binding("escape,b", "back", "Browser", id="back", tooltip="Back to the browser"),
@@ -221,3 +223,13 @@ class ViewerScreen(Screen):
     def action_save(self) -> None:
         if self.item:
             self.app.save_item(self.item)  # screens/save.py: named from the series, never overwrites unasked
+
+    def action_save_series(self) -> None:
+        """The shown volume as a new DICOM series (screens/save_series.py), derived from its source series."""
+        from .save_series import SaveSeriesScreen, source_series_uid
+
+        if self.item is None or self.app.db is None:
+            return
+        volume = self.item.volume
+        self.app.push_screen(SaveSeriesScreen(self.app.db_path, volume, volume.name or self.item.name,
+                                              source_series_uid(self.app.db, volume)))

@@ -1,0 +1,68 @@
+"""The edit's hand walk of a file's head (core/export/head_walk.py) against pydicom's ``read_partial``: the same
+raw elements (VR, length, bytes, value_tell), the same stop offset, file meta and original encoding, the same
+decoded values — for our generated files (explicit and implicit VR) and pydicom's own test files (deflate, big
+endian, bare data sets, undefined-length sequences: the walk declines them and pydicom reads them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydicom.filereader import read_partial
+
+from dicomtui.core.export.head_walk import walk_head
+from dicomtui.core.export.rewrite import read_head
+from dicomtui.core.synth import SeriesSpec, write_series
+
+LAST_TAGS = (0x00080005, 0x00100010, 0x0020000E, 0x0028FFFF)
+
+
+def _pydicom_files() -> list[Path]:
+    import pydicom.data
+
+    shipped = Path(pydicom.data.__file__).parent / "test_files"  # the files in the wheel: nothing downloaded
+    return sorted(p for p in shipped.glob("*.dcm") if p.stat().st_size < 1 << 20)  # < 1 MiB: quick
+
+
+def _files(tmp_path: Path) -> list[Path]:
+    ours = [write_series(tmp_path / f"s{implicit}", SeriesSpec(slices=1, implicit=implicit))[0]
+            for implicit in (False, True)]
+    return ours + _pydicom_files()
+
+
+def _same(path: Path, last_tag: int) -> bool:
+    """Asserts parity when the walk reads ``path``; whether it did."""
+    walked = walk_head(path, last_tag)
+    if walked is None:
+        return False
+    ds, stop = walked
+    with open(path, "rb") as fp:
+        ref = read_partial(fp, stop_when=lambda tag, vr, length: tag > last_tag, force=True)
+        ref_stop = fp.tell()
+    assert stop == ref_stop, path
+    assert list(ds.keys()) == list(ref.keys()), path
+    assert ds.original_encoding == ref.original_encoding, path
+    assert ds.original_character_set == ref.original_character_set, path
+    assert ds.file_meta.TransferSyntaxUID == ref.file_meta.TransferSyntaxUID, path
+    for tag in ref.keys():  # noqa: SIM118 - a Dataset iterates over elements
+        mine, theirs = ds.get_item(tag), ref.get_item(tag)
+        if getattr(theirs, "value_tell", None) is not None:  # raw in both: the same bytes at the same place
+            assert (mine.length, mine.value, mine.value_tell) == (theirs.length, theirs.value, theirs.value_tell)
+        assert ds[tag].VR == ref[tag].VR and ds[tag].value == ref[tag].value, (path, tag)
+    return True
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR")  # pydicom's own odd test files, decoded by both readers
+def test_the_hand_walk_reads_what_pydicom_reads(tmp_path: Path) -> None:
+    files = _files(tmp_path)
+    assert len(files) > 20, "pydicom's test files are missing"
+    walked = [path for path in files for last in LAST_TAGS if _same(path, last)]
+    assert {files[0], files[1]} <= set(walked)  # ours: explicit and implicit VR
+    assert len(set(walked)) > len(files) // 2  # the plain case is most files; the others went to pydicom
+
+
+@pytest.mark.parametrize("name", ["image_dfl.dcm", "MR_small_bigendian.dcm"])
+def test_the_walk_declines_what_it_does_not_read_and_read_head_still_reads_it(name: str) -> None:
+    path = next(p for p in _pydicom_files() if p.name == name)
+    assert walk_head(path, 0x0020000E) is None
+    assert len(read_head(path, 0x0020000E).spans) > 5
