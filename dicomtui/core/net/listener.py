@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -176,6 +177,10 @@ class _Events(Handler):
     def stored(self, assoc: Association, tmp: Path, size: int) -> int:
         """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
         stats: AssociationStats = assoc.data["stats"]
+        if problem := self.listener.low_on_space():  # refused before the disk is full (issue 20)
+            tmp.unlink(missing_ok=True)
+            self.store_failed(assoc, problem)
+            return Status.OUT_OF_RESOURCES
         record, status, problem = store_written(self.root, tmp, size, self.durable)
         if record is None:
             self.store_failed(assoc, problem)
@@ -272,6 +277,22 @@ class Listener:
         return (f"listening as {local.ae_title} on {local.bind or '0.0.0.0'}:{self.port} ({where})"
                 f"{', TLS' if local.tls_cert else ''}, accepting {callers}; {_SYNC_WORDS.get(local.sync, '')}; "
                 f"into {self.db_path}")
+
+    def low_on_space(self) -> str:
+        """Why a new instance is refused for lack of disk ("" when it is not): less than the free-space floor
+        (``LocalNode.min_free_bytes``) is left on the file system of the database. Answered with 0xA700, Refused:
+        Out of Resources (PS3.4 B.2.3), before the disk is full and the index cannot be written."""
+        floor = self.local.min_free_bytes
+        if floor <= 0:
+            return ""
+        try:
+            free = shutil.disk_usage(self.db_path).free
+        except OSError:
+            return ""
+        if free >= floor:
+            return ""
+        return (f"out of disk space: {free / 2**20:,.0f} MiB free in {self.db_path}, below the floor of "
+                f"{floor / 2**20:,.0f} MiB (min_free_bytes in [local] of nodes.toml); refusing new instances")
 
     @property
     def port(self) -> int:

@@ -1,0 +1,143 @@
+"""The listener as a systemd service: the unit file ``dicomtui service install`` writes, where it goes, and the
+commands that start it (issue 20).
+
+``Type=simple``, not ``notify``: the listener binds its port within a second of starting and exits 2 when it
+cannot, so ``Restart=on-failure`` and the journal already say when it failed; ``notify`` would make ``systemctl
+start`` wait for READY=1, which needs the listen command to speak the sd_notify protocol (left for later; see the
+h20 note). ``KillSignal=SIGTERM`` is what ``dicomtui listen`` stops on: it stops accepting, lets each open
+association's current write become durable and indexes what is pending, hence the generous ``TimeoutStopSec``.
+
+Quoting follows systemd.service(5) "Command lines" and systemd.unit(5) "Specifiers": arguments with spaces or
+quotes are double-quoted with C-style escapes, ``%`` is written ``%%`` and ``$`` ``$$``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DicomtuiError
+
+UNIT_NAME = "dicomtui-listen.service"
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+_BARE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+
+
+class ServiceError(DicomtuiError):
+    """The unit cannot be written or removed (permissions, a folder that cannot be made)."""
+
+
+@dataclass
+class UnitPlan:
+    """A unit file to write: its ``path``, its ``text``, and the ``commands`` (shell lines) that start it."""
+
+    path: Path
+    text: str
+    commands: list[str]
+    system: bool
+
+
+def user_unit_dir() -> Path:
+    """``$XDG_CONFIG_HOME/systemd/user`` (default ``~/.config/systemd/user``): where ``systemctl --user`` finds
+    units a user wrote (systemd.unit(5), "User Unit Search Path")."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "systemd" / "user"
+
+
+def quote_arg(arg: str) -> str:
+    """One argument of an ``ExecStart=`` line, as systemd parses it back (systemd.service(5))."""
+    escaped = arg.replace("%", "%%").replace("$", "$$")
+    if _BARE.fullmatch(arg):
+        return escaped
+    escaped = escaped.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+def listen_command(db_path: Path, ae_title: str, port: int, bind: str, allow: Sequence[str], sync: str,
+                   program: Sequence[str] | None = None) -> list[str]:
+    """The argument vector of ``dicomtui listen`` for the unit: the running Python's ``-m dicomtui`` by default
+    (the same installation as the command that wrote the unit, not whichever ``dicomtui`` is first on PATH)."""
+    argv = list(program or (sys.executable, "-m", "dicomtui"))
+    argv += ["--db", str(Path(db_path).expanduser().resolve()), "listen", "--ae", ae_title, "--port", str(port),
+             "--bind", bind or "0.0.0.0", "--sync", sync]
+    if allow:
+        argv += ["--allow", *allow]
+    return argv
+
+
+def unit_text(argv: Sequence[str], system: bool, description: str, user: str | None = None,
+              environment: dict[str, str] | None = None) -> str:
+    """The unit file for ``argv`` (see the module docstring for its choices). ``system``: a system unit run as
+    ``user`` (so the database keeps its owner) wanted by multi-user.target; else a user unit wanted by
+    default.target. ``environment``: variables the listener must see as the installing shell does (XDG dirs)."""
+    lines = ["[Unit]", f"Description={description}", "Documentation=man:systemd.service(5)",
+             "After=network-online.target", "Wants=network-online.target", "", "[Service]", "Type=simple",
+             f"ExecStart={' '.join(quote_arg(a) for a in argv)}", "Restart=on-failure", "RestartSec=5s",
+             "KillSignal=SIGTERM", "TimeoutStopSec=120s", "Environment=PYTHONUNBUFFERED=1"]
+    for key, value in sorted((environment or {}).items()):
+        lines.append(f"Environment={quote_arg(f'{key}={value}')}")
+    if system and user:
+        lines.append(f"User={user}")
+    lines += ["", "[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}", ""]
+    return "\n".join(lines)
+
+
+def plan(argv: Sequence[str], system: bool, description: str) -> UnitPlan:
+    """Where the unit goes and what starts it: a user unit in :func:`user_unit_dir` (started by ``systemctl
+    --user``, kept running after logout by ``loginctl enable-linger``), or a system unit in /etc/systemd/system
+    run as the current user."""
+    env = {k: os.environ[k] for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME") if os.environ.get(k)}
+    user = getpass.getuser()
+    text = unit_text(argv, system, description, user=user, environment=env)
+    if system:
+        path = SYSTEM_UNIT_DIR / UNIT_NAME
+        commands = ["sudo systemctl daemon-reload", f"sudo systemctl enable --now {UNIT_NAME}",
+                    f"journalctl -u {UNIT_NAME} -f"]
+    else:
+        path = user_unit_dir() / UNIT_NAME
+        commands = ["systemctl --user daemon-reload", f"systemctl --user enable --now {UNIT_NAME}",
+                    f"loginctl enable-linger {user}   # keep it running after you log out",
+                    f"journalctl --user -u {UNIT_NAME} -f"]
+    return UnitPlan(path, text, commands, system)
+
+
+def install(unit: UnitPlan) -> None:
+    """Write the unit file (its folder made if needed). Raises ServiceError when it cannot be written."""
+    try:
+        unit.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = unit.path.with_name(unit.path.name + ".tmp")
+        tmp.write_text(unit.text)
+        os.replace(tmp, unit.path)
+    except OSError as exc:
+        hint = " (a system unit needs root: run it with sudo, or use --user)" if unit.system else ""
+        raise ServiceError(f"cannot write {unit.path}: {exc.strerror or exc}{hint}") from None
+
+
+def uninstall(system: bool) -> Path | None:
+    """Remove the unit file; its path, or None when there was none. Raises ServiceError when it cannot be
+    removed. Stopping it first is the user's (``systemctl [--user] disable --now``)."""
+    path = (SYSTEM_UNIT_DIR if system else user_unit_dir()) / UNIT_NAME
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ServiceError(f"cannot remove {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def verify(path: Path) -> str | None:
+    """``systemd-analyze verify`` of the unit file: its complaints ("" when none), or None when systemd-analyze
+    is not installed (Debian's systemd package)."""
+    program = shutil.which("systemd-analyze")
+    if program is None:
+        return None
+    done = subprocess.run([program, "verify", str(path)], capture_output=True, text=True, timeout=60, check=False)
+    return (done.stdout + done.stderr).strip() if done.returncode else ""
