@@ -182,3 +182,21 @@ def test_the_listener_refuses_with_a700_below_its_free_space_floor(tmp_path: Pat
     assert "below the floor" in caplog.text and "refusing new instances" in caplog.text
     assert not [p for p in (root / "dicom").rglob("*") if p.is_file()]
     assert not list((root / "incoming").glob("*"))
+
+
+def test_a_unit_that_cannot_be_written_is_a_sentence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A system unit written without root: the user is told how to write it with their own settings."""
+    locked = tmp_path / "etc"
+    locked.mkdir()
+    locked.chmod(0o500)
+    monkeypatch.setattr(service, "SYSTEM_UNIT_DIR", locked / "systemd")
+    try:
+        if os.geteuid() == 0:  # root writes anywhere: point at a file in place of the folder instead
+            locked.chmod(0o700)
+            (locked / "systemd").write_text("")
+        assert main(["--db", str(tmp_path / "db"), "service", "install", "--system"]) == 2
+    finally:
+        locked.chmod(0o700)
+    message = capsys.readouterr().err
+    assert "cannot write" in message and "--dry-run | sudo tee" in message, message

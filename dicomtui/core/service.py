@@ -116,7 +116,8 @@ def install(unit: UnitPlan) -> None:
         tmp.write_text(unit.text)
         os.replace(tmp, unit.path)
     except OSError as exc:
-        hint = " (a system unit needs root: run it with sudo, or use --user)" if unit.system else ""
+        hint = (f" (a system unit needs root; with your settings: dicomtui service install --system --dry-run | "
+                f"sudo tee {unit.path}, or use --user)" if unit.system else "")
         raise ServiceError(f"cannot write {unit.path}: {exc.strerror or exc}{hint}") from None
 
 
