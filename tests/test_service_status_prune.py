@@ -200,3 +200,27 @@ def test_a_unit_that_cannot_be_written_is_a_sentence(tmp_path: Path, monkeypatch
         locked.chmod(0o700)
     message = capsys.readouterr().err
     assert "cannot write" in message and "--dry-run | sudo tee" in message, message
+
+
+def test_prune_daily_adds_a_timer_whose_command_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The timer and its oneshot service pass systemd-analyze, and the prune command line it holds, run as is,
+    prunes: the limits typed (30d, 1.5G) reach `db prune` exactly."""
+    analyze = require_program("systemd-analyze", "systemd")
+    root = _three_studies(tmp_path)
+    assert main(["--db", str(root), "service", "install", "--prune-daily", "--older-than", "30d", "--max-size",
+                 "1.5G", "--keep-patient", "P3"]) == 0
+    folder = Path(os.environ["XDG_CONFIG_HOME"]) / "systemd" / "user"
+    assert {p.name for p in folder.iterdir()} == {service.UNIT_NAME, service.PRUNE_SERVICE, service.PRUNE_TIMER}
+    assert f"systemctl --user enable --now {service.PRUNE_TIMER}" in capsys.readouterr().out
+    timer = (folder / service.PRUNE_TIMER).read_text()
+    assert "OnCalendar=daily" in timer and "Persistent=true" in timer and "WantedBy=timers.target" in timer
+    for name in (service.PRUNE_SERVICE, service.PRUNE_TIMER):
+        done = subprocess.run([analyze, "verify", str(folder / name)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    argv = _exec_start((folder / service.PRUNE_SERVICE).read_text())
+    assert argv[argv.index("prune") + 1:] == ["--older-than", "2592000s", "--max-size", f"{int(1.5 * 2**30)}B",
+                                              "--keep-patient", "P3"]
+    assert main(argv[argv.index("--db"):]) == 0  # what the timer will run
+    assert _study_uids(root) == {B, C}  # A (40 days) went; C (50 days, patient P3) kept
+    assert main(["service", "uninstall"]) == 0 and not list(folder.iterdir())
+    assert main(["service", "install", "--prune-daily"]) == 2

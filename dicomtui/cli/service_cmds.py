@@ -45,6 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--system", dest="system", action="store_true", help="a system unit in /etc/systemd/system, "
                                                                            "run as you (needs root to write)")
     q.add_argument("--dry-run", action="store_true", help="print the unit only; write nothing")
+    q.add_argument("--prune-daily", action="store_true", help="also a timer running `db prune` daily with the "
+                                                              "limits given here")
+    _prune_limits(q)
     q.set_defaults(system=False)
     q = ssub.add_parser("uninstall", help="remove the unit file (stop it first: systemctl --user disable --now)")
     where = q.add_mutually_exclusive_group()
@@ -62,14 +65,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     dbsub = next(a for a in db._actions if isinstance(a, argparse._SubParsersAction))
     q = dbsub.add_parser("prune", help="delete the oldest studies (by received/imported date) until under the "
                                        "limits; linked files are never deleted, only their rows")
+    _prune_limits(q)
+    q.add_argument("--dry-run", action="store_true", help="list what would go, with sizes; delete nothing")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(handler=cmd_prune)
+
+
+def _prune_limits(q: argparse.ArgumentParser) -> None:
     q.add_argument("--older-than", type=duration, metavar="AGE", help="studies whose newest instance arrived more "
                                                                       "than AGE ago (30d, 12h, 2w)")
     q.add_argument("--max-size", type=size, metavar="SIZE", help="then the oldest studies until the copied files "
                                                                  "in storage take at most SIZE (500G, 1.5T)")
     q.add_argument("--keep-patient", nargs="+", default=[], metavar="ID", help="never delete these PatientIDs")
-    q.add_argument("--dry-run", action="store_true", help="list what would go, with sizes; delete nothing")
-    q.add_argument("--json", action="store_true")
-    q.set_defaults(handler=cmd_prune)
+
+
+def _prune_argv(args: argparse.Namespace) -> list[str]:
+    """The limits of ``args`` as ``db prune`` options (seconds and bytes: exact, whatever units were typed)."""
+    argv = []
+    if args.older_than is not None:
+        argv += ["--older-than", f"{args.older_than:f}".rstrip("0").rstrip(".") + "s"]
+    if args.max_size is not None:
+        argv += ["--max-size", f"{args.max_size}B"]
+    return argv + (["--keep-patient", *args.keep_patient] if args.keep_patient else [])
 
 
 def cmd_service(args: argparse.Namespace, db_path: Path) -> int:
@@ -80,25 +97,37 @@ def cmd_service(args: argparse.Namespace, db_path: Path) -> int:
 
     if args.service_command == "uninstall":
         removed = service.uninstall(args.system)
-        print(f"removed {removed}" if removed else "no unit was installed")
-        if removed:
-            scope = "sudo systemctl" if args.system else "systemctl --user"
-            print(f"then: {scope} daemon-reload")
+        for path in removed:
+            print(f"removed {path}")
+        if not removed:
+            print("no unit was installed")
+        else:
+            print(f"then: {'sudo systemctl' if args.system else 'systemctl --user'} daemon-reload")
         return EXIT_OK
+    if args.prune_daily and args.older_than is None and args.max_size is None:
+        err("--prune-daily needs a limit: --older-than AGE and/or --max-size SIZE")
+        return EXIT_FATAL
     local = load_nodes().local
     argv = service.listen_command(db_path, local.ae_title, local.port, local.bind, local.allow, local.sync)
-    unit = service.plan(argv, args.system, f"dicomtui DICOM listener {local.ae_title} on port {local.port}")
+    units = [service.plan(argv, args.system, f"dicomtui DICOM listener {local.ae_title} on port {local.port}")]
+    if args.prune_daily:
+        units += service.prune_plans(db_path, _prune_argv(args), args.system)
     if args.dry_run:
-        print(unit.text, end="")
+        for unit in units:
+            print((f"# {unit.path}\n" if len(units) > 1 else "") + unit.text, end="")
         return EXIT_OK
-    service.install(unit)
-    print(f"wrote {unit.path}:\n\n{unit.text}")
-    problems = service.verify(unit.path)
-    if problems is None:
-        print("(not checked: systemd-analyze is not installed, Debian package systemd)")
-    elif problems:
-        err(f"systemd-analyze verify {unit.path}:\n{problems}")
-    print("start it now and at every boot with:\n" + "\n".join(f"  {line}" for line in unit.commands))
+    problems = False
+    for unit in units:
+        service.install(unit)
+        print(f"wrote {unit.path}:\n\n{unit.text}")
+        found = service.verify(unit.path)
+        if found is None:
+            print("(not checked: systemd-analyze is not installed, Debian package systemd)")
+        elif found:
+            err(f"systemd-analyze verify {unit.path}:\n{found}")
+            problems = True
+    commands = list(dict.fromkeys(line for unit in units for line in unit.commands))
+    print("start it now and at every boot with:\n" + "\n".join(f"  {line}" for line in commands))
     return EXIT_PARTIAL if problems else EXIT_OK
 
 

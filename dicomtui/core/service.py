@@ -26,6 +26,8 @@ from pathlib import Path
 from .errors import DicomtuiError
 
 UNIT_NAME = "dicomtui-listen.service"
+PRUNE_SERVICE = "dicomtui-prune.service"
+PRUNE_TIMER = "dicomtui-prune.timer"
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 _BARE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 
@@ -72,6 +74,12 @@ def listen_command(db_path: Path, ae_title: str, port: int, bind: str, allow: Se
     return argv
 
 
+def _environment_lines(system: bool, user: str | None, environment: dict[str, str] | None) -> list[str]:
+    lines = ["Environment=PYTHONUNBUFFERED=1"]
+    lines += [f"Environment={quote_arg(f'{k}={v}')}" for k, v in sorted((environment or {}).items())]
+    return lines + ([f"User={user}"] if system and user else [])
+
+
 def unit_text(argv: Sequence[str], system: bool, description: str, user: str | None = None,
               environment: dict[str, str] | None = None) -> str:
     """The unit file for ``argv`` (see the module docstring for its choices). ``system``: a system unit run as
@@ -80,32 +88,49 @@ def unit_text(argv: Sequence[str], system: bool, description: str, user: str | N
     lines = ["[Unit]", f"Description={description}", "Documentation=man:systemd.service(5)",
              "After=network-online.target", "Wants=network-online.target", "", "[Service]", "Type=simple",
              f"ExecStart={' '.join(quote_arg(a) for a in argv)}", "Restart=on-failure", "RestartSec=5s",
-             "KillSignal=SIGTERM", "TimeoutStopSec=120s", "Environment=PYTHONUNBUFFERED=1"]
-    for key, value in sorted((environment or {}).items()):
-        lines.append(f"Environment={quote_arg(f'{key}={value}')}")
-    if system and user:
-        lines.append(f"User={user}")
-    lines += ["", "[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}", ""]
+             "KillSignal=SIGTERM", "TimeoutStopSec=120s", *_environment_lines(system, user, environment),
+             "", "[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}", ""]
     return "\n".join(lines)
+
+
+def _context(system: bool) -> tuple[Path, str, dict[str, str], str]:
+    """(unit folder, user, environment to pass on, systemctl words) of a system or user unit."""
+    env = {k: os.environ[k] for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME") if os.environ.get(k)}
+    folder = SYSTEM_UNIT_DIR if system else user_unit_dir()
+    return folder, getpass.getuser(), env, "sudo systemctl" if system else "systemctl --user"
 
 
 def plan(argv: Sequence[str], system: bool, description: str) -> UnitPlan:
     """Where the unit goes and what starts it: a user unit in :func:`user_unit_dir` (started by ``systemctl
     --user``, kept running after logout by ``loginctl enable-linger``), or a system unit in /etc/systemd/system
     run as the current user."""
-    env = {k: os.environ[k] for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME") if os.environ.get(k)}
-    user = getpass.getuser()
-    text = unit_text(argv, system, description, user=user, environment=env)
+    folder, user, env, systemctl = _context(system)
+    commands = [f"{systemctl} daemon-reload", f"{systemctl} enable --now {UNIT_NAME}"]
     if system:
-        path = SYSTEM_UNIT_DIR / UNIT_NAME
-        commands = ["sudo systemctl daemon-reload", f"sudo systemctl enable --now {UNIT_NAME}",
-                    f"journalctl -u {UNIT_NAME} -f"]
+        commands.append(f"journalctl -u {UNIT_NAME} -f")
     else:
-        path = user_unit_dir() / UNIT_NAME
-        commands = ["systemctl --user daemon-reload", f"systemctl --user enable --now {UNIT_NAME}",
-                    f"loginctl enable-linger {user}   # keep it running after you log out",
-                    f"journalctl --user -u {UNIT_NAME} -f"]
-    return UnitPlan(path, text, commands, system)
+        commands += [f"loginctl enable-linger {user}   # keep it running after you log out",
+                     f"journalctl --user -u {UNIT_NAME} -f"]
+    return UnitPlan(folder / UNIT_NAME, unit_text(argv, system, description, user, env), commands, system)
+
+
+def prune_plans(db_path: Path, prune_args: Sequence[str], system: bool,
+                program: Sequence[str] | None = None) -> list[UnitPlan]:
+    """``service install --prune-daily``: a oneshot service running ``dicomtui db prune PRUNE_ARGS`` on the
+    database and its timer, daily (``OnCalendar=daily``, ``Persistent=true``: a day missed while the machine was
+    off runs at the next boot; systemd.timer(5)). The commands to start it come with the timer's plan."""
+    folder, user, env, systemctl = _context(system)
+    argv = [*(program or (sys.executable, "-m", "dicomtui")), "--db", str(Path(db_path).expanduser().resolve()),
+            "db", "prune", *prune_args]
+    service_text = "\n".join([
+        "[Unit]", "Description=dicomtui retention: db prune, daily", "", "[Service]", "Type=oneshot",
+        f"ExecStart={' '.join(quote_arg(a) for a in argv)}", *_environment_lines(system, user, env), ""])
+    timer_text = "\n".join([
+        "[Unit]", "Description=dicomtui retention: db prune, daily", "", "[Timer]", "OnCalendar=daily",
+        "Persistent=true", "RandomizedDelaySec=15min", "", "[Install]", "WantedBy=timers.target", ""])
+    return [UnitPlan(folder / PRUNE_SERVICE, service_text, [], system),
+            UnitPlan(folder / PRUNE_TIMER, timer_text, [f"{systemctl} daemon-reload",
+                                                        f"{systemctl} enable --now {PRUNE_TIMER}"], system)]
 
 
 def install(unit: UnitPlan) -> None:
@@ -121,17 +146,21 @@ def install(unit: UnitPlan) -> None:
         raise ServiceError(f"cannot write {unit.path}: {exc.strerror or exc}{hint}") from None
 
 
-def uninstall(system: bool) -> Path | None:
-    """Remove the unit file; its path, or None when there was none. Raises ServiceError when it cannot be
-    removed. Stopping it first is the user's (``systemctl [--user] disable --now``)."""
-    path = (SYSTEM_UNIT_DIR if system else user_unit_dir()) / UNIT_NAME
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ServiceError(f"cannot remove {path}: {exc.strerror or exc}") from None
-    return path
+def uninstall(system: bool) -> list[Path]:
+    """Remove the listener's unit file and the prune service and timer: the paths removed (none: nothing was
+    installed). Raises ServiceError when one cannot be removed. Stopping them first is the user's (``systemctl
+    [--user] disable --now``)."""
+    removed = []
+    for name in (UNIT_NAME, PRUNE_SERVICE, PRUNE_TIMER):
+        path = (SYSTEM_UNIT_DIR if system else user_unit_dir()) / name
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ServiceError(f"cannot remove {path}: {exc.strerror or exc}") from None
+        removed.append(path)
+    return removed
 
 
 def verify(path: Path) -> str | None:
