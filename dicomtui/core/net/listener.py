@@ -71,13 +71,33 @@ def open_temp(root: Path) -> tuple[Path, int]:
     return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
 
 
-def store_received(root: Path, data: bytes, sync: str = "file") -> tuple[FileRecord | None, int, str]:
+def below_floor(root: Path, floor: int) -> str:
+    """Why an instance received into the database folder ``root`` is refused for lack of disk ("" when it is not):
+    less than ``floor`` bytes (``LocalNode.min_free_bytes``; 0: no floor) are free on its file system. Answered with
+    0xA700, Refused: Out of Resources (PS3.4 B.2.3), before the disk is full and the index cannot be written."""
+    if floor <= 0:
+        return ""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return ""
+    if free >= floor:
+        return ""
+    return (f"out of disk space: {free / 2**20:,.0f} MiB free in {root}, below the floor of {floor / 2**20:,.0f} MiB "
+            f"(min_free_bytes in [local] of nodes.toml); refusing new instances")
+
+
+def store_received(root: Path, data: bytes, sync: str = "file", min_free: int = 0
+                   ) -> tuple[FileRecord | None, int, str]:
     """Make a received instance (file bytes with meta) durable in storage: (record to index, status, problem).
     The C-GET's receiving side (the peer's C-STOREs on our association).
 
     Written to ``incoming/``, flushed, renamed into ``dicom/…``, folder flushed — before any success is sent;
     ``sync`` "none": no flush (as the listener's ``--sync none``); "batch" flushes as "file" does (one association
-    sends one instance at a time: there is nothing to group)."""
+    sends one instance at a time: there is nothing to group). Below the free-space floor ``min_free`` (bytes; see
+    :func:`below_floor`) nothing is written: status 0xA700."""
+    if problem := below_floor(root, min_free):
+        return None, Status.OUT_OF_RESOURCES, problem
     tmp = storage.temp_file(root, "received")
     try:
         with open(tmp, "wb") as f:
@@ -279,20 +299,9 @@ class Listener:
                 f"into {self.db_path}")
 
     def low_on_space(self) -> str:
-        """Why a new instance is refused for lack of disk ("" when it is not): less than the free-space floor
-        (``LocalNode.min_free_bytes``) is left on the file system of the database. Answered with 0xA700, Refused:
-        Out of Resources (PS3.4 B.2.3), before the disk is full and the index cannot be written."""
-        floor = self.local.min_free_bytes
-        if floor <= 0:
-            return ""
-        try:
-            free = shutil.disk_usage(self.db_path).free
-        except OSError:
-            return ""
-        if free >= floor:
-            return ""
-        return (f"out of disk space: {free / 2**20:,.0f} MiB free in {self.db_path}, below the floor of "
-                f"{floor / 2**20:,.0f} MiB (min_free_bytes in [local] of nodes.toml); refusing new instances")
+        """Why a new instance is refused for lack of disk ("" when it is not): :func:`below_floor` of the database
+        folder and ``LocalNode.min_free_bytes``."""
+        return below_floor(self.db_path, self.local.min_free_bytes)
 
     @property
     def port(self) -> int:
