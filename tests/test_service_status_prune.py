@@ -224,3 +224,20 @@ def test_prune_daily_adds_a_timer_whose_command_runs(tmp_path: Path, capsys: pyt
     assert _study_uids(root) == {B, C}  # A (40 days) went; C (50 days, patient P3) kept
     assert main(["service", "uninstall"]) == 0 and not list(folder.iterdir())
     assert main(["service", "install", "--prune-daily"]) == 2
+
+
+def test_the_floor_is_set_with_nodes_local_and_shown_by_status(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from dicomtui.core.net.nodes import load_nodes
+
+    assert load_nodes().local.min_free_bytes == 1 << 30  # the default: 1 GiB
+    assert main(["nodes", "local", "--min-free", "2G"]) == 0
+    assert load_nodes().local.min_free_bytes == 2 << 30
+    root = tmp_path / "db"
+    DicomDatabase.open(root).close()
+    assert status(root)["disk"]["min_free"] == 2 << 30 and not status(root)["disk"]["refusing"]
+    assert main(["nodes", "local", "--min-free", "1000000T"]) == 0
+    capsys.readouterr()
+    assert status(root)["disk"]["refusing"]
+    assert main(["--db", str(root), "status"]) == 0
+    assert "new instances are refused (0xA700)" in capsys.readouterr().out
