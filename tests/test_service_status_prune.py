@@ -48,7 +48,7 @@ def test_service_install_writes_a_user_unit_systemd_accepts(tmp_path: Path, caps
     out = capsys.readouterr().out
     assert f"wrote {unit}" in out and f"systemctl --user enable --now {service.UNIT_NAME}" in out
     assert "loginctl enable-linger" in out
-    assert "Restart=on-failure" in text and "Type=simple" in text and "WantedBy=default.target" in text
+    assert "Restart=on-failure" in text and "Type=notify" in text and "WantedBy=default.target" in text
     argv = _exec_start(text)
     assert argv[argv.index("--db") + 1] == str(db.resolve())  # the space, % and $ survive systemd's parsing
     assert argv[argv.index("listen") + 1:] == ["--ae", "RESEARCH", "--port", "11190", "--bind", "0.0.0.0", "--sync",
@@ -241,3 +241,35 @@ def test_the_floor_is_set_with_nodes_local_and_shown_by_status(tmp_path: Path,
     assert status(root)["disk"]["refusing"]
     assert main(["--db", str(root), "status"]) == 0
     assert "new instances are refused (0xA700)" in capsys.readouterr().out
+
+
+def test_listen_tells_systemd_ready_and_stopping(tmp_path: Path) -> None:
+    """The sd_notify protocol as systemd's Type=notify expects it: READY=1 once the port is bound (the port is
+    already taken when READY arrives), STOPPING=1 at SIGTERM, each a datagram on $NOTIFY_SOCKET."""
+    import signal
+    import socket
+    import sys
+
+    address = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(address))
+        sock.settimeout(30)
+        env = {**os.environ, "NOTIFY_SOCKET": str(address)}
+        proc = subprocess.Popen([sys.executable, "-m", "dicomtui", "--db", str(tmp_path / "db"), "listen", "--port",
+                                 "0", "--bind", "127.0.0.1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        try:
+            ready = sock.recv(4096).decode()
+            assert ready.startswith("READY=1\nSTATUS=listening as DICOMTUI on port "), ready
+            port = int(ready.rsplit(" ", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=5):
+                pass  # bound and accepting when READY arrived
+            proc.send_signal(signal.SIGTERM)
+            assert sock.recv(4096) == b"STOPPING=1"
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()  # type: ignore[union-attr]
+            proc.stderr.close()  # type: ignore[union-attr]

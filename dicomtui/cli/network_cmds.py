@@ -358,6 +358,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
 
     from ..core.net.listener import Listener
     from ..core.net.nodes import load_nodes
+    from ..core.service import notify
 
     local = load_nodes().local
     local.port = args.port if args.port is not None else local.port
@@ -378,7 +379,9 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
         err(f"cannot listen on {local.bind}:{local.port}: {exc.strerror or exc}")
         return EXIT_FATAL
     print(f"{listener.start_line()}. Ctrl-C or SIGTERM to stop", flush=True)
+    notify(f"READY=1\nSTATUS=listening as {local.ae_title} on port {listener.port}")  # systemd's Type=notify
     stop.wait()
+    notify("STOPPING=1")
     listener.stop()
     print(f"stopped: {listener.indexed} instances received and indexed", flush=True)
     return EXIT_OK

@@ -1,10 +1,11 @@
 """The listener as a systemd service: the unit file ``dicomtui service install`` writes, where it goes, and the
 commands that start it (issue 20).
 
-``Type=simple``, not ``notify``: the listener binds its port within a second of starting and exits 2 when it
-cannot, so ``Restart=on-failure`` and the journal already say when it failed; ``notify`` would make ``systemctl
-start`` wait for READY=1, which needs the listen command to speak the sd_notify protocol (left for later; see the
-h20 note). ``KillSignal=SIGTERM`` is what ``dicomtui listen`` stops on: it stops accepting, lets each open
+``Type=notify``: ``dicomtui listen`` tells systemd READY=1 once its port is bound and its identity file written
+(:func:`notify`, the sd_notify protocol of sd_notify(3): one datagram to ``$NOTIFY_SOCKET``), so ``systemctl start``
+returns when the listener really serves, and fails when it cannot bind (exit 2) instead of reporting a start that
+dies a moment later; STOPPING=1 when SIGTERM arrives. Hand-written (a dozen lines) rather than a dependency: the
+protocol is one sendto. ``KillSignal=SIGTERM`` is what the listener stops on: it stops accepting, lets each open
 association's current write become durable and indexes what is pending, hence the generous ``TimeoutStopSec``.
 
 Quoting follows systemd.service(5) "Command lines" and systemd.unit(5) "Specifiers": arguments with spaces or
@@ -17,6 +18,7 @@ import getpass
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -86,7 +88,8 @@ def unit_text(argv: Sequence[str], system: bool, description: str, user: str | N
     ``user`` (so the database keeps its owner) wanted by multi-user.target; else a user unit wanted by
     default.target. ``environment``: variables the listener must see as the installing shell does (XDG dirs)."""
     lines = ["[Unit]", f"Description={description}", "Documentation=man:systemd.service(5)",
-             "After=network-online.target", "Wants=network-online.target", "", "[Service]", "Type=simple",
+             "After=network-online.target", "Wants=network-online.target", "", "[Service]", "Type=notify",
+             "NotifyAccess=main",
              f"ExecStart={' '.join(quote_arg(a) for a in argv)}", "Restart=on-failure", "RestartSec=5s",
              "KillSignal=SIGTERM", "TimeoutStopSec=120s", *_environment_lines(system, user, environment),
              "", "[Install]", f"WantedBy={'multi-user.target' if system else 'default.target'}", ""]
@@ -171,3 +174,19 @@ def verify(path: Path) -> str | None:
         return None
     done = subprocess.run([program, "verify", str(path)], capture_output=True, text=True, timeout=60, check=False)
     return (done.stdout + done.stderr).strip() if done.returncode else ""
+
+
+def notify(message: str) -> bool:
+    """Send ``message`` (``READY=1``, ``STOPPING=1``, ``STATUS=…``; newline-separated assignments) to the service
+    manager when it asked for it (``$NOTIFY_SOCKET``: a path, or ``@name`` for the abstract namespace; sd_notify(3)).
+    Returns whether it was sent; never raises (a listener outside systemd has no socket)."""
+    address = os.environ.get("NOTIFY_SOCKET", "")
+    if not address or address[0] not in "/@":
+        return False
+    target = "\0" + address[1:] if address[0] == "@" else address
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.sendto(message.encode(), target)
+    except OSError:
+        return False
+    return True
