@@ -273,3 +273,20 @@ def test_listen_tells_systemd_ready_and_stopping(tmp_path: Path) -> None:
                 proc.wait()
             proc.stdout.close()  # type: ignore[union-attr]
             proc.stderr.close()  # type: ignore[union-attr]
+
+
+def test_a_study_receiving_meanwhile_is_not_pruned(tmp_path: Path) -> None:
+    """Planned as old, then an instance arrives (as from a running listener): the study is young again and kept."""
+    from dicomtui.core.database.prune import plan, prune
+
+    root = _three_studies(tmp_path)
+    with DicomDatabase.open(root) as db:
+        items = plan(db, older_than=30 * DAY)
+        assert [i.StudyInstanceUID for i in items] == [C, A]
+        with db.conn:
+            db.conn.execute("UPDATE instances SET imported_at = ? WHERE id = (SELECT MIN(i.id) FROM instances i JOIN "
+                            "series s ON s.id = i.series_fk JOIN studies st ON st.id = s.study_fk WHERE "
+                            "st.StudyInstanceUID = ?)", (time.time(), A))
+        report, skipped = prune(db, items)
+    assert [i.StudyInstanceUID for i in skipped] == [A] and report.studies == 1
+    assert _study_uids(root) == {A, B}

@@ -167,18 +167,24 @@ def cmd_prune(args: argparse.Namespace, db_path: Path) -> int:
     if args.older_than is None and args.max_size is None:
         err("db prune needs a limit: --older-than AGE and/or --max-size SIZE")
         return EXIT_FATAL
+    skipped = []
     with open_database(db_path, create=False, read_only=args.dry_run) as db:
         items = plan(db, args.older_than, args.max_size, args.keep_patient)
-        report = None if args.dry_run else prune(db, items)
+        report = None
+        if not args.dry_run:
+            report, skipped = prune(db, items)
+            items = [i for i in items if i not in skipped]
     if args.json:
         print(json_text({"dry_run": args.dry_run, "studies": [i.as_dict() for i in items],
-                         "report": report.__dict__ if report else None}))
+                         "skipped": [i.as_dict() for i in skipped], "report": report.__dict__ if report else None}))
         return EXIT_PARTIAL if report and report.errors else EXIT_OK
     for i in items:
         when = dt.datetime.fromtimestamp(i.received).strftime("%Y-%m-%d %H:%M")
         print(f"{'would delete' if args.dry_run else 'deleted'} study {i.StudyInstanceUID} (patient {i.PatientID}, "
               f"received {when}): {i.instances} instances, {human_bytes(i.stored_bytes)} copied"
               + (f", {human_bytes(i.linked_bytes)} linked kept" if i.linked_bytes else "") + f"; {i.reason}")
+    for i in skipped:
+        print(f"kept study {i.StudyInstanceUID}: it received instances while the prune ran")
     freed = sum(i.stored_bytes for i in items)
     if args.dry_run:
         print(f"dry run: {len(items)} studies would go, freeing {human_bytes(freed)}")

@@ -83,6 +83,18 @@ def plan(db: DicomDatabase, older_than: float | None = None, max_size: int | Non
     return chosen
 
 
-def prune(db: DicomDatabase, items: Iterable[PruneItem]) -> DeleteReport:
-    """Delete the studies of ``items`` (their rows; copied files too, linked files never)."""
-    return db.delete([(Level.STUDY, item.study_id) for item in items])
+_NEWEST = ("SELECT MAX(i.imported_at) FROM instances i JOIN series s ON s.id = i.series_fk "
+           "WHERE s.study_fk = ? AND s.study_fk IN (SELECT id FROM studies WHERE StudyInstanceUID = ?)")
+
+
+def prune(db: DicomDatabase, items: Iterable[PruneItem]) -> tuple[DeleteReport, list[PruneItem]]:
+    """Delete the studies of ``items`` (their rows; copied files too, linked files never): (what the delete
+    removed, the items skipped). A study that received an instance since the plan was made (a listener runs
+    meanwhile) is skipped, not deleted: it is young again. The check is just before the delete, not inside its
+    transaction: an instance arriving in between is deleted with its study."""
+    keep: list[PruneItem] = []
+    skipped: list[PruneItem] = []
+    for item in items:
+        newest = db.conn.execute(_NEWEST, (item.study_id, item.StudyInstanceUID)).fetchone()[0]
+        (keep if newest is not None and newest <= item.received else skipped).append(item)
+    return db.delete([(Level.STUDY, item.study_id) for item in keep]), skipped
