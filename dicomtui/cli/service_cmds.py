@@ -8,6 +8,8 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from ..core.plural import counted
+from ..core.text import printable
 from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, human_bytes, json_text
 
@@ -139,15 +141,15 @@ def cmd_status(args: argparse.Namespace, db_path: Path) -> int:
     if args.json:
         print(json_text(info))
         return EXIT_OK
-    print(f"database        {info['database']}")
+    print(f"database        {printable(info['database'])}")
     if not info["listeners"]:
         print("listener        none serving this database")
     for x in info["listeners"]:
-        print(f"listener        {x.get('ae_title', '?')} on {x.get('bind', '?')}:{x.get('port', '?')}, "
+        print(f"listener        {printable(str(x.get('ae_title', '?')))} on {x.get('bind', '?')}:{x.get('port', '?')}, "
               f"pid {x.get('pid', '?')}, since {x.get('since') or '?'}")
     counts = info["counts"]
-    print(f"today           {info['received_today']:,} instances received or copied, {info['added_today']:,} "
-          f"added in all")
+    print(f"today           {counted(info['received_today'], 'instance')} received or copied, "
+          f"{info['added_today']:,} added in all")
     print(f"contents        {counts['patients']:,} patients, {counts['studies']:,} studies, {counts['series']:,} "
           f"series, {counts['instances']:,} instances")
     print(f"size            {human_bytes(counts['stored_bytes'])} in storage, {human_bytes(counts['linked_bytes'])} "
@@ -180,14 +182,15 @@ def cmd_prune(args: argparse.Namespace, db_path: Path) -> int:
         return EXIT_PARTIAL if report and report.errors else EXIT_OK
     for i in items:
         when = dt.datetime.fromtimestamp(i.received).strftime("%Y-%m-%d %H:%M")
-        print(f"{'would delete' if args.dry_run else 'deleted'} study {i.StudyInstanceUID} (patient {i.PatientID}, "
-              f"received {when}): {i.instances} instances, {human_bytes(i.stored_bytes)} copied"
+        print(f"{'would delete' if args.dry_run else 'deleted'} study {printable(i.StudyInstanceUID)} (patient "
+              f"{printable(i.PatientID)}, "
+              f"received {when}): {counted(i.instances, 'instance')}, {human_bytes(i.stored_bytes)} copied"
               + (f", {human_bytes(i.linked_bytes)} linked kept" if i.linked_bytes else "") + f"; {i.reason}")
     for i in skipped:
-        print(f"kept study {i.StudyInstanceUID}: it received instances while the prune ran")
+        print(f"kept study {printable(i.StudyInstanceUID)}: it received instances while the prune ran")
     freed = sum(i.stored_bytes for i in items)
     if args.dry_run:
-        print(f"dry run: {len(items)} studies would go, freeing {human_bytes(freed)}")
+        print(f"dry run: {counted(len(items), 'study')} would go, freeing {human_bytes(freed)}")
         return EXIT_OK
     assert report is not None
     print(report.summary())
