@@ -24,6 +24,7 @@ from dicomtui.cli import (
     main,
     network_cmds,
     output,
+    service_cmds,
     volume_cmds,
 )
 from dicomtui.core.errors import LoadError, NodeError, PixelError
@@ -44,6 +45,8 @@ HANDLERS = {
     ("edit", "1.2", "--set", "PatientName=x"): edit_cmds.cmd_edit,
 }
 HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
+HANDLERS.update({("service", "install"): service_cmds.cmd_service, ("status",): service_cmds.cmd_status,
+                 ("db", "prune", "--older-than", "30d"): service_cmds.cmd_prune})
 
 
 def test_every_command_registers_its_handler() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from ..core.net.nodes import RETRIEVE_METHODS, SYNC_MODES
 from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, print_tsv, with_progress
+from .service_cmds import size
 
 SYNC_HELP = ("how the listener makes each received instance durable before answering success: file (default: "
              "the file and its folder flushed), batch (one file-system flush shared by the instances arriving "
@@ -59,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--tls-key", help="its private key (PEM)")
     q.add_argument("--tls-ca", help="require callers' certificates signed by this CA ('' for none)")
     q.add_argument("--sync", choices=SYNC_MODES, help=SYNC_HELP)
+    q.add_argument("--min-free", type=size, metavar="SIZE", help="the listener refuses new instances (0xA700) when "
+                                                                 "less is free on the database's disk (default 1G; 0: "
+                                                                 "never)")
     p.set_defaults(handler=cmd_nodes)
 
     p = sub.add_parser("echo", help="C-ECHO a node (preset name or AE@HOST:PORT); QIDO-RS one study (DICOMweb)")
@@ -180,7 +184,7 @@ def cmd_nodes(args: argparse.Namespace, db_path: Path) -> int:
     elif args.nodes_command == "local":
         for key, value in (("ae_title", args.ae), ("port", args.port), ("bind", args.bind), ("allow", args.allow),
                            ("tls_cert", args.tls_cert), ("tls_key", args.tls_key), ("tls_ca", args.tls_ca),
-                           ("sync", args.sync)):
+                           ("sync", args.sync), ("min_free_bytes", args.min_free)):
             if value is not None:
                 setattr(nodes.local, key, value)
     print(f"saved {save_nodes(nodes)}")
@@ -354,6 +358,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
 
     from ..core.net.listener import Listener
     from ..core.net.nodes import load_nodes
+    from ..core.service import notify
 
     local = load_nodes().local
     local.port = args.port if args.port is not None else local.port
@@ -374,7 +379,9 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
         err(f"cannot listen on {local.bind}:{local.port}: {exc.strerror or exc}")
         return EXIT_FATAL
     print(f"{listener.start_line()}. Ctrl-C or SIGTERM to stop", flush=True)
+    notify(f"READY=1\nSTATUS=listening as {local.ae_title} on port {listener.port}")  # systemd's Type=notify
     stop.wait()
+    notify("STOPPING=1")
     listener.stop()
     print(f"stopped: {listener.indexed} instances received and indexed", flush=True)
     return EXIT_OK

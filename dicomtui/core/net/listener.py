@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -70,13 +71,33 @@ def open_temp(root: Path) -> tuple[Path, int]:
     return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
 
 
-def store_received(root: Path, data: bytes, sync: str = "file") -> tuple[FileRecord | None, int, str]:
+def below_floor(root: Path, floor: int) -> str:
+    """Why an instance received into the database folder ``root`` is refused for lack of disk ("" when it is not):
+    less than ``floor`` bytes (``LocalNode.min_free_bytes``; 0: no floor) are free on its file system. Answered with
+    0xA700, Refused: Out of Resources (PS3.4 B.2.3), before the disk is full and the index cannot be written."""
+    if floor <= 0:
+        return ""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return ""
+    if free >= floor:
+        return ""
+    return (f"out of disk space: {free / 2**20:,.0f} MiB free in {root}, below the floor of {floor / 2**20:,.0f} MiB "
+            f"(min_free_bytes in [local] of nodes.toml); refusing new instances")
+
+
+def store_received(root: Path, data: bytes, sync: str = "file", min_free: int = 0
+                   ) -> tuple[FileRecord | None, int, str]:
     """Make a received instance (file bytes with meta) durable in storage: (record to index, status, problem).
     The C-GET's receiving side (the peer's C-STOREs on our association).
 
     Written to ``incoming/``, flushed, renamed into ``dicom/…``, folder flushed — before any success is sent;
     ``sync`` "none": no flush (as the listener's ``--sync none``); "batch" flushes as "file" does (one association
-    sends one instance at a time: there is nothing to group)."""
+    sends one instance at a time: there is nothing to group). Below the free-space floor ``min_free`` (bytes; see
+    :func:`below_floor`) nothing is written: status 0xA700."""
+    if problem := below_floor(root, min_free):
+        return None, Status.OUT_OF_RESOURCES, problem
     tmp = storage.temp_file(root, "received")
     try:
         with open(tmp, "wb") as f:
@@ -176,6 +197,10 @@ class _Events(Handler):
     def stored(self, assoc: Association, tmp: Path, size: int) -> int:
         """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
         stats: AssociationStats = assoc.data["stats"]
+        if problem := self.listener.low_on_space():  # refused before the disk is full (issue 20)
+            tmp.unlink(missing_ok=True)
+            self.store_failed(assoc, problem)
+            return Status.OUT_OF_RESOURCES
         record, status, problem = store_written(self.root, tmp, size, self.durable)
         if record is None:
             self.store_failed(assoc, problem)
@@ -272,6 +297,11 @@ class Listener:
         return (f"listening as {local.ae_title} on {local.bind or '0.0.0.0'}:{self.port} ({where})"
                 f"{', TLS' if local.tls_cert else ''}, accepting {callers}; {_SYNC_WORDS.get(local.sync, '')}; "
                 f"into {self.db_path}")
+
+    def low_on_space(self) -> str:
+        """Why a new instance is refused for lack of disk ("" when it is not): :func:`below_floor` of the database
+        folder and ``LocalNode.min_free_bytes``."""
+        return below_floor(self.db_path, self.local.min_free_bytes)
 
     @property
     def port(self) -> int:

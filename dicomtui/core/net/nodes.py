@@ -38,6 +38,7 @@ class LocalNode:
     tls_key: str = ""
     tls_ca: str = ""  # when set, callers must present a certificate signed by this CA
     sync: str = "file"  # one of SYNC_MODES
+    min_free_bytes: int = 1 << 30  # the listener refuses C-STOREs (0xA700) when less is free on its disk
 
     def ssl_context(self):
         """The server-side SSL context of the listener (None: plain TCP)."""

@@ -371,7 +371,8 @@ def get(db, node: RemoteNode, local: LocalNode, target: RetrieveTarget, report: 
     received = []
 
     def on_store(event) -> int:
-        record, status, _problem = store_received(db.root, event.encoded_dataset(include_meta=True), local.sync)
+        record, status, _problem = store_received(db.root, event.encoded_dataset(include_meta=True), local.sync,
+                                                   local.min_free_bytes)
         if record is not None:
             received.append(record)
         return status
