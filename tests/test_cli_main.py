@@ -18,6 +18,7 @@ import pytest
 from dicomtui.cli import (
     build_parser,
     database_cmds,
+    deidentify_cmds,
     edit_cmds,
     export_cmds,
     image_cmds,
@@ -44,6 +45,7 @@ HANDLERS = {
     ("edit", "1.2", "--set", "PatientName=x"): edit_cmds.cmd_edit,
 }
 HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
+HANDLERS[("deidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_deidentify
 
 
 def test_every_command_registers_its_handler() -> None:

@@ -25,13 +25,23 @@ from pathlib import Path
 
 from ..config import RENDERERS, load_settings
 from ..core.errors import DicomtuiError
-from . import database_cmds, edit_cmds, export_cmds, image_cmds, network_cmds, reporting, terminal_cmds, volume_cmds
+from . import (
+    database_cmds,
+    deidentify_cmds,
+    edit_cmds,
+    export_cmds,
+    image_cmds,
+    network_cmds,
+    reporting,
+    terminal_cmds,
+    volume_cmds,
+)
 from .output import EXIT_FATAL, EXIT_OK, err
 
 __all__ = ["build_parser", "main"]
 
 COMMAND_MODULES = (database_cmds, image_cmds, network_cmds, terminal_cmds, export_cmds,  # terminal_cmds: doctor
-                   volume_cmds, edit_cmds)
+                   volume_cmds, edit_cmds, deidentify_cmds)
 OWN_LOGGING = {"listen"}  # commands that configure the core's log themselves (timestamped lines)
 
 

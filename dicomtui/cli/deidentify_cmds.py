@@ -1,0 +1,83 @@
+"""``dicomtui deidentify UID… -o DIR`` and ``dicomtui export … --deidentify``: an export through the core's
+:class:`dicomtui.core.export.deidentify.Deidentifier` (PS3.15 Basic Profile with options), the pseudonym mapping
+kept in the database folder, files with burned-in annotation refused unless ``--accept-burned-in``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import threading
+from pathlib import Path
+
+from .database_cmds import _ctrl_c_cancels, open_database
+from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, with_progress
+
+__all__ = ["add_deidentify_options", "cmd_deidentify", "register", "run_deidentified_export"]
+
+OPTION_NAMES = ("modified-dates", "patient-characteristics", "device-identity", "safe-private", "clean-descriptors",
+                "retain-uids")  # core.export.deidentify.PROFILE_OPTIONS's keys (imported lazily)
+
+
+def add_deidentify_options(p: argparse.ArgumentParser) -> None:
+    """The options of a de-identified export, shared by ``export --deidentify`` and ``deidentify``."""
+    p.add_argument("--profile-option", action="append", choices=OPTION_NAMES, default=[], metavar="OPTION",
+                   help="a PS3.15 Basic Profile option (repeatable): " + ", ".join(OPTION_NAMES))
+    p.add_argument("--accept-burned-in", action="store_true",
+                   help="export files that may show identity in their pixels (BurnedInAnnotation YES, or US, DX "
+                        "and secondary capture without it); without it they are left out and listed")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("deidentify", help="export patients, studies, series or instances de-identified (PS3.15 "
+                                          "Basic Profile) to a folder")
+    p.add_argument("uids", nargs="+", metavar="UID")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write into")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    add_deidentify_options(p)
+    p.set_defaults(handler=cmd_deidentify, layout="tree", dicomdir=False, zip=False)
+
+
+def cmd_deidentify(args: argparse.Namespace, db_path: Path) -> int:
+    """De-identify the items into ``args.output``; exit codes as ``export``'s."""
+    return run_deidentified_export(args, db_path)
+
+
+def run_deidentified_export(args: argparse.Namespace, db_path: Path) -> int:
+    """The export of ``args`` (``export``'s or ``deidentify``'s) through the de-identifier; the mapping is saved
+    in the database folder after the export (also when cancelled: the files written use it)."""
+    from ..core.export import ExportOptions, export_files, plan_export
+    from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
+    from ..core.export.deidentify import Deidentifier, DeidOptions, deidentified_names
+    from .export_cmds import report_json, resolved_items
+
+    deid = Deidentifier(DeidOptions.from_names(args.profile_option, args.accept_burned_in),
+                        DeidMapping.load(Path(db_path) / MAPPING_NAME))
+    options = ExportOptions(layout=args.layout, dicomdir=args.dicomdir, zip=args.zip, overwrite=args.overwrite,
+                            transform=deid)
+    cancel = threading.Event()
+    with open_database(db_path, create=False, read_only=True) as db:
+        items = resolved_items(db, args.uids)
+        if items is None:
+            return EXIT_FATAL
+        plan = plan_export(db, items, args.layout)
+        plan = [dataclasses.replace(item, name=name)
+                for item, name in zip(plan, deidentified_names([f.name for f in plan]), strict=True)]
+        with _ctrl_c_cancels(cancel):
+            try:
+                report = with_progress(lambda progress: export_files(plan, args.output, options, progress, cancel),
+                                       "De-identifying")
+            finally:
+                deid.mapping.save()
+    if deid.refused:
+        report.notes.append(f"{len(deid.refused)} files may show identity in their pixels (burned-in annotation) "
+                            f"and were left out; export them with --accept-burned-in after checking them: "
+                            + ", ".join(deid.refused))
+    if args.json:
+        print(json.dumps(report_json(report) | {"refused_burned_in": deid.refused}, indent=2))
+    else:
+        print(report.summary())
+    if report.total and not report.written:
+        return EXIT_FATAL
+    return EXIT_PARTIAL if report.problems or report.cancelled or deid.refused else EXIT_OK
