@@ -75,6 +75,7 @@ def _fixture(folder: Path) -> list[Path]:
                                                            ReferencedSOPInstanceUID=c.SOPInstanceUID) for c in ct]))])
             ds.SourceImageSequence = Sequence([_item(ReferencedSOPClassUID=ct[1].SOPClassUID,
                                                      ReferencedSOPInstanceUID=ct[1].SOPInstanceUID)])
+        ds.preamble = b"PID778899 Smithers".ljust(128, b"\0")  # a vendor's text where PS3.10 allows any
         ds.save_as(path)
     return paths
 

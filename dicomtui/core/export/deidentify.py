@@ -154,6 +154,8 @@ class Deidentifier:
         method = self.options.codes()
         ds.DeidentificationMethod = [code.meaning[:64] for code in method]
         ds.DeidentificationMethodCodeSequence = Sequence([_code_item(code) for code in method])
+        if getattr(ds, "preamble", None):
+            ds.preamble = bytes(128)  # PS3.10 7.1: free for applications; a vendor may have put text there
         meta = getattr(ds, "file_meta", None)
         if meta is not None:
             for tag in _META_IDENTIFYING:
