@@ -214,3 +214,28 @@ def _errors(dciodvfy: str, path: Path) -> set[str]:
     out = subprocess.run([dciodvfy, str(path)], capture_output=True, text=True)
     return {re.sub(r"<[^>]*>|\d", "", line) for line in (out.stdout + out.stderr).splitlines()
             if line.startswith("Error")}
+
+
+def test_preview_shows_the_changes_and_writes_nothing(tmp_path: Path) -> None:
+    db, _ = _database(tmp_path)
+    done = run("--db", db, "deidentify", "PID778899", "--preview", "--profile-option", "modified-dates")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "~ InstitutionName: Städtische Klinik Süd -> (empty)" in lines and "- ImageComments: OP-NOTE-77" in lines
+    assert any(line.startswith("~ PatientID: PID778899 -> DEID-") for line in lines)
+    assert any(line.startswith("- RequestAttributesSequence: 1 item(s)") for line in lines)
+    assert "+ PatientIdentityRemoved: YES" in lines
+    assert not (Path(db) / MAPPING_NAME).exists()  # a preview adds nothing to the user's mapping
+    nowhere = run("--db", db, "deidentify", "PID778899")
+    assert nowhere.returncode == 2 and "-o DIR, --into-db" in nowhere.stderr
+
+
+def test_into_db_adds_the_deidentified_copy_as_a_new_patient(tmp_path: Path) -> None:
+    db, _ = _database(tmp_path)
+    done = run("--db", db, "deidentify", "PID778899", "--into-db")
+    assert done.returncode == 0, done.stderr
+    assert "imported 4 de-identified files into the database" in done.stdout
+    with DicomDatabase.open(Path(db)) as opened:
+        ids = sorted(str(p["PatientID"]) for p in opened.patients())
+    pseudonym = json.loads((Path(db) / MAPPING_NAME).read_text())["patients"]["PID778899"]["pseudonym"]
+    assert ids == sorted(["PID778899", pseudonym])

@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import tempfile
 import threading
 from pathlib import Path
 
 from .database_cmds import _ctrl_c_cancels, open_database
-from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, with_progress
+from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, with_progress
 
 __all__ = ["add_deidentify_options", "cmd_deidentify", "register", "run_deidentified_export"]
 
@@ -32,7 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deidentify", help="export patients, studies, series or instances de-identified (PS3.15 "
                                           "Basic Profile) to a folder")
     p.add_argument("uids", nargs="+", metavar="UID")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the folder to write into")
+    p.add_argument("-o", "--output", metavar="DIR", help="the folder to write into")
+    p.add_argument("--preview", action="store_true",
+                   help="write nothing: show what would change in the first file of the items")
+    p.add_argument("--into-db", action="store_true",
+                   help="also import the de-identified copies into the database (a new patient); with no "
+                        "--output they are written to a temporary folder first")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist")
     p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     add_deidentify_options(p)
@@ -40,8 +46,55 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_deidentify(args: argparse.Namespace, db_path: Path) -> int:
-    """De-identify the items into ``args.output``; exit codes as ``export``'s."""
-    return run_deidentified_export(args, db_path)
+    """De-identify the items into ``args.output`` (and/or the database), or preview one file; exit codes as
+    ``export``'s."""
+    if args.preview:
+        return _preview(args, db_path)
+    if not args.output and not args.into_db:
+        err("say where the de-identified files go: -o DIR, --into-db, or both (or --preview to see the changes)")
+        return EXIT_FATAL
+    if args.output:
+        code = run_deidentified_export(args, db_path)
+        return _import(Path(args.output), db_path, code) if args.into_db and code != EXIT_FATAL else code
+    with tempfile.TemporaryDirectory(prefix="dicomtui-deid-") as folder:
+        args.output = str(Path(folder) / "out")
+        code = run_deidentified_export(args, db_path)
+        return _import(Path(args.output), db_path, code) if code != EXIT_FATAL else code
+
+
+def _import(folder: Path, db_path: Path, code: int) -> int:
+    from ..core.indexer import import_paths
+    from ..core.levels import ImportMode
+
+    with open_database(db_path, create=False) as db:
+        report = import_paths(db, [folder], ImportMode.COPY)
+    print(f"imported {report.instances_added} de-identified files into the database")
+    return code if not report.rejected else EXIT_PARTIAL
+
+
+def _preview(args: argparse.Namespace, db_path: Path) -> int:
+    from ..core.export import plan_export
+    from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
+    from ..core.export.deid_preview import preview_file
+    from ..core.export.deidentify import DeidOptions
+    from .export_cmds import resolved_items
+
+    with open_database(db_path, create=False, read_only=True) as db:
+        items = resolved_items(db, args.uids)
+        if items is None:
+            return EXIT_FATAL
+        plan = plan_export(db, items[:1])
+    if not plan:
+        err("the items hold no instance to preview")
+        return EXIT_FATAL
+    changes, refused = preview_file(plan[0].source, DeidOptions.from_names(args.profile_option),
+                                    DeidMapping.load(Path(db_path) / MAPPING_NAME))
+    print(f"{plan[0].sop_instance_uid} ({len(changes)} changes):")
+    print("\n".join(change.line() for change in changes))
+    if refused and not args.accept_burned_in:
+        print("note: this file may show identity in its pixels (burned-in annotation); it would be left out "
+              "without --accept-burned-in")
+    return EXIT_OK
 
 
 def run_deidentified_export(args: argparse.Namespace, db_path: Path) -> int:
