@@ -25,6 +25,7 @@ from dicomtui.core.indexer import import_paths
 from dicomtui.core.levels import ImportMode
 from dicomtui.core.synth import SeriesSpec, write_series
 from tests.conftest import require_program
+from tests.interop.test_dimse import storescp  # noqa: F401 - fixture
 from tests.test_cli import run
 
 IDENTIFYING = ["Smithers^Waylon", "Smithers", "Waylon", "PID778899", "OTHER5566", "ACC31337", "19610412",
@@ -239,3 +240,17 @@ def test_into_db_adds_the_deidentified_copy_as_a_new_patient(tmp_path: Path) -> 
         ids = sorted(str(p["PatientID"]) for p in opened.patients())
     pseudonym = json.loads((Path(db) / MAPPING_NAME).read_text())["patients"]["PID778899"]["pseudonym"]
     assert ids == sorted(["PID778899", pseudonym])
+
+
+def test_send_the_deidentified_copies_to_dcmtk_storescp(tmp_path: Path, storescp) -> None:  # noqa: F811
+    node, received = storescp
+    db, _ = _database(tmp_path)
+    assert run("nodes", "add", "ref", node.address).returncode == 0
+    done = run("--db", db, "deidentify", "PID778899", "--send", "ref")
+    assert done.returncode == 0, done.stderr
+    files = sorted(received.iterdir())
+    assert len(files) == 4
+    for path in files:
+        data = path.read_bytes()
+        assert b"PID778899" not in data and b"Smithers" not in data and b"Evergreen" not in data
+        assert pydicom.dcmread(path).PatientIdentityRemoved == "YES"

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--into-db", action="store_true",
                    help="also import the de-identified copies into the database (a new patient); with no "
                         "--output they are written to a temporary folder first")
+    p.add_argument("--send", metavar="NODE", help="also send the de-identified copies to NODE (C-STORE); with no "
+                                                  "--output they are written to a temporary folder first")
     p.add_argument("--overwrite", action="store_true", help="replace files that exist")
     p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     add_deidentify_options(p)
@@ -50,26 +52,54 @@ def cmd_deidentify(args: argparse.Namespace, db_path: Path) -> int:
     ``export``'s."""
     if args.preview:
         return _preview(args, db_path)
-    if not args.output and not args.into_db:
-        err("say where the de-identified files go: -o DIR, --into-db, or both (or --preview to see the changes)")
+    if not (args.output or args.into_db or args.send):
+        err("say where the de-identified files go: -o DIR, --into-db, --send NODE (or --preview to see the "
+            "changes)")
         return EXIT_FATAL
     if args.output:
-        code = run_deidentified_export(args, db_path)
-        return _import(Path(args.output), db_path, code) if args.into_db and code != EXIT_FATAL else code
+        return _then(args, db_path)
     with tempfile.TemporaryDirectory(prefix="dicomtui-deid-") as folder:
         args.output = str(Path(folder) / "out")
-        code = run_deidentified_export(args, db_path)
-        return _import(Path(args.output), db_path, code) if code != EXIT_FATAL else code
+        return _then(args, db_path)
 
 
-def _import(folder: Path, db_path: Path, code: int) -> int:
+def _then(args: argparse.Namespace, db_path: Path) -> int:
+    """The export, then the import into the database and the send asked for (not after a fatal export)."""
+    names: list[str] = []
+    code = run_deidentified_export(args, db_path, names)
+    if code != EXIT_FATAL and args.into_db:
+        code = max(code, _import(Path(args.output), db_path))
+    if code != EXIT_FATAL and args.send:
+        code = max(code, _send(Path(args.output), names, args.send))
+    return code
+
+
+def _send(folder: Path, names: list[str], to: str) -> int:
+    from ..core.export.deidentify import written_instances
+    from ..core.net.nodes import load_nodes
+    from ..core.net.send import send
+
+    nodes = load_nodes()
+    node = nodes.resolve(to)
+    rows = written_instances(folder, names)
+    report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
+                           f"Sending {len(rows)} de-identified instances to {node.address}")
+    print(report.summary())
+    for problem in report.problems():
+        err(problem)
+    if report.counts["failure"] == len(report.items):
+        return EXIT_FATAL
+    return EXIT_PARTIAL if report.counts["failure"] or report.error else EXIT_OK
+
+
+def _import(folder: Path, db_path: Path) -> int:
     from ..core.indexer import import_paths
     from ..core.levels import ImportMode
 
     with open_database(db_path, create=False) as db:
         report = import_paths(db, [folder], ImportMode.COPY)
     print(f"imported {report.instances_added} de-identified files into the database")
-    return code if not report.rejected else EXIT_PARTIAL
+    return EXIT_PARTIAL if report.rejected else EXIT_OK
 
 
 def _preview(args: argparse.Namespace, db_path: Path) -> int:
@@ -97,9 +127,10 @@ def _preview(args: argparse.Namespace, db_path: Path) -> int:
     return EXIT_OK
 
 
-def run_deidentified_export(args: argparse.Namespace, db_path: Path) -> int:
+def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list[str] | None = None) -> int:
     """The export of ``args`` (``export``'s or ``deidentify``'s) through the de-identifier; the mapping is saved
-    in the database folder after the export (also when cancelled: the files written use it)."""
+    in the database folder after the export (also when cancelled: the files written use it). The names of the
+    files written are added to ``names``."""
     from ..core.export import ExportOptions, export_files, plan_export
     from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
     from ..core.export.deidentify import Deidentifier, DeidOptions, deidentified_names
@@ -123,6 +154,8 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path) -> int:
                                        "De-identifying")
             finally:
                 deid.mapping.save()
+    if names is not None:
+        names += report.names
     if deid.refused:
         report.notes.append(f"{len(deid.refused)} files may show identity in their pixels (burned-in annotation) "
                             f"and were left out; export them with --accept-burned-in after checking them: "

@@ -21,6 +21,7 @@ unless ``accept_burned_in``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,9 +34,11 @@ from pydicom.datadict import keyword_for_tag
 from pydicom.sr.codedict import codes
 from pydicom.uid import UID_dictionary
 
+from ..dicomfile import read_dataset
 from .deid_mapping import DeidMapping
 
-__all__ = ["PROFILE_OPTIONS", "SAFE_PRIVATE", "DeidOptions", "Deidentifier", "deidentified_names"]
+__all__ = ["PROFILE_OPTIONS", "SAFE_PRIVATE", "DeidOptions", "Deidentifier", "deidentified_names",
+           "has_burned_in_annotation", "written_instances"]
 
 # the library's categories → the one action we apply (see the module docstring for the choices)
 _CATEGORY_ACTION = {"D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TAGS": "Z", "X_Z_TAGS": "Z",
@@ -234,6 +237,19 @@ def has_burned_in_annotation(ds: Dataset) -> bool:
     if burned is not None and str(burned).strip():
         return str(burned).strip().upper() == "YES"
     return ds.get("Modality") in _BURNED_IN_MODALITIES or str(ds.get("SOPClassUID", "")) in _SECONDARY_CAPTURE
+
+
+def written_instances(folder: str | os.PathLike[str], names: Iterable[str]) -> list[dict[str, str]]:
+    """The rows the send operations take (SOPInstanceUID, SOPClassUID, TransferSyntaxUID, path) of the files
+    ``names`` (relative, ``/``-separated) an export wrote under ``folder``: what a de-identified send sends.
+    Raises what reading a file raises."""
+    rows = []
+    for name in names:
+        path = os.path.join(folder, name)
+        ds = read_dataset(path).dataset
+        rows.append({"SOPInstanceUID": str(ds.SOPInstanceUID), "SOPClassUID": str(ds.SOPClassUID), "path": path,
+                     "TransferSyntaxUID": str(ds.file_meta.TransferSyntaxUID)})
+    return rows
 
 
 def deidentified_names(names: list[str]) -> list[str]:
