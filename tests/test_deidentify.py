@@ -254,3 +254,17 @@ def test_send_the_deidentified_copies_to_dcmtk_storescp(tmp_path: Path, storescp
         data = path.read_bytes()
         assert b"PID778899" not in data and b"Smithers" not in data and b"Evergreen" not in data
         assert pydicom.dcmread(path).PatientIdentityRemoved == "YES"
+
+
+def test_a_deidentified_dicomdir_needs_the_modified_dates(tmp_path: Path) -> None:
+    db, _ = _database(tmp_path)
+    refused = run("--db", db, "export", "PID778899", "-o", str(tmp_path / "cd"), "--deidentify", "--dicomdir")
+    assert refused.returncode == 2 and "add --profile-option modified-dates" in refused.stderr
+    assert not (tmp_path / "cd").exists()
+    done = run("--db", db, "export", "PID778899", "-o", str(tmp_path / "cd"), "--deidentify", "--dicomdir",
+               "--profile-option", "modified-dates", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["written"] == 4
+    for path in (tmp_path / "cd").rglob("*"):
+        if path.is_file():
+            assert b"PID778899" not in path.read_bytes() and b"Smithers" not in path.read_bytes()

@@ -136,6 +136,10 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list
     from ..core.export.deidentify import Deidentifier, DeidOptions, deidentified_names
     from .export_cmds import report_json, resolved_items
 
+    if args.dicomdir and "modified-dates" not in args.profile_option:
+        err("a DICOMDIR needs each study's StudyDate and StudyTime (PS3.3 F.5) and the Basic Profile empties them: "
+            "add --profile-option modified-dates (dates moved, times kept), or export without --dicomdir")
+        return EXIT_FATAL
     deid = Deidentifier(DeidOptions.from_names(args.profile_option, args.accept_burned_in),
                         DeidMapping.load(Path(db_path) / MAPPING_NAME))
     options = ExportOptions(layout=args.layout, dicomdir=args.dicomdir, zip=args.zip, overwrite=args.overwrite,

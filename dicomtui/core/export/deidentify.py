@@ -70,6 +70,9 @@ _DESCRIPTOR = re.compile(r"Description$")  # cleaned, not removed, by Clean Desc
 _TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _DUMMY = {"AS": "000Y", "DA": "19000101", "DT": "19000101000000", "TM": "000000", "DS": "0", "IS": "0",
           "PN": "ANONYMIZED", "UR": ""}
+# Z is "a zero length value, or a dummy consistent with the VR" (E.1-1's legend): a DICOMDIR's STUDY record
+# needs StudyID (Type 1, PS3.3 F.5), so it gets a dummy, not an empty value
+_Z_DUMMY = {0x00200010: "DEID"}
 _SECONDARY_CAPTURE = frozenset(uid for uid, info in UID_dictionary.items() if "Secondary Capture" in info[0])
 _BURNED_IN_MODALITIES = frozenset({"US", "DX"})
 _META_IDENTIFYING = (0x00020016, 0x00020017, 0x00020018)  # Source/Sending/Receiving AE Titles
@@ -199,7 +202,7 @@ class Deidentifier:
                 if elem.VR != "TM":
                     elem.value = _map_values(elem.value, lambda v: _shifted(v, offset_days))
             elif action == "Z":
-                elem.value = None
+                elem.value = _Z_DUMMY.get(tag)
             else:
                 elem.value = _DUMMY.get(elem.VR, "ANONYMIZED" if elem.VR in _TEXT_VRS else None)
 
