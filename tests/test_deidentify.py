@@ -233,9 +233,10 @@ def test_preview_shows_the_changes_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_into_db_adds_the_deidentified_copy_as_a_new_patient(tmp_path: Path) -> None:
     db, _ = _database(tmp_path)
-    done = run("--db", db, "deidentify", "PID778899", "--into-db")
+    done = run("--db", db, "deidentify", "PID778899", "--into-db", "--json")
     assert done.returncode == 0, done.stderr
-    assert "imported 4 de-identified files into the database" in done.stdout
+    assert json.loads(done.stdout)["written"] == 4  # stdout stays one JSON object
+    assert "imported 4 de-identified files into the database" in done.stderr
     with DicomDatabase.open(Path(db)) as opened:
         ids = sorted(str(p["PatientID"]) for p in opened.patients())
     pseudonym = json.loads((Path(db) / MAPPING_NAME).read_text())["patients"]["PID778899"]["pseudonym"]

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .database_cmds import _ctrl_c_cancels, open_database
@@ -68,13 +69,13 @@ def _then(args: argparse.Namespace, db_path: Path) -> int:
     names: list[str] = []
     code = run_deidentified_export(args, db_path, names)
     if code != EXIT_FATAL and args.into_db:
-        code = max(code, _import(Path(args.output), db_path))
+        code = max(code, _import(Path(args.output), db_path, err if args.json else print))
     if code != EXIT_FATAL and args.send:
-        code = max(code, _send(Path(args.output), names, args.send))
+        code = max(code, _send(Path(args.output), names, args.send, err if args.json else print))
     return code
 
 
-def _send(folder: Path, names: list[str], to: str) -> int:
+def _send(folder: Path, names: list[str], to: str, say: Callable[[str], None]) -> int:
     from ..core.export.deidentify import written_instances
     from ..core.net.nodes import load_nodes
     from ..core.net.send import send
@@ -84,7 +85,7 @@ def _send(folder: Path, names: list[str], to: str) -> int:
     rows = written_instances(folder, names)
     report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
                            f"Sending {len(rows)} de-identified instances to {node.address}")
-    print(report.summary())
+    say(report.summary())
     for problem in report.problems():
         err(problem)
     if report.counts["failure"] == len(report.items):
@@ -92,13 +93,13 @@ def _send(folder: Path, names: list[str], to: str) -> int:
     return EXIT_PARTIAL if report.counts["failure"] or report.error else EXIT_OK
 
 
-def _import(folder: Path, db_path: Path) -> int:
+def _import(folder: Path, db_path: Path, say: Callable[[str], None]) -> int:
     from ..core.indexer import import_paths
     from ..core.levels import ImportMode
 
     with open_database(db_path, create=False) as db:
         report = import_paths(db, [folder], ImportMode.COPY)
-    print(f"imported {report.instances_added} de-identified files into the database")
+    say(f"imported {report.instances_added} de-identified files into the database")
     return EXIT_PARTIAL if report.rejected else EXIT_OK
 
 
