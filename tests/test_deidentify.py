@@ -161,6 +161,12 @@ def test_without_modified_dates_the_dates_go_and_options_keep_what_they_name(tmp
     assert ds.LongitudinalTemporalInformationModified == "REMOVED"
     assert [i.CodeValue for i in ds.DeidentificationMethodCodeSequence] == ["113100"]
 
+    device = pydicom.dcmread(next((tmp_path / "in" / "ct").glob("*.dcm")))
+    device.DeviceSerialNumber, device.DeviceUID, device.SourceFrameOfReferenceUID = "SN-1", "1.2.3.4", "1.2.3.5"
+    Deidentifier(DeidOptions.from_names(["device-identity"]))(device)
+    assert (device.DeviceSerialNumber, device.DeviceUID, device.StationName) == ("SN-1", "1.2.3.4", "SECRETSTATION")
+    assert device.SourceFrameOfReferenceUID != "1.2.3.5" and device.PatientSex in ("", None)
+
     kept = pydicom.dcmread(next((tmp_path / "in" / "ct").glob("*.dcm")))
     study_uid = kept.StudyInstanceUID
     Deidentifier(DeidOptions.from_names(["patient-characteristics", "device-identity", "safe-private",

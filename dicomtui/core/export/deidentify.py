@@ -65,7 +65,7 @@ _PATIENT_CHARACTERISTICS = frozenset({  # kept by Retain Patient Characteristics
     "PatientSexNeutered", "PatientSpeciesDescription", "PatientBreedDescription"})
 _DEVICE_IDENTITY = re.compile(  # kept by Retain Device Identity (PS3.15 E.3.8): device and station identifiers
     r"^(Device\w*|\w*(Detector|Gantry|Plate|Cassette|Generator|Source|Tube|Station)\w*"
-    r"(ID|SerialNumber|Name|UID|Label))$")
+    r"((?<!U)ID|SerialNumber|Name|Label))$")  # UIDs: DeviceUID only (SourceFrameOfReferenceUID is no device's)
 _DESCRIPTOR = re.compile(r"Description$")  # cleaned, not removed, by Clean Descriptors (PS3.15 E.3.5)
 _TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
 _DUMMY = {"AS": "000Y", "DA": "19000101", "DT": "19000101000000", "TM": "000000", "DS": "0", "IS": "0",
@@ -194,7 +194,7 @@ class Deidentifier:
             elif elem.VR == "UI":
                 if action == "Z":
                     elem.value = None
-                elif not self.options.retain_uids:
+                elif not self.options.retain_uids and action != "K":  # K: DeviceUID, Retain Device Identity
                     elem.value = _map_values(elem.value, self._new_uid)
             elif action is None or action == "K":
                 continue
