@@ -5,7 +5,6 @@ kept in the database folder, files with burned-in annotation refused unless ``--
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import tempfile
 import threading
@@ -132,9 +131,9 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list
     """The export of ``args`` (``export``'s or ``deidentify``'s) through the de-identifier; the mapping is saved
     in the database folder after the export (also when cancelled: the files written use it). The names of the
     files written are added to ``names``."""
-    from ..core.export import ExportOptions, export_files, plan_export
+    from ..core.export import ExportOptions
     from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
-    from ..core.export.deidentify import Deidentifier, DeidOptions, deidentified_names
+    from ..core.export.deidentify import Deidentifier, DeidOptions, export_deidentified
     from .export_cmds import report_json, resolved_items
 
     if args.dicomdir and "modified-dates" not in args.profile_option:
@@ -150,15 +149,9 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list
         items = resolved_items(db, args.uids)
         if items is None:
             return EXIT_FATAL
-        plan = plan_export(db, items, args.layout)
-        plan = [dataclasses.replace(item, name=name)
-                for item, name in zip(plan, deidentified_names([f.name for f in plan]), strict=True)]
         with _ctrl_c_cancels(cancel):
-            try:
-                report = with_progress(lambda progress: export_files(plan, args.output, options, progress, cancel),
-                                       "De-identifying")
-            finally:
-                deid.mapping.save()
+            report = with_progress(lambda progress: export_deidentified(db, items, args.output, options, progress,
+                                                                        cancel), "De-identifying")
     if names is not None:
         names += report.names
     if deid.refused:

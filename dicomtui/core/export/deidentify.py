@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -36,9 +37,11 @@ from pydicom.uid import UID_dictionary
 
 from ..dicomfile import read_dataset
 from .deid_mapping import DeidMapping
+from .folder import ExportOptions, ExportReport, export_files
+from .layout import plan_export
 
 __all__ = ["PROFILE_OPTIONS", "SAFE_PRIVATE", "DeidOptions", "Deidentifier", "deidentified_names",
-           "has_burned_in_annotation", "written_instances"]
+           "export_deidentified", "has_burned_in_annotation", "written_instances"]
 
 # the library's categories → the one action we apply (see the module docstring for the choices)
 _CATEGORY_ACTION = {"D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TAGS": "Z", "X_Z_TAGS": "Z",
@@ -240,6 +243,24 @@ def has_burned_in_annotation(ds: Dataset) -> bool:
     if burned is not None and str(burned).strip():
         return str(burned).strip().upper() == "YES"
     return ds.get("Modality") in _BURNED_IN_MODALITIES or str(ds.get("SOPClassUID", "")) in _SECONDARY_CAPTURE
+
+
+def export_deidentified(db: Any, items: Iterable[tuple[str, int]], destination: str | os.PathLike[str],
+                        options: ExportOptions, progress: Callable[[int, int], None] | None = None,
+                        cancel: threading.Event | None = None) -> ExportReport:
+    """:func:`.folder.export_items` with ``options.transform`` a :class:`Deidentifier`, the files named by
+    :func:`deidentified_names` (the data's names would carry the identity), the mapping saved afterwards (also
+    after a cancel or an error: the files written use it). Raises ExportError and MappingError."""
+    deid = options.transform
+    if not isinstance(deid, Deidentifier):
+        raise TypeError("export_deidentified needs a Deidentifier as the export's transform")
+    plan = plan_export(db, items, options.layout)
+    plan = [replace(item, name=name) for item, name in zip(plan, deidentified_names([f.name for f in plan]),
+                                                           strict=True)]
+    try:
+        return export_files(plan, destination, options, progress, cancel)
+    finally:
+        deid.mapping.save()
 
 
 def written_instances(folder: str | os.PathLike[str], names: Iterable[str]) -> list[dict[str, str]]:
