@@ -18,6 +18,7 @@ import pytest
 from dicomtui.cli import (
     build_parser,
     database_cmds,
+    deidentify_cmds,
     edit_cmds,
     export_cmds,
     image_cmds,
@@ -47,6 +48,7 @@ HANDLERS = {
 HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
 HANDLERS.update({("service", "install"): service_cmds.cmd_service, ("status",): service_cmds.cmd_status,
                  ("db", "prune", "--older-than", "30d"): service_cmds.cmd_prune})
+HANDLERS[("deidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_deidentify
 
 
 def test_every_command_registers_its_handler() -> None:

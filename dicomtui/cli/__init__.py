@@ -27,6 +27,7 @@ from ..config import RENDERERS, load_settings
 from ..core.errors import DicomtuiError
 from . import (
     database_cmds,
+    deidentify_cmds,
     edit_cmds,
     export_cmds,
     image_cmds,
@@ -40,8 +41,9 @@ from .output import EXIT_FATAL, EXIT_OK, err
 
 __all__ = ["build_parser", "main"]
 
-COMMAND_MODULES = (database_cmds, image_cmds, network_cmds, terminal_cmds, export_cmds,  # terminal_cmds: doctor
-                   volume_cmds, edit_cmds, service_cmds)  # service_cmds after database_cmds: it adds `db prune`
+# terminal_cmds wraps doctor; service_cmds comes after database_cmds: it adds `db prune`
+COMMAND_MODULES = (database_cmds, image_cmds, network_cmds, terminal_cmds, export_cmds, volume_cmds, edit_cmds,
+                   service_cmds, deidentify_cmds)
 OWN_LOGGING = {"listen"}  # commands that configure the core's log themselves (timestamped lines)
 
 

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from . import deidentify_cmds
 from .database_cmds import _ctrl_c_cancels, open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, with_progress
 
@@ -32,29 +33,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace files that exist (without it, an export that would replace one writes nothing)")
     p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    p.add_argument("--deidentify", action="store_true", help="de-identify the files (PS3.15 Basic Profile; see "
+                                                             "`dicomtui deidentify`); names become numbers")
+    deidentify_cmds.add_deidentify_options(p)
     p.set_defaults(handler=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace, db_path: Path) -> int:
     """Export the items with a progress bar (Ctrl-C cancels after the current file). Exit 1 when some files
     could not be exported or the export was cancelled, 2 when none could be."""
-    from ..core import selection
     from ..core.export import ExportOptions, export_items
 
+    if args.deidentify:
+        return deidentify_cmds.run_deidentified_export(args, db_path)
     options = ExportOptions(layout=args.layout, dicomdir=args.dicomdir, zip=args.zip, overwrite=args.overwrite)
     cancel = threading.Event()
     with open_database(db_path, create=False, read_only=True) as db:
-        resolved = selection.resolve(db, args.uids)
-        if resolved.missing:
-            err(selection.missing_sentence(resolved.missing[0]))
+        items = resolved_items(db, args.uids)
+        if items is None:
             return EXIT_FATAL
         with _ctrl_c_cancels(cancel):
-            report = with_progress(lambda progress: export_items(db, resolved.items, args.output, options, progress,
+            report = with_progress(lambda progress: export_items(db, items, args.output, options, progress,
                                                                  cancel), "Exporting")
     print(json.dumps(report_json(report), indent=2) if args.json else report.summary())
     if report.total and not report.written and not report.left_out:
         return EXIT_FATAL
     return EXIT_PARTIAL if report.problems or report.cancelled else EXIT_OK
+
+
+def resolved_items(db: Any, uids: list[str]) -> list[tuple[str, int]] | None:
+    """The (level, row id) items the UIDs name, or None after telling the user the first one that names none."""
+    from ..core import selection
+
+    resolved = selection.resolve(db, uids)
+    if resolved.missing:
+        err(selection.missing_sentence(resolved.missing[0]))
+        return None
+    return list(resolved.items)
 
 
 def report_json(report: Any) -> dict[str, Any]:

@@ -1,0 +1,167 @@
+"""``dicomtui deidentify UID… -o DIR`` and ``dicomtui export … --deidentify``: an export through the core's
+:class:`dicomtui.core.export.deidentify.Deidentifier` (PS3.15 Basic Profile with options), the pseudonym mapping
+kept in the database folder, files with burned-in annotation refused unless ``--accept-burned-in``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from .database_cmds import _ctrl_c_cancels, open_database
+from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, with_progress
+
+__all__ = ["add_deidentify_options", "cmd_deidentify", "register", "run_deidentified_export"]
+
+OPTION_NAMES = ("modified-dates", "patient-characteristics", "device-identity", "safe-private", "clean-descriptors",
+                "retain-uids")  # core.export.deidentify.PROFILE_OPTIONS's keys (imported lazily)
+
+
+def add_deidentify_options(p: argparse.ArgumentParser) -> None:
+    """The options of a de-identified export, shared by ``export --deidentify`` and ``deidentify``."""
+    p.add_argument("--profile-option", action="append", choices=OPTION_NAMES, default=[], metavar="OPTION",
+                   help="a PS3.15 Basic Profile option (repeatable): " + ", ".join(OPTION_NAMES))
+    p.add_argument("--accept-burned-in", action="store_true",
+                   help="export files that may show identity in their pixels (BurnedInAnnotation YES, or US, DX "
+                        "and secondary capture without it); without it they are left out and listed")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("deidentify", help="export patients, studies, series or instances de-identified (PS3.15 "
+                                          "Basic Profile) to a folder")
+    p.add_argument("uids", nargs="+", metavar="UID")
+    p.add_argument("-o", "--output", metavar="DIR", help="the folder to write into")
+    p.add_argument("--preview", action="store_true",
+                   help="write nothing: show what would change in the first file of the items")
+    p.add_argument("--into-db", action="store_true",
+                   help="also import the de-identified copies into the database (a new patient); with no "
+                        "--output they are written to a temporary folder first")
+    p.add_argument("--send", metavar="NODE", help="also send the de-identified copies to NODE (C-STORE); with no "
+                                                  "--output they are written to a temporary folder first")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    add_deidentify_options(p)
+    p.set_defaults(handler=cmd_deidentify, layout="tree", dicomdir=False, zip=False)
+
+
+def cmd_deidentify(args: argparse.Namespace, db_path: Path) -> int:
+    """De-identify the items into ``args.output`` (and/or the database), or preview one file; exit codes as
+    ``export``'s."""
+    if args.preview:
+        return _preview(args, db_path)
+    if not (args.output or args.into_db or args.send):
+        err("say where the de-identified files go: -o DIR, --into-db, --send NODE (or --preview to see the "
+            "changes)")
+        return EXIT_FATAL
+    if args.output:
+        return _then(args, db_path)
+    with tempfile.TemporaryDirectory(prefix="dicomtui-deid-") as folder:
+        args.output = str(Path(folder) / "out")
+        return _then(args, db_path)
+
+
+def _then(args: argparse.Namespace, db_path: Path) -> int:
+    """The export, then the import into the database and the send asked for (not after a fatal export)."""
+    names: list[str] = []
+    code = run_deidentified_export(args, db_path, names)
+    if code != EXIT_FATAL and args.into_db:
+        code = max(code, _import(Path(args.output), db_path, err if args.json else print))
+    if code != EXIT_FATAL and args.send:
+        code = max(code, _send(Path(args.output), names, args.send, err if args.json else print))
+    return code
+
+
+def _send(folder: Path, names: list[str], to: str, say: Callable[[str], None]) -> int:
+    from ..core.export.deidentify import written_instances
+    from ..core.net.nodes import load_nodes
+    from ..core.net.send import send
+
+    nodes = load_nodes()
+    node = nodes.resolve(to)
+    rows = written_instances(folder, names)
+    report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
+                           f"Sending {len(rows)} de-identified instances to {node.address}")
+    say(report.summary())
+    for problem in report.problems():
+        err(problem)
+    if report.counts["failure"] == len(report.items):
+        return EXIT_FATAL
+    return EXIT_PARTIAL if report.counts["failure"] or report.error else EXIT_OK
+
+
+def _import(folder: Path, db_path: Path, say: Callable[[str], None]) -> int:
+    from ..core.indexer import import_paths
+    from ..core.levels import ImportMode
+
+    with open_database(db_path, create=False) as db:
+        report = import_paths(db, [folder], ImportMode.COPY)
+    say(f"imported {report.instances_added} de-identified files into the database")
+    return EXIT_PARTIAL if report.rejected else EXIT_OK
+
+
+def _preview(args: argparse.Namespace, db_path: Path) -> int:
+    from ..core.export import plan_export
+    from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
+    from ..core.export.deid_preview import preview_file
+    from ..core.export.deidentify import DeidOptions
+    from .export_cmds import resolved_items
+
+    with open_database(db_path, create=False, read_only=True) as db:
+        items = resolved_items(db, args.uids)
+        if items is None:
+            return EXIT_FATAL
+        plan = plan_export(db, items[:1])
+    if not plan:
+        err("the items hold no instance to preview")
+        return EXIT_FATAL
+    changes, refused = preview_file(plan[0].source, DeidOptions.from_names(args.profile_option),
+                                    DeidMapping.load(Path(db_path) / MAPPING_NAME))
+    print(f"{plan[0].sop_instance_uid} ({len(changes)} changes):")
+    print("\n".join(change.line() for change in changes))
+    if refused and not args.accept_burned_in:
+        print("note: this file may show identity in its pixels (burned-in annotation); it would be left out "
+              "without --accept-burned-in")
+    return EXIT_OK
+
+
+def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list[str] | None = None) -> int:
+    """The export of ``args`` (``export``'s or ``deidentify``'s) through the de-identifier; the mapping is saved
+    in the database folder after the export (also when cancelled: the files written use it). The names of the
+    files written are added to ``names``."""
+    from ..core.export import ExportOptions
+    from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
+    from ..core.export.deidentify import Deidentifier, DeidOptions, export_deidentified
+    from .export_cmds import report_json, resolved_items
+
+    if args.dicomdir and "modified-dates" not in args.profile_option:
+        err("a DICOMDIR needs each study's StudyDate and StudyTime (PS3.3 F.5) and the Basic Profile empties them: "
+            "add --profile-option modified-dates (dates moved, times kept), or export without --dicomdir")
+        return EXIT_FATAL
+    deid = Deidentifier(DeidOptions.from_names(args.profile_option, args.accept_burned_in),
+                        DeidMapping.load(Path(db_path) / MAPPING_NAME))
+    options = ExportOptions(layout=args.layout, dicomdir=args.dicomdir, zip=args.zip, overwrite=args.overwrite,
+                            transform=deid)
+    cancel = threading.Event()
+    with open_database(db_path, create=False, read_only=True) as db:
+        items = resolved_items(db, args.uids)
+        if items is None:
+            return EXIT_FATAL
+        with _ctrl_c_cancels(cancel):
+            report = with_progress(lambda progress: export_deidentified(db, items, args.output, options, progress,
+                                                                        cancel), "De-identifying")
+    if names is not None:
+        names += report.names
+    if deid.refused:
+        report.notes.append(f"{len(deid.refused)} files may show identity in their pixels (burned-in annotation) "
+                            f"and were left out; export them with --accept-burned-in after checking them: "
+                            + ", ".join(deid.refused))
+    if args.json:
+        print(json.dumps(report_json(report) | {"refused_burned_in": deid.refused}, indent=2))
+    else:
+        print(report.summary())
+    if report.total and not report.written:
+        return EXIT_FATAL
+    return EXIT_PARTIAL if report.problems or report.cancelled or deid.refused else EXIT_OK
