@@ -380,7 +380,11 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
         return EXIT_FATAL
     print(f"{listener.start_line()}. Ctrl-C or SIGTERM to stop", flush=True)
     notify(f"READY=1\nSTATUS=listening as {local.ae_title} on port {listener.port}")  # systemd's Type=notify
-    stop.wait()
+    # Woken twice a second: a SIGTERM the kernel delivers to one of the listener's threads sets CPython's flag but
+    # does not interrupt the main thread's lock wait, so a plain stop.wait() could sleep through it (seen: after a
+    # connection, one SIGTERM in three was lost).
+    while not stop.wait(0.5):
+        pass
     notify("STOPPING=1")
     listener.stop()
     print(f"stopped: {listener.indexed} instances received and indexed", flush=True)
