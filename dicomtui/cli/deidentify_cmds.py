@@ -7,11 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from .database_cmds import _ctrl_c_cancels, open_database
+from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, with_progress
 
 __all__ = ["add_deidentify_options", "cmd_deidentify", "register", "run_deidentified_export"]
@@ -134,7 +133,7 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list
     from ..core.export import ExportOptions
     from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
     from ..core.export.deidentify import Deidentifier, DeidOptions, export_deidentified
-    from .export_cmds import report_json, resolved_items
+    from .export_cmds import report_json, run_export
 
     if args.dicomdir and "modified-dates" not in args.profile_option:
         err("a DICOMDIR needs each study's StudyDate and StudyTime (PS3.3 F.5) and the Basic Profile empties them: "
@@ -144,14 +143,9 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list
                         DeidMapping.load(Path(db_path) / MAPPING_NAME))
     options = ExportOptions(layout=args.layout, dicomdir=args.dicomdir, zip=args.zip, overwrite=args.overwrite,
                             transform=deid)
-    cancel = threading.Event()
-    with open_database(db_path, create=False, read_only=True) as db:
-        items = resolved_items(db, args.uids)
-        if items is None:
-            return EXIT_FATAL
-        with _ctrl_c_cancels(cancel):
-            report = with_progress(lambda progress: export_deidentified(db, items, args.output, options, progress,
-                                                                        cancel), "De-identifying")
+    report = run_export(db_path, args.uids, export_deidentified, args.output, options, "De-identifying")
+    if report is None:
+        return EXIT_FATAL
     if names is not None:
         names += report.names
     if deid.refused:

@@ -47,18 +47,26 @@ def cmd_export(args: argparse.Namespace, db_path: Path) -> int:
     if args.deidentify:
         return deidentify_cmds.run_deidentified_export(args, db_path)
     options = ExportOptions(layout=args.layout, dicomdir=args.dicomdir, zip=args.zip, overwrite=args.overwrite)
-    cancel = threading.Event()
-    with open_database(db_path, create=False, read_only=True) as db:
-        items = resolved_items(db, args.uids)
-        if items is None:
-            return EXIT_FATAL
-        with _ctrl_c_cancels(cancel):
-            report = with_progress(lambda progress: export_items(db, items, args.output, options, progress,
-                                                                 cancel), "Exporting")
+    report = run_export(db_path, args.uids, export_items, args.output, options, "Exporting")
+    if report is None:
+        return EXIT_FATAL
     print(json.dumps(report_json(report), indent=2) if args.json else report.summary())
     if report.total and not report.written and not report.left_out:
         return EXIT_FATAL
     return EXIT_PARTIAL if report.problems or report.cancelled else EXIT_OK
+
+
+def run_export(db_path: Path, uids: list[str], export: Any, output: str, options: Any, label: str) -> Any:
+    """``export(db, items, output, options, progress, cancel)`` (``export_items`` or ``export_deidentified``) of
+    the items ``uids`` name, with a progress bar labelled ``label``; Ctrl-C cancels after the current file. The
+    report, or None when a UID names nothing (said on stderr)."""
+    cancel = threading.Event()
+    with open_database(db_path, create=False, read_only=True) as db:
+        items = resolved_items(db, uids)
+        if items is None:
+            return None
+        with _ctrl_c_cancels(cancel):
+            return with_progress(lambda progress: export(db, items, output, options, progress, cancel), label)
 
 
 def resolved_items(db: Any, uids: list[str]) -> list[tuple[str, int]] | None:
