@@ -46,6 +46,23 @@ class Presentation:
 GREYSCALE = Presentation()
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One segment of a label volume: a SEG segment (PS3.3 C.8.20.4) or an RTSTRUCT ROI (C.8.8.5/C.8.8.6).
+
+    ``number`` is its value in the label array (1…; 0 is background), ``label`` its name (SegmentLabel /
+    ROIName), ``color`` RGB 0-255 (SEG's RecommendedDisplayCIELabValue converted, RTSTRUCT's ROIDisplayColor,
+    else a default), ``category`` / ``type`` the CodeMeaning of SegmentedPropertyCategory/TypeCodeSequence (SEG)
+    or RTROIInterpretedType (RTSTRUCT), ``algorithm`` SegmentAlgorithmType or ROIGenerationAlgorithm."""
+
+    number: int
+    label: str
+    color: tuple[int, int, int] = (255, 0, 0)
+    category: str = ""
+    type: str = ""
+    algorithm: str = ""
+
+
 @dataclass
 class Volume:
     array: np.ndarray  # [k, j, i], or [k, j, i, 3] uint8 RGB for colour
@@ -58,6 +75,23 @@ class Volume:
     resampled: bool = False
     extra: dict = field(default_factory=dict)  # e.g. b-values for a diffusion volume
     presentation: Presentation = GREYSCALE
+    # A label volume (SEG, RTSTRUCT): ``array`` holds Segment.number per voxel (0 = background), uint8/uint16;
+    # segments that overlap are loaded as one label volume per segment instead. Empty for an image.
+    segments: tuple[Segment, ...] = ()
+    # SeriesInstanceUID this volume was read from, and the image series it refers to (SEG, RTSTRUCT, RT Dose:
+    # the grid its labels or dose belong on); "" when unknown or not a derived object.
+    series_uid: str = ""
+    referenced_series_uid: str = ""
+    # What a voxel value measures (PS3.3 C.8.9.1.1.3 Units, or RT Dose's DoseUnits): "HU", "BQML", "GY", "" unknown.
+    units: str = ""
+    # PET: factor from the stored value (BQML, decay-corrected) to SUV, by kind: "bw" (body weight),
+    # "lbm" (lean body mass) — g/ml per Bq/ml; empty when SUV cannot be computed (a warning says why).
+    suv_factors: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def is_labels(self) -> bool:
+        """A label volume (segments): shown as an overlay on the image series it refers to, not in grey."""
+        return bool(self.segments)
 
     @property
     def photometric(self) -> str:

@@ -89,7 +89,8 @@ def build_volume(raw: np.ndarray, instances: list[Row], geometry: StackGeometry 
     return Volume(array=array, affine=affine, name=name, modality=modality,
                   windows=window_presets(modality, first.get("WindowCenter"), first.get("WindowWidth"), array),
                   instance_uids=[] if resampled else [i["SOPInstanceUID"] for i in instances], warnings=warnings,
-                  resampled=resampled, presentation=presentation or _presentation_of(first))
+                  resampled=resampled, presentation=presentation or _presentation_of(first),
+                  series_uid=str(first.get("SeriesInstanceUID") or ""))
 
 
 def _presentation_of(row: Row) -> Presentation:
