@@ -437,3 +437,16 @@ def test_every_confidence_a_plugin_gives_is_explained() -> None:
 
     steps = {value for name, value in vars(plugin).items() if name.startswith("CONF_")}
     assert steps == {c for c, _, _ in MEANINGS}
+
+
+def test_referenced_grid_loads_the_default_volume_of_a_series_by_uid(db, series_folder: Path) -> None:
+    """The grid a derived object (SEG, RTSTRUCT, RT Dose) refers to: the series' default volume, by UID, once."""
+    from dicomtui.core.examine import referenced_grid
+
+    import_paths(db, [series_folder])
+    uid = db.conn.execute("SELECT SeriesInstanceUID FROM series WHERE SeriesNumber = 1").fetchone()[0]
+    grid = referenced_grid(db)
+    volume = grid(uid)
+    assert volume is not None and volume.array.shape[0] == 10 and volume.series_uid == uid
+    assert grid(uid) is volume  # cached
+    assert grid("1.2.3.4.5.6.7.8.9") is None  # not in the database

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from ..volume import Volume
 
 __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadReport", "LoadResult", "Loadable",
-           "choose", "examine_and_load", "examine_series", "load", "load_loadables", "nothing_selected", "select"]
+           "choose", "examine_and_load", "examine_series", "load", "load_loadables", "nothing_selected",
+           "referenced_grid", "select"]
 
 PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
                               mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage}
@@ -65,7 +66,34 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, regulari
     a regular grid. ``progress(done, total)`` counts slices. Raises ``LoadError`` — also when ``cancel`` is set,
     which is checked between slices: a cancelled load returns nothing — or ``PixelError`` (a file)."""
     options = options or LoadOptions(regularize=regularize)
+    if options.referenced_grid is None:
+        options = replace(options, referenced_grid=referenced_grid(db, options))
     return PLUGINS[loadable.plugin].load(db, loadable, progress, cancel, options)
+
+
+def referenced_grid(db: Any, options: LoadOptions | None = None) -> Callable[[str], Volume | None]:
+    """A ``LoadOptions.referenced_grid`` over ``db``: the first volume of the default selection of the series
+    with that SeriesInstanceUID (examined and loaded with ``options``' regularize), cached by UID; None when the
+    database does not hold the series or nothing of it loads as an image."""
+    regularize = options.regularize if options is not None else False
+    cache: dict[str, Volume | None] = {}
+
+    def grid(series_uid: str) -> Volume | None:
+        if series_uid not in cache:
+            row = db.find("series", series_uid)
+            volume = None
+            if row is not None:
+                loadables = [item for item in examine_series(db, [row["id"]]) if item.selected]
+                for item in loadables:
+                    inner = LoadOptions(regularize=regularize, referenced_grid=lambda _uid: None)
+                    volumes = [v for v in load(db, item, options=inner) if not v.is_labels]
+                    if volumes:
+                        volume = volumes[0]
+                        break
+            cache[series_uid] = volume
+        return cache[series_uid]
+
+    return grid
 
 
 # ---- the use case: examine → choose → load -------------------------------------------------------------------

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_IMAGES", "CONF_NO_PIXELS", "CONF_PREFERRED",
            "CONF_REPEATS_STACKED", "CONF_SEQUENCE", "CONF_SUB", "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions",
-           "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "Row",
+           "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "ReferencedGrid", "Row",
            "SequencePart", "SequencePayload", "StackPayload", "check_cancel", "image_kind", "is_mosaic", "series_name",
            "ticker", "unpackable_mosaic"]
 
@@ -52,12 +52,20 @@ class ExamineOptions:
     split_by_time: bool = False
 
 
+ReferencedGrid = Callable[[str], "Volume | None"]
+"""``referenced_grid(series_uid)``: the image Volume of a series of the database by SeriesInstanceUID (its default
+loadable, loaded; cached per load), or None when the database does not hold it or it has nothing to load."""
+
+
 @dataclass(frozen=True)
 class LoadOptions:
     """How to load: ``regularize`` resamples an unevenly spaced, gapped or tilted stack onto a regular grid
-    (off by default: a resampled volume is not the acquired data, and says so)."""
+    (off by default: a resampled volume is not the acquired data, and says so). ``referenced_grid`` serves the
+    plugins of derived objects (SEG, RTSTRUCT, RT Dose) the image series they refer to, so that no plugin imports
+    another; ``examine.load`` supplies one when it is None."""
 
     regularize: bool = False
+    referenced_grid: ReferencedGrid | None = None
 
 
 @dataclass(frozen=True)
