@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_IMAGES", "CONF_NO_PIXELS", "CONF_PREFERRED",
            "CONF_REPEATS_STACKED", "CONF_SEQUENCE", "CONF_SUB", "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions",
-           "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload", "Plugin", "Progress", "ReferencedGrid", "Row",
+           "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload", "Plugin", "Progress",
+           "ReferencedGrid", "Row",
            "SequencePart", "SequencePayload", "StackPayload", "check_cancel", "image_kind", "is_mosaic", "series_name",
            "ticker", "unpackable_mosaic"]
 
