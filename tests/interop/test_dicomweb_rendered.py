@@ -100,4 +100,5 @@ def test_a_server_without_rendered_images_says_so(bar_study) -> None:
     thumb = fetch_thumbnail(replace(node, wado_prefix="no-such-wado"), ct[0]["StudyInstanceUID"],
                             ct[0]["SeriesInstanceUID"])
     assert thumb is not None and thumb.pixels is None
-    assert thumb.reason == "the server offers no rendered image of this series (rendered: HTTP 404; thumbnail: HTTP 404)"
+    assert thumb.reason == ("the server offers no rendered image of this series "
+                            "(rendered: HTTP 404; thumbnail: HTTP 404)")
