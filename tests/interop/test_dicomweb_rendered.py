@@ -17,13 +17,17 @@ pytestmark = pytest.mark.interop
 
 SLICES = 5
 SIZE = 30  # rows = columns
-BAR = SIZE // SLICES  # slice i has a white vertical bar at columns [i·BAR, (i+1)·BAR), black elsewhere
+BAR = SIZE // SLICES  # slice i has a white bar at [i·BAR, (i+1)·BAR), black elsewhere: columns (CT), rows (MR)
 
 
 def bar_pixels(i: int, spec: SeriesSpec) -> np.ndarray:
-    """Stored values: 0 (−1024 HU, black in the 40/400 window) with a bar of 2000 (976 HU, white) for slice i."""
+    """Stored values: 0 (black in the 40/400 window) with a bar of 2000 (white) for slice i: a vertical bar in a
+    CT series, a horizontal one in an MR series."""
     data = np.zeros((spec.rows, spec.cols), dtype=np.int16)
-    data[:, i * BAR:(i + 1) * BAR] = 2000
+    if spec.modality == "CT":
+        data[:, i * BAR:(i + 1) * BAR] = 2000
+    else:
+        data[i * BAR:(i + 1) * BAR, :] = 2000
     return data
 
 
@@ -43,11 +47,12 @@ def bar_series(folder: Path, modality: str = "CT", series_number: int = 1, study
     return rows
 
 
-def bright_columns(pixels: np.ndarray) -> tuple[float, float]:
-    """The white bar's first and last column as fractions of the image's width."""
+def bright_band(pixels: np.ndarray, axis: int) -> tuple[float, float]:
+    """Where the white bar starts and ends, as fractions of the image's width (``axis`` 1: a vertical bar) or
+    height (``axis`` 0: a horizontal bar)."""
     grey = pixels if pixels.ndim == 2 else pixels.mean(axis=2)
-    columns = np.flatnonzero(grey.mean(axis=0) > 128)
-    return columns[0] / grey.shape[1], (columns[-1] + 1) / grey.shape[1]
+    lines = np.flatnonzero(grey.mean(axis=1 - axis) > 128)
+    return lines[0] / grey.shape[axis], (lines[-1] + 1) / grey.shape[axis]
 
 
 @pytest.fixture
@@ -74,8 +79,8 @@ def test_the_thumbnail_is_the_middle_instance_rendered(bar_study) -> None:
     assert thumb.sop_instance_uid == middle["SOPInstanceUID"]
     assert thumb.url.endswith(f"/instances/{middle['SOPInstanceUID']}/rendered?viewport=256,256")
     assert thumb.pixels.dtype == np.uint8 and thumb.pixels.shape[:2] == (256, 256)  # scaled into the viewport
-    left, right = bright_columns(thumb.pixels)  # slice 2 of 5: its bar spans 2/5 to 3/5 of the width
-    assert left == pytest.approx(2 / SLICES, abs=0.03) and right == pytest.approx(3 / SLICES, abs=0.03)
+    top, bottom = bright_band(thumb.pixels, 0)  # slice 2 of 5 of the MR: its bar spans 2/5 to 3/5 of the height
+    assert top == pytest.approx(2 / SLICES, abs=0.03) and bottom == pytest.approx(3 / SLICES, abs=0.03)
 
 
 def test_a_study_shows_its_first_series_and_cancel_stops_before_asking(bar_study) -> None:
@@ -84,6 +89,7 @@ def test_a_study_shows_its_first_series_and_cancel_stops_before_asking(bar_study
     node, ct, _mr = bar_study
     thumb = fetch_thumbnail(node, ct[0]["StudyInstanceUID"])  # a study row: series number 1, the CT
     assert thumb is not None and thumb.series_uid == ct[0]["SeriesInstanceUID"]
+    assert thumb.pixels is not None and bright_band(thumb.pixels, 1) == pytest.approx((0.4, 0.6), abs=0.03)
     cancel = threading.Event()
     cancel.set()
     assert fetch_thumbnail(node, ct[0]["StudyInstanceUID"], cancel=cancel) is None

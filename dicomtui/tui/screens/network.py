@@ -24,6 +24,7 @@ from ...core.plural import counted
 from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
+from ..widgets.thumbnail import SeriesThumbnail
 from .confirm import ConfirmScreen, ShowsWorkerErrors
 from .forms import field
 from .network_text import (
@@ -52,6 +53,10 @@ RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "Stu
 
 
 class NetworkScreen(ShowsWorkerErrors, Screen):
+    DEFAULT_CSS = """
+    #results-row { height: 1fr; }
+    #results-row #query-results { width: 1fr; }
+    """
     BINDINGS = [
         Binding("a", "add_node", "Add node", id="node_add"),
         Binding("u", "edit_node", "Edit", id="node_edit", tooltip="Edit the node under the cursor"),
@@ -82,6 +87,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.prefer_web = False  # a node with both a DIMSE address and a URL: asked over DICOMweb (w)
         self.web_report: WebRetrieveReport | None = None  # the running WADO-RS retrieve's, read for its bytes
         self.web_counts = (0, 0)  # its instances done, of total
+        self.asked: tuple[RemoteNode, bool] | None = None  # the node (and over DICOMweb?) of the running query
+        self.results_from: tuple[RemoteNode, bool] | None = None  # ... and of the results shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -99,7 +106,9 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
                         yield field(label, Input(placeholder=example, id=field_id, classes="query-field"))
                     yield field("Level", Select([("studies", "study"), ("series", "series")], value="study",
                                                 allow_blank=False, id="q-level"))
-                yield MarkTable(RESULT_COLUMNS, fit=True, id="query-results")
+                with Horizontal(id="results-row"):
+                    yield MarkTable(RESULT_COLUMNS, fit=True, id="query-results")
+                    yield SeriesThumbnail(self.app.renderer, id="thumbnail")
         with Vertical(id="listener-pane", classes="pane"):
             yield Static("", id="listener-status")
             yield DataTable(id="associations", zebra_stripes=True)
@@ -290,6 +299,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         level = self.query_one("#q-level", Select).value
         web = self.uses_web(node)
         self.say(f"{protocol_words(web)['query']} {level} level at {node.url if web else node.address} …")
+        self.asked = (node, web)
         self._query(node, level, self.filters(), web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
@@ -311,14 +321,25 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     @on(QueryAnswered)
     def _show_results(self, message: QueryAnswered) -> None:
         level, answers = message.level, message.answers
-        self.level = level  # what the table holds
+        self.level, self.results_from = level, self.asked  # what the table holds, and from where
         self.query_one("#q-level", Select).value = level
         table = self.query_one("#query-results", MarkTable)
         table.marked.clear()
         table.fill([result_row(n, level, a) for n, a in enumerate(answers)], result_cell)
         table.focus()
+        self.want_thumbnail()
         self.say(f"{counted(len(answers), level)} found"
                  + ("; mark with space, r retrieves" if answers else ""))
+
+    @on(MarkTable.Highlighted, "#query-results")
+    def want_thumbnail(self) -> None:
+        """The thumbnail of the result under the cursor (a study's first series), over DICOMweb only."""
+        table = self.query_one("#query-results", MarkTable)
+        row = table.rows_by_key.get(table.cursor_key or "")
+        node, web = self.results_from if row is not None and self.results_from else (None, False)
+        study_uid = str(row.get("StudyInstanceUID", "")) if row is not None else ""
+        series_uid = str(row.get("SeriesInstanceUID", "")) if row is not None and self.level == "series" else ""
+        self.query_one("#thumbnail", SeriesThumbnail).want(node, web, study_uid, series_uid)
 
     @on(MarkTable.Selected, "#query-results")
     def _drill_down(self, event: MarkTable.Selected) -> None:
@@ -332,6 +353,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         web = self.uses_web(node)
         self.say(f"{protocol_words(web)['query']} the series of {row.get('PatientName', '')} "
                  f"{row.get('StudyDate', '')} …")
+        self.asked = (node, web)
         self._query(node, "series", QueryFilters(study_uid=str(row["uid"])), web)
 
     def action_retrieve(self) -> None:
