@@ -27,6 +27,7 @@ from ..widgets.tables import MarkTable
 from ..widgets.thumbnail import SeriesThumbnail
 from .confirm import ConfirmScreen, ShowsWorkerErrors
 from .forms import field
+from .network_listener import STATUS_EVERY, ListenerPanel
 from .network_text import (
     MARKS,
     WebProgress,
@@ -50,9 +51,7 @@ QUERY_FIELDS = [("q-name", "Patient name", "name", "Doe^J*"), ("q-id", "Patient 
 RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "StudyDate"),
                   ("Description", "Description"), ("Modality", "Modality"), ("Series", "NumberOfStudyRelatedSeries"),
                   ("Images", "Images")]
-
-
-class NetworkScreen(ShowsWorkerErrors, Screen):
+class NetworkScreen(ListenerPanel, ShowsWorkerErrors, Screen):
     DEFAULT_CSS = """
     #results-row { height: 1fr; }
     #results-row #query-results { width: 1fr; }
@@ -89,6 +88,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.web_counts = (0, 0)  # its instances done, of total
         self.asked: tuple[RemoteNode, bool] | None = None  # the node (and over DICOMweb?) of the running query
         self.results_from: tuple[RemoteNode, bool] | None = None  # ... and of the results shown
+        self.status: dict | None = None  # core.status.status() of this database (network_listener.py)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -129,6 +129,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.set_interval(0.5, self.refresh_listener)
         self.set_interval(1.0, self.notice_nodes)
         self.set_interval(0.5, self.show_web_bytes)  # bytes also while one large instance arrives
+        self.read_status()
+        self.set_interval(STATUS_EVERY, self.read_status)
         table.focus()
 
     # ---- nodes -----------------------------------------------------------------------------------------------
@@ -448,29 +450,3 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             self.set_focus(self.query_one("#nodes-table"))
         else:
             self.app.pop_screen()
-
-    # ---- listener --------------------------------------------------------------------------------------------
-
-    def action_listener(self) -> None:
-        message = self.app.toggle_listener()
-        self.say(message)
-        self.refresh_listener()
-
-    def refresh_listener(self) -> None:
-        listener = self.app.listener
-        local = self.nodes.local
-        if listener is None:
-            callers = ", callers: " + " ".join(local.allow) if local.allow else ""
-            text = (f"Listener stopped (l starts it as {local.ae_title} on {local.bind}:{local.port}"
-                    f"{', TLS' if local.tls_cert else ''}{callers})")
-        else:
-            text = (f"Listener running as {listener.local.ae_title} on {listener.local.bind}:{listener.port}  ·  "
-                    f"{counted(listener.indexed, 'instance')} indexed into {listener.db_path}  ·  l stops it")
-        self.query_one("#listener-status", Static).update(text)
-        table = self.query_one("#associations", DataTable)
-        rows = listener.associations[-50:] if listener is not None else []
-        if table.row_count or rows:
-            table.clear()
-            for stats in reversed(rows):
-                table.add_row(stats.calling_ae, stats.address, stats.ended or "open", str(stats.images),
-                              f"{stats.bytes / 1e6:.1f}", f"{stats.rate:.0f}/s")
