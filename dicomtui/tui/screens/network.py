@@ -391,7 +391,8 @@ class NetworkScreen(ListenerPanel, ShowsWorkerErrors, Screen):
         try:
             with DicomDatabase.open(self.app.db_path) as db:
                 if web:
-                    report = web_retrieve(db, node, uids, progress, self.cancel, self.nodes.local.sync, web_report)
+                    report = web_retrieve(db, node, uids, progress, self.cancel, self.nodes.local.sync, web_report,
+                                          self.nodes.local.min_free_bytes)
                 else:
                     report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
         except (NetworkError, NodeError) as exc:
