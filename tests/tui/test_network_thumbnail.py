@@ -11,7 +11,7 @@ import pytest
 
 from dicomtui.core.net.nodes import Nodes
 from dicomtui.tui.widgets.tables import MarkTable
-from dicomtui.tui.widgets.thumbnail import NO_DIMSE_THUMBNAIL, SeriesThumbnail, drawn_size, fit_cells
+from dicomtui.tui.widgets.thumbnail import CAPTION, NO_DIMSE_THUMBNAIL, SeriesThumbnail, drawn_size, fit_cells
 from tests.interop.test_dicomweb_rendered import bar_study, bright_band  # noqa: F401 - fixture
 from tests.interop.test_orthanc import orthanc  # noqa: F401 - fixture
 
@@ -38,7 +38,7 @@ async def test_query_results_show_the_rendered_middle_instance(tmp_path: Path, b
         screen = app.screen
         thumbnail = screen.query_one("#thumbnail", SeriesThumbnail)
         assert thumbnail.shown is not None, thumbnail.caption  # the study: its first series, the CT
-        assert thumbnail.caption == "Middle instance, rendered by the server"
+        assert thumbnail.caption == CAPTION
         assert thumbnail.shown.ndim == 2 and thumbnail.shown.shape[0] % 2 == 0  # half-blocks: two rows a cell
         assert bright_band(thumbnail.shown, 1) == pytest.approx((0.4, 0.6), abs=0.1)  # CT slice 3 of 5
         await pilot.press("enter")  # the study's series

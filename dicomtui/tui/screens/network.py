@@ -53,8 +53,7 @@ RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "Stu
                   ("Images", "Images")]
 class NetworkScreen(ListenerPanel, ShowsWorkerErrors, Screen):
     DEFAULT_CSS = """
-    #results-row { height: 1fr; }
-    #results-row #query-results { width: 1fr; }
+    #nodes-pane #nodes-table { height: 1fr; }
     """
     BINDINGS = [
         Binding("a", "add_node", "Add node", id="node_add"),
@@ -96,6 +95,7 @@ class NetworkScreen(ListenerPanel, ShowsWorkerErrors, Screen):
             with Vertical(id="nodes-pane", classes="pane"):
                 yield Label("Nodes", classes="pane-title")
                 yield DataTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
+                yield SeriesThumbnail(self.app.renderer, id="thumbnail")  # of the result under the cursor
             with Vertical(id="query-pane", classes="pane"):
                 yield Label("Query (C-FIND, study root)", classes="pane-title", id="query-title")
                 with Horizontal(classes="query-row"):
@@ -106,9 +106,7 @@ class NetworkScreen(ListenerPanel, ShowsWorkerErrors, Screen):
                         yield field(label, Input(placeholder=example, id=field_id, classes="query-field"))
                     yield field("Level", Select([("studies", "study"), ("series", "series")], value="study",
                                                 allow_blank=False, id="q-level"))
-                with Horizontal(id="results-row"):
-                    yield MarkTable(RESULT_COLUMNS, fit=True, id="query-results")
-                    yield SeriesThumbnail(self.app.renderer, id="thumbnail")
+                yield MarkTable(RESULT_COLUMNS, fit=True, id="query-results")
         with Vertical(id="listener-pane", classes="pane"):
             yield Static("", id="listener-status")
             yield DataTable(id="associations", zebra_stripes=True)

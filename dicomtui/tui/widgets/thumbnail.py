@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from ...core.net.nodes import RemoteNode
     from ...core.net.web_rendered import RenderedThumbnail
 
-NO_DIMSE_THUMBNAIL = "No thumbnail over DIMSE (a DICOMweb node's rendered images show here)"
+NO_DIMSE_THUMBNAIL = "No preview over DIMSE (a DICOMweb node's rendered images show here)"
+CAPTION = "Preview: the middle instance"  # of the series, as the server rendered it (/rendered)
 
 
 def drawn_size(renderer: str, cells: tuple[int, int], cell: tuple[int, int]) -> tuple[int, int]:
@@ -62,7 +63,7 @@ class SeriesThumbnail(Vertical):
     ``shown`` is the pixels drawn (tests look at it), ``cache`` the fetched thumbnails by (node, study, series)."""
 
     DEFAULT_CSS = """
-    SeriesThumbnail { width: 26; height: 1fr; }
+    SeriesThumbnail { width: 1fr; height: 1fr; }
     SeriesThumbnail #thumb-caption { height: auto; max-height: 3; color: $text-muted; }
     SeriesThumbnail #thumb-box { height: 1fr; align: center middle; }
     """
@@ -144,7 +145,7 @@ class SeriesThumbnail(Vertical):
         if thumb.pixels is None:
             self.say(thumb.reason)
             return
-        self.query_one("#thumb-caption", Static).update("Middle instance, rendered by the server")
+        self.query_one("#thumb-caption", Static).update(CAPTION)
         self.draw(thumb.pixels)
 
     def draw(self, pixels: np.ndarray) -> None:
