@@ -52,8 +52,8 @@ def test_rm_between_copy_and_stat_is_a_rejection_not_a_traceback(tmp_path: Path,
     import_paths(db, [_study(tmp_path / "a")], ImportMode.COPY)
     copy_batch = storage.copy_batch
 
-    def copy_then_rm(root: Path, pairs: list, heads: object = None) -> list:
-        errors = copy_batch(root, pairs, heads)  # type: ignore[arg-type]
+    def copy_then_rm(root: Path, pairs: list, heads: object = None, min_free: int = 0) -> list:
+        errors = copy_batch(root, pairs, heads, min_free)  # type: ignore[arg-type]
         _rm_study(root)
         return errors
 
@@ -193,9 +193,14 @@ def _mount_tmpfs(path: Path, size: str) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A 24 MiB file system (tmpfs) for the database: a real full disk without filling the machine's."""
+    """A 24 MiB file system (tmpfs) for the database: a real full disk without filling the machine's. No
+    free-space floor (1 GiB by default: nothing would be copied; the floor is tested in test_disk_floor.py)."""
+    from dicomtui.core.net.nodes import LocalNode, Nodes, save_nodes
+    from dicomtui.core.paths import nodes_file
+
     disk = tmp_path / "disk"
     _mount_tmpfs(disk, "24m")
+    save_nodes(Nodes(LocalNode(min_free_bytes=0)), nodes_file())
     yield disk
     subprocess.run(["umount", str(disk)], check=False)
 

@@ -111,6 +111,7 @@ def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
     or the import was cancelled (Ctrl-C: what was read before is kept and indexed; a second Ctrl-C stops at once).
     """
     from ..core.indexer import ImportProgress, ImportReport, run_import
+    from ..core.net.nodes import copy_floor
 
     report: ImportReport | None = None
     cancel = threading.Event()
@@ -118,7 +119,8 @@ def cmd_import(args: argparse.Namespace, db_path: Path) -> int:
         progress = progress_bar(rate_and_path=True, disable=args.json)
         with progress:
             task = progress.add_task("Scanning…", total=None, rate="", path="")
-            for event in run_import(db, args.paths, args.mode, workers=args.workers, cancel=cancel):
+            for event in run_import(db, args.paths, args.mode, workers=args.workers, cancel=cancel,
+                                    min_free=copy_floor(args.mode)):
                 if isinstance(event, ImportReport):
                     report = event
                 elif isinstance(event, ImportProgress):

@@ -299,7 +299,8 @@ def cmd_retrieve(args: argparse.Namespace, db_path: Path) -> int:
             from ..core.net.web_wado import web_retrieve
 
             report = with_progress(lambda progress: web_retrieve(db, node, args.uids, progress,
-                                                                 sync=nodes.local.sync),
+                                                                 sync=nodes.local.sync,
+                                                                 min_free=nodes.local.min_free_bytes),
                                    f"Retrieving from {node.url} (WADO-RS)")
         else:
             report = with_progress(lambda progress: retrieve(db, node, args.uids, args.method, nodes.local,

@@ -51,6 +51,7 @@ class ImportReport:
     elapsed_s: float = 0.0
     cancelled: bool = False
     disk_full: bool = False  # the import stopped because the database's disk is full
+    min_free: int = 0  # ... or at this free-space floor (bytes; 0: not there)
     mode: ImportMode = ImportMode.LINK
     database: str = ""  # the database folder imported into
     notes: list[str] = field(default_factory=list)  # sentences about the sources (a 3D Slicer database read)
@@ -97,6 +98,10 @@ class ImportReport:
                 + "".join(f" {line}" for line in (self._kept(), *(f"{n}." for n in self.notes)) if line))
 
     def _stopped(self) -> str:
+        if self.min_free:
+            return (f"; stopped before the disk went under the free-space floor of {self.min_free / 2**20:,.0f} MiB "
+                    f"(min_free_bytes in [local] of nodes.toml) — what was copied is indexed; make room and import "
+                    f"again")
         return ("; stopped: the disk is full — what was copied is indexed; make room and import again"
                 if self.disk_full else "")
 
@@ -125,5 +130,6 @@ class ImportReport:
             "elapsed_s": round(self.elapsed_s, 3),
             "cancelled": self.cancelled,
             "disk_full": self.disk_full,
+            "min_free": self.min_free,
             "notes": list(self.notes),
         }

@@ -45,6 +45,7 @@ NOT_DICOM = "not a DICOM file"  # how header.read_header's rejection of a file t
 # a copy removed between its rename into storage and its row (by `rm` of its study in another process)
 VANISHED = "its copy in the database was deleted before it was indexed (removed by another process); import it again"
 DISK_FULL = "disk full"  # how the rejection of a file the disk had no room for begins
+NOT_COPIED = "not copied"  # ... and of one the free-space floor kept out (then storage.BELOW_FLOOR)
 CHUNK = 512  # files per worker task
 BATCH = 2048  # files per database transaction
 POOL_THRESHOLD = 2000  # fewer files than this are parsed in this process
@@ -53,9 +54,10 @@ PROGRESS_EVERY_S = 0.1
 
 # ---- parsing (runs in worker processes) ----------------------------------------------------------------------
 
-def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list[tuple]:
+def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]], min_free: int = 0) -> list[tuple]:
     """Parse (and in copy mode store) files; returns ("ok", hierarchy rows or None for "as before", instance row,
-    warning, path) or ("bad", path, reason) per file. ``size`` -1 means "not stat'ed yet"."""
+    warning, path) or ("bad", path, reason) per file. ``size`` -1 means "not stat'ed yet". ``min_free``: no copy
+    leaves less free (bytes; :func:`.storage.copy_batch`)."""
     out: list[tuple] = []
     for path, size, mtime in items:
         try:
@@ -70,7 +72,7 @@ def parse_chunk(root: str, mode: str, items: list[tuple[str, int, int]]) -> list
         except Exception as exc:  # noqa: BLE001 - one odd file must not stop the import: report it
             out.append(("bad", path, f"unexpected error reading it: {type(exc).__name__}: {exc}"))
     if mode == ImportMode.COPY:
-        _store_copies(Path(root), out)
+        _store_copies(Path(root), out, min_free)
     # Rows for the database, made here so that the writing process only inserts. The patient/study/series part
     # is sent only when it differs from the previous file's (None otherwise): files come in runs of a series.
     rows: list[tuple] = []
@@ -101,12 +103,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def _parse_chunk_marshalled(root: str, mode: str, items: list[tuple[str, int, int]]) -> bytes:
+def _parse_chunk_marshalled(root: str, mode: str, items: list[tuple[str, int, int]], min_free: int = 0) -> bytes:
     """parse_chunk for a worker process: marshal packs its tuples of plain values 4× faster than pickle."""
-    return marshal.dumps(parse_chunk(root, mode, items))
+    return marshal.dumps(parse_chunk(root, mode, items, min_free))
 
 
-def _store_copies(root: Path, results: list[tuple]) -> None:
+def _store_copies(root: Path, results: list[tuple], min_free: int = 0) -> None:
     """Copy the parsed files into storage and point their records there (failures become rejections). A file
     without the PS3.10 header (a bare data set) is stored as a PS3.10 file: preamble, ``DICM`` and a file meta
     with its transfer syntax as the import read it (its record's syntax too: the header walk records implicit VR
@@ -123,11 +125,14 @@ def _store_copies(root: Path, results: list[tuple]) -> None:
         if head is not None:
             h["TransferSyntaxUID"] = head[2]
             rec.warning = "; ".join(filter(None, (rec.warning, dicomfile.META_WRITTEN)))
-    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs, heads), strict=True):
+    for i, (source, rel), error in zip(ok, pairs, storage.copy_batch(root, pairs, heads, min_free), strict=True):
         if error is not None:
             text = error.strerror or str(error)
-            results[i] = ("bad", source, f"{DISK_FULL}: cannot copy into the database ({text})"
-                          if storage.is_disk_full(error) else f"cannot copy into the database: {text}")
+            if text.startswith(storage.BELOW_FLOOR):
+                results[i] = ("bad", source, f"{NOT_COPIED}: {text}")
+            else:
+                results[i] = ("bad", source, f"{DISK_FULL}: cannot copy into the database ({text})"
+                              if storage.is_disk_full(error) else f"cannot copy into the database: {text}")
             continue
         rec = results[i][1]
         try:
@@ -162,9 +167,13 @@ def _start_resource_tracker() -> None:
 
 
 def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = ImportMode.LINK,
-               workers: int | None = None, cancel: threading.Event | None = None,
+               workers: int | None = None, cancel: threading.Event | None = None, min_free: int = 0,
                ) -> Iterator[ImportProgress | ImportReport]:
     """Import ``paths`` into ``db``; yields progress events, then the ImportReport as the last item.
+
+    In copy mode no copy leaves less than ``min_free`` bytes free on the database's disk (``LocalNode.
+    min_free_bytes``, the listener's floor): the import stops there as when the disk is full, what was copied
+    indexed, ``report.min_free`` set.
 
     Scanning, parsing and writing overlap: chunks of files go to the parsers while the scan goes on, so the
     progress total grows until the scan is complete (``ImportProgress.phase`` is "scan" until then).
@@ -178,9 +187,11 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
     yield ImportProgress("scan", 0, 0)
     scan_state = _ScanState()
     chunks = _chunks_to_parse(db, folders, report, scan_state)
-    reserve = storage.reserve_space(db.root) if mode == ImportMode.COPY else None
+    # space set aside for the index once copies fill the disk; a floor at least that large keeps it by itself
+    # (and a reserve would count against the floor: on a small disk nothing would be copied)
+    reserve = storage.reserve_space(db.root) if mode == ImportMode.COPY and min_free < storage.RESERVE_BYTES else None
     try:
-        yield from _import(db, mode, workers, cancel, report, scan_state, chunks, dups, reserve)
+        yield from _import(db, mode, workers, cancel, report, scan_state, chunks, dups, reserve, min_free)
     finally:
         storage.release_space(reserve)
     report.elapsed_s = time.perf_counter() - start
@@ -189,7 +200,7 @@ def run_import(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str 
 
 def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading.Event | None,
             report: ImportReport, scan_state: _ScanState, chunks: Iterator[list[tuple[str, int, int]]],
-            dups: Duplicates, reserve: Path | None) -> Iterator[ImportProgress]:
+            dups: Duplicates, reserve: Path | None, min_free: int = 0) -> Iterator[ImportProgress]:
     """The parse-and-write loop of :func:`run_import`; fills ``report``. ``reserve``: the space set aside for
     the database's writes once the copies have filled the disk."""
     db.bulk_writes(True)
@@ -200,7 +211,7 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
     last_event = time.perf_counter()
     hier: Any = None  # the patient/study/series rows of the run of files being read
     try:
-        for results in _parse_all(str(db.root), mode, chunks, workers, cancel, pools):
+        for results in _parse_all(str(db.root), mode, chunks, workers, cancel, pools, min_free):
             for result in results:
                 if result[0] == "ok":
                     hier = result[1] or hier
@@ -209,8 +220,9 @@ def _import(db: DicomDatabase, mode: str, workers: int | None, cancel: threading
                         notes.append(Problem(result[4], result[3]))
                 elif not scan_state.left_out(result[1], result[2]):
                     report.rejected.append(Problem(result[1], result[2]))
-                    if result[2].startswith(DISK_FULL):  # stop scanning; the chunks in flight are written
+                    if result[2].startswith((DISK_FULL, NOT_COPIED)):  # stop scanning; those in flight are written
                         report.disk_full = scan_state.stop = True
+                        report.min_free = min_free if result[2].startswith(NOT_COPIED) else report.min_free
             done += len(results)
             # Once the scan is complete, each chunk is written as it comes: the workers are still parsing the
             # chunks in flight meanwhile, and the last write is one chunk, not a whole batch, made before the
@@ -335,10 +347,10 @@ def _chunks_to_parse(db: DicomDatabase, paths: list[str], report: ImportReport,
 
 def import_paths(db: DicomDatabase, paths: Iterable[str | os.PathLike], mode: str = ImportMode.LINK,
                  progress: Callable[[ImportProgress], None] | None = None, workers: int | None = None,
-                 cancel: threading.Event | None = None) -> ImportReport:
-    """Run an import to the end; ``progress`` is called with each event."""
+                 cancel: threading.Event | None = None, min_free: int = 0) -> ImportReport:
+    """Run an import to the end; ``progress`` is called with each event (``min_free``: see :func:`run_import`)."""
     report = None
-    for event in run_import(db, paths, mode, workers, cancel):
+    for event in run_import(db, paths, mode, workers, cancel, min_free):
         if isinstance(event, ImportReport):
             report = event
         elif progress is not None:
@@ -406,7 +418,7 @@ def _add_rows(db: DicomDatabase, rows: list[Prepared], reserve: Path | None, set
 
 def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]], workers: int | None,
                cancel: threading.Event | None = None, pools: list[ProcessPoolExecutor] | None = None,
-               ) -> Iterator[list]:
+               min_free: int = 0) -> Iterator[list]:
     """Parse results chunk by chunk, in input order: inline for small sets, else in a process pool.
 
     Chunks are buffered until there are enough files to be worth a pool (or the scan ends first). Once
@@ -428,7 +440,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
             break
     else:  # the scan ended with few files: parsing here is quicker than starting processes
         for chunk in buffered:
-            yield parse_chunk(root, mode, chunk)
+            yield parse_chunk(root, mode, chunk, min_free)
             if cancelled():
                 return
         return
@@ -447,7 +459,7 @@ def _parse_all(root: str, mode: str, chunks: Iterator[list[tuple[str, int, int]]
                 if not chunk:
                     yield []
                     continue
-                window.append(pool.submit(_parse_chunk_marshalled, root, mode, chunk))
+                window.append(pool.submit(_parse_chunk_marshalled, root, mode, chunk, min_free))
                 if len(window) >= count_workers * 3:
                     yield marshal.loads(window.popleft().result())
             while window:

@@ -124,20 +124,82 @@ def _owner_alive(lock: Path) -> bool:
     return False
 
 
+BELOW_FLOOR = "below the free-space floor"  # how the error of a copy the floor kept out begins
+
+
+def floor_problem(root: Path, floor: int, need: int = 0) -> str:
+    """Why ``need`` more bytes may not be written into the database folder ``root`` ("" when they may): fewer
+    than ``floor`` bytes (``LocalNode.min_free_bytes``; 0: no floor) would be left free on its file system.
+    Stopping at a floor keeps room for the index, its journal and the files being written (issue 20)."""
+    if floor <= 0:
+        return ""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return ""
+    return _floor_sentence(root, free, floor, need)
+
+
+def _floor_sentence(root: Path, free: int, floor: int, need: int) -> str:
+    if free - need >= floor:
+        return ""
+    writing = f", and {need / 2**20:,.1f} MiB to write would go" if free >= floor else ","
+    return (f"{free / 2**20:,.0f} MiB free in {root}{writing} below the floor of {floor / 2**20:,.0f} MiB "
+            f"(min_free_bytes in [local] of nodes.toml)")
+
+
+def below_floor(root: Path, floor: int) -> str:
+    """Why an instance received into the database folder ``root`` is refused for lack of disk ("" when it is not):
+    less than ``floor`` bytes are free (:func:`floor_problem`). Answered with 0xA700, Refused: Out of Resources
+    (PS3.4 B.2.3), before the disk is full and the index cannot be written."""
+    problem = floor_problem(root, floor)
+    return f"out of disk space: {problem}; refusing new instances" if problem else ""
+
+
+class _Floor:
+    """The free space of a database folder as copies go in: asked once, then counted down by what was written,
+    asked again only when the count says the next file would go under ``floor`` (one ``statvfs`` a batch)."""
+
+    def __init__(self, root: Path, floor: int):
+        self.root, self.floor, self.free = root, floor, -1
+
+    def refuses(self, source: str) -> OSError | None:
+        """The error that keeps ``source`` out (ENOSPC, its text beginning with :data:`BELOW_FLOOR`), or None."""
+        if self.floor <= 0:
+            return None
+        try:
+            need = os.path.getsize(source)
+        except OSError:
+            return None  # the copy says why
+        if self.free - need < self.floor:
+            try:
+                self.free = shutil.disk_usage(self.root).free
+            except OSError:
+                return None  # the copy says why
+            if problem := _floor_sentence(self.root, self.free, self.floor, need):
+                return OSError(errno.ENOSPC, f"{BELOW_FLOOR}: {problem}")
+        self.free -= need
+        return None
+
+
 def copy_batch(root: Path, pairs: list[tuple[str, str]],
-               heads: Sequence[tuple[bytes, int] | None] | None = None) -> list[OSError | None]:
+               heads: Sequence[tuple[bytes, int] | None] | None = None, min_free: int = 0) -> list[OSError | None]:
     """Copy many files into storage: each complete and durable before it is visible in ``dicom/``.
 
     All copies are written to ``incoming/``, made durable with one ``syncfs`` of the database's file system,
     renamed into place, and the renames made durable with a second one: two syncs per batch instead of two
     fsyncs per file. ``heads[i]``, when given, is (bytes written first, bytes of the source left out): a file
-    stored with a new header (a PS3.10 file meta for a bare data set). Returns, per pair, None or the error that
-    kept that file from being stored.
+    stored with a new header (a PS3.10 file meta for a bare data set). A copy that would leave less than
+    ``min_free`` bytes free is not made (:func:`floor_problem`), nor any after it: the error (ENOSPC) begins with
+    :data:`BELOW_FLOOR`. Returns, per pair, None or the error that kept that file from being stored.
     """
     errors: list[OSError | None] = [None] * len(pairs)
     temps: list[tuple[int, Path, Path]] = []
     full: OSError | None = None  # once the disk is full, copying stops: the rest get the same error
+    floor = _Floor(root, min_free)
     for i, (source, rel) in enumerate(pairs):
+        if full is None:
+            full = floor.refuses(source)
         if full is not None:
             errors[i] = full
             continue

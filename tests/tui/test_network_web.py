@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import Input, Label, Select, Static
 
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.net.nodes import Nodes, RemoteNode, load_nodes
+from dicomtui.core.net.nodes import LocalNode, Nodes, RemoteNode, load_nodes
 from dicomtui.tui.screens.network import NetworkScreen
 from dicomtui.tui.screens.node_form import NodeForm
 from dicomtui.tui.widgets.tables import MarkTable
@@ -136,14 +136,14 @@ async def test_escape_cancels_a_wado_retrieve_and_keeps_what_arrived(tmp_path: P
     real = web_wado.web_retrieve
     seen: list[tuple[int, int, int]] = []
 
-    def escaped_after_two(db, node, uids, progress, cancel, sync, report):
+    def escaped_after_two(db, node, uids, progress, cancel, sync, report, *floor):
         def progress_then_escape(done: int, total: int) -> None:
             progress(done, total)
             seen.append((done, total, report.bytes_received))
             if done == 2 and not cancel.is_set() and len(seen) == 2:
                 cancel.set()
 
-        return real(db, node, uids, progress_then_escape, cancel, sync, report)
+        return real(db, node, uids, progress_then_escape, cancel, sync, report, *floor)
 
     monkeypatch.setattr(web_wado, "web_retrieve", escaped_after_two)
     app = app_with_nodes(tmp_path / "db", tmp_path, Nodes(remotes={"web": node}))
@@ -222,3 +222,21 @@ async def test_the_bytes_of_a_running_wado_retrieve_are_shown_between_instances(
         screen.say("Done")
         screen.show_web_bytes()
         assert message(screen) == "Done"
+
+
+async def test_a_wado_retrieve_below_the_free_space_floor_keeps_the_disk(tmp_path: Path, web_study) -> None:  # noqa: F811
+    """The screen hands the listener's floor (min_free_bytes) to WADO-RS: above the free space, nothing is asked
+    and the message names the floor (issue 20)."""
+    node, _rows = web_study
+    starved = Nodes(LocalNode(min_free_bytes=1 << 62), {"web": node})
+    app = app_with_nodes(tmp_path / "db", tmp_path, starved)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n", "f")
+        await settle(app, pilot)
+        await pilot.press("space", "r")
+        await settle(app, pilot)
+        said = message(app.screen)
+        assert said.startswith("Done: 0 retrieved"), said
+        assert "WADO-RS stopped below the free-space floor: " in said and "nothing was retrieved" in said
+    with DicomDatabase.open(tmp_path / "db") as db:
+        assert db.stats()["instances"] == 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -64,27 +63,14 @@ class AssociationStats:
                 + (f", {self.failures} refused" if self.failures else ""))
 
 
+below_floor = storage.below_floor  # moved to storage (indexer's import --copy stops at the floor too)
+
+
 def open_temp(root: Path) -> tuple[Path, int]:
     """A new, empty temporary file in ``incoming/`` of the database folder ``root``, open for writing: the
     SCP's temp-file factory (:data:`.incoming.TempFileFactory`)."""
     path = storage.temp_file(root, "received")
     return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644)
-
-
-def below_floor(root: Path, floor: int) -> str:
-    """Why an instance received into the database folder ``root`` is refused for lack of disk ("" when it is not):
-    less than ``floor`` bytes (``LocalNode.min_free_bytes``; 0: no floor) are free on its file system. Answered with
-    0xA700, Refused: Out of Resources (PS3.4 B.2.3), before the disk is full and the index cannot be written."""
-    if floor <= 0:
-        return ""
-    try:
-        free = shutil.disk_usage(root).free
-    except OSError:
-        return ""
-    if free >= floor:
-        return ""
-    return (f"out of disk space: {free / 2**20:,.0f} MiB free in {root}, below the floor of {floor / 2**20:,.0f} MiB "
-            f"(min_free_bytes in [local] of nodes.toml); refusing new instances")
 
 
 def store_received(root: Path, data: bytes, sync: str = "file", min_free: int = 0

@@ -173,6 +173,18 @@ def nodes_file() -> Path:
     return paths.nodes_file()
 
 
+def copy_floor(mode: str, path: Path | None = None) -> int:
+    """The free-space floor (bytes) an import in ``mode`` keeps on the database's disk: the listener's
+    (``min_free_bytes`` in [local] of the nodes file ``path``; its default when that file cannot be read) for
+    "copy", none for "link" (nothing is written but the index)."""
+    if mode != "copy":
+        return 0
+    try:
+        return load_nodes(path).local.min_free_bytes
+    except NodeError:
+        return LocalNode().min_free_bytes
+
+
 def load_nodes(path: Path | None = None) -> Nodes:
     path = path or nodes_file()
     if not path.exists():

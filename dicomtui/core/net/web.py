@@ -69,6 +69,9 @@ class WebClient:
         import requests
 
         ok = kwargs.pop("ok", ())
+        # the node's CA file, given per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a
+        # session's verify (psf/requests#3829, #4726), and many machines set them (the system bundle, without our CA)
+        kwargs.setdefault("verify", self.session.verify)
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.exceptions.SSLError as exc:

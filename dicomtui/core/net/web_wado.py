@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import storage
 from ..errors import NetworkError
 from .durable import GroupSync
 from .incoming import Incoming
@@ -104,27 +105,37 @@ def read_parts(chunks: Iterable[bytes], boundary: bytes, sink: PartSink) -> bool
 
 class _Storer(PartSink):
     """Each part into ``incoming/`` (an :class:`.incoming.Incoming` temp file), then stored as the listener stores
-    (durable as ``sync`` says, renamed into ``dicom/``), indexed in batches."""
+    (durable as ``sync`` says, renamed into ``dicom/``), indexed in batches. A part is not written when the disk
+    would go under the free-space floor ``min_free`` (:func:`.storage.floor_problem`, reckoning the part as large
+    as the one before it: a multipart part has no size up front); the retrieve stops there."""
 
     def __init__(self, db, sync: str, report: WebRetrieveReport, tick: Callable[[], None],
-                 cancel: threading.Event | None):
+                 cancel: threading.Event | None, min_free: int = 0):
         self.db, self.root, self.sync, self.report, self.tick = db, Path(db.root), sync, report, tick
-        self.cancel = cancel
+        self.cancel, self.min_free, self.last_size = cancel, min_free, 0
         self.group = GroupSync(self.root) if sync != "none" else None
         self.part: Incoming | None = None
+        self.refused = ""  # why the part arriving is not written (the floor), "" when it is
         self.pending: list = []
         self.oldest = 0.0
 
     def start(self) -> None:
+        if problem := storage.floor_problem(self.root, self.min_free, self.last_size):
+            self.refused = problem
+            return
         self.part = Incoming(lambda: open_temp(self.root), 0, 0, "", "", b"")
 
     def data(self, view: memoryview) -> None:
-        assert self.part is not None
-        self.part.write(view)
         self.report.bytes_received += len(view)
+        if self.part is not None:
+            self.part.write(view)
 
     def end(self) -> bool:
-        """Store the part; False when the user cancelled (stop after this instance)."""
+        """Store the part; False when the user cancelled (stop after this instance) or the floor stopped it."""
+        if self.refused:
+            self.report.errors.append(floor_stop(self.refused, self.report.completed))
+            return False
+        self.last_size = self.part.size if self.part is not None else 0
         self._store()
         self.tick()
         if self.cancel is not None and self.cancel.is_set():
@@ -150,6 +161,8 @@ class _Storer(PartSink):
             self.report.errors.append(f"an instance received could not be stored: {problem}")
 
     def abort(self) -> None:
+        if self.refused and not any(storage.BELOW_FLOOR in e for e in self.report.errors):
+            self.report.errors.append(floor_stop(self.refused, self.report.completed))
         if self.part is not None:
             self.part.discard()
             self.part = None
@@ -177,6 +190,14 @@ def _no_flush(_path: Path) -> None:
     """The rename is flushed with its batch (:meth:`_Storer.flush`), not on its own."""
 
 
+def floor_stop(problem: str, kept: int) -> str:
+    """The sentence of a retrieve stopped at the free-space floor: the floor and what was kept."""
+    kept_text = (f"the {kept} instance{'s' * (kept != 1)} retrieved before are kept and indexed" if kept
+                 else "nothing was retrieved")
+    return (f"WADO-RS stopped {storage.BELOW_FLOOR}: {problem}; {kept_text}; make room and retrieve again to "
+            f"fetch the rest")
+
+
 def plan_web_retrieve(db, client: WebClient, uids: list[str]) -> RetrievePlan:
     """For each UID (a study or a series at the peer, found by QIDO-RS): the whole study/series when the database
     holds none of it (no instance-level QIDO needed), else its instances at the peer (QIDO-RS) less those here.
@@ -201,14 +222,19 @@ def plan_web_retrieve(db, client: WebClient, uids: list[str]) -> RetrievePlan:
 
 def web_retrieve(db, node: RemoteNode, uids: list[str], progress: Callable[[int, int], None] | None = None,
                  cancel: threading.Event | None = None, sync: str = "file",
-                 report: WebRetrieveReport | None = None) -> WebRetrieveReport:
+                 report: WebRetrieveReport | None = None, min_free: int = 0) -> WebRetrieveReport:
     """WADO-RS the studies/series ``uids`` into ``db``: what the database lacks (see :func:`plan_web_retrieve`),
     each instance stored and indexed as it arrives. ``progress(done, total)`` counts instances (the total grows
     with ``done`` while unknown: a whole study asked for); ``cancel`` stops after the instance arriving (or at
     the next read chunk), keeping what arrived. Raises NetworkError when the peer cannot be asked at all (HTTP
     status and what to check); a failure during the transfer is in ``report.errors``, what arrived is kept.
-    ``report``: one made by the caller, to read ``bytes_received`` from ``progress`` while it runs."""
+    ``report``: one made by the caller, to read ``bytes_received`` from ``progress`` while it runs. ``min_free``:
+    the free-space floor (bytes, ``LocalNode.min_free_bytes``): nothing is asked when the disk is under it, and
+    the retrieve stops before an instance would take it there (the reason in ``report.errors``)."""
     report = report or WebRetrieveReport(node.url, "wado")
+    if problem := storage.floor_problem(Path(db.root), min_free):
+        report.errors.append(floor_stop(problem, 0))
+        return report
     with WebClient(node) as client:
         plan = plan_web_retrieve(db, client, uids)
         report.requested, report.already_here = plan.requested, plan.already_here
@@ -218,7 +244,7 @@ def web_retrieve(db, node: RemoteNode, uids: list[str], progress: Callable[[int,
             if progress is not None:
                 progress(report.completed + report.failed, max(total, report.completed + report.failed))
 
-        storer = _Storer(db, sync, report, tick, cancel)
+        storer = _Storer(db, sync, report, tick, cancel, min_free)
         try:
             paths = [path for target in plan.targets if target.needed for path in _wado_paths(target)]
             for path in paths:
@@ -278,7 +304,7 @@ def _fetch(client: WebClient, path: str, storer: _Storer, cancel: threading.Even
             report.errors.append(f"WADO-RS: the transfer from {url} broke off ({exc}); what arrived is kept, "
                                  f"retrieve again to fetch the rest")
             return False
-    if not complete and not report.cancelled:
+    if not complete and not report.cancelled and not storer.refused:  # the floor stopped it: said already
         report.errors.append(f"WADO-RS: {url} ended its answer early; what arrived is kept, retrieve again "
                              f"to fetch the rest")
     return complete

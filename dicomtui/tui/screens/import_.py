@@ -19,6 +19,7 @@ from textual.worker import get_current_worker
 from ...core.database import DicomDatabase
 from ...core.indexer import ImportProgress, ImportReport, run_import
 from ...core.levels import ImportMode
+from ...core.net.nodes import copy_floor
 from ..messages import ImportFinished, ImportProgressed
 from .confirm import ShowsWorkerErrors
 from .forms import FIELD_KEYS
@@ -107,7 +108,8 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
     def run_import(self, path: Path, mode: ImportMode) -> None:
         worker = get_current_worker()
         with DicomDatabase.open(self.db_path) as db:  # its own connection: the browser sees the commits
-            for event in run_import(db, [path], mode=mode, cancel=self.cancel_event):
+            floor = copy_floor(mode, self.app.nodes_path)  # the listener's free-space floor
+            for event in run_import(db, [path], mode=mode, cancel=self.cancel_event, min_free=floor):
                 if worker.is_cancelled:
                     self.cancel_event.set()
                 if isinstance(event, ImportProgress):

@@ -24,8 +24,10 @@ from ...core.plural import counted
 from ..messages import DoctorChecked, Echoed, Progress, QueryAnswered, Retrieved, Stopped
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkTable
+from ..widgets.thumbnail import SeriesThumbnail
 from .confirm import ConfirmScreen, ShowsWorkerErrors
 from .forms import field
+from .network_listener import STATUS_EVERY, ListenerPanel
 from .network_text import (
     MARKS,
     WebProgress,
@@ -49,9 +51,10 @@ QUERY_FIELDS = [("q-name", "Patient name", "name", "Doe^J*"), ("q-id", "Patient 
 RESULT_COLUMNS = [("Patient", "PatientName"), ("ID", "PatientID"), ("Date", "StudyDate"),
                   ("Description", "Description"), ("Modality", "Modality"), ("Series", "NumberOfStudyRelatedSeries"),
                   ("Images", "Images")]
-
-
-class NetworkScreen(ShowsWorkerErrors, Screen):
+class NetworkScreen(ListenerPanel, ShowsWorkerErrors, Screen):
+    DEFAULT_CSS = """
+    #nodes-pane #nodes-table { height: 1fr; }
+    """
     BINDINGS = [
         Binding("a", "add_node", "Add node", id="node_add"),
         Binding("u", "edit_node", "Edit", id="node_edit", tooltip="Edit the node under the cursor"),
@@ -82,6 +85,9 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.prefer_web = False  # a node with both a DIMSE address and a URL: asked over DICOMweb (w)
         self.web_report: WebRetrieveReport | None = None  # the running WADO-RS retrieve's, read for its bytes
         self.web_counts = (0, 0)  # its instances done, of total
+        self.asked: tuple[RemoteNode, bool] | None = None  # the node (and over DICOMweb?) of the running query
+        self.results_from: tuple[RemoteNode, bool] | None = None  # ... and of the results shown
+        self.status: dict | None = None  # core.status.status() of this database (network_listener.py)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -89,6 +95,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             with Vertical(id="nodes-pane", classes="pane"):
                 yield Label("Nodes", classes="pane-title")
                 yield DataTable(id="nodes-table", cursor_type="row", zebra_stripes=True)
+                yield SeriesThumbnail(self.app.renderer, id="thumbnail")  # of the result under the cursor
             with Vertical(id="query-pane", classes="pane"):
                 yield Label("Query (C-FIND, study root)", classes="pane-title", id="query-title")
                 with Horizontal(classes="query-row"):
@@ -120,6 +127,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         self.set_interval(0.5, self.refresh_listener)
         self.set_interval(1.0, self.notice_nodes)
         self.set_interval(0.5, self.show_web_bytes)  # bytes also while one large instance arrives
+        self.read_status()
+        self.set_interval(STATUS_EVERY, self.read_status)
         table.focus()
 
     # ---- nodes -----------------------------------------------------------------------------------------------
@@ -290,6 +299,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         level = self.query_one("#q-level", Select).value
         web = self.uses_web(node)
         self.say(f"{protocol_words(web)['query']} {level} level at {node.url if web else node.address} …")
+        self.asked = (node, web)
         self._query(node, level, self.filters(), web)
 
     @work(thread=True, exclusive=True, group="network", exit_on_error=False)
@@ -311,14 +321,25 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
     @on(QueryAnswered)
     def _show_results(self, message: QueryAnswered) -> None:
         level, answers = message.level, message.answers
-        self.level = level  # what the table holds
+        self.level, self.results_from = level, self.asked  # what the table holds, and from where
         self.query_one("#q-level", Select).value = level
         table = self.query_one("#query-results", MarkTable)
         table.marked.clear()
         table.fill([result_row(n, level, a) for n, a in enumerate(answers)], result_cell)
         table.focus()
+        self.want_thumbnail()
         self.say(f"{counted(len(answers), level)} found"
                  + ("; mark with space, r retrieves" if answers else ""))
+
+    @on(MarkTable.Highlighted, "#query-results")
+    def want_thumbnail(self) -> None:
+        """The thumbnail of the result under the cursor (a study's first series), over DICOMweb only."""
+        table = self.query_one("#query-results", MarkTable)
+        row = table.rows_by_key.get(table.cursor_key or "")
+        node, web = self.results_from if row is not None and self.results_from else (None, False)
+        study_uid = str(row.get("StudyInstanceUID", "")) if row is not None else ""
+        series_uid = str(row.get("SeriesInstanceUID", "")) if row is not None and self.level == "series" else ""
+        self.query_one("#thumbnail", SeriesThumbnail).want(node, web, study_uid, series_uid)
 
     @on(MarkTable.Selected, "#query-results")
     def _drill_down(self, event: MarkTable.Selected) -> None:
@@ -332,6 +353,7 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         web = self.uses_web(node)
         self.say(f"{protocol_words(web)['query']} the series of {row.get('PatientName', '')} "
                  f"{row.get('StudyDate', '')} …")
+        self.asked = (node, web)
         self._query(node, "series", QueryFilters(study_uid=str(row["uid"])), web)
 
     def action_retrieve(self) -> None:
@@ -367,7 +389,8 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
         try:
             with DicomDatabase.open(self.app.db_path) as db:
                 if web:
-                    report = web_retrieve(db, node, uids, progress, self.cancel, self.nodes.local.sync, web_report)
+                    report = web_retrieve(db, node, uids, progress, self.cancel, self.nodes.local.sync, web_report,
+                                          self.nodes.local.min_free_bytes)
                 else:
                     report = retrieve(db, node, uids, node.retrieve, self.nodes.local, progress, cancel=self.cancel)
         except (NetworkError, NodeError) as exc:
@@ -426,29 +449,3 @@ class NetworkScreen(ShowsWorkerErrors, Screen):
             self.set_focus(self.query_one("#nodes-table"))
         else:
             self.app.pop_screen()
-
-    # ---- listener --------------------------------------------------------------------------------------------
-
-    def action_listener(self) -> None:
-        message = self.app.toggle_listener()
-        self.say(message)
-        self.refresh_listener()
-
-    def refresh_listener(self) -> None:
-        listener = self.app.listener
-        local = self.nodes.local
-        if listener is None:
-            callers = ", callers: " + " ".join(local.allow) if local.allow else ""
-            text = (f"Listener stopped (l starts it as {local.ae_title} on {local.bind}:{local.port}"
-                    f"{', TLS' if local.tls_cert else ''}{callers})")
-        else:
-            text = (f"Listener running as {listener.local.ae_title} on {listener.local.bind}:{listener.port}  ·  "
-                    f"{counted(listener.indexed, 'instance')} indexed into {listener.db_path}  ·  l stops it")
-        self.query_one("#listener-status", Static).update(text)
-        table = self.query_one("#associations", DataTable)
-        rows = listener.associations[-50:] if listener is not None else []
-        if table.row_count or rows:
-            table.clear()
-            for stats in reversed(rows):
-                table.add_row(stats.calling_ae, stats.address, stats.ended or "open", str(stats.images),
-                              f"{stats.bytes / 1e6:.1f}", f"{stats.rate:.0f}/s")

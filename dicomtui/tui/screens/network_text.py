@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...core.levels import Level, column, format_value, series_label
+from ...core.plural import counted
 from ..messages import Coalescing
 
 if TYPE_CHECKING:
@@ -80,3 +81,53 @@ class WebProgress(Coalescing):
     done: int
     total: int
     received: int
+
+
+def disk_text(n: int) -> str:
+    """Bytes of disk in binary units, as ``status`` and the listener's floor sentence: ``812 MiB``, ``11.4 GiB``."""
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
+
+
+def other_listeners(found: list[dict], own_pid: int) -> list[dict]:
+    """The listeners of :func:`dicomtui.core.status.listeners` that run in another process than ``own_pid``
+    (a service, a ``dicomtui listen`` in a terminal): the TUI's own listener holds an identity file too."""
+    return [entry for entry in found if entry.get("pid") != own_pid]
+
+
+def service_text(entry: dict) -> str:
+    """One listener serving this database from another process: pid, AE title, address, since when, and the
+    open associations when ``status`` reports them (``open_associations`` or ``associations``: a count or a list)."""
+    since = str(entry.get("since") or "")
+    since = f" since {since[:16].replace('T', ' ')}" if since else ""
+    open_now = entry.get("open_associations", entry.get("associations"))
+    if isinstance(open_now, list | tuple):
+        open_now = len(open_now)
+    busy = f"  ·  {counted(int(open_now), 'association')} open" if isinstance(open_now, int) else ""
+    return (f"Served by the service listener (pid {entry.get('pid', '?')}): {entry.get('ae_title', '?')} on "
+            f"{entry.get('bind', '') or '*'}:{entry.get('port', '?')}{since}{busy}  ·  l does not start a second one")
+
+
+def status_line(status: dict) -> str:
+    """What ``dicomtui status`` says about receiving, in one line: instances received today, free disk against the
+    floor and whether new instances are refused; pending and failed forwards when ``status`` reports them
+    (``forwards``: {"pending": n, "failed": n})."""
+    disk = status.get("disk", {})
+    floor = int(disk.get("min_free", 0) or 0)
+    parts = [f"received today: {status.get('received_today', 0):,}",
+             f"disk: {disk_text(int(disk.get('free', 0)))} free"
+             + (f", floor {disk_text(floor)}" if floor else ", no floor")]
+    if disk.get("refusing"):
+        parts.append("REFUSING new instances (below the floor: free space, or lower min_free_bytes)")
+    forwards = status.get("forwards")
+    if isinstance(forwards, dict) and (forwards.get("pending") or forwards.get("failed")):
+        parts.append(f"forwards: {forwards.get('pending', 0)} pending, {forwards.get('failed', 0)} failed")
+    return "  ·  ".join(parts)
+
+
+@dataclass
+class StatusRead(Coalescing):
+    """What :func:`dicomtui.core.status.status` said about this database (None and ``problem`` when it could not
+    be read)."""
+
+    status: dict | None
+    problem: str = ""
