@@ -116,6 +116,7 @@ async def test_cursor_line_gives_segments_dose_and_suv(app: DicomTuiApp) -> None
         await pilot.pause()
         line = text(app.screen.query_one("#overlay"))
         assert "voxel (12, 16, 5)" in line and "Liver · dose 20 Gy · SUVbw 2" in line
+        assert legend(app).endswith("│ cursor: Liver · dose 20 Gy · SUVbw 2")  # where a long line has room
         assert "dose ≥ 6 Gy (10% of 60 Gy)" in legend(app)
         await pilot.press("greater_than_sign", "greater_than_sign")
         assert "dose ≥ 12 Gy (20% of 60 Gy)" in legend(app)

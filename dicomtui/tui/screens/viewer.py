@@ -140,13 +140,18 @@ class ViewerScreen(Screen):
 
     def _overlay(self, text: str) -> None:
         self.query_one("#overlay", Static).update(text, layout=False)  # one fixed line
+        self._legend()  # what is under the cursor, where the line has room for it
 
     def _legend(self, _shown=None) -> None:
-        """The legend line under the image: shown only when the item has overlays."""
+        """The legend line under the image (only when the item has overlays), and what is under the cursor:
+        the overlay line above the image is often too long to show it."""
         legend = self.query_one("#overlay-legend", Static)
         overlays = self.item.overlays if self.item is not None else []
         legend.display = bool(overlays)
-        legend.update(legend_text(overlays, self.view.overlay_style))
+        line = legend_text(overlays, self.view.overlay_style)
+        if overlays and self.view.under_cursor:
+            line.append(f"  │ cursor: {self.view.under_cursor}")
+        legend.update(line)
 
     # ---- actions: each sets one reactive of the slice view, which redraws once -------------------------------
 

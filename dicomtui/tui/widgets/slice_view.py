@@ -117,7 +117,8 @@ class SliceView(Widget, can_focus=True):
         self._blank = Strip.blank(0)
         self._cine: Timer | None = None
         self._drag: tuple[int, int, float, float] | None = None  # mouse x, y and the pan centre at button down
-        self._layers: tuple[tuple, list[Layer]] = ((), [])  # (the base volume's id, overlays), their layers
+        self._layers: tuple[tuple, list[Layer]] = ((), [])
+        self.under_cursor = ""  # (the base volume's id, overlays), their layers
 
     def compose(self) -> ComposeResult:
         if self.image_cls is not None:
@@ -405,6 +406,7 @@ class SliceView(Widget, can_focus=True):
         """The overlay line: item, plane and slice, its position, the 4D volume, the cursor (voxel index, LPS mm,
         value and unit), the measurement, and which planes an oblique volume is shown on."""
         item, s = self.item, min(self.index, len(v) - 1)
+        self.under_cursor = ""  # segments, dose and SUV under the cursor (the legend line repeats them)
         parts = [item.name, f"{self.plane} {s + 1}/{len(v)}", v.position(s)]
         if len(item.volumes) > 1:
             volume = item.volumes[self.time]
@@ -426,6 +428,7 @@ class SliceView(Widget, can_focus=True):
                 volume = item.volumes[self.time]
                 if item.overlays or (volume.suv_factors and not np.ndim(value)):
                     under = labels_at(volume, item.overlays, (x, y, z), None if np.ndim(value) else float(value))
+                    self.under_cursor = under.text()
                     if under.text():
                         parts.append(under.text())
         if len(self.measure) == 2:
