@@ -201,29 +201,32 @@ def composite(image: np.ndarray, layers: Sequence[tuple[Layer, np.ndarray]], sty
     (a wash, ``style.dose_alpha``, where dose ≥ ``style.dose_threshold`` × its maximum, coloured from the
     threshold (dark) to the maximum (yellow)), then filled labels (``style.fill_alpha``), then outlines (opaque).
     ``style.mode`` "off" returns the image as RGB unchanged."""
-    rgb = np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image.copy()
+    result = np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image.copy()
     if style.mode == "off" or not layers:
-        return rgb
-    out = rgb.astype(np.float32)
-    for layer, values in layers:
+        return result
+    for layer, values in layers:  # blends touch only the pixels they colour (a full float copy costs ms)
         if layer.dose and layer.maximum > 0:
             low = style.dose_threshold * layer.maximum
             shown = values >= max(low, 1e-12)
-            span = max(layer.maximum - low, 1e-12)
-            wash = colour_map((values[shown] - low) / span)
-            out[shown] = out[shown] * (1 - style.dose_alpha) + wash * style.dose_alpha
+            wash = colour_map((values[shown] - low) / max(layer.maximum - low, 1e-12))
+            result[shown] = _blend(result[shown], wash, style.dose_alpha)
     labelled = [(layer, values) for layer, values in layers if not layer.dose]
     if style.mode == "filled":
         for layer, values in labelled:
             table = colour_table(layer.volume.segments).astype(np.float32)
             inside = (values > 0) & (values < len(table))
-            out[inside] = out[inside] * (1 - style.fill_alpha) + table[values[inside]] * style.fill_alpha
-    result = np.clip(np.rint(out), 0, 255).astype(np.uint8)
+            result[inside] = _blend(result[inside], table[values[inside]], style.fill_alpha)
     for layer, values in labelled:
         table = colour_table(layer.volume.segments)
         edge = outline(values) & (values < len(table))
         result[edge] = table[values[edge]]
     return result
+
+
+def _blend(under: np.ndarray, over: np.ndarray, alpha: float) -> np.ndarray:
+    """``over`` at opacity ``alpha`` on ``under`` (uint8 RGB rows, [N, 3]): uint8, rounded."""
+    mixed = under.astype(np.float32) * (1 - alpha) + over * alpha
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
 
 
 @dataclass

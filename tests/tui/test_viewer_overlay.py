@@ -151,7 +151,10 @@ async def test_pet_window_reads_in_suv(app: DicomTuiApp) -> None:
     async with app.run_test(size=SIZE) as pilot:
         view = await open_viewer(app, pilot, ViewerItem("PET", [pet]))
         corner = "".join(view.render_line(y).text for y in range(view.size.height))
-        assert "SUV 0-5 (SUV 0-5)" in corner
+        assert "SUV 0-5 " in corner and "(SUV" not in corner  # the preset's name is the window: said once
+        await pilot.press("right_square_bracket")  # wider by 15 %: SUV 0-5 around the same level
+        corner = "".join(view.render_line(y).text for y in range(view.size.height))
+        assert "SUV -0.375-5.38" in corner
 
 
 async def test_an_overlay_without_its_image_says_why(app: DicomTuiApp) -> None:

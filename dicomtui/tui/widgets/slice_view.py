@@ -382,7 +382,8 @@ class SliceView(Widget, can_focus=True):
         volume with SUV factors names its window in SUV ("SUV 0-5")."""
         win = self.window
         level = suv_window(self.item.volumes[self.time], win.center, win.width) if self.item else ""
-        corner = (level or f"W {win.width:.0f} L {win.center:.0f}") + (f" ({win.preset})" if win.preset else "")
+        corner = (level or f"W {win.width:.0f} L {win.center:.0f}") + (f" ({win.preset})" if win.preset
+                                                                        and win.preset != level else "")
         zoom = f"zoom {self.zoom:g}×" if self.zoom > 1 else ""
         letters = v.edge_letters()
         key = (self.size.width, self.size.height, box, tuple(letters.values()), corner, zoom, round(mm_per_cell, 6))
