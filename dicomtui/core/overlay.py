@@ -131,19 +131,45 @@ class Layer:
 
 def resample_slice(volume: Volume, pv: PlaneView, s: int, nearest: bool) -> np.ndarray:
     """``volume`` sampled at the LPS points of shown slice ``s`` of ``pv``: [row, column]. ``nearest`` (labels):
-    the value of the nearest voxel, 0 outside the volume; else trilinear (viewgeom.trilinear), 0 outside."""
+    the value of the nearest voxel, 0 outside the volume; else trilinear (viewgeom.trilinear), 0 outside, at
+    most every half voxel of ``volume`` and linear in between (a 4 mm dose on a 0.8 mm CT: every 2nd pixel,
+    a quarter of the trilinear samples; the dose is linear between its voxels anyway)."""
     rows, cols = pv.data.shape[1], pv.data.shape[2]
     m = np.linalg.inv(volume.affine) @ pv.to_lps  # (c, r, s, 1) → continuous (i, j, k, 1) of the overlay
+    if not nearest:
+        step = max(int(min(volume.spacing) / (2 * max(min(pv.row_mm, pv.col_mm), 1e-6))), 1)
+        at_r, at_c = _nodes(rows, step), _nodes(cols, step)
+        r, c = np.meshgrid(at_r, at_c, indexing="ij")
+        i, j, k = (m[a, 0] * c + m[a, 1] * r + (m[a, 2] * s + m[a, 3]) for a in range(3))
+        coarse = trilinear(volume.array, i, j, k, 0.0)
+        if step == 1:
+            return coarse
+        return _linear(_linear(coarse, at_r, rows, 0), at_c, cols, 1)
     r, c = np.mgrid[0:rows, 0:cols].astype(np.float64)
     i, j, k = (m[a, 0] * c + m[a, 1] * r + (m[a, 2] * s + m[a, 3]) for a in range(3))
-    if not nearest:
-        return trilinear(volume.array, i, j, k, 0.0)
     nk, nj, ni = volume.array.shape[:3]
     ii, jj, kk = (np.rint(x).astype(np.intp) for x in (i, j, k))
     inside = (ii >= 0) & (ii < ni) & (jj >= 0) & (jj < nj) & (kk >= 0) & (kk < nk)
     out = np.zeros((rows, cols), dtype=volume.array.dtype)
     out[inside] = volume.array[kk[inside], jj[inside], ii[inside]]
     return out
+
+
+def _nodes(n: int, step: int) -> np.ndarray:
+    """Every ``step``-th index of 0…n-1, and the last one: float64."""
+    nodes = np.arange(0, n, step, dtype=np.float64)
+    return nodes if nodes[-1] == n - 1 else np.append(nodes, n - 1)
+
+
+def _linear(values: np.ndarray, nodes: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """``values`` given at ``nodes`` (increasing indices) along ``axis``, interpolated linearly at 0…n-1."""
+    x = np.arange(n, dtype=np.float64)
+    upper = np.clip(np.searchsorted(nodes, x, side="right"), 1, len(nodes) - 1)
+    lower = upper - 1
+    t = ((x - nodes[lower]) / np.maximum(nodes[upper] - nodes[lower], 1e-12)).astype(np.float32)
+    shape = (n, 1) if axis == 0 else (1, n)
+    a, b = np.take(values, lower, axis=axis), np.take(values, upper, axis=axis)
+    return a + (b - a) * t.reshape(shape)
 
 
 def resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -156,17 +182,17 @@ def resize_nearest(array: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def resize_linear(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``array`` [row, column] (float) shown on ``height`` × ``width`` pixels, bilinear between pixel centres."""
-    rows, cols = array.shape[:2]
-    r = np.clip((np.arange(height) + 0.5) * rows / height - 0.5, 0, rows - 1)
-    c = np.clip((np.arange(width) + 0.5) * cols / width - 0.5, 0, cols - 1)
-    r0, c0 = np.minimum(r.astype(np.intp), max(rows - 2, 0)), np.minimum(c.astype(np.intp), max(cols - 2, 0))
-    r1, c1 = np.minimum(r0 + 1, rows - 1), np.minimum(c0 + 1, cols - 1)
-    fr, fc = (r - r0)[:, None].astype(np.float32), (c - c0)[None, :].astype(np.float32)
-    a = array.astype(np.float32)
-    top = a[r0][:, c0] * (1 - fc) + a[r0][:, c1] * fc
-    bottom = a[r1][:, c0] * (1 - fc) + a[r1][:, c1] * fc
-    return top * (1 - fr) + bottom * fr
+    """``array`` [row, column] (float) shown on ``height`` × ``width`` pixels, bilinear between pixel centres
+    (rows, then columns: two passes of two gathers)."""
+    out = array.astype(np.float32, copy=False)
+    for axis, (n, size) in enumerate(((height, array.shape[0]), (width, array.shape[1]))):
+        x = np.clip((np.arange(n) + 0.5) * size / n - 0.5, 0, size - 1)
+        x0 = np.minimum(x.astype(np.intp), max(size - 2, 0))
+        x1 = np.minimum(x0 + 1, size - 1)
+        t = (x - x0).astype(np.float32).reshape((n, 1) if axis == 0 else (1, n))
+        a = np.take(out, x0, axis=axis)
+        out = a + (np.take(out, x1, axis=axis) - a) * t
+    return out
 
 
 def outline(labels: np.ndarray) -> np.ndarray:
@@ -195,6 +221,9 @@ def colour_map(fraction: np.ndarray) -> np.ndarray:
     return VIRIDIS[low] * (1 - t) + VIRIDIS[low + 1] * t
 
 
+WASH = colour_map(np.linspace(0.0, 1.0, 256))  # the colour map in 256 steps: a lookup per pixel
+
+
 def composite(image: np.ndarray, layers: Sequence[tuple[Layer, np.ndarray]], style: OverlayStyle) -> np.ndarray:
     """``image`` (uint8 grey [H, W] or RGB [H, W, 3]) with the overlays drawn on it: RGB uint8 [H, W, 3], a new
     array. ``layers`` pairs each Layer with its slice on the same pixels (labels or dose, [H, W]). Doses first
@@ -208,7 +237,8 @@ def composite(image: np.ndarray, layers: Sequence[tuple[Layer, np.ndarray]], sty
         if layer.dose and layer.maximum > 0:
             low = style.dose_threshold * layer.maximum
             shown = values >= max(low, 1e-12)
-            wash = colour_map((values[shown] - low) / max(layer.maximum - low, 1e-12))
+            scale = 255.0 / max(layer.maximum - low, 1e-12)
+            wash = WASH[np.clip((values[shown] - low) * scale + 0.5, 0, 255).astype(np.uint8)]
             result[shown] = _blend(result[shown], wash, style.dose_alpha)
     labelled = [(layer, values) for layer, values in layers if not layer.dose]
     if style.mode == "filled":
