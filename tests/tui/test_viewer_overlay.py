@@ -208,3 +208,12 @@ async def test_graphics_renderers_get_the_overlay(renderer: str, db_path, tmp_pa
         columns = np.flatnonzero(magenta.any(axis=0))
         middle = magenta[:, (columns.min() + columns.max()) // 2]
         assert middle.sum() == 2  # the box's top and bottom edges, one screen pixel each: lines, not bands
+
+
+def test_help_lists_the_overlay_keys() -> None:
+    from dicomtui.tui.screens.help import binding_rows
+
+    rows = binding_rows([("viewer", ViewerScreen.BINDINGS)])
+    keys = {binding_id: keys for _, keys, _, binding_id in rows}
+    assert keys["overlay_mode"] == "g"
+    assert keys["dose_threshold_down"] == "<" and keys["dose_threshold_up"] == ">"
