@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from textual.widgets import Input
 
 from dicomtui.core.database import DicomDatabase
@@ -104,6 +105,12 @@ async def shoot(root: Path) -> list[str]:
         save("viewer-coronal", "viewer (coronal)")
         await pilot.press("tab", "j", "j", "l")
         save("viewer-sagittal", "viewer (sagittal, pixel cursor)")
+        await pilot.press("a")
+        show_overlays(app)
+        await settle(app, pilot)
+        save("viewer-overlay", "viewer (segmentation outlines, dose wash, legend, what is under the cursor)")
+        await pilot.press("g")
+        save("viewer-overlay-filled", "viewer (segmentation filled, dose wash)")
         await pilot.press("escape", "o")
         save("databases", "databases")
         await pilot.press("escape", "comma")
@@ -132,6 +139,33 @@ async def shoot(root: Path) -> list[str]:
         await settle(app, pilot)
         save("tag-editor", "tag editor (dry run)")
     return written
+
+
+def show_overlays(app) -> None:
+    """A label volume made from the loaded head CT (skull, ventricles), as a SEG loader gives it (referencing the
+    CT's series), and a dose on its own 4 mm grid (a Gaussian of 60 Gy on the right of the brain), handed to the
+    app as a load ends: drawn over the CT; the cursor on a ventricle."""
+    from dicomtui.core.volume import Segment, Volume
+    from dicomtui.tui.widgets.slice_view import SliceView, ViewerItem
+
+    ct = app.loaded[0].volumes[0]
+    labels = np.zeros(ct.array.shape, dtype=np.uint8)
+    labels[ct.array >= 1000] = 1
+    labels[ct.array == 5] = 2
+    segments = (Segment(1, "Skull", (241, 214, 145), "Tissue", "Bone"),
+                Segment(2, "Lateral ventricles", (88, 106, 215), "Anatomical Structure", "Lateral ventricle"))
+    seg = Volume(labels, ct.affine.copy(), name="Segmentation", modality="SEG", segments=segments,
+                 referenced_series_uid=ct.series_uid)
+    grid = np.diag([4.0, 4.0, 4.0, 1.0])
+    grid[:3, 3] = ct.affine[:3, 3]
+    k, j, i = np.mgrid[0:36, 0:48, 0:40].astype(np.float32)
+    centre = np.linalg.inv(grid) @ ct.affine @ [55, 110, ct.array.shape[0] // 2, 1]  # (i, j, k) of the CT
+    gy = 60 * np.exp(-((i - centre[0]) ** 2 + (j - centre[1]) ** 2 + (k - centre[2]) ** 2) / (2 * 5.0 ** 2))
+    dose = Volume(gy.astype(np.float32), grid, name="RT Dose", modality="RTDOSE", units="GY")
+    app._loaded([ViewerItem("Segmentation", [seg]), ViewerItem("RT Dose", [dose])])
+    view = app.screen.query_one(SliceView)
+    rows, cols = np.nonzero(view.current_view().slice(view.index) == 5)
+    view.cursor = (int(np.median(rows)), int(cols[np.argmin(abs(rows - np.median(rows)))]))
 
 
 def _free_port() -> int:

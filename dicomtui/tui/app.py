@@ -47,6 +47,7 @@ from .screens.save import SaveScreen
 from .screens.send import SendScreen
 from .screens.settings import SettingsScreen
 from .screens.viewer import ViewerScreen
+from .widgets.overlay_layer import attach_overlays
 from .widgets.slice_view import ViewerItem
 
 
@@ -364,6 +365,9 @@ class DicomTuiApp(ShowsWorkerErrors, App):
 
     def _loaded(self, items: list[ViewerItem]) -> None:
         self.browser.update_status()
+        items, unplaced = attach_overlays(self.loaded, items)  # label volumes and doses go onto their image
+        if unplaced:
+            self.notify("\n".join(unplaced), title="Overlays", severity="warning", timeout=10)
         self.loaded.extend(items)
         if isinstance(self.screen, (BrowserScreen, ExamineScreen, ViewerScreen)):
             self.action_viewer()

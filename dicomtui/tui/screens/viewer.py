@@ -1,5 +1,6 @@
 """The viewer: the Loaded data list and the slice view with its overlay line; Save writes the shown item, Close
-takes it out of the list (and its memory back)."""
+takes it out of the list (and its memory back). Label volumes and doses loaded with an image are drawn over it
+(g: outlines, filled, hidden; < and >: the dose threshold), named in the legend line under the image."""
 
 from __future__ import annotations
 
@@ -15,10 +16,15 @@ from textual.widgets.option_list import Option
 
 from ...core.volume import PLANES
 from ..widgets.keys_footer import KeysFooter
+from ..widgets.overlay_layer import legend_text
 from ..widgets.slice_view import SliceView, ViewerItem, Window
 
 
 class ViewerScreen(Screen):
+    DEFAULT_CSS = """
+    #overlay-legend { height: auto; max-height: 3; width: 1fr; padding: 0 1; background: $panel; display: none; }
+    """
+
     BINDINGS = [
         Binding("up", "step(1)", "Slice +1", id="slice_next", tooltip="Next slice (also the mouse wheel)"),
         Binding("down", "step(-1)", "Slice −1", id="slice_previous"),
@@ -59,6 +65,12 @@ class ViewerScreen(Screen):
         Binding("t", "time(1)", "Next volume", show=False, id="time_next",
                 tooltip="4D: next time point / b-value; images one by one: the next image"),
         Binding("T", "time(-1)", "Previous volume", show=False, id="time_previous"),
+        Binding("g", "overlay_mode", "Overlays", show=False, id="overlay_mode",
+                tooltip="Segmentations, structures and dose over the image: outlines → filled → hidden"),
+        Binding("less_than_sign", "dose_threshold(-1)", "Dose threshold −", show=False, id="dose_threshold_down",
+                tooltip="Dose wash: lower its threshold by 5 % of the maximum dose"),
+        Binding("greater_than_sign", "dose_threshold(1)", "Dose threshold +", show=False, id="dose_threshold_up",
+                tooltip="Dose wash: raise its threshold by 5 % of the maximum dose"),
         Binding("w", "save", "Save", id="save", tooltip="Write the volume to NIfTI or NRRD"),
         Binding("W", "save_series", "Save as series", show=False, id="save_series",
                 tooltip="Write the volume as a new DICOM series into the database"),
@@ -80,10 +92,12 @@ class ViewerScreen(Screen):
             with Vertical(id="view-pane"):
                 yield Static("", id="overlay")
                 yield SliceView(self.renderer, id="slice-view")
+                yield Static("", id="overlay-legend", markup=False)  # names come from files
         yield KeysFooter()  # Help and Quit kept at 80 columns (widgets/keys_footer.py)
 
     def on_mount(self) -> None:
         self.watch(self.view, "readout", self._overlay)  # set in the slice view's redraw: the same frame
+        self.watch(self.view, "shown", self._legend)  # a new item or overlay style: its legend
         self.refresh_list()
         self.query_one(SliceView).focus()
 
@@ -104,10 +118,15 @@ class ViewerScreen(Screen):
             v = item.volumes[0]
             shape = "×".join(str(s) for s in v.array.shape[2::-1]) + (f"×{len(item.volumes)}"
                                                                         if len(item.volumes) > 1 else "")
+            if item.overlays:
+                shape += f" +{len(item.overlays)} overlay{'s' if len(item.overlays) > 1 else ''}"
             options.add_option(Option(f"{item.name}\n  {shape}", id=str(n)))
         if loaded:
             index = min(len(loaded) - 1 if select is None else select, len(loaded) - 1)
             options.highlighted = index
+            if loaded[index] is self.item:  # shown already: overlays may have been added to it
+                self.view.redraw()
+                self._legend()
             self.view.show(loaded[index])
         else:
             self.view.show(None)
@@ -121,6 +140,18 @@ class ViewerScreen(Screen):
 
     def _overlay(self, text: str) -> None:
         self.query_one("#overlay", Static).update(text, layout=False)  # one fixed line
+        self._legend()  # what is under the cursor, where the line has room for it
+
+    def _legend(self, _shown=None) -> None:
+        """The legend line under the image (only when the item has overlays), and what is under the cursor:
+        the overlay line above the image is often too long to show it."""
+        legend = self.query_one("#overlay-legend", Static)
+        overlays = self.item.overlays if self.item is not None else []
+        legend.display = bool(overlays)
+        line = legend_text(overlays, self.view.overlay_style)
+        if overlays and self.view.under_cursor:
+            line.append(f"  │ cursor: {self.view.under_cursor}")
+        legend.update(line)
 
     # ---- actions: each sets one reactive of the slice view, which redraws once -------------------------------
 
@@ -212,6 +243,19 @@ class ViewerScreen(Screen):
     def action_zoom(self, factor: float) -> None:
         if self.item:
             self.view.zoom_to(self.view.zoom * factor)
+
+    def action_overlay_mode(self) -> None:
+        if not self.item:
+            return
+        if not self.item.overlays:
+            self.notify("No segmentation, structure set or dose is drawn on this image", timeout=3)
+            return
+        self.view.overlay_style = self.view.overlay_style.next_mode()
+
+    def action_dose_threshold(self, sign: int) -> None:
+        if self.item and self.item.overlays:
+            style = self.view.overlay_style
+            self.view.overlay_style = style.with_threshold(round(style.dose_threshold + 0.05 * sign, 2))
 
     def action_time(self, delta: int) -> None:
         if self.item and len(self.item.volumes) > 1:

@@ -10,7 +10,7 @@ zoomed crop, and readouts go through core.viewgeom (voxel index, LPS mm, value a
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image as PILImage
@@ -21,11 +21,13 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
+from ...core.overlay import Layer, OverlayStyle, labels_at
 from ...core.viewgeom import PlaneView, acquired, anatomical, cine_rate, value_unit
 from ...core.volume import PLANES, Volume, display
 from .frame_gc import collect_when_due, freeze_live
 from .graphics import get_cell_size, image_class, renderer_name  # the renderer choice lives in graphics.py
 from .halfblocks import HalfBlocks
+from .overlay_layer import draw_overlays, suv_window
 from .slice_marks import EDGE_COLUMNS, Box, draw_marks, label_strips
 
 
@@ -47,7 +49,8 @@ class SliceState:
     """Where the slice view left an item: the plane, the slice shown in each plane (PLANES order), the volume
     (index into a 4D item's volumes), the window, the zoom (1 to 16), the pixel cursor ((row, column) of the
     whole shown slice, or None), the pan (the zoomed crop's centre, (row, column); None: the slice's centre),
-    whether an oblique volume is shown on its true anatomical planes, and the measurement's points."""
+    whether an oblique volume is shown on its true anatomical planes, the measurement's points, and how the
+    overlays are drawn (mode, dose threshold)."""
 
     plane: str
     slices: tuple[int, ...]
@@ -58,17 +61,20 @@ class SliceState:
     pan: tuple[float, float] | None = None
     anatomical: bool = False
     measure: tuple[Point, ...] = ()
+    overlay_style: OverlayStyle = OverlayStyle()
 
 
 @dataclass(eq=False)
 class ViewerItem:
     """One entry of the viewer's Loaded data list: a volume, or the volumes of a 4D series (time points,
     b-values…), and where the slice view left it (None until first shown: middle slices, the file's first
-    window). Compared by identity: the same volumes loaded twice are two items."""
+    window). Compared by identity: the same volumes loaded twice are two items. ``overlays``: label volumes
+    and doses drawn over it (core.overlay; widgets/overlay_layer.attach_overlays puts them here)."""
 
     name: str
     volumes: list[Volume]
     state: SliceState | None = None
+    overlays: list[Volume] = field(default_factory=list)
 
     @property
     def volume(self) -> Volume:
@@ -76,7 +82,7 @@ class ViewerItem:
 
 
 ZOOM_MAX = 16.0
-_STATE = ("plane", "time", "window", "zoom", "cursor", "pan", "anatomical", "measure")
+_STATE = ("plane", "time", "window", "zoom", "cursor", "pan", "anatomical", "measure", "overlay_style")
 
 
 class SliceView(Widget, can_focus=True):
@@ -96,6 +102,7 @@ class SliceView(Widget, can_focus=True):
     pan: var[tuple[float, float] | None] = var(None, init=False)  # the crop's centre (row, column)
     anatomical: var[bool] = var(False, init=False)  # an oblique volume resampled on the patient's planes
     measure: var[tuple[Point, ...]] = var((), init=False)  # up to two points, (column, row, slice)
+    overlay_style: var[OverlayStyle] = var(OverlayStyle(), init=False)  # how the item's overlays are drawn
     shown: var[tuple[ViewerItem, SliceState] | None] = var(None, init=False)  # computed; reading it recomputes
     readout: var[str] = var("", init=False)
 
@@ -110,6 +117,8 @@ class SliceView(Widget, can_focus=True):
         self._blank = Strip.blank(0)
         self._cine: Timer | None = None
         self._drag: tuple[int, int, float, float] | None = None  # mouse x, y and the pan centre at button down
+        self._layers: tuple[tuple, list[Layer]] = ((), [])
+        self.under_cursor = ""  # (the base volume's id, overlays), their layers
 
     def compose(self) -> ComposeResult:
         if self.image_cls is not None:
@@ -134,7 +143,7 @@ class SliceView(Widget, can_focus=True):
             return None
         slices = tuple(self.index if plane == self.plane else self._slices.get(plane, 0) for plane in PLANES)
         return item, SliceState(self.plane, slices, self.time, self.window, self.zoom, self.cursor, self.pan,
-                                self.anatomical, self.measure)
+                                self.anatomical, self.measure, self.overlay_style)
 
     def watch_shown(self, shown: tuple[ViewerItem, SliceState] | None) -> None:
         if shown is not None:
@@ -143,7 +152,7 @@ class SliceView(Widget, can_focus=True):
             self.redraw()
 
     def watch_item(self, item: ViewerItem | None) -> None:
-        self._views = {}
+        self._views, self._layers = {}, ((), [])
         if self._cine is not None:
             self.play()  # another item: the cine stops
         if item is None:
@@ -350,6 +359,7 @@ class SliceView(Widget, can_focus=True):
         points = [at(r, c) for c, r, k in self.measure if k == s]
         if (cursor is not None or points) and self.image_cls is not HalfBlocks and shown.ndim == 2:
             shown = np.repeat(shown[:, :, None], 3, axis=2)  # graphics: the marks in amber; half-blocks: contrast
+        shown = draw_overlays(shown, self.overlay_layers(), v, s, (top, left, rows, cols), self.overlay_style)
         shown = draw_marks(shown, cursor, points)
         if self.image_cls is HalfBlocks:
             image.show(shown)
@@ -357,10 +367,23 @@ class SliceView(Widget, can_focus=True):
             image.image = PILImage.fromarray(shown)
         self.call_after_refresh(collect_when_due)
 
+    def overlay_layers(self) -> list[Layer]:
+        """The shown item's overlays (label volumes, doses) as layers on the shown volume (kept per volume)."""
+        if self.item is None or not self.item.overlays:
+            return []
+        base = self.item.volumes[self.time]
+        key = (id(base), *map(id, self.item.overlays))  # overlays may be added to a shown item
+        if self._layers[0] != key:
+            self._layers = (key, [Layer(base, volume) for volume in self.item.overlays])
+        return self._layers[1]
+
     def _update_labels(self, v: PlaneView, box: Box, mm_per_cell: float) -> None:
-        """The text around the image; this widget is repainted only when it changed (not at each slice)."""
+        """The text around the image; this widget is repainted only when it changed (not at each slice). A PET
+        volume with SUV factors names its window in SUV ("SUV 0-5")."""
         win = self.window
-        corner = f"W {win.width:.0f} L {win.center:.0f}" + (f" ({win.preset})" if win.preset else "")
+        level = suv_window(self.item.volumes[self.time], win.center, win.width) if self.item else ""
+        corner = (level or f"W {win.width:.0f} L {win.center:.0f}") + (f" ({win.preset})" if win.preset
+                                                                        and win.preset != level else "")
         zoom = f"zoom {self.zoom:g}×" if self.zoom > 1 else ""
         letters = v.edge_letters()
         key = (self.size.width, self.size.height, box, tuple(letters.values()), corner, zoom, round(mm_per_cell, 6))
@@ -384,6 +407,7 @@ class SliceView(Widget, can_focus=True):
         """The overlay line: item, plane and slice, its position, the 4D volume, the cursor (voxel index, LPS mm,
         value and unit), the measurement, and which planes an oblique volume is shown on."""
         item, s = self.item, min(self.index, len(v) - 1)
+        self.under_cursor = ""  # segments, dose and SUV under the cursor (the legend line repeats them)
         parts = [item.name, f"{self.plane} {s + 1}/{len(v)}", v.position(s)]
         if len(item.volumes) > 1:
             volume = item.volumes[self.time]
@@ -402,6 +426,12 @@ class SliceView(Widget, can_focus=True):
                 shown = "/".join(map(str, value)) if np.ndim(value) else f"{float(value):.6g}"
                 parts.append(f"voxel ({i}, {j}, {k})  LPS ({x:.1f}, {y:.1f}, {z:.1f}) mm  "
                              f"= {shown}{' ' + unit if unit else ''}")
+                volume = item.volumes[self.time]
+                if item.overlays or (volume.suv_factors and not np.ndim(value)):
+                    under = labels_at(volume, item.overlays, (x, y, z), None if np.ndim(value) else float(value))
+                    self.under_cursor = under.text()
+                    if under.text():
+                        parts.append(under.text())
         if len(self.measure) == 2:
             parts.append(f"distance {v.distance_mm(*self.measure):.1f} mm")
         elif len(self.measure) == 1:

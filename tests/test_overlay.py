@@ -1,0 +1,220 @@
+"""Overlays composed on a slice (core.overlay): outlines exactly on the mask's boundary, the fill colour, a label
+volume on another grid resampled through LPS, the dose wash above its threshold, which image an overlay goes on,
+and what lies under a point (segment names, dose, SUV)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dicomtui.core.overlay import (
+    Layer,
+    OverlayStyle,
+    choose_base,
+    colour_map,
+    composite,
+    labels_at,
+    legend,
+    outline,
+    overlay_slice,
+)
+from dicomtui.core.viewgeom import acquired, anatomical
+from dicomtui.core.volume import PLANES, Segment, Volume, display
+
+RED, GREEN = (255, 0, 0), (0, 200, 0)
+GREY = 100  # the base's value everywhere: shown grey GREY with window (127.5, 255)
+
+
+def affine(spacing=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)) -> np.ndarray:
+    a = np.eye(4)
+    a[:3, :3] = np.diag(spacing)
+    a[:3, 3] = origin
+    return a
+
+
+def base(shape=(6, 12, 14), **kw) -> Volume:
+    return Volume(np.full(shape, GREY, dtype=np.float32), affine(), name="CT", modality="CT",
+                  series_uid="1.2.3.1", **kw)
+
+
+def labels(array: np.ndarray, aff: np.ndarray | None = None, ref: str = "1.2.3.1") -> Volume:
+    segments = (Segment(1, "Liver", RED), Segment(2, "Tumour", GREEN))
+    return Volume(array.astype(np.uint8), affine() if aff is None else aff, name="SEG", modality="SEG",
+                  segments=segments, referenced_series_uid=ref, series_uid="1.2.3.9")
+
+
+def grey_of(volume: Volume, pv, s: int) -> np.ndarray:
+    return display(pv.slice(s), 127.5, 255)
+
+
+def square_mask(shape=(6, 12, 14)) -> np.ndarray:
+    mask = np.zeros(shape, dtype=np.uint8)
+    mask[2:5, 3:7, 2:8] = 1  # slices 2-4, rows 3-6, columns 2-7
+    return mask
+
+
+def test_outline_pixels_are_exactly_the_mask_boundary() -> None:
+    ct, seg = base(), labels(square_mask())
+    pv = acquired(ct, "axial")
+    out = overlay_slice(ct, pv, 3, [seg], grey_of(ct, pv, 3), OverlayStyle("outline"))
+    red = np.all(out == RED, axis=2)
+    expected = np.zeros((12, 14), dtype=bool)
+    expected[3:7, 2:8] = True
+    expected[4:6, 3:7] = False  # the square minus its inside: rows 3 and 6, columns 2 and 7
+    assert np.array_equal(red, expected)
+    assert np.all(out[~expected] == GREY)  # inside and outside untouched
+    # a slice without the mask: nothing drawn
+    assert np.all(overlay_slice(ct, pv, 0, [seg], grey_of(ct, pv, 0)) == GREY)
+
+
+def test_outline_between_two_segments_and_not_at_the_image_edge() -> None:
+    row = np.array([[0, 1, 1, 1, 2, 2, 2]], dtype=np.uint8)
+    assert outline(row).tolist() == [[False, True, False, True, True, False, False]]  # 2 ends at the image edge
+
+
+def test_filled_labels_blend_the_segment_colour_with_its_alpha_under_the_outline() -> None:
+    ct, seg = base(), labels(square_mask())
+    pv = acquired(ct, "axial")
+    style = OverlayStyle("filled", fill_alpha=0.4)
+    out = overlay_slice(ct, pv, 3, [seg], grey_of(ct, pv, 3), style)
+    assert tuple(out[4, 4]) == (round(0.6 * GREY + 0.4 * 255), round(0.6 * GREY), round(0.6 * GREY))
+    assert tuple(out[3, 2]) == RED  # the outline stays opaque over the fill
+    assert tuple(out[0, 0]) == (GREY,) * 3
+    assert np.all(overlay_slice(ct, pv, 3, [seg], grey_of(ct, pv, 3), OverlayStyle("off")) == GREY)
+
+
+def test_same_grid_labels_are_used_as_is_in_every_plane() -> None:
+    ct, seg = base(), labels(square_mask())
+    for plane in PLANES:
+        pv = acquired(ct, plane)
+        layer = Layer(ct, seg)
+        for s in range(len(pv)):
+            got = layer.slice(pv, s)
+            assert np.shares_memory(got, seg.array)  # no resampling, no copy
+            assert np.array_equal(got, acquired(seg, plane).slice(s))
+
+
+def test_an_off_grid_label_volume_is_resampled_by_nearest_voxel_through_lps() -> None:
+    # labels on a 2 mm grid from (1.25, 1.25, 0) mm: i = 2…4 covers x in [4.25, 10.25) mm → base columns 5…10
+    mask = np.zeros((3, 6, 7), dtype=np.uint8)
+    mask[:, 1:4, 2:5] = 2  # j = 1…3: y in [2.25, 8.25) → rows 3…8
+    seg = labels(mask, affine((2.0, 2.0, 2.0), (1.25, 1.25, 0.0)))
+    ct = base()
+    layer = Layer(ct, seg)
+    assert not layer.same_grid
+    got = layer.slice(acquired(ct, "axial"), 2)
+    expected = np.zeros((12, 14), dtype=np.uint8)
+    expected[3:9, 5:11] = 2
+    assert np.array_equal(got, expected)
+    # coronal: rows run inferior (z down), columns x: z = 0…5 mm is inside k = 0…2 (z < 5 mm: rint(z / 2) ≤ 2)
+    cor = acquired(ct, "coronal")
+    y5 = next(s for s in range(len(cor)) if round(cor.lps(0, 0, s)[1]) == 5)
+    got = layer.slice(cor, y5)
+    assert set(np.unique(got[:, 5:11])) == {2} and not got[:, :5].any() and not got[:, 11:].any()
+    # drawn: its outline in the second segment's colour
+    out = overlay_slice(ct, acquired(ct, "axial"), 2, [seg], grey_of(ct, acquired(ct, "axial"), 2))
+    assert tuple(out[3, 5]) == GREEN and tuple(out[5, 7]) == (GREY,) * 3
+
+
+def test_labels_follow_an_oblique_base_on_its_anatomical_planes() -> None:
+    c, s_ = np.cos(np.radians(20)), np.sin(np.radians(20))
+    turned = np.eye(4)
+    turned[:3, :3] = [[c, -s_, 0], [s_, c, 0], [0, 0, 1]]
+    ct = Volume(np.full((6, 12, 14), GREY, np.float32), turned, modality="CT", series_uid="1.2.3.1")
+    seg = labels(square_mask(), turned)
+    pv = anatomical(ct, "axial")
+    layer = Layer(ct, seg)
+    s = next(n for n in range(len(pv)) if round(pv.lps(0, 0, n)[2]) == 3)
+    got = layer.slice(pv, s)
+    # each labelled shown pixel's LPS point falls in a labelled voxel of the SEG (nearest)
+    rows, cols = np.nonzero(got)
+    assert len(rows) > 10
+    for r, col in zip(rows, cols, strict=True):
+        ijk = np.rint(np.linalg.inv(turned) @ np.append(pv.lps(col, r, s), 1.0))[:3].astype(int)
+        assert seg.array[ijk[2], ijk[1], ijk[0]] == 1
+
+
+def dose(max_gy: float = 10.0) -> Volume:
+    """A dose rising along x: 0 Gy at column 0 to ``max_gy`` at column 10, on a 2 mm grid (its own)."""
+    x = np.linspace(0.0, max_gy, 6, dtype=np.float32)
+    array = np.broadcast_to(x, (4, 7, 6)).copy()
+    return Volume(array, affine((2.0, 2.0, 2.0)), name="Dose", modality="RTDOSE", units="GY")
+
+
+def test_dose_wash_is_drawn_above_its_threshold_only() -> None:
+    ct, rd = base(), dose()
+    pv = acquired(ct, "axial")
+    grey = grey_of(ct, pv, 2)
+    for fraction in (0.1, 0.5):
+        style = OverlayStyle(dose_threshold=fraction, dose_alpha=0.5)
+        out = overlay_slice(ct, pv, 2, [rd], grey, style)
+        # dose at column c (x = c mm): c Gy up to 10; the grid ends half a voxel (1 mm) past its last centre
+        gy = np.minimum(np.arange(14, dtype=float), 10.0)
+        washed = ~np.all(out[0] == GREY, axis=1)
+        assert washed.tolist() == [bool(fraction * 10 <= g) and c <= 11 for c, g in enumerate(gy)]
+        top = 0.5 * GREY + 0.5 * colour_map(np.array(1.0))
+        assert np.allclose(out[0, 10], top, atol=1)  # the maximum: viridis' yellow, half over the grey
+
+
+def test_which_image_an_overlay_is_drawn_on() -> None:
+    ct = base()
+    other = Volume(np.zeros((3, 5, 5), np.float32), affine((3.0, 3.0, 3.0), (100, 100, 100)), series_uid="1.2.3.2")
+    seg = labels(square_mask(), ref="1.2.3.1")
+    assert choose_base(seg, [other, ct]) == (1, "")
+    unreferenced = labels(square_mask(), ref="")
+    assert choose_base(unreferenced, [other, ct]) == (1, "")  # the first on its grid
+    elsewhere = labels(np.zeros((2, 2, 2)), affine(origin=(500, 0, 0)), ref="9.9")
+    index, why = choose_base(elsewhere, [other, ct])
+    assert index is None and "9.9 is not loaded" in why
+    assert choose_base(dose(), [other, ct]) == (1, "")  # a dose on its own grid: the image it overlaps
+
+
+def test_labels_dose_and_suv_at_a_point() -> None:
+    pet = base()
+    pet.suv_factors = {"bw": 0.002, "lbm": 0.0015}
+    both = square_mask()
+    both[3, 4, 4] = 2
+    seg, rd = labels(both), dose()
+    at = labels_at(pet, [seg, rd], (4.0, 4.0, 3.0))
+    assert at.segments == ["Tumour"] and at.dose_gy == [pytest.approx(4.0)]
+    assert at.suv == {"bw": pytest.approx(GREY * 0.002), "lbm": pytest.approx(GREY * 0.0015)}
+    assert at.text() == "Tumour · dose 4 Gy · SUVbw 0.2 · SUVlbm 0.15"
+    outside = labels_at(base(), [seg, rd], (13.0, 0.0, 0.0))
+    assert outside.segments == [] and outside.dose_gy == [None] and outside.text() == ""
+
+
+def test_legend_names_segments_with_their_colours_and_the_dose_threshold() -> None:
+    entries = legend([labels(square_mask()), dose()], OverlayStyle(dose_threshold=0.2))
+    assert entries[:2] == [("Liver", RED), ("Tumour", GREEN)]
+    assert entries[2][0] == "dose ≥ 2 Gy (20% of 10 Gy)"
+
+
+def test_composite_keeps_colour_images_and_returns_a_new_array() -> None:
+    image = np.zeros((2, 3, 3), dtype=np.uint8)
+    seg = labels(np.ones((1, 2, 3)))
+    out = composite(image, [(Layer(base((1, 2, 3)), seg), np.ones((2, 3), np.uint8))], OverlayStyle("filled"))
+    assert out is not image and out.shape == (2, 3, 3) and not image.any()
+
+
+def test_a_coarse_dose_is_sampled_every_half_voxel_and_stays_the_trilinear_dose() -> None:
+    """A 4 mm dose on a 0.5 mm base: sampled at every 4th pixel and linear between: within 0.5 % of the maximum
+    of sampling every pixel trilinearly (the Gaussian is smooth at 4 mm), exact at the sampled pixels. Past the
+    grid's edge (x, y > 44 mm: pixels 89 on) trilinear steps to 0 where the coarse sampling ramps down over one
+    interval of 4 pixels: compared inside."""
+    from dicomtui.core.overlay import resample_slice
+    from dicomtui.core.viewgeom import trilinear
+
+    k, j, i = np.mgrid[0:10, 0:12, 0:12].astype(np.float32)
+    gy = 50 * np.exp(-((i - 6) ** 2 + (j - 5) ** 2 + (k - 5) ** 2) / 8).astype(np.float32)
+    rd = Volume(gy, affine((4.0, 4.0, 4.0), (-2.0, -2.0, 0.0)), modality="RTDOSE", units="GY")
+    ct = Volume(np.zeros((40, 90, 100), np.float32), affine((0.5, 0.5, 1.0)))
+    pv = acquired(ct, "axial")
+    got = resample_slice(rd, pv, 20, nearest=False)
+    r, c = np.mgrid[0:90, 0:100].astype(float)
+    m = np.linalg.inv(rd.affine) @ pv.to_lps
+    ii, jj, kk = (m[a, 0] * c + m[a, 1] * r + m[a, 2] * 20 + m[a, 3] for a in range(3))
+    full = trilinear(rd.array, ii, jj, kk, 0.0)
+    assert got.shape == full.shape
+    assert np.abs(got - full)[:84, :84].max() < 0.005 * gy.max()
+    assert np.allclose(got[::4, ::4], full[::4, ::4], atol=1e-4)
+    assert not got[:, 93:].any() and not got[93:].any()  # 0 a node past the edge
