@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
-from . import frames_view, mosaic, multiframe, nonimage, scalar, sequence
+from . import frames_view, mosaic, multiframe, nonimage, scalar, seg, sequence
 from .plugin import CONF_NO_PIXELS, ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
 if TYPE_CHECKING:
@@ -25,7 +25,14 @@ __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadRepo
            "referenced_grid", "select"]
 
 PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
-                              mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage}
+                              mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage,
+                              seg.NAME: seg}
+
+
+def _claims() -> dict[str, str]:
+    """SOPClassUID → the plugin that alone reads instances of it that have pixels (a plugin's ``SOP_CLASSES``): a
+    SEG's frames are labels, not a grey multi-frame image, so the image plugins never see them."""
+    return {uid: name for name, plugin in PLUGINS.items() for uid in getattr(plugin, "SOP_CLASSES", ())}
 
 
 def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, *,
@@ -34,10 +41,14 @@ def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, 
     ``options`` wins over ``split_by_time`` when given."""
     options = options or ExamineOptions(split_by_time=split_by_time)
     loadables: list[Loadable] = []
+    claims = _claims()
     for sid in series_ids:
         instances = db.series_instances(sid)
-        for plugin in PLUGINS.values():
-            loadables += plugin.examine(instances, options)
+        for name, plugin in PLUGINS.items():
+            rows = [r for r in instances if not r.get("has_pixels")
+                    or claims.get(r.get("SOPClassUID") or "", name) == name]
+            if rows:
+                loadables += plugin.examine(rows, options)
     select(loadables)
     return loadables
 
