@@ -56,8 +56,9 @@ def test_sparse_binary_seg_is_one_label_volume_on_the_ct_grid(db, tmp_path):
     seg = write_seg(tmp_path / "seg" / "seg.dcm", source, labels)
     _import(db, tmp_path)
     report = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)])
-    [volume] = report.volumes
-    ct = examine_and_load(db, [_series_id(db, source[0].SeriesInstanceUID)]).volumes[0]
+    ct, volume = report.volumes  # the referenced CT first (loaded by default), then the labels placed on it
+    assert [r.loadable.plugin for r in report.loaded] == ["scalar", "seg"] and not ct.is_labels
+    assert ct.series_uid == source[0].SeriesInstanceUID
     assert volume.array.dtype == np.uint8 and volume.array.shape == ct.array.shape
     np.testing.assert_array_equal(volume.affine, ct.affine)
     np.testing.assert_array_equal(volume.array, labels)
@@ -77,7 +78,7 @@ def test_frames_out_of_order_are_placed_by_position(db, tmp_path):
     labels = _labels()
     seg = write_seg(tmp_path / "seg" / "seg.dcm", source, labels, reverse_frames=True)
     _import(db, tmp_path)
-    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)]).volumes
+    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)], referenced=False).volumes
     np.testing.assert_array_equal(volume.array, labels)
     ct_uids = [ds.SOPInstanceUID for ds in source]
     np.testing.assert_array_equal(volume.array, _source_truth(tmp_path / "seg" / "seg.dcm", ct_uids))
@@ -90,7 +91,7 @@ def test_overlapping_segments_give_one_label_volume_per_segment(db, tmp_path):
     masks[2:5, 6:12, 5:10, 1] = True  # overlaps the first
     seg = write_seg(tmp_path / "seg" / "seg.dcm", source, masks)
     _import(db, tmp_path)
-    first, second = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)]).volumes
+    first, second = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)], referenced=False).volumes
     truth = hd.seg.segread(tmp_path / "seg" / "seg.dcm").get_pixels_by_source_instance(
         [ds.SOPInstanceUID for ds in source])
     assert [s.number for s in first.segments] == [1] and [s.number for s in second.segments] == [2]
@@ -108,7 +109,7 @@ def test_fractional_seg_is_binarised_at_one_half(db, tmp_path):
     fractions[2, 2, 2] = 0.5  # one half: in
     seg = write_seg(tmp_path / "seg" / "seg.dcm", source, fractions[..., None], fractional=True)
     _import(db, tmp_path)
-    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)]).volumes
+    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)], referenced=False).volumes
     expected = (fractions >= 0.5).astype(np.uint8)
     np.testing.assert_array_equal(volume.array, expected)
     truth = hd.seg.segread(tmp_path / "seg" / "seg.dcm").get_pixels_by_source_instance(
@@ -122,7 +123,7 @@ def test_without_the_referenced_series_the_seg_keeps_its_own_geometry(db, tmp_pa
     labels = _labels()
     seg = write_seg(tmp_path / "seg" / "seg.dcm", source, labels)
     _import(db, tmp_path / "seg")  # the CT is not imported
-    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)]).volumes
+    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)], referenced=False).volumes
     own = hd.seg.segread(tmp_path / "seg" / "seg.dcm").get_volume(combine_segments=True)
     np.testing.assert_array_equal(volume.array, own.array)
     np.testing.assert_allclose(volume.affine, own.affine[:, [2, 1, 0, 3]])
@@ -141,7 +142,7 @@ def test_seg_frames_off_the_grid_are_resampled_nearest_with_a_warning(db, tmp_pa
     small[1:4, 2:5, 1:3] = 1
     seg = write_seg(tmp_path / "seg" / "seg.dcm", coarse, small)
     _import(db, tmp_path / "ct", tmp_path / "seg")
-    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)]).volumes
+    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)], referenced=False).volumes
     expected = small.repeat(2, axis=1).repeat(2, axis=2)
     np.testing.assert_array_equal(volume.array, expected)
     assert volume.resampled and any("resampled" in w for w in volume.warnings)
@@ -155,3 +156,16 @@ def test_label_dtype_follows_the_largest_segment_number():
     placed = {300: np.array([0, 5])}
     [volume] = _label_volumes(placed, {}, (1, 2, 4), np.eye(4), Loadable("s", [], "seg", 0.5), [], None, {}, False)
     assert volume.array.dtype == np.uint16 and volume.array.ravel()[5] == 300
+
+
+def test_no_referenced_loads_the_labels_alone_and_a_ct_chosen_too_is_loaded_once(db, tmp_path):
+    source = write_ct(tmp_path / "ct")
+    seg = write_seg(tmp_path / "seg" / "seg.dcm", source, _labels())
+    _import(db, tmp_path)
+    seg_id, ct_id = _series_id(db, seg.SeriesInstanceUID), _series_id(db, source[0].SeriesInstanceUID)
+    [alone] = examine_and_load(db, [seg_id], referenced=False).volumes
+    assert alone.is_labels and alone.referenced_series_uid == source[0].SeriesInstanceUID
+    both = examine_and_load(db, [ct_id, seg_id])
+    assert [r.loadable.plugin for r in both.loaded] == ["scalar", "seg"]
+    reverse = examine_and_load(db, [seg_id, ct_id])
+    assert [r.loadable.plugin for r in reverse.loaded] == ["scalar", "seg"]
