@@ -90,8 +90,9 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
     """The header record of a file to index, and a warning ("" when none): the three UIDs present and valid
     (PS3.5 9.1; other UIDs invalid: a warning), what a damaged header kept from being read, a missing
     PatientID generated (:func:`fill_patient_id`), the per-frame geometry of a multi-frame image and what a derived
-    object refers to kept (so that examine never opens the file), the library's warnings about the file (pydicom's "Expected explicit VR, but
-    found implicit VR", …: captured, not printed). Raises HeaderError (not importable) and OSError (unreadable)."""
+    object refers to kept (so that examine never opens the file), the library's warnings about the file
+    (pydicom's "Expected explicit VR, but found implicit VR", …: captured, not printed). Raises HeaderError (not
+    importable) and OSError (unreadable)."""
     caught: list[str] = []
     header = read_header(path, size, caught)
     missing = [k for k in REQUIRED_UIDS if not header.get(k)]
