@@ -59,8 +59,9 @@ def referenced_by(db: Any, series_uid: str) -> list[Referrer]:
 
 
 def referenced_by_line(referrers: list[Referrer]) -> str:
-    """"referenced by 2 segmentations, 1 structure set" ("" when none): derived series counted once per series,
-    the other objects once per instance."""
+    """"referenced by 2 segmentations, 1 structure set" ("" when none), kinds in a fixed order (segmentations,
+    structure sets, doses, plans, derived series): derived series counted once per series, the other objects once
+    per instance."""
     if not referrers:
         return ""
     seen: set[tuple[str, str]] = set()
@@ -70,7 +71,11 @@ def referenced_by_line(referrers: list[Referrer]) -> str:
         if key not in seen:
             seen.add(key)
             counts[item.kind] += 1
-    return "referenced by " + ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counts.items())
+    ordered = sorted(counts.items(), key=lambda kv: _KIND_ORDER.index(kv[0]) if kv[0] in _KIND_ORDER else 99)
+    return "referenced by " + ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in ordered)
+
+
+_KIND_ORDER = ["segmentation", "structure set", "dose", "plan", "derived series"]
 
 
 def _resolve(db: Any, data: dict[str, list[str]], sop_class: str, depth: int) -> list[str]:
