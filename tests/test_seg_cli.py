@@ -51,3 +51,25 @@ def test_load_of_a_seg_writes_the_ct_and_the_labels_beside_it(tmp_path: Path) ->
     assert out.returncode == 0, out.stderr
     assert nib.load(tmp_path / "alone.nii.gz").get_data_dtype() == np.uint8
     assert not (tmp_path / "alone-labels.nii.gz").exists() and (tmp_path / "alone.json").exists()
+
+
+def test_labels_to_seg_writes_a_seg_that_loads_back_to_the_labels(tmp_path: Path) -> None:
+    db, ct_uid, _seg_uid, labels = _setup(tmp_path)
+    out = run("--db", db, "load", ct_uid, "-o", str(tmp_path / "ct.nii.gz"))
+    assert out.returncode == 0, out.stderr
+    ct = nib.load(tmp_path / "ct.nii.gz")
+    nib.save(nib.Nifti1Image(labels.T.copy(), ct.affine), tmp_path / "mine.nii.gz")  # [k, j, i] → [i, j, k]
+    (tmp_path / "segments.json").write_text('{"1": {"label": "tumour", "type": "Neoplasm"}, "2": {"label": "cyst"}}')
+    out = run("--db", db, "labels-to-seg", str(tmp_path / "mine.nii.gz"), "--like", ct_uid[:30],
+              "--segments", str(tmp_path / "segments.json"), "-o", str(tmp_path / "segout"), "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert [s["label"] for s in report["segments"]] == ["tumour", "cyst"] and report["stored"] == 1
+    assert (tmp_path / "segout" / "SEG.dcm").exists()
+    out = run("--db", db, "load", report["series_uid"], "--no-referenced", "-o", str(tmp_path / "back.nii.gz"))
+    assert out.returncode == 0, out.stderr
+    np.testing.assert_array_equal(np.asarray(nib.load(tmp_path / "back.nii.gz").dataobj), labels.T)
+    assert "referenced by 2 segmentations" in run("--db", db, "examine", ct_uid).stdout
+
+    out = run("--db", db, "labels-to-seg", str(tmp_path / "mine.nii.gz"), "--like", ct_uid, "--segments", "{1")
+    assert out.returncode == 2 and "not valid JSON" in out.stderr

@@ -96,7 +96,7 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
             shape, affine = grid.array.shape[:3], grid.affine
         assert affine is not None and shape is not None
         inside = mask >= FRACTIONAL_THRESHOLD if fractional else mask > 0
-        indices, on_grid = _place(inside, source_affine, shape, affine)
+        indices, on_grid = place_mask(inside, source_affine, shape, affine)
         resampled |= not on_grid
         placed[number] = indices
         if progress is not None:
@@ -163,7 +163,7 @@ def _own_grid(seg: Any, name: str) -> tuple[tuple[int, int, int], np.ndarray]:
     return (a, b, c), _ours(np.asarray(volume.affine, dtype=float))
 
 
-def _place(mask: np.ndarray, source_affine: np.ndarray, shape: tuple[int, ...], affine: np.ndarray,
+def place_mask(mask: np.ndarray, source_affine: np.ndarray, shape: tuple[int, ...], affine: np.ndarray,
            ) -> tuple[np.ndarray, bool]:
     """The flat indices (into ``shape`` = [k, j, i]) of the target voxels a boolean mask ``[c, b, a]`` (affine
     ``source_affine``, (a, b, c) → LPS) covers, and whether its voxels lie on the target's (exact placement)
