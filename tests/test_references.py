@@ -163,3 +163,15 @@ def test_the_examine_line_is_empty_for_a_series_nothing_refers_to(db, tmp_path):
     ct = write_ct(tmp_path / "ct")
     _import(db, tmp_path / "ct")
     assert referenced_by_line(db, ct[0].SeriesInstanceUID) == ""
+
+
+def test_every_image_of_a_derived_series_carries_its_series_references(db, tmp_path):
+    """The first DERIVED image of a series read by an import process gives its references to the others (one
+    pydicom read per series, not per image): every row holds them, and they resolve to the CT."""
+    ct = write_ct(tmp_path / "in" / "ct")
+    reformat = derived_series(ct)
+    _save(tmp_path / "in" / "reformat", *reformat)
+    _import(db, tmp_path / "in")
+    stored = [r[0] for r in db.conn.execute("SELECT refs FROM instances WHERE refs IS NOT NULL")]
+    assert len(stored) == len(reformat) and len(set(stored)) == 1
+    assert references_of(db, reformat[0].SeriesInstanceUID) == [ct[0].SeriesInstanceUID]

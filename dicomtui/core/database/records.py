@@ -14,7 +14,7 @@ from ..dicomfile import captured_warnings
 from ..errors import HeaderError
 from ..frames import frame_geometry, needs_frame_geometry
 from ..header import FIELDS, normalise_name, read_header
-from ..object_refs import needs_references, read_references
+from ..object_refs import needs_references, references_of_file
 from ..tags import _UID_SYNTAX, UID_MAX_LENGTH, uid_problem
 
 # Attributes a file must have to be indexed (the keys of the patient/study/series/instance rows, PS3.3 C.7). A key
@@ -112,7 +112,7 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
             warnings.append(f"frame geometry unreadable ({type(exc).__name__}: {exc})")
     if needs_references(header):
         try:  # what a SEG, RT object or derived image refers to: examine lists and loads it without opening files
-            header["refs"] = read_references(path)
+            header["refs"] = references_of_file(header, path)
         except Exception as exc:  # noqa: BLE001 - the file imports; only what it refers to is unknown
             warnings.append(f"references unreadable ({type(exc).__name__}: {exc})")
     return header, "; ".join(warnings + caught)
