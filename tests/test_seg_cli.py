@@ -73,3 +73,20 @@ def test_labels_to_seg_writes_a_seg_that_loads_back_to_the_labels(tmp_path: Path
 
     out = run("--db", db, "labels-to-seg", str(tmp_path / "mine.nii.gz"), "--like", ct_uid, "--segments", "{1")
     assert out.returncode == 2 and "not valid JSON" in out.stderr
+
+
+def test_overlapping_segments_are_written_as_one_4d_label_image(tmp_path: Path) -> None:
+    ct = write_ct(tmp_path / "in" / "ct")
+    masks = np.zeros((6, 16, 16, 2), bool)
+    masks[1:4, 4:10, 3:8, 0] = True
+    masks[2:5, 6:12, 5:10, 1] = True
+    seg = write_seg(tmp_path / "in" / "seg" / "seg.dcm", ct, masks)
+    db = str(tmp_path / "db")
+    assert run("--db", db, "import", str(tmp_path / "in")).returncode == 0
+    out = run("--db", db, "load", seg.SeriesInstanceUID, "-o", str(tmp_path / "o.nii.gz"))
+    assert out.returncode == 0 and "segments overlap" in out.stderr, out.stderr
+    data = np.asarray(nib.load(tmp_path / "o-labels.nii.gz").dataobj)
+    assert data.shape == (16, 16, 6, 2)
+    np.testing.assert_array_equal(data[..., 1], (masks[..., 1] * 2).T)
+    segments = json.loads((tmp_path / "o-labels.json").read_text())["volumes"]
+    assert [[s["number"] for s in v] for v in segments] == [[1], [2]]
