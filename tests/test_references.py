@@ -137,7 +137,7 @@ def test_a_reference_to_a_series_not_in_the_database_resolves_to_nothing(db, tmp
     _import(db, tmp_path / "seg")
     assert references_of(db, seg.SeriesInstanceUID) == []
     stored = db.conn.execute("SELECT refs FROM instances").fetchone()[0]
-    assert json.loads(stored) == {"series": [ct[0].SeriesInstanceUID]}
+    assert json.loads(stored) == {"series": [ct[0].SeriesInstanceUID], "for": [ct[0].FrameOfReferenceUID]}
 
 
 def test_images_that_are_not_derived_are_not_read_for_references(db, tmp_path):

@@ -169,3 +169,16 @@ def test_no_referenced_loads_the_labels_alone_and_a_ct_chosen_too_is_loaded_once
     assert [r.loadable.plugin for r in both.loaded] == ["scalar", "seg"]
     reverse = examine_and_load(db, [seg_id, ct_id])
     assert [r.loadable.plugin for r in reverse.loaded] == ["scalar", "seg"]
+
+
+def test_a_seg_naming_no_series_is_placed_on_the_image_of_its_frame_of_reference(db, tmp_path):
+    source = write_ct(tmp_path / "ct")
+    labels = _labels()
+    seg = write_seg(tmp_path / "seg" / "seg.dcm", source, labels)
+    del seg.ReferencedSeriesSequence  # the Common Instance Reference left out (tools that write only the FoR)
+    seg.save_as(tmp_path / "seg" / "seg.dcm")
+    _import(db, tmp_path)
+    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)], referenced=False).volumes
+    np.testing.assert_array_equal(volume.array, labels)
+    assert volume.referenced_series_uid == source[0].SeriesInstanceUID
+    assert any("shares its frame of reference" in w for w in volume.warnings)

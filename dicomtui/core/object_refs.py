@@ -15,7 +15,8 @@ directly (ReferencedSeriesSequence, PS3.3 C.12.2 / C.8.20.2, also inside Studies
 InstancesSequence and SourceImageEvidenceSequence; RTSTRUCT's RTReferencedSeriesSequence, C.8.8.5), the
 instances named when no series is (SourceImageSequence, C.7.6.1; RT Dose's ReferencedRTPlanSequence and
 ReferencedStructureSetSequence, C.8.8.3; RT Plan's ReferencedStructureSetSequence, C.8.8.9), and the frames of
-reference to fall back on (RTSTRUCT's ReferencedFrameOfReferenceSequence; a dose's own FrameOfReferenceUID).
+reference to fall back on (RTSTRUCT's ReferencedFrameOfReferenceSequence; a dose's or SEG's own
+FrameOfReferenceUID).
 ``core.examine.references`` resolves them against the database.
 """
 
@@ -88,8 +89,8 @@ def read_references(path: str | os.PathLike[str]) -> str | None:
         sop += [_uid(item, "ReferencedSOPInstanceUID") for item in _items(ds, keyword)]
     if not series:  # a derived image naming only its source images
         sop += [_uid(item, "ReferencedSOPInstanceUID") for item in _items(ds, "SourceImageSequence")][:_MAX_INSTANCES]
-    if ds.get("SOPClassUID") == _STORAGE + "481.2" and ds.get("FrameOfReferenceUID"):
-        frames_of_reference.append(str(ds.FrameOfReferenceUID))  # a dose lies in its CT's frame of reference
+    if ds.get("SOPClassUID") in REFERRING_CLASSES and ds.get("FrameOfReferenceUID"):
+        frames_of_reference.append(str(ds.FrameOfReferenceUID))  # a dose or SEG lies in its image's frame of reference
     found = {key: list(dict.fromkeys(u for u in values if u))
              for key, values in (("series", series), ("sop", sop), ("for", frames_of_reference))}
     found = {key: values for key, values in found.items() if values}

@@ -73,7 +73,7 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
                         ) from None
     warnings = list(loadable.warnings)
     referenced = [str(item.SeriesInstanceUID) for item in seg.get("ReferencedSeriesSequence", [])]
-    grid = _find_grid(referenced, options, warnings)
+    grid = _find_grid(referenced, _stored_references(db, row), options, warnings)
     fractional = str(seg.SegmentationType) == "FRACTIONAL"
     if fractional:
         warnings.append(f"fractional segmentation: a voxel is in a segment from {FRACTIONAL_THRESHOLD:g} of the "
@@ -114,14 +114,29 @@ def grid_uid(grid: Volume | None) -> str:
     return grid.series_uid if grid is not None and grid.series_uid else "?"
 
 
-def _find_grid(referenced: list[str], options: LoadOptions, warnings: list[str]) -> Volume | None:
-    """The image volume of the first referenced series the database holds (None, with a warning, when none)."""
+def _stored_references(db: Any, row: Row) -> list[str]:
+    """The image series the stored references of the SEG's series resolve to (the frame-of-reference fallback
+    included: ``references.references_of``); [] when the database cannot say."""
+    from .references import references_of
+
+    try:
+        return references_of(db, str(row.get("SeriesInstanceUID") or ""))
+    except Exception:  # noqa: BLE001 - a database without the refs column (never migrated) or a stand-in
+        return []
+
+
+def _find_grid(referenced: list[str], stored: list[str], options: LoadOptions, warnings: list[str]) -> Volume | None:
+    """The image volume of the first referenced series the database holds; else of a series the stored references
+    resolve to (same frame of reference: said); None, with a warning, when none."""
     if options.referenced_grid is not None:
-        for uid in referenced:
+        for uid in [*referenced, *(u for u in stored if u not in referenced)]:
             grid = options.referenced_grid(uid)
             if grid is not None:
                 if not grid.series_uid:
                     grid.series_uid = uid
+                if uid not in referenced:
+                    warnings.append(f"the segmentation names no series in the database: placed on series {uid}, "
+                                    f"which shares its frame of reference")
                 return grid
     named = ", ".join(referenced) or "none named"
     warnings.append(f"the referenced series ({named}) is not in the database: the segmentation is shown on its "
