@@ -175,3 +175,19 @@ def test_every_image_of_a_derived_series_carries_its_series_references(db, tmp_p
     stored = [r[0] for r in db.conn.execute("SELECT refs FROM instances WHERE refs IS NOT NULL")]
     assert len(stored) == len(reformat) and len(set(stored)) == 1
     assert references_of(db, reformat[0].SeriesInstanceUID) == [ct[0].SeriesInstanceUID]
+
+
+def test_the_frame_of_reference_fallback_stays_within_the_patient(db, tmp_path):
+    """A frame of reference is one patient's: another patient's series that (wrongly) carries the same
+    FrameOfReferenceUID is not what a dose without its plan refers to."""
+    ct = write_ct(tmp_path / "in" / "ct")
+    other = series_datasets(SeriesSpec(slices=2, rows=16, cols=16, patient_id="OTHER", patient_name="Other^Pat",
+                                       seed=9))
+    for ds in other:
+        ds.FrameOfReferenceUID = ct[0].FrameOfReferenceUID
+    _save(tmp_path / "in" / "other", *other)
+    _plan, dose = plan_and_dose(ct, structure_set(ct))
+    _save(tmp_path / "in" / "rt", dose)
+    _import(db, tmp_path / "in")
+    assert references_of(db, dose.SeriesInstanceUID) == [ct[0].SeriesInstanceUID]
+    assert referenced_by_line(db, other[0].SeriesInstanceUID) == ""

@@ -38,7 +38,7 @@ def references_of(db: Any, series_uid: str) -> list[str]:
         "WHERE s.SeriesInstanceUID = ? AND i.refs IS NOT NULL ORDER BY i.InstanceNumber, i.id", (series_uid,))
     found: list[str] = []
     for refs, sop_class in rows.fetchall():
-        found += _resolve(db, json.loads(refs), sop_class or "", depth=0)
+        found += _resolve(db, json.loads(refs), sop_class or "", series_uid, depth=0)
     return [uid for uid in dict.fromkeys(found) if uid != series_uid]
 
 
@@ -53,7 +53,7 @@ def referenced_by(db: Any, series_uid: str) -> list[Referrer]:
     for uid, sop_uid, sop_class, refs in rows:
         data = json.loads(refs)
         direct = series_uid in data.get("series", ())
-        if direct or series_uid in _resolve(db, data, sop_class or "", depth=0):
+        if direct or series_uid in _resolve(db, data, sop_class or "", uid, depth=0):
             out.append(Referrer(uid, sop_uid, REFERRING_CLASSES.get(sop_class or "", "derived series")))
     return out
 
@@ -78,8 +78,9 @@ def referenced_by_line(referrers: list[Referrer]) -> str:
 _KIND_ORDER = ["segmentation", "structure set", "dose", "plan", "derived series"]
 
 
-def _resolve(db: Any, data: dict[str, list[str]], sop_class: str, depth: int) -> list[str]:
-    """The image series in the database that stored references ``data`` lead to (see the module)."""
+def _resolve(db: Any, data: dict[str, list[str]], sop_class: str, origin: str, depth: int) -> list[str]:
+    """The image series in the database that stored references ``data`` (of an object of series ``origin``) lead
+    to (see the module)."""
     series = [uid for uid in data.get("series", ()) if _has_series(db, uid)]
     if series:
         return series
@@ -91,13 +92,13 @@ def _resolve(db: Any, data: dict[str, list[str]], sop_class: str, depth: int) ->
             continue
         uid, refs, its_class = row
         if its_class in REFERRING_CLASSES and refs and depth < 3:  # a plan or structure set: where it points
-            series += _resolve(db, json.loads(refs), its_class, depth + 1)
+            series += _resolve(db, json.loads(refs), its_class, origin, depth + 1)
         elif its_class not in REFERRING_CLASSES:
             series.append(uid)
     if series:
         return list(dict.fromkeys(series))
     if sop_class in REFERRING_CLASSES:
-        return _same_frame_of_reference(db, data.get("for", ()))
+        return _same_frame_of_reference(db, data.get("for", ()), origin)
     return []
 
 
@@ -105,15 +106,19 @@ def _has_series(db: Any, uid: str) -> bool:
     return db.conn.execute("SELECT 1 FROM series WHERE SeriesInstanceUID = ?", (uid,)).fetchone() is not None
 
 
-def _same_frame_of_reference(db: Any, frames_of_reference: list[str] | tuple[str, ...]) -> list[str]:
-    """Image series (with pixels, not a SEG/RT object) in one of ``frames_of_reference``, by series number."""
+def _same_frame_of_reference(db: Any, frames_of_reference: list[str] | tuple[str, ...], origin: str) -> list[str]:
+    """Image series (with pixels, not a SEG/RT object) of the patient of series ``origin`` in one of
+    ``frames_of_reference`` (a frame of reference is one patient's coordinate system, PS3.3 C.7.4.1), by series
+    number. Only that patient's instances are read (indexed: patient → studies → series → instances)."""
     if not frames_of_reference:
         return []
     marks = ", ".join("?" * len(frames_of_reference))
     classes = list(REFERRING_CLASSES)
     rows = db.conn.execute(
-        f"SELECT DISTINCT s.SeriesInstanceUID FROM instances i JOIN series s ON s.id = i.series_fk "
-        f"WHERE i.FrameOfReferenceUID IN ({marks}) AND i.has_pixels = 1 "
+        f"SELECT DISTINCT s.SeriesInstanceUID FROM studies st JOIN series s ON s.study_fk = st.id "
+        f"JOIN instances i ON i.series_fk = s.id "
+        f"WHERE st.patient_fk = (SELECT st2.patient_fk FROM series s2 JOIN studies st2 ON st2.id = s2.study_fk "
+        f"WHERE s2.SeriesInstanceUID = ?) AND i.FrameOfReferenceUID IN ({marks}) AND i.has_pixels = 1 "
         f"AND COALESCE(i.SOPClassUID, '') NOT IN ({', '.join('?' * len(classes))}) "
-        f"ORDER BY s.SeriesNumber, s.id", (*frames_of_reference, *classes)).fetchall()
+        f"ORDER BY s.SeriesNumber, s.id", (origin, *frames_of_reference, *classes)).fetchall()
     return [r[0] for r in rows]
