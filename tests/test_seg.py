@@ -182,3 +182,14 @@ def test_a_seg_naming_no_series_is_placed_on_the_image_of_its_frame_of_reference
     np.testing.assert_array_equal(volume.array, labels)
     assert volume.referenced_series_uid == source[0].SeriesInstanceUID
     assert any("shares its frame of reference" in w for w in volume.warnings)
+
+
+def test_an_empty_segment_is_listed_without_voxels(db, tmp_path):
+    source = write_ct(tmp_path / "ct")
+    masks = np.zeros((6, 16, 16, 2), bool)
+    masks[2:4, 3:6, 3:6, 0] = True  # segment 2 ("spleen") has no voxel
+    seg = write_seg(tmp_path / "seg" / "seg.dcm", source, masks)
+    _import(db, tmp_path)
+    [volume] = examine_and_load(db, [_series_id(db, seg.SeriesInstanceUID)], referenced=False).volumes
+    assert [s.label for s in volume.segments] == ["liver", "spleen"]
+    np.testing.assert_array_equal(volume.array, masks[..., 0] * 1)
