@@ -25,6 +25,7 @@ from dicomtui.cli import (
     main,
     network_cmds,
     output,
+    seg_cmds,
     service_cmds,
     volume_cmds,
 )
@@ -46,6 +47,7 @@ HANDLERS = {
     ("edit", "1.2", "--set", "PatientName=x"): edit_cmds.cmd_edit,
 }
 HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
+HANDLERS[("labels-to-seg", "l.nii", "--like", "1.2")] = seg_cmds.cmd_labels_to_seg
 HANDLERS.update({("service", "install"): service_cmds.cmd_service, ("status",): service_cmds.cmd_status,
                  ("db", "prune", "--older-than", "30d"): service_cmds.cmd_prune})
 HANDLERS[("deidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_deidentify

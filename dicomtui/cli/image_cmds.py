@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regularize", action="store_true",
                    help="resample an unevenly spaced, gapped or tilted series onto a regular grid")
     p.add_argument("--split-by-time", action="store_true", help="also split sub-series by ContentTime/TriggerTime")
+    p.add_argument("--no-referenced", dest="referenced", action="store_false",
+                   help="a segmentation alone: without the image series it refers to (written by default)")
     p.set_defaults(handler=cmd_load, from_settings=_load_options_from_settings)
 
 
@@ -76,20 +78,29 @@ def _examine(db, uids: list[str], split_by_time: bool = False) -> list[Loadable]
 
 
 def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
-    """The loadables of the series, numbered as ``load --loadable`` takes them; * marks the default."""
+    """The loadables of the series, numbered as ``load --loadable`` takes them; * marks the default. A series
+    that derived objects refer to says so once ("referenced by 2 segmentations, 1 structure set")."""
+    from ..core.examine import referenced_by_line
+
     with open_database(db_path, create=False, read_only=True) as db:
         loadables = _examine(db, args.uids, args.split_by_time)
         if loadables is None:
             return EXIT_FATAL
+        referrers = {uid: referenced_by_line(db, uid) for uid in dict.fromkeys(i.series_uid for i in loadables)}
     if args.json:
-        print(json.dumps([dict(index=n, **item.to_dict()) for n, item in enumerate(loadables, 1)], indent=2))
+        print(json.dumps([dict(index=n, **item.to_dict(), referenced_by=referrers[item.series_uid])
+                          for n, item in enumerate(loadables, 1)], indent=2))
         return EXIT_OK
+    said: set[str] = set()
     for n, item in enumerate(loadables, 1):
         mark = "*" if item.selected else " "
         print(f"{mark} {n:2d}  {item.name}  [{item.plugin}, confidence {item.confidence:.2f}, "
               f"{len(item.instances)} images]")
         for warning in item.warnings:
             print(f"        warning: {warning}")
+        if referrers[item.series_uid] and item.series_uid not in said:
+            said.add(item.series_uid)
+            print(f"        {referrers[item.series_uid]}")
     print("(* = loaded by default)")
     return EXIT_OK
 
@@ -158,7 +169,7 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         def work(progress: Callable[[int, int], None] | None) -> LoadReport:
             tick = None if progress is None else lambda p: progress(p.done, p.total)
             return load_loadables(db, chosen, LoadOptions(regularize=args.regularize), strict=args.strict,
-                                  progress=tick)
+                                  progress=tick, referenced=args.referenced)
 
         report = with_progress(work, f"Loading {', '.join(item.name for item in chosen)}")
     if report.refused:
@@ -173,9 +184,16 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         for warning in dict.fromkeys(w for v in result.volumes for w in v.warnings if w not in shown):
             err(f"warning: {warning}")  # found while loading: a file left out, what regularize did
         files += [([v], result) for v in result.volumes] if result.one_by_one else [(result.volumes, result)]
+    images = [f for f in files if not f[0][0].is_labels]
     for n, (volumes, result) in enumerate(files, 1):
-        out = base if len(files) == 1 else _output_path(numbered(str(base), n), None, "", args.force)
+        if volumes[0].is_labels and images:  # a SEG beside the image it lies on: OUT-labels.nii.gz
+            out = _output_path(suffixed(str(base), "-labels"), None, "", args.force)
+        else:
+            out = base if len(files) == 1 or len(images) == 1 else _output_path(numbered(str(base), n), None, "",
+                                                                                args.force)
         written = write_volume(volumes, out)
+        if volumes[0].is_labels:
+            written.append(_write_segments(volumes, out))
         first = volumes[0]
         i, j, k = first.array.shape[2::-1]
         count = f" × {len(volumes)} volumes" if len(volumes) > 1 else ""
@@ -188,7 +206,27 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
 
 def numbered(output: str, n: int) -> str:
     """``OUT.nii.gz`` → ``OUT-2.nii.gz``: the name of the ``n``-th of several loadables written at once."""
+    return suffixed(output, f"-{n}")
+
+
+def suffixed(output: str, suffix: str) -> str:
+    """``OUT.nii.gz`` → ``OUT{suffix}.nii.gz`` (before the format's extension)."""
     from ..core.volume_io import output_format
 
     ext = output_format(output)
-    return f"{output[: len(output) - len(ext)]}-{n}{output[len(output) - len(ext):]}"
+    return f"{output[: len(output) - len(ext)]}{suffix}{output[len(output) - len(ext):]}"
+
+
+def _write_segments(volumes: list, out: Path) -> Path:
+    """``OUT.json`` beside a label image: what each value (and, for overlapping segments written as 4D, each
+    volume) means — number, label, RGB colour, category, type, algorithm — which NIfTI cannot hold."""
+    import dataclasses
+
+    from ..core.volume_io import output_format
+
+    ext = output_format(str(out))
+    target = Path(str(out)[: len(str(out)) - len(ext)] + ".json")
+    target.write_text(json.dumps({
+        "referenced_series_uid": volumes[0].referenced_series_uid, "series_uid": volumes[0].series_uid,
+        "volumes": [[dataclasses.asdict(s) for s in v.segments] for v in volumes]}, indent=2))
+    return target

@@ -14,6 +14,7 @@ from ..dicomfile import captured_warnings
 from ..errors import HeaderError
 from ..frames import frame_geometry, needs_frame_geometry
 from ..header import FIELDS, normalise_name, read_header
+from ..object_refs import needs_references, references_of_file
 from ..tags import _UID_SYNTAX, UID_MAX_LENGTH, uid_problem
 
 # Attributes a file must have to be indexed (the keys of the patient/study/series/instance rows, PS3.3 C.7). A key
@@ -37,9 +38,9 @@ _INSTANCE_TAGS = [
 INSTANCE_COLUMNS = [
     "SOPInstanceUID", "series_fk", "TransferSyntaxUID", "path", "stored", "file_size", "file_mtime_ns",
     "source_path", "source_size", "source_mtime_ns", "imported_at", "has_pixels", "pixel_offset", "frames",
-    *[kw for kw in _INSTANCE_TAGS if kw != "SOPInstanceUID"],
+    "refs", *[kw for kw in _INSTANCE_TAGS if kw != "SOPInstanceUID"],
 ]
-_TAG_COLUMNS = INSTANCE_COLUMNS[14:]
+_TAG_COLUMNS = INSTANCE_COLUMNS[15:]
 
 
 @dataclass
@@ -88,9 +89,10 @@ class FileRecord:
 def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], str]:
     """The header record of a file to index, and a warning ("" when none): the three UIDs present and valid
     (PS3.5 9.1; other UIDs invalid: a warning), what a damaged header kept from being read, a missing
-    PatientID generated (:func:`fill_patient_id`), the per-frame geometry of a multi-frame image kept (so that
-    examine never opens the file), the library's warnings about the file (pydicom's "Expected explicit VR, but
-    found implicit VR", …: captured, not printed). Raises HeaderError (not importable) and OSError (unreadable)."""
+    PatientID generated (:func:`fill_patient_id`), the per-frame geometry of a multi-frame image and what a derived
+    object refers to kept (so that examine never opens the file), the library's warnings about the file
+    (pydicom's "Expected explicit VR, but found implicit VR", …: captured, not printed). Raises HeaderError (not
+    importable) and OSError (unreadable)."""
     caught: list[str] = []
     header = read_header(path, size, caught)
     missing = [k for k in REQUIRED_UIDS if not header.get(k)]
@@ -108,6 +110,11 @@ def read_checked(path: str, size: int | None = None) -> tuple[dict[str, Any], st
             caught += [f"pydicom: {w}" for w in geometry_caught if f"pydicom: {w}" not in caught]
         except Exception as exc:  # noqa: BLE001 - the file imports; only its frame geometry is missing
             warnings.append(f"frame geometry unreadable ({type(exc).__name__}: {exc})")
+    if needs_references(header):
+        try:  # what a SEG, RT object or derived image refers to: examine lists and loads it without opening files
+            header["refs"] = references_of_file(header, path)
+        except Exception as exc:  # noqa: BLE001 - the file imports; only what it refers to is unknown
+            warnings.append(f"references unreadable ({type(exc).__name__}: {exc})")
     return header, "; ".join(warnings + caught)
 
 
@@ -202,6 +209,6 @@ def prepare(rec: FileRecord) -> Prepared:
           get("BodyPartExamined"), get("SeriesDate"), get("SeriesTime"))),
         (h["SOPInstanceUID"], get("TransferSyntaxUID"), rec.path, int(rec.stored), rec.file_size, rec.file_mtime_ns,
          rec.source_path, rec.source_size, rec.source_mtime_ns, time.time(), int(bool(get("has_pixels"))),
-         get("pixel_offset"), get("frames"), *map(get, _TAG_COLUMNS)),
+         get("pixel_offset"), get("frames"), get("refs"), *map(get, _TAG_COLUMNS)),
     )
 

@@ -19,7 +19,7 @@ from .. import storage
 from ..errors import DatabaseError
 
 DB_FILE = "dicomtui.sqlite"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APP_ID = "dicomtui"
 BUSY_TIMEOUT_S = 60.0
 
@@ -202,8 +202,39 @@ def _migrate_to_3(conn: sqlite3.Connection, root: Path) -> None:
     conn.executemany("UPDATE instances SET frames = ? WHERE id = ?", updates)
 
 
+def _migrate_to_4(conn: sqlite3.Connection, root: Path) -> None:
+    """Version 4: what derived objects (SEG, RT structure sets, doses, plans, DERIVED images) refer to, read once
+    from the files that need it (:func:`object_refs.needs_references`; one image per DERIVED series, as import
+    does), so that examine need not open them. A file that cannot be read keeps no references (`db check` reports
+    it)."""
+    from ..object_refs import REFERRING_CLASSES, needs_references, read_references
+
+    if "refs" not in {r[1] for r in conn.execute("PRAGMA table_info(instances)")}:
+        conn.execute("ALTER TABLE instances ADD COLUMN refs TEXT")
+    conn.execute("CREATE INDEX IF NOT EXISTS instances_refs ON instances (series_fk) WHERE refs IS NOT NULL")
+    rows = conn.execute("SELECT id, path, stored, SOPClassUID, ImageType, series_fk FROM instances").fetchall()
+    updates = []
+    derived: dict[int, str | None] = {}  # series → its first DERIVED image's references (as import keeps them)
+    for row_id, path, stored, sop_class, image_type, series_fk in rows:
+        if not needs_references({"SOPClassUID": sop_class, "ImageType": image_type}):
+            continue
+        if sop_class not in REFERRING_CLASSES and series_fk in derived:
+            refs = derived[series_fk]
+        else:
+            try:
+                refs = read_references(str(root / path if stored else Path(path)))
+            except Exception:  # noqa: BLE001 - missing or damaged: `db check` reports the file
+                continue
+            if sop_class not in REFERRING_CLASSES:
+                derived[series_fk] = refs
+        if refs:
+            updates.append((refs, row_id))
+    conn.executemany("UPDATE instances SET refs = ? WHERE id = ?", updates)
+
+
 # Code migrations: version -> function bringing a database (in folder root) from version-1 to version.
-_MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {2: _migrate_to_2, 3: _migrate_to_3}
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {2: _migrate_to_2, 3: _migrate_to_3,
+                                                                      4: _migrate_to_4}
 
 
 def statements(script: str) -> list[str]:

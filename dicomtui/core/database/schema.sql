@@ -1,4 +1,4 @@
--- dicomtui database schema, version 2 (older databases are migrated by code: database._MIGRATIONS).
+-- dicomtui database schema, version 4 (older databases are migrated by code: database._MIGRATIONS).
 -- Columns named like DICOM keywords hold that attribute (multi-values as DICOM text, "a\b\c");
 -- snake_case columns are ours (keys, counts, file bookkeeping).
 
@@ -70,6 +70,7 @@ CREATE TABLE instances (
     has_pixels        INTEGER NOT NULL DEFAULT 1,
     pixel_offset      INTEGER,                  -- byte offset of native Pixel Data, NULL if compressed/unknown
     frames            TEXT,                     -- multi-frame files: per-frame geometry as JSON (frames.py)
+    refs              TEXT,                     -- derived objects: the series/instances they refer to (object_refs.py)
     -- what examine/load need, so that they never re-read headers
     ImagePositionPatient         TEXT,
     ImageOrientationPatient      TEXT,
@@ -103,3 +104,4 @@ CREATE TABLE instances (
 );
 CREATE INDEX instances_series ON instances (series_fk);
 CREATE INDEX instances_source ON instances (source_path);
+CREATE INDEX instances_refs ON instances (series_fk) WHERE refs IS NOT NULL;  -- the few objects that refer

@@ -14,18 +14,25 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
-from . import frames_view, mosaic, multiframe, nonimage, scalar, sequence
+from . import frames_view, mosaic, multiframe, nonimage, references, scalar, seg, sequence
 from .plugin import CONF_NO_PIXELS, ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
 if TYPE_CHECKING:
     from ..volume import Volume
 
 __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadReport", "LoadResult", "Loadable",
-           "choose", "examine_and_load", "examine_series", "load", "load_loadables", "nothing_selected",
-           "referenced_grid", "select"]
+           "ReferencedGrids", "choose", "examine_and_load", "examine_series", "load", "load_loadables",
+           "nothing_selected", "referenced_by_line", "referenced_grid", "select"]
 
 PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
-                              mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage}
+                              mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage,
+                              seg.NAME: seg}
+
+
+def _claims() -> dict[str, str]:
+    """SOPClassUID → the plugin that alone reads instances of it that have pixels (a plugin's ``SOP_CLASSES``): a
+    SEG's frames are labels, not a grey multi-frame image, so the image plugins never see them."""
+    return {uid: name for name, plugin in PLUGINS.items() for uid in getattr(plugin, "SOP_CLASSES", ())}
 
 
 def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, *,
@@ -34,10 +41,14 @@ def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, 
     ``options`` wins over ``split_by_time`` when given."""
     options = options or ExamineOptions(split_by_time=split_by_time)
     loadables: list[Loadable] = []
+    claims = _claims()
     for sid in series_ids:
         instances = db.series_instances(sid)
-        for plugin in PLUGINS.values():
-            loadables += plugin.examine(instances, options)
+        for name, plugin in PLUGINS.items():
+            rows = [r for r in instances if not r.get("has_pixels")
+                    or claims.get(r.get("SOPClassUID") or "", name) == name]
+            if rows:
+                loadables += plugin.examine(rows, options)
     select(loadables)
     return loadables
 
@@ -71,29 +82,48 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, regulari
     return PLUGINS[loadable.plugin].load(db, loadable, progress, cancel, options)
 
 
-def referenced_grid(db: Any, options: LoadOptions | None = None) -> Callable[[str], Volume | None]:
+def referenced_grid(db: Any, options: LoadOptions | None = None) -> ReferencedGrids:
     """A ``LoadOptions.referenced_grid`` over ``db``: the first volume of the default selection of the series
     with that SeriesInstanceUID (examined and loaded with ``options``' regularize), cached by UID; None when the
     database does not hold the series or nothing of it loads as an image."""
-    regularize = options.regularize if options is not None else False
-    cache: dict[str, Volume | None] = {}
+    return ReferencedGrids(db, options.regularize if options is not None else False)
 
-    def grid(series_uid: str) -> Volume | None:
-        if series_uid not in cache:
-            row = db.find("series", series_uid)
-            volume = None
+
+class ReferencedGrids:
+    """``grids(series_uid) -> Volume | None`` (a ``LoadOptions.referenced_grid``) that also remembers which
+    loadable gave each volume (``loaded``): a load of a SEG then returns the very image it was placed on."""
+
+    def __init__(self, db: Any, regularize: bool = False) -> None:
+        self.db = db
+        self.regularize = regularize
+        self.cache: dict[str, tuple[Loadable, Volume] | None] = {}
+
+    def __call__(self, series_uid: str) -> Volume | None:
+        found = self.loaded(series_uid)
+        return found[1] if found is not None else None
+
+    def loaded(self, series_uid: str) -> tuple[Loadable, Volume] | None:
+        """The loadable and image volume of series ``series_uid`` (loaded once), or None."""
+        if series_uid not in self.cache:
+            row = self.db.find("series", series_uid)
+            found = None
             if row is not None:
-                loadables = [item for item in examine_series(db, [row["id"]]) if item.selected]
-                for item in loadables:
-                    inner = LoadOptions(regularize=regularize, referenced_grid=lambda _uid: None)
-                    volumes = [v for v in load(db, item, options=inner) if not v.is_labels]
+                for item in (item for item in examine_series(self.db, [row["id"]]) if item.selected):
+                    inner = LoadOptions(regularize=self.regularize, referenced_grid=lambda _uid: None)
+                    volumes = [v for v in load(self.db, item, options=inner) if not v.is_labels]
                     if volumes:
-                        volume = volumes[0]
+                        if not volumes[0].series_uid:
+                            volumes[0].series_uid = series_uid
+                        found = (item, volumes[0])
                         break
-            cache[series_uid] = volume
-        return cache[series_uid]
+            self.cache[series_uid] = found
+        return self.cache[series_uid]
 
-    return grid
+
+def referenced_by_line(db: Any, series_uid: str) -> str:
+    """"referenced by 2 segmentations, 1 structure set" for the objects in ``db`` that refer to series
+    ``series_uid`` ("" when none): what examine of an image series shows (stored references, no file opened)."""
+    return references.referenced_by_line(references.referenced_by(db, series_uid))
 
 
 # ---- the use case: examine → choose → load -------------------------------------------------------------------
@@ -183,11 +213,17 @@ class LoadReport:
 
 def load_loadables(db: Any, loadables: list[Loadable], options: LoadOptions | None = None, *, strict: bool = False,
                    progress: Callable[[LoadProgress], None] | None = None,
-                   cancel: threading.Event | None = None) -> LoadReport:
+                   cancel: threading.Event | None = None, referenced: bool = True) -> LoadReport:
     """Load each of ``loadables`` in order; with ``strict``, those with warnings are refused instead (listed in
-    the report, not loaded). ``progress`` gets a ``LoadProgress`` per slice read. Raises ``LoadError`` (also on
-    ``cancel``, checked between slices; nothing is returned then) or ``PixelError``."""
+    the report, not loaded). ``progress`` gets a ``LoadProgress`` per slice read. With ``referenced`` (Slicer's
+    "load referenced series"), a derived object's volumes (a SEG's labels: ``Volume.referenced_series_uid``) come
+    after the image series they lie on, loaded once (the grid they were placed on), unless already loaded. Raises
+    ``LoadError`` (also on ``cancel``, checked between slices; nothing is returned then) or ``PixelError``."""
     options = options or LoadOptions()
+    grids = options.referenced_grid if isinstance(options.referenced_grid, ReferencedGrids) else None
+    if options.referenced_grid is None:
+        grids = referenced_grid(db, options)
+        options = replace(options, referenced_grid=grids)
     report = LoadReport(chosen=list(loadables))
     todo: list[Loadable] = []
     for item in loadables:
@@ -197,19 +233,37 @@ def load_loadables(db: Any, loadables: list[Loadable], options: LoadOptions | No
             if progress is not None:
                 progress(LoadProgress(n, len(todo), name, done, total))
 
-        report.loaded.append(LoadResult(item, load(db, item, tick, cancel=cancel, options=options)))
+        if any(done.loadable.files == item.files for done in report.loaded):
+            continue  # already loaded as the image a derived object refers to
+        volumes = load(db, item, tick, cancel=cancel, options=options)
+        if grids is not None:
+            images = [v for v in volumes if not v.is_labels]
+            if item.selected and images and item.series_uid:  # a SEG chosen after its CT is placed on this one
+                grids.cache.setdefault(item.series_uid, (item, images[0]))
+            if referenced:
+                _add_referenced(report, grids, volumes)
+        report.loaded.append(LoadResult(item, volumes))
     return report
+
+
+def _add_referenced(report: LoadReport, grids: ReferencedGrids, volumes: list[Volume]) -> None:
+    """Append the image series ``volumes`` refer to (each once, the volume they were placed on) to ``report``."""
+    for uid in dict.fromkeys(v.referenced_series_uid for v in volumes if v.referenced_series_uid):
+        found = grids.loaded(uid)
+        if found is not None and not any(done.loadable.files == found[0].files for done in report.loaded):
+            report.loaded.append(LoadResult(found[0], [found[1]]))
 
 
 def examine_and_load(db: Any, series_ids: list[int], *, number: int | None = None, first_only: bool = False,
                      examine_options: ExamineOptions | None = None, load_options: LoadOptions | None = None,
                      strict: bool = False, progress: Callable[[LoadProgress], None] | None = None,
-                     cancel: threading.Event | None = None) -> LoadReport:
+                     cancel: threading.Event | None = None, referenced: bool = True) -> LoadReport:
     """Examine the series, choose (``number`` or the default selection, see ``choose``) and load: the whole use
     case for a face that shows no choice in between (the CLI's ``load``, the browser's Enter without warnings)."""
     loadables = examine_series(db, series_ids, options=examine_options or ExamineOptions())
     chosen = choose(loadables, number, first_only=first_only)
-    report = load_loadables(db, chosen, load_options, strict=strict, progress=progress, cancel=cancel)
+    report = load_loadables(db, chosen, load_options, strict=strict, progress=progress, cancel=cancel,
+                            referenced=referenced)
     if not chosen:
         report.reason = nothing_selected(loadables)
     return report

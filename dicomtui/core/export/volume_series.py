@@ -441,14 +441,19 @@ def _write_enhanced(slices: _Slices, reference: Reference | None, path: Path, wr
 
 
 def _store(db: DicomDatabase, written: list[tuple[Path, str]], report: VolumeSeriesReport) -> None:
-    """Copy the written files into the database's storage (the import's copy path) and index them."""
-    pairs = [(str(path), storage.relative_path(report.study_uid, report.series_uid, sop_uid))
-             for path, sop_uid in written]
+    report.stored = store_written(db, written, report.study_uid, report.series_uid, report.problems)
+
+
+def store_written(db: DicomDatabase, written: list[tuple[Path, str]], study_uid: str, series_uid: str,
+                  problems: list[str]) -> int:
+    """Copy written (path, SOPInstanceUID) files into the database's storage (the import's copy path) and index
+    them; how many were stored (a file that cannot be copied is a sentence in ``problems``)."""
+    pairs = [(str(path), storage.relative_path(study_uid, series_uid, sop_uid)) for path, sop_uid in written]
     records = []
     for (source, rel), error in zip(pairs, storage.copy_batch(db.root, pairs), strict=True):
         if error is not None:
-            report.problems.append(f"{Path(source).name}: cannot copy into the database ({error.strerror or error})")
+            problems.append(f"{Path(source).name}: cannot copy into the database ({error.strerror or error})")
             continue
         records.append(FileRecord.from_file(db.root / rel, root=db.root))
     db.add_files(records)
-    report.stored = len(records)
+    return len(records)

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Header, Label, Static
 
-from ...core.examine import Loadable, choose
+from ...core.examine import Loadable, choose, referenced_by_line
 from ...core.examine.confidence import SCALE, confidence_sentence, why_not_selected
 from ..widgets.keys_footer import KeysFooter
 from ..widgets.tables import MarkColumn, MarkTable
@@ -30,6 +30,7 @@ class ExamineScreen(Screen):
         super().__init__()
         self.loadables = loadables
         self.series_labels = series_labels
+        self.referenced_by: dict[str, str] = {}  # series UID → "referenced by 2 segmentations" (stored refs)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -40,6 +41,9 @@ class ExamineScreen(Screen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
+        db = getattr(self.app, "db", None)
+        if db is not None:  # one indexed query per series (only rows that refer to something are read)
+            self.referenced_by = {uid: referenced_by_line(db, uid) for uid in {i.series_uid for i in self.loadables}}
         table = self.query_one("#loadables", MarkTable)
         table.fill([{"id": n, "series": self.series_labels.get(item.series_uid, item.series_uid), "name": item.name,
                      "plugin": item.plugin, "confidence": f"{item.confidence:.2f}", "images": len(item.instances),
@@ -61,6 +65,8 @@ class ExamineScreen(Screen):
             warnings = "\n".join(f"⚠ {w}" for w in item.warnings) or "No warnings."
             text = (f"Confidence {confidence_sentence(item.confidence)}. {why_not_selected(item, self.loadables)}"
                     f"\n{warnings}")
+            if line := self.referenced_by.get(item.series_uid):
+                text += f"\nThis series is {line}."
         self.query_one("#loadable-warnings", Static).update(text)
 
     def action_toggle(self) -> None:
