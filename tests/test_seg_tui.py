@@ -54,3 +54,7 @@ async def test_loading_a_seg_opens_the_viewer_on_the_ct_and_its_labels(tmp_path:
         assert isinstance(app.screen, ViewerScreen)
         await pilot.press("down", "up")  # the next item and back: no failure on a label volume
         await pilot.pause()
+        # the SEG is drawn on the CT it refers to, not shown as a volume of its own
+        item = app.screen.item
+        assert item is not None and not item.volume.is_labels
+        assert [o.is_labels for o in item.overlays] == [True]
