@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..errors import LoadError
-from . import frames_view, mosaic, multiframe, nonimage, scalar, sequence
+from . import frames_view, mosaic, multiframe, nonimage, rtstruct, scalar, sequence
 from .plugin import CONF_NO_PIXELS, ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
 if TYPE_CHECKING:
@@ -25,7 +25,8 @@ __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadRepo
            "referenced_grid", "select"]
 
 PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
-                              mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage}
+                              mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage,
+                              rtstruct.NAME: rtstruct}
 
 
 def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, *,
