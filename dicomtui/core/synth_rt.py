@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence as Seq
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian
 
 from .synth import SeriesSpec, series_datasets, uid
 
@@ -199,7 +199,7 @@ def pet_datasets(spec: SeriesSpec, pet: PetSpec) -> list[Dataset]:
     out = []
     for i, ds in enumerate(series_datasets(spec)):
         ds.Modality = "PT"
-        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = PET_IMAGE_STORAGE
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = UID(PET_IMAGE_STORAGE)
         ds.RescaleIntercept, ds.RescaleSlope = 0, 1
         ds.SeriesDate, ds.SeriesTime = pet.series_date, pet.series_time
         times = pet.acquisition_times or [pet.series_time]

@@ -131,6 +131,7 @@ class Loadable:
     selected: bool = False
     series_uid: str = ""
     payload: Payload | None = None
+    notes: list[str] = field(default_factory=list)  # facts to show beside it, not doubts (a PET's SUV factors)
 
     @property
     def files(self) -> frozenset[str]:
@@ -140,7 +141,7 @@ class Loadable:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "plugin": self.plugin, "confidence": round(self.confidence, 3),
                 "selected": self.selected, "warnings": list(self.warnings), "instances": len(self.instances),
-                "series_uid": self.series_uid}
+                "series_uid": self.series_uid, "notes": list(self.notes)}
 
 
 def image_kind(row: Row) -> str:
