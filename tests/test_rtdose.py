@@ -35,7 +35,8 @@ def _dose_volumes(db, tmp_path: Path, *, with_ct: bool = True, **kwargs) -> list
     import_paths(db, folders)
     loadables = examine_series(db, [db.find("series", dose.SeriesInstanceUID)["id"]])
     chosen = [item for item in loadables if item.selected]
-    assert [item.plugin for item in chosen] == ["rtdose"], [(i.plugin, i.confidence) for i in loadables]
+    # the only reading: as plain images (scalar, multiframe) its frames would lie at one position, unscaled
+    assert [(item.plugin, item.selected) for item in loadables] == [("rtdose", True)]
     volumes = load(db, chosen[0])
     assert all(v.series_uid == dose.SeriesInstanceUID for v in volumes)
     return volumes
@@ -71,6 +72,11 @@ def test_uneven_frame_offsets_are_said(db, tmp_path: Path) -> None:
     (volume,) = _dose_volumes(db, tmp_path, offsets=[0.0, 4.0, 8.0, 14.0, 16.0])
     assert volume.warnings == ["the dose frames are unevenly spaced (steps 2 to 6 mm): the grid takes their mean "
                                "step, 4 mm"]
+
+
+def test_a_single_frame_dose_is_read_by_the_dose_plugin_only(db, tmp_path: Path) -> None:
+    (volume,) = _dose_volumes(db, tmp_path, values=dose_values(frames=1), offsets=[0.0])
+    assert volume.array.shape == (1, 6, 8) and volume.units == "GY"
 
 
 def test_an_offset_vector_of_the_wrong_length_is_refused(db, tmp_path: Path) -> None:

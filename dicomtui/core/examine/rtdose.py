@@ -27,6 +27,7 @@ from .plugin import (
     Progress,
     Row,
     check_cancel,
+    is_rt_dose,
     series_name,
 )
 
@@ -34,16 +35,16 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 NAME = name = "rtdose"
-RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
 _NOT_IMAGES = ("RTDOSE", "RTSTRUCT", "RTPLAN", "RTRECORD", "SEG", "REG", "SR", "KO", "PR")  # never a dose's grid
 
 
 def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
-    """One loadable per RT Dose instance with pixel data (CONF_ALL: above the multi-frame plugin's reading of the
-    same frames without geometry or scaling, which is doubtful)."""
+    """One loadable per RT Dose instance with pixel data (CONF_ALL); the scalar and multi-frame plugins leave RT
+    Dose to this one (``plugin.is_rt_dose``): read as plain images its frames would all lie at one position,
+    unscaled."""
     out = []
     for row in rows:
-        if row.get("SOPClassUID") == RT_DOSE_STORAGE and row.get("has_pixels"):
+        if is_rt_dose(row) and row.get("has_pixels"):
             number = f" {row['InstanceNumber']}" if len(rows) > 1 and row.get("InstanceNumber") is not None else ""
             out.append(Loadable(f"{series_name(row)} (RT dose{number})", [row], NAME, CONF_ALL,
                                 series_uid=row.get("SeriesInstanceUID", "")))
