@@ -60,8 +60,9 @@ def polygon_mask(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> np.nda
     """The pixels (rows, columns) = ``shape`` whose centres (column ``i``, row ``j`` at integer coordinates) lie
     inside the closed polygon with vertices (``x`` = column, ``y`` = row, continuous index coordinates): even-odd
     rule by scanline; an edge counts for rows ``min(y0, y1) <= j < max(y0, y1)`` (half-open, so a vertex on a
-    scanline is crossed once), a pixel is inside when an odd number of crossings lie strictly right of its centre
-    (so a span from crossing a to b holds the centres a <= i < b)."""
+    scanline is crossed once), a pixel is inside when an odd number of crossings lie at or left of its centre
+    (so a span from crossing a to b holds the centres a <= i < b). Vectorised: one toggle per crossing, a running
+    sum per row."""
     rows, cols = shape
     out = np.zeros(shape, dtype=bool)
     x0, y0 = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
@@ -71,15 +72,15 @@ def polygon_mask(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> np.nda
         return out
     scan = np.arange(lo, hi + 1, dtype=float)[:, None]  # (R, 1) against (E,) edges
     crosses = ((y0 <= scan) & (scan < y1)) | ((y1 <= scan) & (scan < y0))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        xs = np.where(crosses, x0 + (scan - y0) * (x1 - x0) / (y1 - y0), np.inf)
-    xs.sort(axis=1)
-    columns = np.arange(cols, dtype=float)
-    for r, row_xs in enumerate(xs):
-        row_xs = row_xs[np.isfinite(row_xs)]
-        if row_xs.size < 2:
-            continue
-        # crossings strictly right of each pixel centre: odd → inside
-        right = row_xs.size - np.searchsorted(row_xs, columns, side="right")
-        out[lo + r] = (right & 1).astype(bool)
+    r, e = np.nonzero(crosses)
+    xs = x0[e] + (scan[r, 0] - y0[e]) * (x1[e] - x0[e]) / (y1[e] - y0[e])  # y1 != y0 where an edge crosses
+    # a crossing at x toggles inside/outside from the first centre at or right of it (column ceil(x)); a centre is
+    # inside when an odd number of toggles lie at or left of it: the parity of a running sum along the row
+    left, right = max(int(np.ceil(x0.min())), 0), min(int(np.floor(x0.max())), cols - 1)  # the columns it spans
+    if left > right:
+        return out
+    width = right - left + 2  # one more column: toggles right of the last centre land there
+    at = r * width + np.clip(np.ceil(xs) - left, 0, width - 1).astype(np.intp)
+    toggles = np.bincount(at, minlength=(hi - lo + 1) * width).reshape(hi - lo + 1, width).astype(np.uint8)
+    out[lo:hi + 1, left:right + 1] = (np.cumsum(toggles, axis=1, dtype=np.uint8)[:, :-1] & 1).astype(bool)
     return out

@@ -101,8 +101,7 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
                         f"({len(rois)} ROIs)")
     base = dict(affine=grid.affine.copy(), modality="RTSTRUCT", warnings=warnings,
                 series_uid=str(row.get("SeriesInstanceUID") or ""), referenced_series_uid=referenced)
-    total = np.sum([m for _, m in masks], axis=0, dtype=np.uint16)
-    if total.max() <= 1:
+    if not _overlap([m for _, m in masks]):
         dtype = np.uint8 if len(masks) < 256 else np.uint16
         labels = np.zeros(shape, dtype=dtype)
         segments = []
@@ -194,6 +193,16 @@ def _series_of_contour_images(db: Any, ds: Dataset) -> list[str]:
         if series:
             return [str(series["SeriesInstanceUID"])]
     return []
+
+
+def _overlap(masks: list[np.ndarray]) -> bool:
+    """Whether any two of ``masks`` share a voxel (one running union: memory of two masks, not of all)."""
+    covered = np.zeros_like(masks[0])
+    for mask in masks:
+        if np.any(covered & mask):
+            return True
+        covered |= mask
+    return False
 
 
 def _renumbered(segment: Segment, value: int) -> Segment:
