@@ -128,3 +128,36 @@ def test_the_image_series_is_found_by_contour_images_when_the_reference_tree_is_
     import_paths(db, folders)
     (volume,) = _load(db, rs)
     assert volume.referenced_series_uid == ct[0].SeriesInstanceUID and volume.array.sum() > 0
+
+
+def test_contours_on_a_sagittal_grid_are_matched_along_its_normal(db, tmp_path: Path) -> None:
+    """The grid's normal, not z, says which slice a contour is on: sagittal images, contours in planes x = c."""
+    spec = SeriesSpec(slices=10, rows=30, cols=40, pixel_spacing=(1.0, 1.0), slice_spacing=3.0,
+                      orientation=(0.0, 1.0, 0.0, 0.0, 0.0, -1.0), origin=(-15.0, -20.0, 15.0))
+    ct = series_datasets(spec)
+    xs = [float(ds.ImagePositionPatient[0]) for ds in ct]  # the normal (0,1,0)×(0,0,-1) = (-1,0,0): x decreases
+
+    def sagittal_square(x: float) -> np.ndarray:  # y -10.5…-4.5 (columns 10-15), z 10.5…6.5 (rows 5-8)
+        return np.array([[x, -10.5, 10.5], [x, -4.5, 10.5], [x, -4.5, 6.5], [x, -10.5, 6.5]])
+
+    rs = rtstruct_dataset(ct, [Roi("cord", [sagittal_square(x) for x in xs[3:6]])])
+    write_datasets(tmp_path / "ct", ct)
+    write_datasets(tmp_path / "rs", [rs])
+    import_paths(db, [tmp_path / "ct", tmp_path / "rs"])
+    (volume,) = _load(db, rs)
+    assert volume.array.shape == (10, 30, 40) and volume.warnings == []
+    assert np.argwhere(volume.array).min(axis=0).tolist() == [3, 5, 10]
+    assert np.argwhere(volume.array).max(axis=0).tolist() == [5, 8, 15] and volume.array.sum() == 3 * 4 * 6
+
+
+def test_a_cancel_between_rois_returns_nothing(db, tmp_path: Path) -> None:
+    import threading
+
+    zs = slice_positions(series_datasets(SPEC))
+    _, rs, folders = _write(tmp_path, [Roi("a", [circle((0.0, 0.0), 5.0, zs[2])])])
+    import_paths(db, folders)
+    (loadable,) = examine_series(db, [db.find("series", rs.SeriesInstanceUID)["id"]])
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(LoadError, match="loading cancelled"):
+        load(db, loadable, cancel=cancel)
