@@ -82,3 +82,29 @@ def test_a_single_frame_dose_is_read_by_the_dose_plugin_only(db, tmp_path: Path)
 def test_an_offset_vector_of_the_wrong_length_is_refused(db, tmp_path: Path) -> None:
     with pytest.raises(LoadError, match=r"GridFrameOffsetVector has 4 values for 5 frames$"):
         _dose_volumes(db, tmp_path, offsets=[0.0, 4.0, 8.0, 12.0])
+
+
+def test_a_dose_without_a_grid_is_listed_as_such(db, tmp_path: Path) -> None:
+    """An RT Dose holding only DVHs (no Pixel Data): no volume, and examine says what it is."""
+    ds = rtdose_dataset(series_datasets(CT), dose_values(), (-10.0, -12.0, 2.5), (3.0, 2.0), [0.0, 4, 8, 12, 16])
+    for keyword in ("PixelData", "Rows", "Columns", "NumberOfFrames", "GridFrameOffsetVector", "BitsAllocated",
+                    "BitsStored", "HighBit", "PixelRepresentation", "SamplesPerPixel", "PhotometricInterpretation"):
+        delattr(ds, keyword)
+    write_datasets(tmp_path / "dvh", [ds])
+    import_paths(db, [tmp_path / "dvh"])
+    loadables = examine_series(db, [db.find("series", ds.SeriesInstanceUID)["id"]])
+    assert [(item.plugin, item.warnings, item.selected) for item in loadables] == [
+        ("nonimage", ["an RT dose without a dose grid: no image to load"], False)]
+
+
+def test_an_unreadable_dose_grid_names_the_file(db, tmp_path: Path) -> None:
+    from dicomtui.core.errors import PixelError
+
+    ct = series_datasets(CT)
+    dose = rtdose_dataset(ct, dose_values(), (-10.0, -12.0, 2.5), (3.0, 2.0), [0.0, 4, 8, 12, 16])
+    (path,) = write_datasets(tmp_path / "dose", [dose])
+    import_paths(db, [tmp_path / "dose"])
+    path.write_bytes(path.read_bytes()[:-200])  # Pixel Data cut short after import
+    (loadable,) = examine_series(db, [db.find("series", dose.SeriesInstanceUID)["id"]])
+    with pytest.raises(PixelError, match=rf"the dose grid of {path} could not be read"):
+        load(db, loadable)

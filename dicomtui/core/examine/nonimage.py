@@ -37,7 +37,7 @@ _BY_CLASS = [("88.59", "a key object selection"), ("88.", "a structured report")
              ("481.9", "an RT treatment record"), ("9.", "a waveform"), ("11.", "a presentation state"),
              ("104.", "an encapsulated document"), ("66.1", "a spatial registration"), ("66.3", "a spatial "
              "registration"), ("66.2", "a spatial fiducials object"), ("66.4", "a segmentation without pixel data"),
-             ("66", "a raw data object")]
+             ("66", "a raw data object"), ("481.2", "an RT dose without a dose grid")]
 _BY_MODALITY = {"SR": "a structured report", "KO": "a key object selection", "PR": "a presentation state",
                 "RTPLAN": "an RT plan", "RTSTRUCT": "an RT structure set (not rasterised)",
                 "RTRECORD": "an RT treatment record", "ECG": "a waveform", "HD": "a waveform", "AU": "a waveform",

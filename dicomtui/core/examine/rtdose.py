@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import LoadError
+from ..errors import LoadError, PixelError
 from ..volume import Volume, window_presets
 from .plugin import (
     CONF_ALL,
@@ -55,13 +55,18 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
          options: LoadOptions = LOAD_DEFAULTS) -> list[Volume]:
     """The dose grid: ``array`` [k, j, i] float32 in Gy (``units`` "GY"; "RELATIVE" with a warning), the affine
     from ImagePositionPatient, ImageOrientationPatient, PixelSpacing and GridFrameOffsetVector. Raises
-    ``LoadError`` when the geometry is missing or inconsistent, or ``cancel`` is set."""
+    ``LoadError`` when the geometry is missing or inconsistent, or ``cancel`` is set; ``PixelError`` when the
+    file or its pixels cannot be read."""
     import pydicom
 
     row = loadable.instances[0]
     check_cancel(cancel, loadable.name, 0, 1)
-    ds = pydicom.dcmread(db.abspath(row["path"], bool(row["stored"])))
-    stored = ds.pixel_array
+    path = db.abspath(row["path"], bool(row["stored"]))
+    try:
+        ds = pydicom.dcmread(path)
+        stored = ds.pixel_array
+    except Exception as exc:  # noqa: BLE001 - any reader or decoder failure is one sentence naming the file
+        raise PixelError(f"{loadable.name}: the dose grid of {path} could not be read ({exc})") from exc
     stored = stored.reshape((-1, *stored.shape[-2:]))  # one frame: [1, rows, columns]
     warnings = list(loadable.warnings)
     affine, geometry_warnings = dose_affine(ds, stored.shape[0], loadable.name)

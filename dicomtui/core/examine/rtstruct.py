@@ -66,7 +66,11 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
     import pydicom
 
     row = loadable.instances[0]
-    ds = pydicom.dcmread(db.abspath(row["path"], bool(row["stored"])))
+    path = db.abspath(row["path"], bool(row["stored"]))
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is one sentence naming the file
+        raise LoadError(f"{loadable.name}: {path} could not be read as DICOM ({exc})") from exc
     grid, referenced = _referenced_grid(db, ds, options)
     if grid is None:
         raise LoadError(f"{loadable.name}: the image series it refers to ({referenced or 'none named'}) is not in "
