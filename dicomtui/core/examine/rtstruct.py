@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -103,29 +104,30 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
     if not masks:
         raise LoadError(f"{loadable.name}: no ROI has a closed planar contour on the image grid "
                         f"({len(rois)} ROIs)")
-    base = dict(affine=grid.affine.copy(), modality="RTSTRUCT", warnings=warnings,
-                series_uid=str(row.get("SeriesInstanceUID") or ""), referenced_series_uid=referenced)
+    series_uid = str(row.get("SeriesInstanceUID") or "")
+
+    def volume(array: np.ndarray, name: str, segments: tuple[Segment, ...]) -> Volume:
+        return Volume(array, grid.affine.copy(), name=name, modality="RTSTRUCT", warnings=list(warnings),
+                      segments=segments, series_uid=series_uid, referenced_series_uid=referenced)
+
     if not _overlap([m for _, m in masks]):
-        dtype = np.uint8 if len(masks) < 256 else np.uint16
-        labels = np.zeros(shape, dtype=dtype)
-        segments = []
-        for value, (segment, mask) in enumerate(masks, 1):
+        labels = np.zeros(shape, dtype=np.uint8 if len(masks) < 256 else np.uint16)
+        for value, (_, mask) in enumerate(masks, 1):
             labels[mask] = value
-            segments.append(_renumbered(segment, value))
-        return [Volume(labels, name=loadable.name, segments=tuple(segments), **base)]  # type: ignore[arg-type]
-    return [Volume(mask.astype(np.uint8), name=f"{loadable.name}: {segment.label}",
-                   segments=(_renumbered(segment, 1),), **base)  # type: ignore[arg-type]
+        return [volume(labels, loadable.name, tuple(replace(s, number=v) for v, (s, _) in enumerate(masks, 1)))]
+    # bool and uint8 have one byte: the mask is the label array (value 1), no copy
+    return [volume(mask.view(np.uint8), f"{loadable.name}: {segment.label}", (replace(segment, number=1),))
             for segment, mask in masks]
 
 
+@dataclass
 class RoiContours:
     """One ROI as read: its ``segment`` (number = ROINumber until placed in a label volume), its closed planar
     contours ((N, 3) LPS mm each) and the ContourGeometricType of those left out (``skipped``)."""
 
-    def __init__(self, segment: Segment, contours: list[np.ndarray], skipped: list[str]):
-        self.segment = segment
-        self.contours = contours
-        self.skipped = skipped
+    segment: Segment
+    contours: list[np.ndarray]
+    skipped: list[str]
 
 
 def read_rois(ds: Dataset) -> list[RoiContours]:
@@ -207,9 +209,3 @@ def _overlap(masks: list[np.ndarray]) -> bool:
             return True
         covered |= mask
     return False
-
-
-def _renumbered(segment: Segment, value: int) -> Segment:
-    from dataclasses import replace
-
-    return replace(segment, number=value)
