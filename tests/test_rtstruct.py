@@ -161,3 +161,21 @@ def test_a_cancel_between_rois_returns_nothing(db, tmp_path: Path) -> None:
     cancel.set()
     with pytest.raises(LoadError, match="loading cancelled"):
         load(db, loadable, cancel=cancel)
+
+
+def test_contours_on_a_stack_with_a_missing_slice_find_their_own_slice(db, tmp_path: Path) -> None:
+    """The affine of a gapped stack holds the usual spacing only: the stored positions place the contours."""
+    zs = [0.0, 2.0, 4.0, 8.0, 10.0, 12.0]  # the slice at 6 mm is missing
+    spec = SeriesSpec(slices=6, rows=20, cols=20, pixel_spacing=(1.0, 1.0), positions=[(-10.0, -10.0, z) for z in zs])
+    ct = series_datasets(spec)
+    rs = rtstruct_dataset(ct, [Roi("after the gap", [square(-5.5, -5.5, 4.5, 4.5, z) for z in (8.0, 10.0)]),
+                               Roi("in the gap", [square(-5.5, -5.5, 4.5, 4.5, 6.0)])])
+    write_datasets(tmp_path / "ct", ct)
+    write_datasets(tmp_path / "rs", [rs])
+    import_paths(db, [tmp_path / "ct", tmp_path / "rs"])
+    (volume,) = _load(db, rs)
+    assert [s.label for s in volume.segments] == ["after the gap"]
+    assert [k for k in range(6) if volume.array[k].any()] == [3, 4]  # z 8 and 10 mm, not slices 4 and 5
+    assert volume.array[3].sum() == 100
+    assert volume.warnings == ["ROI 'in the gap' has no closed planar contour on the image grid: left out",
+                               "1 contours lie on no slice of the image series (beyond its ends or in a gap): left out"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Rasterized", "polygon_mask", "rasterize"]
+__all__ = ["Rasterized", "polygon_mask", "rasterize", "slice_normal"]
 
 
 @dataclass
@@ -33,27 +33,57 @@ class Rasterized:
     slices: set[int] = field(default_factory=set)
 
 
-def rasterize(contours: list[np.ndarray], affine: np.ndarray, shape: tuple[int, int, int]) -> Rasterized:
+def rasterize(contours: list[np.ndarray], affine: np.ndarray, shape: tuple[int, int, int],
+              distances: np.ndarray | None = None) -> Rasterized:
     """The mask of closed planar ``contours`` (each an (N, 3) array of LPS mm points, N ≥ 3) on the grid of
     ``affine`` ((i, j, k, 1) → LPS mm, 4×4) and ``shape`` (k, j, i): pixel centres inside by the even-odd rule,
-    polygons of one slice XORed. Contours that fall on no slice are counted, not drawn."""
+    polygons of one slice XORed. Contours that fall on no slice are counted, not drawn.
+
+    ``distances`` (mm, one per slice k: each slice's position along the slice normal, as acquired) places the
+    contours on an unevenly spaced or gapped stack, whose affine holds only the usual spacing: a contour then
+    belongs to the nearest slice within half the spacing to its neighbours."""
     nk, nj, ni = shape
     mask = np.zeros(shape, dtype=bool)
     out = Rasterized(mask)
     to_index = np.linalg.inv(affine)
+    normal = slice_normal(affine)
     for points in contours:
         ijk = (np.c_[points, np.ones(len(points))] @ to_index.T)[:, :3]
-        k = float(np.round(np.mean(ijk[:, 2])))
-        if np.max(np.abs(ijk[:, 2] - k)) > 0.5:
+        kk = _slice_of(ijk[:, 2], points @ normal, distances)
+        if kk is None:
             out.not_planar += 1
             continue
-        if not 0 <= k < nk:
+        if not 0 <= kk < nk:
             out.off_grid += 1
             continue
-        kk = int(k)
         mask[kk] ^= polygon_mask(ijk[:, 0], ijk[:, 1], (nj, ni))
         out.slices.add(kk)
     return out
+
+
+def slice_normal(affine: np.ndarray) -> np.ndarray:
+    """The unit normal of a grid's slices (row × column direction), pointing the way k increases; with a gantry
+    tilt the k axis of the affine is sheared and is not it."""
+    normal = np.cross(affine[:3, 0], affine[:3, 1])
+    return normal * np.sign(np.dot(normal, affine[:3, 2])) / np.linalg.norm(normal)
+
+
+def _slice_of(k: np.ndarray, along: np.ndarray, distances: np.ndarray | None) -> int | None:
+    """The slice a contour lies on, from its points' continuous slice indices ``k`` (by the affine) or, given the
+    slices' ``distances``, their positions ``along`` the normal (mm); -1 when beyond the stack; None when its
+    points are not all within half a spacing of one slice (not parallel to the slices)."""
+    if distances is None or len(distances) < 2:
+        nearest = int(np.round(np.mean(k)))
+        return nearest if np.max(np.abs(k - nearest)) <= 0.5 else None
+    centre = float(np.mean(along))
+    nearest = int(np.argmin(np.abs(distances - centre)))
+    steps = np.abs(np.diff(distances))
+    half = 0.5 * float(min(steps[max(nearest - 1, 0)], steps[min(nearest, len(steps) - 1)]))
+    if np.max(np.abs(along - centre)) > half:
+        return None
+    if abs(centre - distances[nearest]) > half:
+        return -1
+    return nearest
 
 
 def polygon_mask(x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import LoadError
-from ..rasterize import rasterize
+from ..rasterize import rasterize, slice_normal
 from ..volume import Segment, Volume
 from .plugin import (
     CONF_ALL,
@@ -78,6 +78,7 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
                         f"the database: import it to rasterise the structure set")
     rois = read_rois(ds)
     shape = grid.array.shape[:3]
+    distances = _slice_distances(db, grid)
     warnings = list(loadable.warnings)
     masks: list[tuple[Segment, np.ndarray]] = []
     skipped: Counter[str] = Counter()
@@ -85,7 +86,7 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
     for n, roi in enumerate(rois):
         check_cancel(cancel, loadable.name, n, len(rois))
         skipped.update(roi.skipped)
-        raster = rasterize(roi.contours, grid.affine, shape)
+        raster = rasterize(roi.contours, grid.affine, shape, distances)
         off_grid += raster.off_grid
         not_planar += raster.not_planar
         if raster.mask.any():
@@ -98,7 +99,8 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(skipped.items()))
         warnings.append(f"contours that are not CLOSED_PLANAR are not rasterised: {kinds}")
     if off_grid:
-        warnings.append(f"{off_grid} contours lie beyond the first or last slice of the image series: left out")
+        warnings.append(f"{off_grid} contours lie on no slice of the image series (beyond its ends or in a gap): "
+                        f"left out")
     if not_planar:
         warnings.append(f"{not_planar} contours are not parallel to the image slices: left out")
     if not masks:
@@ -199,6 +201,23 @@ def _series_of_contour_images(db: Any, ds: Dataset) -> list[str]:
         if series:
             return [str(series["SeriesInstanceUID"])]
     return []
+
+
+def _slice_distances(db: Any, grid: Volume) -> np.ndarray | None:
+    """Each slice's position along the grid's normal (mm), from the ImagePositionPatient stored for its image:
+    what places contours on an unevenly spaced or gapped stack (its affine holds the usual spacing only). None
+    when the grid was resampled, is made of frames, or a position is unknown: the affine places them then."""
+    if grid.resampled or len(grid.instance_uids) != grid.array.shape[0] or any("#" in u for u in grid.instance_uids):
+        return None
+    normal = slice_normal(grid.affine)
+    out = []
+    for uid in grid.instance_uids:
+        row = db.find("instance", uid)
+        try:
+            out.append(float(np.dot([float(v) for v in str(row["ImagePositionPatient"]).split("\\")], normal)))
+        except (TypeError, ValueError, KeyError):
+            return None
+    return np.array(out)
 
 
 def _overlap(masks: list[np.ndarray]) -> bool:
