@@ -90,6 +90,16 @@ def test_what_is_missing_is_named(pet: PetSpec, missing: str) -> None:
     assert factors(pet) == ({}, [f"SUV not computed: the header lacks {missing}"])
 
 
+def test_corrections_the_image_lacks_are_said_beside_the_factor() -> None:
+    got, warnings = factors(PetSpec(corrected=("DECY",)))
+    assert got["bw"] == pytest.approx(2.960750e-4, rel=1e-6)
+    assert warnings == ["CorrectedImage lacks ATTN: the activity is not attenuation-corrected, so SUV is not "
+                        "quantitative"]
+    assert factors(PetSpec(corrected=("ATTN",)))[1] == [
+        "DecayCorrection START but CorrectedImage lacks DECY: the SUV factor trusts DecayCorrection"]
+    assert factors(PetSpec(corrected=()))[1] == []  # absent (Type 2 empty): unknown, nothing said
+
+
 def test_units_other_than_bqml_are_not_converted() -> None:
     assert factors(PetSpec(units="CNTS")) == ({}, ["SUV not computed: Units is CNTS, not BQML (Bq/ml)"])
 

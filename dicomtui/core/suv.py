@@ -17,7 +17,9 @@ Slicer's PETDICOMExtension and cornerstone's calculate-suv):
   for SUL, kept from James's (1976) because James's turns down, and then negative, at high BMI:
   male 9270 × W / (6680 + 216 × BMI), female 9270 × W / (8780 + 244 × BMI), BMI = W / H², W kg, H m.
 
-Units other than BQML (CNTS, GML…) are not converted: a warning says so.
+Units other than BQML (CNTS, GML…) are not converted: a warning says so. A CorrectedImage (0028,0051) without
+ATTN, or without DECY while DecayCorrection says START/ADMIN, is said beside the factor (QIBA computes only with
+both; the factor is still given, the user is told).
 """
 
 from __future__ import annotations
@@ -107,6 +109,14 @@ def suv_factors(header: Any, acquisition_times: list[str] | None = None) -> SuvR
             out.warnings.append("DecayCorrection NONE: the SUV factor decays the dose to the scan start; frames "
                                 "acquired later read low by their own decay")
     out.decayed_dose = decayed
+    value = header.get("CorrectedImage") or []
+    corrected = {str(v).upper() for v in ([value] if isinstance(value, str) else value)}  # one value: a str
+    if corrected and "ATTN" not in corrected:  # QIBA's happy path wants ATTN and DECY; absent (Type 2) is unknown
+        out.warnings.append("CorrectedImage lacks ATTN: the activity is not attenuation-corrected, so SUV is not "
+                            "quantitative")
+    if corrected and decay in ("START", "ADMIN") and "DECY" not in corrected:
+        out.warnings.append(f"DecayCorrection {decay} but CorrectedImage lacks DECY: the SUV factor trusts "
+                            f"DecayCorrection")
     out.factors["bw"] = weight * 1000.0 / decayed
     lbm = lean_body_mass(weight, _number(header, "PatientSize"), str(header.get("PatientSex") or ""))
     if lbm is not None:
