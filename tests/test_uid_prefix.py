@@ -83,8 +83,10 @@ def test_every_command_taking_a_uid_takes_a_prefix(two_series: Path, tmp_path: P
     db = str(two_series)
     prefix_b = STUDY + ".2"
     assert main(["--db", db, "examine", prefix_b, "--json"]) == 0
+    examined = capsys.readouterr().out
+    assert json.loads(examined)[0]["series_uid"] == SERIES_B
     assert main(["--db", db, "ls", "instances", "--series", prefix_b, "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out.split("]\n", 1)[1])) == 2
+    assert len(json.loads(capsys.readouterr().out)) == 2
     assert main(["--db", db, "ls", "series", "--study", "study:" + STUDY[:12], "--uids"]) == 0
     assert capsys.readouterr().out.split() == [SERIES_A, SERIES_B]
     assert main(["--db", db, "show", prefix_b, "--json"]) == 0

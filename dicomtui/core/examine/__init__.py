@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from .. import suv
 from ..errors import LoadError
-from . import frames_view, mosaic, multiframe, nonimage, references, scalar, seg, sequence
+from . import frames_view, mosaic, multiframe, nonimage, references, rtdose, rtstruct, scalar, seg, sequence
 from .plugin import CONF_NO_PIXELS, ExamineOptions, Loadable, LoadOptions, Plugin, Progress
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ __all__ = ["PLUGINS", "ExamineOptions", "LoadOptions", "LoadProgress", "LoadRepo
 
 PLUGINS: dict[str, Plugin] = {scalar.NAME: scalar, multiframe.NAME: multiframe, sequence.NAME: sequence,
                               mosaic.NAME: mosaic, frames_view.NAME: frames_view, nonimage.NAME: nonimage,
-                              seg.NAME: seg}
+                              seg.NAME: seg, rtstruct.NAME: rtstruct, rtdose.NAME: rtdose}
 
 
 def _claims() -> dict[str, str]:
@@ -49,6 +50,7 @@ def examine_series(db: Any, series_ids: list[int], split_by_time: bool = False, 
                     or claims.get(r.get("SOPClassUID") or "", name) == name]
             if rows:
                 loadables += plugin.examine(rows, options)
+    suv.note_loadables(db, loadables)  # PET: the SUV factors beside each loadable (one header read per series)
     select(loadables)
     return loadables
 

@@ -27,6 +27,7 @@ from .plugin import (
     LoadOptions,
     Progress,
     check_cancel,
+    is_rt_dose,
     series_name,
     ticker,
 )
@@ -55,7 +56,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     stacked. A file without per-frame positions is one doubtful loadable of its frames in file order."""
     out: list[Loadable] = []
     for inst in rows:
-        if (inst.get("NumberOfFrames") or 1) <= 1 or not inst.get("has_pixels"):
+        if (inst.get("NumberOfFrames") or 1) <= 1 or not inst.get("has_pixels") or is_rt_dose(inst):
             continue
         base = series_name(inst)
         series_uid = inst.get("SeriesInstanceUID", "")

@@ -37,11 +37,12 @@ _BY_CLASS = [("88.59", "a key object selection"), ("88.", "a structured report")
              ("481.9", "an RT treatment record"), ("9.", "a waveform"), ("11.", "a presentation state"),
              ("104.", "an encapsulated document"), ("66.1", "a spatial registration"), ("66.3", "a spatial "
              "registration"), ("66.2", "a spatial fiducials object"), ("66.4", "a segmentation without pixel data"),
-             ("66", "a raw data object")]
+             ("66", "a raw data object"), ("481.2", "an RT dose without a dose grid")]
 _BY_MODALITY = {"SR": "a structured report", "KO": "a key object selection", "PR": "a presentation state",
                 "RTPLAN": "an RT plan", "RTSTRUCT": "an RT structure set (not rasterised)",
                 "RTRECORD": "an RT treatment record", "ECG": "a waveform", "HD": "a waveform", "AU": "a waveform",
                 "DOC": "an encapsulated document", "REG": "a spatial registration", "FID": "a spatial fiducials object"}
+_LOADED_ELSEWHERE = {_STORAGE + "481.3"}  # RT Structure Sets: the rtstruct plugin rasterises them
 
 
 def what_it_is(row: Row) -> str:
@@ -65,7 +66,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     warning says what it is and that it holds no image."""
     kinds: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
-        if not row.get("has_pixels"):
+        if not row.get("has_pixels") and row.get("SOPClassUID") not in _LOADED_ELSEWHERE:
             kinds[what_it_is(row)].append(row)
     out = []
     for what, members in kinds.items():

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_IMAGES", "CONF_NO_PIXELS", "CONF_PREFERRED",
            "CONF_REPEATS_STACKED", "CONF_SEQUENCE", "CONF_SUB", "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions",
            "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload", "Plugin", "Progress",
-           "ReferencedGrid", "Row",
-           "SequencePart", "SequencePayload", "StackPayload", "check_cancel", "image_kind", "is_mosaic", "series_name",
+           "RT_DOSE_STORAGE", "ReferencedGrid", "Row",
+           "SequencePart", "SequencePayload", "StackPayload", "check_cancel", "image_kind", "is_mosaic", "is_rt_dose",
+           "series_name",
            "ticker", "unpackable_mosaic"]
 
 # Confidences (0-1): per series, the loadables with the highest one are selected by default (``select``), so
@@ -131,6 +132,7 @@ class Loadable:
     selected: bool = False
     series_uid: str = ""
     payload: Payload | None = None
+    notes: list[str] = field(default_factory=list)  # facts to show beside it, not doubts (a PET's SUV factors)
 
     @property
     def files(self) -> frozenset[str]:
@@ -140,12 +142,21 @@ class Loadable:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "plugin": self.plugin, "confidence": round(self.confidence, 3),
                 "selected": self.selected, "warnings": list(self.warnings), "instances": len(self.instances),
-                "series_uid": self.series_uid}
+                "series_uid": self.series_uid, "notes": list(self.notes)}
 
 
 def image_kind(row: Row) -> str:
     """"512x512 MONOCHROME2": what must be equal for images to share one array (size; grey, colour or palette)."""
     return f"{row.get('Columns')}x{row.get('Rows')} {row.get('PhotometricInterpretation') or 'MONOCHROME2'}"
+
+
+RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"  # PS3.4 B.5
+
+
+def is_rt_dose(row: Row) -> bool:
+    """An RT Dose instance: read by the rtdose plugin only (its frames lie at GridFrameOffsetVector, its values
+    need DoseGridScaling), never as plain images."""
+    return row.get("SOPClassUID") == RT_DOSE_STORAGE
 
 
 def is_mosaic(row: Row) -> bool:

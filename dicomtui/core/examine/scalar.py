@@ -32,6 +32,7 @@ from .plugin import (
     check_cancel,
     image_kind,
     is_mosaic,
+    is_rt_dose,
     series_name,
     ticker,
     unpackable_mosaic,
@@ -57,7 +58,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     title = series_name(first)
     series_uid = first.get("SeriesInstanceUID", "")
     images = with_frame_geometry([i for i in rows if i.get("has_pixels") and (i.get("NumberOfFrames") or 1) <= 1
-                                  and not unpackable_mosaic(i)])
+                                  and not unpackable_mosaic(i) and not is_rt_dose(i)])
     if not images:
         return []  # only multi-frame images (the multi-frame plugin reads them) or no pixels (nonimage lists them)
     skipped = len(rows) - len(images)

@@ -43,8 +43,13 @@ def read_volume(db: Any, instances: list[Row], geometry: StackGeometry | None, *
         if luts is not None:
             luts = [lut for k, lut in enumerate(luts) if k not in {b for b, _ in unreadable}]
         raw, instances, geometry, warnings = leave_out(raw, instances, unreadable, warnings)
-    return build_volume(raw, instances, geometry, name=name, warnings=warnings, regularize=regularize,
-                        presentation=presentation, modality_luts=luts)
+    volume = build_volume(raw, instances, geometry, name=name, warnings=warnings, regularize=regularize,
+                          presentation=presentation, modality_luts=luts)
+    if volume.modality == "PT":  # SUV factors, units and SUV window presets from the header (core/suv.py)
+        from ..suv import attach
+
+        attach(volume, db.abspath(instances[0]["path"], bool(instances[0]["stored"])), instances)
+    return volume
 
 
 def build_volume(raw: np.ndarray, instances: list[Row], geometry: StackGeometry | None, *, name: str,
