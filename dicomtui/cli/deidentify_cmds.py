@@ -13,7 +13,7 @@ from pathlib import Path
 from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, with_progress
 
-__all__ = ["add_deidentify_options", "cmd_deidentify", "register", "run_deidentified_export"]
+__all__ = ["add_deidentify_options", "cmd_deidentify", "deidentifier_of", "register", "run_deidentified_export"]
 
 OPTION_NAMES = ("modified-dates", "patient-characteristics", "device-identity", "safe-private", "clean-descriptors",
                 "retain-uids")  # core.export.deidentify.PROFILE_OPTIONS's keys (imported lazily)
@@ -26,6 +26,16 @@ def add_deidentify_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accept-burned-in", action="store_true",
                    help="export files that may show identity in their pixels (BurnedInAnnotation YES, or US, DX "
                         "and secondary capture without it); without it they are left out and listed")
+
+
+def deidentifier_of(args: argparse.Namespace, db_path: Path):
+    """The de-identifier of ``args`` (``--profile-option``, ``--accept-burned-in``) with the mapping of the
+    database folder ``db_path``. Raises MappingError."""
+    from ..core.export.deid_mapping import database_mapping
+    from ..core.export.deidentify import Deidentifier, DeidOptions
+
+    return Deidentifier(DeidOptions.from_names(args.profile_option, args.accept_burned_in),
+                        database_mapping(db_path))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -103,7 +113,7 @@ def _import(folder: Path, db_path: Path, say: Callable[[str], None]) -> int:
 
 def _preview(args: argparse.Namespace, db_path: Path) -> int:
     from ..core.export import plan_export
-    from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
+    from ..core.export.deid_mapping import database_mapping
     from ..core.export.deid_preview import preview_file
     from ..core.export.deidentify import DeidOptions
     from .export_cmds import resolved_items
@@ -117,7 +127,7 @@ def _preview(args: argparse.Namespace, db_path: Path) -> int:
         err("the items hold no instance to preview")
         return EXIT_FATAL
     changes, refused = preview_file(plan[0].source, DeidOptions.from_names(args.profile_option),
-                                    DeidMapping.load(Path(db_path) / MAPPING_NAME))
+                                    database_mapping(db_path))
     print(f"{plan[0].sop_instance_uid} ({len(changes)} changes):")
     print("\n".join(change.line() for change in changes))
     if refused and not args.accept_burned_in:
@@ -131,16 +141,14 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list
     in the database folder after the export (also when cancelled: the files written use it). The names of the
     files written are added to ``names``."""
     from ..core.export import ExportOptions
-    from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
-    from ..core.export.deidentify import Deidentifier, DeidOptions, export_deidentified
+    from ..core.export.deidentify import export_deidentified
     from .export_cmds import report_json, run_export
 
     if args.dicomdir and "modified-dates" not in args.profile_option:
         err("a DICOMDIR needs each study's StudyDate and StudyTime (PS3.3 F.5) and the Basic Profile empties them: "
             "add --profile-option modified-dates (dates moved, times kept), or export without --dicomdir")
         return EXIT_FATAL
-    deid = Deidentifier(DeidOptions.from_names(args.profile_option, args.accept_burned_in),
-                        DeidMapping.load(Path(db_path) / MAPPING_NAME))
+    deid = deidentifier_of(args, db_path)
     options = ExportOptions(layout=args.layout, dicomdir=args.dicomdir, zip=args.zip, overwrite=args.overwrite,
                             transform=deid)
     report = run_export(db_path, args.uids, export_deidentified, args.output, options, "De-identifying")

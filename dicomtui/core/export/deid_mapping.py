@@ -20,7 +20,7 @@ from pydicom.uid import generate_uid
 
 from ..errors import DicomtuiError
 
-__all__ = ["MAPPING_NAME", "DeidMapping", "MappingError", "PatientPseudonym"]
+__all__ = ["MAPPING_NAME", "DeidMapping", "MappingError", "PatientPseudonym", "database_mapping"]
 
 MAPPING_NAME = "deidentification-map.json"
 OFFSET_DAYS = (-3650, -365)  # the random date shift per patient: between one and ten years back (whole days)
@@ -100,3 +100,9 @@ class DeidMapping:
         except OSError as exc:
             raise MappingError(f"cannot write the de-identification mapping {self.path}: "
                                f"{exc.strerror or exc}") from exc
+
+
+def database_mapping(db_folder: str | os.PathLike[str]) -> DeidMapping:
+    """The mapping kept in the database folder ``db_folder`` (every job of that database uses it). Raises
+    MappingError."""
+    return DeidMapping.load(Path(db_folder) / MAPPING_NAME)
