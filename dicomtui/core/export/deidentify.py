@@ -38,10 +38,10 @@ from pydicom.uid import UID_dictionary
 from ..dicomfile import read_dataset
 from .deid_mapping import DeidMapping
 from .folder import ExportOptions, ExportReport, export_files
-from .layout import plan_export
+from .layout import ExportFile, plan_export
 
-__all__ = ["PROFILE_OPTIONS", "SAFE_PRIVATE", "DeidOptions", "Deidentifier", "deidentified_names",
-           "export_deidentified", "has_burned_in_annotation", "written_instances"]
+__all__ = ["PROFILE_OPTIONS", "SAFE_PRIVATE", "DeidOptions", "Deidentifier", "burned_in_files", "deidentified_names",
+           "export_deidentified", "export_deidentified_files", "has_burned_in_annotation", "written_instances"]
 
 # the library's categories → the one action we apply (see the module docstring for the choices)
 _CATEGORY_ACTION = {"D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TAGS": "Z", "X_Z_TAGS": "Z",
@@ -143,14 +143,17 @@ class DeidOptions:
 @dataclass
 class Deidentifier:
     """The transform: ``deidentifier(dataset)`` de-identifies ``dataset`` in place and returns it, or returns
-    None for a file refused for burned-in annotation (its SOPInstanceUID then in ``refused``)."""
+    None for a file refused for burned-in annotation (its SOPInstanceUID then in ``refused``). The SOP Instance
+    UIDs in ``accepted`` are accepted one by one (the TUI's ticks) when ``options.accept_burned_in`` is off."""
 
     options: DeidOptions = field(default_factory=DeidOptions)
     mapping: DeidMapping = field(default_factory=DeidMapping)
     refused: list[str] = field(default_factory=list)
+    accepted: frozenset[str] = frozenset()
 
     def __call__(self, ds: Dataset) -> Dataset | None:
-        if not self.options.accept_burned_in and has_burned_in_annotation(ds):
+        if not self.options.accept_burned_in and has_burned_in_annotation(ds) and \
+                str(ds.get("SOPInstanceUID", "")) not in self.accepted:
             self.refused.append(str(ds.get("SOPInstanceUID", "")))
             return None
         key = str(ds.get("PatientID", "") or ds.get("PatientName", ""))
@@ -251,16 +254,41 @@ def export_deidentified(db: Any, items: Iterable[tuple[str, int]], destination: 
     """:func:`.folder.export_items` with ``options.transform`` a :class:`Deidentifier`, the files named by
     :func:`deidentified_names` (the data's names would carry the identity), the mapping saved afterwards (also
     after a cancel or an error: the files written use it). Raises ExportError and MappingError."""
+    return export_deidentified_files(plan_export(db, items, options.layout), destination, options, progress, cancel)
+
+
+def export_deidentified_files(plan: list[ExportFile], destination: str | os.PathLike[str], options: ExportOptions,
+                              progress: Callable[[int, int], None] | None = None,
+                              cancel: threading.Event | None = None) -> ExportReport:
+    """:func:`.folder.export_files` of a ``plan`` (:func:`.layout.plan_export`, read by the caller's thread)
+    through ``options.transform``, a :class:`Deidentifier`: the files named by :func:`deidentified_names`, the
+    mapping saved afterwards (also after a cancel or an error). Raises ExportError, MappingError, TypeError."""
     deid = options.transform
     if not isinstance(deid, Deidentifier):
-        raise TypeError("export_deidentified needs a Deidentifier as the export's transform")
-    plan = plan_export(db, items, options.layout)
+        raise TypeError("a de-identified export needs a Deidentifier as the export's transform")
     plan = [replace(item, name=name) for item, name in zip(plan, deidentified_names([f.name for f in plan]),
                                                            strict=True)]
     try:
         return export_files(plan, destination, options, progress, cancel)
     finally:
         deid.mapping.save()
+
+
+def burned_in_files(rows: Iterable[dict[str, Any]], cancel: threading.Event | None = None) -> list[dict[str, Any]]:
+    """The rows (dicts with "path", as :func:`.selection.instance_files` gives) whose file may show identity in
+    its pixels (:func:`has_burned_in_annotation`, header only). A file that cannot be read is left out here (the
+    export or send reports it). ``cancel`` stops early (the rows found so far)."""
+    found = []
+    for row in rows:
+        if cancel is not None and cancel.is_set():
+            break
+        try:
+            ds = read_dataset(row["path"]).dataset
+        except Exception:  # noqa: BLE001, S112 - unreadable: the export or send that follows says why
+            continue
+        if has_burned_in_annotation(ds):
+            found.append(row)
+    return found
 
 
 def written_instances(folder: str | os.PathLike[str], names: Iterable[str]) -> list[dict[str, str]]:
