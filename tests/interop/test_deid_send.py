@@ -95,10 +95,10 @@ def test_stow_deidentified_then_qido_finds_the_pseudonym(tmp_path: Path) -> None
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["counts"]["success"] == 4
         mapping = database_mapping(db)
-        pseudonym = mapping.patients["PID778899"].pseudonym
+        pseudonym = mapping.known_patient("PID778899").pseudonym
         studies = qido(node, "study")
         assert [(s["PatientID"], s["NumberOfStudyRelatedInstances"]) for s in studies] == [(pseudonym, "4")]
-        assert studies[0]["StudyInstanceUID"] == mapping.uids[study_uid]
+        assert studies[0]["StudyInstanceUID"] == mapping.known_uid(study_uid)
         assert qido(node, "study", QueryFilters(patient_id="PID778899")) == []
         images = qido(node, "image", QueryFilters(study_uid=studies[0]["StudyInstanceUID"]))
         assert not {i["SOPInstanceUID"] for i in images} & uids and len(images) == 4

@@ -46,7 +46,7 @@ async def test_export_deidentified_from_the_screen(app: DicomTuiApp, db_path: Pa
         assert text(screen.query_one("#x-summary", Static)).startswith("exported 8 files")
     files = sorted(out.rglob("*.dcm"))
     assert len(files) == 8 and all("Doe" not in str(p) and "J1" not in str(p) for p in files)
-    pseudonym = database_mapping(db_path).patients["J1"].pseudonym
+    pseudonym = database_mapping(db_path).known_patient("J1").pseudonym
     for path in files:
         data = path.read_bytes()
         assert b"Doe^Jane" not in data
@@ -74,7 +74,7 @@ async def test_the_preview_shows_one_file_and_steps_through_the_selection(app: D
         assert text(preview.query_one("#deid-preview-title")).startswith("De-identifying file 2 of 8")
         await pilot.press("escape")
         assert app.screen is screen
-    assert not database_mapping(db_path).patients  # a preview adds nothing to the mapping
+    assert database_mapping(db_path).known_patient("J1") is None  # a preview adds nothing to the mapping
 
 
 async def test_burned_in_files_are_listed_and_exported_only_when_ticked(tmp_path: Path) -> None:

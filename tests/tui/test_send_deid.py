@@ -43,7 +43,7 @@ async def test_send_deidentified_copies_to_storescp(db_path: Path, tmp_path: Pat
         await settle(app, pilot)
         assert "8 sent, 0 with warnings, 0 failed" in text(screen.query_one("#send-summary", Static))
     files = [p for p in received.rglob("*") if p.is_file()]
-    pseudonym = database_mapping(db_path).patients["J1"].pseudonym
+    pseudonym = database_mapping(db_path).known_patient("J1").pseudonym
     assert len(files) == 8
     for path in files:
         assert b"Doe^Jane" not in path.read_bytes()
@@ -68,6 +68,6 @@ async def test_w_sends_to_a_node_with_both_over_stow(db_path: Path, tmp_path: Pa
             await settle(app, pilot)
             summary = text(screen.query_one("#send-summary", Static))
             assert summary.startswith(web.url) and "8 sent, 0 with warnings, 0 failed" in summary
-        pseudonym = database_mapping(db_path).patients["J1"].pseudonym
+        pseudonym = database_mapping(db_path).known_patient("J1").pseudonym
         assert [s["PatientID"] for s in qido(web, "study")] == [pseudonym]
         assert qido(web, "study", QueryFilters(patient_id="J1")) == []

@@ -157,7 +157,7 @@ class Deidentifier:
             self.refused.append(str(ds.get("SOPInstanceUID", "")))
             return None
         key = str(ds.get("PatientID", "") or ds.get("PatientName", ""))
-        patient = self.mapping.patient(key)
+        patient = self.mapping.patient(key, str(ds.get("PatientName", "") or ""))
         words = _identifying_words(ds) if self.options.clean_descriptors else frozenset()
         self._clean(ds, patient.offset_days, words)
         ds.PatientName = ds.PatientID = patient.pseudonym
