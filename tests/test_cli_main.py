@@ -49,6 +49,7 @@ HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
 HANDLERS.update({("service", "install"): service_cmds.cmd_service, ("status",): service_cmds.cmd_status,
                  ("db", "prune", "--older-than", "30d"): service_cmds.cmd_prune})
 HANDLERS[("deidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_deidentify
+HANDLERS[("reidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_reidentify
 
 
 def test_every_command_registers_its_handler() -> None:

@@ -41,7 +41,8 @@ from .folder import ExportOptions, ExportReport, export_files
 from .layout import ExportFile, plan_export
 
 __all__ = ["PROFILE_OPTIONS", "SAFE_PRIVATE", "DeidOptions", "Deidentifier", "burned_in_files", "deidentified_names",
-           "export_deidentified", "export_deidentified_files", "has_burned_in_annotation", "written_instances"]
+           "export_deidentified", "export_deidentified_files", "has_burned_in_annotation", "shifted_date",
+           "written_instances"]
 
 # the library's categories → the one action we apply (see the module docstring for the choices)
 _CATEGORY_ACTION = {"D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TAGS": "Z", "X_Z_TAGS": "Z",
@@ -206,7 +207,7 @@ class Deidentifier:
                 continue
             elif self.options.retain_modified_dates and elem.VR in ("DA", "DT", "TM"):
                 if elem.VR != "TM":
-                    elem.value = _map_values(elem.value, lambda v: _shifted(v, offset_days))
+                    elem.value = _map_values(elem.value, lambda v: shifted_date(v, offset_days))
             elif action == "Z":
                 elem.value = _Z_DUMMY.get(tag)
             else:
@@ -339,7 +340,7 @@ def _map_values(value: Any, change: Any) -> Any:
     return [change(v) for v in value]
 
 
-def _shifted(value: str, days: int) -> str:
+def shifted_date(value: str, days: int) -> str:
     """A DA or DT value moved by ``days`` (the time part and offset kept); empty when not a date."""
     text = str(value)
     try:
