@@ -10,8 +10,9 @@ references, FrameOfReferenceUID), and keep one mapping (:mod:`.deid_mapping`) ac
 
 Options (PS3.16 CID 7050 codes, from pydicom's code dictionary): Retain Longitudinal Temporal Information with
 Modified Dates (DA and DT shifted by the patient's offset in whole days; TM kept), Retain Patient Characteristics,
-Retain Device Identity, Retain Safe Private (:data:`SAFE_PRIVATE`), Clean Descriptors (a description is kept only
-when it contains no word of the identifying values of its file), Retain UIDs. The option columns are not in any
+Retain Device Identity, Retain Safe Private (PS3.15 Table E.3.10-1's numeric rows, :mod:`.deid_safe_private`),
+Clean Descriptors (a description is kept only when it contains no word of the identifying values of its file),
+Retain UIDs. The option columns are not in any
 maintained library: the attributes each option keeps are chosen by rule (keyword patterns) below, by hand.
 
 Burned-in annotation (PS3.15 E.1.1): a file with BurnedInAnnotation YES, or without the attribute and of modality
@@ -37,6 +38,7 @@ from pydicom.uid import UID_dictionary
 
 from ..dicomfile import read_dataset
 from .deid_mapping import DeidMapping
+from .deid_safe_private import SAFE_PRIVATE, is_safe_private_value
 from .folder import ExportOptions, ExportReport, export_files
 from .layout import ExportFile, plan_export
 
@@ -53,17 +55,6 @@ PROFILE_OPTIONS = {  # the CLI's --profile-option names → DeidOptions fields
     "device-identity": "retain_device_identity", "safe-private": "retain_safe_private",
     "clean-descriptors": "clean_descriptors", "retain-uids": "retain_uids"}
 
-# Retain Safe Private: (private creator, group, element low byte) known to hold no identity (PS3.15 E.3.10's
-# examples: slice and diffusion parameters of the big vendors). A small allow-list by intent.
-SAFE_PRIVATE = frozenset({
-    ("SIEMENS MR HEADER", 0x0019, 0x0C),  # B_value
-    ("SIEMENS MR HEADER", 0x0019, 0x0D),  # DiffusionDirectionality
-    ("SIEMENS MR HEADER", 0x0019, 0x0E),  # DiffusionGradientDirection
-    ("SIEMENS MR HEADER", 0x0019, 0x27),  # B_matrix
-    ("GEMS_PARM_01", 0x0043, 0x39),  # slice intercept, b-value
-    ("Philips Imaging DD 001", 0x2001, 0x03),  # diffusion b-factor
-    ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # scale slope
-})
 _PATIENT_CHARACTERISTICS = frozenset({  # kept by Retain Patient Characteristics (PS3.15 E.3.7)
     "PatientSex", "PatientAge", "PatientSize", "PatientWeight", "EthnicGroup", "SmokingStatus", "PregnancyStatus",
     "PatientSexNeutered", "PatientSpeciesDescription", "PatientBreedDescription"})
@@ -234,10 +225,17 @@ class Deidentifier:
     def _safe_private(self, ds: Dataset, tag: Any) -> bool:
         if not self.options.retain_safe_private or tag.element < 0x10:
             return False
-        if tag.element <= 0xFF:  # a private creator: kept when one of its elements is
-            return any(creator == str(ds[tag].value) and group == tag.group for creator, group, _ in SAFE_PRIVATE)
+        if tag.element <= 0xFF:  # a private creator: kept when one of its elements may be
+            name = str(ds[tag].value).strip()
+            return any(creator == name and group == tag.group for creator, group, _ in SAFE_PRIVATE)
         creator = ds.get((tag.group, tag.element >> 8))
-        return creator is not None and (str(creator.value), tag.group, tag.element & 0xFF) in SAFE_PRIVATE
+        if creator is None or (str(creator.value).strip(), tag.group, tag.element & 0xFF) not in SAFE_PRIVATE:
+            return False
+        try:
+            elem = ds[tag]  # a raw element is decoded here: a DS of letters raises
+        except ValueError:
+            return False
+        return is_safe_private_value(elem.VR, elem.value)
 
 
 def has_burned_in_annotation(ds: Dataset) -> bool:
