@@ -76,3 +76,20 @@ def test_without_a_path_the_mapping_stays_in_memory(tmp_path: Path) -> None:
     mapping.save()
     assert mapping.uid("1.2.3") == new and mapping.original_uid(new) == "1.2.3"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_jobs_at_once_are_told_when_their_values_differ(tmp_path: Path) -> None:
+    """Two jobs on one database at once both make a new UID for the same original: the first to save keeps its
+    value; the second is told in words that its files disagree (and its other entries are still appended)."""
+    database_mapping(tmp_path).save()
+    first, second = database_mapping(tmp_path), database_mapping(tmp_path)
+    mine = first.uid("1.2.3")
+    first.patient("PID1")
+    second.uid("1.2.3")
+    second.patient("PID1")
+    only_second = second.uid("1.2.4")
+    first.save()
+    with pytest.raises(MappingError, match="another job de-identified the same data at the same time: 2 "):
+        second.save()
+    again = database_mapping(tmp_path)
+    assert again.uid("1.2.3") == mine and again.known_uid("1.2.4") == only_second

@@ -32,7 +32,7 @@ OFFSET_DAYS = (-3650, -365)  # the random date shift per patient: between one an
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS patients (original TEXT PRIMARY KEY, pseudonym TEXT NOT NULL UNIQUE,
                                      offset_days INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS uids (original TEXT PRIMARY KEY, new TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS uids (original TEXT PRIMARY KEY, new TEXT NOT NULL UNIQUE) WITHOUT ROWID;
 """
 
 
@@ -157,25 +157,45 @@ class DeidMapping:
 
     def save(self) -> None:
         """Append this job's entries to ``path`` in one transaction (nothing without a path, or read-only);
-        entries already there are kept as they are. Raises MappingError."""
+        entries already there are kept as they are. Raises MappingError, also when another job saved other
+        values for the same originals meanwhile (two jobs on one database at once): this job's files then
+        disagree with the mapping, and the sentence says to run the job again."""
         if self.path is None or self.read_only:
             return
         try:
             conn = self._db() or _connect(self.path)
             self._conn = conn
             with conn:
-                conn.executemany("INSERT OR IGNORE INTO patients VALUES (?, ?, ?, ?)",
-                                 [(k, v.pseudonym, v.offset_days, v.name) for k, v in self.patients.items()])
-                conn.executemany("INSERT OR IGNORE INTO uids VALUES (?, ?)", self.uids.items())
+                differ = _append(conn, "patients", [(k, v.pseudonym, v.offset_days, v.name)
+                                                    for k, v in self.patients.items()], "pseudonym")
+                differ += _append(conn, "uids", list(self.uids.items()), "new")
         except (OSError, sqlite3.Error) as exc:
             raise MappingError(f"cannot write the de-identification mapping {self.path}: {exc}") from exc
         self.patients.clear()  # now in the file, looked up from there
         self.uids.clear()
+        if differ:
+            raise MappingError(f"another job de-identified the same data at the same time: {differ} pseudonyms or "
+                               f"UIDs of this job differ from those kept in {self.path}; run this job again so that "
+                               f"its files use the kept ones")
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _append(conn: sqlite3.Connection, table: str, rows: list[tuple[Any, ...]], value: str) -> int:
+    """Insert ``rows`` into ``table`` where their original is new (in the caller's transaction); how many of
+    them the table holds with another ``value`` (or not at all: a pseudonym another job took)."""
+    if not rows:
+        return 0
+    columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS job_{table} AS SELECT * FROM {table} WHERE 0")
+    conn.execute(f"DELETE FROM job_{table}")
+    conn.executemany(f"INSERT INTO job_{table} VALUES ({', '.join('?' * len(columns))})", rows)
+    conn.execute(f"INSERT OR IGNORE INTO {table} SELECT * FROM job_{table}")
+    return int(conn.execute(f"SELECT count(*) FROM job_{table} AS j LEFT JOIN {table} AS t USING (original) "
+                            f"WHERE t.{value} IS NOT j.{value}").fetchone()[0])
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -188,6 +208,7 @@ def _connect(path: Path) -> sqlite3.Connection:
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         conn = sqlite3.connect(path, check_same_thread=False, timeout=30)  # a job's worker thread saves
         conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: the two UID b-trees of a million-UID mapping stay warm
         conn.executescript(_SCHEMA)
         _migrate_json(conn, path.with_name(JSON_MAPPING_NAME))
         return conn
