@@ -6,6 +6,7 @@ of what changes in one file (:mod:`.deid_preview`). The core does the work
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,8 @@ class BurnedInFound(Message):
 
 class DeidPanel(Vertical):
     """The de-identify switch, options, burned-in files to tick and the preview button, for ``rows`` (dicts with
-    "path" and "SOPInstanceUID") of the database in ``db_folder`` (where the mapping is kept)."""
+    "path" and "SOPInstanceUID", or a function giving them, called in the app's thread when the switch is first
+    turned on) of the database in ``db_folder`` (where the mapping is kept)."""
 
     DEFAULT_CSS = """
     DeidPanel { height: auto; }
@@ -52,9 +54,10 @@ class DeidPanel(Vertical):
     DeidPanel #deid-burned-text { height: auto; padding: 0 1; }
     """
 
-    def __init__(self, rows: list[dict[str, Any]], db_folder: Path | None) -> None:
+    def __init__(self, rows: list[dict[str, Any]] | Callable[[], list[dict[str, Any]]],
+                 db_folder: Path | None) -> None:
         super().__init__(id="deid-panel")
-        self.rows, self.db_folder = rows, db_folder
+        self._rows, self.db_folder = rows, db_folder
         self.burned: list[dict[str, Any]] | None = None  # None: not found yet
         self.looking = False
         self.stop = threading.Event()
@@ -73,6 +76,12 @@ class DeidPanel(Vertical):
 
     def on_unmount(self) -> None:
         self.stop.set()
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if callable(self._rows):
+            self._rows = self._rows()  # once, on first use: a dialog opened without de-identifying never reads them
+        return self._rows
 
     @property
     def is_on(self) -> bool:

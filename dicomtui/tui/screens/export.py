@@ -57,8 +57,7 @@ class ExportScreen(ShowsWorkerErrors, ModalScreen[None]):
         super().__init__()
         self.db, self.items, self.description = db, items, description
         self.folder = folder or default_folder(description)
-        self.rows = db.instance_files(items)  # path and SOPInstanceUID: what de-identification looks at
-        self.files = len(self.rows)
+        self.files = len(db.instance_rows(items, "id"))
         self.cancel = threading.Event()
         self.running = False
 
@@ -72,7 +71,8 @@ class ExportScreen(ShowsWorkerErrors, ModalScreen[None]):
                 yield field("DICOMDIR (PS3.10 names)", Switch(False, id="x-dicomdir"))
                 yield field("ZIP", Switch(False, id="x-zip"))
                 yield field("Overwrite existing files", Switch(False, id="x-overwrite"))
-            yield DeidPanel(self.rows, getattr(self.db, "root", None))
+            # path and SOPInstanceUID of each file (what de-identification looks at), read when first asked
+            yield DeidPanel(lambda: self.db.instance_files(self.items), getattr(self.db, "root", None))
             with Horizontal(classes="buttons"):
                 yield Button("Export (ctrl+s)", variant="primary", id="x-go")
                 yield Button("Close (Esc)", id="x-close")
