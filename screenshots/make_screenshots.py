@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from textual.widgets import Input
+from textual.widgets import Button, Input, SelectionList, Switch
 
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.indexer import import_paths
@@ -132,6 +132,15 @@ async def shoot(root: Path) -> list[str]:
         await pilot.press("3", "x")  # the series under the cursor, exported
         await settle(app, pilot)
         save("export", "export to a folder")
+        app.screen.query_one("#deid-on", Switch).value = True  # issue 17: de-identified, with an option
+        await settle(app, pilot)
+        app.screen.query_one("#deid-options", SelectionList).select("modified-dates")
+        await pilot.pause()
+        save("export-deidentify", "export de-identified (PS3.15 Basic Profile)")
+        app.screen.query_one("#deid-preview", Button).press()
+        await pilot.pause()
+        save("deid-preview", "what de-identification changes in one file")
+        await pilot.press("escape")
         await pilot.press("escape", "2", "t")  # the tag editor of the study under the cursor
         await settle(app, pilot)
         app.screen.query_one("#tag-common-StudyDescription", Input).value = "CT HEAD (reviewed)"

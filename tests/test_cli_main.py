@@ -51,6 +51,7 @@ HANDLERS[("labels-to-seg", "l.nii", "--like", "1.2")] = seg_cmds.cmd_labels_to_s
 HANDLERS.update({("service", "install"): service_cmds.cmd_service, ("status",): service_cmds.cmd_status,
                  ("db", "prune", "--older-than", "30d"): service_cmds.cmd_prune})
 HANDLERS[("deidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_deidentify
+HANDLERS[("reidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_reidentify
 
 
 def test_every_command_registers_its_handler() -> None:

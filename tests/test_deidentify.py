@@ -19,7 +19,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.export.deid_mapping import MAPPING_NAME
+from dicomtui.core.export.deid_mapping import MAPPING_NAME, database_mapping
 from dicomtui.core.export.deidentify import Deidentifier, DeidOptions, deidentified_names, has_burned_in_annotation
 from dicomtui.core.indexer import import_paths
 from dicomtui.core.levels import ImportMode
@@ -140,8 +140,8 @@ def test_deidentify_a_study_removes_every_identifying_value(tmp_path: Path) -> N
     assert not seg.get("RequestAttributesSequence") and not seg.get("OtherPatientIDsSequence")
 
     # the mapping is in the database folder, not in the output; a second job gives the same pseudonym and UIDs
-    mapping = json.loads((Path(db) / MAPPING_NAME).read_text())
-    assert mapping["patients"]["PID778899"]["pseudonym"] == seg.PatientID
+    assert (Path(db) / MAPPING_NAME).stat().st_mode & 0o777 == 0o600
+    assert database_mapping(db).known_patient("PID778899").pseudonym == seg.PatientID
     assert not list(out.rglob(MAPPING_NAME))
     again = run("--db", db, "export", "PID778899", "-o", str(tmp_path / "again"), "--deidentify",
                 "--profile-option", "modified-dates", "--json")
@@ -245,7 +245,7 @@ def test_into_db_adds_the_deidentified_copy_as_a_new_patient(tmp_path: Path) -> 
     assert "imported 4 de-identified files into the database" in done.stderr
     with DicomDatabase.open(Path(db)) as opened:
         ids = sorted(str(p["PatientID"]) for p in opened.patients())
-    pseudonym = json.loads((Path(db) / MAPPING_NAME).read_text())["patients"]["PID778899"]["pseudonym"]
+    pseudonym = database_mapping(db).known_patient("PID778899").pseudonym
     assert ids == sorted(["PID778899", pseudonym])
 
 

@@ -1,6 +1,8 @@
 """``dicomtui deidentify UID… -o DIR`` and ``dicomtui export … --deidentify``: an export through the core's
 :class:`dicomtui.core.export.deidentify.Deidentifier` (PS3.15 Basic Profile with options), the pseudonym mapping
-kept in the database folder, files with burned-in annotation refused unless ``--accept-burned-in``."""
+kept in the database folder, files with burned-in annotation refused unless ``--accept-burned-in``.
+``dicomtui reidentify UID… -o DIR | --into-db``: the way back for the user's own data, through that mapping
+(:class:`dicomtui.core.export.reidentify.Reidentifier`)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from pathlib import Path
 from .database_cmds import open_database
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, with_progress
 
-__all__ = ["add_deidentify_options", "cmd_deidentify", "register", "run_deidentified_export"]
+__all__ = ["add_deidentify_options", "cmd_deidentify", "cmd_reidentify", "deidentifier_of", "register",
+           "run_deidentified_export"]
 
 OPTION_NAMES = ("modified-dates", "patient-characteristics", "device-identity", "safe-private", "clean-descriptors",
                 "retain-uids")  # core.export.deidentify.PROFILE_OPTIONS's keys (imported lazily)
@@ -26,6 +29,16 @@ def add_deidentify_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accept-burned-in", action="store_true",
                    help="export files that may show identity in their pixels (BurnedInAnnotation YES, or US, DX "
                         "and secondary capture without it); without it they are left out and listed")
+
+
+def deidentifier_of(args: argparse.Namespace, db_path: Path):
+    """The de-identifier of ``args`` (``--profile-option``, ``--accept-burned-in``) with the mapping of the
+    database folder ``db_path``. Raises MappingError."""
+    from ..core.export.deid_mapping import database_mapping
+    from ..core.export.deidentify import Deidentifier, DeidOptions
+
+    return Deidentifier(DeidOptions.from_names(args.profile_option, args.accept_burned_in),
+                        database_mapping(db_path))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -44,6 +57,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     add_deidentify_options(p)
     p.set_defaults(handler=cmd_deidentify, layout="tree", dicomdir=False, zip=False)
+
+    p = sub.add_parser("reidentify", help="turn de-identified patients, studies, series or instances of the "
+                                          "database back into the originals (the database's mapping), to a folder")
+    p.add_argument("uids", nargs="+", metavar="UID", help="UIDs or pseudonyms (PatientID) of de-identified data")
+    p.add_argument("-o", "--output", metavar="DIR", help="the folder to write into")
+    p.add_argument("--into-db", action="store_true", help="import the re-identified copies into the database; "
+                                                          "with no --output they are written to a temporary "
+                                                          "folder first")
+    p.add_argument("--overwrite", action="store_true", help="replace files that exist")
+    p.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    p.set_defaults(handler=cmd_reidentify)
 
 
 def cmd_deidentify(args: argparse.Namespace, db_path: Path) -> int:
@@ -91,19 +115,21 @@ def _send(folder: Path, names: list[str], to: str, say: Callable[[str], None]) -
     return EXIT_PARTIAL if report.counts["failure"] or report.error else EXIT_OK
 
 
-def _import(folder: Path, db_path: Path, say: Callable[[str], None]) -> int:
+def _import(folder: Path, db_path: Path, say: Callable[[str], None], what: str = "de-identified") -> int:
     from ..core.indexer import import_paths
     from ..core.levels import ImportMode
 
     with open_database(db_path, create=False) as db:
         report = import_paths(db, [folder], ImportMode.COPY)
-    say(f"imported {report.instances_added} de-identified files into the database")
+    say(f"imported {report.instances_added} {what} files into the database"
+        + (f"; {report.updated} replaced the instances of the same SOP Instance UID there" if report.updated else "")
+        + (f"; {report.skipped_unchanged} were there already" if report.skipped_unchanged else ""))
     return EXIT_PARTIAL if report.rejected else EXIT_OK
 
 
 def _preview(args: argparse.Namespace, db_path: Path) -> int:
     from ..core.export import plan_export
-    from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
+    from ..core.export.deid_mapping import database_mapping
     from ..core.export.deid_preview import preview_file
     from ..core.export.deidentify import DeidOptions
     from .export_cmds import resolved_items
@@ -117,7 +143,7 @@ def _preview(args: argparse.Namespace, db_path: Path) -> int:
         err("the items hold no instance to preview")
         return EXIT_FATAL
     changes, refused = preview_file(plan[0].source, DeidOptions.from_names(args.profile_option),
-                                    DeidMapping.load(Path(db_path) / MAPPING_NAME))
+                                    database_mapping(db_path))
     print(f"{plan[0].sop_instance_uid} ({len(changes)} changes):")
     print("\n".join(change.line() for change in changes))
     if refused and not args.accept_burned_in:
@@ -131,16 +157,14 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list
     in the database folder after the export (also when cancelled: the files written use it). The names of the
     files written are added to ``names``."""
     from ..core.export import ExportOptions
-    from ..core.export.deid_mapping import MAPPING_NAME, DeidMapping
-    from ..core.export.deidentify import Deidentifier, DeidOptions, export_deidentified
+    from ..core.export.deidentify import export_deidentified
     from .export_cmds import report_json, run_export
 
     if args.dicomdir and "modified-dates" not in args.profile_option:
         err("a DICOMDIR needs each study's StudyDate and StudyTime (PS3.3 F.5) and the Basic Profile empties them: "
             "add --profile-option modified-dates (dates moved, times kept), or export without --dicomdir")
         return EXIT_FATAL
-    deid = Deidentifier(DeidOptions.from_names(args.profile_option, args.accept_burned_in),
-                        DeidMapping.load(Path(db_path) / MAPPING_NAME))
+    deid = deidentifier_of(args, db_path)
     options = ExportOptions(layout=args.layout, dicomdir=args.dicomdir, zip=args.zip, overwrite=args.overwrite,
                             transform=deid)
     report = run_export(db_path, args.uids, export_deidentified, args.output, options, "De-identifying")
@@ -159,3 +183,55 @@ def run_deidentified_export(args: argparse.Namespace, db_path: Path, names: list
     if report.total and not report.written:
         return EXIT_FATAL
     return EXIT_PARTIAL if report.problems or report.cancelled or deid.refused else EXIT_OK
+
+
+def cmd_reidentify(args: argparse.Namespace, db_path: Path) -> int:
+    """Re-identify the items into ``args.output`` and/or the database. Exit 2 when the database has no mapping or
+    nothing was written, 1 when some files were refused (no entry for their pseudonym) or not written."""
+    from ..core.export.deid_mapping import JSON_MAPPING_NAME, MAPPING_NAME
+
+    if not (args.output or args.into_db):
+        err("say where the re-identified files go: -o DIR or --into-db")
+        return EXIT_FATAL
+    if not any((Path(db_path) / name).exists() for name in (MAPPING_NAME, JSON_MAPPING_NAME)):
+        err(f"{db_path} has no de-identification mapping ({MAPPING_NAME}): only data de-identified from this "
+            f"database can be re-identified")
+        return EXIT_FATAL
+    if args.output:
+        return _reidentify(args, db_path)
+    with tempfile.TemporaryDirectory(prefix="dicomtui-reid-") as folder:
+        args.output = str(Path(folder) / "out")
+        return _reidentify(args, db_path)
+
+
+def _reidentify(args: argparse.Namespace, db_path: Path) -> int:
+    from ..core.export import ExportOptions, export_items
+    from ..core.export.deid_mapping import database_mapping
+    from ..core.export.reidentify import Reidentifier
+    from .export_cmds import report_json, run_export
+
+    reid = Reidentifier(database_mapping(db_path))
+    options = ExportOptions(layout="tree", overwrite=args.overwrite, transform=reid)
+    report = run_export(db_path, args.uids, export_items, args.output, options, "Re-identifying")
+    if report is None:
+        return EXIT_FATAL
+    if reid.refused:
+        report.notes.append(f"{len(reid.refused)} files were not re-identified: {reid.refused[0][1]}"
+                            + (" (and others)" if len({r for _, r in reid.refused}) > 1 else "")
+                            + "; they were de-identified elsewhere or with another database: "
+                            + ", ".join(uid for uid, _ in reid.refused))
+    if reid.kept_uids:
+        report.notes.append(f"{reid.kept_uids} UIDs are not in the mapping and were kept (objects made after the "
+                            f"de-identification have their own)")
+    if args.json:
+        print(json.dumps(report_json(report) | {"refused": [{"sop_instance_uid": u, "reason": r}
+                                                            for u, r in reid.refused],
+                                                "kept_uids": reid.kept_uids}, indent=2))
+    else:
+        print(report.summary())
+    if report.total and not report.written:
+        return EXIT_FATAL
+    code = EXIT_PARTIAL if report.problems or report.cancelled or reid.refused else EXIT_OK
+    if args.into_db:
+        code = max(code, _import(Path(args.output), db_path, err if args.json else print, "re-identified"))
+    return code

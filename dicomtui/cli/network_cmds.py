@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core.net.nodes import RETRIEVE_METHODS, SYNC_MODES
 from .database_cmds import open_database
+from .deidentify_cmds import add_deidentify_options, deidentifier_of
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, print_tsv, with_progress
 from .service_cmds import size
 
@@ -75,6 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("uids", nargs="+", metavar="UID")
     p.add_argument("--to", required=True, metavar="NODE")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--deidentify", action="store_true",
+                   help="send de-identified copies (PS3.15 Basic Profile; the pseudonyms and UIDs of the mapping "
+                        "in the database folder, as export --deidentify)")
+    add_deidentify_options(p)
     _via(p)
     p.set_defaults(handler=cmd_send)
 
@@ -228,7 +233,8 @@ def cmd_echo(args: argparse.Namespace, db_path: Path) -> int:
 
 
 def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
-    """C-STORE the items' files. Exit 1 when some failed, 2 when all did."""
+    """C-STORE (STOW-RS) the items' files, de-identified with ``--deidentify`` (the mapping saved afterwards, also
+    after an error: what was sent uses it). Exit 1 when some failed or were left out, 2 when all failed."""
     from ..core.net.nodes import load_nodes
     from ..core.net.send import send
 
@@ -238,27 +244,37 @@ def cmd_send(args: argparse.Namespace, db_path: Path) -> int:
         rows = _instances_of(db, args.uids)
         if rows is None:
             return EXIT_FATAL
-    if _uses_web(node, args):
-        from ..core.net.web_stow import stow
+    deid = deidentifier_of(args, db_path) if args.deidentify else None
+    what = f"{len(rows)} {'de-identified ' if deid else ''}instances"
+    try:
+        if _uses_web(node, args):
+            from ..core.net.web_stow import stow
 
-        report = with_progress(lambda progress: stow(node, rows, progress),
-                               f"Sending {len(rows)} instances to {node.url} (STOW-RS)")
-    else:
-        report = with_progress(lambda progress: send(rows, node, nodes.local, progress),
-                               f"Sending {len(rows)} instances to {node.address}")
+            report = with_progress(lambda progress: stow(node, rows, progress, transform=deid),
+                                   f"Sending {what} to {node.url} (STOW-RS)")
+        else:
+            report = with_progress(lambda progress: send(rows, node, nodes.local, progress, transform=deid),
+                                   f"Sending {what} to {node.address}")
+    finally:
+        if deid is not None:
+            deid.mapping.save()
+    if report.left_out:
+        report.notes.append(f"{len(report.left_out)} files may show identity in their pixels (burned-in "
+                            f"annotation) and were not sent; send them with --accept-burned-in after checking them: "
+                            + ", ".join(report.left_out))
     counts = report.counts
     if args.json:
         print(json.dumps({"node": report.node, "counts": counts, "error": report.error, "notes": report.notes,
                           "items": [{"sop_instance_uid": i.sop_instance_uid, "status": i.status,
                                      "meaning": i.meaning, "decompressed": i.decompressed}
-                                    for i in report.items]}, indent=2))
+                                    for i in report.items], "left_out": report.left_out}, indent=2))
     else:
         print(report.summary())
     for problem in report.problems():
         err(problem)
     if counts["failure"] == len(report.items):
         return EXIT_FATAL
-    return EXIT_PARTIAL if counts["failure"] or report.error else EXIT_OK
+    return EXIT_PARTIAL if counts["failure"] or report.error or report.left_out else EXIT_OK
 
 
 def cmd_query(args: argparse.Namespace, db_path: Path) -> int:

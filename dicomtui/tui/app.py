@@ -227,7 +227,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             return
         files = instance_files(self.db, items)
         if files:
-            self.push_screen(SendScreen(files, description, nodes))
+            self.push_screen(SendScreen(files, description, nodes, self.db.root))
 
     def toggle_listener(self) -> str:
         """Start our listener into the open database, or stop it; returns what happened, in words."""

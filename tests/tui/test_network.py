@@ -108,7 +108,7 @@ async def test_escape_cancels_a_send_between_instances(db_path: Path, tmp_path: 
     real_send = send_module.send
     handed = []
 
-    def send_escaped_after_three(files, node, local, progress, cancel):
+    def send_escaped_after_three(files, node, local, progress, cancel, **kwargs):
         handed.append(cancel)
 
         def progress_then_escape(done: int, total: int) -> None:
@@ -116,7 +116,7 @@ async def test_escape_cancels_a_send_between_instances(db_path: Path, tmp_path: 
             if done == 3:
                 cancel.set()
 
-        return real_send(files, node, local, progress_then_escape, cancel=cancel)
+        return real_send(files, node, local, progress_then_escape, cancel=cancel, **kwargs)
 
     monkeypatch.setattr("dicomtui.core.net.send.send", send_escaped_after_three)
     app = app_with_nodes(db_path, tmp_path, Nodes(remotes={"store": node}))

@@ -43,8 +43,7 @@ def preview_file(path: str | os.PathLike[str], options: DeidOptions, mapping: De
     """The changes de-identifying the file at ``path`` would make (header only; Pixel Data is not read), and
     whether it would be refused for burned-in annotation (then the changes are those ``accept_burned_in``
     would make). ``mapping`` is copied, never changed. Raises what reading the file raises."""
-    mapping = mapping or DeidMapping()
-    scratch = DeidMapping(None, copy.deepcopy(mapping.patients), dict(mapping.uids))
+    scratch = (mapping or DeidMapping()).scratch()
     original = read_dataset(path).dataset
     accepting = DeidOptions(**{**options.__dict__, "accept_burned_in": True})
     refused = Deidentifier(options, scratch)(copy.deepcopy(original)) is None

@@ -10,8 +10,9 @@ references, FrameOfReferenceUID), and keep one mapping (:mod:`.deid_mapping`) ac
 
 Options (PS3.16 CID 7050 codes, from pydicom's code dictionary): Retain Longitudinal Temporal Information with
 Modified Dates (DA and DT shifted by the patient's offset in whole days; TM kept), Retain Patient Characteristics,
-Retain Device Identity, Retain Safe Private (:data:`SAFE_PRIVATE`), Clean Descriptors (a description is kept only
-when it contains no word of the identifying values of its file), Retain UIDs. The option columns are not in any
+Retain Device Identity, Retain Safe Private (PS3.15 Table E.3.10-1's numeric rows, :mod:`.deid_safe_private`),
+Clean Descriptors (a description is kept only when it contains no word of the identifying values of its file),
+Retain UIDs. The option columns are not in any
 maintained library: the attributes each option keeps are chosen by rule (keyword patterns) below, by hand.
 
 Burned-in annotation (PS3.15 E.1.1): a file with BurnedInAnnotation YES, or without the attribute and of modality
@@ -37,11 +38,13 @@ from pydicom.uid import UID_dictionary
 
 from ..dicomfile import read_dataset
 from .deid_mapping import DeidMapping
+from .deid_safe_private import SAFE_PRIVATE, is_safe_private_value
 from .folder import ExportOptions, ExportReport, export_files
-from .layout import plan_export
+from .layout import ExportFile, plan_export
 
-__all__ = ["PROFILE_OPTIONS", "SAFE_PRIVATE", "DeidOptions", "Deidentifier", "deidentified_names",
-           "export_deidentified", "has_burned_in_annotation", "written_instances"]
+__all__ = ["PROFILE_OPTIONS", "SAFE_PRIVATE", "DeidOptions", "Deidentifier", "burned_in_files", "deidentified_names",
+           "export_deidentified", "export_deidentified_files", "has_burned_in_annotation", "shifted_date",
+           "written_instances"]
 
 # the library's categories → the one action we apply (see the module docstring for the choices)
 _CATEGORY_ACTION = {"D_TAGS": "D", "Z_TAGS": "Z", "X_TAGS": "X", "U_TAGS": "U", "Z_D_TAGS": "Z", "X_Z_TAGS": "Z",
@@ -52,17 +55,6 @@ PROFILE_OPTIONS = {  # the CLI's --profile-option names → DeidOptions fields
     "device-identity": "retain_device_identity", "safe-private": "retain_safe_private",
     "clean-descriptors": "clean_descriptors", "retain-uids": "retain_uids"}
 
-# Retain Safe Private: (private creator, group, element low byte) known to hold no identity (PS3.15 E.3.10's
-# examples: slice and diffusion parameters of the big vendors). A small allow-list by intent.
-SAFE_PRIVATE = frozenset({
-    ("SIEMENS MR HEADER", 0x0019, 0x0C),  # B_value
-    ("SIEMENS MR HEADER", 0x0019, 0x0D),  # DiffusionDirectionality
-    ("SIEMENS MR HEADER", 0x0019, 0x0E),  # DiffusionGradientDirection
-    ("SIEMENS MR HEADER", 0x0019, 0x27),  # B_matrix
-    ("GEMS_PARM_01", 0x0043, 0x39),  # slice intercept, b-value
-    ("Philips Imaging DD 001", 0x2001, 0x03),  # diffusion b-factor
-    ("Philips MR Imaging DD 001", 0x2005, 0x0E),  # scale slope
-})
 _PATIENT_CHARACTERISTICS = frozenset({  # kept by Retain Patient Characteristics (PS3.15 E.3.7)
     "PatientSex", "PatientAge", "PatientSize", "PatientWeight", "EthnicGroup", "SmokingStatus", "PregnancyStatus",
     "PatientSexNeutered", "PatientSpeciesDescription", "PatientBreedDescription"})
@@ -143,18 +135,21 @@ class DeidOptions:
 @dataclass
 class Deidentifier:
     """The transform: ``deidentifier(dataset)`` de-identifies ``dataset`` in place and returns it, or returns
-    None for a file refused for burned-in annotation (its SOPInstanceUID then in ``refused``)."""
+    None for a file refused for burned-in annotation (its SOPInstanceUID then in ``refused``). The SOP Instance
+    UIDs in ``accepted`` are accepted one by one (the TUI's ticks) when ``options.accept_burned_in`` is off."""
 
     options: DeidOptions = field(default_factory=DeidOptions)
     mapping: DeidMapping = field(default_factory=DeidMapping)
     refused: list[str] = field(default_factory=list)
+    accepted: frozenset[str] = frozenset()
 
     def __call__(self, ds: Dataset) -> Dataset | None:
-        if not self.options.accept_burned_in and has_burned_in_annotation(ds):
+        if not self.options.accept_burned_in and has_burned_in_annotation(ds) and \
+                str(ds.get("SOPInstanceUID", "")) not in self.accepted:
             self.refused.append(str(ds.get("SOPInstanceUID", "")))
             return None
         key = str(ds.get("PatientID", "") or ds.get("PatientName", ""))
-        patient = self.mapping.patient(key)
+        patient = self.mapping.patient(key, str(ds.get("PatientName", "") or ""))
         words = _identifying_words(ds) if self.options.clean_descriptors else frozenset()
         self._clean(ds, patient.offset_days, words)
         ds.PatientName = ds.PatientID = patient.pseudonym
@@ -203,7 +198,7 @@ class Deidentifier:
                 continue
             elif self.options.retain_modified_dates and elem.VR in ("DA", "DT", "TM"):
                 if elem.VR != "TM":
-                    elem.value = _map_values(elem.value, lambda v: _shifted(v, offset_days))
+                    elem.value = _map_values(elem.value, lambda v: shifted_date(v, offset_days))
             elif action == "Z":
                 elem.value = _Z_DUMMY.get(tag)
             else:
@@ -230,10 +225,17 @@ class Deidentifier:
     def _safe_private(self, ds: Dataset, tag: Any) -> bool:
         if not self.options.retain_safe_private or tag.element < 0x10:
             return False
-        if tag.element <= 0xFF:  # a private creator: kept when one of its elements is
-            return any(creator == str(ds[tag].value) and group == tag.group for creator, group, _ in SAFE_PRIVATE)
+        if tag.element <= 0xFF:  # a private creator: kept when one of its elements may be
+            name = str(ds[tag].value).strip()
+            return any(creator == name and group == tag.group for creator, group, _ in SAFE_PRIVATE)
         creator = ds.get((tag.group, tag.element >> 8))
-        return creator is not None and (str(creator.value), tag.group, tag.element & 0xFF) in SAFE_PRIVATE
+        if creator is None or (str(creator.value).strip(), tag.group, tag.element & 0xFF) not in SAFE_PRIVATE:
+            return False
+        try:
+            elem = ds[tag]  # a raw element is decoded here: a DS of letters raises
+        except ValueError:
+            return False
+        return is_safe_private_value(elem.VR, elem.value)
 
 
 def has_burned_in_annotation(ds: Dataset) -> bool:
@@ -251,16 +253,41 @@ def export_deidentified(db: Any, items: Iterable[tuple[str, int]], destination: 
     """:func:`.folder.export_items` with ``options.transform`` a :class:`Deidentifier`, the files named by
     :func:`deidentified_names` (the data's names would carry the identity), the mapping saved afterwards (also
     after a cancel or an error: the files written use it). Raises ExportError and MappingError."""
+    return export_deidentified_files(plan_export(db, items, options.layout), destination, options, progress, cancel)
+
+
+def export_deidentified_files(plan: list[ExportFile], destination: str | os.PathLike[str], options: ExportOptions,
+                              progress: Callable[[int, int], None] | None = None,
+                              cancel: threading.Event | None = None) -> ExportReport:
+    """:func:`.folder.export_files` of a ``plan`` (:func:`.layout.plan_export`, read by the caller's thread)
+    through ``options.transform``, a :class:`Deidentifier`: the files named by :func:`deidentified_names`, the
+    mapping saved afterwards (also after a cancel or an error). Raises ExportError, MappingError, TypeError."""
     deid = options.transform
     if not isinstance(deid, Deidentifier):
-        raise TypeError("export_deidentified needs a Deidentifier as the export's transform")
-    plan = plan_export(db, items, options.layout)
+        raise TypeError("a de-identified export needs a Deidentifier as the export's transform")
     plan = [replace(item, name=name) for item, name in zip(plan, deidentified_names([f.name for f in plan]),
                                                            strict=True)]
     try:
         return export_files(plan, destination, options, progress, cancel)
     finally:
         deid.mapping.save()
+
+
+def burned_in_files(rows: Iterable[dict[str, Any]], cancel: threading.Event | None = None) -> list[dict[str, Any]]:
+    """The rows (dicts with "path", as :func:`.selection.instance_files` gives) whose file may show identity in
+    its pixels (:func:`has_burned_in_annotation`, header only). A file that cannot be read is left out here (the
+    export or send reports it). ``cancel`` stops early (the rows found so far)."""
+    found = []
+    for row in rows:
+        if cancel is not None and cancel.is_set():
+            break
+        try:
+            ds = read_dataset(row["path"]).dataset
+        except Exception:  # noqa: BLE001, S112 - unreadable: the export or send that follows says why
+            continue
+        if has_burned_in_annotation(ds):
+            found.append(row)
+    return found
 
 
 def written_instances(folder: str | os.PathLike[str], names: Iterable[str]) -> list[dict[str, str]]:
@@ -311,7 +338,7 @@ def _map_values(value: Any, change: Any) -> Any:
     return [change(v) for v in value]
 
 
-def _shifted(value: str, days: int) -> str:
+def shifted_date(value: str, days: int) -> str:
     """A DA or DT value moved by ``days`` (the time part and offset kept); empty when not a date."""
     text = str(value)
     try:

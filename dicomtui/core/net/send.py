@@ -3,6 +3,10 @@
 The send stall: pynetdicom's requestor polls with 1 ms sleeps and its reactor can take the C-STORE response
 that ``send_c_store`` waits for (see ``bench/pynetdicom_stall.py``), so send uses :mod:`.scu`. Should the peer stop
 answering anyway, we reconnect and send the instance again (MAX_RECONNECTS times).
+
+A ``transform`` (``Dataset -> Dataset | None``, the export's hook: issue 17's de-identification) makes each
+instance read by pydicom, transformed and encoded; None leaves the instance out (``SendReport.left_out``). Without
+one, the fast path sends the file's bytes as stored.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..dicomfile import captured_warnings, read_dataset
 from ..errors import NetworkError
@@ -18,6 +22,11 @@ from .associate import store_association
 from .nodes import LocalNode, RemoteNode
 from .status import category, status_meaning
 from .wire import EXPLICIT_LE, IMPLICIT_LE
+
+if TYPE_CHECKING:
+    from pydicom import Dataset
+
+    Transform = Callable[[Dataset], Dataset | None]
 
 MAX_CONTEXTS = 128  # presentation contexts in one A-ASSOCIATE-RQ (PS3.8 9.3.2: context ids 1-255, odd)
 MAX_RECONNECTS = 3
@@ -50,6 +59,7 @@ class SendReport:
     notes: list[str] = field(default_factory=list)  # what went wrong and was recovered from
     cancelled: bool = False
     not_sent: int = 0  # instances left out because the send stopped early (cancelled, or the peer ended it)
+    left_out: list[str] = field(default_factory=list)  # paths the transform left out (not sent, not failed)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -66,6 +76,8 @@ class SendReport:
                  f"{counts['failure']} failed"]
         lines += [f"  {item.category}\t{item.sop_instance_uid}\t{item.meaning}"
                   for item in self.items if item.category != "success"]
+        if self.left_out:
+            lines.append(f"  {len(self.left_out)} left out by the transform (not sent)")
         return "\n".join(lines)
 
     def problems(self) -> list[str]:
@@ -92,12 +104,13 @@ def offered_contexts(files: list[dict[str, Any]], node: RemoteNode) -> list[tupl
 
 def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None = None,
          progress: Callable[[int, int], None] | None = None,
-         cancel: threading.Event | None = None) -> SendReport:
+         cancel: threading.Event | None = None, transform: Transform | None = None) -> SendReport:
     """C-STORE instance rows (``path``, ``SOPClassUID``, ``TransferSyntaxUID``, ``SOPInstanceUID``; paths
     absolute) over one association. Each file goes in its stored transfer syntax when the peer accepts it,
     else decompressed to explicit VR little endian. ``progress(done, total)`` after each instance. Setting
     ``cancel`` stops before the next instance and releases the association; the report then has ``cancelled``
-    and ``not_sent``. Raises NetworkError when no association opens."""
+    and ``not_sent``. ``transform`` (see the module docstring) changes each data set before it is encoded; the
+    items then name the SOP Instance UIDs sent. Raises NetworkError when no association opens."""
     local = local or LocalNode()
     report = SendReport(node.address)
     if not files:
@@ -113,16 +126,19 @@ def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None 
                 report.error = (f"cancelled: {report.not_sent} of {len(files)} instances not sent to {node.address};"
                                 f" the association was released, instances sent until then stay at the peer")
                 break
-            item = _send_one(assoc, files[n])
-            if not assoc.is_established and item.status is None and reconnects < MAX_RECONNECTS:
+            item = _send_one(assoc, files[n], transform)
+            if not assoc.is_established and item is not None and item.status is None and reconnects < MAX_RECONNECTS:
                 # the peer stopped answering or aborted mid-send: one new association, the same file again
                 reconnects += 1
                 report.notes.append(f"{node.address} stopped answering during instance {n + 1}: reconnected and "
                                     f"sent it again")
                 assoc = store_association(local, node, contexts)
                 continue
-            report.items.append(item)
-            report.notes += [f"{item.path}: {note}" for note in item.notes]
+            if item is None:
+                report.left_out.append(files[n]["path"])
+            else:
+                report.items.append(item)
+                report.notes += [f"{item.path}: {note}" for note in item.notes]
             n += 1
             if progress is not None:
                 progress(n, len(files))
@@ -135,9 +151,10 @@ def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None 
     return report
 
 
-def _send_one(assoc, f: dict[str, Any]) -> SendItem:
+def _send_one(assoc, f: dict[str, Any], transform: Transform | None = None) -> SendItem | None:
     """One instance: the file's dataset as stored when the peer accepts its transfer syntax, else decoded
-    (and decompressed) with pydicom and encoded in explicit (or implicit) VR little endian."""
+    (and decompressed) with pydicom and encoded in explicit (or implicit) VR little endian; with a
+    ``transform``, always decoded and transformed (None: the transform left it out)."""
     from .scu import PeerGone, read_for_sending
 
     path = f["path"]
@@ -150,12 +167,15 @@ def _send_one(assoc, f: dict[str, Any]) -> SendItem:
     notes: list[str] = []
     try:
         # an indexed file passed the import's header walk: a bare data set (no file meta) is sent too
-        raw = read_for_sending(path, accepted=True) if stored_ts in accepted else None
+        fast = transform is None and stored_ts in accepted
+        raw = read_for_sending(path, accepted=True) if fast else None
         if raw is not None and raw[2] in accepted:
             data, offset, ts = raw
             dataset: Any = memoryview(data)[offset:]
         else:
-            dataset, ts, notes = _decoded(path, stored_ts, accepted)
+            dataset, ts, notes, sop_instance = _decoded(path, stored_ts, accepted, transform, sop_instance)
+            if dataset is False:
+                return None
             if dataset is None:
                 return SendItem(sop_instance, path, None,
                                 f"the peer accepts only {', '.join(sorted(accepted))} for this object",
@@ -170,14 +190,21 @@ def _send_one(assoc, f: dict[str, Any]) -> SendItem:
     return SendItem(sop_instance, path, status, status_meaning(status), decompressed, notes)
 
 
-def _decoded(path: str, stored_ts: str, accepted: set[str]) -> tuple[bytes | None, str, list[str]]:
-    """The dataset decoded with pydicom (as the import read it, also without a file meta), decompressed if need
-    be, encoded in a syntax the peer accepts; and pydicom's warnings about the file."""
+def _decoded(path: str, stored_ts: str, accepted: set[str], transform: Transform | None = None,
+             sop_instance: str = "") -> tuple[Any, str, list[str], str]:
+    """The dataset decoded with pydicom (as the import read it, also without a file meta), transformed when asked,
+    decompressed if need be, encoded in a syntax the peer accepts (None: none fits; False: the transform left it
+    out); that syntax, pydicom's warnings about the file, and the SOP Instance UID to send."""
     from pydicom.uid import UID
     from pynetdicom.dsutils import encode
 
     opened = read_dataset(path, pixels=True)
     ds = opened.dataset
+    if transform is not None:
+        changed = transform(ds)
+        if changed is None:
+            return False, stored_ts, opened.warnings, sop_instance
+        ds, sop_instance = changed, str(changed.SOPInstanceUID)
     file_ts = opened.transfer_syntax or stored_ts
     if file_ts in accepted:
         target = file_ts
@@ -188,8 +215,8 @@ def _decoded(path: str, stored_ts: str, accepted: set[str]) -> tuple[bytes | Non
             opened.warnings += caught
         target = EXPLICIT_LE if EXPLICIT_LE in accepted else IMPLICIT_LE
         if target not in accepted:
-            return None, target, opened.warnings
+            return None, target, opened.warnings, sop_instance
     uid = UID(target)
     with captured_warnings() as caught:
         encoded = encode(ds, uid.is_implicit_VR, uid.is_little_endian, uid.is_deflated)
-    return encoded, target, opened.warnings + caught
+    return encoded, target, opened.warnings + caught, sop_instance

@@ -3,22 +3,28 @@ instance's result read from the response (Referenced SOP Sequence, Failed SOP Se
 reported like a C-STORE send (:class:`.send.SendReport`).
 
 The multipart body is written here from the files' bytes as stored (dicomweb-client's ``store_instances`` takes
-pydicom data sets and would re-encode them): a few lines, and the instances arrive byte for byte.
+pydicom data sets and would re-encode them): a few lines, and the instances arrive byte for byte. With a
+``transform`` (the export's hook, ``Dataset -> Dataset | None``: issue 17's de-identification) each instance of a
+batch is read by pydicom, transformed and written as a PS3.10 file in memory, one batch at a time.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DicomtuiError, NetworkError
 from .nodes import RemoteNode
 from .send import SendItem, SendReport
 from .status import status_meaning
 from .web import DICOM_JSON, HttpStatusError, WebClient
+
+if TYPE_CHECKING:
+    from .send import Transform
 
 STOW_BATCH_BYTES = 32 * 1024 * 1024  # one request holds at most this much (one larger instance goes alone)
 STOW_BATCH_COUNT = 200  # and at most this many instances
@@ -44,24 +50,28 @@ def batches(files: list[dict[str, Any]], max_bytes: int = STOW_BATCH_BYTES,
         yield batch
 
 
-def multipart_body(paths: list[str], boundary: str) -> bytes:
-    """A multipart/related body of ``application/dicom`` parts, one file each (PS3.18 8.6.1.2). Raises OSError."""
+def multipart_body(paths: list[str | bytes], boundary: str) -> bytes:
+    """A multipart/related body of ``application/dicom`` parts, one file each (PS3.18 8.6.1.2): a path is read,
+    bytes are the file's content. Raises OSError."""
     parts = []
     for path in paths:
-        parts += [f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), Path(path).read_bytes(), b"\r\n"]
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
+        parts += [f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(), data, b"\r\n"]
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts)
 
 
 def stow(node: RemoteNode, files: list[dict[str, Any]], progress: Callable[[int, int], None] | None = None,
          cancel: threading.Event | None = None, max_bytes: int = STOW_BATCH_BYTES,
-         max_count: int = STOW_BATCH_COUNT) -> SendReport:
+         max_count: int = STOW_BATCH_COUNT, transform: Transform | None = None) -> SendReport:
     """STOW-RS ``files`` (dicts with "path" and "SOPInstanceUID", as :func:`.selection.instance_files` gives)
     to ``node``. Each instance gets the status the response gives it (0 stored, the Warning Reason, or the
     Failure Reason, PS3.18 10.5.3); an instance the response does not name has failed. A batch refused whole
     (HTTP 400/413) is split (:func:`_send_split`). Any other HTTP error stops the send (``report.error``: the
     status and what to check; ``not_sent`` the rest). ``progress(done, total)`` counts instances; ``cancel``
-    stops between batches. Raises NodeError when a credential cannot be read."""
+    stops between batches. ``transform`` changes each instance first (see the module docstring); the items then
+    name the SOP Instance UIDs sent, and the instances it leaves out are in ``left_out``. Raises NodeError when a
+    credential cannot be read."""
     report = SendReport(node.url)
     done = 0
     with WebClient(node) as client:
@@ -70,7 +80,8 @@ def stow(node: RemoteNode, files: list[dict[str, Any]], progress: Callable[[int,
                 report.cancelled = True
                 break
             try:
-                report.items += _send_split(client, batch)
+                sent = batch if transform is None else _transformed(batch, transform, report)
+                report.items += _send_split(client, sent) if sent else []
             except (NetworkError, OSError) as exc:
                 report.error = str(exc) if isinstance(exc, DicomtuiError) else f"cannot read a file: {exc}"
                 break
@@ -100,7 +111,7 @@ def _send_batch(client: WebClient, batch: list[dict[str, Any]]) -> dict:
     """POST one batch (tried STOW_TRIES times when the connection fails or the server answers 5xx): the DICOM
     JSON response ({} when the server sent none)."""
     boundary = f"dicomtui-{os.urandom(12).hex()}"
-    body = multipart_body([row["path"] for row in batch], boundary)
+    body = multipart_body([row.get("data") or row["path"] for row in batch], boundary)
     url = client.url("stow", "studies")
     headers = {"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}',
                "Accept": DICOM_JSON}
@@ -119,6 +130,29 @@ def _send_batch(client: WebClient, batch: list[dict[str, Any]]) -> dict:
             answer = {}
         return answer if isinstance(answer, dict) else (answer[0] if answer and isinstance(answer[0], dict) else {})
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _transformed(batch: list[dict[str, Any]], transform: Transform, report: SendReport) -> list[dict[str, Any]]:
+    """The rows of ``batch`` transformed: each with its PS3.10 file in "data" and its new SOPInstanceUID; the
+    paths of those the transform leaves out go to ``report.left_out``. A file that cannot be read is an item
+    that failed."""
+    from ..dicomfile import read_dataset
+
+    rows = []
+    for row in batch:
+        try:
+            ds = transform(read_dataset(row["path"], pixels=True).dataset)
+        except Exception as exc:  # noqa: BLE001 - one unreadable file: report it, send the rest (as send.py)
+            report.items.append(SendItem(row["SOPInstanceUID"], row["path"], None,
+                                         f"not sent: {type(exc).__name__}: {exc}"))
+            continue
+        if ds is None:
+            report.left_out.append(row["path"])
+            continue
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+        rows.append({**row, "SOPInstanceUID": str(ds.SOPInstanceUID), "data": out.getvalue()})
+    return rows
 
 
 def _items(batch: list[dict[str, Any]], answer: dict) -> list[SendItem]:

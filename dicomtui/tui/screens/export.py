@@ -1,5 +1,6 @@
 """Export the browser's selection to a folder (tree or flat names from the data), a ZIP or a DICOMDIR file-set:
-the core's :mod:`dicomtui.core.export`, with progress; Escape cancels between files, then closes."""
+the core's :mod:`dicomtui.core.export`, with progress, de-identified when asked (:mod:`.deid_options`: PS3.15 Basic
+Profile, files and folders then named without the data's names); Escape cancels between files, then closes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static, Switch
 from textual.worker import get_current_worker
 
-from ...core.errors import ExportError
+from ...core.errors import DicomtuiError, ExportError
 from ...core.export import ExportOptions, ExportReport, export_files, plan_export
 from ...core.levels import Item
 from ...core.naming import default_output_folder, safe_name
@@ -25,6 +26,7 @@ from ...core.plural import counted
 from ...core.text import printable
 from ..messages import Progress, Stopped
 from .confirm import ShowsWorkerErrors
+from .deid_options import DeidPanel
 from .forms import FIELD_KEYS, field
 
 LAYOUTS = [("tree: Patient/Study/Series/NNNN.dcm", "tree"), ("flat: PatientID_Series_NNNN.dcm in one folder", "flat")]
@@ -69,6 +71,8 @@ class ExportScreen(ShowsWorkerErrors, ModalScreen[None]):
                 yield field("DICOMDIR (PS3.10 names)", Switch(False, id="x-dicomdir"))
                 yield field("ZIP", Switch(False, id="x-zip"))
                 yield field("Overwrite existing files", Switch(False, id="x-overwrite"))
+            # path and SOPInstanceUID of each file (what de-identification looks at), read when first asked
+            yield DeidPanel(lambda: self.db.instance_files(self.items), getattr(self.db, "root", None))
             with Horizontal(classes="buttons"):
                 yield Button("Export (ctrl+s)", variant="primary", id="x-go")
                 yield Button("Close (Esc)", id="x-close")
@@ -99,6 +103,17 @@ class ExportScreen(ShowsWorkerErrors, ModalScreen[None]):
             self.say("Nothing exported: type the folder to write into.")
             return
         options = self.options()
+        try:
+            options.transform = self.query_one(DeidPanel).deidentifier()
+        except DicomtuiError as exc:  # the mapping cannot be read
+            self.say(f"Nothing exported: {exc}")
+            return
+        if options.transform is not None and options.dicomdir and \
+                not options.transform.options.retain_modified_dates:
+            self.say("Nothing exported: a DICOMDIR needs each study's StudyDate and StudyTime (PS3.3 F.5) and the "
+                     "Basic Profile empties them: tick Retain Longitudinal Temporal Information Modified Dates "
+                     "Option, or export without a DICOMDIR.")
+            return
         plan = plan_export(self.db, self.items, options.layout)  # the database is read here, in the app's thread
         self.running = True
         progress = self.query_one("#x-progress", ProgressBar)
@@ -118,8 +133,17 @@ class ExportScreen(ShowsWorkerErrors, ModalScreen[None]):
             self.post_message(Progress(done, total))
 
         try:
-            report = export_files(plan, folder, options, progress, self.cancel)
-        except ExportError as exc:
+            if options.transform is not None:
+                from ...core.export.deidentify import export_deidentified_files
+
+                report = export_deidentified_files(plan, folder, options, progress, self.cancel)
+                if options.transform.refused:
+                    report.notes.append(f"{counted(len(options.transform.refused), 'file')} may show identity in "
+                                        f"the pixels (burned-in annotation) and were left out: tick them to "
+                                        f"export them")
+            else:
+                report = export_files(plan, folder, options, progress, self.cancel)
+        except (ExportError, DicomtuiError) as exc:  # DicomtuiError: the mapping cannot be written
             self.post_message(Stopped(f"Not exported: {exc}"))
             return
         self.post_message(Exported(report))

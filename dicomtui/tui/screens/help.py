@@ -28,6 +28,7 @@ GROUP_NAMES = {"BrowserScreen": "browser", "MarkTable": "tables", "ViewerScreen"
                "ExamineScreen": "examine", "MetadataScreen": "metadata", "ImportScreen": "import",
                "SaveScreen": "save", "DatabasesScreen": "databases", "SettingsScreen": "settings",
                "NetworkScreen": "network", "NodeForm": "node form", "SendScreen": "send", "ExportScreen": "export",
+               "DeidPreviewScreen": "de-identify preview",
                "ConfirmScreen": "confirm", "SaveSeriesScreen": "save series",
                "TagEditorScreen": "tag editor", "MessageScreen": "message", "HelpScreen": "help"}
 PACKAGES = ("dicomtui.tui.screens", "dicomtui.tui.widgets")
