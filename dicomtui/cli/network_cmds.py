@@ -356,6 +356,8 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     import signal
     import threading
 
+    from ..core.forward import load_routes
+    from ..core.net.forwarder import Forwarding
     from ..core.net.listener import Listener
     from ..core.net.nodes import load_nodes
     from ..core.service import notify
@@ -372,7 +374,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     open_database(db_path).close()  # create the database here, before the listener's threads open it
-    listener = Listener(db_path, local)
+    listener = Listener(db_path, local, forward=Forwarding(load_routes(), local))
     try:
         listener.start()
     except OSError as exc:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .. import storage
 from ..database import DicomDatabase, FileRecord
@@ -180,6 +181,17 @@ _SYNC_WORDS = {"file": "each instance flushed to disk before its success respons
 _FLUSH = object()  # queued when an association ends: index its files at once
 
 
+class ForwardHook(Protocol):
+    """What the listener asks of forwarding (:class:`.forwarder.Forwarding`, given by the face that starts the
+    listener): ``open(root)`` before the catch-up index, ``received`` with each batch of received instances (record,
+    calling AE or None) just before they are indexed, ``start`` / ``stop`` around the listener's life."""
+
+    def open(self, root: Path) -> None: ...
+    def received(self, items: list[tuple[FileRecord, str | None]], again: bool = True) -> int: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class _Events(Handler):
     """What the SCP tells the listener, from each association's thread."""
 
@@ -205,7 +217,7 @@ class _Events(Handler):
         if record is None:
             self.store_failed(assoc, problem)
             return status
-        self.listener._queue.put(record)
+        self.listener._queue.put((record, stats.calling_ae))
         stats.images += 1
         stats.bytes += size
         self.listener._emit(stats)
@@ -236,14 +248,17 @@ def quiet_pynetdicom(level: int = logging.CRITICAL) -> None:
 
 class Listener:
     """Run with :meth:`start` / :meth:`stop` (or as a context manager); ``on_event`` receives
-    :class:`AssociationStats` whenever an association starts, stores an image or ends."""
+    :class:`AssociationStats` whenever an association starts, stores an image or ends. ``forward``: the
+    forwarding rules and queue (:class:`ForwardHook`; None: received instances are not forwarded)."""
 
-    def __init__(self, db_path: Path, local: LocalNode, on_event: Callable[[AssociationStats], None] | None = None):
+    def __init__(self, db_path: Path, local: LocalNode, on_event: Callable[[AssociationStats], None] | None = None,
+                 forward: ForwardHook | None = None):
         self.db_path = Path(db_path)
         self.local = local
         self.on_event = on_event
+        self.forward = forward
         self.associations: list[AssociationStats] = []
-        self._queue: queue.Queue = queue.Queue()  # FileRecord, _FLUSH, or None (stop)
+        self._queue: queue.Queue = queue.Queue()  # (FileRecord, calling AE), _FLUSH, or None (stop)
         self._writer: threading.Thread | None = None
         self._server: StoreSCP | None = None
         self._group: GroupSync | None = None
@@ -260,6 +275,8 @@ class Listener:
             raise NodeError(f"our listener: sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
         with DicomDatabase.open(self.db_path) as db:
             root = db.root
+            if self.forward is not None:
+                self.forward.open(root)
             self._catch_up(db)
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
@@ -278,6 +295,8 @@ class Listener:
             raise
         self._server = server
         server.start()
+        if self.forward is not None:
+            self.forward.start()
         try:
             self._identity = (root, server.port, identity.claim(root, server.port, self.local.ae_title,
                                                                  self.local.bind))
@@ -326,6 +345,8 @@ class Listener:
             self._queue.put(None)
             self._writer.join()
             self._writer = None
+        if self.forward is not None:  # after the index thread: every received instance is queued by then
+            self.forward.stop()
 
     def __enter__(self) -> Listener:
         self.start()
@@ -343,7 +364,7 @@ class Listener:
     def _write_loop(self) -> None:
         """One writer: index received files in batches (a 1,000-image study is a handful of transactions)."""
         with DicomDatabase.open(self.db_path) as db:
-            pending: list[FileRecord] = []
+            pending: list[tuple[FileRecord, str | None]] = []
             deadline = None
             while True:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -351,18 +372,23 @@ class Listener:
                     item = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     item = ...
-                if isinstance(item, FileRecord):
+                if isinstance(item, tuple):
                     pending.append(item)
                     deadline = deadline or time.monotonic() + FLUSH_S
-                if pending and (not isinstance(item, FileRecord) or len(pending) >= BATCH):
+                if pending and (not isinstance(item, tuple) or len(pending) >= BATCH):
                     self._flush(db, pending)
                     pending = []
                     deadline = None
                 if item is None:
                     return
 
-    def _flush(self, db: DicomDatabase, pending: list[FileRecord]) -> None:
+    def _flush(self, db: DicomDatabase, received: list[tuple[FileRecord, str | None]]) -> None:
+        pending = [record for record, _ae in received]
         try:
+            # queued before they are indexed: a crash between the two leaves files the next start indexes (and
+            # queues again, without a second forward); the other order could index an instance never forwarded
+            if self.forward is not None:
+                self.forward.received(received)
             result = db.add_files(pending)
             self.indexed += len(pending) - len(result.vanished)
             if result.vanished:  # removed from storage meanwhile (an `rm` of their study): not indexed, said
@@ -383,5 +409,7 @@ class Listener:
             except (HeaderError, OSError) as exc:
                 log.warning("left in storage, not indexed: %s (%s)", rel, exc)
         if records:
+            if self.forward is not None:  # the caller is not known any more: rules naming calling AEs do not match
+                self.forward.received([(r, None) for r in records], again=False)
             db.add_files(records)
             log.info("indexed %d files found in storage after an interruption", len(records))

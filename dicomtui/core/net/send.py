@@ -92,10 +92,11 @@ def offered_contexts(files: list[dict[str, Any]], node: RemoteNode) -> list[tupl
 
 def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None = None,
          progress: Callable[[int, int], None] | None = None,
-         cancel: threading.Event | None = None) -> SendReport:
+         cancel: threading.Event | None = None, on_item: Callable[[SendItem], None] | None = None) -> SendReport:
     """C-STORE instance rows (``path``, ``SOPClassUID``, ``TransferSyntaxUID``, ``SOPInstanceUID``; paths
     absolute) over one association. Each file goes in its stored transfer syntax when the peer accepts it,
-    else decompressed to explicit VR little endian. ``progress(done, total)`` after each instance. Setting
+    else decompressed to explicit VR little endian. ``progress(done, total)`` after each instance; ``on_item``
+    with each instance's result as soon as the peer answered (the forwarder marks it sent there). Setting
     ``cancel`` stops before the next instance and releases the association; the report then has ``cancelled``
     and ``not_sent``. Raises NetworkError when no association opens."""
     local = local or LocalNode()
@@ -122,6 +123,8 @@ def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None 
                 assoc = store_association(local, node, contexts)
                 continue
             report.items.append(item)
+            if on_item is not None:
+                on_item(item)
             report.notes += [f"{item.path}: {note}" for note in item.notes]
             n += 1
             if progress is not None:

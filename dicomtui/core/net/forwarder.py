@@ -1,0 +1,215 @@
+"""The forwarder: a thread of the listener process that sends the due rows of the forward queue
+(:mod:`.forward_queue`) to their nodes, with our C-STORE SCU (:func:`.send.send`), or STOW-RS
+(:func:`.web_stow.stow`) for a node that has only a DICOMweb URL.
+
+A row is marked sent only after the peer's success (or warning) status for that instance, committed before the
+next instance goes: should the process die between the peer's answer and the mark, that one instance per node is
+sent again at the next start (at-least-once; the window is one instance per node over DIMSE, one STOW-RS request
+over DICOMweb). A failed try is retried with exponential backoff (:class:`..forward.RetryPolicy`); after
+``max_tries`` the row is failed, logged, and waits for ``route retry``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ..database import FileRecord
+from ..errors import DicomtuiError
+from ..forward import RetryPolicy, Routes, destinations
+from .forward_queue import Forward, ForwardQueue, queue_path
+from .nodes import LocalNode, Nodes, RemoteNode, load_nodes
+from .send import SendItem, SendReport
+from .wire import peer_text
+
+log = logging.getLogger("dicomtui.forward")
+
+POLL_S = 1.0  # the longest sleep: rows set pending by `route retry` (another process) are seen within it
+STOW_COUNT = 20  # instances per STOW-RS request: the at-least-once window over DICOMweb
+
+
+class Forwarder:
+    """Sends due forwards of the database folder ``root`` until :meth:`stop`. ``nodes`` is read again at each
+    round (a node added or changed with ``nodes add`` is used without a restart)."""
+
+    def __init__(self, root: Path, local: LocalNode, retry: RetryPolicy | None = None,
+                 nodes: Callable[[], Nodes] = load_nodes):
+        self.root = Path(root)
+        self.local = local
+        self.retry = retry or RetryPolicy()
+        self.nodes = nodes
+        self.sent = 0  # instances the peers stored, since start
+        self.failed = 0  # forwards that used up their tries, since start
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="listener-forward", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look at the queue now (rows were just added)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop after the instance being sent (its mark committed); the association is released. Pending rows stay."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        with ForwardQueue(self.root) as queue:
+            while not self._stop.is_set():
+                try:
+                    worked = self.round(queue)
+                except Exception:  # noqa: BLE001 - the thread must outlive one bad round; the rows stay pending
+                    log.exception("forwarding round failed; retrying in %.0f s", POLL_S)
+                    worked = False
+                if not worked:
+                    upcoming = queue.next_due()
+                    wait = POLL_S if upcoming is None else min(POLL_S, max(upcoming - time.time(), 0.01))
+                    self._wake.wait(wait)
+                    self._wake.clear()
+
+    def round(self, queue: ForwardQueue) -> bool:
+        """Send what is due now, node by node; whether anything was due."""
+        due = queue.due()
+        if not due:
+            return False
+        by_node: dict[str, list[Forward]] = {}
+        for row in due:
+            by_node.setdefault(row.destination, []).append(row)
+        nodes = self.nodes()
+        for name, rows in by_node.items():
+            if self._stop.is_set():
+                break
+            node = nodes.remotes.get(name)
+            if node is None:
+                self._failed_all(queue, rows, f"no node named {name} in nodes.toml (dicomtui nodes add {name} ...)")
+                continue
+            self._send(queue, node, rows)
+        return True
+
+    def _send(self, queue: ForwardQueue, node: RemoteNode, rows: list[Forward]) -> None:
+        by_uid = {row.SOPInstanceUID: row for row in rows}
+        started = time.monotonic()
+        done: set[str] = set()
+
+        def mark(item: SendItem) -> None:
+            row = by_uid.get(item.sop_instance_uid)
+            if row is None:
+                return
+            done.add(row.SOPInstanceUID)
+            if item.category in ("success", "warning"):
+                queue.mark_sent(row.id)
+                self.sent += 1
+            else:
+                self._failed_try(queue, row, item.meaning)
+
+        files = [row.file() for row in rows]
+        web = node.web and not node.dimse
+        try:
+            if web:
+                from .web_stow import stow
+
+                report = stow(node, files, cancel=self._stop, max_count=STOW_COUNT)
+                for item in report.items:
+                    mark(item)
+            else:
+                from .send import send
+
+                report = send(files, node, self.local, cancel=self._stop, on_item=mark)
+        except DicomtuiError as exc:  # no association (peer down, refused) or the DICOMweb request failed
+            report = SendReport(node.address if node.dimse else node.url, error=str(exc))
+        if not report.cancelled:  # instances the send never reached (the peer ended it, or no association)
+            for row in rows:
+                if row.SOPInstanceUID not in done:
+                    self._failed_try(queue, row, report.error or "not sent")
+        counts = report.counts
+        seconds = time.monotonic() - started
+        event = {"event": "forward", "node": node.name, "address": report.node, "instances": len(rows),
+                 "sent": counts["success"] + counts["warning"], "failed": counts["failure"],
+                 "not_sent": len(rows) - len(done), "error": peer_text(report.error, 300),
+                 "seconds": round(seconds, 3)}
+        log.info("forwarded to %s (%s): %d of %d instances stored%s in %.1f s", node.name, report.node,
+                 event["sent"], len(rows), f"; {event['error']}" if report.error else "", seconds,
+                 extra={"event": event})
+
+    def _failed_try(self, queue: ForwardQueue, row: Forward, error: str) -> None:
+        tries = row.tries + 1
+        if tries >= self.retry.max_tries:
+            queue.mark_failed_try(row.id, error, None)
+            self.failed += 1
+            log.warning("forward of %s to %s failed %d times, given up (dicomtui route retry): %s",
+                        row.SOPInstanceUID, row.destination, tries, peer_text(error, 300))
+        else:
+            queue.mark_failed_try(row.id, error, self.retry.delay(tries))
+
+    def _failed_all(self, queue: ForwardQueue, rows: list[Forward], error: str) -> None:
+        for row in rows:
+            self._failed_try(queue, row, error)
+        log.warning("%d forwards not sent: %s", len(rows), error)
+
+
+class Forwarding:
+    """What the listener needs of forwarding (its ``forward`` hook, :class:`.listener.ForwardHook`): match each
+    received instance against the rules and queue it (:meth:`received`, from the listener's index thread), and
+    run the :class:`Forwarder` thread between :meth:`start` and :meth:`stop`. The queue is resumed at start even
+    with no rule left (forwards queued before stay due)."""
+
+    def __init__(self, routes: Routes, local: LocalNode, nodes: Callable[[], Nodes] = load_nodes):
+        self.routes = routes
+        self.local = local
+        self.nodes = nodes
+        self.root: Path | None = None
+        self.forwarder: Forwarder | None = None
+        self._queue: ForwardQueue | None = None
+        self._lock = threading.Lock()
+
+    def open(self, root: Path) -> None:
+        """Open (create) the queue of the database folder ``root``; before :meth:`received`."""
+        self.root = Path(root)
+        if self._queue is None and (self.routes.rules or queue_path(self.root).exists()):
+            self._queue = ForwardQueue(self.root, check_same_thread=False)
+
+    def start(self) -> None:
+        """Start the forwarder thread (when there is a queue: rules, or forwards left from before)."""
+        if self._queue is not None and self.root is not None and self.forwarder is None:
+            self.forwarder = Forwarder(self.root, self.local, self.routes.retry, self.nodes)
+            self.forwarder.start()
+
+    def received(self, items: list[tuple[FileRecord, str | None]], again: bool = True) -> int:
+        """Queue the forwards of received instances: (record as indexed, calling AE or None when not known);
+        ``again`` as :meth:`.ForwardQueue.enqueue` takes it. Returns the forwards queued."""
+        if self._queue is None or not self.routes.rules or self.root is None:
+            return 0
+        queued = []
+        for record, calling_ae in items:
+            header = record.header
+            path = str(self.root / record.path) if record.stored else record.path
+            row = {**header, "path": path}
+            for name, rule in destinations(self.routes.rules, header, calling_ae).items():
+                queued.append((row, name, calling_ae, rule.idle_s if rule.when == "study" else 0.0))
+        if not queued:
+            return 0
+        with self._lock:
+            n = self._queue.enqueue(queued, again=again)
+        if self.forwarder is not None:
+            self.forwarder.wake()
+        return n
+
+    def stop(self) -> None:
+        """Stop the forwarder (after the instance it is sending) and close the queue."""
+        if self.forwarder is not None:
+            self.forwarder.stop()
+            self.forwarder = None
+        if self._queue is not None:
+            with self._lock:
+                self._queue.close()
+            self._queue = None
