@@ -60,9 +60,16 @@ class AssociationStats:
 
     def summary(self) -> str:
         seconds = self.seconds
-        return (f"association from {self.calling_ae} ({self.address}) {self.ended or 'open'}: {self.images} images, "
+        return (f"association from {peer_text(self.calling_ae)} ({self.address}) {self.ended or 'open'}: "
+                f"{self.images} images, "
                 f"{self.bytes / 1e6:.1f} MB in {seconds:.1f} s ({self.images / seconds:.0f}/s)"
                 + (f", {self.failures} refused" if self.failures else ""))
+
+    def event(self) -> dict:
+        """The association as one JSON log object (``--log-format json``): the peer's values escaped and cut."""
+        return {"event": "association", "calling_ae": peer_text(self.calling_ae, 64), "address": self.address,
+                "images": self.images, "bytes": self.bytes, "refused": self.failures,
+                "status": self.ended or "open", "seconds": round(self.seconds, 3)}
 
 
 def open_temp(root: Path) -> tuple[Path, int]:
@@ -233,7 +240,7 @@ class _Events(Handler):
         self.listener._queue.put(_FLUSH)  # index what this association sent now, not after FLUSH_S
         stats: AssociationStats = assoc.data["stats"]
         stats.ended, stats.ended_at = how, time.monotonic()
-        log.info(stats.summary())
+        log.info(stats.summary(), extra={"event": stats.event()})
         self.listener._emit(stats)
 
 
