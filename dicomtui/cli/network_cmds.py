@@ -382,7 +382,8 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     open_database(db_path).close()  # create the database here, before the listener's threads open it
-    listener = Listener(db_path, local, forward=Forwarding(load_routes(), local))
+    listener = Listener(db_path, local, forward=Forwarding(load_routes(), local),
+                        log_file=args.log_file.expanduser().absolute() if args.log_file else None)
     try:
         listener.start()
     except OSError as exc:

@@ -170,6 +170,13 @@ def cmd_status(args: argparse.Namespace, db_path: Path) -> int:
     for x in info["listeners"]:
         print(f"listener        {printable(str(x.get('ae_title', '?')))} on {x.get('bind', '?')}:{x.get('port', '?')}, "
               f"pid {x.get('pid', '?')}, since {x.get('since') or '?'}")
+        print(f"  associations  {len(x['associations'])} open"
+              + "".join(f"; {printable(str(a.get('calling_ae')))} from {a.get('address')} since {a.get('since')}, "
+                        f"{a.get('images', 0):,} images" for a in x["associations"]))
+        print(f"  log           {printable(x['log_file']) if x['log_file'] else 'stderr (the journal under systemd)'}")
+    for node, states in info["forwards"].items():
+        print(f"forwards        to {printable(node)}: " + ", ".join(f"{n:,} {state}" for state, n in states.items())
+              + ("  (dicomtui route queue; route retry)" if states.get("failed") else ""))
     counts = info["counts"]
     print(f"today           {counted(info['received_today'], 'instance')} received or copied, "
           f"{info['added_today']:,} added in all")

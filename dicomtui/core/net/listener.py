@@ -34,6 +34,7 @@ log = logging.getLogger("dicomtui.listener")
 
 BATCH = 256  # instances per index transaction
 FLUSH_S = 0.25  # longest wait before pending instances are indexed
+PUBLISH_S = 1.0  # while images arrive, the live state (`status`) is rewritten at most this often
 
 
 @dataclass
@@ -211,7 +212,9 @@ class _Events(Handler):
         stats = AssociationStats(assoc.calling_ae, f"{assoc.address}:{assoc.port}")
         assoc.data["stats"] = stats
         self.listener.associations.append(stats)
+        self.listener._open[id(stats)] = stats
         self.listener._emit(stats)
+        self.listener.publish()
 
     def stored(self, assoc: Association, tmp: Path, size: int) -> int:
         """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
@@ -228,6 +231,8 @@ class _Events(Handler):
         stats.images += 1
         stats.bytes += size
         self.listener._emit(stats)
+        if time.monotonic() - self.listener._published > PUBLISH_S:
+            self.listener.publish()
         return Status.SUCCESS
 
     def store_failed(self, assoc: Association, problem: str) -> None:
@@ -240,8 +245,10 @@ class _Events(Handler):
         self.listener._queue.put(_FLUSH)  # index what this association sent now, not after FLUSH_S
         stats: AssociationStats = assoc.data["stats"]
         stats.ended, stats.ended_at = how, time.monotonic()
+        self.listener._open.pop(id(stats), None)
         log.info(stats.summary(), extra={"event": stats.event()})
         self.listener._emit(stats)
+        self.listener.publish()
 
 
 def quiet_pynetdicom(level: int = logging.CRITICAL) -> None:
@@ -259,17 +266,21 @@ class Listener:
     forwarding rules and queue (:class:`ForwardHook`; None: received instances are not forwarded)."""
 
     def __init__(self, db_path: Path, local: LocalNode, on_event: Callable[[AssociationStats], None] | None = None,
-                 forward: ForwardHook | None = None):
+                 forward: ForwardHook | None = None, log_file: Path | None = None):
         self.db_path = Path(db_path)
+        self.log_file = log_file  # where the face sends the log (shown by `status`); None: stderr or the TUI
         self.local = local
         self.on_event = on_event
         self.forward = forward
         self.associations: list[AssociationStats] = []
+        self._open: dict[int, AssociationStats] = {}  # the associations open now, by id()
         self._queue: queue.Queue = queue.Queue()  # (FileRecord, calling AE), _FLUSH, or None (stop)
         self._writer: threading.Thread | None = None
         self._server: StoreSCP | None = None
         self._group: GroupSync | None = None
         self._identity: tuple[Path, int, int] | None = None  # (database folder, port, locked fd): see .identity
+        self._publishing = threading.Lock()
+        self._published = 0.0  # time.monotonic() of the last publish
         self.indexed = 0
         self.index_errors: list[str] = []
 
@@ -310,6 +321,7 @@ class Listener:
         except OSError as exc:  # the database folder is read-only: a retrieve cannot tell this listener is ours
             log.warning("cannot write the listener's identity file in %s (%s): a C-MOVE into this database will "
                         "refuse to use it", root, exc)
+        self.publish()
         log.debug(self.start_line())  # the face says it once (the CLI on stdout, the TUI in its panel)
 
     def start_line(self) -> str:
@@ -328,6 +340,24 @@ class Listener:
         """Why a new instance is refused for lack of disk ("" when it is not): :func:`below_floor` of the database
         folder and ``LocalNode.min_free_bytes``."""
         return below_floor(self.db_path, self.local.min_free_bytes)
+
+    def publish(self) -> None:
+        """Write the live state ``status`` shows (:func:`.identity.publish`): the associations open now (calling AE,
+        address, since, images so far), the log file. Called when an association starts or ends."""
+        if self._identity is None:
+            return
+        root, port, _fd = self._identity
+        now, wall = time.monotonic(), time.time()
+        with self._publishing:
+            self._published = now
+            open_now = [{"calling_ae": peer_text(a.calling_ae, 64), "address": a.address, "images": a.images,
+                         "since": wall - (now - a.started)} for a in list(self._open.values())]
+            state = {"associations": open_now, "log_file": str(self.log_file) if self.log_file else None,
+                     "updated": wall}
+            try:
+                identity.publish(root, port, state)
+            except OSError as exc:
+                log.debug("cannot write the listener's live state: %s", exc)
 
     @property
     def port(self) -> int:
