@@ -58,6 +58,7 @@ def _config() -> Path:
     ('[[route]]\nto = "a"\nmodality = "CT"\n', "'modality' must be a list"),
     ('[[route]]\nto = "a"\nwhen = "daily"\n', "'when' must be one of instance, study"),
     ('[[route]]\nto = "a"\nidle_s = "soon"\n', "not a duration"),
+    ('[[route]]\nto = "a"\ndeidentify = "yes"\n', "'deidentify' must be true or false"),
     ('[retry]\nmax_tries = 0\n', "max_tries must be a whole number"),
     ('[routes]\n', "unknown setting(s) routes"),
     ('[[route]\n', "not valid TOML"),
@@ -89,7 +90,8 @@ def test_route_add_ls_rm_through_the_cli(capsys: pytest.CaptureFixture[str]) -> 
     assert main(["route", "ls", "--json"]) == 0
     rules = json.loads(capsys.readouterr().out)
     assert rules[0] == {"to": "pacs", "calling_ae": ["CT1"], "modality": ["CT", "MR"], "study_description": "",
-                        "series_description": "", "patient_id_prefix": "", "when": "study", "idle_s": 120.0}
+                        "series_description": "", "patient_id_prefix": "", "when": "study", "idle_s": 120.0,
+                        "deidentify": False}
     assert main(["route", "rm", "1"]) == 0 and main(["route", "rm", "5"]) == 2
     capsys.readouterr()
     assert main(["route", "ls"]) == 0

@@ -39,6 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                                     "the study once none of it arrived for --idle")
     q.add_argument("--idle", type=duration, default=30.0, help="with --when study: the quiet time that ends a "
                                                                "study (default 30s)")
+    q.add_argument("--deidentify", action="store_true", help="send a de-identified copy (PS3.15 Basic Profile, the "
+                                                             "database's mapping, as `dicomtui deidentify`)")
     q = rsub.add_parser("ls", help="the rules, numbered")
     q.add_argument("--json", action="store_true")
     q = rsub.add_parser("rm", help="remove rule N (as `route ls` numbers it)")
@@ -77,7 +79,7 @@ def cmd_route(args: argparse.Namespace, db_path: Path) -> int:
             err(f"no node named {args.to} (dicomtui nodes add {args.to} AE@HOST:PORT)")
             return EXIT_FATAL
         rule = Route(args.to, args.calling_ae, args.modality, args.study_description, args.series_description,
-                     args.patient_id_prefix, args.when, args.idle)
+                     args.patient_id_prefix, args.when, args.idle, args.deidentify)
         routes.rules.append(rule)
         print(f"rule {len(routes.rules)}: {printable(rule.describe())}")
     elif action == "rm":

@@ -54,7 +54,9 @@ class Route:
     ``series_description``: a shell pattern (``*``, ``?``, ``[..]``; :mod:`fnmatch`, case-insensitive) the whole
     StudyDescription (0008,1030) / SeriesDescription (0008,103E) matches. ``patient_id_prefix``: PatientID
     (0010,0020) starts with it. ``to``: a node name of ``nodes.toml``. ``when``: "instance" (at once) or "study"
-    (the study's instances once none arrived for ``idle_s`` seconds)."""
+    (the study's instances once none arrived for ``idle_s`` seconds). ``deidentify``: what goes is a de-identified
+    copy (PS3.15 Basic Profile, :class:`.export.deidentify.Deidentifier`, with the database's mapping: the same
+    patient gets the same pseudonym as in ``deidentify`` jobs); the stored instance is unchanged."""
 
     to: str
     calling_ae: list[str] = field(default_factory=list)
@@ -64,6 +66,7 @@ class Route:
     patient_id_prefix: str = ""
     when: str = "instance"
     idle_s: float = DEFAULT_IDLE_S
+    deidentify: bool = False
 
     def matches(self, header: Mapping[str, Any], calling_ae: str | None) -> bool:
         """Whether an instance (its stored attributes, as :class:`.database.FileRecord` ``header`` holds them)
@@ -88,7 +91,7 @@ class Route:
                       f"PatientID starting {self.patient_id_prefix!r}" if self.patient_id_prefix else ""]
         what = " and ".join(c for c in conditions if c) or "everything received"
         when = "each instance at once" if self.when == "instance" else f"each study after {self.idle_s:g} s idle"
-        return f"{what} → {self.to}, {when}"
+        return f"{what} → {self.to}{' de-identified' if self.deidentify else ''}, {when}"
 
 
 @dataclass
@@ -137,6 +140,8 @@ def _route(path: Path, n: int, data: Any) -> Route:
     for key in ("study_description", "series_description", "patient_id_prefix"):
         if key in data and not isinstance(data[key], str):
             raise SettingsError(f"{where}: '{key}' must be a string")
+    if not isinstance(data.get("deidentify", False), bool):
+        raise SettingsError(f"{where}: 'deidentify' must be true or false")
     if data.get("when", "instance") not in WHEN:
         raise SettingsError(f"{where}: 'when' must be one of {', '.join(WHEN)}")
     try:

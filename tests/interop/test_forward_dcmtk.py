@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from dicomtui.cli import main
+from dicomtui.core.database import DicomDatabase
 from dicomtui.core.forward import RetryPolicy, Route, Routes, load_routes, save_routes
 from dicomtui.core.net.forward_queue import ForwardQueue
 from dicomtui.core.net.forwarder import Forwarding
@@ -209,3 +212,37 @@ def test_listener_killed_mid_forward_delivers_every_instance_once_after_restart(
     received = _received(out)
     assert set(received) == _sent_uids(study)  # at least once
     assert sum(received.values()) - len(received) <= 1  # duplicates bounded by the in-flight window (one instance)
+
+
+def test_a_deidentifying_rule_sends_copies_and_keeps_the_originals(tmp_path: Path) -> None:
+    require_program("storescu", "dcmtk")
+    require_program("storescp", "dcmtk")
+    port = free_port()
+    assert main(["nodes", "add", "ref", f"REF@127.0.0.1:{port}"]) == 0
+    assert main(["route", "add", "--to", "ref", "--deidentify"]) == 0
+    study = tmp_path / "study"
+    write_series(study, SeriesSpec(slices=4, rows=32, cols=32, patient_id="SECRET-7", patient_name="Doe^Jane"))
+    shutil.copy(get_testdata_file("SC_rgb_small_odd.dcm", download=False), study / "sc.dcm")  # Secondary Capture
+    root, out = tmp_path / "db", tmp_path / "ref"
+    proc = _storescp(out, port)
+    try:
+        with Listener(root, LocalNode(ae_title="DICOMTUI", port=0, bind="127.0.0.1"),
+                      forward=Forwarding(load_routes(), LocalNode())) as listener:
+            _storescu(study, listener.port)
+            with ForwardQueue(root) as queue:
+                assert _wait_for(lambda: queue.counts() == {"ref": {"failed": 1, "sent": 4}})
+                failed = queue.listing(["failed"])
+    finally:
+        _stop(proc)
+    assert "burned-in annotation" in failed[0].last_error  # a Secondary Capture may show identity in its pixels
+    received = [pydicom.dcmread(p) for p in out.iterdir()]
+    originals = _sent_uids(study)
+    assert len(received) == 4 and not {str(d.SOPInstanceUID) for d in received} & originals
+    assert {str(d.PatientID) for d in received} == {str(received[0].PatientName)} != {"SECRET-7"}
+    assert all(d.PatientIdentityRemoved == "YES" for d in received)
+    mapping = json.loads((root / "deidentification-map.json").read_text())
+    assert {mapping["uids"][uid] for uid in originals if uid in mapping["uids"]} == {
+        str(d.SOPInstanceUID) for d in received}
+    assert not [p for p in (root / "incoming").iterdir() if "forward-deid" in p.name]  # the copies are gone
+    with DicomDatabase.open(root) as db:  # what is stored here is the original
+        assert {r["PatientID"] for r in db.patients()} >= {"SECRET-7"}

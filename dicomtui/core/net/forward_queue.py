@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS forwards (
     tries INTEGER NOT NULL DEFAULT 0,
     next_try REAL NOT NULL,                -- seconds since the epoch
     idle_s REAL NOT NULL DEFAULT 0,        -- > 0: a study rule's row, due idle_s after the study's last arrival
+    deidentify INTEGER NOT NULL DEFAULT 0, -- 1: a de-identified copy goes (the rule's --deidentify)
     last_error TEXT NOT NULL DEFAULT '',
     received_at REAL NOT NULL,
     sent_at REAL,
@@ -70,9 +71,13 @@ class Forward:
     tries: int
     next_try: float
     idle_s: float
+    deidentify: bool
     last_error: str
     received_at: float
     sent_at: float | None
+
+    def __post_init__(self) -> None:
+        self.deidentify = bool(self.deidentify)  # SQLite gives 0 / 1
 
     def file(self) -> dict[str, Any]:
         """The row as :func:`.send.send` and :func:`.web_stow.stow` take an instance file."""
@@ -105,30 +110,34 @@ class ForwardQueue:
 
     # ---- writing -------------------------------------------------------------------------------------------
 
-    def enqueue(self, items: Iterable[tuple[dict[str, Any], str, str | None, float]], *, again: bool = True,
+    def enqueue(self, items: Iterable[tuple[dict[str, Any], str, str | None, float] |
+                                      tuple[dict[str, Any], str, str | None, float, bool]], *, again: bool = True,
                 now: float | None = None) -> int:
         """Queue forwards, one transaction: each item is (instance: SOPInstanceUID, SOPClassUID,
         TransferSyntaxUID, StudyInstanceUID and the absolute ``path``; destination node; calling AE or None;
-        ``idle_s``: 0 for at once, else a study rule's idle time). An instance already queued to that destination
-        is queued again when ``again`` (received once more: a sent or failed row becomes pending, untried) and
-        left as it is otherwise (indexed again after a crash). A study rule's item pushes the due time of the
-        pending untried rows of its study and destination to ``now + idle_s``. Returns the rows added or renewed."""
+        ``idle_s``: 0 for at once, else a study rule's idle time; optionally whether a de-identified copy goes,
+        default False). An instance already queued to that destination is queued again when ``again`` (received
+        once more: a sent or failed row becomes pending, untried) and left as it is otherwise (indexed again after
+        a crash). A study rule's item pushes the due time of the pending untried rows of its study and destination
+        to ``now + idle_s``. Returns the rows added or renewed."""
         now = time.time() if now is None else now
         done = 0
         conflict = ("ON CONFLICT (SOPInstanceUID, destination) DO UPDATE SET state = 'pending', tries = 0, "
-                    "next_try = excluded.next_try, idle_s = excluded.idle_s, last_error = '', path = excluded.path, "
+                    "next_try = excluded.next_try, idle_s = excluded.idle_s, deidentify = excluded.deidentify, "
+                    "last_error = '', path = excluded.path, "
                     "calling_ae = excluded.calling_ae, received_at = excluded.received_at, sent_at = NULL"
                     if again else "ON CONFLICT DO NOTHING")
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            for row, destination, calling_ae, idle_s in items:
+            for row, destination, calling_ae, idle_s, *deid in items:
                 due = now + idle_s
                 cursor = self.conn.execute(
                     "INSERT INTO forwards (destination, SOPInstanceUID, SOPClassUID, TransferSyntaxUID, "
-                    "StudyInstanceUID, path, calling_ae, state, next_try, idle_s, received_at) "
-                    f"VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?) {conflict}",
+                    "StudyInstanceUID, path, calling_ae, state, next_try, idle_s, deidentify, received_at) "
+                    f"VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) {conflict}",
                     (destination, row["SOPInstanceUID"], row["SOPClassUID"], row.get("TransferSyntaxUID") or "",
-                     row["StudyInstanceUID"], str(row["path"]), calling_ae, due, idle_s, now))
+                     row["StudyInstanceUID"], str(row["path"]), calling_ae, due, idle_s, bool(deid and deid[0]),
+                     now))
                 done += cursor.rowcount
                 if idle_s > 0:
                     self.conn.execute("UPDATE forwards SET next_try = ? WHERE StudyInstanceUID = ? AND "

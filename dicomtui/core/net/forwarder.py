@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..database import FileRecord
 from ..errors import DicomtuiError
@@ -97,9 +98,68 @@ class Forwarder:
         return True
 
     def _send(self, queue: ForwardQueue, node: RemoteNode, rows: list[Forward]) -> None:
-        by_uid = {row.SOPInstanceUID: row for row in rows}
         started = time.monotonic()
         done: set[str] = set()
+        files, by_uid, temps, deid = self._prepare(queue, rows, done)
+        try:
+            if deid is not None:
+                deid.mapping.save()  # before anything goes: the peer holds only UIDs the mapping knows
+            report = self._send_files(queue, node, files, by_uid, done)
+        except DicomtuiError as exc:  # the mapping cannot be written: nothing de-identified may go
+            report = SendReport(node.name, error=str(exc))
+        finally:
+            for temp in temps:
+                temp.unlink(missing_ok=True)
+        if not report.cancelled:  # instances the send never reached (the peer ended it, or no association)
+            for row in rows:
+                if row.SOPInstanceUID not in done:
+                    self._failed_try(queue, row, report.error or "not sent")
+        counts = report.counts
+        seconds = time.monotonic() - started
+        event = {"event": "forward", "node": node.name, "address": report.node, "instances": len(rows),
+                 "sent": counts["success"] + counts["warning"], "failed": counts["failure"],
+                 "not_sent": len(rows) - len(done), "error": peer_text(report.error, 300),
+                 "seconds": round(seconds, 3)}
+        log.info("forwarded to %s (%s): %d of %d instances stored%s in %.1f s", node.name, report.node,
+                 event["sent"], len(rows), f"; {event['error']}" if report.error else "", seconds,
+                 extra={"event": event})
+
+    def _prepare(self, queue: ForwardQueue, rows: list[Forward], done: set[str]
+                 ) -> tuple[list[dict], dict[str, Forward], list[Path], Any]:
+        """The files to send for ``rows`` (a de-identified copy in ``incoming/`` for a row that asks for one),
+        the rows by the SOP Instance UID sent, the temporary copies to delete afterwards, and the de-identifier
+        used (None: none was; its mapping must be saved before the send). A row whose copy
+        cannot be made is marked (a try failed; refused for burned-in annotation: failed at once) and put in
+        ``done``."""
+        files: list[dict] = []
+        by_uid: dict[str, Forward] = {}
+        temps: list[Path] = []
+        deid = None
+        for row in rows:
+            file: dict[str, Any] | None = row.file()
+            if row.deidentify:
+                if deid is None:
+                    deid = _deidentifier(self.root)
+                try:
+                    file = _deidentified_copy(self.root, row, deid)
+                except Exception as exc:  # noqa: BLE001 - one unreadable file: this forward fails, the rest go
+                    done.add(row.SOPInstanceUID)
+                    self._failed_try(queue, row, f"cannot de-identify: {type(exc).__name__}: {exc}")
+                    continue
+                if file is not None:
+                    temps.append(Path(file["path"]))
+            if file is None:
+                done.add(row.SOPInstanceUID)
+                queue.mark_failed_try(row.id, "not de-identified: the pixels may show identity (burned-in "
+                                              "annotation, PS3.15 E.1.1); not forwarded", None)
+                self.failed += 1
+                continue
+            files.append(file)
+            by_uid[file["SOPInstanceUID"]] = row
+        return files, by_uid, temps, deid
+
+    def _send_files(self, queue: ForwardQueue, node: RemoteNode, files: list[dict], by_uid: dict[str, Forward],
+                    done: set[str]) -> SendReport:
 
         def mark(item: SendItem) -> None:
             row = by_uid.get(item.sop_instance_uid)
@@ -112,7 +172,6 @@ class Forwarder:
             else:
                 self._failed_try(queue, row, item.meaning)
 
-        files = [row.file() for row in rows]
         web = node.web and not node.dimse
         try:
             if web:
@@ -127,19 +186,7 @@ class Forwarder:
                 report = send(files, node, self.local, cancel=self._stop, on_item=mark)
         except DicomtuiError as exc:  # no association (peer down, refused) or the DICOMweb request failed
             report = SendReport(node.address if node.dimse else node.url, error=str(exc))
-        if not report.cancelled:  # instances the send never reached (the peer ended it, or no association)
-            for row in rows:
-                if row.SOPInstanceUID not in done:
-                    self._failed_try(queue, row, report.error or "not sent")
-        counts = report.counts
-        seconds = time.monotonic() - started
-        event = {"event": "forward", "node": node.name, "address": report.node, "instances": len(rows),
-                 "sent": counts["success"] + counts["warning"], "failed": counts["failure"],
-                 "not_sent": len(rows) - len(done), "error": peer_text(report.error, 300),
-                 "seconds": round(seconds, 3)}
-        log.info("forwarded to %s (%s): %d of %d instances stored%s in %.1f s", node.name, report.node,
-                 event["sent"], len(rows), f"; {event['error']}" if report.error else "", seconds,
-                 extra={"event": event})
+        return report
 
     def _failed_try(self, queue: ForwardQueue, row: Forward, error: str) -> None:
         tries = row.tries + 1
@@ -155,6 +202,35 @@ class Forwarder:
         for row in rows:
             self._failed_try(queue, row, error)
         log.warning("%d forwards not sent: %s", len(rows), error)
+
+
+def _deidentifier(root: Path):
+    """The de-identification transform with the database's mapping, read again at each round (a ``deidentify``
+    job in another process may have added patients since)."""
+    from ..export.deid_mapping import MAPPING_NAME, DeidMapping
+    from ..export.deidentify import Deidentifier
+
+    return Deidentifier(mapping=DeidMapping.load(Path(root) / MAPPING_NAME))
+
+
+def _deidentified_copy(root: Path, row: Forward, deid) -> dict | None:
+    """A de-identified copy of the row's file in ``incoming/`` of ``root``, as a file row (None: refused for
+    burned-in annotation). Raises what reading or writing the file raises."""
+    from .. import storage
+    from ..dicomfile import read_dataset
+
+    ds = deid(read_dataset(row.path, pixels=True).dataset)
+    if ds is None:
+        return None
+    temp = storage.temp_file(root, "forward-deid")
+    temp.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        ds.save_as(temp, enforce_file_format=True)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return {"path": str(temp), "SOPInstanceUID": str(ds.SOPInstanceUID), "SOPClassUID": str(ds.SOPClassUID),
+            "TransferSyntaxUID": str(ds.file_meta.TransferSyntaxUID)}
 
 
 class Forwarding:
@@ -195,7 +271,7 @@ class Forwarding:
             path = str(self.root / record.path) if record.stored else record.path
             row = {**header, "path": path}
             for name, rule in destinations(self.routes.rules, header, calling_ae).items():
-                queued.append((row, name, calling_ae, rule.idle_s if rule.when == "study" else 0.0))
+                queued.append((row, name, calling_ae, rule.idle_s if rule.when == "study" else 0.0, rule.deidentify))
         if not queued:
             return 0
         with self._lock:
