@@ -4,7 +4,6 @@ publishes), its log file, and the forwards pending or failed in the queue."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pydicom
@@ -21,6 +20,7 @@ from dicomtui.core.synth import SeriesSpec, write_series
 
 from .interop.test_dimse import free_port
 from .test_net_hostile import _associate
+from .test_net_loopback import _wait
 
 
 def _status(root: Path, capsys: pytest.CaptureFixture[str]) -> dict:
@@ -28,14 +28,6 @@ def _status(root: Path, capsys: pytest.CaptureFixture[str]) -> dict:
     assert main(["--db", str(root), "status", "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
-
-def _wait(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_status_shows_open_associations_the_log_file_and_forwards(tmp_path: Path,

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,18 +20,11 @@ from dicomtui.core.synth import SeriesSpec, write_series
 
 from .conftest import require_program
 from .interop.test_dimse import free_port, wait_port
+from .test_net_loopback import _wait
 from .test_service_status_prune import _exec_start
 
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
-
-def _wait(condition, seconds: float = 20.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def _lines(paths: list[Path]) -> list[dict]:
