@@ -137,3 +137,13 @@ def test_failures_back_off_then_fail_and_retry_renews(tmp_path: Path) -> None:
         assert queue.retry(["a"]) == 0 and queue.retry(["b"]) == 1
     assert queue_counts(tmp_path) == {"a": {"pending": 1}, "b": {"pending": 1}}
     assert queue_counts(tmp_path / "none") == {}
+
+
+def test_old_sent_rows_are_forgotten(tmp_path: Path) -> None:
+    with ForwardQueue(tmp_path) as queue:
+        queue.enqueue([(_row(n), "a", None, 0.0) for n in range(3)], now=0.0)
+        first, second, third = queue.due(now=0.0)
+        queue.mark_sent(first.id, now=100.0)
+        queue.mark_sent(second.id, now=200.0)
+        assert queue.forget_sent(150.0) == 1
+        assert queue.counts() == {"a": {"pending": 1, "sent": 1}}

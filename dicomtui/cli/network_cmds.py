@@ -358,7 +358,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     import signal
     import threading
 
-    from ..core.forward import load_routes
+    from ..core.forward import load_routes, routes_file
     from ..core.logfile import log_handler
     from ..core.net.forwarder import Forwarding
     from ..core.net.listener import Listener
@@ -382,7 +382,7 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     open_database(db_path).close()  # create the database here, before the listener's threads open it
-    listener = Listener(db_path, local, forward=Forwarding(load_routes(), local),
+    listener = Listener(db_path, local, forward=Forwarding(load_routes(), local, routes_path=routes_file()),
                         log_file=args.log_file.expanduser().absolute() if args.log_file else None)
     try:
         listener.start()

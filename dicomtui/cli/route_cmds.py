@@ -97,7 +97,7 @@ def cmd_route(args: argparse.Namespace, db_path: Path) -> int:
               f" failed after {policy.max_tries} tries")
         if args.max_tries is None and args.first is None and args.cap is None:
             return EXIT_OK
-    print(f"saved {save_routes(routes)} (a running listener reads it at its next start)")
+    print(f"saved {save_routes(routes)} (a running listener uses it from the next instance it receives)")
     return EXIT_OK
 
 

@@ -20,7 +20,7 @@ from pydicom.data import get_testdata_file
 
 from dicomtui.cli import main
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.forward import RetryPolicy, Route, Routes, load_routes, save_routes
+from dicomtui.core.forward import RetryPolicy, Route, Routes, load_routes, routes_file, save_routes
 from dicomtui.core.net.forward_queue import ForwardQueue
 from dicomtui.core.net.forwarder import Forwarding
 from dicomtui.core.net.listener import Listener
@@ -246,3 +246,30 @@ def test_a_deidentifying_rule_sends_copies_and_keeps_the_originals(tmp_path: Pat
     assert not [p for p in (root / "incoming").iterdir() if "forward-deid" in p.name]  # the copies are gone
     with DicomDatabase.open(root) as db:  # what is stored here is the original
         assert {r["PatientID"] for r in db.patients()} >= {"SECRET-7"}
+
+
+def test_rules_added_while_the_listener_runs_apply_from_the_next_instance(tmp_path: Path,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    require_program("storescu", "dcmtk")
+    require_program("storescp", "dcmtk")
+    port = free_port()
+    assert main(["nodes", "add", "ref", f"REF@127.0.0.1:{port}"]) == 0
+    first, second, third = tmp_path / "first", tmp_path / "second", tmp_path / "third"
+    for n, folder in enumerate((first, second, third)):
+        write_series(folder, SeriesSpec(slices=3, rows=16, cols=16, series_number=n + 1, seed=n))
+    root, out = tmp_path / "db", tmp_path / "ref"
+    proc = _storescp(out, port)
+    try:
+        with Listener(root, LocalNode(ae_title="DICOMTUI", port=0, bind="127.0.0.1"),
+                      forward=Forwarding(load_routes(), LocalNode(), routes_path=routes_file())) as listener:
+            _storescu(first, listener.port)  # no rule yet: kept here only
+            assert main(["route", "add", "--to", "ref"]) == 0
+            _storescu(second, listener.port)
+            assert _wait_for(lambda: len(_received(out)) >= 3)
+            routes_file().write_text("[[route]]\nto = 1\n")  # broken: the rules read before stay in force
+            _storescu(third, listener.port)
+            assert _wait_for(lambda: len(_received(out)) >= 6)
+    finally:
+        _stop(proc)
+    assert set(_received(out)) == _sent_uids(second) | _sent_uids(third)
+    assert "the forwarding rules were not reloaded" in caplog.text

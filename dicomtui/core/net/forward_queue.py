@@ -172,6 +172,11 @@ class ForwardQueue:
                                        f"WHERE state = 'failed' AND destination IN ({marks})", (now, *names))
         return cursor.rowcount
 
+    def forget_sent(self, before: float) -> int:
+        """Delete the sent rows sent before ``before`` (seconds since the epoch); returns how many. An instance
+        received again after that is simply queued anew."""
+        return self.conn.execute("DELETE FROM forwards WHERE state = 'sent' AND sent_at < ?", (before,)).rowcount
+
     # ---- reading -------------------------------------------------------------------------------------------
 
     def due(self, now: float | None = None, limit: int = 500) -> list[Forward]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..database import FileRecord
 from ..errors import DicomtuiError
-from ..forward import RetryPolicy, Routes, destinations
+from ..forward import RetryPolicy, Routes, destinations, load_routes
 from .forward_queue import Forward, ForwardQueue, queue_path
 from .nodes import LocalNode, Nodes, RemoteNode, load_nodes
 from .send import SendItem, SendReport
@@ -29,6 +29,8 @@ from .wire import peer_text
 log = logging.getLogger("dicomtui.forward")
 
 POLL_S = 1.0  # the longest sleep: rows set pending by `route retry` (another process) are seen within it
+SENT_KEEP_S = 7 * 86400.0  # sent rows are kept this long (`route queue --json` history), then forgotten
+FORGET_EVERY_S = 3600.0  # how often the forwarder forgets old sent rows
 STOW_COUNT = 20  # instances per STOW-RS request: the at-least-once window over DICOMweb
 
 
@@ -66,7 +68,11 @@ class Forwarder:
 
     def _loop(self) -> None:
         with ForwardQueue(self.root) as queue:
+            forgotten = 0.0
             while not self._stop.is_set():
+                if time.monotonic() - forgotten > FORGET_EVERY_S or not forgotten:
+                    queue.forget_sent(time.time() - SENT_KEEP_S)  # else the file grows by a row per instance
+                    forgotten = time.monotonic()
                 try:
                     worked = self.round(queue)
                 except Exception:  # noqa: BLE001 - the thread must outlive one bad round; the rows stay pending
@@ -237,9 +243,12 @@ class Forwarding:
     """What the listener needs of forwarding (its ``forward`` hook, :class:`.listener.ForwardHook`): match each
     received instance against the rules and queue it (:meth:`received`, from the listener's index thread), and
     run the :class:`Forwarder` thread between :meth:`start` and :meth:`stop`. The queue is resumed at start even
-    with no rule left (forwards queued before stay due)."""
+    with no rule left (forwards queued before stay due). ``routes_path``: the file the rules came from; it is
+    looked at again before each batch of received instances, and read again when it changed (``route add`` needs
+    no restart; a file that does not read leaves the rules in force, with a warning in the log)."""
 
-    def __init__(self, routes: Routes, local: LocalNode, nodes: Callable[[], Nodes] = load_nodes):
+    def __init__(self, routes: Routes, local: LocalNode, nodes: Callable[[], Nodes] = load_nodes,
+                 routes_path: Path | None = None):
         self.routes = routes
         self.local = local
         self.nodes = nodes
@@ -247,22 +256,56 @@ class Forwarding:
         self.forwarder: Forwarder | None = None
         self._queue: ForwardQueue | None = None
         self._lock = threading.Lock()
+        self._routes_path = routes_path
+        self._routes_version = _version(routes_path)
+        self._started = False
 
     def open(self, root: Path) -> None:
-        """Open (create) the queue of the database folder ``root``; before :meth:`received`."""
+        """Open (create) the queue of the database folder ``root`` when there are rules or a queue; before
+        :meth:`received`."""
         self.root = Path(root)
-        if self._queue is None and (self.routes.rules or queue_path(self.root).exists()):
+        if self.routes.rules or queue_path(self.root).exists():
+            self._open_queue()
+
+    def _open_queue(self) -> None:
+        if self._queue is None and self.root is not None:
             self._queue = ForwardQueue(self.root, check_same_thread=False)
 
     def start(self) -> None:
         """Start the forwarder thread (when there is a queue: rules, or forwards left from before)."""
-        if self._queue is not None and self.root is not None and self.forwarder is None:
+        self._started = True
+        self._start_forwarder()
+
+    def _start_forwarder(self) -> None:
+        if self._started and self._queue is not None and self.root is not None and self.forwarder is None:
             self.forwarder = Forwarder(self.root, self.local, self.routes.retry, self.nodes)
             self.forwarder.start()
+
+    def _reload(self) -> None:
+        """Read the rules again when their file changed (see the class docstring)."""
+        if self._routes_path is None:
+            return
+        version = _version(self._routes_path)
+        if version == self._routes_version:
+            return
+        self._routes_version = version
+        try:
+            routes = load_routes(self._routes_path)
+        except DicomtuiError as exc:
+            log.warning("the forwarding rules were not reloaded; those read before stay in force: %s", exc)
+            return
+        self.routes = routes
+        log.info("forwarding rules read again from %s: %d rules", self._routes_path, len(routes.rules))
+        if self.forwarder is not None:
+            self.forwarder.retry = routes.retry
+        if routes.rules:
+            self._open_queue()
+            self._start_forwarder()
 
     def received(self, items: list[tuple[FileRecord, str | None]], again: bool = True) -> int:
         """Queue the forwards of received instances: (record as indexed, calling AE or None when not known);
         ``again`` as :meth:`.ForwardQueue.enqueue` takes it. Returns the forwards queued."""
+        self._reload()
         if self._queue is None or not self.routes.rules or self.root is None:
             return 0
         queued = []
@@ -282,6 +325,7 @@ class Forwarding:
 
     def stop(self) -> None:
         """Stop the forwarder (after the instance it is sending) and close the queue."""
+        self._started = False
         if self.forwarder is not None:
             self.forwarder.stop()
             self.forwarder = None
@@ -289,3 +333,14 @@ class Forwarding:
             with self._lock:
                 self._queue.close()
             self._queue = None
+
+
+def _version(path: Path | None) -> tuple[int, int, int] | None:
+    """What tells a changed rules file (saved by renaming a new file over it): inode, size, mtime in ns."""
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
