@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 
 from dicomtui.cli import main
-from dicomtui.core.errors import SettingsError
+from dicomtui.core.errors import NodeError, SettingsError
 from dicomtui.core.forward import RetryPolicy, Route, destinations, load_routes, routes_file
 from dicomtui.core.net.forward_queue import ForwardQueue, queue_counts
+from dicomtui.core.net.forwarder import Forwarder
+from dicomtui.core.net.nodes import LocalNode, Nodes
+
+from .test_net_loopback import _wait
 
 CT = {"Modality": "CT", "StudyDescription": "Thorax^Routine", "SeriesDescription": "AX 1.0 mm",
       "PatientID": "RES-0042"}
@@ -147,3 +151,20 @@ def test_old_sent_rows_are_forgotten(tmp_path: Path) -> None:
         queue.mark_sent(second.id, now=200.0)
         assert queue.forget_sent(150.0) == 1
         assert queue.counts() == {"a": {"pending": 1, "sent": 1}}
+
+
+def test_a_broken_nodes_file_pauses_forwarding_and_loses_nothing(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> Nodes:
+        raise NodeError("nodes.toml: not valid TOML")
+
+    with ForwardQueue(tmp_path) as queue:
+        queue.enqueue([(_row(1), "a", None, 0.0)])
+    forwarder = Forwarder(tmp_path, LocalNode(), nodes=broken)
+    forwarder.start()
+    try:
+        assert _wait(lambda: "forwarding paused for 2 s: nodes.toml: not valid TOML" in caplog.text)
+    finally:
+        forwarder.stop()
+    with ForwardQueue(tmp_path) as queue:
+        assert [(f.state, f.tries) for f in queue.listing()] == [("pending", 0)]

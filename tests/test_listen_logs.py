@@ -98,3 +98,11 @@ def test_service_install_passes_the_log_options_on(tmp_path: Path, capsys: pytes
     assert options[options.index("--log-max-size") + 1] == f"{5 << 20}B"
     assert options[options.index("--log-keep") + 1] == "3" and options[options.index("--log-format") + 1] == "json"
     assert options[-2:] == ["--allow", "CT1"]  # --allow takes every word after it: it stays last
+
+
+def test_a_log_file_that_cannot_be_opened_is_one_sentence(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["--db", str(tmp_path / "db"), "listen", "--port", "0", "--log-file", str(blocker / "l.log")]) == 2
+    assert f"cannot open the log file {blocker / 'l.log'}" in capsys.readouterr().err

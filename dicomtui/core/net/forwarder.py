@@ -31,6 +31,7 @@ log = logging.getLogger("dicomtui.forward")
 POLL_S = 1.0  # the longest sleep: rows set pending by `route retry` (another process) are seen within it
 SENT_KEEP_S = 7 * 86400.0  # sent rows are kept this long (`route queue --json` history), then forgotten
 FORGET_EVERY_S = 3600.0  # how often the forwarder forgets old sent rows
+ERROR_WAIT_MAX_S = 60.0  # a round that keeps failing (nodes.toml broken, queue file locked) is tried this often
 STOW_COUNT = 20  # instances per STOW-RS request: the at-least-once window over DICOMweb
 
 
@@ -68,16 +69,25 @@ class Forwarder:
 
     def _loop(self) -> None:
         with ForwardQueue(self.root) as queue:
-            forgotten = 0.0
+            forgotten = None
+            errors = 0
             while not self._stop.is_set():
-                if time.monotonic() - forgotten > FORGET_EVERY_S or not forgotten:
-                    queue.forget_sent(time.time() - SENT_KEEP_S)  # else the file grows by a row per instance
-                    forgotten = time.monotonic()
                 try:
+                    if forgotten is None or time.monotonic() - forgotten > FORGET_EVERY_S:
+                        queue.forget_sent(time.time() - SENT_KEEP_S)  # else the file grows by a row per instance
+                        forgotten = time.monotonic()
                     worked = self.round(queue)
-                except Exception:  # noqa: BLE001 - the thread must outlive one bad round; the rows stay pending
-                    log.exception("forwarding round failed; retrying in %.0f s", POLL_S)
-                    worked = False
+                    errors = 0
+                except Exception as exc:  # noqa: BLE001 - the thread outlives a bad round; the rows stay pending
+                    errors += 1
+                    wait = min(POLL_S * 2 ** errors, ERROR_WAIT_MAX_S)
+                    if isinstance(exc, DicomtuiError):  # e.g. nodes.toml does not read: a sentence, no traceback
+                        log.warning("forwarding paused for %.0f s: %s", wait, exc)
+                    else:
+                        log.exception("forwarding round failed; again in %.0f s", wait)
+                    self._wake.wait(wait)
+                    self._wake.clear()
+                    continue
                 if not worked:
                     upcoming = queue.next_due()
                     wait = POLL_S if upcoming is None else min(POLL_S, max(upcoming - time.time(), 0.01))
