@@ -176,6 +176,8 @@ class Forwarder:
 
     def _send_files(self, queue: ForwardQueue, node: RemoteNode, files: list[dict], by_uid: dict[str, Forward],
                     done: set[str]) -> SendReport:
+        """Send ``files`` to ``node`` (C-STORE, or STOW-RS for a node with only a URL), each row marked as soon as
+        the peer answered for it (its original SOP Instance UID then in ``done``)."""
 
         def mark(item: SendItem) -> None:
             row = by_uid.get(item.sop_instance_uid)
