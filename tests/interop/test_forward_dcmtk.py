@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -273,3 +274,37 @@ def test_rules_added_while_the_listener_runs_apply_from_the_next_instance(tmp_pa
         _stop(proc)
     assert set(_received(out)) == _sent_uids(second) | _sent_uids(third)
     assert "the forwarding rules were not reloaded" in caplog.text
+
+
+def test_a_node_that_does_not_answer_holds_up_only_its_own_forwards(tmp_path: Path) -> None:
+    """A host that accepts the connection and never answers (a hung PACS) costs its own forwards the node's timeout;
+    the forwards to another node go meanwhile (one thread per node)."""
+    require_program("storescu", "dcmtk")
+    require_program("storescp", "dcmtk")
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(8)  # the kernel completes the TCP handshake; nobody ever reads the A-ASSOCIATE-RQ
+    port = free_port()
+    assert main(["nodes", "add", "hung", f"HUNG@127.0.0.1:{hole.getsockname()[1]}", "--timeout", "4"]) == 0
+    assert main(["nodes", "add", "ref", f"REF@127.0.0.1:{port}"]) == 0
+    assert main(["route", "add", "--to", "hung"]) == 0  # the first rule: its node comes first in each round
+    assert main(["route", "add", "--to", "ref"]) == 0
+    study = tmp_path / "study"
+    write_series(study, SeriesSpec(slices=3, rows=16, cols=16))
+    root, out = tmp_path / "db", tmp_path / "ref"
+    proc = _storescp(out, port)
+    try:
+        with Listener(root, LocalNode(ae_title="DICOMTUI", port=0, bind="127.0.0.1"),
+                      forward=Forwarding(load_routes(), LocalNode())) as listener:
+            _storescu(study, listener.port)
+            started = time.monotonic()
+            assert _wait_for(lambda: len(_received(out)) >= 3, seconds=10)
+            seconds = time.monotonic() - started
+            with ForwardQueue(root) as queue:
+                assert _wait_for(lambda: queue.counts()["hung"].get("pending", 0) == 3
+                                 and all(r.tries >= 1 for r in queue.listing() if r.destination == "hung"))
+                assert "hung" in queue.counts() and queue.counts()["ref"] == {"sent": 3}
+    finally:
+        _stop(proc)
+        hole.close()
+    assert seconds < 3.0, f"the forwards to ref waited {seconds:.1f} s behind the hung node (its timeout: 4 s)"

@@ -37,7 +37,8 @@ STOW_COUNT = 20  # instances per STOW-RS request: the at-least-once window over 
 
 class Forwarder:
     """Sends due forwards of the database folder ``root`` until :meth:`stop`. ``nodes`` is read again at each
-    round (a node added or changed with ``nodes add`` is used without a restart)."""
+    round (a node added or changed with ``nodes add`` is used without a restart). Each node's forwards go from a
+    thread of their own (one at a time per node): a node that does not answer holds up only its own."""
 
     def __init__(self, root: Path, local: LocalNode, retry: RetryPolicy | None = None,
                  nodes: Callable[[], Nodes] = load_nodes):
@@ -50,6 +51,8 @@ class Forwarder:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._workers: dict[str, threading.Thread] = {}  # node name → the thread sending to it now
+        self._deid_lock = threading.Lock()  # one de-identification at a time: the mapping is loaded, used, saved
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="listener-forward", daemon=True)
@@ -66,6 +69,9 @@ class Forwarder:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        for worker in list(self._workers.values()):
+            worker.join()
+        self._workers.clear()
 
     def _loop(self) -> None:
         with ForwardQueue(self.root) as queue:
@@ -88,20 +94,28 @@ class Forwarder:
                     self._wake.wait(wait)
                     self._wake.clear()
                     continue
-                if not worked:
+                if not worked:  # nothing due, or only rows of nodes busy now (their thread wakes us when done)
                     upcoming = queue.next_due()
-                    wait = POLL_S if upcoming is None else min(POLL_S, max(upcoming - time.time(), 0.01))
+                    now = time.time()
+                    wait = POLL_S if upcoming is None or upcoming <= now else min(POLL_S, upcoming - now)
                     self._wake.wait(wait)
                     self._wake.clear()
 
     def round(self, queue: ForwardQueue) -> bool:
-        """Send what is due now, node by node; whether anything was due."""
+        """Start sending what is due now to each node that is not being sent to already (a thread per node);
+        whether anything was started."""
+        for name, worker in list(self._workers.items()):
+            if not worker.is_alive():
+                del self._workers[name]
         due = queue.due()
         if not due:
             return False
         by_node: dict[str, list[Forward]] = {}
         for row in due:
-            by_node.setdefault(row.destination, []).append(row)
+            if row.destination not in self._workers:
+                by_node.setdefault(row.destination, []).append(row)
+        if not by_node:
+            return False
         nodes = self.nodes()
         for name, rows in by_node.items():
             if self._stop.is_set():
@@ -110,16 +124,35 @@ class Forwarder:
             if node is None:
                 self._failed_all(queue, rows, f"no node named {name} in nodes.toml (dicomtui nodes add {name} ...)")
                 continue
-            self._send(queue, node, rows)
+            worker = threading.Thread(target=self._node_worker, args=(node, rows), name=f"forward-{name}",
+                                      daemon=True)
+            self._workers[name] = worker
+            worker.start()
         return True
+
+    def _node_worker(self, node: RemoteNode, rows: list[Forward]) -> None:
+        """One node's due rows, on a queue connection of this thread; the main loop is woken when done."""
+        try:
+            with ForwardQueue(self.root) as queue:
+                self._send(queue, node, rows)
+        except Exception as exc:  # noqa: BLE001 - the rows stay pending; the next round tries them again
+            if isinstance(exc, DicomtuiError):
+                log.warning("forwarding to %s paused: %s", node.name, exc)
+            else:
+                log.exception("forwarding to %s failed", node.name)
+            self._stop.wait(POLL_S)
+        finally:
+            self._wake.set()
 
     def _send(self, queue: ForwardQueue, node: RemoteNode, rows: list[Forward]) -> None:
         started = time.monotonic()
         done: set[str] = set()
-        files, by_uid, temps, deid = self._prepare(queue, rows, done)
+        temps: list[Path] = []
         try:
-            if deid is not None:
-                deid.mapping.save()  # before anything goes: the peer holds only UIDs the mapping knows
+            with self._deid_lock:
+                files, by_uid, temps, deid = self._prepare(queue, rows, done)
+                if deid is not None:
+                    deid.mapping.save()  # before anything goes: the peer holds only UIDs the mapping knows
             report = self._send_files(queue, node, files, by_uid, done)
         except DicomtuiError as exc:  # the mapping cannot be written: nothing de-identified may go
             report = SendReport(node.name, error=str(exc))
