@@ -48,6 +48,10 @@ def test_one_forward_per_node_however_many_rules_match() -> None:
     rules = [Route("a", modality=["CT"]), Route("a", when="study"), Route("b", modality=["MR"]), Route("c")]
     found = destinations(rules, CT, "X")
     assert list(found) == ["a", "c"] and found["a"].when == "instance"
+    rules = [Route("a"), Route("a", patient_id_prefix="RES-", deidentify=True)]
+    assert destinations(rules, CT, "X")["a"].deidentify  # privacy wins over the order of the rules
+    assert not destinations(rules, {**CT, "PatientID": "P1"}, "X")["a"].deidentify
+    assert not rules[0].deidentify  # the rule itself is unchanged
 
 
 def _config() -> Path:

@@ -17,7 +17,7 @@ import fnmatch
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -196,9 +196,15 @@ def save_routes(routes: Routes, path: Path | None = None) -> Path:
 
 
 def destinations(rules: list[Route], header: Mapping[str, Any], calling_ae: str | None) -> dict[str, Route]:
-    """Node name → the first rule forwarding this instance there (one forward per node, however many rules match)."""
+    """Node name → the first rule forwarding this instance there (one forward per node, however many rules match),
+    de-identifying when any matching rule to that node does: a plain rule listed first never sends in clear what
+    another rule to the same node de-identifies."""
     found: dict[str, Route] = {}
     for rule in rules:
-        if rule.to not in found and rule.matches(header, calling_ae):
+        if not rule.matches(header, calling_ae):
+            continue
+        if rule.to not in found:
             found[rule.to] = rule
+        elif rule.deidentify and not found[rule.to].deidentify:
+            found[rule.to] = replace(found[rule.to], deidentify=True)
     return found
