@@ -25,6 +25,7 @@ from dicomtui.cli import (
     main,
     network_cmds,
     output,
+    route_cmds,
     seg_cmds,
     service_cmds,
     volume_cmds,
@@ -52,6 +53,7 @@ HANDLERS.update({("service", "install"): service_cmds.cmd_service, ("status",): 
                  ("db", "prune", "--older-than", "30d"): service_cmds.cmd_prune})
 HANDLERS[("deidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_deidentify
 HANDLERS[("reidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_reidentify
+HANDLERS[("route", "ls")] = route_cmds.cmd_route
 
 
 def test_every_command_registers_its_handler() -> None:

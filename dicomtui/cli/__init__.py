@@ -33,6 +33,7 @@ from . import (
     image_cmds,
     network_cmds,
     reporting,
+    route_cmds,
     seg_cmds,
     service_cmds,
     terminal_cmds,
@@ -44,7 +45,7 @@ __all__ = ["build_parser", "main"]
 
 # terminal_cmds wraps doctor; service_cmds comes after database_cmds: it adds `db prune`
 COMMAND_MODULES = (database_cmds, image_cmds, network_cmds, terminal_cmds, export_cmds, volume_cmds, edit_cmds,
-                   service_cmds, deidentify_cmds, seg_cmds)
+                   service_cmds, deidentify_cmds, seg_cmds, route_cmds)
 OWN_LOGGING = {"listen"}  # commands that configure the core's log themselves (timestamped lines)
 
 

@@ -13,7 +13,7 @@ from ..core.net.nodes import RETRIEVE_METHODS, SYNC_MODES
 from .database_cmds import open_database
 from .deidentify_cmds import add_deidentify_options, deidentifier_of
 from .output import EXIT_FATAL, EXIT_OK, EXIT_PARTIAL, err, print_tsv, with_progress
-from .service_cmds import size
+from .service_cmds import listen_log_options, size
 
 SYNC_HELP = ("how the listener makes each received instance durable before answering success: file (default: "
              "the file and its folder flushed), batch (one file-system flush shared by the instances arriving "
@@ -126,7 +126,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow", nargs="*", metavar="AE", help="accept only these calling AE titles (default: any)")
     p.add_argument("--sync", choices=SYNC_MODES, help=SYNC_HELP + "; default: from `nodes local`, file")
     p.add_argument("-v", "--verbose", action="store_true", help="also log pynetdicom's messages (quiet otherwise)")
+    listen_log_options(p)
     p.set_defaults(handler=cmd_listen)
+
 
 
 def _via(p: argparse.ArgumentParser) -> None:
@@ -373,6 +375,9 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     import signal
     import threading
 
+    from ..core.forward import load_routes, routes_file
+    from ..core.logfile import log_handler
+    from ..core.net.forwarder import Forwarding
     from ..core.net.listener import Listener
     from ..core.net.nodes import load_nodes
     from ..core.service import notify
@@ -383,13 +388,19 @@ def cmd_listen(args: argparse.Namespace, db_path: Path) -> int:
     local.bind = args.bind or local.bind
     local.allow = args.allow if args.allow is not None else local.allow
     local.sync = args.sync or local.sync
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    try:
+        handler = log_handler(args.log_file, args.log_format, args.log_max_size, args.log_keep)
+    except OSError as exc:
+        err(f"cannot open the log file {args.log_file}: {exc.strerror or exc}")
+        return EXIT_FATAL
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("pynetdicom").setLevel(logging.INFO if args.verbose else logging.CRITICAL)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     open_database(db_path).close()  # create the database here, before the listener's threads open it
-    listener = Listener(db_path, local)
+    listener = Listener(db_path, local, forward=Forwarding(load_routes(), local, routes_path=routes_file()),
+                        log_file=args.log_file.expanduser().absolute() if args.log_file else None)
     try:
         listener.start()
     except OSError as exc:

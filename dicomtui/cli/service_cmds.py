@@ -35,6 +35,27 @@ def size(text: str) -> int:
     return int(float(match[1]) * _BYTES[match[2].lower()])
 
 
+def listen_log_options(p: argparse.ArgumentParser) -> None:
+    """``--log-file``, ``--log-max-size``, ``--log-keep``, ``--log-format`` (listen, and service install)."""
+    p.add_argument("--log-file", type=Path, metavar="PATH", help="log to this file (rotated by size) instead of "
+                                                                 "stderr")
+    p.add_argument("--log-max-size", type=size, default=10 << 20, metavar="SIZE",
+                   help="rotate the log file when it would pass SIZE (default 10M; 0: never)")
+    p.add_argument("--log-keep", type=int, default=5, metavar="N", help="old log files kept (PATH.1 … PATH.N; "
+                                                                        "default 5)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="text lines (default) or JSON Lines: one object per association and per forward")
+
+
+def _log_argv(args: argparse.Namespace) -> list[str]:
+    """The log options of ``service install`` as ``listen`` options (the log file's path absolute; sizes exact)."""
+    argv = ["--log-format", args.log_format] if args.log_format != "text" else []
+    if args.log_file is not None:
+        argv += ["--log-file", str(args.log_file.expanduser().absolute()), "--log-max-size",
+                 f"{args.log_max_size}B", "--log-keep", str(args.log_keep)]
+    return argv
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``service`` and ``status`` to ``sub``, and ``prune`` to its ``db`` command (registered before)."""
     p = sub.add_parser("service", help="run the listener as a systemd service (install or uninstall its unit)")
@@ -50,6 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--prune-daily", action="store_true", help="also a timer running `db prune` daily with the "
                                                               "limits given here")
     _prune_limits(q)
+    listen_log_options(q)
     q.set_defaults(system=False)
     q = ssub.add_parser("uninstall", help="remove the unit file (stop it first: systemctl --user disable --now)")
     where = q.add_mutually_exclusive_group()
@@ -110,7 +132,8 @@ def cmd_service(args: argparse.Namespace, db_path: Path) -> int:
         err("--prune-daily needs a limit: --older-than AGE and/or --max-size SIZE")
         return EXIT_FATAL
     local = load_nodes().local
-    argv = service.listen_command(db_path, local.ae_title, local.port, local.bind, local.allow, local.sync)
+    argv = service.listen_command(db_path, local.ae_title, local.port, local.bind, local.allow, local.sync,
+                                  options=_log_argv(args))
     units = [service.plan(argv, args.system, f"dicomtui DICOM listener {local.ae_title} on port {local.port}")]
     if args.prune_daily:
         units += service.prune_plans(db_path, _prune_argv(args), args.system)
@@ -147,6 +170,13 @@ def cmd_status(args: argparse.Namespace, db_path: Path) -> int:
     for x in info["listeners"]:
         print(f"listener        {printable(str(x.get('ae_title', '?')))} on {x.get('bind', '?')}:{x.get('port', '?')}, "
               f"pid {x.get('pid', '?')}, since {x.get('since') or '?'}")
+        print(f"  associations  {len(x['associations'])} open"
+              + "".join(f"; {printable(str(a.get('calling_ae')))} from {a.get('address')} since {a.get('since')}, "
+                        f"{a.get('images', 0):,} images" for a in x["associations"]))
+        print(f"  log           {printable(x['log_file']) if x['log_file'] else 'stderr (the journal under systemd)'}")
+    for node, states in info["forwards"].items():
+        print(f"forwards        to {printable(node)}: " + ", ".join(f"{n:,} {state}" for state, n in states.items())
+              + ("  (dicomtui route queue; route retry)" if states.get("failed") else ""))
     counts = info["counts"]
     print(f"today           {counted(info['received_today'], 'instance')} received or copied, "
           f"{info['added_today']:,} added in all")

@@ -65,13 +65,15 @@ def quote_arg(arg: str) -> str:
 
 
 def listen_command(db_path: Path, ae_title: str, port: int, bind: str, allow: Sequence[str], sync: str,
-                   program: Sequence[str] | None = None) -> list[str]:
+                   program: Sequence[str] | None = None, options: Sequence[str] = ()) -> list[str]:
     """The argument vector of ``dicomtui listen`` for the unit: the running Python's ``-m dicomtui`` by default
-    (the same installation as the command that wrote the unit, not whichever ``dicomtui`` is first on PATH)."""
+    (the same installation as the command that wrote the unit, not whichever ``dicomtui`` is first on PATH);
+    ``options``: more ``listen`` options, passed through (the log file and format)."""
     argv = list(program or (sys.executable, "-m", "dicomtui"))
     argv += ["--db", str(Path(db_path).expanduser().resolve()), "listen", "--ae", ae_title, "--port", str(port),
              "--bind", bind or "0.0.0.0", "--sync", sync]
-    if allow:
+    argv += list(options)
+    if allow:  # last: --allow takes every word after it
         argv += ["--allow", *allow]
     return argv
 

@@ -16,21 +16,34 @@ from typing import Any
 
 from .database import DicomDatabase
 from .net import identity
+from .net.forward_queue import queue_counts
 from .net.nodes import load_nodes
 
 
 def listeners(root: Path) -> list[dict[str, Any]]:
     """The listeners serving the database folder ``root`` now: port, ae_title, bind, pid and ``since`` (ISO 8601
-    local time with offset; when the listener took its port), one dict each."""
+    local time with offset; when the listener took its port), ``associations`` (open now: calling_ae, address,
+    images so far, since as ISO 8601) and ``log_file`` (None: not logging to a file), one dict each. The last two
+    come from the live state the listener publishes (:func:`.net.identity.live_state`) as associations start and
+    end."""
     found = []
     for entry in identity.running(root):
         try:
-            mtime = identity.identity_file(root, int(entry["port"])).stat().st_mtime
-            entry["since"] = dt.datetime.fromtimestamp(mtime).astimezone().isoformat(timespec="seconds")
+            entry["since"] = _iso(identity.identity_file(root, int(entry["port"])).stat().st_mtime)
         except (OSError, KeyError, ValueError):
             entry["since"] = None
+        state = identity.live_state(root, int(entry.get("port", 0)))
+        entry["associations"] = [{**a, "since": _iso(a.get("since"))} for a in state.get("associations", [])
+                                 if isinstance(a, dict)]
+        entry["log_file"] = state.get("log_file")
         found.append(entry)
     return found
+
+
+def _iso(seconds: object) -> str | None:
+    if not isinstance(seconds, int | float):
+        return None
+    return dt.datetime.fromtimestamp(seconds).astimezone().isoformat(timespec="seconds")
 
 
 def start_of_today() -> float:
@@ -45,7 +58,8 @@ def status(root: Path, since: float | None = None) -> dict[str, Any]:
     local midnight: the index does not tell a received instance from a copied import), ``added_today`` (all rows
     added since then, linked ones included), the counts and sizes of ``db info`` (``counts``), ``disk`` (total,
     used, free bytes of the file system holding the database; ``min_free`` the listener's floor and ``refusing``
-    whether a listener refuses new instances now for lack of space, :meth:`.net.listener.Listener.low_on_space`).
+    whether a listener refuses new instances now for lack of space, :meth:`.net.listener.Listener.low_on_space`),
+    ``forwards`` (node → state → forwards in the queue, :func:`.net.forward_queue.queue_counts`; {} when none).
     Raises SettingsError (nodes.toml unreadable). Raises DatabaseError (no database there)."""
     root = Path(root).expanduser()
     since = start_of_today() if since is None else since
@@ -56,5 +70,6 @@ def status(root: Path, since: float | None = None) -> dict[str, Any]:
     disk = shutil.disk_usage(root)
     floor = load_nodes().local.min_free_bytes
     return {"database": str(root), "listeners": listeners(root), "received_today": received, "added_today": added,
-            "counts": counts, "disk": {"total": disk.total, "used": disk.used, "free": disk.free,
-                                       "min_free": floor, "refusing": floor > 0 and disk.free < floor}}
+            "counts": counts, "forwards": queue_counts(root),
+            "disk": {"total": disk.total, "used": disk.used, "free": disk.free, "min_free": floor,
+                     "refusing": floor > 0 and disk.free < floor}}

@@ -15,7 +15,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import tempfile
 from pathlib import Path
+from typing import Any
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -49,11 +51,40 @@ def claim(root: Path, port: int, ae_title: str, bind: str) -> int:
 
 
 def release(root: Path, port: int, fd: int) -> None:
-    """Remove the identity file (while still holding its lock), then unlock it."""
+    """Remove the identity file (while still holding its lock) and the live state, then unlock it."""
     try:
+        state_file(root, port).unlink(missing_ok=True)
         identity_file(root, port).unlink(missing_ok=True)
     finally:
         os.close(fd)
+
+
+def state_file(root: Path, port: int) -> Path:
+    """The live state of the listener on ``port`` (``listener-<port>.state.json``): what ``status`` shows of it
+    that changes while it runs (open associations, the log file). Believed only while the identity file is locked."""
+    return Path(root) / f"listener-{port}.state.json"
+
+
+def publish(root: Path, port: int, state: dict[str, Any]) -> None:
+    """Replace the live state atomically (a temporary file renamed over it: a reader sees the old or the new one;
+    not flushed to disk: it is worth nothing after a crash). Raises OSError."""
+    fd, tmp = tempfile.mkstemp(prefix=f".listener-{port}.", suffix=".tmp", dir=root)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+        os.replace(tmp, state_file(root, port))
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def live_state(root: Path, port: int) -> dict[str, Any]:
+    """The live state the listener on ``port`` published ({} when none, or unreadable)."""
+    try:
+        state = json.loads(state_file(root, port).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
 
 
 def serves(root: Path, port: int) -> bool:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from .. import storage
 from ..database import DicomDatabase, FileRecord
@@ -32,6 +33,7 @@ log = logging.getLogger("dicomtui.listener")
 
 BATCH = 256  # instances per index transaction
 FLUSH_S = 0.25  # longest wait before pending instances are indexed
+PUBLISH_S = 1.0  # while images arrive, the live state (`status`) is rewritten at most this often
 
 
 @dataclass
@@ -58,9 +60,16 @@ class AssociationStats:
 
     def summary(self) -> str:
         seconds = self.seconds
-        return (f"association from {self.calling_ae} ({self.address}) {self.ended or 'open'}: {self.images} images, "
+        return (f"association from {peer_text(self.calling_ae)} ({self.address}) {self.ended or 'open'}: "
+                f"{self.images} images, "
                 f"{self.bytes / 1e6:.1f} MB in {seconds:.1f} s ({self.images / seconds:.0f}/s)"
                 + (f", {self.failures} refused" if self.failures else ""))
+
+    def event(self) -> dict:
+        """The association as one JSON log object (``--log-format json``): the peer's values escaped and cut."""
+        return {"event": "association", "calling_ae": peer_text(self.calling_ae, 64), "address": self.address,
+                "images": self.images, "bytes": self.bytes, "refused": self.failures,
+                "status": self.ended or "open", "seconds": round(self.seconds, 3)}
 
 
 below_floor = storage.below_floor  # moved to storage (indexer's import --copy stops at the floor too)
@@ -166,6 +175,17 @@ _SYNC_WORDS = {"file": "each instance flushed to disk before its success respons
 _FLUSH = object()  # queued when an association ends: index its files at once
 
 
+class ForwardHook(Protocol):
+    """What the listener asks of forwarding (:class:`.forwarder.Forwarding`, given by the face that starts the
+    listener): ``open(root)`` before the catch-up index, ``received`` with each batch of received instances (record,
+    calling AE or None) just before they are indexed, ``start`` / ``stop`` around the listener's life."""
+
+    def open(self, root: Path) -> None: ...
+    def received(self, items: list[tuple[FileRecord, str | None]], again: bool = True) -> int: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 class _Events(Handler):
     """What the SCP tells the listener, from each association's thread."""
 
@@ -178,7 +198,9 @@ class _Events(Handler):
         stats = AssociationStats(assoc.calling_ae, f"{assoc.address}:{assoc.port}")
         assoc.data["stats"] = stats
         self.listener.associations.append(stats)
+        self.listener._open[id(stats)] = stats
         self.listener._emit(stats)
+        self.listener.publish()
 
     def stored(self, assoc: Association, tmp: Path, size: int) -> int:
         """Make the instance durable in storage, queue it for the index, then (and only then) say success."""
@@ -191,10 +213,12 @@ class _Events(Handler):
         if record is None:
             self.store_failed(assoc, problem)
             return status
-        self.listener._queue.put(record)
+        self.listener._queue.put((record, stats.calling_ae))
         stats.images += 1
         stats.bytes += size
         self.listener._emit(stats)
+        if time.monotonic() - self.listener._published > PUBLISH_S:
+            self.listener.publish()
         return Status.SUCCESS
 
     def store_failed(self, assoc: Association, problem: str) -> None:
@@ -207,8 +231,10 @@ class _Events(Handler):
         self.listener._queue.put(_FLUSH)  # index what this association sent now, not after FLUSH_S
         stats: AssociationStats = assoc.data["stats"]
         stats.ended, stats.ended_at = how, time.monotonic()
-        log.info(stats.summary())
+        self.listener._open.pop(id(stats), None)
+        log.info(stats.summary(), extra={"event": stats.event()})
         self.listener._emit(stats)
+        self.listener.publish()
 
 
 def quiet_pynetdicom(level: int = logging.CRITICAL) -> None:
@@ -222,18 +248,25 @@ def quiet_pynetdicom(level: int = logging.CRITICAL) -> None:
 
 class Listener:
     """Run with :meth:`start` / :meth:`stop` (or as a context manager); ``on_event`` receives
-    :class:`AssociationStats` whenever an association starts, stores an image or ends."""
+    :class:`AssociationStats` whenever an association starts, stores an image or ends. ``forward``: the
+    forwarding rules and queue (:class:`ForwardHook`; None: received instances are not forwarded)."""
 
-    def __init__(self, db_path: Path, local: LocalNode, on_event: Callable[[AssociationStats], None] | None = None):
+    def __init__(self, db_path: Path, local: LocalNode, on_event: Callable[[AssociationStats], None] | None = None,
+                 forward: ForwardHook | None = None, log_file: Path | None = None):
         self.db_path = Path(db_path)
+        self.log_file = log_file  # where the face sends the log (shown by `status`); None: stderr or the TUI
         self.local = local
         self.on_event = on_event
+        self.forward = forward
         self.associations: list[AssociationStats] = []
-        self._queue: queue.Queue = queue.Queue()  # FileRecord, _FLUSH, or None (stop)
+        self._open: dict[int, AssociationStats] = {}  # the associations open now, by id()
+        self._queue: queue.Queue = queue.Queue()  # (FileRecord, calling AE), _FLUSH, or None (stop)
         self._writer: threading.Thread | None = None
         self._server: StoreSCP | None = None
         self._group: GroupSync | None = None
         self._identity: tuple[Path, int, int] | None = None  # (database folder, port, locked fd): see .identity
+        self._publishing = threading.Lock()
+        self._published = 0.0  # time.monotonic() of the last publish
         self.indexed = 0
         self.index_errors: list[str] = []
 
@@ -246,6 +279,8 @@ class Listener:
             raise NodeError(f"our listener: sync must be one of {', '.join(SYNC_MODES)}, not {sync!r}")
         with DicomDatabase.open(self.db_path) as db:
             root = db.root
+            if self.forward is not None:
+                self.forward.open(root)
             self._catch_up(db)
         self._writer = threading.Thread(target=self._write_loop, name="listener-index", daemon=True)
         self._writer.start()
@@ -264,12 +299,15 @@ class Listener:
             raise
         self._server = server
         server.start()
+        if self.forward is not None:
+            self.forward.start()
         try:
             self._identity = (root, server.port, identity.claim(root, server.port, self.local.ae_title,
                                                                  self.local.bind))
         except OSError as exc:  # the database folder is read-only: a retrieve cannot tell this listener is ours
             log.warning("cannot write the listener's identity file in %s (%s): a C-MOVE into this database will "
                         "refuse to use it", root, exc)
+        self.publish()
         log.debug(self.start_line())  # the face says it once (the CLI on stdout, the TUI in its panel)
 
     def start_line(self) -> str:
@@ -288,6 +326,24 @@ class Listener:
         """Why a new instance is refused for lack of disk ("" when it is not): :func:`below_floor` of the database
         folder and ``LocalNode.min_free_bytes``."""
         return below_floor(self.db_path, self.local.min_free_bytes)
+
+    def publish(self) -> None:
+        """Write the live state ``status`` shows (:func:`.identity.publish`): the associations open now (calling AE,
+        address, since, images so far), the log file. Called when an association starts or ends."""
+        if self._identity is None:
+            return
+        root, port, _fd = self._identity
+        now, wall = time.monotonic(), time.time()
+        with self._publishing:
+            self._published = now
+            open_now = [{"calling_ae": peer_text(a.calling_ae, 64), "address": a.address, "images": a.images,
+                         "since": wall - (now - a.started)} for a in list(self._open.values())]
+            state = {"associations": open_now, "log_file": str(self.log_file) if self.log_file else None,
+                     "updated": wall}
+            try:
+                identity.publish(root, port, state)
+            except OSError as exc:
+                log.debug("cannot write the listener's live state: %s", exc)
 
     @property
     def port(self) -> int:
@@ -312,6 +368,8 @@ class Listener:
             self._queue.put(None)
             self._writer.join()
             self._writer = None
+        if self.forward is not None:  # after the index thread: every received instance is queued by then
+            self.forward.stop()
 
     def __enter__(self) -> Listener:
         self.start()
@@ -329,7 +387,7 @@ class Listener:
     def _write_loop(self) -> None:
         """One writer: index received files in batches (a 1,000-image study is a handful of transactions)."""
         with DicomDatabase.open(self.db_path) as db:
-            pending: list[FileRecord] = []
+            pending: list[tuple[FileRecord, str | None]] = []
             deadline = None
             while True:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -337,18 +395,23 @@ class Listener:
                     item = self._queue.get(timeout=timeout)
                 except queue.Empty:
                     item = ...
-                if isinstance(item, FileRecord):
+                if isinstance(item, tuple):
                     pending.append(item)
                     deadline = deadline or time.monotonic() + FLUSH_S
-                if pending and (not isinstance(item, FileRecord) or len(pending) >= BATCH):
+                if pending and (not isinstance(item, tuple) or len(pending) >= BATCH):
                     self._flush(db, pending)
                     pending = []
                     deadline = None
                 if item is None:
                     return
 
-    def _flush(self, db: DicomDatabase, pending: list[FileRecord]) -> None:
+    def _flush(self, db: DicomDatabase, received: list[tuple[FileRecord, str | None]]) -> None:
+        pending = [record for record, _ae in received]
         try:
+            # queued before they are indexed: a crash between the two leaves files the next start indexes (and
+            # queues again, without a second forward); the other order could index an instance never forwarded
+            if self.forward is not None:
+                self.forward.received(received)
             result = db.add_files(pending)
             self.indexed += len(pending) - len(result.vanished)
             if result.vanished:  # removed from storage meanwhile (an `rm` of their study): not indexed, said
@@ -369,5 +432,7 @@ class Listener:
             except (HeaderError, OSError) as exc:
                 log.warning("left in storage, not indexed: %s (%s)", rel, exc)
         if records:
+            if self.forward is not None:  # the caller is not known any more: rules naming calling AEs do not match
+                self.forward.received([(r, None) for r in records], again=False)
             db.add_files(records)
             log.info("indexed %d files found in storage after an interruption", len(records))

@@ -104,10 +104,12 @@ def offered_contexts(files: list[dict[str, Any]], node: RemoteNode) -> list[tupl
 
 def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None = None,
          progress: Callable[[int, int], None] | None = None,
-         cancel: threading.Event | None = None, transform: Transform | None = None) -> SendReport:
+         cancel: threading.Event | None = None, transform: Transform | None = None,
+         on_item: Callable[[SendItem], None] | None = None) -> SendReport:
     """C-STORE instance rows (``path``, ``SOPClassUID``, ``TransferSyntaxUID``, ``SOPInstanceUID``; paths
     absolute) over one association. Each file goes in its stored transfer syntax when the peer accepts it,
-    else decompressed to explicit VR little endian. ``progress(done, total)`` after each instance. Setting
+    else decompressed to explicit VR little endian. ``progress(done, total)`` after each instance; ``on_item``
+    with each instance's result as soon as the peer answered (the forwarder marks it sent there). Setting
     ``cancel`` stops before the next instance and releases the association; the report then has ``cancelled``
     and ``not_sent``. ``transform`` (see the module docstring) changes each data set before it is encoded; the
     items then name the SOP Instance UIDs sent. Raises NetworkError when no association opens."""
@@ -138,6 +140,8 @@ def send(files: list[dict[str, Any]], node: RemoteNode, local: LocalNode | None 
                 report.left_out.append(files[n]["path"])
             else:
                 report.items.append(item)
+                if on_item is not None:
+                    on_item(item)
                 report.notes += [f"{item.path}: {note}" for note in item.notes]
             n += 1
             if progress is not None:
