@@ -109,9 +109,9 @@ async def test_the_panel_says_the_floor_and_refusing(tmp_path: Path) -> None:
     assert app.listener is None
 
 
-def test_status_words_read_what_h20f_adds_when_it_is_there() -> None:
-    """Open associations (a count or a list) and pending forwards are shown when status has them, and the panel
-    works without them (before that part of status exists)."""
+def test_status_words_show_open_associations_and_forwards() -> None:
+    """Open associations (a count or a list) and pending forwards (summed over the nodes, as ``status`` gives
+    them per node) are shown when status has them, and the panel works without them."""
     from dicomtui.tui.screens.network_text import service_text, status_line
 
     entry = {"pid": 12, "ae_title": "RESEARCH", "bind": "0.0.0.0", "port": 11112, "since": "2026-11-30T08:00:00+00:00"}
@@ -121,7 +121,9 @@ def test_status_words_read_what_h20f_adds_when_it_is_there() -> None:
     assert "1 association open" in service_text(replace_dict(entry, associations=[{"calling_ae": "CT1"}]))
     base = {"received_today": 1234, "disk": {"free": 3 * 2**30, "min_free": 2**30, "refusing": False}}
     assert status_line(base) == "received today: 1,234  ·  disk: 3.0 GiB free, floor 1.0 GiB"
-    assert status_line({**base, "forwards": {"pending": 4, "failed": 1}}).endswith("forwards: 4 pending, 1 failed")
+    forwards = {"PACS": {"pending": 3, "sent": 9}, "BACKUP": {"pending": 1, "failed": 1}}
+    assert status_line({**base, "forwards": forwards}).endswith("forwards: 4 pending, 1 failed")
+    assert status_line({**base, "forwards": {"PACS": {"sent": 9}}}) == status_line(base)
 
 
 def replace_dict(entry: dict, **changes) -> dict:

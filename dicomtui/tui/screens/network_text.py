@@ -109,8 +109,8 @@ def service_text(entry: dict) -> str:
 
 def status_line(status: dict) -> str:
     """What ``dicomtui status`` says about receiving, in one line: instances received today, free disk against the
-    floor and whether new instances are refused; pending and failed forwards when ``status`` reports them
-    (``forwards``: {"pending": n, "failed": n})."""
+    floor and whether new instances are refused; pending and failed forwards, summed over the destinations
+    (``status``'s ``forwards``: {node: {"pending": n, "failed": n, "sent": n}})."""
     disk = status.get("disk", {})
     floor = int(disk.get("min_free", 0) or 0)
     parts = [f"received today: {status.get('received_today', 0):,}",
@@ -118,9 +118,10 @@ def status_line(status: dict) -> str:
              + (f", floor {disk_text(floor)}" if floor else ", no floor")]
     if disk.get("refusing"):
         parts.append("REFUSING new instances (below the floor: free space, or lower min_free_bytes)")
-    forwards = status.get("forwards")
-    if isinstance(forwards, dict) and (forwards.get("pending") or forwards.get("failed")):
-        parts.append(f"forwards: {forwards.get('pending', 0)} pending, {forwards.get('failed', 0)} failed")
+    by_node = [v for v in (status.get("forwards") or {}).values() if isinstance(v, dict)]
+    pending, failed = (sum(int(v.get(state, 0)) for v in by_node) for state in ("pending", "failed"))
+    if pending or failed:
+        parts.append(f"forwards: {pending} pending, {failed} failed")
     return "  ·  ".join(parts)
 
 
