@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 
 from ..config import Settings, SettingsError, load_settings, remember_database, save_settings
 from ..core.database import DicomDatabase
-from ..core.errors import DatabaseError, NodeError
+from ..core.errors import DatabaseError, DicomtuiError, NodeError
 from ..core.examine import (
     ExamineOptions,
     Loadable,
@@ -231,6 +231,8 @@ class DicomTuiApp(ShowsWorkerErrors, App):
 
     def toggle_listener(self) -> str:
         """Start our listener into the open database, or stop it; returns what happened, in words."""
+        from ..core.forward import load_routes, routes_file
+        from ..core.net.forwarder import Forwarding
         from ..core.net.listener import Listener
         from ..core.net.nodes import load_nodes
 
@@ -239,9 +241,13 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             self._stop_listener(listener)
             return "Stopping the listener (its open associations finish their writes) …"
         try:
-            listener = Listener(self.db_path, load_nodes(self.nodes_path).local)
+            local = load_nodes(self.nodes_path).local
+            # the forwarding rules (routes.toml) apply to what the TUI's listener receives too, as to `listen`'s
+            forward = Forwarding(load_routes(), local, nodes=lambda: load_nodes(self.nodes_path),
+                                 routes_path=routes_file())
+            listener = Listener(self.db_path, local, forward=forward)
             listener.start()
-        except (NodeError, OSError) as exc:
+        except (DicomtuiError, OSError) as exc:
             return f"✗ the listener did not start: {exc}"
         self.listener = listener
         return f"Listening as {listener.local.ae_title} on port {listener.port}"

@@ -161,3 +161,29 @@ async def test_query_retrieve_and_doctor_against_orthanc(tmp_path: Path, orthanc
         await settle(app, pilot)
         report = text(screen.query_one("#net-message", Static))
         assert "✓ echo" in report and "✓ query" in report and "✓ move to us" in report
+
+
+async def test_the_tui_listener_forwards_by_the_routes(db_path: Path, tmp_path: Path, series_folder: Path,
+                                                        storescp) -> None:  # noqa: F811
+    """A rule of routes.toml applies to what the TUI's own listener receives, as to `dicomtui listen`'s."""
+    import time
+
+    from dicomtui.core.forward import Route, Routes, save_routes
+
+    node, received = storescp
+    port = free_port()
+    nodes = Nodes(LocalNode(ae_title="DICOMTUI", port=port, bind="127.0.0.1"), {"ref": node})
+    save_routes(Routes(rules=[Route(to="ref")]))
+    app = app_with_nodes(db_path, tmp_path, nodes)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n", "l")
+        assert app.listener is not None
+        storescu = require_program("storescu", "dcmtk")
+        subprocess.run([storescu, "-aec", "DICOMTUI", "+sd", "+r", "127.0.0.1", str(port), str(series_folder)],
+                       timeout=60, check=True)
+        deadline = time.monotonic() + 30
+        while len([p for p in received.rglob("*") if p.is_file()]) < 15 and time.monotonic() < deadline:
+            await pilot.pause(0.1)
+        assert len([p for p in received.rglob("*") if p.is_file()]) == 15
+        await pilot.press("l")
+        await settle(app, pilot)
