@@ -131,6 +131,13 @@ def test_examine_and_load(tmp_path: Path) -> None:
     out = run("--db", db, "load", series[2], "-o", str(tmp_path / "g.nii.gz"))
     assert out.returncode == 0 and "warning: 3 missing slices" in out.stderr and (tmp_path / "g.nii.gz").exists()
     assert run("--db", db, "load", series[2], "-o", str(tmp_path / "g.png")).returncode == 2
+    # a file in folders that do not exist yet: they are created (as for `-o DIR/`); under a file: a sentence
+    out = run("--db", db, "load", series[1], "-o", str(tmp_path / "new" / "sub" / "v.nii.gz"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "new" / "sub" / "v.nii.gz").exists()
+    out = run("--db", db, "load", series[1], "-o", str(tmp_path / "v.nrrd" / "sub" / "v.nii.gz"))
+    assert out.returncode == 2 and out.stderr.startswith("dicomtui: cannot create the folder")
+    assert "Traceback" not in out.stderr
 
 
 def test_load_says_the_number_of_volumes_only_when_there_are_several(tmp_path: Path) -> None:

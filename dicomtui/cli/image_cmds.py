@@ -113,13 +113,17 @@ def _output_folder(output: str) -> Path | None:
 
 
 def _output_path(output: str, folder: Path | None, stem: str, force: bool) -> Path:
-    """Where ``load`` writes: ``output``, or ``folder/stem.nii.gz`` (the folder created); an existing file is
-    overwritten only with ``force``, else the next free name is taken (dcm2niix's suffix) and said."""
+    """Where ``load`` writes: ``output``, or ``folder/stem.nii.gz`` (the folder, or the file's missing parent
+    folders, created); an existing file is overwritten only with ``force``, else the next free name is taken
+    (dcm2niix's suffix) and said. Raises VolumeWriteError when the folder cannot be created."""
+    from ..core.errors import VolumeWriteError
     from ..core.naming import free_path
 
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    target = Path(output) if folder is None else folder / f"{stem}.nii.gz"
+    target = Path(output).expanduser() if folder is None else folder / f"{stem}.nii.gz"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VolumeWriteError(f"cannot create the folder {target.parent}: {exc.strerror or exc}") from None
     free = target if force else free_path(target)
     if free != target:
         err(f"{target} exists: writing {free.name} instead (--force overwrites)")
