@@ -140,3 +140,17 @@ def test_without_a_weight_examine_and_the_volume_say_so(db, tmp_path: Path) -> N
     assert volume.suv_factors == {} and volume.units == "BQML"
     assert not any(w.name.startswith("SUV") for w in volume.windows)
     assert volume.warnings == ["SUV not computed: the header lacks PatientWeight"]
+
+
+def test_cli_examine_prints_the_suv_factors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    write_datasets(tmp_path / "pet", pet_datasets(SPEC, PetSpec()))
+    cli = [sys.executable, "-m", "dicomtui", "--db", str(tmp_path / "db")]
+    subprocess.run([*cli, "import", str(tmp_path / "pet")], check=True, capture_output=True)
+    uid = subprocess.run([*cli, "ls", "series", "--json"], check=True, capture_output=True, text=True).stdout
+    import json
+
+    out = subprocess.run([*cli, "examine", json.loads(uid)[0]["SeriesInstanceUID"]], capture_output=True, text=True)
+    assert out.returncode == 0 and "        SUV factors: body weight " in out.stdout, out.stdout + out.stderr

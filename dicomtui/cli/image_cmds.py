@@ -98,6 +98,8 @@ def cmd_examine(args: argparse.Namespace, db_path: Path) -> int:
               f"{len(item.instances)} images]")
         for warning in item.warnings:
             print(f"        warning: {warning}")
+        for note in item.notes:  # e.g. a PET's SUV factors
+            print(f"        {note}")
         if referrers[item.series_uid] and item.series_uid not in said:
             said.add(item.series_uid)
             print(f"        {referrers[item.series_uid]}")
