@@ -55,9 +55,9 @@ def no_thickness(folder: Path, modality: str = "CT", spacing: float = 2.0, posit
         write(without(ds, "SliceThickness"), folder / f"IM{i}.dcm")
 
 
-def fake_multiframe(path: Path, frames: int = 3, thickness: float = 2.5) -> np.ndarray:
+def fake_multiframe(path: Path, frames: int = 3, thickness: float = 2.5, **spec) -> np.ndarray:
     """A CT Image Storage file with ``frames`` frames (a single-frame class); returns the frames [f, r, c]."""
-    ds = datasets(1)[0]
+    ds = datasets(1, **spec)[0]
     pixels = np.stack([np.full((16, 16), 100 * (f + 1), np.int16) + np.arange(16, dtype=np.int16)
                        for f in range(frames)])
     ds.NumberOfFrames = frames

@@ -227,3 +227,62 @@ def test_rules_run_in_their_order_whatever_order_they_are_asked_in(tmp_path: Pat
     report = patch(tmp_path / "src", tmp_path / "out", ["meta", "ids"])
     assert report.rules == ["ids", "meta"] and list(RULES)[-1] == "split"
     assert report.to_dict()["rule_counts"] == {"ids": 5, "meta": 5}
+
+
+def test_the_patched_folder_imports_cleanly_and_every_series_loads(tmp_path: Path) -> None:
+    """Before: the import rejects the files without UIDs and the fake multi-frame CT is one image; after: nothing
+    is rejected and every series is one default loadable that loads (the split one as a 3-slice volume)."""
+    from dicomtui.core.database import DicomDatabase
+    from dicomtui.core.examine import examine_and_load
+    from dicomtui.core.indexer import import_paths
+    from dicomtui.core.patcher import import_patched
+
+    fx.missing_ids(tmp_path / "src")
+    fx.fake_multiframe(tmp_path / "src" / "PatientB" / "mf.dcm", frames=3, thickness=2.5, patient_id="B", seed=2)
+    with DicomDatabase.open(tmp_path / "db-before") as db:
+        before = import_paths(db, [tmp_path / "src"], "copy")
+    assert len(before.rejected) == 5
+    assert all("no StudyInstanceUID / SeriesInstanceUID / SOPInstanceUID" in p.reason for p in before.rejected)
+
+    report = patch(tmp_path / "src", tmp_path / "out")
+    with DicomDatabase.open(tmp_path / "db-after") as db:
+        after = import_patched(db, report)
+        assert not after.rejected and not after.warnings
+        series = db.series()
+        assert len(series) == 3
+        shapes = []
+        for row in series:
+            loaded = examine_and_load(db, [row["id"]], strict=True)
+            (result,) = loaded.loaded
+            (volume,) = result.volumes
+            shapes.append(volume.array.shape)
+    assert sorted(shapes) == [(2, 16, 16), (3, 16, 16), (3, 16, 16)]
+
+
+def _dciodvfy_errors(program: str, path: Path) -> set[str]:
+    import subprocess
+
+    result = subprocess.run([program, str(path)], capture_output=True, text=True, check=False)
+    return {line.strip() for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")}
+
+
+def test_dciodvfy_reports_no_new_error_on_the_patched_files_and_fewer_on_the_broken_ones(tmp_path: Path) -> None:
+    from .conftest import require_program
+
+    dciodvfy = require_program("dciodvfy", "dicom3tools")
+    fx.bad_uids_and_dates(tmp_path / "src" / "bad")
+    fx.bare_implicit(tmp_path / "src" / "bare", 1)
+    fx.missing_ids(tmp_path / "src" / "ids")
+    fx.no_thickness(tmp_path / "src" / "mr", modality="MR")
+    fx.big_endian(tmp_path / "src" / "be" / "be.dcm")
+    fx.fake_multiframe(tmp_path / "src" / "mf" / "mf.dcm")
+    report = patch(tmp_path / "src", tmp_path / "out")
+    assert not report.skipped
+    fixed = 0
+    for f in report.files:
+        before = _dciodvfy_errors(dciodvfy, tmp_path / "src" / f.source)
+        for output in f.outputs:
+            after = _dciodvfy_errors(dciodvfy, tmp_path / "out" / output)
+            assert after <= before, f"{output}: new errors {sorted(after - before)}"
+            fixed += len(after) < len(before)
+    assert fixed >= 8  # bad/one, bad/two, 5 × ids, the 3 frames of mf (NumberOfFrames is not in the CT IOD)
