@@ -25,6 +25,7 @@ from dicomtui.cli import (
     main,
     network_cmds,
     output,
+    patch_cmds,
     service_cmds,
     volume_cmds,
 )
@@ -49,6 +50,7 @@ HANDLERS[("volume-to-dicom", "v.nii")] = volume_cmds.cmd_volume_to_dicom
 HANDLERS.update({("service", "install"): service_cmds.cmd_service, ("status",): service_cmds.cmd_status,
                  ("db", "prune", "--older-than", "30d"): service_cmds.cmd_prune})
 HANDLERS[("deidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_deidentify
+HANDLERS[("patch", "src", "-o", "d")] = patch_cmds.cmd_patch
 
 
 def test_every_command_registers_its_handler() -> None:
