@@ -120,7 +120,7 @@ class InvalidDates(SimpleRule):
     present) and the report says so."""
 
     name = "dates"
-    title = "normalise dates (2020.01.02, 2020-01-02 → 20200102); remove unparseable ones"
+    title = "dates as YYYYMMDD (2020.01.02 → 20200102); values that are no date removed"
 
     def apply(self, ds: Dataset, item: PatchFile, context: PatchContext) -> list[str]:
         changes = []
@@ -149,7 +149,7 @@ class MissingIDs(SimpleRule):
     PatientName / PatientID from the patient folder's name."""
 
     name = "ids"
-    title = "generate missing Study/Series/SOP Instance UIDs; PatientName/PatientID from the folder name"
+    title = "missing Study/Series/SOP Instance UIDs; patient name and ID from the folder"
 
     def apply(self, ds: Dataset, item: PatchFile, context: PatchContext) -> list[str]:
         changes = []
@@ -186,7 +186,7 @@ class FileMeta(SimpleRule):
     file was read in, ImplementationClassUID pydicom's; a SOPClassUID missing from the data set from the meta."""
 
     name = "meta"
-    title = "add missing file meta / preamble (files without a DICM header)"
+    title = "add a missing file meta header and preamble (files without DICM)"
 
     def apply(self, ds: Dataset, item: PatchFile, context: PatchContext) -> list[str]:
         changes = []
@@ -220,7 +220,7 @@ class TransferSyntax(SimpleRule):
     Compressed (encapsulated) pixel data of a private syntax is left as it is and said."""
 
     name = "syntax"
-    title = "convert big endian, deflated and private transfer syntaxes to explicit VR little endian"
+    title = "big endian, deflated, private transfer syntaxes → explicit little endian"
 
     def apply(self, ds: Dataset, item: PatchFile, context: PatchContext) -> list[str]:
         meta = ds.file_meta
@@ -254,7 +254,7 @@ class SliceSpacing(SimpleRule):
     mean): the thickness of a contiguous stack is its spacing. Uneven series are said, not guessed."""
 
     name = "spacing"
-    title = "add missing SliceThickness / SpacingBetweenSlices from the slice positions"
+    title = "missing SliceThickness / SpacingBetweenSlices from the slice positions"
 
     def __init__(self) -> None:
         self.spacing: dict[str, float | str] = {}  # relative path → spacing in mm, or why none

@@ -41,7 +41,7 @@ class SplitFrames:
     """The ``split`` rule: one data set per frame for fake multi-frame files (see the module)."""
 
     name = "split"
-    title = "split multi-frame files whose SOP class is single-frame (CT, MR…) into one file per frame"
+    title = "one file per frame for multi-frame CT, MR… files (single-frame SOP classes)"
 
     def prepare(self, files: list[PatchFile], context: PatchContext) -> None:
         return None
