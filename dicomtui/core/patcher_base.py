@@ -8,7 +8,6 @@ A rule (after Slicer's DICOMPatcherRule, Modules/Scripted/DICOMPatcher) sees eve
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,13 +16,6 @@ from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
 UID_ROOT = "1.2.826.0.1.3680043.8.498."  # pydicom's root (PS3.5 §9; generate_uid's default), as volume_series
-_VALID_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")  # PS3.5 §9.1: digits, no leading zeros
-
-
-def valid_uid(text: str) -> bool:
-    """Whether ``text`` is a UID PS3.5 §9.1 allows: components of digits without leading zeros (a lone 0 is one),
-    separated by single dots, 64 characters at most."""
-    return len(text) <= 64 and _VALID_UID.fullmatch(text) is not None
 
 
 def derived_uid(*sources: object) -> str:

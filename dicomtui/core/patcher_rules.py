@@ -26,7 +26,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from .patcher_base import PatchContext, PatchFile, SimpleRule, derived_uid, set_sop_instance_uid, valid_uid
+from .patcher_base import PatchContext, PatchFile, SimpleRule, derived_uid, set_sop_instance_uid
+from .tags import uid_problem
 
 # UIDs that name a definition (a SOP class, a transfer syntax, a coding scheme) are never replaced: a new one
 # would name nothing. Only instance UIDs (studies, series, instances, frames of reference…) are.
@@ -91,11 +92,12 @@ class InvalidUIDs(SimpleRule):
             for owner, tag, path in _elements_of_vr(source, "UI"):
                 keyword = _keyword(owner, tag)
                 old = _text_of(owner.get_item(tag))
-                if not old or valid_uid(old) or keyword.endswith(_DEFINITION_UIDS):
+                problem = uid_problem(old) if old else ""
+                if not problem or keyword.endswith(_DEFINITION_UIDS):
                     continue
                 new = derived_uid("uid", old)
                 owner[tag].value = new
-                changes.append(f"{path}{keyword} {old!r} is not a valid UID: replaced by {new}")
+                changes.append(f"{path}{keyword} {old!r} is not a valid UID (PS3.5 9.1: {problem}): replaced by {new}")
         return changes
 
 
