@@ -33,7 +33,7 @@ from .patcher_rules import FileMeta, InvalidDates, InvalidUIDs, MissingIDs, Slic
 from .patcher_split import SplitFrames
 from .plural import counted
 
-__all__ = ["RULES", "PatchReport", "PatchedFile", "Skipped", "import_patched", "patch", "rule_titles"]
+__all__ = ["RULES", "PatchReport", "PatchedFile", "Skipped", "check_patch", "import_patched", "patch", "rule_titles"]
 
 # In the order they run: UIDs and dates are made valid before missing ones are generated (an invalid one is
 # replaced, not taken as missing); the meta header is filled from the final data set; splitting comes last.
@@ -129,8 +129,7 @@ def patch(source: str | os.PathLike, destination: str | os.PathLike, rules: list
     ``destination`` is ``source``, inside it or a folder that holds files, or when a rule name is unknown.
     """
     started = time.perf_counter()
-    names = _rule_names(rules)
-    src, dst = _checked_folders(Path(source), Path(destination))
+    src, dst, names = check_patch(source, destination, rules)
     report = PatchReport(str(src), str(dst), names, dry_run)
     chosen = [RULES[name]() for name in names]
     items = list(_headers(src, report))
@@ -153,6 +152,15 @@ def import_patched(db: Any, report: PatchReport, progress: Callable[[Any], None]
     """Import the patched folder into ``db`` in copy mode (the database keeps its own copies; the folder can be
     deleted afterwards). Returns the ImportReport."""
     return import_paths(db, [report.destination], ImportMode.COPY, progress=progress, cancel=cancel)
+
+
+def check_patch(source: str | os.PathLike, destination: str | os.PathLike, rules: list[str] | None = None,
+                ) -> tuple[Path, Path, list[str]]:
+    """The source and destination folders (absolute) and the rule names in the order they run, or PatchError
+    saying why a patch of them cannot start (:func:`patch` checks the same; a face may ask first)."""
+    names = _rule_names(rules)
+    src, dst = _checked_folders(Path(source), Path(destination))
+    return src, dst, names
 
 
 def _rule_names(rules: list[str] | None) -> list[str]:

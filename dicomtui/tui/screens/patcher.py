@@ -19,9 +19,9 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressB
 from textual.worker import get_current_worker
 
 from ...core.errors import PatchError
-from ...core.patcher import PatchReport, patch, rule_titles
+from ...core.patcher import PatchReport, check_patch, patch, rule_titles
 from ...core.text import printable
-from ..messages import Progress, Stopped
+from ..messages import Progress
 from .confirm import ShowsWorkerErrors
 from .forms import FIELD_KEYS, field
 from .import_ import DirectorySuggester
@@ -78,13 +78,10 @@ class PatcherScreen(ShowsWorkerErrors, ModalScreen[Path | None]):
                 yield Button("Patch (ctrl+s)", variant="primary", id="p-go")
                 yield Button("Import the result (ctrl+o)", id="p-import", disabled=True)
                 yield Button("Close (Esc)", id="p-close")
-            yield ProgressBar(id="p-progress", show_eta=False)
             yield Static("Nothing is written until ctrl+s.", id="p-summary", markup=False)
-            yield DataTable(id="p-report", cursor_type="row")
-
-    def on_mount(self) -> None:
-        self.query_one("#p-report", DataTable).display = False
-        self.query_one("#p-progress", ProgressBar).display = False
+            for hidden in (ProgressBar(id="p-progress", show_eta=False), DataTable(id="p-report", cursor_type="row")):
+                hidden.display = False  # shown once a patch runs, and once it has a report
+                yield hidden
 
     @on(Input.Changed, "#p-source")
     def _source_changed(self, event: Input.Changed) -> None:
@@ -116,6 +113,11 @@ class PatcherScreen(ShowsWorkerErrors, ModalScreen[Path | None]):
         if not rules:
             self.say("Nothing patched: choose at least one rule.")
             return
+        try:
+            check_patch(source, destination, rules)  # here, at once: a folder that will not do is said in words
+        except PatchError as exc:
+            self.say(f"Not patched: {exc}")
+            return
         self.running, self.report = True, None
         self.query_one("#p-import", Button).disabled = True
         self.query_one("#p-report", DataTable).display = False
@@ -135,12 +137,7 @@ class PatcherScreen(ShowsWorkerErrors, ModalScreen[Path | None]):
                 self.cancel.set()
             self.post_message(Progress(done, total))
 
-        try:
-            report = patch(source, destination, rules, progress=progress, cancel=self.cancel)
-        except PatchError as exc:
-            self.post_message(Stopped(f"Not patched: {exc}"))
-            return
-        self.post_message(Patched(report))
+        self.post_message(Patched(patch(source, destination, rules, progress=progress, cancel=self.cancel)))
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
@@ -161,12 +158,6 @@ class PatcherScreen(ShowsWorkerErrors, ModalScreen[Path | None]):
         rows += [(s.path, "skipped", s.reason) for s in report.skipped]
         table.add_rows([tuple(printable(v) for v in row) for row in rows[:ROWS]])
         table.display = bool(rows)
-
-    @on(Stopped)
-    def _stopped(self, message: Stopped) -> None:
-        self.running = False
-        self.query_one("#p-progress", ProgressBar).display = False
-        self.say(message.text + "\nEscape closes.")
 
     def worker_failed(self, _worker) -> None:
         self.running = False
