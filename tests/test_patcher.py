@@ -282,3 +282,14 @@ def test_dciodvfy_reports_no_new_error_on_the_patched_files_and_fewer_on_the_bro
             assert after <= before, f"{output}: new errors {sorted(after - before)}"
             fixed += len(after) < len(before)
     assert fixed >= 8  # bad/one, bad/two, 5 × ids, the 3 frames of mf (NumberOfFrames is not in the CT IOD)
+
+
+def test_a_split_frame_never_overwrites_a_file_of_the_source_with_its_name(tmp_path: Path) -> None:
+    fx.fake_multiframe(tmp_path / "src" / "mf.dcm", frames=3)
+    fx.no_thickness(tmp_path / "other")
+    (tmp_path / "other" / "IM0.dcm").rename(tmp_path / "src" / "mf_0002.dcm")
+    report = patch(tmp_path / "src", tmp_path / "out", ["split"])
+    assert [s.path for s in report.skipped] == ["mf_0002.dcm"]
+    assert report.skipped[0].reason.startswith("not written (FileExistsError: mf_0002.dcm was written already")
+    other = read(tmp_path / "src" / "mf_0002.dcm").SOPInstanceUID
+    assert read(tmp_path / "out" / "mf_0002.dcm").SOPInstanceUID != other  # the frame stays, not replaced

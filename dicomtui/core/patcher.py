@@ -46,6 +46,10 @@ RULES: dict[str, type[Any]] = {
 _DICOM_MARKERS = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Modality",
                   "PatientID", "PixelData")
 _PART10_META = ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")  # PS3.10 §7.1 Type 1
+# What the first pass keeps of each header (the rules' prepare() and the series grouping need no more; a whole
+# header kept for each of 100,000 files would hold hundreds of MB).
+_HEADER_KEYWORDS = [*_DICOM_MARKERS, "SeriesNumber", "SeriesDescription", "ImagePositionPatient",
+                    "ImageOrientationPatient", "NumberOfFrames", "SpecificCharacterSet"]
 _UNDEFINED = 0xFFFFFFFF  # an undefined length (sequences, encapsulated pixel data)
 _NOT_COPIED = {"DICOMDIR"}  # its references would name files the patch renames (split) or leaves out
 
@@ -196,16 +200,12 @@ def _headers(src: Path, report: PatchReport) -> Iterator[PatchFile]:
                                                              "files the patch renames; import reads the files"))
                 continue
             try:
-                header = _read(path, stop_before_pixels=True)
-            except _UNREADABLE as exc:
+                header = _read(path, stop_before_pixels=True, specific_tags=_HEADER_KEYWORDS)
+            except Exception as exc:  # noqa: BLE001 — a damaged file fails pydicom in many ways: each is a report row
                 report.skipped.append(Skipped(str(relative), _why(exc)))
                 continue
             patient = relative.parts[0] if len(relative.parts) > 1 else src.name
             yield PatchFile(path, relative, patient, header)
-
-
-_UNREADABLE = (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, EOFError, OSError, OverflowError,
-               NotImplementedError, AttributeError)
 
 
 def _why(exc: Exception) -> str:
@@ -214,13 +214,14 @@ def _why(exc: Exception) -> str:
     return f"damaged: {type(exc).__name__}: {exc}"
 
 
-def _read(path: Path, stop_before_pixels: bool = False, decode: bool = True) -> Dataset:
+def _read(path: Path, stop_before_pixels: bool = False, decode: bool = True,
+          specific_tags: list[str] | None = None) -> Dataset:
     """The file read (a missing "DICM" prefix allowed) and, with ``decode``, every element decoded (damage shows
     here, not while writing; the rules read some raw values first, as written, so they decode later).
     InvalidDicomError when it does not read as DICOM or ends inside an element (pydicom keeps a short value and
     only warns: the length check is ours). The library's warnings are not printed."""
     with captured_warnings() as caught:
-        ds = dcmread(path, force=True, stop_before_pixels=stop_before_pixels)
+        ds = dcmread(path, force=True, stop_before_pixels=stop_before_pixels, specific_tags=specific_tags)
         if not any(keyword in ds for keyword in _DICOM_MARKERS):
             raise InvalidDicomError("not a DICOM file (no DICM prefix and no DICOM attributes)")
         _check_lengths(ds)
@@ -247,11 +248,18 @@ def _check_lengths(ds: Dataset) -> None:
 
 
 def _patch_one(item: PatchFile, dst: Path, rules: list[Any], context: PatchContext, report: PatchReport) -> None:
-    """Read, fix, write one file (or its frames); a failure is a skipped row. pydicom's warnings about the values
-    being fixed are not printed: the report says what was wrong."""
-    try:
-        with captured_warnings():
+    """Read, fix, write one file (or its frames); a failure at any step is a skipped row saying which step, and
+    the run goes on. pydicom's warnings about the values being fixed are not printed: the report says what was
+    wrong."""
+    def skip(reason: str) -> None:
+        report.skipped.append(Skipped(str(item.relative), reason))
+
+    with captured_warnings():
+        try:
             ds = _read(item.path, decode=False)
+        except Exception as exc:  # noqa: BLE001 — damaged files fail pydicom in many ways
+            return skip(_why(exc))
+        try:
             changes = [(rule.name, change) for rule in rules for change in rule.apply(ds, item, context)]
             _decode(ds)
             outputs = [ds]
@@ -259,12 +267,14 @@ def _patch_one(item: PatchFile, dst: Path, rules: list[Any], context: PatchConte
             if splitter is not None:
                 outputs, split_changes = splitter.split(ds)
                 changes += [(splitter.name, change) for change in split_changes]
-            names = _output_names(item.relative, len(outputs))
-            if not report.dry_run:
+        except Exception as exc:  # noqa: BLE001 — a value the rules or pydicom cannot read: that file only
+            return skip(f"damaged: not patched ({type(exc).__name__}: {exc})")
+        names = _output_names(item.relative, len(outputs))
+        if not report.dry_run:
+            try:
                 _write(item, dst, outputs, names, bool(changes))
-    except _UNREADABLE as exc:
-        report.skipped.append(Skipped(str(item.relative), _why(exc)))
-        return
+            except Exception as exc:  # noqa: BLE001 — a value pydicom cannot encode, a full disk: that file only
+                return skip(f"not written ({type(exc).__name__}: {exc})")
     report.files.append(PatchedFile(str(item.relative), [str(n) for n in names], changes))
 
 
@@ -278,17 +288,28 @@ def _output_names(relative: Path, count: int) -> list[Path]:
 
 def _write(item: PatchFile, dst: Path, outputs: list[Dataset], names: list[Path], changed: bool) -> None:
     """Unchanged files are copied byte for byte; changed ones written by pydicom (a Part-10 file when it has a
-    file meta header, else as it was read), each through a temporary name renamed into place."""
-    for ds, name in zip(outputs, names, strict=True):
-        target = dst / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.patching")
-        try:
-            if changed:
-                # dcmwrite, not save_as: save_as refuses the big → little endian change the syntax rule makes
-                dcmwrite(temporary, ds, enforce_file_format=all(k in ds.file_meta for k in _PART10_META))
-            else:
-                shutil.copyfile(item.path, temporary)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
+    file meta header, else as it was read), each through a temporary name renamed into place. A name that is taken
+    (a split frame's name is a file of the source) is an error; on any error the file's outputs written so far
+    are removed."""
+    written: list[Path] = []
+    try:
+        for ds, name in zip(outputs, names, strict=True):
+            target = dst / name
+            if target.exists():
+                raise FileExistsError(f"{name} was written already (a source file has that name)")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.patching")
+            try:
+                if changed:
+                    # dcmwrite, not save_as: save_as refuses the big → little endian change the syntax rule makes
+                    dcmwrite(temporary, ds, enforce_file_format=all(k in ds.file_meta for k in _PART10_META))
+                else:
+                    shutil.copyfile(item.path, temporary)
+                os.replace(temporary, target)
+                written.append(target)
+            finally:
+                temporary.unlink(missing_ok=True)
+    except BaseException:
+        for target in written:
+            target.unlink(missing_ok=True)
+        raise
