@@ -163,8 +163,8 @@ def test_non_dicom_and_cut_files_are_skipped_with_the_reason_and_the_rest_goes_o
     report = patch(tmp_path / "src", tmp_path / "out")
     reasons = {s.path: s.reason for s in report.skipped}
     assert reasons["notes.txt"].startswith("not a DICOM file")
-    assert reasons["cut.dcm"].startswith("damaged: the file ends inside")
-    assert reasons["pixels_cut.dcm"].startswith("damaged: the file ends inside (7FE0,0010)")
+    assert reasons["cut.dcm"] == "truncated: the file ends inside a data element"  # the import's words
+    assert reasons["pixels_cut.dcm"] == "damaged: the file ends inside (7FE0,0010) (412 of 512 bytes)"
     assert sorted(f.source for f in report.files) == [f"IM{i}.dcm" for i in range(4)]
     assert not (tmp_path / "out" / "cut.dcm").exists() and not (tmp_path / "out" / "notes.txt").exists()
     assert "3 files skipped" in report.summary()

@@ -14,7 +14,7 @@ import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from .dicomfile import captured_warnings
-from .errors import PatchError
+from .errors import HeaderError, PatchError
+from .header import read_header
 from .indexer import import_paths
 from .levels import ImportMode
 from .patcher_base import PatchContext, PatchFile
@@ -200,7 +201,7 @@ def _headers(src: Path, report: PatchReport) -> Iterator[PatchFile]:
                                                              "files the patch renames; import reads the files"))
                 continue
             try:
-                header = _read(path, stop_before_pixels=True, specific_tags=_HEADER_KEYWORDS)
+                header = _header(path)
             except Exception as exc:  # noqa: BLE001 — a damaged file fails pydicom in many ways: each is a report row
                 report.skipped.append(Skipped(str(relative), _why(exc)))
                 continue
@@ -208,34 +209,48 @@ def _headers(src: Path, report: PatchReport) -> Iterator[PatchFile]:
             yield PatchFile(path, relative, patient, header)
 
 
+def _header(path: Path) -> dict[str, Any]:
+    """The attributes the rules look at first, read as an import reads them (the fast walk, pydicom for the
+    rest). A file import refuses is read again by pydicom, more leniently (no "DICM" and no UIDs, which ``ids``
+    fixes; a private transfer syntax pydicom's checks refuse); when that fails too, import's sentence is the reason.
+    Raises HeaderError or InvalidDicomError."""
+    try:
+        return read_header(str(path))
+    except HeaderError as refused:
+        try:
+            ds = _read(path, stop_before_pixels=True, specific_tags=_HEADER_KEYWORDS)
+        except Exception:  # noqa: BLE001 — import's reason says it better than pydicom's second attempt
+            raise refused from None
+    return {keyword: _as_text(ds[keyword].value) for keyword in _HEADER_KEYWORDS if keyword in ds}
+
+
+def _as_text(value: Any) -> Any:
+    """A multi-value as the import's record has it ("a\\b\\c"); other values as they are."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        return value
+    return "\\".join(str(v) for v in value)
+
+
 def _why(exc: Exception) -> str:
-    if isinstance(exc, InvalidDicomError):
+    if isinstance(exc, (InvalidDicomError, HeaderError)):
         return str(exc)
     return f"damaged: {type(exc).__name__}: {exc}"
 
 
-def _read(path: Path, stop_before_pixels: bool = False, decode: bool = True,
-          specific_tags: list[str] | None = None) -> Dataset:
-    """The file read (a missing "DICM" prefix allowed) and, with ``decode``, every element decoded (damage shows
-    here, not while writing; the rules read some raw values first, as written, so they decode later).
-    InvalidDicomError when it does not read as DICOM or ends inside an element (pydicom keeps a short value and
-    only warns: the length check is ours). The library's warnings are not printed."""
+def _read(path: Path, stop_before_pixels: bool = False, specific_tags: list[str] | None = None) -> Dataset:
+    """The file read (a missing "DICM" prefix allowed), its values left raw until used (the rules read some as
+    written; pydicom writes the others as they were read). InvalidDicomError when it does not read as DICOM or
+    ends inside an element (pydicom keeps a short value and only warns: the length check is ours). The library's
+    warnings are not printed."""
     with captured_warnings() as caught:
         ds = dcmread(path, force=True, stop_before_pixels=stop_before_pixels, specific_tags=specific_tags)
         if not any(keyword in ds for keyword in _DICOM_MARKERS):
             raise InvalidDicomError("not a DICOM file (no DICM prefix and no DICOM attributes)")
         _check_lengths(ds)
-        if decode:
-            _decode(ds)
     ended = [w for w in caught if "end of file" in w.lower()]
     if ended:
         raise InvalidDicomError(f"damaged: {ended[0]}")
     return ds
-
-
-def _decode(ds: Dataset) -> None:
-    for _ in ds.iterall():  # converts every raw element: damage raises here
-        pass
 
 
 def _check_lengths(ds: Dataset) -> None:
@@ -256,12 +271,11 @@ def _patch_one(item: PatchFile, dst: Path, rules: list[Any], context: PatchConte
 
     with captured_warnings():
         try:
-            ds = _read(item.path, decode=False)
+            ds = _read(item.path)
         except Exception as exc:  # noqa: BLE001 — damaged files fail pydicom in many ways
             return skip(_why(exc))
         try:
             changes = [(rule.name, change) for rule in rules for change in rule.apply(ds, item, context)]
-            _decode(ds)
             outputs = [ds]
             splitter = next((r for r in rules if isinstance(r, SplitFrames)), None)
             if splitter is not None:

@@ -41,13 +41,14 @@ class PatchFile:
     ``relative``: its path under the source folder (the output mirrors it); ``patient_folder``: the first folder
     under the source (the source's own name for files directly in it), which stands for the patient when the
     file names none; ``series_key``: the files of one series (same folder, SeriesNumber and SeriesDescription).
-    ``header``: the data set without pixel data (the spacing rule reads positions from it).
+    ``header``: a few attributes by keyword as the import reads them (``header.read_header``: SeriesInstanceUID,
+    SeriesNumber, SeriesDescription, ImagePositionPatient and ImageOrientationPatient as "a\\b\\c" text…).
     """
 
     path: Path
     relative: Path
     patient_folder: str
-    header: Dataset
+    header: dict[str, Any]
 
     @property
     def folder(self) -> str:

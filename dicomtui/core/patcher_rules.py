@@ -26,6 +26,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from .examine.geometry import orientation, slice_normal, vector
 from .patcher_base import PatchContext, PatchFile, SimpleRule, derived_uid, set_sop_instance_uid
 from .tags import uid_problem
 
@@ -90,9 +91,9 @@ class InvalidUIDs(SimpleRule):
         sources = [ds] + ([ds.file_meta] if getattr(ds, "file_meta", None) is not None else [])
         for source in sources:
             for owner, tag, path in _elements_of_vr(source, "UI"):
-                keyword = _keyword(owner, tag)
                 old = _text_of(owner.get_item(tag))
                 problem = uid_problem(old) if old else ""
+                keyword = _keyword(owner, tag) if problem else ""
                 if not problem or keyword.endswith(_DEFINITION_UIDS):
                     continue
                 new = derived_uid("uid", old)
@@ -285,23 +286,20 @@ class SliceSpacing(SimpleRule):
         return [f"{keyword} was missing: {spacing:.6g} mm from the slice positions" for keyword in missing]
 
 
-def series_spacing(headers: list[Dataset]) -> float | str | None:
+def series_spacing(headers: list[dict[str, Any]]) -> float | str | None:
     """The even spacing (mm) of a series' slices along their normal, a sentence saying why there is none, or None
-    when the series has fewer than two placed slices."""
+    when the series has fewer than two placed slices. ``headers``: ImageOrientationPatient and
+    ImagePositionPatient of each slice, as the import reads them (examine's parsers)."""
     placed = []
     for h in headers:
-        try:
-            cosines = np.array([float(v) for v in h.ImageOrientationPatient], dtype=float)
-            position = np.array([float(v) for v in h.ImagePositionPatient], dtype=float)
-        except (AttributeError, TypeError, ValueError):
-            continue
-        if cosines.shape == (6,) and position.shape == (3,):
+        cosines, position = orientation(h.get("ImageOrientationPatient")), vector(h.get("ImagePositionPatient"), 3)
+        if cosines is not None and position is not None:
             placed.append((cosines, position))
     if len(placed) < 2:
         return None
     if any(not np.allclose(c, placed[0][0], atol=1e-4) for c, _ in placed):
         return "the slices have different orientations"
-    normal = np.cross(placed[0][0][:3], placed[0][0][3:])
+    normal = slice_normal(placed[0][0])
     steps = np.diff(np.sort([float(np.dot(normal, p)) for _, p in placed]))
     if np.any(steps < 1e-3):
         return "several slices share a position"
