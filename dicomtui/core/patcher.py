@@ -29,7 +29,7 @@ from .errors import HeaderError, PatchError
 from .header import read_header
 from .indexer import import_paths
 from .levels import ImportMode
-from .patcher_base import PatchContext, PatchFile
+from .patcher_base import PatchContext, PatchFile, decode_all, encoding_mismatch
 from .patcher_rules import FileMeta, InvalidDates, InvalidUIDs, MissingIDs, SliceSpacing, TransferSyntax
 from .patcher_split import SplitFrames
 from .plural import counted
@@ -315,8 +315,10 @@ def _write(item: PatchFile, dst: Path, outputs: list[Dataset], names: list[Path]
             temporary = target.with_name(f".{target.name}.patching")
             try:
                 if changed:
+                    if encoding_mismatch(ds):  # the syntax rule says so when chosen; pydicom needs it either way
+                        decode_all(ds)
                     # dcmwrite, not save_as: save_as refuses the big → little endian change the syntax rule makes
-                    dcmwrite(temporary, ds, enforce_file_format=all(k in ds.file_meta for k in _PART10_META))
+                    dcmwrite(temporary, ds, enforce_file_format=all(ds.file_meta.get(k) for k in _PART10_META))
                 else:
                     shutil.copyfile(item.path, temporary)
                 os.replace(temporary, target)

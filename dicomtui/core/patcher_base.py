@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.uid import generate_uid
+from pydicom.uid import UID, generate_uid
 
 UID_ROOT = "1.2.826.0.1.3680043.8.498."  # pydicom's root (PS3.5 §9; generate_uid's default), as volume_series
 
@@ -32,6 +33,27 @@ def set_sop_instance_uid(ds: Dataset, new: str) -> None:
     meta = getattr(ds, "file_meta", None)
     if meta is not None and "MediaStorageSOPInstanceUID" in meta and meta.MediaStorageSOPInstanceUID == old:
         meta.MediaStorageSOPInstanceUID = new
+
+
+def encoding_mismatch(ds: Dataset) -> bool:
+    """Whether ``ds`` was read in another VR encoding than its file meta's transfer syntax says (an implicit VR
+    data set under an explicit syntax: pydicom reads it, with a warning, but writes raw elements as they were read,
+    so they must be decoded before it is written in the syntax's encoding)."""
+    syntax = ds.file_meta.get("TransferSyntaxUID") if getattr(ds, "file_meta", None) is not None else None
+    if not syntax or not UID(str(syntax)).is_transfer_syntax:
+        return False
+    implicit = UID(str(syntax)).is_implicit_VR
+    for tag in list(ds.keys()):  # the first element still raw tells how the data set was read
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement):
+            return raw.is_implicit_VR != implicit
+    return False
+
+
+def decode_all(ds: Dataset) -> None:
+    """Every raw element of ``ds`` (and of its sequences) decoded from the encoding it was read in."""
+    for _ in ds.iterall():
+        pass
 
 
 @dataclass

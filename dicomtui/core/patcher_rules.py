@@ -27,7 +27,15 @@ from pydicom.uid import (
 )
 
 from .examine.geometry import orientation, slice_normal, vector
-from .patcher_base import PatchContext, PatchFile, SimpleRule, derived_uid, set_sop_instance_uid
+from .patcher_base import (
+    PatchContext,
+    PatchFile,
+    SimpleRule,
+    decode_all,
+    derived_uid,
+    encoding_mismatch,
+    set_sop_instance_uid,
+)
 from .tags import uid_problem
 
 # UIDs that name a definition (a SOP class, a transfer syntax, a coding scheme) are never replaced: a new one
@@ -228,6 +236,10 @@ class TransferSyntax(SimpleRule):
     def apply(self, ds: Dataset, item: PatchFile, context: PatchContext) -> list[str]:
         meta = ds.file_meta
         syntax = UID(str(meta.get("TransferSyntaxUID") or encoding_syntax(ds)))
+        if encoding_mismatch(ds):
+            decode_all(ds)
+            said = "implicit" if syntax.is_implicit_VR else "explicit"
+            return [f"the data set is not in the {said} VR its transfer syntax {syntax} says: re-encoded in it"]
         if syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian) or (syntax.is_transfer_syntax and
                                                                           syntax.is_compressed):
             return []
@@ -244,8 +256,13 @@ class TransferSyntax(SimpleRule):
 
     @staticmethod
     def _swap_bulk(ds: Dataset) -> None:
+        """Bulk values to little endian: by their VR's word size, Pixel Data by BitsAllocated (32-bit RT Dose
+        pixels are OW but swapped by 4 bytes, as pydicom reads them)."""
+        bits = int(ds.get("BitsAllocated", 0) or 0)
         for elem in list(ds.iterall()):  # converts every raw element in its original (big endian) encoding
             size = _SWAP_SIZE.get(elem.VR)
+            if elem.tag == 0x7FE00010 and elem.VR == "OW" and bits in (32, 64):
+                size = bits // 8
             if size and isinstance(elem.value, bytes) and len(elem.value) % size == 0:
                 elem.value = np.frombuffer(elem.value, f">u{size}").astype(f"<u{size}").tobytes()
 
@@ -279,8 +296,8 @@ class SliceSpacing(SimpleRule):
         spacing = self.spacing.get(str(item.relative))
         if not missing or spacing is None or int(ds.get("NumberOfFrames", 1) or 1) > 1:
             return []
-        if isinstance(spacing, str):
-            return [f"{' and '.join(missing)} not set: {spacing}"]
+        if isinstance(spacing, str):  # said only for SliceThickness (Type 2); SpacingBetweenSlices is Type 3
+            return [f"SliceThickness not set: {spacing}"] if "SliceThickness" in missing else []
         for keyword in missing:
             setattr(ds, keyword, f"{spacing:.6g}")
         return [f"{keyword} was missing: {spacing:.6g} mm from the slice positions" for keyword in missing]
