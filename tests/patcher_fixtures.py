@@ -50,8 +50,8 @@ def bare_implicit(folder: Path, slices: int = 3) -> list[Path]:
     return [write(ds, folder / f"bare{i}", part10=False, implicit=True) for i, ds in enumerate(datasets(slices))]
 
 
-def no_thickness(folder: Path, modality: str = "CT", spacing: float = 2.0, positions=None) -> None:
-    for i, ds in enumerate(datasets(4, modality=modality, slice_spacing=spacing, positions=positions)):
+def no_thickness(folder: Path, modality: str = "CT", spacing: float = 2.0, positions=None, **spec) -> None:
+    for i, ds in enumerate(datasets(4, modality=modality, slice_spacing=spacing, positions=positions, **spec)):
         write(without(ds, "SliceThickness"), folder / f"IM{i}.dcm")
 
 

@@ -226,10 +226,11 @@ def test_rules_run_in_their_order_whatever_order_they_are_asked_in(tmp_path: Pat
 
 
 def test_the_patched_folder_imports_cleanly_and_every_series_loads(tmp_path: Path) -> None:
-    """Before: the import rejects the files without UIDs and the fake multi-frame CT is one image; after: nothing
-    is rejected and every series is one default loadable that loads (the split one as a 3-slice volume)."""
+    """Before: the import rejects the files without UIDs and examine reads the fake multi-frame CT as 3 doubtful
+    repeats; after: nothing is rejected and every series is one clean default loadable that loads (the split one
+    as a 3-slice volume)."""
     from dicomtui.core.database import DicomDatabase
-    from dicomtui.core.examine import examine_and_load
+    from dicomtui.core.examine import examine_and_load, examine_series
     from dicomtui.core.indexer import import_paths
     from dicomtui.core.patcher import import_patched
 
@@ -237,8 +238,11 @@ def test_the_patched_folder_imports_cleanly_and_every_series_loads(tmp_path: Pat
     fx.fake_multiframe(tmp_path / "src" / "PatientB" / "mf.dcm", frames=3, thickness=2.5, patient_id="B", seed=2)
     with DicomDatabase.open(tmp_path / "db-before") as db:
         before = import_paths(db, [tmp_path / "src"], "copy")
+        (fake,) = db.series()  # the only series imported: the fake multi-frame CT
+        loadables = examine_series(db, [fake["id"]])
     assert len(before.rejected) == 5
     assert all("no StudyInstanceUID / SeriesInstanceUID / SOPInstanceUID" in p.reason for p in before.rejected)
+    assert len(loadables) == 3 and all(item.warnings for item in loadables)  # "3 frames repeat 2 positions…"
 
     report = patch(tmp_path / "src", tmp_path / "out")
     with DicomDatabase.open(tmp_path / "db-after") as db:
@@ -248,6 +252,8 @@ def test_the_patched_folder_imports_cleanly_and_every_series_loads(tmp_path: Pat
         assert len(series) == 3
         shapes = []
         for row in series:
+            (clean,) = examine_series(db, [row["id"]])
+            assert clean.selected and not clean.warnings
             loaded = examine_and_load(db, [row["id"]], strict=True)
             (result,) = loaded.loaded
             (volume,) = result.volumes
