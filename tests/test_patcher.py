@@ -299,3 +299,15 @@ def test_a_split_frame_never_overwrites_a_file_of_the_source_with_its_name(tmp_p
     assert report.skipped[0].reason.startswith("not written (FileExistsError: mf_0002.dcm was written already")
     other = read(tmp_path / "src" / "mf_0002.dcm").SOPInstanceUID
     assert read(tmp_path / "out" / "mf_0002.dcm").SOPInstanceUID != other  # the frame stays, not replaced
+
+
+def test_files_of_two_patients_in_one_folder_get_a_study_each(tmp_path: Path) -> None:
+    for patient in ("P1", "P2"):
+        for i, ds in enumerate(fx.datasets(2, patient_id=patient)):
+            fx.without(ds, "StudyInstanceUID", "SeriesInstanceUID")
+            fx.write(ds, tmp_path / "src" / "mixed" / f"{patient}_{i}.dcm")
+    patch(tmp_path / "src", tmp_path / "out", ["ids"])
+    p1a, p1b, p2a, p2b = (read(p) for p in sorted((tmp_path / "out" / "mixed").iterdir()))
+    assert p1a.StudyInstanceUID == p1b.StudyInstanceUID != p2a.StudyInstanceUID == p2b.StudyInstanceUID
+    # one folder, one SeriesNumber and description, yet two series: a series never spans studies
+    assert p1a.SeriesInstanceUID == p1b.SeriesInstanceUID != p2a.SeriesInstanceUID == p2b.SeriesInstanceUID

@@ -155,9 +155,9 @@ class InvalidDates(SimpleRule):
 
 class MissingIDs(SimpleRule):
     """Missing identifiers, as Slicer's GenerateMissingIDs but grouped more finely: one SeriesInstanceUID per
-    series of a folder (files of one folder with the same SeriesNumber and SeriesDescription), one
-    StudyInstanceUID per patient folder (the first folder under the source), a SOPInstanceUID per file, and
-    PatientName / PatientID from the patient folder's name."""
+    series of a folder (files of one folder and study with the same SeriesNumber and SeriesDescription), one
+    StudyInstanceUID per patient folder (the first folder under the source) and PatientID, a SOPInstanceUID per
+    file, and PatientName / PatientID from the patient folder's name."""
 
     name = "ids"
     title = "missing Study/Series/SOP Instance UIDs; patient name and ID from the folder"
@@ -169,11 +169,11 @@ class MissingIDs(SimpleRule):
                 setattr(ds, keyword, item.patient_folder)
                 changes.append(f"{keyword} was missing: {item.patient_folder!r} (the patient folder's name)")
         if not str(ds.get("StudyInstanceUID", "") or "").strip():
-            ds.StudyInstanceUID = context.uid_for("study", item.patient_folder)
+            ds.StudyInstanceUID = context.uid_for("study", item.patient_folder, str(ds.PatientID))
             changes.append(f"StudyInstanceUID was missing: {ds.StudyInstanceUID} (one per patient folder "
-                           f"{item.patient_folder!r})")
-        if not str(ds.get("SeriesInstanceUID", "") or "").strip():
-            ds.SeriesInstanceUID = context.uid_for("series", *item.series_key)
+                           f"{item.patient_folder!r} and PatientID {str(ds.PatientID)!r})")
+        if not str(ds.get("SeriesInstanceUID", "") or "").strip():  # a series never spans studies
+            ds.SeriesInstanceUID = context.uid_for("series", str(ds.StudyInstanceUID), *item.series_key)
             folder, number, description = item.series_key
             changes.append(f"SeriesInstanceUID was missing: {ds.SeriesInstanceUID} (one per folder {folder!r}, "
                            f"SeriesNumber {number or '(none)'}, SeriesDescription {description or '(none)'})")
