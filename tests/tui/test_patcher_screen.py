@@ -41,7 +41,8 @@ async def test_ctrl_r_patches_a_broken_folder_then_ctrl_o_imports_the_result(tmp
     app = DicomTuiApp(tmp_path / "fresh", renderer="halfblock", settings_path=tmp_path / "config.toml")
     async with app.run_test(size=SIZE) as pilot:
         screen = await _open(app, pilot, source)
-        assert all(box.value for box in screen.query(Checkbox))
+        assert all(box.value for box in screen.query("#p-rules Checkbox").results(Checkbox))
+        assert not screen.query_one("#p-dry-run", Checkbox).value
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         summary = text(screen.query_one("#p-summary", Static))
@@ -64,7 +65,7 @@ async def test_ctrl_r_patches_a_broken_folder_then_ctrl_o_imports_the_result(tmp
         assert len(db.instances()) == 5
 
 
-async def test_a_destination_inside_the_source_is_refused_and_rules_can_be_left_out(tmp_path: Path) -> None:
+async def test_a_destination_inside_the_source_is_refused_rules_can_be_left_out_and_dry_run(tmp_path: Path) -> None:
     source = tmp_path / "broken"
     fx.missing_ids(source)
     app = DicomTuiApp(tmp_path / "fresh", renderer="halfblock", settings_path=tmp_path / "config.toml")
@@ -76,7 +77,7 @@ async def test_a_destination_inside_the_source_is_refused_and_rules_can_be_left_
         assert "never in place" in text(screen.query_one("#p-summary", Static))
         assert screen.query_one("#p-import", Button).disabled
 
-        for box in screen.query(Checkbox):
+        for box in screen.query("#p-rules Checkbox").results(Checkbox):
             box.value = False
         await pilot.press("ctrl+s")
         await settle(app, pilot)
@@ -87,6 +88,14 @@ async def test_a_destination_inside_the_source_is_refused_and_rules_can_be_left_
         await pilot.press("ctrl+s")
         await settle(app, pilot)
         assert "0 changed" in text(screen.query_one("#p-summary", Static))  # no dates to fix there
+
+        screen.query_one("#p-rule-ids", Checkbox).value = True
+        screen.query_one("#p-dry-run", Checkbox).value = True
+        screen.query_one("#p-dest", Input).value = str(tmp_path / "dry")
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert text(screen.query_one("#p-summary", Static)).startswith("Would write 5 files")
+        assert not (tmp_path / "dry").exists() and screen.query_one("#p-import", Button).disabled
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, ImportScreen)

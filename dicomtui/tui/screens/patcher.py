@@ -48,7 +48,7 @@ class PatcherScreen(ShowsWorkerErrors, ModalScreen[Path | None]):
     AUTO_FOCUS = "#p-source"
     DEFAULT_CSS = """
     PatcherScreen #p-rules { height: auto; margin: 1 0 0 0; }
-    PatcherScreen #p-rules Checkbox { margin: 0 1; }
+    PatcherScreen #p-rules Checkbox, PatcherScreen #p-dry-run { margin: 0 1; }
     PatcherScreen #p-report { height: 12; }
     """
     BINDINGS = [Binding("escape", "cancel_or_close", "Cancel / close", id="patcher_close"),
@@ -74,6 +74,7 @@ class PatcherScreen(ShowsWorkerErrors, ModalScreen[Path | None]):
             with Vertical(id="p-rules"):
                 for name, title in rule_titles().items():
                     yield Checkbox(f"{name}: {title}", True, id=f"p-rule-{name}", compact=True)
+            yield Checkbox("dry run: read and fix, write nothing", False, id="p-dry-run", compact=True)
             with Horizontal(classes="buttons"):
                 yield Button("Patch (ctrl+s)", variant="primary", id="p-go")
                 yield Button("Import the result (ctrl+o)", id="p-import", disabled=True)
@@ -126,10 +127,10 @@ class PatcherScreen(ShowsWorkerErrors, ModalScreen[Path | None]):
         bar.update(total=None, progress=0)
         self.cancel.clear()
         self.say(f"Patching {source} …  Escape cancels")
-        self._patch(source, destination, rules)
+        self._patch(source, destination, rules, self.query_one("#p-dry-run", Checkbox).value)
 
     @work(thread=True, exclusive=True, group="patch", exit_on_error=False)
-    def _patch(self, source: str, destination: str, rules: list[str]) -> None:
+    def _patch(self, source: str, destination: str, rules: list[str], dry_run: bool) -> None:
         worker = get_current_worker()
 
         def progress(done: int, total: int) -> None:
@@ -137,7 +138,8 @@ class PatcherScreen(ShowsWorkerErrors, ModalScreen[Path | None]):
                 self.cancel.set()
             self.post_message(Progress(done, total))
 
-        self.post_message(Patched(patch(source, destination, rules, progress=progress, cancel=self.cancel)))
+        self.post_message(Patched(patch(source, destination, rules, dry_run=dry_run, progress=progress,
+                                        cancel=self.cancel)))
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
