@@ -55,7 +55,24 @@ def make_database(root: Path) -> Path:
     (extra / "truncated.dcm").write_bytes((extra / "scan" / "IM00001.dcm").read_bytes()[:700])
     with DicomDatabase.open(root / "db") as db:
         import_paths(db, [root / "in"])
+    make_broken(root / "broken")
     return root / "db"
+
+
+def make_broken(folder: Path) -> None:
+    """For the patcher: a series an anonymiser stripped of its UIDs and patient, dates written 2024.03.01."""
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from dicomtui.core.synth import series_datasets
+
+    for i, ds in enumerate(series_datasets(SeriesSpec(slices=6, rows=32, cols=32, seed=7))):
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "PatientName", "PatientID"):
+            delattr(ds, keyword)
+        ds.StudyDate = ds.SeriesDate = "2024.03.01"
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        (folder / "Anon_042" / "CT_Head").mkdir(parents=True, exist_ok=True)
+        ds.save_as(folder / "Anon_042" / "CT_Head" / f"IM{i:04d}", enforce_file_format=True)
+    (folder / "notes.txt").write_text("not DICOM")
 
 
 async def settle(app, pilot) -> None:
@@ -147,6 +164,15 @@ async def shoot(root: Path) -> list[str]:
         await pilot.press("ctrl+d")  # the dry-run diff
         await settle(app, pilot)
         save("tag-editor", "tag editor (dry run)")
+        await pilot.press("escape")
+        await settle(app, pilot)
+        await pilot.press("i")  # the import screen, ctrl+r: the patcher on a broken folder
+        app.screen.query_one("#import-path", Input).value = str(root / "broken")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        save("patcher", "DICOM patcher")
     return written
 
 

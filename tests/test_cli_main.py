@@ -25,6 +25,7 @@ from dicomtui.cli import (
     main,
     network_cmds,
     output,
+    patch_cmds,
     route_cmds,
     seg_cmds,
     service_cmds,
@@ -54,6 +55,7 @@ HANDLERS.update({("service", "install"): service_cmds.cmd_service, ("status",): 
 HANDLERS[("deidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_deidentify
 HANDLERS[("reidentify", "1.2", "-o", "d")] = deidentify_cmds.cmd_reidentify
 HANDLERS[("route", "ls")] = route_cmds.cmd_route
+HANDLERS[("patch", "src", "-o", "d")] = patch_cmds.cmd_patch
 
 
 def test_every_command_registers_its_handler() -> None:

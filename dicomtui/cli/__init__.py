@@ -32,6 +32,7 @@ from . import (
     export_cmds,
     image_cmds,
     network_cmds,
+    patch_cmds,
     reporting,
     route_cmds,
     seg_cmds,
@@ -45,7 +46,7 @@ __all__ = ["build_parser", "main"]
 
 # terminal_cmds wraps doctor; service_cmds comes after database_cmds: it adds `db prune`
 COMMAND_MODULES = (database_cmds, image_cmds, network_cmds, terminal_cmds, export_cmds, volume_cmds, edit_cmds,
-                   service_cmds, deidentify_cmds, seg_cmds, route_cmds)
+                   service_cmds, deidentify_cmds, seg_cmds, route_cmds, patch_cmds)
 OWN_LOGGING = {"listen"}  # commands that configure the core's log themselves (timestamped lines)
 
 

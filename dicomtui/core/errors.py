@@ -60,3 +60,8 @@ class HeaderError(DicomtuiError):
 
 class ExportError(DicomtuiError):
     """An export cannot start: its destination exists (and overwriting was not asked), or cannot be made."""
+
+
+class PatchError(DicomtuiError):
+    """A patch cannot start: the source is not a folder, the destination is inside it or not empty, a rule is
+    unknown."""

@@ -30,7 +30,8 @@ GROUP_NAMES = {"BrowserScreen": "browser", "MarkTable": "tables", "ViewerScreen"
                "NetworkScreen": "network", "NodeForm": "node form", "SendScreen": "send", "ExportScreen": "export",
                "DeidPreviewScreen": "de-identify preview",
                "ConfirmScreen": "confirm", "SaveSeriesScreen": "save series",
-               "TagEditorScreen": "tag editor", "MessageScreen": "message", "HelpScreen": "help"}
+               "TagEditorScreen": "tag editor", "PatcherScreen": "patcher", "MessageScreen": "message",
+               "HelpScreen": "help"}
 PACKAGES = ("dicomtui.tui.screens", "dicomtui.tui.widgets")
 KEY_NAMES = {"enter": "Enter", "escape": "Esc", "space": "Space", "tab": "Tab", "backspace": "Backspace",
              "delete": "Del", "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End", "insert": "Ins"}

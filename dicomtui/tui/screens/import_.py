@@ -53,7 +53,9 @@ def complete_directory(value: str) -> str | None:
 class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
     """The import modal; dismissed with the report (or None when closed before starting)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="import_cancel"), *FIELD_KEYS]
+    BINDINGS = [Binding("escape", "cancel", "Cancel / close", id="import_cancel"),
+                Binding("ctrl+r", "patch", "Fix broken files first", id="import_patch",
+                        tooltip="The DICOM patcher: fixed copies of a folder, then imported (copy mode)"), *FIELD_KEYS]
 
     def __init__(self, db_path: Path, mode: ImportMode | str = ImportMode.LINK, start: str = "") -> None:
         super().__init__()
@@ -67,7 +69,8 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide", id="import-dialog"):
-            yield Label("Import DICOM files (folders are searched recursively; a DICOMDIR is followed)")
+            yield Label("Import DICOM files (folders are searched recursively; a DICOMDIR is followed; "
+                        "ctrl+r fixes broken files first)")
             yield Input(self.start or str(Path.cwd()) + "/", placeholder="folder or file", id="import-path",
                         suggester=DirectorySuggester())
             with Horizontal(id="import-options"):
@@ -162,6 +165,19 @@ class ImportScreen(ShowsWorkerErrors, ModalScreen[ImportReport | None]):
         button = self.query_one("#import-start", Button)
         button.label, button.disabled = "Close", False
         self.query_one("#import-summary", Static).update("The import failed (see the message); Escape closes.")
+
+    def action_patch(self) -> None:
+        """The patcher on the typed folder; the fixed copies it hands back are imported here, in copy mode."""
+        from .patcher import PatcherScreen
+
+        def patched(folder: Path | None) -> None:
+            if folder is not None:
+                self.query_one("#import-path", Input).value = str(folder)
+                self.query_one("#mode-copy", RadioButton).value = True
+                self.start_import()
+
+        if not (self.running or self.report is not None):
+            self.app.push_screen(PatcherScreen(self.query_one("#import-path", Input).value), patched)
 
     def action_cancel(self) -> None:
         if self.running:
