@@ -236,8 +236,10 @@ def test_tag_paths_reach_private_tags_and_sequence_items(tmp_path: Path) -> None
         item = Item(Level.SERIES, db.series()[0]["id"])
         plan = plan_edit(db, [item], {"(0011,1010)": "new private", "(0010,1002)[0].PatientID": "OTHER-7"})
         assert plan.changes[0].current_text() == "2 values" and plan.changes[1].current == {"": 2}
-        with pytest.raises(EditError, match="private attribute"):
+        with pytest.raises(EditError, match="needs its private creator"):  # PS3.5 7.8.1: no block reserved
             plan_edit(db, [item], {"(0013,1010)": "x"})
+        with pytest.raises(EditError, match=r"its VR is unknown: give it after the tag, as \(0013,1010\)LO"):
+            plan_edit(db, [item], {"(0013,0010)": "NEW CREATOR", "(0013,1010)": "x"})
         apply_edit(db, plan)
         edited = [pydicom.dcmread(p) for p in _files(db, item)]
         assert [d.OtherPatientIDsSequence[0].PatientID for d in edited] == ["OTHER-7", "OTHER-7"]

@@ -34,7 +34,19 @@ from ..database import DicomDatabase, FileRecord
 from ..header import normalise_name
 from ..levels import HIERARCHY, Item, Level
 from ..plural import counted as plural
-from .rewrite import Head, Setting, head_text, head_uid, head_vr, read_head, splice_possible, write_full, write_spliced
+from .rewrite import (
+    Head,
+    Setting,
+    head_text,
+    head_uid,
+    head_vr,
+    last_tag,
+    place_private,
+    read_head,
+    splice_possible,
+    write_full,
+    write_spliced,
+)
 from .tagpath import EditError, TagPath, get_value, parse_path
 from .vr import UTF8_CHARSET, charsets_of, check_value
 
@@ -189,11 +201,12 @@ class EditReport:
 
 
 def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, str], *,
-              per_series: Mapping[str, Mapping[str, str]] | None = None,
+              per_series: Mapping[str, Mapping[str, str | None]] | None = None,
               as_new_series: bool = False, set_utf8: bool = False, delete: Iterable[str] = ()) -> EditPlan:
     """The plan of setting ``settings`` (keyword or tag path → new text, ``\\`` between values) in every file
     of ``items``, and ``per_series[SeriesInstanceUID]`` in the files of that series only (the tag editor's one
-    table per series); ``delete``: keywords or tag paths removed from every file that holds them. Reads each
+    table per series; None as the text: the attribute deleted in that series); ``delete``: keywords or tag paths
+    removed from every file that holds them. Reads each
     file's head (up to the last attribute edited). Raises EditError for a path that cannot be edited or deleted
     (PatientID, SpecificCharacterSet, one both set and deleted), and for an empty selection."""
     paths: list[tuple[TagPath, str | None]] = [(parse_path(k), v) for k, v in settings.items()]
@@ -205,12 +218,15 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
             raise EditError(f"{p.text} is both set and deleted: choose one")
         paths.append((p, None))
     scoped = {uid: [(parse_path(k), v) for k, v in more.items()] for uid, more in (per_series or {}).items()}
+    for p, v in [pv for more in scoped.values() for pv in more]:
+        if v is None and p.tag in _NOT_DELETABLE and not p.nested:
+            raise EditError(f"{p.text} cannot be deleted: {_NOT_DELETABLE[p.tag]}")
     rows = db.instance_rows(list(items), "path, stored, SOPInstanceUID, source_path, source_size, source_mtime_ns")
     if not rows:
         raise EditError("nothing to edit: the selection holds no instance")
     if not paths and not any(scoped.values()) and not as_new_series:
         raise EditError("nothing to change: give at least one KEYWORD=VALUE (or an attribute to delete)")
-    last = max([p.top for p, _ in paths] + [p.top for more in scoped.values() for p, _ in more] + [_LAST_UID])
+    last = max(last_tag([p for p, _ in paths] + [p for more in scoped.values() for p, _ in more]), _LAST_UID)
     files: list[FileToEdit] = []
     changes: dict[tuple[str, str], Change] = {}
     charset_seen: set[tuple[str, ...]] = set()
@@ -228,13 +244,15 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
                                 (head, st.st_size, st.st_mtime_ns)))
         charsets = charsets_of(ds)
         series = uids[Level.SERIES]
-        for scope, p, new in [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]:
-            vr = head_vr(ds, p) or ("" if new is None else None)  # a deletion needs no VR
+        asked = [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]
+        placed = place_private(ds, [(p, "", v) for _, p, v in asked])  # private blocks where this file has them
+        for (scope, p, new), (q, _, _) in zip(asked, placed, strict=True):
+            vr = p.vr or head_vr(ds, q) or ("" if new is None else None)  # a deletion needs no VR
             if vr is None:
-                raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown "
-                                f"(set private attributes that exist)")
+                raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown: "
+                                f"give it after the tag, as {p.text}LO=VALUE")
             c = changes.setdefault((p.text, scope), Change(p, vr, new or "", scope, delete=new is None))
-            now = get_value(ds, p) if p.nested else head_text(ds, p.top)
+            now = get_value(ds, q) if q.nested else head_text(ds, q.top, p.vr)
             now = (ABSENT if new is None else "") if now is None else now
             c.current[now] += 1
             c.units.setdefault(uids[p.level], Counter())[now] += 1
@@ -302,7 +320,7 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
         if uid not in settings:
             settings[uid] = [(c.path, c.vr, None if c.delete else c.new) for c in plan.changes
                              if c.series in ("", uid)]
-    last = max([c.path.top for c in plan.changes] + [_LAST_UID])
+    last = max(last_tag(c.path for c in plan.changes), _LAST_UID)
     change = _uid_changer(plan, uid_root) if plan.as_new_series else None
     report = EditReport()
     if change is not None:
@@ -423,6 +441,7 @@ def _write_one(root: Path, f: FileToEdit, settings: list[Setting], last: int, se
         else:
             head = read_head(f.path, last)
         f.head = None  # stale once written (and memory back)
+        settings = place_private(head.ds, settings)
         spliced = change is None and not set_utf8 and splice_possible(head, settings)
         if spliced:
             write_spliced(f.path, head, settings, tmp)

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .head_walk import walk_head
-from .tagpath import TagPath, set_value
+from .tagpath import EditError, TagPath, private_creator_of, private_moves, relocate, set_value
 from .vr import UTF8_CHARSET
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -78,10 +78,11 @@ _TEXT_RULE = {"AS": "whole", "CS": "whole", "DA": "whole", "DT": "whole", "TM": 
               "LT": "single", "ST": "single", "UT": "single"}
 
 
-def head_text(ds: Any, tag: int) -> str | None:
+def head_text(ds: Any, tag: int, vr: str | None = None) -> str | None:
     """A top-level element of a head as the editor shows it (:func:`.tagpath.as_text`: values joined by ``\\``),
     None when absent. A raw ASCII value of a text VR is decoded here by pydicom's own rules (``_TEXT_RULE``; the
     same text for every character set, ISO 2022 escapes excluded); anything else through pydicom's conversion.
+    ``vr``: the VR to decode with when the file gives none (implicit VR, private: ``(0011,1001)LO``).
     Why: converting the values the plan shows was its largest cost (``tests/test_edit_head_walk.py`` holds the
     two ways equal on pydicom's test files)."""
     from pydicom import config
@@ -92,7 +93,7 @@ def head_text(ds: Any, tag: int) -> str | None:
         return None
     raw: Any = ds.get_item(tag)
     value = getattr(raw, "value", None)
-    vr = getattr(raw, "VR", None) or _dictionary_vr(tag)
+    vr = getattr(raw, "VR", None) or _dictionary_vr(tag) or vr or ""
     rule = _TEXT_RULE.get(vr) if getattr(raw, "is_raw", False) else None
     if (rule is None or (vr in ("DA", "DT", "TM") and config.datetime_conversion)
             or not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value):
@@ -134,6 +135,29 @@ def head_vr(ds: Any, path: TagPath) -> str | None:
         if isinstance(vr, str) and vr != "UN":
             return vr
     return element_vr(ds, path)
+
+
+def place_private(ds: Any, settings: Sequence[Setting]) -> list[Setting]:
+    """``settings`` with their private tags moved to where this file's blocks lie (:func:`.tagpath.private_moves`:
+    the block of a private creator the edit sets is the one the file holds it in, else a free one). Raises
+    EditError for a private element whose creator neither the file nor the edit holds (PS3.5 7.8.1)."""
+    creators = {p.top: text for p, _, text in settings
+                if text and not p.nested and private_creator_of(p.top) == p.top}
+    moves = private_moves(creators, lambda tag: head_text(ds, tag)) if creators else {}
+    out = []
+    for p, vr, text in settings:
+        creator = None if p.nested else private_creator_of(p.top)
+        if creator not in (None, p.top) and text is not None and creator not in creators and creator not in ds:
+            raise EditError(f"{p.text}: a private element needs its private creator (PS3.5 7.8.1); set it too, "
+                            f"as --set '({creator >> 16:04X},{creator & 0xFFFF:04X})=CREATOR'")
+        out.append((relocate(p, moves), vr, text))
+    return out
+
+
+def last_tag(paths: Iterable[TagPath]) -> int:
+    """How far a head must be read for an edit of ``paths``: the last top-level tag, or the end of the group of a
+    private one (its block may move, :func:`place_private`)."""
+    return max((p.top | 0xFFFF if private_creator_of(p.top) is not None else p.top for p in paths), default=0)
 
 
 def splice_possible(head: Head, settings: Sequence[Setting]) -> bool:
