@@ -104,7 +104,10 @@ async def shoot(root: Path) -> list[str]:
         save("viewer-coronal", "viewer (coronal)")
         await pilot.press("tab", "j", "j", "l")
         save("viewer-sagittal", "viewer (sagittal, pixel cursor)")
-        await pilot.press("escape", "o")
+        await pilot.press("W")  # the shown volume saved as a new DICOM series: the form
+        await pilot.pause()
+        save("save-series", "save as a DICOM series")
+        await pilot.press("escape", "escape", "o")
         save("databases", "databases")
         await pilot.press("escape", "comma")
         save("settings", "settings")
