@@ -136,3 +136,20 @@ def test_dcm2niix_reads_the_grid_and_the_values(tmp_path: Path, case: str) -> No
     assert a.shape == b.shape
     np.testing.assert_allclose(b.affine, a.affine, atol=1e-3)
     np.testing.assert_array_equal(np.asanyarray(b.dataobj), np.asanyarray(a.dataobj))
+
+
+def test_cli_writes_every_volume_of_a_4d_nifti_as_one_series(tmp_path: Path, capsys) -> None:
+    from dicomtui.cli import main
+
+    volumes = _sequence()
+    (nifti,) = write_volume(volumes, tmp_path / "dyn.nii.gz")
+    db_path = tmp_path / "db"
+    code = main(["--db", str(db_path), "volume-to-dicom", str(nifti), "--all-volumes", "--modality", "MR"])
+    out = capsys.readouterr().out
+    assert code == 0 and "15 images (3 volumes of 5 slices)" in out, out
+    with DicomDatabase.open(db_path) as db:
+        back = _loaded(db, db.series()[0]["SeriesInstanceUID"], "sequence")
+    for ours, theirs in zip(volumes, back, strict=True):
+        np.testing.assert_array_equal(theirs.array, ours.array)
+        np.testing.assert_allclose(theirs.affine, ours.affine, atol=1e-3)
+    assert main(["--db", str(db_path), "volume-to-dicom", str(nifti), "--all-volumes", "--volume", "1"]) == 2
