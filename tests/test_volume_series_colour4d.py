@@ -153,3 +153,22 @@ def test_cli_writes_every_volume_of_a_4d_nifti_as_one_series(tmp_path: Path, cap
         np.testing.assert_array_equal(theirs.array, ours.array)
         np.testing.assert_allclose(theirs.affine, ours.affine, atol=1e-3)
     assert main(["--db", str(db_path), "volume-to-dicom", str(nifti), "--all-volumes", "--volume", "1"]) == 2
+
+
+def test_a_loaded_colour_series_saved_again_as_a_series_of_its_study(tmp_path: Path) -> None:
+    """What the viewer's W does with a colour series: the loaded volume written beside its source, reloaded equal."""
+    from dicomtui.core.synth_pixels import colour_series
+
+    (tmp_path / "in").mkdir()
+    for n, ds in enumerate(colour_series(SeriesSpec(slices=3, rows=8, cols=6))):
+        ds.save_as(tmp_path / "in" / f"{n}.dcm", enforce_file_format=True)
+    with DicomDatabase.open(tmp_path / "db") as db:
+        import_paths(db, [tmp_path / "in"], mode="copy")
+        source = db.series()[0]["SeriesInstanceUID"]
+        (volume,) = _loaded(db, source, "scalar")
+        assert volume.is_rgb
+        report = write_volume_series(volume, SeriesOptions(), db=db, like=source)
+        assert report.sop_class == SECONDARY_CAPTURE and report.stored == 3
+        (back,) = _loaded(db, report.series_uid, "scalar")
+    np.testing.assert_array_equal(back.array, volume.array)
+    np.testing.assert_allclose(back.affine, volume.affine, atol=1e-3)
