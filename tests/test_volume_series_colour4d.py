@@ -5,7 +5,6 @@ reference did not have; dcm2niix reads the same grid, values and 4D shape."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import nibabel as nib
@@ -21,7 +20,8 @@ from dicomtui.core.indexer import import_paths
 from dicomtui.core.synth import SeriesSpec, write_series
 from dicomtui.core.volume import Volume
 from dicomtui.core.volume_io import write_volume
-from tests.conftest import require_program
+from tests.interop.test_volume_series_peers import _errors as dciodvfy_errors
+from tests.interop.test_volume_series_peers import dcm2niix_image
 from tests.test_volume_series import oblique_affine
 
 
@@ -105,19 +105,14 @@ def test_what_one_series_cannot_hold_is_refused_in_a_sentence(tmp_path: Path) ->
         write_volume_series(grey16, SeriesOptions(), folder=tmp_path / "c")
 
 
-def _dciodvfy_errors(path: Path) -> set[str]:
-    run = subprocess.run([require_program("dciodvfy", "dicom3tools"), str(path)], capture_output=True, text=True)
-    return {line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")}
-
-
 @pytest.mark.interop
 @pytest.mark.parametrize("case", ["colour", "sequence"])
 def test_dciodvfy_finds_no_new_error(tmp_path: Path, case: str) -> None:
     db, report, ref_file = _write(tmp_path, _colour() if case == "colour" else _sequence())
     db.close()
-    before = _dciodvfy_errors(ref_file)
+    before = dciodvfy_errors(ref_file)
     for path in (report.files[0], report.files[-1]):
-        assert _dciodvfy_errors(path) - before == set(), path
+        assert dciodvfy_errors(path) - before == set(), path
 
 
 @pytest.mark.interop
@@ -126,11 +121,7 @@ def test_dcm2niix_reads_the_grid_and_the_values(tmp_path: Path, case: str) -> No
     volume = _colour() if case == "colour" else _sequence()
     db, _report, _ref = _write(tmp_path, volume)
     db.close()
-    out = tmp_path / "dcm2niix"
-    out.mkdir()
-    subprocess.run([require_program("dcm2niix", "dcm2niix"), "-o", str(out), "-f", "ref", "-z", "n",
-                    str(tmp_path / "out")], check=True, capture_output=True)
-    (theirs,) = [nib.load(p) for p in sorted(out.glob("*.nii"))]
+    theirs = dcm2niix_image(tmp_path / "out", tmp_path / "dcm2niix")
     (ours_path,) = write_volume(volume, tmp_path / "volume.nii")
     a, b = nib.as_closest_canonical(nib.load(ours_path)), nib.as_closest_canonical(theirs)
     assert a.shape == b.shape

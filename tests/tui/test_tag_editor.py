@@ -14,14 +14,18 @@ from dicomtui.tui.screens.tag_editor import TagEditorScreen
 from .conftest import settle, text
 
 
+async def _open_editor(app: DicomTuiApp, pilot) -> TagEditorScreen:
+    """The tag editor of the first patient's study (Doe^Jane: one CT study, two series), its values read."""
+    await settle(app, pilot)
+    await pilot.press("2", "t")
+    await settle(app, pilot)
+    assert isinstance(app.screen, TagEditorScreen)
+    return app.screen
+
+
 async def test_edit_a_study_s_tags_through_the_forms(app: DicomTuiApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("2")  # the studies of the first patient (Doe^Jane: one CT study, two series)
-        await pilot.press("t")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, TagEditorScreen)
+        screen = await _open_editor(app, pilot)
         titles = [text(label) for label in screen.query(".tags-table-title").results(Label)]
         assert titles == ["Patient", "Study", "Series 1 Axial", "Series 2 Gapped", "Other attribute"]
         nows = [text(label) for label in screen.query(".tags-now").results(Label)]
@@ -96,12 +100,7 @@ async def test_a_row_deleted_and_a_private_attribute_added_in_the_forms(app: Dic
     """Ctrl+R on a row deletes its attribute (the diff says "(deleted)"); Enter in "Other attribute" adds a row,
     so a private creator and its element go in together; both land in the files."""
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("2")  # the studies of the first patient (Doe^Jane: one CT study, two series)
-        await pilot.press("t")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, TagEditorScreen)
+        screen = await _open_editor(app, pilot)
         screen.query_one("#tag-s0-SeriesDescription", Input).focus()
         await pilot.press("ctrl+r")
         assert screen.query_one("#tag-s0-SeriesDescription", Input).has_class("-deleted")
