@@ -284,9 +284,9 @@ def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
     if id_change is None and name_change is None:
         return
     studies_of: dict[int, set[str]] = {}
-    for f in plan.files:
-        study_row = db.find(Level.STUDY, f.uids[Level.STUDY]) or {}
-        studies_of.setdefault(study_row.get("patient_fk", -1), set()).add(f.uids[Level.STUDY])
+    for study in {f.uids[Level.STUDY] for f in plan.files}:  # each study looked up once, not once per file
+        study_row = db.find(Level.STUDY, study) or {}
+        studies_of.setdefault(study_row.get("patient_fk", -1), set()).add(study)
     for patient_fk, studies in studies_of.items():
         patient = db.get(Level.PATIENT, patient_fk) or {}
         pid, key = patient.get("PatientID") or "", patient.get("name_key") or ""
