@@ -126,10 +126,11 @@ class EditPlan:
     set_utf8: bool = False
     reparent: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # problems of the selection as a whole (not of one value)
 
     @property
     def problems(self) -> list[str]:
-        out = [p for c in self.changes for p in c.problems]
+        out = [p for c in self.changes for p in c.problems] + self.refusals
         if any(c.needs_utf8 for c in self.changes) and not self.set_utf8:
             names = ", ".join(c.path.text for c in self.changes if c.needs_utf8)
             out.append(f"{names}: the Specific Character Set of the files cannot encode the new value; "
@@ -267,19 +268,28 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
 
 
 def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
-    """The patients a PatientID or PatientName edit merges or splits, in sentences; a warning for a patient or
-    study attribute edited on part of a study (the study row follows the last file written)."""
+    """The patients a PatientID or PatientName edit merges or splits, in sentences; a problem when such an edit
+    covers part of a study only (or makes a new series of it); a warning for another patient or study attribute
+    edited on part of a study (the study row follows the last file written)."""
     by_kw = {c.path.keyword: c for c in plan.changes if not c.path.nested}
+    identity = [kw for kw in ("PatientID", "PatientName") if kw in by_kw and by_kw[kw].changes_anything]
+    edited = Counter(f.uids[Level.STUDY] for f in plan.files)
+    for study, count in edited.items():
+        total = (db.find(Level.STUDY, study) or {}).get("num_instances") or count
+        if identity and (count < total or plan.as_new_series):
+            # the index keeps a study under one patient (PatientID and name): a part of a study moved to another
+            # patient would take the whole study row with it, and its other files would say otherwise
+            part = "a new series of it" if plan.as_new_series else f"{count} of its {plural(total, 'instance')}"
+            plan.refusals.append(f"{' and '.join(identity)} would move study {study} to another patient, but only "
+                                 f"{part} would change: a study belongs to one patient (select the whole study; "
+                                 f"moving part of a study to another patient is not supported yet)")
+        elif count < total and any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
+            plan.warnings.append(f"study {study}: {count} of {plural(total, 'instance')} edited; the other files "
+                                 f"keep their patient and study attributes")
     if plan.as_new_series:
         if any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
             plan.warnings.append("patient and study attributes of a new series differ from the rest of its study")
         return
-    edited = Counter(f.uids[Level.STUDY] for f in plan.files)
-    for study, count in edited.items():
-        total = (db.find(Level.STUDY, study) or {}).get("num_instances") or count
-        if count < total and any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
-            plan.warnings.append(f"study {study}: {count} of {plural(total, 'instance')} edited; the other files "
-                                 f"keep their patient and study attributes")
     id_change, name_change = by_kw.get("PatientID"), by_kw.get("PatientName")
     if id_change is None and name_change is None:
         return
