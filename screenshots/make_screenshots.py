@@ -122,6 +122,10 @@ async def shoot(root: Path) -> list[str]:
         save("viewer-coronal", "viewer (coronal)")
         await pilot.press("tab", "j", "j", "l")
         save("viewer-sagittal", "viewer (sagittal, pixel cursor)")
+        await pilot.press("W")  # the shown volume saved as a new DICOM series: the form
+        await pilot.pause()
+        save("save-series", "save as a DICOM series")
+        await pilot.press("escape")
         await pilot.press("a")
         show_overlays(app)
         await settle(app, pilot)

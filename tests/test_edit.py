@@ -179,14 +179,15 @@ def test_a_value_outside_the_character_set_asks_for_iso_ir_192_and_is_transcoded
         ds = pydicom.dcmread(path)  # a Latin-1 value elsewhere in the file must survive the change of set
         ds.SpecificCharacterSet, ds.StudyDescription = "ISO_IR 100", "Schädel"
         ds.save_as(path)
-        plan = plan_edit(db, [Item(Level.INSTANCE, db.instances()[0]["id"])], {"PatientName": "Ωmega^Ω"})
+        study = Item(Level.STUDY, db.studies()[0]["id"])  # a PatientName edit covers whole studies
+        plan = plan_edit(db, [study], {"PatientName": "Ωmega^Ω"})
         assert any("ISO_IR 192" in p for p in plan.problems)
         with pytest.raises(EditError, match="ISO_IR 192"):
             apply_edit(db, plan)
-        plan = plan_edit(db, [Item(Level.INSTANCE, db.instances()[0]["id"])], {"PatientName": "Ωmega^Ω"},
-                         set_utf8=True)
+        plan = plan_edit(db, [study], {"PatientName": "Ωmega^Ω"}, set_utf8=True)
         apply_edit(db, plan)
-        new = pydicom.dcmread(db.instance_files([Item(Level.INSTANCE, db.instances()[0]["id"])])[0]["path"])
+        latin1 = Item(Level.INSTANCE, db.find(Level.INSTANCE, str(ds.SOPInstanceUID))["id"])
+        new = pydicom.dcmread(db.instance_files([latin1])[0]["path"])
         assert new.SpecificCharacterSet == "ISO_IR 192" and new.PatientName == "Ωmega^Ω"
         assert new.StudyDescription == "Schädel"
 
@@ -236,8 +237,10 @@ def test_tag_paths_reach_private_tags_and_sequence_items(tmp_path: Path) -> None
         item = Item(Level.SERIES, db.series()[0]["id"])
         plan = plan_edit(db, [item], {"(0011,1010)": "new private", "(0010,1002)[0].PatientID": "OTHER-7"})
         assert plan.changes[0].current_text() == "2 values" and plan.changes[1].current == {"": 2}
-        with pytest.raises(EditError, match="private attribute"):
+        with pytest.raises(EditError, match="needs its private creator"):  # PS3.5 7.8.1: no block reserved
             plan_edit(db, [item], {"(0013,1010)": "x"})
+        with pytest.raises(EditError, match=r"its VR is unknown: give it after the tag, as \(0013,1010\)LO"):
+            plan_edit(db, [item], {"(0013,0010)": "NEW CREATOR", "(0013,1010)": "x"})
         apply_edit(db, plan)
         edited = [pydicom.dcmread(p) for p in _files(db, item)]
         assert [d.OtherPatientIDsSequence[0].PatientID for d in edited] == ["OTHER-7", "OTHER-7"]
@@ -292,8 +295,9 @@ def test_peers_read_the_edited_files(tmp_path: Path) -> None:
         item = _series(db, 1)
         before = _files(db, item)[0]
         errors_before = _errors(dciodvfy, before)
-        apply_edit(db, plan_edit(db, [item], {"PatientName": "Roe^Richard", "StudyDate": "20250102",
-                                               "ProtocolName": "edited"}))
+        study = Item(Level.STUDY, db.studies()[0]["id"])  # a PatientName edit covers whole studies
+        apply_edit(db, plan_edit(db, [study], {"PatientName": "Roe^Richard", "StudyDate": "20250102",
+                                                "ProtocolName": "edited"}))
         after = _files(db, item)[0]
         dump = subprocess.run([dcmdump, str(after)], capture_output=True, text=True, check=True).stdout
         assert "[Roe^Richard]" in dump and "[20250102]" in dump and "[edited]" in dump

@@ -66,3 +66,27 @@ def test_the_walk_declines_what_it_does_not_read_and_read_head_still_reads_it(na
     path = next(p for p in _pydicom_files() if p.name == name)
     assert walk_head(path, 0x0020000E) is None
     assert len(read_head(path, 0x0020000E).spans) > 5
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR")
+@pytest.mark.filterwarnings("ignore:The value length")
+def test_the_raw_text_shortcut_shows_what_pydicom_converts(tmp_path: Path) -> None:
+    """head_text decodes raw ASCII text values itself: for every top-level element of every file read by either
+    reader, the text equals pydicom's converted value shown by as_text (multi-values, padding, AE's spaces)."""
+    from dicomtui.core.export.rewrite import head_text
+    from dicomtui.core.export.tagpath import as_text
+
+    shortcut = 0
+    for path in _files(tmp_path):
+        head = read_head(path, 0x0028FFFF).ds
+        with open(path, "rb") as fp:
+            ref = read_partial(fp, stop_when=lambda tag, vr, length: tag > 0x0028FFFF, force=True)
+        for tag in ref.keys():  # noqa: SIM118 - a Dataset iterates over elements
+            raw = head.get_item(tag)
+            shortcut += bool(getattr(raw, "is_raw", False) and isinstance(raw.value, bytes) and raw.value.isascii())
+            try:
+                expected = as_text(ref[tag].value)
+            except Exception:  # noqa: BLE001 - a value pydicom cannot convert is not shown by the plan either
+                continue
+            assert head_text(head, tag) == expected, (path.name, hex(tag))
+    assert head_text(head, 0x7FE00010) is None and shortcut > 500

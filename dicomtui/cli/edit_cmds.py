@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("uids", nargs="+", metavar="UID")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="PATH=VALUE",
                    help="a keyword (PatientName=Doe^Jane), a tag ((0011,1010)=x) or a path into a sequence "
-                        "((0010,1002)[0].PatientID=X); \\ separates multiple values; repeat for more")
+                        "((0010,1002)[0].PatientID=X); a private attribute no file holds yet takes its VR and its "
+                        "creator: --set '(0011,0010)=CREATOR' --set '(0011,1001)LO=x' (the block is reserved in "
+                        "each file as PS3.5 7.8.1 says); \\ separates multiple values; repeat for more")
     p.add_argument("--delete", action="append", default=[], metavar="PATH",
                    help="remove an attribute (keyword, tag or path as --set) from every file that holds it; "
                         "repeat for more")

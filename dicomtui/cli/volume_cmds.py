@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "will do; its modality chooses CT, MR or Secondary Capture); without it, a new patient and "
                         "study")
     p.add_argument("--volume", type=int, metavar="N", help="which volume of a 4-D image (from 0)")
+    p.add_argument("--all-volumes", action="store_true",
+                   help="every volume of a 4-D image as ONE series (each slice position once per volume, "
+                        "TemporalPositionIdentifier 1, 2, …), as scanners store a time series")
     p.add_argument("--description", default="", metavar="TEXT",
                    help="SeriesDescription (default: the image's name and \"(derived)\")")
     p.add_argument("--series-number", type=int, default=DEFAULT_SERIES_NUMBER, metavar="N",
@@ -60,12 +63,15 @@ def cmd_volume_to_dicom(args: argparse.Namespace, db_path: Path) -> int:
     (or ``--json``). An unreadable image, a bad UID root or a folder that holds the names already is a
     DicomtuiError (exit 2); exit 1 when some files could not be stored."""
     from ..core.export.volume_series import SeriesOptions, write_volume_series
-    from ..core.volume_read import read_image
+    from ..core.volume_read import read_image, read_image_volumes
 
     if args.no_database and not args.output:
         err("--no-database writes nowhere without -o DIR")
         return EXIT_FATAL
-    volume = read_image(args.image, args.volume)
+    if args.all_volumes and args.volume is not None:
+        err("--all-volumes and --volume N: choose one")
+        return EXIT_FATAL
+    volume = read_image_volumes(args.image) if args.all_volumes else read_image(args.image, args.volume)
     options = SeriesOptions(description=args.description, series_number=args.series_number, uid_root=args.uid_root,
                             modality=args.modality.upper(), patient_name=args.patient_name,
                             patient_id=args.patient_id, study_description=args.study_description,

@@ -27,10 +27,36 @@ def read_image(path: str | Path, volume: int | None = None) -> Volume:
     (scaled to float when the NIfTI has scl_slope/scl_inter), ``affine`` (i, j, k) → LPS mm, ``name`` the file's
     stem. ``volume``: which volume (from 0) of a 4-D image (time points, b-values); a 4-D image needs it. Raises
     VolumeWriteError when the file cannot be read, is not a grey image, or ``volume`` is out of range."""
+    array, affine, stem = _read(Path(path))
+    if array.ndim == 4 and (volume is not None or array.shape[3] == 1):
+        if not 0 <= (volume or 0) < array.shape[3]:
+            raise VolumeWriteError(f"{path} holds {array.shape[3]} volumes: choose one from 0 to {array.shape[3] - 1}.")
+        array = array[..., volume or 0]
+    if array.ndim != 3:
+        hint = " (choose one of its volumes)" if array.ndim == 4 else ""
+        raise VolumeWriteError(f"{path} holds a {array.ndim}-D image of shape {array.shape}; only a 3-D volume can "
+                               f"become a DICOM series{hint}.")
+    return Volume(np.ascontiguousarray(array.transpose(2, 1, 0)), affine, name=stem)
+
+
+def read_image_volumes(path: str | Path) -> list[Volume]:
+    """Every volume of ``path``, the file read once: [the volume] of a 3-D image, each volume of a 4-D image in
+    order (time points, b-values), as :func:`read_image` returns one. Raises VolumeWriteError as it does."""
+    array, affine, stem = _read(Path(path))
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4:
+        raise VolumeWriteError(f"{path} holds a {array.ndim}-D image of shape {array.shape}; only 3-D volumes can "
+                               f"become a DICOM series.")
+    return [Volume(np.ascontiguousarray(array[..., t].transpose(2, 1, 0)), affine, name=stem)
+            for t in range(array.shape[3])]
+
+
+def _read(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """(array [i, j, k(, t)], affine (i, j, k) → LPS, the file's stem). Raises VolumeWriteError."""
     from nibabel.filebasedimages import ImageFileError
     from nrrd.errors import NRRDError
 
-    path = Path(path)
     lower = path.name.lower()
     try:
         if lower.endswith((".nii", ".nii.gz")):
@@ -41,16 +67,8 @@ def read_image(path: str | Path, volume: int | None = None) -> Volume:
             raise VolumeWriteError(f"{path} is neither NIfTI (.nii, .nii.gz) nor NRRD (.nrrd, .nhdr).")
     except (OSError, ValueError, EOFError, ImageFileError, NRRDError) as exc:
         raise VolumeWriteError(f"cannot read {path}: {exc}") from exc
-    if array.ndim == 4 and (volume is not None or array.shape[3] == 1):
-        if not 0 <= (volume or 0) < array.shape[3]:
-            raise VolumeWriteError(f"{path} holds {array.shape[3]} volumes: choose one from 0 to {array.shape[3] - 1}.")
-        array = array[..., volume or 0]
-    if array.ndim != 3:
-        hint = " (choose one of its volumes)" if array.ndim == 4 else ""
-        raise VolumeWriteError(f"{path} holds a {array.ndim}-D image of shape {array.shape}; only a 3-D volume can "
-                               f"become a DICOM series{hint}.")
     stem = path.name[: -len(".nii.gz")] if lower.endswith(".nii.gz") else path.stem
-    return Volume(np.ascontiguousarray(array.transpose(2, 1, 0)), affine, name=stem)
+    return array, affine, stem
 
 
 def _read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,15 @@ def _errors(path: Path) -> set[str]:
     return {line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")}
 
 
+def dcm2niix_image(folder: Path, out: Path) -> nib.Nifti1Image:
+    """The one NIfTI image dcm2niix makes of the DICOM files in ``folder`` (written into ``out``)."""
+    out.mkdir()
+    subprocess.run([require_program("dcm2niix", "dcm2niix"), "-o", str(out), "-f", "ref", "-z", "n", str(folder)],
+                   check=True, capture_output=True)
+    (image,) = [nib.load(p) for p in sorted(out.glob("*.nii"))]
+    return image
+
+
 def _written(tmp_path: Path, modality: str | None, volume: Volume, enhanced: bool = False,
              ) -> tuple[VolumeSeriesReport, Path | None]:
     """The new series (in the database and ``tmp_path/out``) and a file of its reference (None without one)."""
@@ -70,11 +79,7 @@ def test_dcm2niix_reads_the_volume_geometry_and_values(tmp_path: Path, case: str
     modality, make = CASES[case]
     volume = make()
     report, _ref = _written(tmp_path, modality, volume, "enhanced" in case)
-    out = tmp_path / "dcm2niix"
-    out.mkdir()
-    subprocess.run([require_program("dcm2niix", "dcm2niix"), "-o", str(out), "-f", "ref", "-z", "n",
-                    str(tmp_path / "out")], check=True, capture_output=True)
-    (theirs,) = [nib.load(p) for p in sorted(out.glob("*.nii"))]
+    theirs = dcm2niix_image(tmp_path / "out", tmp_path / "dcm2niix")
     (ours_path,) = write_volume(volume, tmp_path / "volume.nii")
     a, b = nib.as_closest_canonical(nib.load(ours_path)), nib.as_closest_canonical(theirs)
     assert a.shape == b.shape

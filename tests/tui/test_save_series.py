@@ -71,3 +71,35 @@ async def test_the_enhanced_option_writes_one_multi_frame_image(app: DicomTuiApp
         (new,) = [s for s in db.series() if s["SeriesNumber"] == 1003]
         (f,) = db.instance_files([Item(Level.SERIES, new["id"])])
     assert int(pydicom.dcmread(f["path"], stop_before_pixels=True).NumberOfFrames) == 8
+
+
+async def test_the_form_takes_a_uid_root_and_a_folder_the_files_are_also_written_to(
+        app: DicomTuiApp, db_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "derived"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab", "tab", "enter")
+        await settle(app, pilot)
+        await pilot.press("W")
+        screen = app.screen
+        assert isinstance(screen, SaveSeriesScreen)
+        screen.query_one("#series-uid-root", Input).value = "1.02.3"
+        screen.query_one("#series-go", Button).press()
+        await pilot.pause()
+        assert "Nothing written: '1.02.3.' is not a UID root" in text(screen.query_one("#series-result", Static))
+        screen.query_one("#series-uid-root", Input).value = "1.2.826.0.1.3680043.10.999"
+        screen.query_one("#series-folder", Input).value = str(out)
+        screen.query_one("#series-number", Input).value = "1004"
+        screen.query_one("#series-go", Button).press()
+        await settle(app, pilot)
+        result = text(screen.query_one("#series-result", Static))
+        assert f"8 written to {out}" in result and "8 stored in the database" in result, result
+        screen.query_one("#series-go", Button).press()  # the same folder again: nothing overwritten
+        await settle(app, pilot)
+        assert "exists; choose an empty folder" in text(screen.query_one("#series-result", Static))
+    written = sorted(out.glob("*.dcm"))
+    assert len(written) == 8
+    ds = pydicom.dcmread(written[0], stop_before_pixels=True)
+    assert ds.SeriesInstanceUID.startswith("1.2.826.0.1.3680043.10.999.") and ds.SeriesNumber == 1004
+    assert ds.SOPInstanceUID.startswith("1.2.826.0.1.3680043.10.999.")
+    with DicomDatabase.open(db_path, create=False, read_only=True) as db:
+        assert db.find("series", str(ds.SeriesInstanceUID)) is not None

@@ -14,14 +14,18 @@ from dicomtui.tui.screens.tag_editor import TagEditorScreen
 from .conftest import settle, text
 
 
+async def _open_editor(app: DicomTuiApp, pilot) -> TagEditorScreen:
+    """The tag editor of the first patient's study (Doe^Jane: one CT study, two series), its values read."""
+    await settle(app, pilot)
+    await pilot.press("2", "t")
+    await settle(app, pilot)
+    assert isinstance(app.screen, TagEditorScreen)
+    return app.screen
+
+
 async def test_edit_a_study_s_tags_through_the_forms(app: DicomTuiApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.press("2")  # the studies of the first patient (Doe^Jane: one CT study, two series)
-        await pilot.press("t")
-        await settle(app, pilot)
-        screen = app.screen
-        assert isinstance(screen, TagEditorScreen)
+        screen = await _open_editor(app, pilot)
         titles = [text(label) for label in screen.query(".tags-table-title").results(Label)]
         assert titles == ["Patient", "Study", "Series 1 Axial", "Series 2 Gapped", "Other attribute"]
         nows = [text(label) for label in screen.query(".tags-now").results(Label)]
@@ -90,3 +94,41 @@ def test_tag_editor_snapshot(snap_compare, tmp_path_factory) -> None:
         assert snap_compare(app, run_before=run_before, terminal_size=(120, 34))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def test_a_row_deleted_and_a_private_attribute_added_in_the_forms(app: DicomTuiApp) -> None:
+    """Ctrl+R on a row deletes its attribute (the diff says "(deleted)"); Enter in "Other attribute" adds a row,
+    so a private creator and its element go in together; both land in the files."""
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await _open_editor(app, pilot)
+        screen.query_one("#tag-s0-SeriesDescription", Input).focus()
+        await pilot.press("ctrl+r")
+        assert screen.query_one("#tag-s0-SeriesDescription", Input).has_class("-deleted")
+        screen.query_one("#tag-common-StudyDescription", Input).focus()
+        await pilot.press("ctrl+r", "ctrl+r")  # twice: kept again
+        assert not screen.query_one("#tag-common-StudyDescription", Input).has_class("-deleted")
+        other = screen.query_one("#tags-other", Input)
+        other.focus()
+        other.value = "(0011,0010)=MYCREATOR"
+        await pilot.press("enter")
+        await pilot.pause()
+        second = screen.query_one("#tags-other-1", Input)
+        assert screen.focused is second
+        second.value = "(0011,1001)LO=tui private"
+        await pilot.press("ctrl+s")  # the diff first
+        await settle(app, pilot)
+        diff = text(screen.query_one("#tags-diff", Static))
+        assert "SeriesDescription: 'Axial' -> (deleted) (8 files)" in diff, diff
+        assert "(0011,1001)LO: '' -> 'tui private' (1 file)" in diff and "StudyDescription" not in diff
+        await pilot.press("ctrl+s")
+        await settle(app, pilot)
+        assert "Edited 14 files." in text(screen.query_one("#tags-diff", Static))
+        await pilot.press("escape")
+        await settle(app, pilot)
+    with DicomDatabase.open(app.db_path) as db:
+        study = next(s for s in db.studies() if s["StudyDescription"] == "Synthetic study")
+        series = {s["SeriesNumber"]: s for s in db.series([study["id"]])}
+        assert series[1]["SeriesDescription"] in (None, "") and series[2]["SeriesDescription"] == "Gapped"
+        for f in db.instance_files([(Level.STUDY, study["id"])]):
+            edited = pydicom.dcmread(f["path"])
+            assert edited.private_block(0x0011, "MYCREATOR")[0x01].value == "tui private"

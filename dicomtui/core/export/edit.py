@@ -3,10 +3,13 @@
 when they differ, the new value, the problems, the patients merged or split) → :func:`apply_edit`.
 
 What is written (as DCMTK's ``dcmodify`` and Orthanc's ``/modify`` change stored data, with a dry run first):
-- a copied file is written again beside itself (``incoming/`` → syncfs → rename into storage under a new name),
-  and the old file is removed only when its row points at the new one (the database's write path removes a
-  stored copy superseded by another file, under the write lock): a crash leaves the old file and row, or the
-  new ones, never a row without its file (at worst a new file no row names yet, which ``db check`` lists);
+- a copied file is written again beside itself, in batches of ``BATCH``: each new file into ``incoming/`` (its
+  writeback started at once, ``rewrite.start_writeback``), one ``syncfs`` for the batch (every new file's bytes
+  on disk), the renames into storage under new names, one ``fsync`` of each folder renamed into (the names on
+  disk), then the rows; the old file is removed only when its row points at the new one (the database's write
+  path removes a stored copy superseded by another file, under the write lock). The guarantee: after a crash
+  at any point, every row names a complete file on disk, the old one or the new one, never a row without its
+  file (at worst a new file no row names yet, which ``db check`` lists, or a temp file in ``incoming/``);
 - a linked file is never written: the edited file is stored as a copy in the database storage, its row points
   there, the original stays where it is (the report lists them);
 - the rows come from the new files through ``FileRecord.from_file`` and ``add_files``, as an import or the
@@ -31,7 +34,19 @@ from ..database import DicomDatabase, FileRecord
 from ..header import normalise_name
 from ..levels import HIERARCHY, Item, Level
 from ..plural import counted as plural
-from .rewrite import Head, Setting, head_uid, head_vr, read_head, splice_possible, write_full, write_spliced
+from .rewrite import (
+    Head,
+    Setting,
+    head_text,
+    head_uid,
+    head_vr,
+    last_tag,
+    place_private,
+    read_head,
+    splice_possible,
+    write_full,
+    write_spliced,
+)
 from .tagpath import EditError, TagPath, get_value, parse_path
 from .vr import UTF8_CHARSET, charsets_of, check_value
 
@@ -111,10 +126,11 @@ class EditPlan:
     set_utf8: bool = False
     reparent: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)  # problems of the selection as a whole (not of one value)
 
     @property
     def problems(self) -> list[str]:
-        out = [p for c in self.changes for p in c.problems]
+        out = [p for c in self.changes for p in c.problems] + self.refusals
         if any(c.needs_utf8 for c in self.changes) and not self.set_utf8:
             names = ", ".join(c.path.text for c in self.changes if c.needs_utf8)
             out.append(f"{names}: the Specific Character Set of the files cannot encode the new value; "
@@ -186,11 +202,12 @@ class EditReport:
 
 
 def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, str], *,
-              per_series: Mapping[str, Mapping[str, str]] | None = None,
+              per_series: Mapping[str, Mapping[str, str | None]] | None = None,
               as_new_series: bool = False, set_utf8: bool = False, delete: Iterable[str] = ()) -> EditPlan:
     """The plan of setting ``settings`` (keyword or tag path → new text, ``\\`` between values) in every file
     of ``items``, and ``per_series[SeriesInstanceUID]`` in the files of that series only (the tag editor's one
-    table per series); ``delete``: keywords or tag paths removed from every file that holds them. Reads each
+    table per series; None as the text: the attribute deleted in that series); ``delete``: keywords or tag paths
+    removed from every file that holds them. Reads each
     file's head (up to the last attribute edited). Raises EditError for a path that cannot be edited or deleted
     (PatientID, SpecificCharacterSet, one both set and deleted), and for an empty selection."""
     paths: list[tuple[TagPath, str | None]] = [(parse_path(k), v) for k, v in settings.items()]
@@ -202,12 +219,15 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
             raise EditError(f"{p.text} is both set and deleted: choose one")
         paths.append((p, None))
     scoped = {uid: [(parse_path(k), v) for k, v in more.items()] for uid, more in (per_series or {}).items()}
+    for p, v in [pv for more in scoped.values() for pv in more]:
+        if v is None and p.tag in _NOT_DELETABLE and not p.nested:
+            raise EditError(f"{p.text} cannot be deleted: {_NOT_DELETABLE[p.tag]}")
     rows = db.instance_rows(list(items), "path, stored, SOPInstanceUID, source_path, source_size, source_mtime_ns")
     if not rows:
         raise EditError("nothing to edit: the selection holds no instance")
     if not paths and not any(scoped.values()) and not as_new_series:
         raise EditError("nothing to change: give at least one KEYWORD=VALUE (or an attribute to delete)")
-    last = max([p.top for p, _ in paths] + [p.top for more in scoped.values() for p, _ in more] + [_LAST_UID])
+    last = max(last_tag([p for p, _ in paths] + [p for more in scoped.values() for p, _ in more]), _LAST_UID)
     files: list[FileToEdit] = []
     changes: dict[tuple[str, str], Change] = {}
     charset_seen: set[tuple[str, ...]] = set()
@@ -219,19 +239,21 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a damaged file
             raise EditError(f"cannot read {path}: {exc}") from exc
         ds = head.ds
-        uids = {lv: head_uid(ds, kw) if kw.endswith("UID") else str(ds.get(kw, "")) for lv, kw in _UNIT_UID.items()}
+        uids = {lv: head_uid(ds, kw) for lv, kw in _UNIT_UID.items()}
         files.append(FileToEdit(row["id"], path, bool(row["stored"]), row["path"], uids,
                                 (row["source_path"], row["source_size"], row["source_mtime_ns"]),
                                 (head, st.st_size, st.st_mtime_ns)))
         charsets = charsets_of(ds)
         series = uids[Level.SERIES]
-        for scope, p, new in [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]:
-            vr = head_vr(ds, p) or ("" if new is None else None)  # a deletion needs no VR
+        asked = [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]
+        placed = place_private(ds, [(p, "", v) for _, p, v in asked])  # private blocks where this file has them
+        for (scope, p, new), (q, _, _) in zip(asked, placed, strict=True):
+            vr = p.vr or head_vr(ds, q) or ("" if new is None else None)  # a deletion needs no VR
             if vr is None:
-                raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown "
-                                f"(set private attributes that exist)")
+                raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown: "
+                                f"give it after the tag, as {p.text}LO=VALUE")
             c = changes.setdefault((p.text, scope), Change(p, vr, new or "", scope, delete=new is None))
-            now = get_value(ds, p)
+            now = get_value(ds, q) if q.nested else head_text(ds, q.top, p.vr)
             now = (ABSENT if new is None else "") if now is None else now
             c.current[now] += 1
             c.units.setdefault(uids[p.level], Counter())[now] += 1
@@ -246,26 +268,35 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
 
 
 def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
-    """The patients a PatientID or PatientName edit merges or splits, in sentences; a warning for a patient or
-    study attribute edited on part of a study (the study row follows the last file written)."""
+    """The patients a PatientID or PatientName edit merges or splits, in sentences; a problem when such an edit
+    covers part of a study only (or makes a new series of it); a warning for another patient or study attribute
+    edited on part of a study (the study row follows the last file written)."""
     by_kw = {c.path.keyword: c for c in plan.changes if not c.path.nested}
+    identity = [kw for kw in ("PatientID", "PatientName") if kw in by_kw and by_kw[kw].changes_anything]
+    edited = Counter(f.uids[Level.STUDY] for f in plan.files)
+    for study, count in edited.items():
+        total = (db.find(Level.STUDY, study) or {}).get("num_instances") or count
+        if identity and (count < total or plan.as_new_series):
+            # the index keeps a study under one patient (PatientID and name): a part of a study moved to another
+            # patient would take the whole study row with it, and its other files would say otherwise
+            part = "a new series of it" if plan.as_new_series else f"{count} of its {plural(total, 'instance')}"
+            plan.refusals.append(f"{' and '.join(identity)} would move study {study} to another patient, but only "
+                                 f"{part} would change: a study belongs to one patient (select the whole study; "
+                                 f"moving part of a study to another patient is not supported yet)")
+        elif count < total and any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
+            plan.warnings.append(f"study {study}: {count} of {plural(total, 'instance')} edited; the other files "
+                                 f"keep their patient and study attributes")
     if plan.as_new_series:
         if any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
             plan.warnings.append("patient and study attributes of a new series differ from the rest of its study")
         return
-    edited = Counter(f.uids[Level.STUDY] for f in plan.files)
-    for study, count in edited.items():
-        total = (db.find(Level.STUDY, study) or {}).get("num_instances") or count
-        if count < total and any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
-            plan.warnings.append(f"study {study}: {count} of {plural(total, 'instance')} edited; the other files "
-                                 f"keep their patient and study attributes")
     id_change, name_change = by_kw.get("PatientID"), by_kw.get("PatientName")
     if id_change is None and name_change is None:
         return
     studies_of: dict[int, set[str]] = {}
-    for f in plan.files:
-        study_row = db.find(Level.STUDY, f.uids[Level.STUDY]) or {}
-        studies_of.setdefault(study_row.get("patient_fk", -1), set()).add(f.uids[Level.STUDY])
+    for study in {f.uids[Level.STUDY] for f in plan.files}:  # each study looked up once, not once per file
+        study_row = db.find(Level.STUDY, study) or {}
+        studies_of.setdefault(study_row.get("patient_fk", -1), set()).add(study)
     for patient_fk, studies in studies_of.items():
         patient = db.get(Level.PATIENT, patient_fk) or {}
         pid, key = patient.get("PatientID") or "", patient.get("name_key") or ""
@@ -299,7 +330,7 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
         if uid not in settings:
             settings[uid] = [(c.path, c.vr, None if c.delete else c.new) for c in plan.changes
                              if c.series in ("", uid)]
-    last = max([c.path.top for c in plan.changes] + [_LAST_UID])
+    last = max(last_tag(c.path for c in plan.changes), _LAST_UID)
     change = _uid_changer(plan, uid_root) if plan.as_new_series else None
     report = EditReport()
     if change is not None:
@@ -329,17 +360,21 @@ def _write_batch(db: DicomDatabase, batch: list[FileToEdit], settings: dict[str,
             written.append(_write_one(root, f, settings[f.uids[Level.SERIES]], last, set_utf8, change))
         except Exception as exc:  # noqa: BLE001 - one file's failure is a report row, the others go on
             report.errors.append(f"{f.path}: {exc}")
-    storage.sync_filesystem(root)
+    storage.sync_filesystem(root)  # the new files' bytes durable before any name points at them
     records = []
+    folders: set[Path] = set()
     for f, tmp, rel, spliced in written:
         report.spliced += spliced
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, root / rel)
+        dest = root / rel
+        if dest.parent not in folders:
+            folders |= _make_folders(dest.parent)
+        os.replace(tmp, dest)
         source = f.source if change is None else None
-        records.append(FileRecord.from_file(root / rel, root=root, source=source))
+        records.append(FileRecord.from_file(dest, root=root, source=source))
         if not f.stored:
             report.copied_from_links.append(str(f.path))
-    storage.sync_filesystem(root)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # the renames durable
+        _sync_folder(folder)
     # the old copies stay open while the index drops them: their unlink is then only a name removed, and the
     # blocks are freed when the releaser closes them, while the next batch is written (~3 ms a 512 KiB file
     # on ext4, the largest cost of an edit otherwise)
@@ -348,6 +383,28 @@ def _write_batch(db: DicomDatabase, batch: list[FileToEdit], settings: dict[str,
     releaser.release(held)
     report.written += len(records)
     return True
+
+
+def _make_folders(folder: Path) -> set[Path]:
+    """``folder`` made, with its parents: the set of folders whose entries change (``folder``, each folder made,
+    and the parent of each)."""
+    made = {folder}
+    parent = folder
+    while not parent.exists():
+        made.add(parent.parent)
+        parent = parent.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def _sync_folder(folder: Path) -> None:
+    """The entries of ``folder`` made durable: POSIX ``fsync`` of the folder (on ext4, one journal commit; the
+    files' bytes were already flushed by the batch's ``syncfs``)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class _Releaser:
@@ -394,6 +451,7 @@ def _write_one(root: Path, f: FileToEdit, settings: list[Setting], last: int, se
         else:
             head = read_head(f.path, last)
         f.head = None  # stale once written (and memory back)
+        settings = place_private(head.ds, settings)
         spliced = change is None and not set_utf8 and splice_possible(head, settings)
         if spliced:
             write_spliced(f.path, head, settings, tmp)

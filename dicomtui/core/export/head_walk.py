@@ -28,7 +28,7 @@ _U32 = struct.Struct("<I").unpack_from
 _VRS = frozenset((b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN", b"SH",
                   b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US")) | _LONG_VRS
 _UNDEFINED = 0xFFFFFFFF
-_FIRST_READ = 1 << 16
+_FIRST_READ = 1 << 13  # 8 KiB: most heads; read again 4× larger when not
 _MAX_READ = 1 << 24  # a head longer than 16 MiB up to the tag: pydicom reads it
 
 

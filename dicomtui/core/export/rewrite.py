@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .head_walk import walk_head
-from .tagpath import TagPath, set_value
+from .tagpath import EditError, TagPath, private_creator_of, private_moves, relocate, set_value
 from .vr import UTF8_CHARSET
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
@@ -69,18 +69,60 @@ def read_head(path: Path, last_tag: int) -> Head:
     return Head(ds, stop, spans)
 
 
+# how pydicom converts a text VR (``pydicom.values``), for the raw ASCII shortcut of :func:`head_text`:
+# "whole": the value's trailing NUL/space stripped then split (multi_string, convert_UI, convert_PN);
+# "each": split, then each value's trailing NUL/space stripped (convert_text); "strip": split, each value
+# stripped of surrounding white space (convert_AE_string); "single": one value, trailing NUL/space stripped
+_TEXT_RULE = {"AS": "whole", "CS": "whole", "DA": "whole", "DT": "whole", "TM": "whole", "UI": "whole",
+              "PN": "whole", "SH": "each", "LO": "each", "UC": "each", "AE": "strip",
+              "LT": "single", "ST": "single", "UT": "single"}
+
+
+def head_text(ds: Any, tag: int, vr: str | None = None) -> str | None:
+    """A top-level element of a head as the editor shows it (:func:`.tagpath.as_text`: values joined by ``\\``),
+    None when absent. A raw ASCII value of a text VR is decoded here by pydicom's own rules (``_TEXT_RULE``; the
+    same text for every character set, ISO 2022 escapes excluded); anything else through pydicom's conversion.
+    ``vr``: the VR to decode with when the file gives none (implicit VR, private: ``(0011,1001)LO``).
+    Why: converting the values the plan shows was its largest cost (``tests/test_edit_head_walk.py`` holds the
+    two ways equal on pydicom's test files)."""
+    from pydicom import config
+
+    from .tagpath import as_text
+
+    if tag not in ds:
+        return None
+    raw: Any = ds.get_item(tag)
+    value = getattr(raw, "value", None)
+    vr = getattr(raw, "VR", None) or _dictionary_vr(tag) or vr or ""
+    rule = _TEXT_RULE.get(vr) if getattr(raw, "is_raw", False) else None
+    if (rule is None or (vr in ("DA", "DT", "TM") and config.datetime_conversion)
+            or not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value):
+        return as_text(ds[tag].value)
+    text = value.decode("ascii")
+    if rule in ("whole", "single"):
+        return text.rstrip("\0 ")
+    if rule == "each":
+        return "\\".join(v.rstrip("\0 ") for v in text.split("\\"))
+    return "\\".join(v.strip() for v in text.split("\\"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _dictionary_vr(tag: int) -> str:
+    """The VR of an implicit VR element (PS3.6), "" for a private or unknown tag."""
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return dictionary_VR(tag) if tag >> 16 & 1 == 0 else ""
+    except KeyError:
+        return ""
+
+
 def head_uid(ds: Any, keyword: str) -> str:
-    """A UI element of a head as text (trailing NUL/space padding removed, PS3.5 6.2), decoded from its raw bytes
-    without pydicom's conversion (a third of the plan's time was spent converting these); "" when absent."""
+    """A top-level element of a head named by ``keyword`` as text (:func:`head_text`), "" when absent."""
     from pydicom.datadict import tag_for_keyword
 
     tag = tag_for_keyword(keyword)
-    if tag is None or tag not in ds:
-        return ""
-    raw: Any = ds.get_item(tag)
-    if isinstance(getattr(raw, "value", None), bytes) and getattr(raw, "is_raw", False):
-        return raw.value.rstrip(b"\x00 ").decode("ascii", "replace")
-    return str(ds[tag].value or "")
+    return "" if tag is None else head_text(ds, tag) or ""
 
 
 def head_vr(ds: Any, path: TagPath) -> str | None:
@@ -95,10 +137,33 @@ def head_vr(ds: Any, path: TagPath) -> str | None:
     return element_vr(ds, path)
 
 
+def place_private(ds: Any, settings: Sequence[Setting]) -> list[Setting]:
+    """``settings`` with their private tags moved to where this file's blocks lie (:func:`.tagpath.private_moves`:
+    the block of a private creator the edit sets is the one the file holds it in, else a free one). Raises
+    EditError for a private element whose creator neither the file nor the edit holds (PS3.5 7.8.1)."""
+    creators = {p.top: text for p, _, text in settings
+                if text and not p.nested and private_creator_of(p.top) == p.top}
+    moves = private_moves(creators, lambda tag: head_text(ds, tag)) if creators else {}
+    out = []
+    for p, vr, text in settings:
+        creator = None if p.nested else private_creator_of(p.top)
+        if creator not in (None, p.top) and text is not None and creator not in creators and creator not in ds:
+            raise EditError(f"{p.text}: a private element needs its private creator (PS3.5 7.8.1); set it too, "
+                            f"as --set '({creator >> 16:04X},{creator & 0xFFFF:04X})=CREATOR'")
+        out.append((relocate(p, moves), vr, text))
+    return out
+
+
+def last_tag(paths: Iterable[TagPath]) -> int:
+    """How far a head must be read for an edit of ``paths``: the last top-level tag, or the end of the group of a
+    private one (its block may move, :func:`place_private`)."""
+    return max((p.top | 0xFFFF if private_creator_of(p.top) is not None else p.top for p in paths), default=0)
+
+
 def splice_possible(head: Head, settings: Sequence[Setting]) -> bool:
     """Whether the fast path can write these settings into the file ``head`` was read from."""
     meta = getattr(head.ds, "file_meta", None)
-    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    syntax = (head_text(meta, 0x00020010) or "") if meta is not None else ""
     if not syntax or syntax in (DEFLATED, BIG_ENDIAN):
         return False
     groups = {p.top >> 16 for p, _, _ in settings}
@@ -128,13 +193,25 @@ def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: P
                 pieces.append((start, end, b""))
             continue
         pieces.append((start, end, encoded(p, vr, text, bool(implicit), bool(little), charsets)))
-    with open(source, "rb") as src, open(dest, "wb") as out:
-        at = 0
+    src = os.open(source, os.O_RDONLY)
+    try:
+        size = os.fstat(src).st_size
+        tail = max((end for _, end, _ in pieces), default=0)  # the bytes after it are copied, not read
+        old = os.pread(src, tail, 0)
+        parts, at = [], 0
         for start, end, data in pieces:
-            _copy_range(src, out, at, start - at)
-            out.write(data)
+            parts += [old[at:start], data]
             at = end
-        _copy_range(src, out, at, None)
+        parts.append(old[at:tail])
+        out = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            _write_all(out, b"".join(parts))
+            _copy_tail(src, out, tail, size - tail)
+            start_writeback(out)
+        finally:
+            os.close(out)
+    finally:
+        os.close(src)
 
 
 @functools.lru_cache(maxsize=256)
@@ -154,26 +231,50 @@ def encoded(path: TagPath, vr: str, text: str, implicit: bool, little: bool,
     return buf.getvalue()
 
 
-def _copy_range(src: BinaryIO, out: BinaryIO, offset: int, count: int | None) -> None:
-    """Bytes ``offset`` to ``offset + count`` (to the end when None) of ``src`` appended to ``out``: in the kernel
-    (``copy_file_range``; a reflink where the file system shares blocks) when it can, else through a buffer."""
-    out.flush()
-    left = (os.fstat(src.fileno()).st_size - offset) if count is None else count
+@functools.cache
+def _sync_file_range() -> Any:
     try:
-        while left > 0:
-            done = os.copy_file_range(src.fileno(), out.fileno(), left, offset)
+        import ctypes
+
+        call = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):  # not Linux
+        return None
+    call.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    return call
+
+
+def start_writeback(fd: int) -> None:
+    """Start writing the file's dirty pages to disk without waiting (Linux ``sync_file_range`` with
+    ``SYNC_FILE_RANGE_WRITE``; nothing elsewhere), so that the batch's ``syncfs`` finds most of them written: the
+    disk works while the next files are copied. No durability by itself (no metadata, no disk cache flush)."""
+    call = _sync_file_range()
+    if call is not None:
+        call(fd, 0, 0, 2)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _copy_tail(src: int, out: int, offset: int, count: int) -> None:
+    """Bytes ``offset`` to ``offset + count`` of ``src`` appended to ``out`` (both raw descriptors): in the kernel
+    (``copy_file_range``; a reflink where the file system shares blocks) when it can, else through a buffer."""
+    try:
+        while count > 0:
+            done = os.copy_file_range(src, out, count, offset)
             if done == 0:
-                break
+                return
             offset += done
-            left -= done
-        out.seek(0, os.SEEK_END)
+            count -= done
         return
     except OSError:  # not supported here (another file system, an old kernel): copy through a buffer
-        out.seek(0, os.SEEK_END)
-    src.seek(offset)
-    while left > 0 and (chunk := src.read(min(left, 1 << 20))):
-        out.write(chunk)
-        left -= len(chunk)
+        pass
+    while count > 0 and (chunk := os.pread(src, min(count, 1 << 20), offset)):
+        _write_all(out, chunk)
+        offset += len(chunk)
+        count -= len(chunk)
 
 
 def _head_length(raw: Any, implicit: bool) -> int:

@@ -9,6 +9,7 @@ names are read and set through pydicom datasets (:func:`get_value`, :func:`set_v
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ UID_KEYWORDS = frozenset(("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceU
                           "FrameOfReferenceUID"))
 
 _STEP = re.compile(r"^(?:\((?P<g>[0-9A-Fa-f]{4}),(?P<e>[0-9A-Fa-f]{4})\)|(?P<hex>[0-9A-Fa-f]{8})|(?P<kw>[A-Za-z]\w*))"
-                   r"(?:\[(?P<index>\d+)\])?$")
+                   r"(?P<vr>(?<=[)0-9A-Fa-f])[A-Z]{2})?(?:\[(?P<index>\d+)\])?$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class TagPath:
 
     text: str
     steps: tuple[tuple[int, int | None], ...]
+    vr: str | None = None  # given after the tag, ``(0011,1001)LO``: the VR of an element no file holds yet
 
     @property
     def tag(self) -> int:
@@ -78,8 +80,10 @@ class TagPath:
         """The VR of the last step from the data dictionary (None for a private tag: the file's VR is used)."""
         from pydicom.datadict import dictionary_VR
 
+        if self.vr:
+            return self.vr
         if self.tag >> 16 & 1:
-            return None
+            return "LO" if private_creator_of(self.tag) == self.tag else None  # a private creator: LO (PS3.5 7.8.1)
         try:
             return str(dictionary_VR(self.tag))
         except KeyError:
@@ -91,8 +95,10 @@ def parse_path(text: str) -> TagPath:
     Raises EditError for an unknown keyword, a sequence step without ``[index]``, a last step with one, the file
     meta group (0002), group lengths, or a UID (they change only as a new series)."""
     from pydicom.datadict import keyword_for_tag, tag_for_keyword
+    from pydicom.valuerep import VR
 
     steps: list[tuple[int, int | None]] = []
+    vr: str | None = None
     parts = text.strip().split(".")
     for n, part in enumerate(parts):
         m = _STEP.match(part.strip())
@@ -107,6 +113,11 @@ def parse_path(text: str) -> TagPath:
             tag = int(m["hex"] or m["g"] + m["e"], 16)
         index = None if m["index"] is None else int(m["index"])
         last = n == len(parts) - 1
+        if m["vr"]:
+            if not last or m["vr"] not in VR.__members__:
+                raise EditError(f"{part!r} in {text!r}: a VR (PS3.5 6.2) may follow only the last tag, as in "
+                                f"(0011,1001)LO")
+            vr = m["vr"]
         if last and index is not None:
             raise EditError(f"{text!r} ends in an item index: name the attribute inside the item")
         if not last and index is None:
@@ -117,7 +128,49 @@ def parse_path(text: str) -> TagPath:
         raise EditError(f"{text!r} is file meta or a group length: these are written by dicomtui, not edited")
     if keyword_for_tag(steps[-1][0]) in UID_KEYWORDS:
         raise EditError(f"{text!r} is an identifier: UIDs change only with --as-new-series, all together")
-    return TagPath(text.strip(), tuple(steps))
+    return TagPath(text.strip(), tuple(steps), vr)
+
+
+def private_creator_of(tag: int) -> int | None:
+    """The tag of the private creator that reserves ``tag``'s block (PS3.5 7.8.1: (gggg,00xx) reserves
+    (gggg,xx00)-(gggg,xxFF)); the tag itself for a creator; None for a standard (even group) tag."""
+    group, element = tag >> 16, tag & 0xFFFF
+    if not group & 1 or group <= 0x0007:
+        return None
+    if 0x0010 <= element <= 0x00FF:
+        return tag
+    return group << 16 | element >> 8 if element >= 0x1000 else None
+
+
+def private_moves(creators: Mapping[int, str], text_of: Callable[[int], str | None]) -> dict[int, int]:
+    """Where the private blocks an edit names lie in one file: {creator tag as typed: creator tag in this file}.
+    ``creators``: the creator tags the edit sets, with their values; ``text_of(tag)``: the file's value of a
+    top-level tag (None: absent). As pydicom's ``Dataset.private_block``: the block holding the creator already,
+    else the block typed when it is free, else the first free one (PS3.5 7.8.1). Raises EditError when the group
+    has no free block left."""
+    moves: dict[int, int] = {}
+    for tag, creator in creators.items():
+        group = tag & 0xFFFF0000
+        held = {t: text_of(t) for t in range(group | 0x10, group | 0x100)}
+        free = [t for t, value in held.items() if value is None]
+        found = next((t for t, value in held.items() if value is not None and value.strip() == creator.strip()), None)
+        if found is None:
+            if tag not in free and not free:
+                raise EditError(f"({group >> 16:04X},{tag & 0xFFFF:04X})={creator}: the group has no free private "
+                                f"block left (PS3.5 7.8.1)")
+            found = tag if tag in free else free[0]
+        moves[tag] = found
+    return moves
+
+
+def relocate(path: TagPath, moves: Mapping[int, int]) -> TagPath:
+    """``path`` with its top-level private tag moved into the block :func:`private_moves` found (the text kept)."""
+    creator = private_creator_of(path.top) if not path.nested else None
+    target = moves.get(creator) if creator is not None else None
+    if target is None or target == creator:
+        return path
+    top = target if creator == path.top else (target & 0xFFFF0000) | (target & 0xFF) << 8 | (path.top & 0xFF)
+    return TagPath(path.text, ((top, None),), path.vr)
 
 
 def parse_assignment(text: str) -> tuple[TagPath, str]:

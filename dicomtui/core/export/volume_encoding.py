@@ -36,6 +36,7 @@ class Encoding:
     dtype: np.dtype
     exact: bool
     max_error: float
+    colour: bool = False  # 8-bit R, G, B samples stored as they are (:data:`RGB`): no rescale applies
 
     @property
     def slope_ds(self) -> str:
@@ -59,11 +60,17 @@ class Encoding:
 
     def sentence(self) -> str:
         """How the values are kept, for the summary."""
+        if self.colour:
+            return "colours kept exactly (8-bit RGB samples, no rescale)"
         scale = f"RescaleSlope {self.slope_ds}, RescaleIntercept {self.intercept_ds}"
         if self.exact:
             return f"values kept exactly ({scale}, {self.dtype.name})"
         return (f"values kept to ±{format_ds(self.max_error)} ({scale}: the smallest slope that fits their "
                 f"range in 16 bits)")
+
+
+# A colour volume ([k, j, i, 3] uint8): the samples as they are, PhotometricInterpretation RGB (PS3.3 C.7.6.3.1.2)
+RGB = Encoding(1.0, 0.0, np.dtype(np.uint8), True, 0.0, colour=True)
 
 
 def format_ds(value: float) -> str:

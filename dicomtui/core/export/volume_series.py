@@ -11,6 +11,11 @@ a RescaleSlope/Intercept chosen by :mod:`.volume_encoding`. The patient, study a
 the reference series (``like``), or new ones; Series and SOP Instance UIDs are new, under ``uid_root``; the
 Common Instance Reference module's ReferencedSeriesSequence (PS3.3 C.12.2) and DerivationDescription name the
 source. ``enhanced``: one Legacy Converted Enhanced CT/MR image instead (:mod:`.volume_enhanced`).
+
+A colour volume ([k, j, i, 3] uint8) is written as Secondary Capture Image Storage whatever the reference's
+modality (the CT and MR Image IODs allow MONOCHROME1/2 only, PS3.3 C.8.2.1, C.8.3.1): SamplesPerPixel 3,
+PhotometricInterpretation RGB, PlanarConfiguration 0, 8 bits, no rescale. Several volumes of one grid (a 4D
+sequence) become one series: :mod:`.volume_sequence` says how.
 """
 
 from __future__ import annotations
@@ -34,8 +39,9 @@ from ..database import DicomDatabase, FileRecord
 from ..dicomfile import IMPLEMENTATION_UID, IMPLEMENTATION_VERSION, read_dataset
 from ..errors import SelectionError, VolumeWriteError
 from ..volume import Volume
-from .volume_encoding import Encoding, choose_encoding, format_ds
+from .volume_encoding import RGB, Encoding, choose_encoding, format_ds
 from .volume_enhanced import ENHANCED_NAMES, legacy_enhanced
+from .volume_sequence import check_colour, volume_attributes, volumes_of
 
 DEFAULT_SERIES_NUMBER = 1001
 DEFAULT_UID_ROOT = "1.2.826.0.1.3680043.8.498."  # pydicom's root (pydicom.uid.PYDICOM_ROOT_UID)
@@ -103,9 +109,10 @@ class VolumeSeriesReport:
     series_uid: str
     study_uid: str
     sop_class: str
-    slices: int
+    slices: int  # images in all (volumes × slices per volume)
     encoding: Encoding
     folder: Path | None = None
+    volumes: int = 1
     files: list[Path] = field(default_factory=list)
     stored: int = 0
     problems: list[str] = field(default_factory=list)
@@ -122,6 +129,8 @@ class VolumeSeriesReport:
         if self.folder is not None:
             where.append(f"{len(self.files)} written to {self.folder}")
         images = f"{self.slices} images" if self.sop_class not in ENHANCED_NAMES else f"1 image of {self.slices} frames"
+        if self.volumes > 1:
+            images += f" ({self.volumes} volumes of {self.slices // self.volumes} slices)"
         lines = [f"New series {self.series_uid} ({SOP_CLASS_NAMES[self.sop_class]}, {images}: "
                  f"{', '.join(where) or 'nothing kept'}) in study {self.study_uid}, in {self.elapsed_s:.1f} s.",
                  f"Values: {self.encoding.sentence()}."]
@@ -131,7 +140,8 @@ class VolumeSeriesReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"series_uid": self.series_uid, "study_uid": self.study_uid, "sop_class": self.sop_class,
-                "slices": self.slices, "stored": self.stored, "folder": str(self.folder) if self.folder else None,
+                "slices": self.slices, "volumes": self.volumes, "stored": self.stored,
+                "folder": str(self.folder) if self.folder else None,
                 "files": [str(f) for f in self.files], "rescale_slope": self.encoding.slope_ds,
                 "rescale_intercept": self.encoding.intercept_ds, "exact": self.encoding.exact,
                 "max_error": self.encoding.max_error, "warnings": self.warnings, "problems": self.problems,
@@ -208,42 +218,52 @@ class _Slices:
     shared: dict[str, Any]  # sequences every slice holds (the same objects)
     positions: np.ndarray  # [k, 3] LPS mm
     root: str
-    volume: Volume
+    volumes: list[Volume]  # one, or a 4D sequence of one grid
     encoding: Encoding
+    per_volume: list[dict[str, Any]]  # what each volume's images carry (volume_sequence.volume_attributes)
 
     def __len__(self) -> int:
-        return len(self.positions)
+        return len(self.positions) * len(self.volumes)
 
-    def dataset(self, k: int) -> Any:
-        """Slice k as instance k + 1, its Pixel Data encoded."""
+    def dataset(self, n: int) -> Any:
+        """Image n (slice k of volume t, n = t × slices + k) as instance n + 1, its Pixel Data encoded."""
+        t, k = divmod(n, len(self.positions))
         ds = copy.deepcopy(self.base)
         for keyword, sequence in self.shared.items():  # the same items in every slice: shared, not copied
             setattr(ds, keyword, sequence)
+        for keyword, value in self.per_volume[t].items():
+            setattr(ds, keyword, value)
         ds.SOPInstanceUID = new_uid(self.root)
-        ds.InstanceNumber = k + 1
+        ds.InstanceNumber = n + 1
         ds.ImagePositionPatient = [format_ds(float(v)) for v in self.positions[k]]
-        encoded = self.encoding.encode(self.volume.array[k])
+        encoded = self.encoding.encode(self.volumes[t].array[k])
         ds.PixelData = encoded.astype(self.encoding.dtype.newbyteorder("<")).tobytes()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         return ds
 
 
-def series_datasets(volume: Volume, options: SeriesOptions, reference: Reference | None = None,
+def series_datasets(volume: Volume | list[Volume], options: SeriesOptions, reference: Reference | None = None,
                     encoding: Encoding | None = None, warnings: list[str] | None = None) -> list[Any]:
     """The data sets of the new series (pydicom Datasets with file meta, Pixel Data set), slice k as instance
-    k + 1. Raises VolumeWriteError (colour volume, sheared grid, NaN values, a bad UID root)."""
+    k + 1 (volume t's after the t volumes before it). Raises VolumeWriteError (sheared grid, NaN values, a bad UID
+    root, volumes of different grids)."""
     slices = _prepare(volume, options, reference, encoding, warnings)
     return [slices.dataset(k) for k in range(len(slices))]
 
 
-def _prepare(volume: Volume, options: SeriesOptions, reference: Reference | None = None,
+def _prepare(volume: Volume | list[Volume], options: SeriesOptions, reference: Reference | None = None,
              encoding: Encoding | None = None, warnings: list[str] | None = None) -> _Slices:
     """Everything checked and shared, before any slice is encoded (so a refusal comes before any file)."""
+    volumes = volumes_of(volume)
+    volume = volumes[0]
     if volume.is_rgb:
-        raise VolumeWriteError("a colour volume cannot be written as a new series yet (grey volumes only).")
-    if volume.array.ndim != 3:
+        check_colour(volume)
+    elif volume.array.ndim != 3:
         raise VolumeWriteError(f"a volume of shape {volume.array.shape} is not one [k, j, i] grey volume.")
-    encoding = encoding or choose_encoding(volume.array)
+    if options.enhanced and (volume.is_rgb or len(volumes) > 1):
+        raise VolumeWriteError("--enhanced writes one grey volume (Legacy Converted Enhanced CT/MR is MONOCHROME, "
+                               "one frame per position); leave it out for a colour volume or a sequence.")
+    encoding = encoding or _encoding(volumes)
     root = check_uid_root(options.uid_root)
     iop, spacing, positions, step, geometry_warnings = slice_geometry(volume.affine, volume.array.shape[0])
     if warnings is not None:
@@ -256,18 +276,24 @@ def _prepare(volume: Volume, options: SeriesOptions, reference: Reference | None
         base.SpacingBetweenSlices = format_ds(step)
     base.PatientOrientation = [patient_orientation(iop[:3]), patient_orientation(iop[3:])]
     shared = _reference_sequences(reference) if reference is not None else {}
-    return _Slices(base, shared, positions, root, volume, encoding)
+    return _Slices(base, shared, positions, root, volumes, encoding, volume_attributes(volumes))
+
+
+def _encoding(volumes: list[Volume]) -> Encoding:
+    """How the values are stored: RGB samples as they are, else one rescale for every volume of the series."""
+    if volumes[0].is_rgb:
+        return RGB
+    return choose_encoding(volumes[0].array if len(volumes) == 1 else np.stack([v.array for v in volumes]))
 
 
 def _base_dataset(volume: Volume, options: SeriesOptions, reference: Reference | None, encoding: Encoding,
                   root: str) -> tuple[Any, str]:
     """Every attribute the slices share; the SOP class."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import UID
+    from pydicom.dataset import Dataset
 
     ref = reference.header if reference is not None else None
     modality = str(ref.get("Modality", "") if ref is not None else options.modality or volume.modality or "OT").upper()
-    sop_class = _SOP_CLASS_OF_MODALITY.get(modality, SECONDARY_CAPTURE)
+    sop_class = SECONDARY_CAPTURE if volume.is_rgb else _SOP_CLASS_OF_MODALITY.get(modality, SECONDARY_CAPTURE)
     now = datetime.datetime.now()
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"  # copied names are decoded by pydicom and written again as UTF-8
@@ -303,9 +329,14 @@ def _base_dataset(volume: Volume, options: SeriesOptions, reference: Reference |
     ds.DerivationDescription = f"dicomtui: {volume.name or 'volume'} from {source}"[:1024]
     if sop_class == SECONDARY_CAPTURE:
         ds.ConversionType = "WSD"  # workstation (PS3.3 C.8.6.1)
+    ds.Rows, ds.Columns = volume.array.shape[1], volume.array.shape[2]
+    if encoding.colour:  # PS3.3 C.7.6.3: colour-by-pixel R, G, B bytes
+        ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+        _file_meta(ds, sop_class)
+        return ds, sop_class
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows, ds.Columns = volume.array.shape[1], volume.array.shape[2]
     ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
     ds.PixelRepresentation = encoding.pixel_representation
     ds.RescaleIntercept, ds.RescaleSlope = encoding.intercept_ds, encoding.slope_ds
@@ -313,12 +344,19 @@ def _base_dataset(volume: Volume, options: SeriesOptions, reference: Reference |
         ds.RescaleType = "US"  # unspecified (PS3.3 C.11.1.1.2); CT's output is Hounsfield units by definition
     lo, hi = (float(volume.array.min()), float(volume.array.max())) if volume.array.size else (0.0, 1.0)
     ds.WindowCenter, ds.WindowWidth = format_ds((lo + hi) / 2), format_ds(max(hi - lo, 1.0))
+    _file_meta(ds, sop_class)
+    return ds, sop_class
+
+
+def _file_meta(ds: Any, sop_class: str) -> None:
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import UID
+
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = UID(sop_class)
     ds.file_meta.TransferSyntaxUID = UID("1.2.840.10008.1.2.1")  # Explicit VR Little Endian
     ds.file_meta.ImplementationClassUID = UID(IMPLEMENTATION_UID)
     ds.file_meta.ImplementationVersionName = IMPLEMENTATION_VERSION
-    return ds, sop_class
 
 
 def _new_patient_study(ds: Any, options: SeriesOptions, root: str, now: datetime.datetime) -> None:
@@ -363,14 +401,15 @@ def patient_orientation(direction: list[float] | np.ndarray) -> str:
     return "".join(letters[a][0 if direction[a] > 0 else 1] for a in order if abs(float(direction[a])) > 1e-4)
 
 
-def write_volume_series(volume: Volume, options: SeriesOptions, *, db: DicomDatabase | None = None,
+def write_volume_series(volume: Volume | list[Volume], options: SeriesOptions, *, db: DicomDatabase | None = None,
                         like: str | None = None, folder: str | Path | None = None,
                         progress: Progress | None = None,
                         cancel: threading.Event | None = None) -> VolumeSeriesReport:
     """Write ``volume`` as a new series: into ``db`` (stored as a copied file is: written, fsync'd, renamed into
     ``dicom/…`` by storage.copy_batch, indexed from FileRecord.from_file) and/or into ``folder`` (``IM0001.dcm``…,
     never over an existing file). ``like``: the SeriesInstanceUID in ``db`` whose patient, study and frame of
-    reference the new series joins. Raises VolumeWriteError / SelectionError (see :func:`series_datasets`,
+    reference the new series joins. ``volume``: one volume, or several of one grid written as one series
+    (:mod:`.volume_sequence`). Raises VolumeWriteError / SelectionError (see :func:`series_datasets`,
     :func:`reference_series`), and VolumeWriteError when a file of ``folder`` would be overwritten."""
     from pydicom import dcmwrite
 
@@ -380,13 +419,13 @@ def write_volume_series(volume: Volume, options: SeriesOptions, *, db: DicomData
     reference = reference_series(db, like) if like and db is not None else None
     if like and db is None:
         raise VolumeWriteError("--like needs the database that holds the reference series.")
-    encoding = choose_encoding(volume.array)
+    encoding = _encoding(volumes_of(volume))
     warnings: list[str] = []
     slices = _prepare(volume, options, reference, encoding, warnings)
     base = slices.base
     report = VolumeSeriesReport(str(base.SeriesInstanceUID), str(base.StudyInstanceUID), str(base.SOPClassUID),
                                 len(slices), encoding, Path(folder) if folder is not None else None,
-                                warnings=warnings)
+                                warnings=warnings, volumes=len(slices.volumes))
     names = [f"IM{k + 1:04d}.dcm" for k in range(1 if options.enhanced else len(slices))]
     target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="dicomtui-series-"))
     try:

@@ -1,8 +1,10 @@
 """Save as DICOM series: the viewer's shown volume written as a new series into the open database
 (``core.export.volume_series.write_volume_series``), joining the patient and study of the series it was loaded from.
 
-The form: SeriesDescription (proposed "<name> (derived)"), SeriesNumber (1001 by default), Enhanced (one
-multi-frame Legacy Converted Enhanced CT/MR image instead of one file per slice) and the reference — the
+The form: SeriesDescription (proposed "<name> (derived)"), SeriesNumber (1001 by default), the UID root of the
+new Series and SOP Instance UIDs (pydicom's by default; checked as PS3.5 9.1 says), a folder the files are also
+written to (optional; never over a file there), Enhanced (one multi-frame Legacy Converted Enhanced CT/MR image
+instead of one file per slice) and the reference — the
 source series, found from the volume's per-slice SOPInstanceUIDs in the database (a volume read from a file has
 none: it is written as a new patient and study). The writing runs in a worker with its own connection, as the
 tag editor's; the summary (UIDs, where, the rescale used) is shown in the form.
@@ -24,7 +26,13 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from ...core.database import DicomDatabase
 from ...core.errors import DicomtuiError
-from ...core.export.volume_series import DEFAULT_SERIES_NUMBER, SeriesOptions, write_volume_series
+from ...core.export.volume_series import (
+    DEFAULT_SERIES_NUMBER,
+    DEFAULT_UID_ROOT,
+    SeriesOptions,
+    check_uid_root,
+    write_volume_series,
+)
 from ...core.text import printable
 from ...core.volume import Volume
 from ..messages import Stopped
@@ -69,6 +77,11 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
             yield Input(f"{self.name_ or 'volume'} (derived)"[:64], id="series-description")
             yield Label("SeriesNumber")
             yield Input(str(DEFAULT_SERIES_NUMBER), id="series-number", type="integer")
+            yield Label("UID root of the new Series and SOP Instance UIDs")
+            yield Input(DEFAULT_UID_ROOT, id="series-uid-root")
+            yield Label("Also write the files to this folder (empty: the database only)")
+            yield Input("", placeholder="a folder; created when missing, no file there overwritten",
+                        id="series-folder")
             yield Label("Derived from series " + (escape(self.reference) if self.reference else
                                                   "(none in this database: a new patient and study)"),
                         id="series-reference")
@@ -89,17 +102,24 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
         if not number.lstrip("-").isdigit() or not 0 <= int(number) < 2**31:
             self.say("Nothing written: SeriesNumber is a whole number from 0 (IS, PS3.5 6.2).")
             return
+        try:
+            root = check_uid_root(self.query_one("#series-uid-root", Input).value.strip())
+        except DicomtuiError as exc:
+            self.say(f"Nothing written: {printable(str(exc))}")
+            return
+        typed = self.query_one("#series-folder", Input).value.strip()
+        folder = Path(typed).expanduser() if typed else None
         description = self.query_one("#series-description", Input).value.strip()
         self.say("Writing…")
         enhanced = self.query_one("#series-enhanced", Checkbox).value
-        self.write(SeriesOptions(description=description, series_number=int(number), source=self.name_,
-                                 enhanced=enhanced))
+        self.write(SeriesOptions(description=description, series_number=int(number), uid_root=root,
+                                 source=self.name_, enhanced=enhanced), folder)
 
     @work(thread=True, exclusive=True, group="save series", exit_on_error=False)
-    def write(self, options: SeriesOptions) -> None:
+    def write(self, options: SeriesOptions, folder: Path | None = None) -> None:
         try:
             with DicomDatabase.open(self.db_path, create=False) as db:
-                report = write_volume_series(self.volume, options, db=db, like=self.reference)
+                report = write_volume_series(self.volume, options, db=db, like=self.reference, folder=folder)
         except (DicomtuiError, OSError) as exc:
             self.post_message(Stopped(str(exc)))
             return

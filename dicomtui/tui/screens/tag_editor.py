@@ -1,6 +1,8 @@
 """The tag editor (issue 16), in the style of 3D Slicer's export dialog: a patient table, a study table and one
 table per series; each row an attribute with the value the files have now beside the field ("3 values" when they
-differ: left alone unless typed). Ctrl+D shows the dry run's diff (per level, the patients merged or split, the
+differ: left alone unless typed). Ctrl+R on a row deletes its attribute (again: kept); the "Other attribute" rows
+take PATH=VALUE as ``dicomtui edit --set`` does (Enter adds a row: a private creator and its element, say), or a
+PATH deleted by Ctrl+R. Ctrl+D shows the dry run's diff (per level, the patients merged or split, the
 problems of each value); Apply writes only a plan whose diff was shown for the fields as they are.
 
 The screen reads and writes through the core's one edit function (``core.export.edit``), as ``dicomtui edit``
@@ -74,12 +76,15 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
     TagEditorScreen #tags-options, TagEditorScreen #tags-buttons { height: auto; }
     TagEditorScreen #tags-diff { height: auto; max-height: 12; overflow-y: auto; }
     TagEditorScreen #tags-check { height: auto; color: $error; }
-    TagEditorScreen .tags-row Input.-invalid, TagEditorScreen #tags-other.-invalid { color: $error; }
+    TagEditorScreen .tags-row Input.-invalid, TagEditorScreen .tags-other.-invalid { color: $error; }
+    TagEditorScreen Input.-deleted { text-style: strike; color: $warning; }
     """
     BINDINGS = [
         Binding("escape", "close", "Close", id="tags_close"),
         Binding("ctrl+d", "dry_run", "Dry run", id="tags_dry_run", tooltip="Show what Apply would change"),
         Binding("ctrl+s", "apply", "Apply", id="tags_apply", tooltip="Write the changes shown by the dry run"),
+        Binding("ctrl+r", "delete_row", "Delete attribute", id="tags_delete",
+                tooltip="Delete the attribute of the row in focus from the files (again: keep it)"),
         *FIELD_KEYS,
     ]
     TOOLTIPS = {"tags-new-series": "New Series and SOP Instance UIDs; the originals stay",
@@ -105,7 +110,8 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
             with Horizontal(id="tags-buttons"):
                 yield Button("Dry run", id="tags-dry", compact=True)
                 yield Button("Apply", variant="primary", id="tags-apply-button", compact=True)
-            yield Static("An empty field leaves its attribute as it is. Ctrl+D dry run, Ctrl+S apply.",
+            yield Static("An empty field leaves its attribute as it is. Ctrl+R deletes a row's. Ctrl+D dry run, "
+                         "Ctrl+S apply.",
                          id="tags-diff", markup=False)
 
     def on_mount(self) -> None:
@@ -133,14 +139,41 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
             rows = [self._row(scope, keyword, found.get(keyword)) for keyword in FORM_KEYWORDS[level]]
             await form.mount(Vertical(Label(escape(printable(title)), classes="tags-table-title"), *rows,
                                       classes="tags-table"))
-        other = Input(placeholder="PATH=VALUE: a keyword, (gggg,eeee) or (0010,1002)[0].PatientID", id="tags-other",
-                      compact=True)
-        other.tooltip = "Any other attribute, private tags and sequence items too, set in every file"
-        await form.mount(Vertical(Label("Other attribute", classes="tags-table-title"), other,
-                                  classes="tags-table"))
+        await form.mount(Vertical(Label("Other attribute", classes="tags-table-title"), self._other_row("tags-other"),
+                                  id="tags-others", classes="tags-table"))
         first = self.query(Input).first()
         if first is not None:
             first.focus()
+
+    @staticmethod
+    def _other_row(widget_id: str) -> Input:
+        other = Input(placeholder="PATH=VALUE: a keyword, (gggg,eeee), (0011,1001)LO or (0010,1002)[0].PatientID",
+                      id=widget_id, compact=True, classes="tags-other")
+        other.tooltip = ("Any other attribute, private tags and sequence items too, set in every file; Enter adds "
+                         "a row (a private creator (0011,0010)=NAME, then its element); Ctrl+R deletes PATH")
+        return other
+
+    @on(Input.Submitted, ".tags-other")
+    async def _add_other(self, event: Input.Submitted) -> None:
+        """Enter in the last filled "Other attribute" row adds an empty one below and moves there."""
+        others = list(self.query(".tags-other").results(Input))
+        if event.value and event.input is others[-1]:
+            row = self._other_row(f"tags-other-{len(others)}")
+            await self.query_one("#tags-others", Vertical).mount(row)
+            row.focus()
+
+    def action_delete_row(self) -> None:
+        """The attribute of the focused row deleted from the files (its field shows "(deleted)"), or kept again."""
+        field = self.focused
+        if not isinstance(field, Input) or field.id is None or not field.id.startswith("tag"):
+            return
+        deleted = not field.has_class("-deleted")
+        field.set_class(deleted, "-deleted")
+        if field.has_class("tags-other"):
+            field.tooltip = "deleted: the attribute named here is removed" if deleted else None
+            return
+        field.value = ""
+        field.placeholder = "(deleted)" if deleted else "unchanged"
 
     def _row(self, scope: str, keyword: str, found: Any) -> Horizontal:
         now = printable(shown(found)) if found is not None else "(no file)"
@@ -155,54 +188,64 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
         if self.values is None or event.input.id is None:
             return
         keyword = event.input.id.split("-", 2)[2]
+        if event.value and event.input.has_class("-deleted"):  # a value typed: kept and set, not deleted
+            event.input.remove_class("-deleted")
+            event.input.placeholder = "unchanged"
         problems = self.values.check(keyword, event.value) if event.value else []
         event.input.set_class(bool(problems), "-invalid")
         self._problems[event.input.id] = problems
         self.query_one("#tags-check", Static).update("\n".join(p for ps in self._problems.values() for p in ps))
 
-    @on(Input.Changed, "#tags-other")
+    @on(Input.Changed, ".tags-other")
     def _check_other(self, event: Input.Changed) -> None:
         """The other attribute's PATH=VALUE read as the CLI's --set reads it, its value checked as the fields'."""
         from ...core.export.tagpath import parse_assignment
 
         problems: list[str] = []
-        if event.value and self.values is not None:
+        if event.value and self.values is not None and not event.input.has_class("-deleted"):
             try:
                 path, value = parse_assignment(event.value)
                 problems = self.values.check(path.text, value)
             except DicomtuiError as exc:
                 problems = [str(exc)]
         event.input.set_class(bool(problems), "-invalid")
-        self._problems["tags-other"] = problems
+        self._problems[event.input.id or "tags-other"] = problems
         self.query_one("#tags-check", Static).update("\n".join(p for ps in self._problems.values() for p in ps))
 
     # ---- the plan -------------------------------------------------------------------------------------------
 
-    def fields(self) -> tuple[dict[str, str], dict[str, dict[str, str]], bool, bool]:
-        """(settings for every file, settings per SeriesInstanceUID, as a new series, ISO_IR 192) as typed."""
+    def fields(self) -> tuple[dict[str, str], dict[str, dict[str, str | None]], list[str], bool, bool]:
+        """(settings for every file, settings per SeriesInstanceUID (None: deleted there), the paths deleted from
+        every file, as a new series, ISO_IR 192) as typed."""
         common: dict[str, str] = {}
-        per_series: dict[str, dict[str, str]] = {}
+        per_series: dict[str, dict[str, str | None]] = {}
+        delete: list[str] = []
         series = self.values.series if self.values is not None else []
         for field in self.query(".tags-row Input").results(Input):
-            if not field.value or field.id is None:
+            deleted = field.has_class("-deleted")
+            if not (field.value or deleted) or field.id is None:
                 continue
             _, scope, keyword = field.id.split("-", 2)
             if scope == "common":
-                common[keyword] = field.value
+                if deleted:
+                    delete.append(keyword)
+                else:
+                    common[keyword] = field.value
             else:
-                per_series.setdefault(series[int(scope[1:])].uid, {})[keyword] = field.value
-        other = self.query("#tags-other").results(Input)
-        for field in other:
-            if field.value and "=" in field.value:
-                path, _, value = field.value.partition("=")
+                per_series.setdefault(series[int(scope[1:])].uid, {})[keyword] = None if deleted else field.value
+        for field in self.query(".tags-other").results(Input):
+            path, sep, value = field.value.partition("=")
+            if field.has_class("-deleted") and path.strip():
+                delete.append(path.strip())
+            elif sep:
                 common[path.strip()] = value
-        return (common, per_series, self.query_one("#tags-new-series", Checkbox).value,
+        return (common, per_series, delete, self.query_one("#tags-new-series", Checkbox).value,
                 self.query_one("#tags-utf8", Checkbox).value)
 
     def key(self) -> tuple:
-        common, per_series, new_series, utf8 = self.fields()
-        return (sorted(common.items()), sorted((k, sorted(v.items())) for k, v in per_series.items()),
-                new_series, utf8)
+        common, per_series, delete, new_series, utf8 = self.fields()
+        return (sorted(common.items()), sorted((k, sorted(v.items(), key=str)) for k, v in per_series.items()),
+                delete, new_series, utf8)
 
     def say(self, text: str) -> None:
         self.query_one("#tags-diff", Static).update(text)
@@ -218,11 +261,11 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
     def plan(self, fields: tuple, key: tuple) -> None:
         from ...core.export.edit import plan_edit
 
-        common, per_series, new_series, utf8 = fields
+        common, per_series, delete, new_series, utf8 = fields
         with DicomDatabase.open(self.db_path, create=False, read_only=True) as db:
             try:
                 plan = plan_edit(db, self.items, common, per_series=per_series, as_new_series=new_series,
-                                 set_utf8=utf8)
+                                 set_utf8=utf8, delete=delete)
             except DicomtuiError as exc:
                 self.post_message(Failed(str(exc)))
                 return
