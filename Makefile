@@ -32,9 +32,10 @@ screenshots: $(STAMP)
 	$(BIN)/python screenshots/make_screenshots.py
 
 # Every benchmark in turn (a missing one, e.g. not merged yet, is listed as MISSING), then one table of the
-# targets (issues 15, 16, 18) gathered from their `TARGET |` lines (also in bench/out/targets.txt).
+# targets (issues 15-20) gathered from their `TARGET |` lines (also in bench/out/targets.txt).
 BENCHES = bench/import_bench.py bench/load_bench.py bench/store_bench.py bench/move_bench.py bench/tui_bench.py \
-          bench/export_bench.py bench/edit_bench.py bench/dicomweb_bench.py bench/deid_bench.py
+          bench/export_bench.py bench/edit_bench.py bench/dicomweb_bench.py bench/deid_bench.py \
+          bench/deid_mapping_bench.py bench/patch_bench.py bench/rtstruct_bench.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/summary.py $(BENCHES)
