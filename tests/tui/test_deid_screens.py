@@ -68,6 +68,10 @@ async def test_the_preview_shows_one_file_and_steps_through_the_selection(app: D
         assert any(row[1] == "PatientName" and row[2] == "Doe^Jane" and row[3] == "DEID-" + row[3][5:]
                    for row in rows)
         assert ["added", "PatientIdentityRemoved", "", "YES"] in rows
+        await pilot.pause()
+        # every column fits in the dialog: the After column (the point of a preview) is not cut off at 120 columns
+        used = sum(column.get_render_width(table) for column in table.columns.values())
+        assert used <= table.scrollable_content_region.width, (used, table.scrollable_content_region.width)
         title = text(preview.query_one("#deid-preview-title"))
         assert title.startswith("De-identifying file 1 of 8")
         await pilot.press("n")

@@ -19,12 +19,13 @@ from ...core.text import printable
 __all__ = ["DeidPreviewScreen"]
 
 _KIND = {"-": "removed", "~": "changed", "+": "added"}
-CELL = 40  # characters of a value shown: before and after both fit 120 columns (a UID is cut, with "…")
+CELL = 20  # characters of a value shown: before and after both fit the 100-column dialog (a UID is cut, with "…")
+ATTRIBUTE = 34  # characters of an attribute path (DeidentificationMethodCodeSequence; a deeper path is cut)
 
 
-def _cell(value: str | None) -> str:
+def _cell(value: str | None, width: int = CELL) -> str:
     shown = printable(value or "")
-    return shown if len(shown) <= CELL else shown[:CELL - 1] + "…"
+    return shown if len(shown) <= width else shown[:width - 1] + "…"
 
 
 class DeidPreviewScreen(ModalScreen[None]):
@@ -75,7 +76,7 @@ class DeidPreviewScreen(ModalScreen[None]):
             f"(n / p: other files, Escape closes)")
         for change in changes:
             kind = "-" if change.after is None else "+" if change.before is None else "~"
-            table.add_row(_KIND[kind], printable(change.path), _cell(change.before), _cell(change.after))
+            table.add_row(_KIND[kind], _cell(change.path, ATTRIBUTE), _cell(change.before), _cell(change.after))
         pixels = ("It may show identity in its pixels (burned-in annotation): it is left out unless ticked."
                   if burned else "Pixel Data is not changed (Clean Pixel Data is not offered).")
         note.update(f"{printable(Path(path).name)}. {pixels}")
