@@ -21,6 +21,7 @@ from pydicom.data import get_testdata_file
 
 from dicomtui.cli import main
 from dicomtui.core.database import DicomDatabase
+from dicomtui.core.export.deid_mapping import database_mapping
 from dicomtui.core.forward import RetryPolicy, Route, Routes, load_routes, routes_file, save_routes
 from dicomtui.core.net.forward_queue import ForwardQueue
 from dicomtui.core.net.forwarder import Forwarding
@@ -241,9 +242,8 @@ def test_a_deidentifying_rule_sends_copies_and_keeps_the_originals(tmp_path: Pat
     assert len(received) == 4 and not {str(d.SOPInstanceUID) for d in received} & originals
     assert {str(d.PatientID) for d in received} == {str(received[0].PatientName)} != {"SECRET-7"}
     assert all(d.PatientIdentityRemoved == "YES" for d in received)
-    mapping = json.loads((root / "deidentification-map.json").read_text())
-    assert {mapping["uids"][uid] for uid in originals if uid in mapping["uids"]} == {
-        str(d.SOPInstanceUID) for d in received}
+    mapping = database_mapping(root)  # the database's mapping (SQLite since h17s; this test read the old JSON)
+    assert {mapping.known_uid(uid) for uid in originals} - {None} == {str(d.SOPInstanceUID) for d in received}
     assert not [p for p in (root / "incoming").iterdir() if "forward-deid" in p.name]  # the copies are gone
     with DicomDatabase.open(root) as db:  # what is stored here is the original
         assert {r["PatientID"] for r in db.patients()} >= {"SECRET-7"}
