@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..core.forward import WHEN, Route, load_routes, save_routes
 from ..core.text import printable
+from .deidentify_cmds import OPTION_NAMES
 from .output import EXIT_FATAL, EXIT_OK, err, print_tsv
 from .service_cmds import duration
 
@@ -41,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                                "study (default 30s)")
     q.add_argument("--deidentify", action="store_true", help="send a de-identified copy (PS3.15 Basic Profile, the "
                                                              "database's mapping, as `dicomtui deidentify`)")
+    q.add_argument("--profile-option", action="append", choices=OPTION_NAMES, default=[], metavar="OPTION",
+                   help="with --deidentify, a PS3.15 Basic Profile option (repeatable): " + ", ".join(OPTION_NAMES))
     q = rsub.add_parser("ls", help="the rules, numbered")
     q.add_argument("--json", action="store_true")
     q = rsub.add_parser("rm", help="remove rule N (as `route ls` numbers it)")
@@ -78,8 +81,12 @@ def cmd_route(args: argparse.Namespace, db_path: Path) -> int:
         if args.to not in load_nodes().remotes:
             err(f"no node named {args.to} (dicomtui nodes add {args.to} AE@HOST:PORT)")
             return EXIT_FATAL
+        if args.profile_option and not args.deidentify:
+            err("--profile-option chooses options of de-identification: add --deidentify")
+            return EXIT_FATAL
         rule = Route(args.to, args.calling_ae, args.modality, args.study_description, args.series_description,
-                     args.patient_id_prefix, args.when, args.idle, args.deidentify)
+                     args.patient_id_prefix, args.when, args.idle, args.deidentify,
+                     list(dict.fromkeys(args.profile_option)))
         routes.rules.append(rule)
         print(f"rule {len(routes.rules)}: {printable(rule.describe())}")
     elif action == "rm":

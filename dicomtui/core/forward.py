@@ -56,7 +56,10 @@ class Route:
     (0010,0020) starts with it. ``to``: a node name of ``nodes.toml``. ``when``: "instance" (at once) or "study"
     (the study's instances once none arrived for ``idle_s`` seconds). ``deidentify``: what goes is a de-identified
     copy (PS3.15 Basic Profile, :class:`.export.deidentify.Deidentifier`, with the database's mapping: the same
-    patient gets the same pseudonym as in ``deidentify`` jobs); the stored instance is unchanged."""
+    patient gets the same pseudonym as in ``deidentify`` jobs); the stored instance is unchanged.
+    ``profile_options``: with ``deidentify``, the Basic Profile options (PS3.15 E.3) by the names
+    ``deidentify --profile-option`` takes (``modified-dates``, ``safe-private``, …; checked by the forwarder,
+    which knows them: :func:`.net.forwarder.check_routes`)."""
 
     to: str
     calling_ae: list[str] = field(default_factory=list)
@@ -67,6 +70,7 @@ class Route:
     when: str = "instance"
     idle_s: float = DEFAULT_IDLE_S
     deidentify: bool = False
+    profile_options: list[str] = field(default_factory=list)
 
     def matches(self, header: Mapping[str, Any], calling_ae: str | None) -> bool:
         """Whether an instance (its stored attributes, as :class:`.database.FileRecord` ``header`` holds them)
@@ -91,7 +95,10 @@ class Route:
                       f"PatientID starting {self.patient_id_prefix!r}" if self.patient_id_prefix else ""]
         what = " and ".join(c for c in conditions if c) or "everything received"
         when = "each instance at once" if self.when == "instance" else f"each study after {self.idle_s:g} s idle"
-        return f"{what} → {self.to}{' de-identified' if self.deidentify else ''}, {when}"
+        deid = ""
+        if self.deidentify:
+            deid = f" de-identified ({', '.join(self.profile_options)})" if self.profile_options else " de-identified"
+        return f"{what} → {self.to}{deid}, {when}"
 
 
 @dataclass
@@ -134,7 +141,7 @@ def _route(path: Path, n: int, data: Any) -> Route:
         raise SettingsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     if not isinstance(data.get("to"), str) or not data["to"]:
         raise SettingsError(f"{where}: 'to' must name a node of nodes.toml")
-    for key in ("calling_ae", "modality"):
+    for key in ("calling_ae", "modality", "profile_options"):
         if key in data and (not isinstance(data[key], list) or not all(isinstance(v, str) for v in data[key])):
             raise SettingsError(f"{where}: '{key}' must be a list of strings")
     for key in ("study_description", "series_description", "patient_id_prefix"):
@@ -142,6 +149,8 @@ def _route(path: Path, n: int, data: Any) -> Route:
             raise SettingsError(f"{where}: '{key}' must be a string")
     if not isinstance(data.get("deidentify", False), bool):
         raise SettingsError(f"{where}: 'deidentify' must be true or false")
+    if data.get("profile_options") and not data.get("deidentify"):
+        raise SettingsError(f"{where}: 'profile_options' are options of de-identification: set deidentify = true")
     if data.get("when", "instance") not in WHEN:
         raise SettingsError(f"{where}: 'when' must be one of {', '.join(WHEN)}")
     try:
@@ -198,13 +207,19 @@ def save_routes(routes: Routes, path: Path | None = None) -> Path:
 def destinations(rules: list[Route], header: Mapping[str, Any], calling_ae: str | None) -> dict[str, Route]:
     """Node name → the first rule forwarding this instance there (one forward per node, however many rules match),
     de-identifying when any matching rule to that node does: a plain rule listed first never sends in clear what
-    another rule to the same node de-identifies."""
+    another rule to the same node de-identifies. The profile options are those EVERY de-identifying rule to that
+    node names: each option keeps more (dates, characteristics, device, private, UIDs; cleaned descriptors instead
+    of removed ones), so the options all agree on never keep what one rule removes."""
     found: dict[str, Route] = {}
     for rule in rules:
         if not rule.matches(header, calling_ae):
             continue
-        if rule.to not in found:
+        first = found.get(rule.to)
+        if first is None:
             found[rule.to] = rule
-        elif rule.deidentify and not found[rule.to].deidentify:
-            found[rule.to] = replace(found[rule.to], deidentify=True)
+        elif rule.deidentify and not first.deidentify:
+            found[rule.to] = replace(first, deidentify=True, profile_options=list(rule.profile_options))
+        elif rule.deidentify and set(first.profile_options) - set(rule.profile_options):
+            found[rule.to] = replace(first, profile_options=[o for o in first.profile_options
+                                                             if o in rule.profile_options])
     return found
