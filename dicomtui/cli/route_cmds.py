@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 from ..core.forward import WHEN, Route, load_routes, save_routes
@@ -50,6 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("number", type=int, metavar="N")
     q = rsub.add_parser("queue", help="forwards pending (with their next try) and failed (with the reason)")
     q.add_argument("--json", action="store_true")
+    q.add_argument("--clear-sent", action="store_true", help="forget the forwards already sent (the listener "
+                                                             "forgets them itself after 7 days)")
+    q.add_argument("--older-than", type=duration, default=0.0, metavar="TIME",
+                   help="with --clear-sent, only those sent longer ago than TIME (e.g. 1d)")
     q = rsub.add_parser("retry", help="try failed forwards again now: all, or those to rule N's node")
     q.add_argument("number", type=int, metavar="N", nargs="?")
     q = rsub.add_parser("policy", help="how failed forwards are retried (shown when no option is given)")
@@ -114,6 +119,9 @@ def _queue(args: argparse.Namespace, db_path: Path) -> int:
     if not queue_path(db_path).exists():
         err(f"nothing was ever queued for forwarding in {db_path}")
         return EXIT_OK
+    if args.route_command == "queue" and args.older_than and not args.clear_sent:
+        err("--older-than goes with --clear-sent")
+        return EXIT_FATAL
     with ForwardQueue(db_path) as queue:
         if args.route_command == "retry":
             names = None
@@ -125,6 +133,11 @@ def _queue(args: argparse.Namespace, db_path: Path) -> int:
                 names = [rules[args.number - 1].to]
             n = queue.retry(names)
             print(f"{n} failed forwards pending again (the running listener sends them within a second)")
+            return EXIT_OK
+        if args.clear_sent:
+            n = queue.forget_sent(time.time() - args.older_than)
+            print(f"{n} sent forwards forgotten" + (f" (sent over {args.older_than:g} s ago)" if args.older_than
+                                                    else ""))
             return EXIT_OK
         rows = queue.listing()
         counts = queue.counts()

@@ -8,15 +8,17 @@ for ``idle`` seconds (DCMTK ``storescp --exec-on-eostudy``; dcm4chee's forward r
 
 The rules live in ``routes.toml`` beside ``nodes.toml`` (the settings folder), not in ``config.toml``: the listener
 (core) reads them at start, and the settings module sits above the core; the rules name nodes of ``nodes.toml``,
-which the core reads the same way. The queue of forwards is :mod:`.net.forward_queue`.
+which the core reads the same way. The queue of forwards is :mod:`.net.forward_queue`; :func:`drop_forwards` is here,
+below the database, so that deleting instances (``rm``, the browser, ``db prune``) drops their forwards.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+import sqlite3
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from . import paths
 from .errors import SettingsError
 
 WHEN = ("instance", "study")
+QUEUE_FILE = "forward-queue.sqlite"  # the forward queue in the database folder (:mod:`.net.forward_queue`)
 DEFAULT_IDLE_S = 30.0
 DEFAULT_MAX_TRIES = 8  # then the forward is "failed" (route queue shows it; route retry tries again)
 DEFAULT_RETRY_FIRST_S = 5.0  # the first retry after a failure; doubled at each try
@@ -223,3 +226,26 @@ def destinations(rules: list[Route], header: Mapping[str, Any], calling_ae: str 
             found[rule.to] = replace(first, profile_options=[o for o in first.profile_options
                                                              if o in rule.profile_options])
     return found
+
+
+def drop_forwards(root: Path, sop_instance_uids: Iterable[str]) -> int:
+    """Delete the pending and failed forwards of instances just deleted from the database folder ``root`` (their
+    files are gone: a forward would only retry a vanished file); sent rows stay as history. Returns how many were
+    dropped (0 when nothing was ever queued). Raises sqlite3.Error (the queue file is locked beyond the timeout,
+    or not a queue)."""
+    path = Path(root) / QUEUE_FILE
+    uids = list(sop_instance_uids)
+    if not uids or not path.exists():
+        return 0
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        dropped = 0
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            dropped += conn.execute(f"DELETE FROM forwards WHERE state != 'sent' AND SOPInstanceUID IN "
+                                    f"({', '.join('?' * len(chunk))})", chunk).rowcount
+        conn.execute("COMMIT")
+        return dropped
+    finally:
+        conn.close()

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-QUEUE_FILE = "forward-queue.sqlite"
+from ..forward import QUEUE_FILE
+
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 ERROR_MAX = 500  # characters of a reason kept (a peer's error text can be long)
 

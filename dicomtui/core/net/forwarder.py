@@ -184,6 +184,11 @@ class Forwarder:
         deids: dict[str, Any] = {}  # profile options (as the row holds them) → its de-identifier
         for row in rows:
             file: dict[str, Any] | None = row.file()
+            if not Path(row.path).exists():  # deleted other than by `rm` / `db prune`, which drop the row
+                done.add(row.SOPInstanceUID)
+                queue.mark_failed_try(row.id, f"deleted before it was sent: {row.path} is gone", None)
+                self.failed += 1
+                continue
             if row.deidentify:
                 try:
                     deid = deids.get(row.deid_options)
