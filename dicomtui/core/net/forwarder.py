@@ -12,6 +12,7 @@ over DICOMweb). A failed try is retried with exponential backoff (:class:`..forw
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -195,7 +196,7 @@ class Forwarder:
                     if deid is None:  # one mapping for the round, whatever the options
                         mapping = next(iter(deids.values())).mapping if deids else None
                         deid = deids[row.deid_options] = _deidentifier(self.root, row.deid_options, mapping)
-                    file = _deidentified_copy(self.root, row, deid)
+                    file = _deidentified_copy(self.root, row, deid, self.local.min_free_bytes)
                 except Exception as exc:  # noqa: BLE001 - one unreadable file: this forward fails, the rest go
                     done.add(row.SOPInstanceUID)
                     self._failed_try(queue, row, f"cannot de-identify: {type(exc).__name__}: {exc}")
@@ -284,12 +285,17 @@ def check_routes(routes: Routes) -> Routes:
     return routes
 
 
-def _deidentified_copy(root: Path, row: Forward, deid) -> dict | None:
+def _deidentified_copy(root: Path, row: Forward, deid, min_free: int = 0) -> dict | None:
     """A de-identified copy of the row's file in ``incoming/`` of ``root``, as a file row (None: refused for
-    burned-in annotation). Raises what reading or writing the file raises."""
+    burned-in annotation). Raises what reading or writing the file raises; OSError (ENOSPC) when the copy would
+    leave less than ``min_free`` bytes free (the listener's floor: the forward is tried again later)."""
+    import errno
+
     from .. import storage
     from ..dicomfile import read_dataset
 
+    if problem := storage.floor_problem(root, min_free, os.path.getsize(row.path)):
+        raise OSError(errno.ENOSPC, f"{storage.BELOW_FLOOR}: {problem}; the de-identified copy was not made")
     ds = deid(read_dataset(row.path, pixels=True).dataset)
     if ds is None:
         return None

@@ -25,6 +25,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from ...core.database import DicomDatabase
 from ...core.errors import DicomtuiError
 from ...core.export.volume_series import DEFAULT_SERIES_NUMBER, SeriesOptions, write_volume_series
+from ...core.net.nodes import copy_floor
 from ...core.text import printable
 from ...core.volume import Volume
 from ..messages import Stopped
@@ -93,7 +94,7 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
         self.say("Writing…")
         enhanced = self.query_one("#series-enhanced", Checkbox).value
         self.write(SeriesOptions(description=description, series_number=int(number), source=self.name_,
-                                 enhanced=enhanced))
+                                 enhanced=enhanced, min_free=copy_floor("copy", self.app.nodes_path)))
 
     @work(thread=True, exclusive=True, group="save series", exit_on_error=False)
     def write(self, options: SeriesOptions) -> None:
