@@ -3,7 +3,8 @@ that already holds ``--existing`` UIDs (1,000,000 by default: a site's years of 
 
 "before" is the first version's way, reproduced here: the whole ``deidentification-map.json`` read at the start of
 the job and rewritten whole (a temp file renamed over it) at its end. "after" is :mod:`dicomtui.core.export.
-deid_mapping`: SQLite, each UID looked up by primary key, the job's new entries appended in one transaction. Timed:
+deid_mapping`: SQLite, each UID looked up by primary key, each new entry committed as it is made (INSERT OR IGNORE
+and read back, so that jobs at once agree; WAL, synchronous=NORMAL, synced at save). Timed:
 opening the mapping, the 100,000 ``uid()`` calls and the save; building the existing mapping is not timed. Rounds
 alternate, best of ``--repeat``.
 

@@ -99,7 +99,7 @@ def test_route_add_ls_rm_through_the_cli(capsys: pytest.CaptureFixture[str]) -> 
     rules = json.loads(capsys.readouterr().out)
     assert rules[0] == {"to": "pacs", "calling_ae": ["CT1"], "modality": ["CT", "MR"], "study_description": "",
                         "series_description": "", "patient_id_prefix": "", "when": "study", "idle_s": 120.0,
-                        "deidentify": False}
+                        "deidentify": False, "profile_options": []}
     assert main(["route", "rm", "1"]) == 0 and main(["route", "rm", "5"]) == 2
     capsys.readouterr()
     assert main(["route", "ls"]) == 0

@@ -118,12 +118,14 @@ def _send(folder: Path, names: list[str], to: str, say: Callable[[str], None]) -
 def _import(folder: Path, db_path: Path, say: Callable[[str], None], what: str = "de-identified") -> int:
     from ..core.indexer import import_paths
     from ..core.levels import ImportMode
+    from ..core.net.nodes import copy_floor
 
-    with open_database(db_path, create=False) as db:
-        report = import_paths(db, [folder], ImportMode.COPY)
+    with open_database(db_path, create=False) as db:  # the listener's free-space floor, as `import --copy` keeps
+        report = import_paths(db, [folder], ImportMode.COPY, min_free=copy_floor("copy"))
     say(f"imported {report.instances_added} {what} files into the database"
         + (f"; {report.updated} replaced the instances of the same SOP Instance UID there" if report.updated else "")
-        + (f"; {report.skipped_unchanged} were there already" if report.skipped_unchanged else ""))
+        + (f"; {report.skipped_unchanged} were there already" if report.skipped_unchanged else "")
+        + report._stopped())
     return EXIT_PARTIAL if report.rejected else EXIT_OK
 
 

@@ -44,6 +44,7 @@ def cmd_edit(args: argparse.Namespace, db_path: Path) -> int:
     its check (nothing written); 1 when some files could not be written or some UIDs are unknown."""
     from ..core.export.edit import apply_edit, plan_edit
     from ..core.export.tagpath import parse_assignment, parse_path
+    from ..core.net.nodes import copy_floor
 
     settings = {}
     for text in args.settings:  # each checked here, so that a typing error is named before the database opens
@@ -67,8 +68,9 @@ def cmd_edit(args: argparse.Namespace, db_path: Path) -> int:
             return EXIT_FATAL
         if args.dry_run:
             return EXIT_PARTIAL if resolved.missing else EXIT_OK
-        report = with_progress(lambda progress: apply_edit(db, plan, uid_root=args.uid_root, progress=progress),
-                               "editing")
+        floor = copy_floor("copy")  # the listener's free-space floor, as `import --copy` keeps
+        report = with_progress(lambda progress: apply_edit(db, plan, uid_root=args.uid_root, progress=progress,
+                                                           min_free=floor), "editing")
     if args.json:
         print(json_text({"plan": plan.to_json(), "report": report.__dict__}))
     else:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import time
 from pathlib import Path
 
 from ..core.forward import WHEN, Route, load_routes, save_routes
 from ..core.text import printable
+from .deidentify_cmds import OPTION_NAMES
 from .output import EXIT_FATAL, EXIT_OK, err, print_tsv
 from .service_cmds import duration
 
@@ -41,12 +43,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                                "study (default 30s)")
     q.add_argument("--deidentify", action="store_true", help="send a de-identified copy (PS3.15 Basic Profile, the "
                                                              "database's mapping, as `dicomtui deidentify`)")
+    q.add_argument("--profile-option", action="append", choices=OPTION_NAMES, default=[], metavar="OPTION",
+                   help="with --deidentify, a PS3.15 Basic Profile option (repeatable): " + ", ".join(OPTION_NAMES))
     q = rsub.add_parser("ls", help="the rules, numbered")
     q.add_argument("--json", action="store_true")
     q = rsub.add_parser("rm", help="remove rule N (as `route ls` numbers it)")
     q.add_argument("number", type=int, metavar="N")
     q = rsub.add_parser("queue", help="forwards pending (with their next try) and failed (with the reason)")
     q.add_argument("--json", action="store_true")
+    q.add_argument("--clear-sent", action="store_true", help="forget the forwards already sent (the listener "
+                                                             "forgets them itself after 7 days)")
+    q.add_argument("--older-than", type=duration, default=0.0, metavar="TIME",
+                   help="with --clear-sent, only those sent longer ago than TIME (e.g. 1d)")
     q = rsub.add_parser("retry", help="try failed forwards again now: all, or those to rule N's node")
     q.add_argument("number", type=int, metavar="N", nargs="?")
     q = rsub.add_parser("policy", help="how failed forwards are retried (shown when no option is given)")
@@ -78,8 +86,12 @@ def cmd_route(args: argparse.Namespace, db_path: Path) -> int:
         if args.to not in load_nodes().remotes:
             err(f"no node named {args.to} (dicomtui nodes add {args.to} AE@HOST:PORT)")
             return EXIT_FATAL
+        if args.profile_option and not args.deidentify:
+            err("--profile-option chooses options of de-identification: add --deidentify")
+            return EXIT_FATAL
         rule = Route(args.to, args.calling_ae, args.modality, args.study_description, args.series_description,
-                     args.patient_id_prefix, args.when, args.idle, args.deidentify)
+                     args.patient_id_prefix, args.when, args.idle, args.deidentify,
+                     list(dict.fromkeys(args.profile_option)))
         routes.rules.append(rule)
         print(f"rule {len(routes.rules)}: {printable(rule.describe())}")
     elif action == "rm":
@@ -107,6 +119,9 @@ def _queue(args: argparse.Namespace, db_path: Path) -> int:
     if not queue_path(db_path).exists():
         err(f"nothing was ever queued for forwarding in {db_path}")
         return EXIT_OK
+    if args.route_command == "queue" and args.older_than and not args.clear_sent:
+        err("--older-than goes with --clear-sent")
+        return EXIT_FATAL
     with ForwardQueue(db_path) as queue:
         if args.route_command == "retry":
             names = None
@@ -118,6 +133,11 @@ def _queue(args: argparse.Namespace, db_path: Path) -> int:
                 names = [rules[args.number - 1].to]
             n = queue.retry(names)
             print(f"{n} failed forwards pending again (the running listener sends them within a second)")
+            return EXIT_OK
+        if args.clear_sent:
+            n = queue.forget_sent(time.time() - args.older_than)
+            print(f"{n} sent forwards forgotten" + (f" (sent over {args.older_than:g} s ago)" if args.older_than
+                                                    else ""))
             return EXIT_OK
         rows = queue.listing()
         counts = queue.counts()

@@ -40,6 +40,7 @@ def cmd_labels_to_seg(args: argparse.Namespace, db_path: Path) -> int:
     image or JSON, labels that are not whole numbers, a series that is not a stack of images: a DicomtuiError
     (exit 2); exit 1 when the SEG could not be stored."""
     from ..core.export.seg_write import segment_specs, write_labels_as_seg
+    from ..core.net.nodes import copy_floor
     from ..core.volume_read import read_image
 
     specs = None
@@ -58,7 +59,8 @@ def cmd_labels_to_seg(args: argparse.Namespace, db_path: Path) -> int:
         if like is None:
             return EXIT_FATAL
         report = write_labels_as_seg(db, labels, like, specs, folder=args.output, description=args.description,
-                                     series_number=args.series_number, uid_root=args.uid_root)
+                                     series_number=args.series_number, uid_root=args.uid_root,
+                                     min_free=copy_floor("copy"))
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.summary())
     for problem in report.problems:
         err(problem)

@@ -63,6 +63,7 @@ def cmd_volume_to_dicom(args: argparse.Namespace, db_path: Path) -> int:
     (or ``--json``). An unreadable image, a bad UID root or a folder that holds the names already is a
     DicomtuiError (exit 2); exit 1 when some files could not be stored."""
     from ..core.export.volume_series import SeriesOptions, write_volume_series
+    from ..core.net.nodes import copy_floor
     from ..core.volume_read import read_image, read_image_volumes
 
     if args.no_database and not args.output:
@@ -75,7 +76,7 @@ def cmd_volume_to_dicom(args: argparse.Namespace, db_path: Path) -> int:
     options = SeriesOptions(description=args.description, series_number=args.series_number, uid_root=args.uid_root,
                             modality=args.modality.upper(), patient_name=args.patient_name,
                             patient_id=args.patient_id, study_description=args.study_description,
-                            source=Path(args.image).name, enhanced=args.enhanced)
+                            source=Path(args.image).name, enhanced=args.enhanced, min_free=copy_floor("copy"))
     db = None if args.no_database else open_database(db_path)
     try:
         like = None

@@ -8,15 +8,17 @@ for ``idle`` seconds (DCMTK ``storescp --exec-on-eostudy``; dcm4chee's forward r
 
 The rules live in ``routes.toml`` beside ``nodes.toml`` (the settings folder), not in ``config.toml``: the listener
 (core) reads them at start, and the settings module sits above the core; the rules name nodes of ``nodes.toml``,
-which the core reads the same way. The queue of forwards is :mod:`.net.forward_queue`.
+which the core reads the same way. The queue of forwards is :mod:`.net.forward_queue`; :func:`drop_forwards` is here,
+below the database, so that deleting instances (``rm``, the browser, ``db prune``) drops their forwards.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+import sqlite3
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from . import paths
 from .errors import SettingsError
 
 WHEN = ("instance", "study")
+QUEUE_FILE = "forward-queue.sqlite"  # the forward queue in the database folder (:mod:`.net.forward_queue`)
 DEFAULT_IDLE_S = 30.0
 DEFAULT_MAX_TRIES = 8  # then the forward is "failed" (route queue shows it; route retry tries again)
 DEFAULT_RETRY_FIRST_S = 5.0  # the first retry after a failure; doubled at each try
@@ -56,7 +59,10 @@ class Route:
     (0010,0020) starts with it. ``to``: a node name of ``nodes.toml``. ``when``: "instance" (at once) or "study"
     (the study's instances once none arrived for ``idle_s`` seconds). ``deidentify``: what goes is a de-identified
     copy (PS3.15 Basic Profile, :class:`.export.deidentify.Deidentifier`, with the database's mapping: the same
-    patient gets the same pseudonym as in ``deidentify`` jobs); the stored instance is unchanged."""
+    patient gets the same pseudonym as in ``deidentify`` jobs); the stored instance is unchanged.
+    ``profile_options``: with ``deidentify``, the Basic Profile options (PS3.15 E.3) by the names
+    ``deidentify --profile-option`` takes (``modified-dates``, ``safe-private``, …; checked by the forwarder,
+    which knows them: :func:`.net.forwarder.check_routes`)."""
 
     to: str
     calling_ae: list[str] = field(default_factory=list)
@@ -67,6 +73,7 @@ class Route:
     when: str = "instance"
     idle_s: float = DEFAULT_IDLE_S
     deidentify: bool = False
+    profile_options: list[str] = field(default_factory=list)
 
     def matches(self, header: Mapping[str, Any], calling_ae: str | None) -> bool:
         """Whether an instance (its stored attributes, as :class:`.database.FileRecord` ``header`` holds them)
@@ -91,7 +98,10 @@ class Route:
                       f"PatientID starting {self.patient_id_prefix!r}" if self.patient_id_prefix else ""]
         what = " and ".join(c for c in conditions if c) or "everything received"
         when = "each instance at once" if self.when == "instance" else f"each study after {self.idle_s:g} s idle"
-        return f"{what} → {self.to}{' de-identified' if self.deidentify else ''}, {when}"
+        deid = ""
+        if self.deidentify:
+            deid = f" de-identified ({', '.join(self.profile_options)})" if self.profile_options else " de-identified"
+        return f"{what} → {self.to}{deid}, {when}"
 
 
 @dataclass
@@ -134,7 +144,7 @@ def _route(path: Path, n: int, data: Any) -> Route:
         raise SettingsError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
     if not isinstance(data.get("to"), str) or not data["to"]:
         raise SettingsError(f"{where}: 'to' must name a node of nodes.toml")
-    for key in ("calling_ae", "modality"):
+    for key in ("calling_ae", "modality", "profile_options"):
         if key in data and (not isinstance(data[key], list) or not all(isinstance(v, str) for v in data[key])):
             raise SettingsError(f"{where}: '{key}' must be a list of strings")
     for key in ("study_description", "series_description", "patient_id_prefix"):
@@ -142,6 +152,8 @@ def _route(path: Path, n: int, data: Any) -> Route:
             raise SettingsError(f"{where}: '{key}' must be a string")
     if not isinstance(data.get("deidentify", False), bool):
         raise SettingsError(f"{where}: 'deidentify' must be true or false")
+    if data.get("profile_options") and not data.get("deidentify"):
+        raise SettingsError(f"{where}: 'profile_options' are options of de-identification: set deidentify = true")
     if data.get("when", "instance") not in WHEN:
         raise SettingsError(f"{where}: 'when' must be one of {', '.join(WHEN)}")
     try:
@@ -198,13 +210,42 @@ def save_routes(routes: Routes, path: Path | None = None) -> Path:
 def destinations(rules: list[Route], header: Mapping[str, Any], calling_ae: str | None) -> dict[str, Route]:
     """Node name → the first rule forwarding this instance there (one forward per node, however many rules match),
     de-identifying when any matching rule to that node does: a plain rule listed first never sends in clear what
-    another rule to the same node de-identifies."""
+    another rule to the same node de-identifies. The profile options are those EVERY de-identifying rule to that
+    node names: each option keeps more (dates, characteristics, device, private, UIDs; cleaned descriptors instead
+    of removed ones), so the options all agree on never keep what one rule removes."""
     found: dict[str, Route] = {}
     for rule in rules:
         if not rule.matches(header, calling_ae):
             continue
-        if rule.to not in found:
+        first = found.get(rule.to)
+        if first is None:
             found[rule.to] = rule
-        elif rule.deidentify and not found[rule.to].deidentify:
-            found[rule.to] = replace(found[rule.to], deidentify=True)
+        elif rule.deidentify and not first.deidentify:
+            found[rule.to] = replace(first, deidentify=True, profile_options=list(rule.profile_options))
+        elif rule.deidentify and set(first.profile_options) - set(rule.profile_options):
+            found[rule.to] = replace(first, profile_options=[o for o in first.profile_options
+                                                             if o in rule.profile_options])
     return found
+
+
+def drop_forwards(root: Path, sop_instance_uids: Iterable[str]) -> int:
+    """Delete the pending and failed forwards of instances just deleted from the database folder ``root`` (their
+    files are gone: a forward would only retry a vanished file); sent rows stay as history. Returns how many were
+    dropped (0 when nothing was ever queued). Raises sqlite3.Error (the queue file is locked beyond the timeout,
+    or not a queue)."""
+    path = Path(root) / QUEUE_FILE
+    uids = list(sop_instance_uids)
+    if not uids or not path.exists():
+        return 0
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        dropped = 0
+        for start in range(0, len(uids), 500):
+            chunk = uids[start:start + 500]
+            dropped += conn.execute(f"DELETE FROM forwards WHERE state != 'sent' AND SOPInstanceUID IN "
+                                    f"({', '.join('?' * len(chunk))})", chunk).rowcount
+        conn.execute("COMMIT")
+        return dropped
+    finally:
+        conn.close()

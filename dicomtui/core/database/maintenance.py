@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .. import storage
 from ..errors import HeaderError
+from ..forward import drop_forwards
 from ..levels import HIERARCHY, Level
 from .queries import INSTANCES_OF, Item
 from .records import FileRecord
@@ -35,18 +36,22 @@ class DeleteReport:
     instances: int = 0
     files_deleted: int = 0
     files_kept: int = 0  # linked files, never touched
+    forwards_dropped: int = 0  # pending or failed forwards of the deleted instances (issue 20), dropped
     errors: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """The sentence ``dicomtui rm`` prints (errors are printed apart, one per line)."""
         return (f"Deleted {self.patients} patients, {self.studies} studies, {self.series} series, "
                 f"{self.instances} instances; {self.files_deleted} copied files deleted, "
-                f"{self.files_kept} linked files kept.")
+                f"{self.files_kept} linked files kept" + (
+                    f"; {self.forwards_dropped} forwards not sent, dropped." if self.forwards_dropped else "."))
 
     def headline(self) -> str:
         """The shorter sentence the TUI notifies (instances and files only, and how many errors)."""
         return (f"Deleted {self.instances} instances ({self.files_deleted} copied files deleted, "
-                f"{self.files_kept} linked files kept)" + (f"; {len(self.errors)} errors" if self.errors else ""))
+                f"{self.files_kept} linked files kept)" + (
+                    f"; {self.forwards_dropped} forwards not sent, dropped" if self.forwards_dropped else "") + (
+                    f"; {len(self.errors)} errors" if self.errors else ""))
 
 
 @dataclass
@@ -121,10 +126,12 @@ class Maintenance:
 
     def delete(self, items: Iterable[Item], keep_files: bool = False) -> DeleteReport:
         """Delete patients/studies/series/instances given as (level, id): rows go, copied files go (unless
-        ``keep_files``), linked files always stay."""
+        ``keep_files``), linked files always stay. Unless ``keep_files`` (a repair re-indexing a changed file),
+        their pending and failed forwards are dropped (:func:`..forward.drop_forwards`, ``forwards_dropped``)."""
         report = DeleteReport()
         conn = self.conn
         to_remove: list[str] = []
+        sop_uids: list[str] = []
         with _write(conn):
             instance_ids: set[int] = set()
             for level, row_id in items:
@@ -133,10 +140,12 @@ class Maintenance:
             series_ids: set[int] = set()
             for chunk in _chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))
-                for path, stored, series_fk in conn.execute(
-                    f"SELECT path, stored, series_fk FROM instances WHERE id IN ({marks})", chunk
+                for path, stored, series_fk, sop_uid in conn.execute(
+                    f"SELECT path, stored, series_fk, SOPInstanceUID FROM instances WHERE id IN ({marks})", chunk
                 ):
                     series_ids.add(series_fk)
+                    if not keep_files:
+                        sop_uids.append(sop_uid)
                     if stored and not keep_files:
                         to_remove.append(path)
                     else:
@@ -151,6 +160,11 @@ class Maintenance:
             report.series = before["series"] - after["series"]
             self._remove_files(to_remove, report)
         self._forget_ids()
+        try:  # after the commit: a forward dropped for rows still there would be lost
+            report.forwards_dropped = drop_forwards(self.root, sop_uids)
+        except sqlite3.Error as exc:
+            report.errors.append(f"the forward queue: {exc} (the forwarder fails them: file deleted before it was "
+                                 f"sent)")
         return report
 
     def _remove_files(self, paths: list[str], report: DeleteReport) -> None:

@@ -318,10 +318,12 @@ def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
 
 def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None,
                progress: Callable[[int, int], None] | None = None,
-               cancel: threading.Event | None = None) -> EditReport:
+               cancel: threading.Event | None = None, min_free: int = 0) -> EditReport:
     """Write the plan (see the module's docstring). Raises EditError when the plan has problems. Files that fail
     (unreadable, disk full) are report errors; the files written before a cancel stay written and indexed.
-    ``uid_root``: the root of new UIDs (pydicom's by default)."""
+    ``uid_root``: the root of new UIDs (pydicom's by default). ``min_free``: the edit stops before a file would
+    leave less than that many bytes free on the database's disk (the listener's floor): one error sentence
+    naming the floor; the files edited before stay edited and indexed, the rest unchanged."""
     if plan.problems:
         raise EditError("not written: " + " ".join(plan.problems))
     settings: dict[str, list[Setting]] = {}  # by series: the changes of every file, then those of its series
@@ -339,7 +341,7 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
     with _Releaser() as releaser:
         for start in range(0, total, BATCH):
             if not _write_batch(db, plan.files[start:start + BATCH], settings, last, plan.set_utf8, change, report,
-                                releaser, cancel):
+                                releaser, cancel, min_free):
                 break
             if progress is not None:
                 progress(min(start + BATCH, total), total)
@@ -348,14 +350,21 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
 
 def _write_batch(db: DicomDatabase, batch: list[FileToEdit], settings: dict[str, list[Setting]], last: int,
                  set_utf8: bool, change: Callable[[Any], None] | None, report: EditReport, releaser: _Releaser,
-                 cancel: threading.Event | None) -> bool:
-    """One batch written, made durable, renamed into storage and indexed; False when cancelled first."""
+                 cancel: threading.Event | None, min_free: int = 0) -> bool:
+    """One batch written, made durable, renamed into storage and indexed; False when cancelled first, or when
+    stopped at the free-space floor ``min_free`` (the files written before it are stored and indexed)."""
     root = db.root
     if cancel is not None and cancel.is_set():
         report.cancelled = True
         return False
     written: list[tuple[FileToEdit, Path, str, bool]] = []
+    stopped = False
     for f in batch:
+        if problem := _below_floor(root, f.path, min_free):  # each new file is written before its old one goes
+            report.errors.append(f"edit stopped: {problem}; the {report.written + len(written)} files edited "
+                                 f"before are kept and indexed, the others unchanged; make room and edit again")
+            stopped = True
+            break
         try:
             written.append(_write_one(root, f, settings[f.uids[Level.SERIES]], last, set_utf8, change))
         except Exception as exc:  # noqa: BLE001 - one file's failure is a report row, the others go on
@@ -382,7 +391,18 @@ def _write_batch(db: DicomDatabase, batch: list[FileToEdit], settings: dict[str,
     db.add_files(records)
     releaser.release(held)
     report.written += len(records)
-    return True
+    return not stopped
+
+
+def _below_floor(root: Path, path: Path, min_free: int) -> str:
+    """Why the edited copy of ``path`` may not be written (:func:`.storage.floor_problem`), "" when it may."""
+    if min_free <= 0:
+        return ""
+    try:
+        need = os.path.getsize(path)
+    except OSError:
+        return ""  # the write says why
+    return storage.floor_problem(root, min_free, need)
 
 
 def _make_folders(folder: Path) -> set[Path]:

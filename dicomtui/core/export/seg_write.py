@@ -121,11 +121,12 @@ class SegWriteReport:
 def write_labels_as_seg(db: DicomDatabase, labels: Volume, like: str, specs: dict[int, SegmentSpec] | None = None,
                         *, folder: str | Path | None = None, store: bool = True, description: str = "",
                         series_number: int = DEFAULT_SEG_SERIES_NUMBER,
-                        uid_root: str = DEFAULT_UID_ROOT) -> SegWriteReport:
+                        uid_root: str = DEFAULT_UID_ROOT, min_free: int = 0) -> SegWriteReport:
     """Write ``labels`` (``[k, j, i]`` integer label values, 0 = background; affine (i, j, k) → LPS mm) as a
     binary SEG of series ``like`` (a full SeriesInstanceUID of ``db``): stored in ``db`` (``store``) and/or written
-    to ``folder`` (``SEG.dcm``, never over a file). Raises SelectionError (no such series, nothing of it loads as
-    an image) and ExportError (labels not integers, no label, a multi-frame source, a file in the way)."""
+    to ``folder`` (``SEG.dcm``, never over a file); ``min_free``: bytes kept free on the database's disk (not
+    stored otherwise, :func:`.volume_series.store_written`). Raises SelectionError (no such series, nothing of it
+    loads as an image) and ExportError (labels not integers, no label, a multi-frame source, a file in the way)."""
     import highdicom as hd
     from pydicom import dcmwrite
 
@@ -190,7 +191,7 @@ def write_labels_as_seg(db: DicomDatabase, labels: Volume, like: str, specs: dic
             report.file = target
         if store:
             report.stored = store_written(db, [(path, report.sop_instance_uid)], str(seg.StudyInstanceUID),
-                                          report.series_uid, report.problems)
+                                          report.series_uid, report.problems, min_free)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     report.elapsed_s = time.perf_counter() - start

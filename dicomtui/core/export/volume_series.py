@@ -91,6 +91,7 @@ class SeriesOptions:
     study_description: str = ""
     source: str = ""  # what the volume was read from, for DerivationDescription ("brain.nii.gz")
     enhanced: bool = False  # one multi-frame Legacy Converted Enhanced CT/MR image instead of one file per slice
+    min_free: int = 0  # bytes kept free on the database's disk (the listener's floor, nodes.toml); 0: none
 
 
 @dataclass
@@ -451,7 +452,7 @@ def write_volume_series(volume: Volume | list[Volume], options: SeriesOptions, *
         if folder is not None:
             report.files = [path for path, _uid in written]
         if db is not None:
-            _store(db, written, report)
+            _store(db, written, report, options.min_free)
     finally:
         if folder is None:
             shutil.rmtree(target, ignore_errors=True)
@@ -479,17 +480,23 @@ def _write_enhanced(slices: _Slices, reference: Reference | None, path: Path, wr
     return True
 
 
-def _store(db: DicomDatabase, written: list[tuple[Path, str]], report: VolumeSeriesReport) -> None:
-    report.stored = store_written(db, written, report.study_uid, report.series_uid, report.problems)
+def _store(db: DicomDatabase, written: list[tuple[Path, str]], report: VolumeSeriesReport, min_free: int) -> None:
+    report.stored = store_written(db, written, report.study_uid, report.series_uid, report.problems, min_free)
 
 
 def store_written(db: DicomDatabase, written: list[tuple[Path, str]], study_uid: str, series_uid: str,
-                  problems: list[str]) -> int:
+                  problems: list[str], min_free: int = 0) -> int:
     """Copy written (path, SOPInstanceUID) files into the database's storage (the import's copy path) and index
-    them; how many were stored (a file that cannot be copied is a sentence in ``problems``)."""
+    them; how many were stored (a file that cannot be copied is a sentence in ``problems``). Nothing is stored
+    when the files would leave less than ``min_free`` bytes free (:func:`.storage.floor_problem`; one sentence
+    naming the floor): a new series is stored whole or not at all."""
+    need = sum(path.stat().st_size for path, _uid in written)
+    if problem := storage.floor_problem(db.root, min_free, need):
+        problems.append(f"nothing stored in the database: {problem}; make room and write the series again")
+        return 0
     pairs = [(str(path), storage.relative_path(study_uid, series_uid, sop_uid)) for path, sop_uid in written]
     records = []
-    for (source, rel), error in zip(pairs, storage.copy_batch(db.root, pairs), strict=True):
+    for (source, rel), error in zip(pairs, storage.copy_batch(db.root, pairs, min_free=min_free), strict=True):
         if error is not None:
             problems.append(f"{Path(source).name}: cannot copy into the database ({error.strerror or error})")
             continue

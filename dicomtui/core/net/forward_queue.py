@@ -19,9 +19,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-QUEUE_FILE = "forward-queue.sqlite"
+from ..forward import QUEUE_FILE
+
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 ERROR_MAX = 500  # characters of a reason kept (a peer's error text can be long)
 
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS forwards (
     last_error TEXT NOT NULL DEFAULT '',
     received_at REAL NOT NULL,
     sent_at REAL,
+    deid_options TEXT NOT NULL DEFAULT '', -- the rule's --profile-option names, comma-separated
     UNIQUE (SOPInstanceUID, destination)
 );
 CREATE INDEX IF NOT EXISTS forwards_due ON forwards (state, next_try);
@@ -75,6 +77,7 @@ class Forward:
     last_error: str
     received_at: float
     sent_at: float | None
+    deid_options: str = ""  # the Basic Profile options of the copy (``deidentify --profile-option`` names, a,b)
 
     def __post_init__(self) -> None:
         self.deidentify = bool(self.deidentify)  # SQLite gives 0 / 1
@@ -98,6 +101,9 @@ class ForwardQueue:
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
+        columns = {r[1] for r in self.conn.execute("PRAGMA table_info(forwards)")}
+        if "deid_options" not in columns:  # a queue file of the first version (before per-rule profile options)
+            self.conn.execute("ALTER TABLE forwards ADD COLUMN deid_options TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.conn.close()
@@ -111,19 +117,22 @@ class ForwardQueue:
     # ---- writing -------------------------------------------------------------------------------------------
 
     def enqueue(self, items: Iterable[tuple[dict[str, Any], str, str | None, float] |
-                                      tuple[dict[str, Any], str, str | None, float, bool]], *, again: bool = True,
-                now: float | None = None) -> int:
+                                      tuple[dict[str, Any], str, str | None, float, bool] |
+                                      tuple[dict[str, Any], str, str | None, float, bool, Iterable[str]]], *,
+                again: bool = True, now: float | None = None) -> int:
         """Queue forwards, one transaction: each item is (instance: SOPInstanceUID, SOPClassUID,
         TransferSyntaxUID, StudyInstanceUID and the absolute ``path``; destination node; calling AE or None;
         ``idle_s``: 0 for at once, else a study rule's idle time; optionally whether a de-identified copy goes,
-        default False). An instance already queued to that destination is queued again when ``again`` (received
-        once more: a sent or failed row becomes pending, untried) and left as it is otherwise (indexed again after
-        a crash). A study rule's item pushes the due time of the pending untried rows of its study and destination
-        to ``now + idle_s``. Returns the rows added or renewed."""
+        default False, and then its profile option names, default none). An instance already queued to that
+        destination is queued again when ``again`` (received once more: a sent or failed row becomes pending,
+        untried) and left as it is otherwise (indexed again after a crash). A study rule's item pushes the due
+        time of the pending untried rows of its study and destination to ``now + idle_s``. Returns the rows added
+        or renewed."""
         now = time.time() if now is None else now
         done = 0
         conflict = ("ON CONFLICT (SOPInstanceUID, destination) DO UPDATE SET state = 'pending', tries = 0, "
                     "next_try = excluded.next_try, idle_s = excluded.idle_s, deidentify = excluded.deidentify, "
+                    "deid_options = excluded.deid_options, "
                     "last_error = '', path = excluded.path, "
                     "calling_ae = excluded.calling_ae, received_at = excluded.received_at, sent_at = NULL"
                     if again else "ON CONFLICT DO NOTHING")
@@ -131,13 +140,14 @@ class ForwardQueue:
             self.conn.execute("BEGIN IMMEDIATE")
             for row, destination, calling_ae, idle_s, *deid in items:
                 due = now + idle_s
+                options = ",".join(cast("Iterable[str]", deid[1])) if len(deid) > 1 and deid[0] else ""
                 cursor = self.conn.execute(
                     "INSERT INTO forwards (destination, SOPInstanceUID, SOPClassUID, TransferSyntaxUID, "
-                    "StudyInstanceUID, path, calling_ae, state, next_try, idle_s, deidentify, received_at) "
-                    f"VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?) {conflict}",
+                    "StudyInstanceUID, path, calling_ae, state, next_try, idle_s, deidentify, received_at, "
+                    f"deid_options) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) {conflict}",
                     (destination, row["SOPInstanceUID"], row["SOPClassUID"], row.get("TransferSyntaxUID") or "",
                      row["StudyInstanceUID"], str(row["path"]), calling_ae, due, idle_s, bool(deid and deid[0]),
-                     now))
+                     now, options))
                 done += cursor.rowcount
                 if idle_s > 0:
                     self.conn.execute("UPDATE forwards SET next_try = ? WHERE StudyInstanceUID = ? AND "

@@ -12,6 +12,7 @@ over DICOMweb). A failed try is retried with exponential backoff (:class:`..forw
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..database import FileRecord
-from ..errors import DicomtuiError
+from ..errors import DicomtuiError, SettingsError
 from ..forward import RetryPolicy, Routes, destinations, load_routes
 from .forward_queue import Forward, ForwardQueue, queue_path
 from .nodes import LocalNode, Nodes, RemoteNode, load_nodes
@@ -52,7 +53,6 @@ class Forwarder:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._workers: dict[str, threading.Thread] = {}  # node name → the thread sending to it now
-        self._deid_lock = threading.Lock()  # one de-identification at a time: the mapping is loaded, used, saved
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="listener-forward", daemon=True)
@@ -149,10 +149,9 @@ class Forwarder:
         done: set[str] = set()
         temps: list[Path] = []
         try:
-            with self._deid_lock:
-                files, by_uid, temps, deid = self._prepare(queue, rows, done)
-                if deid is not None:
-                    deid.mapping.save()  # before anything goes: the peer holds only UIDs the mapping knows
+            files, by_uid, temps, mapping = self._prepare(queue, rows, done)  # node threads at once: the mapping
+            if mapping is not None:  # commits each new entry as made, so they and other jobs agree (deid_mapping)
+                mapping.save()  # before anything goes: the peer holds only UIDs the mapping knows (synced)
             report = self._send_files(queue, node, files, by_uid, done)
         except DicomtuiError as exc:  # the mapping cannot be written: nothing de-identified may go
             report = SendReport(node.name, error=str(exc))
@@ -176,21 +175,28 @@ class Forwarder:
     def _prepare(self, queue: ForwardQueue, rows: list[Forward], done: set[str]
                  ) -> tuple[list[dict], dict[str, Forward], list[Path], Any]:
         """The files to send for ``rows`` (a de-identified copy in ``incoming/`` for a row that asks for one),
-        the rows by the SOP Instance UID sent, the temporary copies to delete afterwards, and the de-identifier
-        used (None: none was; its mapping must be saved before the send). A row whose copy
+        the rows by the SOP Instance UID sent, the temporary copies to delete afterwards, and the
+        de-identification mapping used (None: none was; it must be saved before the send). A row whose copy
         cannot be made is marked (a try failed; refused for burned-in annotation: failed at once) and put in
         ``done``."""
         files: list[dict] = []
         by_uid: dict[str, Forward] = {}
         temps: list[Path] = []
-        deid = None
+        deids: dict[str, Any] = {}  # profile options (as the row holds them) → its de-identifier
         for row in rows:
             file: dict[str, Any] | None = row.file()
+            if not Path(row.path).exists():  # deleted other than by `rm` / `db prune`, which drop the row
+                done.add(row.SOPInstanceUID)
+                queue.mark_failed_try(row.id, f"deleted before it was sent: {row.path} is gone", None)
+                self.failed += 1
+                continue
             if row.deidentify:
-                if deid is None:
-                    deid = _deidentifier(self.root)
                 try:
-                    file = _deidentified_copy(self.root, row, deid)
+                    deid = deids.get(row.deid_options)
+                    if deid is None:  # one mapping for the round, whatever the options
+                        mapping = next(iter(deids.values())).mapping if deids else None
+                        deid = deids[row.deid_options] = _deidentifier(self.root, row.deid_options, mapping)
+                    file = _deidentified_copy(self.root, row, deid, self.local.min_free_bytes)
                 except Exception as exc:  # noqa: BLE001 - one unreadable file: this forward fails, the rest go
                     done.add(row.SOPInstanceUID)
                     self._failed_try(queue, row, f"cannot de-identify: {type(exc).__name__}: {exc}")
@@ -205,7 +211,7 @@ class Forwarder:
                 continue
             files.append(file)
             by_uid[file["SOPInstanceUID"]] = row
-        return files, by_uid, temps, deid
+        return files, by_uid, temps, next(iter(deids.values())).mapping if deids else None
 
     def _send_files(self, queue: ForwardQueue, node: RemoteNode, files: list[dict], by_uid: dict[str, Forward],
                     done: set[str]) -> SendReport:
@@ -255,21 +261,41 @@ class Forwarder:
         log.warning("%d forwards not sent: %s", len(rows), error)
 
 
-def _deidentifier(root: Path):
-    """The de-identification transform with the database's mapping, read again at each round (a ``deidentify``
-    job in another process may have added patients since)."""
-    from ..export.deid_mapping import MAPPING_NAME, DeidMapping
-    from ..export.deidentify import Deidentifier
+def _deidentifier(root: Path, options: str, mapping: Any = None):
+    """The de-identification transform with the profile options ``options`` (``deidentify --profile-option``
+    names, comma-separated; ValueError for an unknown one) and the database's mapping (``mapping``, else opened
+    now: at each round; entries another job makes meanwhile are read from the file, ours committed as made)."""
+    from ..export.deid_mapping import database_mapping
+    from ..export.deidentify import Deidentifier, DeidOptions
 
-    return Deidentifier(mapping=DeidMapping.load(Path(root) / MAPPING_NAME))
+    names = [n for n in options.split(",") if n]
+    return Deidentifier(DeidOptions.from_names(names), mapping or database_mapping(root))
 
 
-def _deidentified_copy(root: Path, row: Forward, deid) -> dict | None:
+def check_routes(routes: Routes) -> Routes:
+    """``routes`` when every de-identifying rule's profile options are known ones
+    (:data:`..export.deidentify.PROFILE_OPTIONS`); else SettingsError naming the rule and the option."""
+    from ..export.deidentify import PROFILE_OPTIONS
+
+    for n, rule in enumerate(routes.rules, 1):
+        unknown = [o for o in rule.profile_options if o not in PROFILE_OPTIONS]
+        if unknown:
+            raise SettingsError(f"routes.toml: route {n}: unknown profile option(s) {', '.join(unknown)} (known: "
+                                f"{', '.join(PROFILE_OPTIONS)})")
+    return routes
+
+
+def _deidentified_copy(root: Path, row: Forward, deid, min_free: int = 0) -> dict | None:
     """A de-identified copy of the row's file in ``incoming/`` of ``root``, as a file row (None: refused for
-    burned-in annotation). Raises what reading or writing the file raises."""
+    burned-in annotation). Raises what reading or writing the file raises; OSError (ENOSPC) when the copy would
+    leave less than ``min_free`` bytes free (the listener's floor: the forward is tried again later)."""
+    import errno
+
     from .. import storage
     from ..dicomfile import read_dataset
 
+    if problem := storage.floor_problem(root, min_free, os.path.getsize(row.path)):
+        raise OSError(errno.ENOSPC, f"{storage.BELOW_FLOOR}: {problem}; the de-identified copy was not made")
     ds = deid(read_dataset(row.path, pixels=True).dataset)
     if ds is None:
         return None
@@ -294,7 +320,7 @@ class Forwarding:
 
     def __init__(self, routes: Routes, local: LocalNode, nodes: Callable[[], Nodes] = load_nodes,
                  routes_path: Path | None = None):
-        self.routes = routes
+        self.routes = check_routes(routes)
         self.local = local
         self.nodes = nodes
         self.root: Path | None = None
@@ -335,7 +361,7 @@ class Forwarding:
             return
         self._routes_version = version
         try:
-            routes = load_routes(self._routes_path)
+            routes = check_routes(load_routes(self._routes_path))
         except DicomtuiError as exc:
             log.warning("the forwarding rules were not reloaded; those read before stay in force: %s", exc)
             return
@@ -359,7 +385,8 @@ class Forwarding:
             path = str(self.root / record.path) if record.stored else record.path
             row = {**header, "path": path}
             for name, rule in destinations(self.routes.rules, header, calling_ae).items():
-                queued.append((row, name, calling_ae, rule.idle_s if rule.when == "study" else 0.0, rule.deidentify))
+                queued.append((row, name, calling_ae, rule.idle_s if rule.when == "study" else 0.0, rule.deidentify,
+                               rule.profile_options))
         if not queued:
             return 0
         with self._lock:

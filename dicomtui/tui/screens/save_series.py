@@ -33,6 +33,7 @@ from ...core.export.volume_series import (
     check_uid_root,
     write_volume_series,
 )
+from ...core.net.nodes import copy_floor
 from ...core.text import printable
 from ...core.volume import Volume
 from ..messages import Stopped
@@ -113,7 +114,8 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
         self.say("Writing…")
         enhanced = self.query_one("#series-enhanced", Checkbox).value
         self.write(SeriesOptions(description=description, series_number=int(number), uid_root=root,
-                                 source=self.name_, enhanced=enhanced), folder)
+                                 source=self.name_, enhanced=enhanced,
+                                 min_free=copy_floor("copy", self.app.nodes_path)), folder)
 
     @work(thread=True, exclusive=True, group="save series", exit_on_error=False)
     def write(self, options: SeriesOptions, folder: Path | None = None) -> None:

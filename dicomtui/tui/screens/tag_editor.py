@@ -28,6 +28,7 @@ from ...core.database import DicomDatabase
 from ...core.errors import DicomtuiError
 from ...core.export.form import FORM_KEYWORDS, FormValues, form_values, shown
 from ...core.levels import Item, Level
+from ...core.net.nodes import copy_floor
 from ...core.text import printable
 from .confirm import ShowsWorkerErrors
 from .forms import FIELD_KEYS
@@ -298,7 +299,7 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
 
         with DicomDatabase.open(self.db_path, create=False) as db:
             try:
-                report = apply_edit(db, plan)
+                report = apply_edit(db, plan, min_free=copy_floor("copy", self.app.nodes_path))
             except DicomtuiError as exc:
                 self.post_message(Failed(str(exc)))
                 return
