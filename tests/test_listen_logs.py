@@ -106,3 +106,15 @@ def test_a_log_file_that_cannot_be_opened_is_one_sentence(tmp_path: Path, capsys
     blocker.write_text("")
     assert main(["--db", str(tmp_path / "db"), "listen", "--port", "0", "--log-file", str(blocker / "l.log")]) == 2
     assert f"cannot open the log file {blocker / 'l.log'}" in capsys.readouterr().err
+
+
+def test_the_listener_keeps_only_its_latest_associations(tmp_path) -> None:
+    """A listener that runs for months as a service does not keep every association it ever had."""
+    from dicomtui.core.net.listener import KEPT_ASSOCIATIONS, AssociationStats, Listener
+    from dicomtui.core.net.nodes import LocalNode
+
+    listener = Listener(tmp_path / "db", LocalNode(port=0, bind="127.0.0.1"))
+    for n in range(KEPT_ASSOCIATIONS + 5):
+        listener.associations.append(AssociationStats(calling_ae=f"AE{n}", address="127.0.0.1"))
+    assert len(listener.associations) == KEPT_ASSOCIATIONS
+    assert listener.associations[-1].calling_ae == f"AE{KEPT_ASSOCIATIONS + 4}"

@@ -9,6 +9,7 @@ received: compressed transfer syntaxes stay compressed.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
@@ -34,6 +35,7 @@ log = logging.getLogger("dicomtui.listener")
 BATCH = 256  # instances per index transaction
 FLUSH_S = 0.25  # longest wait before pending instances are indexed
 PUBLISH_S = 1.0  # while images arrive, the live state (`status`) is rewritten at most this often
+KEPT_ASSOCIATIONS = 1000  # Listener.associations keeps this many, the latest
 
 
 @dataclass
@@ -258,7 +260,9 @@ class Listener:
         self.local = local
         self.on_event = on_event
         self.forward = forward
-        self.associations: list[AssociationStats] = []
+        # the latest associations, newest last (shown by the TUI and the tests); bounded, so that a listener that
+        # runs for months as a service does not keep every association it ever had
+        self.associations: collections.deque[AssociationStats] = collections.deque(maxlen=KEPT_ASSOCIATIONS)
         self._open: dict[int, AssociationStats] = {}  # the associations open now, by id()
         self._queue: queue.Queue = queue.Queue()  # (FileRecord, calling AE), _FLUSH, or None (stop)
         self._writer: threading.Thread | None = None

@@ -75,7 +75,7 @@ class ListenerPanel:
             text += "\n" + status_line(self.status)
         self.query_one("#listener-status", Static).update(text)
         table = self.query_one("#associations", DataTable)
-        rows = listener.associations[-50:] if listener is not None else []
+        rows = list(listener.associations)[-50:] if listener is not None else []
         if table.row_count or rows:
             table.clear()
             for stats in reversed(rows):
