@@ -18,8 +18,6 @@ from ...core.overlay import (
     composite,
     is_overlay,
     legend,
-    resize_linear,
-    resize_nearest,
 )
 from ...core.viewgeom import PlaneView
 from ...core.volume import Volume
@@ -31,17 +29,12 @@ def draw_overlays(image: np.ndarray, layers: Sequence[Layer], pv: PlaneView, s: 
                   crop: tuple[int, int, int, int], style: OverlayStyle) -> np.ndarray:
     """``image`` (the shown part of slice ``s``, already resized: uint8 grey [H, W] or RGB [H, W, 3]) with the
     layers drawn on it: each layer's slice on the base's pixels, cropped to ``crop`` (top, left, rows, columns)
-    and resized to the image (labels nearest, dose bilinear), then composed (core.overlay.composite)."""
+    and fitted to the image (labels nearest; a dose sampled at the image's pixels directly), then composed
+    (core.overlay.composite)."""
     if style.mode == "off" or not layers:
         return image
-    top, left, rows, cols = crop
     height, width = image.shape[:2]
-    fitted = []
-    for layer in layers:
-        part = layer.slice(pv, s)[top:top + rows, left:left + cols]
-        fitted.append((layer, resize_linear(part, height, width) if layer.dose else resize_nearest(part, height,
-                                                                                                    width)))
-    return composite(image, fitted, style)
+    return composite(image, [(layer, layer.shown(pv, s, crop, height, width)) for layer in layers], style)
 
 
 def legend_text(overlays: Sequence[Volume], style: OverlayStyle, key: str = "g") -> Text:
