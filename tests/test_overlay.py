@@ -261,6 +261,19 @@ def test_a_dose_is_sampled_at_the_display_pixels_directly(plane: str, flip: bool
     assert np.abs(got - full).max() < 1e-3 * rd.array.max()
 
 
+def test_a_dose_far_from_the_shown_pixels_is_zero_without_padding_the_distance() -> None:
+    """A fine dose grid (0.1 mm) a metre beside the CT: nothing of it is shown, and no slab the size of the gap
+    between them is built (only the pixels inside the grid are resized)."""
+    from dicomtui.core.overlay import dose_on_display
+
+    far = Volume(np.ones((4, 50, 50), np.float32), affine((0.1, 0.1, 0.5), (1000.0, 0.0, 10.0)), modality="RTDOSE",
+                 units="GY")
+    ct = Volume(np.zeros((100, 100, 100), np.float32), affine((0.5, 0.5, 0.5)))
+    for s in (20, 21):  # z 10 mm: in the dose's slab; 10.5 mm: at its edge
+        got = dose_on_display(far, acquired(ct, "axial"), s, (0, 0, 100, 100), 400, 400)
+        assert got.shape == (400, 400) and not got.any()
+
+
 def test_a_dose_oblique_to_the_shown_plane_stays_the_trilinear_dose() -> None:
     """A dose grid turned 30° about z against the CT: sampled every half dose voxel and bilinear between, within
     4 % of the maximum of full trilinear sampling where the dose is above 5 % (this Gaussian is sharp: σ = 2
@@ -305,3 +318,23 @@ def test_the_wash_on_a_grey_image_by_table_equals_the_blend_on_colour() -> None:
         by_blend = composite(np.repeat(grey[:, :, None], 3, axis=2), [(layer, values)], style)
         assert np.array_equal(by_table, by_blend)
     assert (by_table[0, 0] == grey[0, 0]).all() and not (by_table[0, 2] == grey[0, 2]).all()
+
+
+def test_filled_labels_by_table_are_the_blend_of_each_pixel() -> None:
+    """The fill goes through a (label, level) table per channel: every pixel inside a segment is its colour
+    blended at the fill alpha over what was there (to the bit), outside and unknown labels unchanged."""
+    from dicomtui.core.overlay import _blend
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    values = rng.integers(0, 4, (40, 50)).astype(np.uint8)  # 3: no such segment
+    seg = labels(np.zeros((1, 40, 50)))
+    style = OverlayStyle("filled", fill_alpha=0.35)
+    out = composite(image, [(Layer(base((1, 40, 50)), seg), values)], style)
+    edge = outline(values) & (values < 3)
+    for number, colour in ((1, RED), (2, GREEN)):
+        inside = (values == number) & ~edge
+        expected = _blend(image[inside], np.array(colour, np.float32), 0.35)
+        assert np.array_equal(out[inside], expected)
+    assert np.array_equal(out[values == 0], image[values == 0]) and np.array_equal(out[values == 3],
+                                                                                   image[values == 3])

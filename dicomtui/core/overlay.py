@@ -190,18 +190,24 @@ def dose_on_display(volume: Volume, pv: PlaneView, s: int, crop: tuple[int, int,
         if scale[n] < 0:
             slab = np.flip(slab, axis=axis)
             scale[n], offset[n] = -scale[n], sizes[ax if n == 0 else ay] - 1 - offset[n]
-    # pixel x's centre sits at slab index scale × (x + 0.5) + offset; Pillow's box edge is half a pixel before
-    x0, y0 = offset[0] + 0.5, offset[1] + 0.5
-    x1, y1 = x0 + scale[0] * width, y0 + scale[1] * height
+    # pixel x's centre sits at slab index scale × (x + 0.5) + offset: only the pixels inside the grid
+    # (-0.5 … n - 0.5, trilinear's extent; 0 elsewhere) are resized, so a far or small dose costs nothing
+    lo, hi = [], []
+    for n, count in ((0, width), (1, height)):
+        size = sizes[ax if n == 0 else ay]
+        lo.append(max(int(np.ceil((-0.5 - offset[n]) / scale[n] - 0.5 - 1e-9)), 0))
+        hi.append(min(int(np.floor((size - 0.5 - offset[n]) / scale[n] - 0.5 + 1e-9)), count - 1))
+        if lo[n] > hi[n]:
+            return out
+    # Pillow's box is in pixel edges: half a slab pixel before the centre
+    x0, y0 = scale[0] * lo[0] + offset[0] + 0.5, scale[1] * lo[1] + offset[1] + 0.5
+    w, h = hi[0] - lo[0] + 1, hi[1] - lo[1] + 1
+    x1, y1 = x0 + scale[0] * w, y0 + scale[1] * h
     pad = int(np.ceil(max(-x0, -y0, x1 - slab.shape[1], y1 - slab.shape[0], 0.0))) + 1
     slab = np.pad(np.ascontiguousarray(slab, dtype=np.float32), pad, mode="edge")  # clamped, as trilinear
     resized = PILImage.fromarray(slab, mode="F").resize(
-        (width, height), PILImage.Resampling.BILINEAR, box=(x0 + pad, y0 + pad, x1 + pad, y1 + pad))
-    out[:] = np.asarray(resized, dtype=np.float32)
-    xs = scale[0] * (np.arange(width) + 0.5) + offset[0]  # 0 outside the grid (trilinear's fill)
-    ys = scale[1] * (np.arange(height) + 0.5) + offset[1]
-    out[:, (xs < -0.5) | (xs > sizes[ax] - 0.5)] = 0
-    out[(ys < -0.5) | (ys > sizes[ay] - 0.5)] = 0
+        (w, h), PILImage.Resampling.BILINEAR, box=(x0 + pad, y0 + pad, x1 + pad, y1 + pad))
+    out[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = np.asarray(resized, dtype=np.float32)
     return out
 
 
@@ -335,10 +341,12 @@ def composite(image: np.ndarray, layers: Sequence[tuple[Layer, np.ndarray]], sty
     result = _rgb(result) if result is image else result
     labelled = [(layer, values) for layer, values in layers if not layer.dose]
     if style.mode == "filled":
-        for layer, values in labelled:
-            table = colour_table(layer.volume.segments).astype(np.float32)
-            inside = (values > 0) & (values < len(table))
-            result[inside] = _blend(result[inside], table[values[inside]], style.fill_alpha)
+        for layer, values in labelled:  # per channel, one lookup of (label, level) in the blended table
+            lut = _fill_table(colour_table(layer.volume.segments).tobytes(), style.fill_alpha)
+            rows = np.where(values < len(lut) // 256, values, 0).astype(np.intp)
+            rows *= 256
+            for c in range(3):
+                result[..., c] = np.take(lut[:, c], rows + result[..., c])
     for layer, values in labelled:
         table = colour_table(layer.volume.segments)
         edge = outline(values) & (values < len(table))
@@ -383,6 +391,17 @@ def _wash_table(alpha: float) -> np.ndarray:
     table[0] = grey[:, None]
     table[1:] = np.clip(np.rint(grey[None, :, None] * (1 - alpha) + WASH[:, None, :] * alpha), 0, 255)
     return table.reshape(-1, 3)
+
+
+@lru_cache(maxsize=16)
+def _fill_table(colours: bytes, alpha: float) -> np.ndarray:
+    """Row ``label × 256 + level``: a channel ``level`` under the label's colour at opacity ``alpha`` (as
+    ``_blend`` rounds), per channel; label 0 (background) keeps the level. ``colours``: a ``colour_table``'s
+    bytes. uint8 [labels × 256, 3]."""
+    table = np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3).astype(np.float32)
+    levels = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    lut = np.stack([levels if n == 0 else _blend(levels, table[n], alpha) for n in range(len(table))])
+    return lut.reshape(-1, 3)
 
 
 def _blend(under: np.ndarray, over: np.ndarray, alpha: float) -> np.ndarray:
