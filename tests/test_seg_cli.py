@@ -75,7 +75,10 @@ def test_labels_to_seg_writes_a_seg_that_loads_back_to_the_labels(tmp_path: Path
     assert out.returncode == 2 and "not valid JSON" in out.stderr
 
 
-def test_overlapping_segments_are_written_as_one_4d_label_image(tmp_path: Path) -> None:
+def test_overlapping_segments_are_written_one_label_file_per_segment(tmp_path: Path) -> None:
+    """Overlapping segments: OUT-labels-1 and OUT-labels-2, each a 3D label image holding its segment's number
+    (as plastimatch and dcmqi write one file per structure; a 4D file was read as a time series by viewers),
+    and OUT-labels.json names the file of each segment. (Until session 5 this wrote one 4D file.)"""
     ct = write_ct(tmp_path / "in" / "ct")
     masks = np.zeros((6, 16, 16, 2), bool)
     masks[1:4, 4:10, 3:8, 0] = True
@@ -85,8 +88,14 @@ def test_overlapping_segments_are_written_as_one_4d_label_image(tmp_path: Path) 
     assert run("--db", db, "import", str(tmp_path / "in")).returncode == 0
     out = run("--db", db, "load", seg.SeriesInstanceUID, "-o", str(tmp_path / "o.nii.gz"))
     assert out.returncode == 0 and "segments overlap" in out.stderr, out.stderr
-    data = np.asarray(nib.load(tmp_path / "o-labels.nii.gz").dataobj)
-    assert data.shape == (16, 16, 6, 2)
-    np.testing.assert_array_equal(data[..., 1], (masks[..., 1] * 2).T)
-    segments = json.loads((tmp_path / "o-labels.json").read_text())["volumes"]
-    assert [[s["number"] for s in v] for v in segments] == [[1], [2]]
+    assert not (tmp_path / "o-labels.nii.gz").exists()
+    for number in (1, 2):
+        image = nib.load(tmp_path / f"o-labels-{number}.nii.gz")
+        assert image.shape == (16, 16, 6) and image.get_data_dtype() == np.uint8
+        np.testing.assert_array_equal(np.asarray(image.dataobj), (masks[..., number - 1] * number).T)
+        np.testing.assert_allclose(image.affine, nib.load(tmp_path / "o.nii.gz").affine)
+    described = json.loads((tmp_path / "o-labels.json").read_text())
+    assert described["files"] == ["o-labels-1.nii.gz", "o-labels-2.nii.gz"]
+    assert [[(s["number"], s["label"]) for s in v] for v in described["volumes"]] == [[(1, "liver")],
+                                                                                      [(2, "spleen")]]
+    assert "one file per segment (2)" in out.stdout, out.stdout

@@ -197,12 +197,12 @@ def cmd_load(args: argparse.Namespace, db_path: Path) -> int:
         else:
             out = base if len(files) == 1 or len(images) == 1 else _output_path(numbered(str(base), n), None, "",
                                                                                 args.force)
-        written = write_volume(volumes, out)
-        if volumes[0].is_labels:
-            written.append(_write_segments(volumes, out))
+        # labels: with their JSON; overlapping segments one file each (OUT-N)
+        written = _write_labels(volumes, out, args.force) if volumes[0].is_labels else write_volume(volumes, out)
         first = volumes[0]
         i, j, k = first.array.shape[2::-1]
         count = f" × {len(volumes)} volumes" if len(volumes) > 1 else ""
+        count = f", one file per segment ({len(volumes)})" if count and first.is_labels else count
         kind = "RGB" if first.is_rgb else str(first.array.dtype)
         print(f"wrote {', '.join(map(str, written))}: {i}x{j}x{k} voxels{count} of {kind}, spacing "
               f"{' x '.join(f'{v:.4g}' for v in first.spacing)} mm ({result.loadable.name}"
@@ -223,9 +223,26 @@ def suffixed(output: str, suffix: str) -> str:
     return f"{output[: len(output) - len(ext)]}{suffix}{output[len(output) - len(ext):]}"
 
 
-def _write_segments(volumes: list, out: Path) -> Path:
-    """``OUT.json`` beside a label image: what each value (and, for overlapping segments written as 4D, each
-    volume) means — number, label, RGB colour, category, type, algorithm — which NIfTI cannot hold."""
+def _write_labels(volumes: list, out: Path, force: bool) -> list[Path]:
+    """Label volumes written at ``out`` with ``OUT.json`` beside them; returns the files written. One label
+    volume (segments that do not overlap): ``out`` itself. Several (overlapping segments or ROIs, one volume
+    each, a voxel may be in more than one): one 3D file per volume, ``OUT-N`` for the N-th (its voxels hold what
+    the volume holds: a SEG segment's number, an RTSTRUCT ROI's 1; the JSON's "number" says which), as
+    plastimatch (a mask per structure) and dcmqi's segimage2itkimage (a file per segment) write them, and what
+    ITK-SNAP, 3D Slicer and nnU-Net/MONAI read as a label image (a 4D file is read as a time series)."""
+    from ..core.volume_io import write_volume
+
+    if len(volumes) == 1:
+        return [*write_volume(volumes, out), _write_segments(volumes, out, [out])]
+    written: list[Path] = []
+    for n, volume in enumerate(volumes, 1):
+        written += write_volume([volume], _output_path(suffixed(str(out), f"-{n}"), None, "", force))
+    return [*written, _write_segments(volumes, out, written)]
+
+
+def _write_segments(volumes: list, out: Path, files: list[Path]) -> Path:
+    """``OUT.json`` beside label images: what each value of each file means — number, label, RGB colour,
+    category, type, algorithm — which NIfTI cannot hold. ``volumes[n]`` lists the segments of ``files[n]``."""
     import dataclasses
 
     from ..core.volume_io import output_format
@@ -234,5 +251,6 @@ def _write_segments(volumes: list, out: Path) -> Path:
     target = Path(str(out)[: len(str(out)) - len(ext)] + ".json")
     target.write_text(json.dumps({
         "referenced_series_uid": volumes[0].referenced_series_uid, "series_uid": volumes[0].series_uid,
+        "files": [Path(f).name for f in files],
         "volumes": [[dataclasses.asdict(s) for s in v.segments] for v in volumes]}, indent=2))
     return target

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
+from PIL import Image as PILImage
 
 from .viewgeom import PlaneView, acquired, trilinear
 from .volume import Segment, Volume
@@ -128,6 +130,106 @@ class Layer:
             got = self._kept[key] = resample_slice(self.volume, pv, s, nearest=not self.dose)
         return got
 
+    def shown(self, pv: PlaneView, s: int, crop: tuple[int, int, int, int], height: int, width: int
+              ) -> np.ndarray:
+        """The overlay on the display pixels of shown slice ``s`` of ``pv``: ``crop`` (top, left, rows, columns of
+        the slice) drawn on ``height`` × ``width`` pixels, [row, column]. A dose is sampled there directly
+        (``dose_on_display``: one interpolation, not a slice then a resize); labels are the slice's crop resized
+        nearest. The last few are kept: a cursor move redraws the same slice."""
+        key = ("shown", pv.plane, pv.anatomical, s, pv.to_lps.tobytes(), crop, height, width)
+        got = self._kept.get(key)
+        if got is None:
+            if self.dose:
+                got = dose_on_display(self.volume, pv, s, crop, height, width)
+            else:
+                top, left, rows, cols = crop
+                got = resize_nearest(self.slice(pv, s)[top:top + rows, left:left + cols], height, width)
+            if len(self._kept) >= self.KEEP:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[key] = got
+        return got
+
+
+def dose_on_display(volume: Volume, pv: PlaneView, s: int, crop: tuple[int, int, int, int], height: int,
+                    width: int) -> np.ndarray:
+    """A dose ``volume`` (Gy) on the display pixels of shown slice ``s`` of ``pv``: ``crop`` (top, left, rows,
+    columns of the slice) drawn on ``height`` × ``width`` pixels, as the slice view resizes it (display pixel x's
+    centre at slice column ``left - 0.5 + (x + 0.5) × columns / width``, rows alike). Returns float32
+    [height, width]: the trilinear dose (viewgeom.trilinear's values, 0 outside the grid), sampled there directly,
+    once (not a resampled slice resized again).
+
+    When the shown plane is a plane of the dose grid (its rows and columns along two dose axes: a CT and its dose
+    usually share their orientation), the dose is interpolated along the third axis into one 2D slab and Pillow
+    resizes the slab's box onto the display (bilinear, in C): exact. Any other plane: trilinear at nodes at most
+    half a dose voxel apart and bilinear between them (``_dose_by_nodes``)."""
+    top, left, rows, cols = crop
+    m = np.linalg.inv(volume.affine) @ pv.to_lps  # (c, r, s, 1) → continuous (i, j, k, 1) of the dose
+    # dose index a at display pixel (x, y): along[a] × (x + 0.5) + down[a] × (y + 0.5) + at[a]
+    along = m[:3, 0] * cols / width
+    down = m[:3, 1] * rows / height
+    at = m[:3, 0] * (left - 0.5) + m[:3, 1] * (top - 0.5) + m[:3, 2] * s + m[:3, 3]
+    tiny = 1e-9
+    axes = [a for a in range(3) if abs(along[a]) < tiny and abs(down[a]) < tiny]
+    x_axis = [a for a in range(3) if abs(down[a]) < tiny and abs(along[a]) >= tiny]
+    y_axis = [a for a in range(3) if abs(along[a]) < tiny and abs(down[a]) >= tiny]
+    if len(axes) != 1 or len(x_axis) != 1 or len(y_axis) != 1:
+        return _dose_by_nodes(volume, m, s, crop, height, width)
+    ax, ay, az = x_axis[0], y_axis[0], axes[0]
+    sizes = volume.array.shape[2::-1]  # (ni, nj, nk)
+    out = np.zeros((height, width), dtype=np.float32)
+    z = float(at[az])
+    if not -0.5 <= z <= sizes[az] - 0.5:
+        return out
+    z = min(max(z, 0.0), sizes[az] - 1.0)
+    z0 = min(int(z), max(sizes[az] - 2, 0))
+    z1 = min(z0 + 1, sizes[az] - 1)
+    array = np.moveaxis(volume.array, (2 - ay, 2 - ax), (0, 1))  # [y axis, x axis, third]
+    slab = array[:, :, z0] * np.float32(1 - (z - z0)) + array[:, :, z1] * np.float32(z - z0)
+    scale, offset = [float(along[ax]), float(down[ay])], [float(at[ax]), float(at[ay])]
+    for n, axis in ((0, 1), (1, 0)):  # a decreasing index: flip that slab axis, so the box runs forwards
+        if scale[n] < 0:
+            slab = np.flip(slab, axis=axis)
+            scale[n], offset[n] = -scale[n], sizes[ax if n == 0 else ay] - 1 - offset[n]
+    # pixel x's centre sits at slab index scale × (x + 0.5) + offset: only the pixels inside the grid
+    # (-0.5 … n - 0.5, trilinear's extent; 0 elsewhere) are resized, so a far or small dose costs nothing
+    lo, hi = [], []
+    for n, count in ((0, width), (1, height)):
+        size = sizes[ax if n == 0 else ay]
+        lo.append(max(int(np.ceil((-0.5 - offset[n]) / scale[n] - 0.5 - 1e-9)), 0))
+        hi.append(min(int(np.floor((size - 0.5 - offset[n]) / scale[n] - 0.5 + 1e-9)), count - 1))
+        if lo[n] > hi[n]:
+            return out
+    # Pillow's box is in pixel edges: half a slab pixel before the centre
+    x0, y0 = scale[0] * lo[0] + offset[0] + 0.5, scale[1] * lo[1] + offset[1] + 0.5
+    w, h = hi[0] - lo[0] + 1, hi[1] - lo[1] + 1
+    x1, y1 = x0 + scale[0] * w, y0 + scale[1] * h
+    pad = int(np.ceil(max(-x0, -y0, x1 - slab.shape[1], y1 - slab.shape[0], 0.0))) + 1
+    slab = np.pad(np.ascontiguousarray(slab, dtype=np.float32), pad, mode="edge")  # clamped, as trilinear
+    resized = PILImage.fromarray(slab, mode="F").resize(
+        (w, h), PILImage.Resampling.BILINEAR, box=(x0 + pad, y0 + pad, x1 + pad, y1 + pad))
+    out[lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = np.asarray(resized, dtype=np.float32)
+    return out
+
+
+def _dose_by_nodes(volume: Volume, m: np.ndarray, s: int, crop: tuple[int, int, int, int], height: int,
+                   width: int) -> np.ndarray:
+    """``dose_on_display`` on a plane oblique to the dose grid: trilinear at nodes spaced at most half a dose
+    voxel apart over the crop, one more beyond each edge, and bilinear between them by Pillow's resize (its
+    ``box`` keeps the outer nodes in the interpolation: the edges are not clamped)."""
+    top, left, rows, cols = crop
+    half = min(volume.spacing) / 2
+    mm = np.linalg.norm(m[:3, :2] * np.asarray(volume.spacing)[:, None], axis=0)  # mm per slice column, row
+    nu = max(int(np.ceil(cols * mm[0] / half)), 1)
+    nv = max(int(np.ceil(rows * mm[1] / half)), 1)
+    c = left - 0.5 + (np.arange(-1, nu + 1) + 0.5) * cols / nu  # node centres in slice pixels
+    r = top - 0.5 + (np.arange(-1, nv + 1) + 0.5) * rows / nv
+    rr, cc = np.meshgrid(r, c, indexing="ij")
+    i, j, k = (m[a, 0] * cc + m[a, 1] * rr + (m[a, 2] * s + m[a, 3]) for a in range(3))
+    nodes = trilinear(volume.array, i, j, k, 0.0)
+    resized = PILImage.fromarray(nodes, mode="F").resize((width, height), PILImage.Resampling.BILINEAR,
+                                                         box=(1, 1, nu + 1, nv + 1))
+    return np.asarray(resized, dtype=np.float32)
+
 
 def resample_slice(volume: Volume, pv: PlaneView, s: int, nearest: bool) -> np.ndarray:
     """``volume`` sampled at the LPS points of shown slice ``s`` of ``pv``: [row, column]. ``nearest`` (labels):
@@ -230,27 +332,76 @@ def composite(image: np.ndarray, layers: Sequence[tuple[Layer, np.ndarray]], sty
     (a wash, ``style.dose_alpha``, where dose ≥ ``style.dose_threshold`` × its maximum, coloured from the
     threshold (dark) to the maximum (yellow)), then filled labels (``style.fill_alpha``), then outlines (opaque).
     ``style.mode`` "off" returns the image as RGB unchanged."""
-    result = np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image.copy()
     if style.mode == "off" or not layers:
-        return result
-    for layer, values in layers:  # blends touch only the pixels they colour (a full float copy costs ms)
+        return _rgb(image)
+    result = image  # grey until a layer colours it: a grey image takes the wash by one table lookup
+    for layer, values in layers:
         if layer.dose and layer.maximum > 0:
-            low = style.dose_threshold * layer.maximum
-            shown = values >= max(low, 1e-12)
-            scale = 255.0 / max(layer.maximum - low, 1e-12)
-            wash = WASH[np.clip((values[shown] - low) * scale + 0.5, 0, 255).astype(np.uint8)]
-            result[shown] = _blend(result[shown], wash, style.dose_alpha)
+            result = _wash(result, values, layer.maximum, style)
+    result = _rgb(result) if result is image else result
     labelled = [(layer, values) for layer, values in layers if not layer.dose]
     if style.mode == "filled":
-        for layer, values in labelled:
-            table = colour_table(layer.volume.segments).astype(np.float32)
-            inside = (values > 0) & (values < len(table))
-            result[inside] = _blend(result[inside], table[values[inside]], style.fill_alpha)
+        for layer, values in labelled:  # per channel, one lookup of (label, level) in the blended table
+            lut = _fill_table(colour_table(layer.volume.segments).tobytes(), style.fill_alpha)
+            rows = np.where(values < len(lut) // 256, values, 0).astype(np.intp)
+            rows *= 256
+            for c in range(3):
+                result[..., c] = np.take(lut[:, c], rows + result[..., c])
     for layer, values in labelled:
         table = colour_table(layer.volume.segments)
         edge = outline(values) & (values < len(table))
         result[edge] = table[values[edge]]
     return result
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    """A new RGB copy of a grey [H, W] or RGB [H, W, 3] uint8 image."""
+    return np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image.copy()
+
+
+def _wash(image: np.ndarray, values: np.ndarray, maximum: float, style: OverlayStyle) -> np.ndarray:
+    """The dose wash on ``image`` (uint8 grey [H, W] or RGB [H, W, 3]) where ``values`` (Gy, [H, W]) ≥ the
+    threshold: WASH index ``round((dose - low) / (maximum - low) × 255)`` at ``style.dose_alpha``. Returns a new
+    RGB array. A grey image: one lookup per pixel in ``_wash_table`` (grey × index, blended once); an RGB one
+    blends only the pixels it colours."""
+    low = style.dose_threshold * maximum
+    scale = 255.0 / max(maximum - low, 1e-12)
+    shown = values >= max(low, 1e-12)
+    if image.ndim == 2:
+        code = values * np.float32(scale)  # index + 1 (0: no wash), then × 256 + grey: the table's row
+        code += np.float32(1.5 - low * scale)
+        np.clip(code, 0, 256, out=code)
+        rows = code.astype(np.int32)
+        rows[~shown] = 0
+        rows <<= 8
+        rows |= image
+        return np.take(_wash_table(style.dose_alpha), rows, axis=0)
+    result = image.copy()  # blends touch only the pixels they colour (a full float copy costs ms)
+    wash = WASH[np.clip((values[shown] - low) * scale + 0.5, 0, 255).astype(np.uint8)]
+    result[shown] = _blend(result[shown], wash, style.dose_alpha)
+    return result
+
+
+@lru_cache(maxsize=4)
+def _wash_table(alpha: float) -> np.ndarray:
+    """Row ``(index + 1) × 256 + grey``: grey under WASH[index] at opacity ``alpha`` (as ``_blend`` rounds);
+    rows 0–255 the grey itself. uint8 [257 × 256, 3]."""
+    grey = np.arange(256, dtype=np.float32)
+    table = np.empty((257, 256, 3), dtype=np.uint8)
+    table[0] = grey[:, None]
+    table[1:] = np.clip(np.rint(grey[None, :, None] * (1 - alpha) + WASH[:, None, :] * alpha), 0, 255)
+    return table.reshape(-1, 3)
+
+
+@lru_cache(maxsize=16)
+def _fill_table(colours: bytes, alpha: float) -> np.ndarray:
+    """Row ``label × 256 + level``: a channel ``level`` under the label's colour at opacity ``alpha`` (as
+    ``_blend`` rounds), per channel; label 0 (background) keeps the level. ``colours``: a ``colour_table``'s
+    bytes. uint8 [labels × 256, 3]."""
+    table = np.frombuffer(colours, dtype=np.uint8).reshape(-1, 3).astype(np.float32)
+    levels = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    lut = np.stack([levels if n == 0 else _blend(levels, table[n], alpha) for n in range(len(table))])
+    return lut.reshape(-1, 3)
 
 
 def _blend(under: np.ndarray, over: np.ndarray, alpha: float) -> np.ndarray:

@@ -17,6 +17,13 @@ Slicer's PETDICOMExtension and cornerstone's calculate-suv):
   for SUL, kept from James's (1976) because James's turns down, and then negative, at high BMI:
   male 9270 × W / (6680 + 216 × BMI), female 9270 × W / (8780 + 244 × BMI), BMI = W / H², W kg, H m.
 
+Enhanced PET (Enhanced PET Image Storage, one multi-frame file; PS3.3 C.8.22) states these elsewhere
+(``enhanced_suv_factors``): the units in the Pixel Value Transformation functional group's RescaleType (shared,
+else the first frame's); Decay Corrected (0018,9758) YES with Decay Correction DateTime (0018,9701), the time the
+frames are decay-corrected to and the dose is decayed to (NO: as NONE, to the first frame's start); the scan start
+the earliest FrameAcquisitionDateTime of the Frame Content groups; Attenuation Corrected (0018,9759) stands for
+CorrectedImage ATTN; the RadiopharmaceuticalInformationSequence of the Enhanced PET Isotope Module as above.
+
 Units other than BQML (CNTS, GML…) are not converted: a warning says so. A CorrectedImage (0028,0051) without
 ATTN, or without DECY while DecayCorrection says START/ADMIN, is said beside the factor (QIBA computes only with
 both; the factor is still given, the user is told).
@@ -35,11 +42,12 @@ if TYPE_CHECKING:
 
     from .volume import Volume
 
-__all__ = ["SUV_WINDOWS", "SuvResult", "attach", "lean_body_mass", "note_loadables", "scan_time", "suv_factors",
-           "suv_presets"]
+__all__ = ["ENHANCED_PET_STORAGE", "SUV_WINDOWS", "SuvResult", "attach", "enhanced_suv_factors", "factors_of",
+           "lean_body_mass", "note_loadables", "scan_time", "suv_factors", "suv_presets"]
 
 SUV_WINDOWS = ((0.0, 5.0), (0.0, 10.0))  # SUV ranges of the window presets: "SUV 0-5", "SUV 0-10"
 _GE_CREATOR, _GE_SCAN_DATETIME = "GEMS_PETD_01", 0x0D  # (0009,xx0D): GE's scan date and time
+ENHANCED_PET_STORAGE = "1.2.840.10008.5.1.4.1.1.130"  # Enhanced PET Image Storage (PS3.4 B.5)
 
 
 @dataclass
@@ -52,6 +60,7 @@ class SuvResult:
     injection_time: datetime | None = None
     decayed_dose: float | None = None
     warnings: list[str] = field(default_factory=list)
+    units: str = ""  # the stored values' units (Units, or an Enhanced PET's RescaleType), upper case
 
     def summary(self) -> str:
         """"SUV factors: body weight 2.55e-04, lean body mass 1.98e-04 g/ml per Bq/ml (scan 10:00:00, 60 min after
@@ -67,13 +76,15 @@ class SuvResult:
         return f"SUV factors: {listed} g/ml per Bq/ml{when}"
 
 
-def suv_factors(header: Any, acquisition_times: list[str] | None = None) -> SuvResult:
+def suv_factors(header: Any, acquisition_times: list[str] | None = None, scan: datetime | None = None
+                ) -> SuvResult:
     """The SUV factors of a PET series from the header of one of its images (a pydicom Dataset: Units,
     DecayCorrection, PatientWeight/Size/Sex, RadiopharmaceuticalInformationSequence, SeriesDate/Time,
     AcquisitionDate/Time, GE's (0009,100D)) and the AcquisitionTime of every image of the series (TM text; the
-    earliest is used with the header's AcquisitionDate). Never raises: what is missing becomes a warning."""
+    earliest is used with the header's AcquisitionDate); ``scan``: the time to decay to, given (an Enhanced
+    PET's), instead of QIBA's rules. Never raises: what is missing becomes a warning."""
     out = SuvResult()
-    units = str(header.get("Units") or "").upper()
+    units = out.units = str(header.get("Units") or "").upper()
     if units != "BQML":
         out.warnings.append(f"SUV not computed: Units is {units or 'absent'}, not BQML (Bq/ml)")
         return out
@@ -82,7 +93,7 @@ def suv_factors(header: Any, acquisition_times: list[str] | None = None) -> SuvR
     half_life = _number(drug, "RadionuclideHalfLife")
     weight = _number(header, "PatientWeight")
     decay = str(header.get("DecayCorrection") or "").upper()
-    scan = scan_time(header, acquisition_times or [])
+    scan = scan or scan_time(header, acquisition_times or [])
     injection = _injection_time(header, drug)
     missing = [name for name, value in (("PatientWeight", weight), ("RadionuclideTotalDose", dose)) if not value]
     if decay != "ADMIN":  # ADMIN: corrected to the injection already, no decay to compute
@@ -159,11 +170,9 @@ def attach(volume: Volume, path: Path, rows: list[dict[str, Any]]) -> SuvResult:
     ``path`` (one of its files) and the AcquisitionTime of its instance ``rows``; the summary (or why SUV was
     not computed) goes with its warnings."""
     header = _header(path)
-    if isinstance(header, str):
-        result = SuvResult(warnings=[header])
-    else:
-        volume.units = str(header.get("Units") or "").upper()
-        result = suv_factors(header, [str(r["AcquisitionTime"]) for r in rows if r.get("AcquisitionTime")])
+    result = SuvResult(warnings=[header]) if isinstance(header, str) else factors_of(header, rows)
+    if not isinstance(header, str):
+        volume.units = result.units
     volume.suv_factors = dict(result.factors)
     if "bw" in result.factors:
         volume.windows[:0] = suv_presets(result.factors["bw"])
@@ -184,9 +193,78 @@ def note_loadables(db: Any, loadables: list[Any]) -> None:
         if item.series_uid not in headers:
             headers[item.series_uid] = _header(db.abspath(rows[0]["path"], bool(rows[0]["stored"])))
         header = headers[item.series_uid]
-        result = (suv_factors(header, [str(r["AcquisitionTime"]) for r in rows if r.get("AcquisitionTime")])
-                  if not isinstance(header, str) else SuvResult(warnings=[header]))
+        result = factors_of(header, rows) if not isinstance(header, str) else SuvResult(warnings=[header])
         item.notes += [result.summary()] if result.factors else result.warnings[:1]
+
+
+def factors_of(header: Any, rows: list[dict[str, Any]]) -> SuvResult:
+    """The SUV factors of a PET series from one file's ``header`` and its instance ``rows`` (their
+    AcquisitionTime): ``enhanced_suv_factors`` for an Enhanced PET file, else ``suv_factors``."""
+    if str(header.get("SOPClassUID") or "") == ENHANCED_PET_STORAGE:
+        return enhanced_suv_factors(header)
+    return suv_factors(header, [str(r["AcquisitionTime"]) for r in rows if r.get("AcquisitionTime")])
+
+
+def enhanced_suv_factors(header: Any) -> SuvResult:
+    """The SUV factors of an Enhanced PET file (PS3.3 A.56, C.8.22) from its header (a pydicom Dataset with its
+    functional groups), by the rules of ``suv_factors``: Units from the Pixel Value Transformation RescaleType
+    (shared, else the first frame's) when no top-level Units; Decay Corrected YES: START, decayed to Decay
+    Correction DateTime (absent: to the first frame's start, with a warning); NO: NONE; the scan start the
+    earliest FrameAcquisitionDateTime (else FrameReferenceDateTime, else AcquisitionDateTime); Attenuation
+    Corrected / Decay Corrected as CorrectedImage ATTN / DECY when Attenuation Corrected is present. Never
+    raises."""
+    from pydicom.dataset import Dataset
+
+    flat = Dataset()
+    for keyword in ("PatientWeight", "PatientSize", "PatientSex", "RadiopharmaceuticalInformationSequence",
+                    "SeriesDate", "SeriesTime", "AcquisitionDate", "Units", "DecayCorrection", "CorrectedImage"):
+        if keyword in header:
+            setattr(flat, keyword, header[keyword].value)
+    if not flat.get("Units"):
+        units = _group_value(header, "PixelValueTransformationSequence", "RescaleType")
+        if units:
+            flat.Units = units
+    decay_corrected = str(header.get("DecayCorrected") or "").upper()
+    if not flat.get("DecayCorrection") and decay_corrected in ("YES", "NO"):
+        flat.DecayCorrection = "START" if decay_corrected == "YES" else "NONE"
+    if not flat.get("CorrectedImage") and "AttenuationCorrected" in header:
+        flat.CorrectedImage = [name for keyword, name in (("AttenuationCorrected", "ATTN"), ("DecayCorrected", "DECY"))
+                               if str(header.get(keyword) or "").upper() == "YES"]
+    frames = [_dt(content.get(keyword)) for item in header.get("PerFrameFunctionalGroupsSequence") or []
+              for content in item.get("FrameContentSequence") or []
+              for keyword in ("FrameAcquisitionDateTime", "FrameReferenceDateTime")]
+    starts = [t for t in frames if t is not None] or [t for t in [_dt(header.get("AcquisitionDateTime"))] if t]
+    start = min(starts) if starts else None
+    scan = _dt(header.get("DecayCorrectionDateTime")) if decay_corrected == "YES" else None
+    note = []
+    if decay_corrected == "YES" and scan is None and start is not None:
+        note = ["Decay Corrected YES without Decay Correction DateTime: the dose is decayed to the first frame's "
+                "start"]
+    result = suv_factors(flat, [], scan or start)
+    result.warnings += note if result.factors else []
+    return result
+
+
+def _group_value(header: Any, sequence: str, keyword: str) -> Any:
+    """``keyword`` of the functional group ``sequence``: the shared group's, else the first frame's; None."""
+    for groups in (header.get("SharedFunctionalGroupsSequence"), header.get("PerFrameFunctionalGroupsSequence")):
+        for item in (groups or [])[:1]:
+            for inner in item.get(sequence) or []:
+                if inner.get(keyword):
+                    return inner.get(keyword)
+    return None
+
+
+def _dt(value: Any) -> datetime | None:
+    """DT text → a naive datetime (pydicom's DT; a UTC offset is ignored, as ``_datetime`` does); None."""
+    from pydicom.valuerep import DT
+
+    if not value:
+        return None
+    try:
+        return DT(str(value).strip()).replace(tzinfo=None)
+    except (ValueError, TypeError):
+        return None
 
 
 def _header(path: Path) -> Any:

@@ -355,7 +355,8 @@ class DicomTuiApp(ShowsWorkerErrors, App):
                                     progress=progress, cancel=cancel)
             items = []
             for loaded in report.loaded:  # one item per loadable: a sequence's volumes, or a per-frame item's images
-                item = ViewerItem(loaded.loadable.name, loaded.volumes)
+                item = ViewerItem(loaded.loadable.name, loaded.volumes,
+                                  reference_only=not any(loaded.loadable is c for c in report.chosen))
                 self.output_stems[item] = output_stem(db, loaded.loadable.series_uid, loaded.loadable.name)
                 if loaded.one_by_one:
                     self.one_by_one.add(item)
@@ -371,12 +372,12 @@ class DicomTuiApp(ShowsWorkerErrors, App):
 
     def _loaded(self, items: list[ViewerItem]) -> None:
         self.browser.update_status()
-        items, unplaced = attach_overlays(self.loaded, items)  # label volumes and doses go onto their image
+        items, unplaced, show = attach_overlays(self.loaded, items)  # label volumes and doses onto their image
         if unplaced:
             self.notify("\n".join(unplaced), title="Overlays", severity="warning", timeout=10)
         self.loaded.extend(items)
         if isinstance(self.screen, (BrowserScreen, ExamineScreen, ViewerScreen)):
-            self.action_viewer()
+            self.action_viewer(next((n for n, item in enumerate(self.loaded) if item is show), None))
         else:  # the user opened something else meanwhile (import, settings…): not taken away from them
             self.notify(f"Loaded {', '.join(i.name for i in items)}: v opens the viewer")
 
@@ -389,7 +390,7 @@ class DicomTuiApp(ShowsWorkerErrors, App):
             stem, item = f"{stem}_{number}", ViewerItem(f"{item.name}, {item.volume.name}", [item.volume])
         self.push_screen(SaveScreen(item, stem, default_output_folder()))
 
-    def action_viewer(self) -> None:
+    def action_viewer(self, select: int | None = None) -> None:
         if not self.loaded:
             self.notify("Nothing loaded yet: select series and press Enter", severity="warning")
             return
@@ -397,11 +398,11 @@ class DicomTuiApp(ShowsWorkerErrors, App):
         if viewer is None:
             while not isinstance(self.screen, BrowserScreen):
                 self.pop_screen()
-            self.push_screen(ViewerScreen(self.renderer))
+            self.push_screen(ViewerScreen(self.renderer, select))
         else:
             while self.screen is not viewer:
                 self.pop_screen()
-            viewer.refresh_list()
+            viewer.refresh_list(select)
 
 
 

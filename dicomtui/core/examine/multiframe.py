@@ -155,6 +155,10 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
     volume = build_volume(np.stack(picked), loadable.instances, payload.geometry, name=loadable.name,
                           warnings=loadable.warnings, regularize=options.regularize, presentation=presentation,
                           modality_luts=None if luts is None else luts * total)
+    if volume.modality == "PT":  # Enhanced PET: SUV factors from its functional groups (core/suv.py)
+        from ..suv import attach
+
+        attach(volume, first_path, loadable.instances)
     rate = frame_rate(first_path)  # a cine (US, XA): p plays at the file's rate
     if rate is not None:
         volume.extra["frame_rate"] = rate

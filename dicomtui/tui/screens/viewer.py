@@ -79,9 +79,10 @@ class ViewerScreen(Screen):
         Binding("escape,b", "back", "Browser", id="back", tooltip="Back to the browser"),
     ]
 
-    def __init__(self, renderer: str = "auto") -> None:
+    def __init__(self, renderer: str = "auto", select: int | None = None) -> None:
         super().__init__()
         self.renderer = renderer
+        self.select = select  # the Loaded data item shown first (None: the newest)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -98,7 +99,7 @@ class ViewerScreen(Screen):
     def on_mount(self) -> None:
         self.watch(self.view, "readout", self._overlay)  # set in the slice view's redraw: the same frame
         self.watch(self.view, "shown", self._legend)  # a new item or overlay style: its legend
-        self.refresh_list()
+        self.refresh_list(self.select)
         self.query_one(SliceView).focus()
 
     @property

@@ -18,8 +18,7 @@ from ...core.overlay import (
     composite,
     is_overlay,
     legend,
-    resize_linear,
-    resize_nearest,
+    same_grid,
 )
 from ...core.viewgeom import PlaneView
 from ...core.volume import Volume
@@ -31,17 +30,12 @@ def draw_overlays(image: np.ndarray, layers: Sequence[Layer], pv: PlaneView, s: 
                   crop: tuple[int, int, int, int], style: OverlayStyle) -> np.ndarray:
     """``image`` (the shown part of slice ``s``, already resized: uint8 grey [H, W] or RGB [H, W, 3]) with the
     layers drawn on it: each layer's slice on the base's pixels, cropped to ``crop`` (top, left, rows, columns)
-    and resized to the image (labels nearest, dose bilinear), then composed (core.overlay.composite)."""
+    and fitted to the image (labels nearest; a dose sampled at the image's pixels directly), then composed
+    (core.overlay.composite)."""
     if style.mode == "off" or not layers:
         return image
-    top, left, rows, cols = crop
     height, width = image.shape[:2]
-    fitted = []
-    for layer in layers:
-        part = layer.slice(pv, s)[top:top + rows, left:left + cols]
-        fitted.append((layer, resize_linear(part, height, width) if layer.dose else resize_nearest(part, height,
-                                                                                                    width)))
-    return composite(image, fitted, style)
+    return composite(image, [(layer, layer.shown(pv, s, crop, height, width)) for layer in layers], style)
 
 
 def legend_text(overlays: Sequence[Volume], style: OverlayStyle, key: str = "g") -> Text:
@@ -68,23 +62,27 @@ def suv_window(volume: Volume, center: float, width: float) -> str:
     return ""
 
 
-def attach_overlays(existing: Sequence, new: Sequence) -> tuple[list, list[str]]:
+def attach_overlays(existing: Sequence, new: Sequence) -> tuple[list, list[str], object | None]:
     """Viewer items (``ViewerItem``) as loaded, with each label volume and dose moved onto the image item it
     belongs on (core.overlay.choose_base: the referenced series, else the same grid, else a dose's overlap):
-    images of the same load first, then items loaded before. Returns the items to add (those left with an image,
-    or with overlays that found no image: those show on their own, their overlays drawn over themselves) and one
-    sentence per overlay that found no image."""
+    images of the same load first, then items loaded before. An image loaded only because a derived object
+    refers to it (``reference_only``: Slicer's "load referenced series") whose series is open already is not
+    added again: the object goes onto the open one. Returns the items to add (those left with an image, or with
+    overlays that found no image: those show on their own, their overlays drawn over themselves), one sentence
+    per overlay that found no image, and the item to show: the newest added, else the open item the overlays
+    went onto (None when neither)."""
     said: list[str] = []
     kept = []
     pending: list[Volume] = []
     for item in new:
         images = [v for v in item.volumes if not is_overlay(v)]
         pending += [v for v in item.volumes if is_overlay(v)]
-        if images:
+        if images and not (getattr(item, "reference_only", False) and _open_already(existing, images[0])):
             item.volumes[:] = images
             kept.append(item)
     candidates = [*kept, *existing]
     orphans = []
+    show = None
     for volume in pending:
         bases = [item.volumes[0] for item in candidates]
         index, why = choose_base(volume, bases)
@@ -93,9 +91,16 @@ def attach_overlays(existing: Sequence, new: Sequence) -> tuple[list, list[str]]
             orphans.append(volume)
         else:
             candidates[index].overlays.append(volume)
+            show = candidates[index]
     if orphans:
         from .slice_view import ViewerItem
 
         for volume in orphans:
             kept.append(ViewerItem(volume.name or "overlay", [volume], overlays=[volume]))
-    return kept, said
+    return kept, said, kept[-1] if kept else show
+
+
+def _open_already(existing: Sequence, image: Volume) -> bool:
+    """An open item shows this image's series on the same voxel grid."""
+    return bool(image.series_uid) and any(item.volumes[0].series_uid == image.series_uid
+                                          and same_grid(item.volumes[0], image) for item in existing)

@@ -69,12 +69,14 @@ class ViewerItem:
     """One entry of the viewer's Loaded data list: a volume, or the volumes of a 4D series (time points,
     b-values…), and where the slice view left it (None until first shown: middle slices, the file's first
     window). Compared by identity: the same volumes loaded twice are two items. ``overlays``: label volumes
-    and doses drawn over it (core.overlay; widgets/overlay_layer.attach_overlays puts them here)."""
+    and doses drawn over it (core.overlay; widgets/overlay_layer.attach_overlays puts them here).
+    ``reference_only``: loaded only as the image a derived object (SEG, RTSTRUCT) lies on, not chosen."""
 
     name: str
     volumes: list[Volume]
     state: SliceState | None = None
     overlays: list[Volume] = field(default_factory=list)
+    reference_only: bool = False
 
     @property
     def volume(self) -> Volume:
