@@ -35,7 +35,7 @@ screenshots: $(STAMP)
 # targets (issues 15-20) gathered from their `TARGET |` lines (also in bench/out/targets.txt).
 BENCHES = bench/import_bench.py bench/load_bench.py bench/store_bench.py bench/move_bench.py bench/tui_bench.py \
           bench/export_bench.py bench/edit_bench.py bench/dicomweb_bench.py bench/deid_bench.py \
-          bench/deid_mapping_bench.py bench/patch_bench.py bench/rtstruct_bench.py
+          bench/deid_mapping_bench.py bench/patch_bench.py bench/rtstruct_bench.py bench/overlay_bench.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/summary.py $(BENCHES)
