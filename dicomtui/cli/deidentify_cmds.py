@@ -79,11 +79,18 @@ def cmd_deidentify(args: argparse.Namespace, db_path: Path) -> int:
         err("say where the de-identified files go: -o DIR, --into-db, --send NODE (or --preview to see the "
             "changes)")
         return EXIT_FATAL
+    return _into_output(args, db_path, _then, "dicomtui-deid-")
+
+
+def _into_output(args: argparse.Namespace, db_path: Path, job: Callable[[argparse.Namespace, Path], int],
+                 prefix: str) -> int:
+    """``job`` writing into ``-o DIR``, or into a temporary folder (removed after) when only --into-db/--send
+    was asked."""
     if args.output:
-        return _then(args, db_path)
-    with tempfile.TemporaryDirectory(prefix="dicomtui-deid-") as folder:
+        return job(args, db_path)
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
         args.output = str(Path(folder) / "out")
-        return _then(args, db_path)
+        return job(args, db_path)
 
 
 def _then(args: argparse.Namespace, db_path: Path) -> int:
@@ -199,11 +206,7 @@ def cmd_reidentify(args: argparse.Namespace, db_path: Path) -> int:
         err(f"{db_path} has no de-identification mapping ({MAPPING_NAME}): only data de-identified from this "
             f"database can be re-identified")
         return EXIT_FATAL
-    if args.output:
-        return _reidentify(args, db_path)
-    with tempfile.TemporaryDirectory(prefix="dicomtui-reid-") as folder:
-        args.output = str(Path(folder) / "out")
-        return _reidentify(args, db_path)
+    return _into_output(args, db_path, _reidentify, "dicomtui-reid-")
 
 
 def _reidentify(args: argparse.Namespace, db_path: Path) -> int:
