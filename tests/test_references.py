@@ -157,6 +157,9 @@ def test_a_schema_3_database_is_migrated_and_its_references_read(tmp_path):
         assert referenced_by_line(db, ct[0].SeriesInstanceUID) == (
             "referenced by 2 segmentations, 1 structure set, 1 dose, 1 plan, 1 derived series")
         assert references_of(db, uids["dose"]) == [ct[0].SeriesInstanceUID]
+        plan = db.conn.execute("EXPLAIN QUERY PLAN SELECT 1 FROM instances WHERE path = ? AND stored = 1",
+                               ("dicom/x.dcm",)).fetchall()
+        assert "instances_stored_path" in str(plan)  # version 5: the stored-path index, not a scan per file
 
 
 def test_the_examine_line_is_empty_for_a_series_nothing_refers_to(db, tmp_path):

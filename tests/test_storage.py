@@ -58,3 +58,9 @@ def test_remove_stored_removes_empty_folders_but_never_leaves_storage(tmp_path: 
     assert not (tmp_path / "dicom/1").exists() and (tmp_path / "dicom").is_dir()
     with pytest.raises(ValueError, match="not inside"):
         storage.remove_stored(tmp_path, "elsewhere.txt")
+    outside = tmp_path / "mine.dcm"
+    outside.write_bytes(b"x")
+    for damaged in ("dicom/../mine.dcm", "dicom/1/../../mine.dcm", str(outside), "dicom//mine.dcm", "dicom"):
+        with pytest.raises(ValueError, match="not inside"):  # a damaged row never deletes a file of the user's
+            storage.remove_stored(tmp_path, damaged)
+    assert outside.exists()

@@ -297,19 +297,26 @@ def sync_filesystem(path: Path) -> None:
 
 
 def remove_stored(root: Path, rel: str) -> None:
-    """Delete a managed file and the folders it leaves empty, never going above ``dicom/``."""
-    storage = (root / STORAGE_DIR).resolve()
-    path = (root / rel).resolve()
-    if storage not in path.parents:
-        raise ValueError(f"refusing to delete {path}: not inside {storage}")
-    path.unlink(missing_ok=True)
-    parent = path.parent
-    while parent != storage and storage in parent.parents:
+    """Delete a managed file and the folders it leaves empty, never going above ``dicom/``. Raises ValueError for
+    a path that does not name a file inside ``dicom/`` (a damaged row: absolute, ``..``, outside storage).
+
+    The check is on the path as recorded (every stored row is ``dicom/…`` without ``..``, :func:`relative_path`),
+    not on the resolved path: resolving cost two ``realpath`` walks per file (a quarter of an edit's index
+    time), and the folders inside ``dicom/`` are ours, never links (``dicom/`` itself may be one: it is only
+    named, not resolved)."""
+    parts = rel.split("/")
+    if len(parts) < 2 or parts[0] != STORAGE_DIR or any(p in ("", ".", "..") for p in parts[1:]):
+        raise ValueError(f"refusing to delete {root / rel}: not inside {root / STORAGE_DIR}")
+    path = os.path.join(root, rel)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    for depth in range(len(parts) - 1, 1, -1):  # the folders under dicom/, deepest first
         try:
-            parent.rmdir()
+            os.rmdir(os.path.join(root, *parts[:depth]))
         except OSError:  # not empty (or already gone)
             break
-        parent = parent.parent
 
 
 def stale_temp_files(root: Path) -> list[Path]:

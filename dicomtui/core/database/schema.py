@@ -19,7 +19,10 @@ from .. import storage
 from ..errors import DatabaseError
 
 DB_FILE = "dicomtui.sqlite"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+# "which stored row names this file?" (a copied file is deleted only when none does): the copies only, so that
+# linking imports pay nothing for it
+STORED_PATH_INDEX = "CREATE INDEX IF NOT EXISTS instances_stored_path ON instances (path) WHERE stored = 1"
 APP_ID = "dicomtui"
 BUSY_TIMEOUT_S = 60.0
 
@@ -233,8 +236,15 @@ def _migrate_to_4(conn: sqlite3.Connection, root: Path) -> None:
 
 
 # Code migrations: version -> function bringing a database (in folder root) from version-1 to version.
+def _migrate_to_5(conn: sqlite3.Connection, _root: Path) -> None:
+    """Version 5: stored rows indexed by path. Deleting or superseding a copied file first asks whether another
+    row still names it; without the index each question scanned the table (a 300-file edit or ``rm`` in a
+    database of a million instances: 300 scans)."""
+    conn.execute(STORED_PATH_INDEX)
+
+
 _MIGRATIONS: dict[int, Callable[[sqlite3.Connection, Path], None]] = {2: _migrate_to_2, 3: _migrate_to_3,
-                                                                      4: _migrate_to_4}
+                                                                      4: _migrate_to_4, 5: _migrate_to_5}
 
 
 def statements(script: str) -> list[str]:

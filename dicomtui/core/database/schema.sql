@@ -105,3 +105,4 @@ CREATE TABLE instances (
 CREATE INDEX instances_series ON instances (series_fk);
 CREATE INDEX instances_source ON instances (source_path);
 CREATE INDEX instances_refs ON instances (series_fk) WHERE refs IS NOT NULL;  -- the few objects that refer
+CREATE INDEX instances_stored_path ON instances (path) WHERE stored = 1;  -- "does a row still name this copy?"

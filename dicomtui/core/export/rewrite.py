@@ -173,9 +173,12 @@ def splice_possible(head: Head, settings: Sequence[Setting]) -> bool:
                for p, _, _ in settings)
 
 
-def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: Path) -> None:
+def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: Path, *,
+                  keep_source: bool = False) -> int:
     """Write ``source`` with ``settings`` applied into ``dest`` by the fast path (``head`` from
-    :func:`read_head`; :func:`splice_possible` must hold)."""
+    :func:`read_head`; :func:`splice_possible` must hold). Returns the descriptor of ``source``, left open for the
+    caller to close, when ``keep_source`` (the edit holds the old file so that its unlink frees no blocks), else
+    -1."""
     implicit, little = head.ds.original_encoding
     found = head.ds.original_character_set  # a str, or a list of them: a tuple (hashable) for the cache
     charsets = found if found is None or isinstance(found, str) else tuple(found)
@@ -210,8 +213,13 @@ def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: P
             start_writeback(out)
         finally:
             os.close(out)
-    finally:
+    except BaseException:
         os.close(src)
+        raise
+    if keep_source:
+        return src
+    os.close(src)
+    return -1
 
 
 @functools.lru_cache(maxsize=256)
