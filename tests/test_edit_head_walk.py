@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydicom.filereader import read_partial
 
-from dicomtui.core.export.head_walk import walk_head
+from dicomtui.core.export.head_walk import head_of_dataset, walk_head
 from dicomtui.core.export.rewrite import read_head
 from dicomtui.core.synth import SeriesSpec, write_series
 
@@ -35,11 +35,21 @@ def _same(path: Path, last_tag: int) -> bool:
     walked = walk_head(path, last_tag)
     if walked is None:
         return False
-    ds, stop = walked
+    ds, stop = walked.ds, walked.stop
     with open(path, "rb") as fp:
         ref = read_partial(fp, stop_when=lambda tag, vr, length: tag > last_tag, force=True)
         ref_stop = fp.tell()
     assert stop == ref_stop, path
+    theirs_head = head_of_dataset(ref, ref_stop)  # what the edit uses: the same from either reader
+    assert walked.spans.keys() == theirs_head.spans.keys() and walked.syntax == theirs_head.syntax, path
+    # where pydicom kept the element raw, the same span (it converts SpecificCharacterSet at once: no span there)
+    assert all(walked.spans[t] == span for t, span in theirs_head.spans.items() if span is not None), path
+    assert (walked.implicit, walked.little) == (theirs_head.implicit, theirs_head.little), path
+    assert (walked.charsets, walked.character_set) == (theirs_head.charsets, theirs_head.character_set), path
+    assert walked.raw.keys() == theirs_head.raw.keys(), path
+    for tag, (vr, value, tell) in theirs_head.raw.items():
+        if value is not None:  # pydicom left it raw: the same VR, bytes and offset
+            assert walked.raw[tag] == (vr, value, tell), (path, hex(tag))
     assert list(ds.keys()) == list(ref.keys()), path
     assert ds.original_encoding == ref.original_encoding, path
     assert ds.original_character_set == ref.original_character_set, path
@@ -78,11 +88,11 @@ def test_the_raw_text_shortcut_shows_what_pydicom_converts(tmp_path: Path) -> No
 
     shortcut = 0
     for path in _files(tmp_path):
-        head = read_head(path, 0x0028FFFF).ds
+        head = read_head(path, 0x0028FFFF)
         with open(path, "rb") as fp:
             ref = read_partial(fp, stop_when=lambda tag, vr, length: tag > 0x0028FFFF, force=True)
         for tag in ref.keys():  # noqa: SIM118 - a Dataset iterates over elements
-            raw = head.get_item(tag)
+            raw = head.ds.get_item(tag)
             shortcut += bool(getattr(raw, "is_raw", False) and isinstance(raw.value, bytes) and raw.value.isascii())
             try:
                 expected = as_text(ref[tag].value)

@@ -76,7 +76,7 @@ def test_the_spliced_private_edit_writes_what_a_full_rewrite_writes(tmp_path: Pa
     ds.save_as(path)
     settings = [(parse_path(k), "LO", v) for k, v in SETTINGS.items()]
     head = read_head(path, 0x0011FFFF)
-    placed = place_private(head.ds, settings)
+    placed = place_private(head, settings)
     assert [p.top for p, _, _ in placed] == [0x00110011, 0x00111101]
     assert splice_possible(head, placed)
     write_spliced(path, head, placed, tmp_path / "fast.dcm")

@@ -8,6 +8,7 @@ complete and fsync'd: a reader never sees a partial file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -308,10 +309,8 @@ def remove_stored(root: Path, rel: str) -> None:
     if len(parts) < 2 or parts[0] != STORAGE_DIR or any(p in ("", ".", "..") for p in parts[1:]):
         raise ValueError(f"refusing to delete {root / rel}: not inside {root / STORAGE_DIR}")
     path = os.path.join(root, rel)
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
     for depth in range(len(parts) - 1, 1, -1):  # the folders under dicom/, deepest first
         try:
             os.rmdir(os.path.join(root, *parts[:depth]))

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from .rewrite import (
     write_spliced,
 )
 from .tagpath import EditError, TagPath, get_value, parse_path
-from .vr import UTF8_CHARSET, charsets_of, check_value
+from .vr import UTF8_CHARSET, check_value
 
 __all__ = ["Change", "EditError", "EditPlan", "EditReport", "apply_edit", "plan_edit"]
 
@@ -241,22 +241,21 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
             head = read_head(path, last)
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a damaged file
             raise EditError(f"cannot read {path}: {exc}") from exc
-        ds = head.ds
-        uids = {lv: head_uid(ds, kw) for lv, kw in _UNIT_UID.items()}
+        uids = {lv: head_uid(head, kw) for lv, kw in _UNIT_UID.items()}
         files.append(FileToEdit(row["id"], path, bool(row["stored"]), row["path"], uids,
                                 (row["source_path"], row["source_size"], row["source_mtime_ns"]),
                                 (head, st.st_size, st.st_mtime_ns)))
-        charsets = charsets_of(ds)
+        charsets = head.charsets
         series = uids[Level.SERIES]
         asked = [("", p, v) for p, v in paths] + [(series, p, v) for p, v in scoped.get(series, [])]
-        placed = place_private(ds, [(p, "", v) for _, p, v in asked])  # private blocks where this file has them
+        placed = place_private(head, [(p, "", v) for _, p, v in asked])  # private blocks where this file has them
         for (scope, p, new), (q, _, _) in zip(asked, placed, strict=True):
-            vr = p.vr or head_vr(ds, q) or ("" if new is None else None)  # a deletion needs no VR
+            vr = p.vr or head_vr(head, q) or ("" if new is None else None)  # a deletion needs no VR
             if vr is None:
                 raise EditError(f"{p.text}: a private attribute that {path.name} does not hold; its VR is unknown: "
                                 f"give it after the tag, as {p.text}LO=VALUE")
             c = changes.setdefault((p.text, scope), Change(p, vr, new or "", scope, delete=new is None))
-            now = get_value(ds, q) if q.nested else head_text(ds, q.top, p.vr)
+            now = get_value(head.ds, q) if q.nested else head_text(head, q.top, p.vr)
             now = (ABSENT if new is None else "") if now is None else now
             c.current[now] += 1
             c.units.setdefault(uids[p.level], Counter())[now] += 1
@@ -532,7 +531,7 @@ def _write_one(root: Path, f: FileToEdit, settings: list[Setting], last: int, se
         else:
             head = read_head(f.path, last)
         f.head = None  # stale once written (and memory back)
-        settings = place_private(head.ds, settings)
+        settings = place_private(head, settings)
         spliced = change is None and not set_utf8 and splice_possible(head, settings)
         if spliced:
             held = write_spliced(f.path, head, settings, tmp, keep_source=f.stored)

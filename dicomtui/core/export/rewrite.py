@@ -17,56 +17,32 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .head_walk import walk_head
+from .head_walk import Head, head_of_dataset, walk_head
 from .tagpath import EditError, TagPath, private_creator_of, private_moves, relocate, set_value
 from .vr import UTF8_CHARSET
 
 DEFLATED = "1.2.840.10008.1.2.1.99"
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
-_LONG_VRS = frozenset(("OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"))
 
 # (path, VR, new text) of one edit; None as the text: the element deleted
 Setting = tuple[TagPath, str, str | None]
 
 
-@dataclass
-class Head:
-    """A file's data set read up to some tag (values raw), with the byte span (start, end) of each top-level
-    element as read (None: of undefined length, not spliceable) and ``stop``, the offset reading stopped at."""
-
-    ds: Any
-    stop: int
-    spans: dict[int, tuple[int, int] | None]
-
-
 def read_head(path: Path, last_tag: int) -> Head:
-    """The data set of ``path`` read up to ``last_tag`` (included; values raw, pixel data never read) and where
-    its elements lie: by the hand walk (:mod:`.head_walk`) when the file is the plain case, else by pydicom's
-    ``read_partial``. Raises OSError and pydicom's errors."""
+    """The head of ``path`` read up to ``last_tag`` (included; values raw, pixel data never read): by the hand walk
+    (:func:`.head_walk.walk_head`) when the file is the plain case, else by pydicom's ``read_partial``. Raises
+    OSError and pydicom's errors."""
     from pydicom.filereader import read_partial
 
     walked = walk_head(path, last_tag)
     if walked is not None:
-        ds, stop = walked
-    else:
-        with open(path, "rb") as fp:
-            ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > last_tag, force=True)
-            stop = fp.tell()
-    implicit = bool(ds.original_encoding[0])
-    spans: dict[int, tuple[int, int] | None] = {}
-    for tag in ds.keys():  # noqa: SIM118 - iterating a Dataset yields elements; get_item keeps them raw
-        raw: Any = ds.get_item(tag)  # a RawDataElement (value_tell, length) unless pydicom read it as a sequence
-        tell = getattr(raw, "value_tell", None)
-        length = getattr(raw, "length", 0xFFFFFFFF)
-        if tell is None or length == 0xFFFFFFFF or getattr(raw, "is_undefined_length", False):
-            spans[tag] = None
-        else:
-            spans[tag] = (tell - _head_length(raw, implicit), tell + length)
-    return Head(ds, stop, spans)
+        return walked
+    with open(path, "rb") as fp:
+        ds = read_partial(fp, stop_when=lambda tag, vr, length: tag > last_tag, force=True)
+        return head_of_dataset(ds, fp.tell())
 
 
 # how pydicom converts a text VR (``pydicom.values``), for the raw ASCII shortcut of :func:`head_text`:
@@ -78,32 +54,36 @@ _TEXT_RULE = {"AS": "whole", "CS": "whole", "DA": "whole", "DT": "whole", "TM": 
               "LT": "single", "ST": "single", "UT": "single"}
 
 
-def head_text(ds: Any, tag: int, vr: str | None = None) -> str | None:
+def head_text(head: Head, tag: int, vr: str | None = None) -> str | None:
     """A top-level element of a head as the editor shows it (:func:`.tagpath.as_text`: values joined by ``\\``),
     None when absent. A raw ASCII value of a text VR is decoded here by pydicom's own rules (``_TEXT_RULE``; the
     same text for every character set, ISO 2022 escapes excluded); anything else through pydicom's conversion.
     ``vr``: the VR to decode with when the file gives none (implicit VR, private: ``(0011,1001)LO``).
     Why: converting the values the plan shows was its largest cost (``tests/test_edit_head_walk.py`` holds the
     two ways equal on pydicom's test files)."""
-    from pydicom import config
-
-    from .tagpath import as_text
-
-    if tag not in ds:
+    entry = head.raw.get(tag)
+    if entry is None:
         return None
-    raw: Any = ds.get_item(tag)
-    value = getattr(raw, "value", None)
-    vr = getattr(raw, "VR", None) or _dictionary_vr(tag) or vr or ""
-    rule = _TEXT_RULE.get(vr) if getattr(raw, "is_raw", False) else None
-    if (rule is None or (vr in ("DA", "DT", "TM") and config.datetime_conversion)
-            or not isinstance(value, bytes) or not value.isascii() or b"\x1b" in value):
-        return as_text(ds[tag].value)
+    value = entry[1]
+    vr = entry[0] or _dictionary_vr(tag) or vr or ""
+    rule = _TEXT_RULE.get(vr)
+    if (value is None or rule is None or not value.isascii() or b"\x1b" in value
+            or (vr in ("DA", "DT", "TM") and _datetime_conversion())):
+        from .tagpath import as_text
+
+        return as_text(head.ds[tag].value)
     text = value.decode("ascii")
     if rule in ("whole", "single"):
         return text.rstrip("\0 ")
     if rule == "each":
         return "\\".join(v.rstrip("\0 ") for v in text.split("\\"))
     return "\\".join(v.strip() for v in text.split("\\"))
+
+
+def _datetime_conversion() -> bool:
+    from pydicom import config
+
+    return bool(config.datetime_conversion)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -117,37 +97,42 @@ def _dictionary_vr(tag: int) -> str:
         return ""
 
 
-def head_uid(ds: Any, keyword: str) -> str:
-    """A top-level element of a head named by ``keyword`` as text (:func:`head_text`), "" when absent."""
+@functools.lru_cache(maxsize=64)
+def _tag_of(keyword: str) -> int | None:
     from pydicom.datadict import tag_for_keyword
 
-    tag = tag_for_keyword(keyword)
-    return "" if tag is None else head_text(ds, tag) or ""
+    return tag_for_keyword(keyword)
 
 
-def head_vr(ds: Any, path: TagPath) -> str | None:
-    """The VR an edit of ``path`` writes (:func:`.tagpath.element_vr`), from the raw element's explicit VR when it
-    has one (no value converted)."""
+def head_uid(head: Head, keyword: str) -> str:
+    """A top-level element of a head named by ``keyword`` as text (:func:`head_text`), "" when absent."""
+    tag = _tag_of(keyword)
+    return "" if tag is None else head_text(head, tag) or ""
+
+
+def head_vr(head: Head, path: TagPath) -> str | None:
+    """The VR an edit of ``path`` writes (:func:`.tagpath.element_vr`), from the element's explicit VR when it has
+    one (no value converted)."""
     from .tagpath import element_vr
 
-    if not path.nested and path.top in ds:
-        vr = getattr(ds.get_item(path.top), "VR", None)
-        if isinstance(vr, str) and vr != "UN":
+    if not path.nested and path.top in head.raw:
+        vr = head.raw[path.top][0]
+        if vr is not None and vr != "UN":
             return vr
-    return element_vr(ds, path)
+    return element_vr(head.ds, path)
 
 
-def place_private(ds: Any, settings: Sequence[Setting]) -> list[Setting]:
+def place_private(head: Head, settings: Sequence[Setting]) -> list[Setting]:
     """``settings`` with their private tags moved to where this file's blocks lie (:func:`.tagpath.private_moves`:
     the block of a private creator the edit sets is the one the file holds it in, else a free one). Raises
     EditError for a private element whose creator neither the file nor the edit holds (PS3.5 7.8.1)."""
     creators = {p.top: text for p, _, text in settings
                 if text and not p.nested and private_creator_of(p.top) == p.top}
-    moves = private_moves(creators, lambda tag: head_text(ds, tag)) if creators else {}
+    moves = private_moves(creators, lambda tag: head_text(head, tag)) if creators else {}
     out = []
     for p, vr, text in settings:
         creator = None if p.nested else private_creator_of(p.top)
-        if creator not in (None, p.top) and text is not None and creator not in creators and creator not in ds:
+        if creator not in (None, p.top) and text is not None and creator not in creators and creator not in head.raw:
             raise EditError(f"{p.text}: a private element needs its private creator (PS3.5 7.8.1); set it too, "
                             f"as --set '({creator >> 16:04X},{creator & 0xFFFF:04X})=CREATOR'")
         out.append((relocate(p, moves), vr, text))
@@ -162,8 +147,7 @@ def last_tag(paths: Iterable[TagPath]) -> int:
 
 def splice_possible(head: Head, settings: Sequence[Setting]) -> bool:
     """Whether the fast path can write these settings into the file ``head`` was read from."""
-    meta = getattr(head.ds, "file_meta", None)
-    syntax = (head_text(meta, 0x00020010) or "") if meta is not None else ""
+    syntax = head.syntax
     if not syntax or syntax in (DEFLATED, BIG_ENDIAN):
         return False
     groups = {p.top >> 16 for p, _, _ in settings}
@@ -179,9 +163,7 @@ def write_spliced(source: Path, head: Head, settings: Sequence[Setting], dest: P
     :func:`read_head`; :func:`splice_possible` must hold). Returns the descriptor of ``source``, left open for the
     caller to close, when ``keep_source`` (the edit holds the old file so that its unlink frees no blocks), else
     -1."""
-    implicit, little = head.ds.original_encoding
-    found = head.ds.original_character_set  # a str, or a list of them: a tuple (hashable) for the cache
-    charsets = found if found is None or isinstance(found, str) else tuple(found)
+    implicit, little, charsets = head.implicit, head.little, head.character_set
     tags = sorted(head.spans)
     pieces: list[tuple[int, int, bytes]] = []  # (start, end) of the source replaced by bytes
     for p, vr, text in sorted(settings, key=lambda s: s[0].top):
@@ -283,10 +265,6 @@ def _copy_tail(src: int, out: int, offset: int, count: int) -> None:
         _write_all(out, chunk)
         offset += len(chunk)
         count -= len(chunk)
-
-
-def _head_length(raw: Any, implicit: bool) -> int:
-    return 8 if implicit or raw.VR not in _LONG_VRS else 12
 
 
 def write_full(source: Path, settings: Sequence[Setting], dest: Path,
