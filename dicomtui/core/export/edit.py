@@ -3,17 +3,18 @@
 when they differ, the new value, the problems, the patients merged or split) → :func:`apply_edit`.
 
 What is written (as DCMTK's ``dcmodify`` and Orthanc's ``/modify`` change stored data, with a dry run first):
-- a copied file is written again beside itself, in batches of ``BATCH``: each new file into ``incoming/`` (its
-  writeback started at once, ``rewrite.start_writeback``), one ``syncfs`` for the batch (every new file's bytes
-  on disk), the renames into storage under new names, one ``fsync`` of each folder renamed into (the names on
-  disk), then the rows; the old file is removed only when its row points at the new one (the database's write
+- a copied file is written again beside itself, in batches of ``BATCH``: each new file into ``incoming/`` by
+  ``WRITERS`` threads (the kernel copies one file's pixel data while Python prepares the next; its writeback
+  started at once, ``rewrite.start_writeback``), one ``syncfs`` for the batch (every new file's bytes on disk),
+  the renames into storage under new names, one ``fsync`` of each folder renamed into (the names on disk), then
+  the rows; the writers fill the next batch meanwhile; the old file is removed only when its row points at the new one (the database's write
   path removes a stored copy superseded by another file, under the write lock). The guarantee: after a crash
   at any point, every row names a complete file on disk, the old one or the new one, never a row without its
   file (at worst a new file no row names yet, which ``db check`` lists, or a temp file in ``incoming/``);
 - a linked file is never written: the edited file is stored as a copy in the database storage, its row points
   there, the original stays where it is (the report lists them);
-- the rows come from the new files through ``FileRecord.from_file`` and ``add_files``, as an import or the
-  listener writes them, so a PatientID edit moves the studies to another patient row (merged with one that has
+- the rows come from the new files (their headers read back by ``records.read_checked``) through ``add_files``,
+  as an import or the listener writes them, so a PatientID edit moves the studies to another patient row (merged with one that has
   that ID, or split off as a new patient; the plan counts both);
 - UIDs change only with ``as_new_series``: the edited files become a new series (new Series and SOP Instance
   UIDs under one root; a reference inside the edited files to one of them follows), the originals stay.
