@@ -22,6 +22,7 @@ What is written (as DCMTK's ``dcmodify`` and Orthanc's ``/modify`` change stored
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter
@@ -395,7 +396,14 @@ def _submit_batch(root: Path, batch: list[FileToEdit], settings: dict[str, list[
 
 
 def _discard(batch: _Batch | None) -> None:
-    for _, future in batch.pending if batch is not None else []:
+    """A batch that will not be renamed into storage: the files not started are not written, the temp files of
+    the others removed."""
+    pending = batch.pending if batch is not None else []
+    for _, future in pending:
+        future.cancel()
+    for _, future in pending:
+        if future.cancelled():
+            continue
         try:
             w = future.result()
         except Exception:  # noqa: BLE001, S112 - it left nothing behind (``_write_one`` cleans up after itself)
@@ -411,36 +419,48 @@ def _finish_batch(db: DicomDatabase, batch: _Batch, new_uids: bool, report: Edit
     docstring); a file that failed is a report error."""
     root = db.root
     written: list[_Written] = []
-    for f, future in batch.pending:
-        try:
-            written.append(future.result())
-        except Exception as exc:  # noqa: BLE001 - one file's failure is a report row, the others go on
-            report.errors.append(f"{f.path}: {exc}")
-    storage.sync_filesystem(root)  # the new files' bytes durable before any name points at them
-    records = []
-    folders: set[Path] = set()
-    for w in written:
-        f = w.file
-        report.spliced += w.spliced
-        dest = root / w.rel
-        if dest.parent not in folders:
-            folders |= _make_folders(dest.parent)
-        os.replace(w.tmp, dest)
-        size, mtime_ns = w.stat
-        source = (w.rel, size, mtime_ns) if new_uids else f.source
-        records.append(FileRecord(w.header, w.rel, True, size, mtime_ns, *source, w.warning))
-        if not f.stored:
-            report.copied_from_links.append(str(f.path))
-    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # the renames durable
-        _sync_folder(folder)
-    # the old copies stay open (the writers kept them) while the index drops them: their unlink is then only a
-    # name removed, and the blocks are freed when the releaser closes them, while the next batch is written
-    # (~3 ms a 512 KiB file on ext4, the largest cost of an edit otherwise)
     try:
+        for f, future in batch.pending:
+            try:
+                written.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - one file's failure is a report row, the others go on
+                report.errors.append(f"{f.path}: {exc}")
+    except BaseException:  # interrupted while waiting (Ctrl+C): nothing of this batch is renamed yet
+        _discard(batch)
+        raise
+    renamed: list[Path] = []
+    try:
+        storage.sync_filesystem(root)  # the new files' bytes durable before any name points at them
+        records = []
+        folders: set[Path] = set()
+        for w in written:
+            f = w.file
+            dest = root / w.rel
+            if dest.parent not in folders:
+                folders |= _make_folders(dest.parent)
+            os.replace(w.tmp, dest)
+            renamed.append(dest)
+            size, mtime_ns = w.stat
+            source = (w.rel, size, mtime_ns) if new_uids else f.source
+            records.append(FileRecord(w.header, w.rel, True, size, mtime_ns, *source, w.warning))
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # the renames durable
+            _sync_folder(folder)
+        # the old copies stay open (the writers kept them) while the index drops them: their unlink is then only
+        # a name removed, and the blocks are freed when the releaser closes them, while the next batch is written
+        # (~3 ms a 512 KiB file on ext4, the largest cost of an edit otherwise)
         db.add_files(records)
+    except BaseException:
+        # not indexed (the transaction rolled back): the rows still name the old files, so the new ones, which
+        # no row names, go (a crash here instead leaves them for `db check` to list)
+        for path in renamed + [w.tmp for w in written[len(renamed):]]:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
     finally:
         releaser.release([w.held for w in written])
     report.written += len(records)
+    report.spliced += sum(w.spliced for w in written)
+    report.copied_from_links += [str(w.file.path) for w in written if not w.file.stored]
 
 
 def _below_floor(root: Path, path: Path, min_free: int, copies: int = 1) -> str:

@@ -1,0 +1,99 @@
+"""The edit's writers (core/export/edit.py: two threads write a batch while the last one is indexed): an edit
+stopped by a failure, by Ctrl+C or by a cancel leaves no temp file, no open descriptor and a database whose every
+row names a complete file, the old one or the new one."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from dicomtui.core.database import DicomDatabase
+from dicomtui.core.export import edit
+from dicomtui.core.export.edit import apply_edit, plan_edit
+from dicomtui.core.indexer import import_paths
+from dicomtui.core.levels import Item, Level
+from dicomtui.core.synth import SeriesSpec, write_series
+
+SLICES = 14
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(edit, "BATCH", 4)  # 14 files: four batches, two of them in flight at once
+    write_series(tmp_path / "in", SeriesSpec(slices=SLICES, rows=32, cols=32))
+    with DicomDatabase.open(tmp_path / "db") as opened:
+        import_paths(opened, [tmp_path / "in"], "copy", workers=0)
+        yield opened
+
+
+def _series(db: DicomDatabase) -> Item:
+    return Item(Level.SERIES, db.series()[0]["id"])
+
+
+def _descriptions(db: DicomDatabase) -> list[str]:
+    return sorted(str(pydicom.dcmread(f["path"]).SeriesDescription) for f in db.instance_files([_series(db)]))
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _consistent(db: DicomDatabase) -> None:
+    check = db.check()
+    assert check.ok, check.summary()
+    assert not list((db.root / "incoming").iterdir())  # no temp file left behind
+    assert len(list((db.root / "dicom").rglob("*.dcm"))) == SLICES  # each instance once: old or new, not both
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk on fire"), KeyboardInterrupt()])
+def test_an_edit_that_fails_while_indexing_leaves_old_or_new_files_only(db: DicomDatabase, failure: BaseException,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    plan = plan_edit(db, [_series(db)], {"SeriesDescription": "edited"})
+    fds = _open_fds()
+    calls = []
+    add_files = DicomDatabase.add_files
+
+    def failing(self: DicomDatabase, records: list) -> object:
+        calls.append(len(records))
+        if len(calls) == 2:  # the second batch: the third is being written meanwhile
+            raise failure
+        return add_files(self, records)
+
+    monkeypatch.setattr(DicomDatabase, "add_files", failing)
+    with pytest.raises(type(failure)):
+        apply_edit(db, plan)
+    monkeypatch.setattr(DicomDatabase, "add_files", add_files)
+    assert _open_fds() == fds  # the old files held for the releaser are closed too
+    # the first batch is edited and indexed; the second was renamed but not indexed: its rows still name the old
+    # files, and its new files are gone again; the third (written meanwhile) never left incoming/
+    assert _descriptions(db).count("edited") == 4
+    _consistent(db)
+
+
+def test_a_cancelled_edit_indexes_the_batches_written_and_leaves_nothing_else(db: DicomDatabase) -> None:
+    plan = plan_edit(db, [_series(db)], {"SeriesDescription": "edited"})
+    cancel = threading.Event()
+    seen: list[tuple[int, int]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        cancel.set()  # after the first batch: the one already handed to the writers is still finished
+
+    report = apply_edit(db, plan, progress=progress, cancel=cancel)
+    assert report.cancelled and not report.errors
+    assert seen == [(4, SLICES), (8, SLICES)] and report.written == 8
+    assert _descriptions(db).count("edited") == 8
+    _consistent(db)
+
+
+def test_all_batches_are_written_in_order_and_counted(db: DicomDatabase) -> None:
+    plan = plan_edit(db, [_series(db)], {"SeriesDescription": "edited"})
+    seen: list[int] = []
+    report = apply_edit(db, plan, progress=lambda done, total: seen.append(done))
+    assert seen == [4, 8, 12, SLICES] and report.written == SLICES == report.spliced
+    assert _descriptions(db) == ["edited"] * SLICES
+    _consistent(db)
