@@ -57,11 +57,11 @@ def test_an_edit_that_fails_while_indexing_leaves_old_or_new_files_only(db: Dico
     calls = []
     add_files = DicomDatabase.add_files
 
-    def failing(self: DicomDatabase, records: list) -> object:
+    def failing(self: DicomDatabase, records: list, **options: object) -> object:
         calls.append(len(records))
         if len(calls) == 2:  # the second batch: the third is being written meanwhile
             raise failure
-        return add_files(self, records)
+        return add_files(self, records, **options)
 
     monkeypatch.setattr(DicomDatabase, "add_files", failing)
     with pytest.raises(type(failure)):
@@ -96,4 +96,27 @@ def test_all_batches_are_written_in_order_and_counted(db: DicomDatabase) -> None
     report = apply_edit(db, plan, progress=lambda done, total: seen.append(done))
     assert seen == [4, 8, 12, SLICES] and report.written == SLICES == report.spliced
     assert _descriptions(db) == ["edited"] * SLICES
+    _consistent(db)
+
+
+def test_an_old_copy_is_removed_only_once_the_rows_naming_the_new_one_are_committed(
+        db: DicomDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Removed inside the transaction, a process killed before its commit left rows naming deleted files: the
+    removal must come after the commit, as another process sees it."""
+    import sqlite3
+
+    from dicomtui.core import storage
+
+    other = sqlite3.connect(db.root / "dicomtui.sqlite")  # another process's view of the database
+    still_named: list[int] = []
+    remove = storage.remove_stored
+
+    def watched(root: Path, rel: str) -> None:
+        still_named.append(other.execute("SELECT COUNT(*) FROM instances WHERE path = ?", (rel,)).fetchone()[0])
+        remove(root, rel)
+
+    monkeypatch.setattr(storage, "remove_stored", watched)
+    report = apply_edit(db, plan_edit(db, [_series(db)], {"SeriesDescription": "edited"}))
+    other.close()
+    assert report.written == SLICES and still_named == [0] * SLICES
     _consistent(db)

@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import storage
 from ..header import present
 from .records import INSTANCE_COLUMNS, FileRecord, Prepared, prepare
+from .schema import DB_FILE
 from .schema import chunks as _chunks
 from .schema import write as _write
 
@@ -67,6 +68,8 @@ class BatchResult:
     instances_added: int = 0
     instances_updated: int = 0
     vanished: list[str] = field(default_factory=list)  # source paths of stored rows whose file was gone: not written
+    # stored copies the batch superseded, left for the caller to remove (add_prepared's ``defer_removal``)
+    superseded: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -99,17 +102,22 @@ class Writing:
                 if exc.sqlite_errorcode != SQLITE_FULL:
                     raise  # a full disk only delays it: the rows are safe in the WAL, a later checkpoint moves them
 
-    def add_files(self, records: Sequence[FileRecord]) -> BatchResult:
+    def add_files(self, records: Sequence[FileRecord], *, defer_removal: bool = False) -> BatchResult:
         """Insert or update a batch of parsed files in one transaction; the newer file wins for a known SOP UID."""
-        return self.add_prepared([prepare(r) for r in records])
+        return self.add_prepared([prepare(r) for r in records], defer_removal=defer_removal)
 
-    def add_prepared(self, prepared: Sequence[Prepared], settle: Settle | None = None) -> BatchResult:
+    def add_prepared(self, prepared: Sequence[Prepared], settle: Settle | None = None, *,
+                     defer_removal: bool = False) -> BatchResult:
         """:meth:`add_files` for records already turned into rows by :func:`prepare` (in a worker process).
 
         ``settle``: called in the batch's transaction with the rows and, per SOPInstanceUID of them already in the
         database, its (source_path, source_size, source_mtime_ns, TransferSyntaxUID, imported_at); returns the
         rows to write (the importer's rule for several files of one UID, :mod:`dicomtui.core.duplicates`). One
-        lookup of the batch's UIDs serves both it and the writer (was two: ~1 µs a row)."""
+        lookup of the batch's UIDs serves both it and the writer (was two: ~1 µs a row).
+
+        The stored copies the batch supersedes with files elsewhere are removed after the commit
+        (:meth:`remove_superseded`); ``defer_removal``: listed in ``superseded`` for the caller to remove later
+        instead (the edit does it after its next batch's ``syncfs``, which makes this commit durable for free)."""
         result = BatchResult()
         if not prepared:
             return result
@@ -148,14 +156,31 @@ class Writing:
                             replaced.append(old[0])
                 _upsert_instances(conn, rows)
                 self._refresh(touched.series, touched.studies, touched.patients)
-                # a stored copy superseded by a file elsewhere: ours to remove, under the lock (as delete does)
-                for rel in replaced:
-                    if not conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1", (rel,)).fetchone():
-                        with contextlib.suppress(OSError):  # left behind, `db check` names it unreferenced
-                            storage.remove_stored(self.root, rel)
         finally:
             self._forget_ids()
+        if defer_removal:
+            result.superseded = replaced
+        elif replaced:
+            self.remove_superseded(replaced)
         return result
+
+    def remove_superseded(self, rels: Sequence[str], *, flushed: bool = False) -> None:
+        """Stored copies that committed batches superseded with files elsewhere: ours to remove, once the commit is
+        on disk (the journal flushed, unless ``flushed`` says the caller's ``syncfs`` did: with ``synchronous =
+        NORMAL`` a WAL commit reaches the disk only at a checkpoint) and under the write lock again, each only when
+        no row names it (an import in another process may have stored that path meanwhile; it checks its file
+        under the same lock). Removed inside the transaction instead, a process killed before the commit left rows
+        naming files already deleted."""
+        if not rels:
+            return
+        if not flushed:
+            _flush_journal(self.root / DB_FILE)
+        with _write(self.conn):
+            for rel in rels:
+                if not self.conn.execute("SELECT 1 FROM instances WHERE path = ? AND stored = 1",
+                                         (rel,)).fetchone():
+                    with contextlib.suppress(OSError, ValueError):  # left behind: `db check` names it unreferenced
+                        storage.remove_stored(self.root, rel)
 
     def _instances_of(self, uids: list[str]) -> dict[str, tuple]:
         """(path, stored, series_fk, source_path, source_size, source_mtime_ns, TransferSyntaxUID, imported_at)
@@ -303,3 +328,17 @@ class Writing:
         if dropped:  # cached ids may name rows that are gone
             self._forget_ids()
 
+
+def _flush_journal(db_file: Path) -> None:
+    """The commits made so far durable: ``fsync`` of the WAL (or, in rollback-journal mode, of the database file,
+    which then holds them)."""
+    wal = Path(f"{db_file}-wal")
+    target = wal if wal.exists() else db_file
+    try:
+        fd = os.open(target, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

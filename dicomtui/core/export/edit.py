@@ -7,15 +7,16 @@ What is written (as DCMTK's ``dcmodify`` and Orthanc's ``/modify`` change stored
   ``WRITERS`` threads (the kernel copies one file's pixel data while Python prepares the next; its writeback
   started at once, ``rewrite.start_writeback``), one ``syncfs`` for the batch (every new file's bytes on disk),
   the renames into storage under new names, one ``fsync`` of each folder renamed into (the names on disk), then
-  the rows; the writers fill the next batch meanwhile; the old file is removed only when its row points at the new one (the database's write
-  path removes a stored copy superseded by another file, under the write lock). The guarantee: after a crash
-  at any point, every row names a complete file on disk, the old one or the new one, never a row without its
-  file (at worst a new file no row names yet, which ``db check`` lists, or a temp file in ``incoming/``);
+  the rows; the writers fill the next batch meanwhile. The old file is removed only once the commit of the row
+  that points at the new one is durable (after the next batch's ``syncfs``; the database's write path removes
+  a stored copy superseded by another file, under the write lock). The guarantee: after a crash at any point,
+  every row names a complete file on disk, the old one or the new one, never a row without its file (at worst
+  a new file no row names yet, which ``db check`` lists, or a temp file in ``incoming/``);
 - a linked file is never written: the edited file is stored as a copy in the database storage, its row points
   there, the original stays where it is (the report lists them);
 - the rows come from the new files (their headers read back by ``records.read_checked``) through ``add_files``,
-  as an import or the listener writes them, so a PatientID edit moves the studies to another patient row (merged with one that has
-  that ID, or split off as a new patient; the plan counts both);
+  as an import or the listener writes them, so a PatientID edit moves the studies to another patient row
+  (merged with one that has that ID, or split off as a new patient; the plan counts both);
 - UIDs change only with ``as_new_series``: the edited files become a new series (new Series and SOP Instance
   UIDs under one root; a reference inside the edited files to one of them follows), the originals stay.
 """
@@ -348,25 +349,52 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
         batches = [plan.files[start:start + BATCH] for start in range(0, total, BATCH)]
         ahead = _submit_batch(db.root, batches[0], settings, last, plan.set_utf8, change, report, pool, cancel,
                               min_free) if batches else None
-        for k in range(len(batches)):
-            current, ahead = ahead, None
-            if current is None:
-                break
-            if k + 1 < len(batches) and not current.stopped:
-                ahead = _submit_batch(db.root, batches[k + 1], settings, last, plan.set_utf8, change, report, pool,
-                                      cancel, min_free)
-            try:
-                _finish_batch(db, current, change is not None, report, releaser)
-            except BaseException:
-                _discard(ahead)  # written but never to be renamed: their temp files go now
-                raise
-            done += len(current.pending)
-            if current.stopped:
-                report.errors.append(f"edit stopped: {current.stopped}; the {report.written} files edited before "
-                                     f"are kept and indexed, the others unchanged; make room and edit again")
-            if progress is not None:
-                progress(done, total)
+        old = _OldCopies(db, releaser)  # the last batch's superseded copies, removed after the next syncfs
+        try:
+            for k in range(len(batches)):
+                current, ahead = ahead, None
+                if current is None:
+                    break
+                if k + 1 < len(batches) and not current.stopped:
+                    ahead = _submit_batch(db.root, batches[k + 1], settings, last, plan.set_utf8, change, report,
+                                          pool, cancel, min_free)
+                try:
+                    _finish_batch(db, current, change is not None, report, old)
+                except BaseException:
+                    _discard(ahead)  # written but never to be renamed: their temp files go now
+                    raise
+                done += len(current.pending)
+                if current.stopped:
+                    report.errors.append(f"edit stopped: {current.stopped}; the {report.written} files edited "
+                                         f"before are kept and indexed, the others unchanged; make room and edit "
+                                         f"again")
+                if progress is not None:
+                    progress(done, total)
+        finally:
+            old.remove(flushed=False)
     return report
+
+
+class _OldCopies:
+    """The stored copies a committed batch superseded, and the descriptors that hold them open: removed (under
+    the write lock, :meth:`.DicomDatabase.remove_superseded`) once that commit is durable, which the next batch's
+    ``syncfs`` makes it for free; then released (their blocks freed in the releaser's thread)."""
+
+    def __init__(self, db: DicomDatabase, releaser: _Releaser) -> None:
+        self.db, self.releaser = db, releaser
+        self.rels: list[str] = []
+        self.held: list[int] = []
+
+    def add(self, rels: list[str], held: list[int]) -> None:
+        self.rels += rels
+        self.held += held
+
+    def remove(self, flushed: bool) -> None:
+        rels, held, self.rels, self.held = self.rels, self.held, [], []
+        try:
+            self.db.remove_superseded(rels, flushed=flushed)
+        finally:
+            self.releaser.release(held)
 
 
 @dataclass
@@ -413,8 +441,7 @@ def _discard(batch: _Batch | None) -> None:
             os.close(w.held)
 
 
-def _finish_batch(db: DicomDatabase, batch: _Batch, new_uids: bool, report: EditReport,
-                  releaser: _Releaser) -> None:
+def _finish_batch(db: DicomDatabase, batch: _Batch, new_uids: bool, report: EditReport, old: _OldCopies) -> None:
     """A batch's files, once written: made durable, renamed into storage and indexed (see the module's
     docstring); a file that failed is a report error."""
     root = db.root
@@ -431,6 +458,7 @@ def _finish_batch(db: DicomDatabase, batch: _Batch, new_uids: bool, report: Edit
     renamed: list[Path] = []
     try:
         storage.sync_filesystem(root)  # the new files' bytes durable before any name points at them
+        old.remove(flushed=True)  # that syncfs made the last batch's commit durable: its old copies may go
         records = []
         folders: set[Path] = set()
         for w in written:
@@ -445,19 +473,19 @@ def _finish_batch(db: DicomDatabase, batch: _Batch, new_uids: bool, report: Edit
             records.append(FileRecord(w.header, w.rel, True, size, mtime_ns, *source, w.warning))
         for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):  # the renames durable
             _sync_folder(folder)
-        # the old copies stay open (the writers kept them) while the index drops them: their unlink is then only
-        # a name removed, and the blocks are freed when the releaser closes them, while the next batch is written
+        # the old copies stay open (the writers kept them) until they are removed: their unlink is then only a
+        # name removed, and the blocks are freed when the releaser closes them, while the next batch is written
         # (~3 ms a 512 KiB file on ext4, the largest cost of an edit otherwise)
-        db.add_files(records)
+        result = db.add_files(records, defer_removal=True)
     except BaseException:
         # not indexed (the transaction rolled back): the rows still name the old files, so the new ones, which
         # no row names, go (a crash here instead leaves them for `db check` to list)
         for path in renamed + [w.tmp for w in written[len(renamed):]]:
             with contextlib.suppress(OSError):
                 path.unlink()
+        old.releaser.release([w.held for w in written])
         raise
-    finally:
-        releaser.release([w.held for w in written])
+    old.add(result.superseded, [w.held for w in written])
     report.written += len(records)
     report.spliced += sum(w.spliced for w in written)
     report.copied_from_links += [str(w.file.path) for w in written if not w.file.stored]
