@@ -120,3 +120,21 @@ def test_an_old_copy_is_removed_only_once_the_rows_naming_the_new_one_are_commit
     other.close()
     assert report.written == SLICES and still_named == [0] * SLICES
     _consistent(db)
+
+
+def test_old_copies_left_by_an_edit_killed_before_removing_them_are_removed_by_repair_not_indexed(
+        db: DicomDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed between the commit and the removal, the edit leaves the old copies unreferenced. `db check --repair`
+    must not index them over the edited files (that would undo part of the edit): they are older than the file
+    their instance's row names, so they are the copies it superseded."""
+    monkeypatch.setattr(DicomDatabase, "remove_superseded", lambda self, rels, flushed=False: None)  # "killed"
+    report = apply_edit(db, plan_edit(db, [_series(db)], {"SeriesDescription": "edited"}))
+    monkeypatch.undo()
+    assert report.written == SLICES
+    found = db.check()
+    assert len(found.orphans) == SLICES and not found.missing
+    repaired = db.check(repair=True)
+    assert repaired.superseded_removed == SLICES and repaired.indexed_orphans == 0, repaired.summary()
+    assert f"{SLICES} superseded copies removed" in repaired.summary()
+    assert _descriptions(db) == ["edited"] * SLICES
+    _consistent(db)

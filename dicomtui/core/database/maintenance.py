@@ -72,6 +72,7 @@ class CheckReport:
     dropped: int = 0
     reindexed: int = 0
     indexed_orphans: int = 0
+    superseded_removed: int = 0  # unreferenced copies older than the file their instance's row names
     errors: list[str] = field(default_factory=list)
     damage: list[str] = field(default_factory=list)  # SQLite's check of the index file
     index: str = ""  # the index file checked
@@ -106,8 +107,10 @@ class CheckReport:
                          f"{self.relinked} linked files re-read from their recorded paths, {len(self.lost_linked)} "
                          f"not recovered ({self.salvaged_rows} rows could be read from the old index; {aside}).")
         elif self.repaired:
+            superseded = (f", {self.superseded_removed} superseded copies removed (older than the file their "
+                          f"instance's row names)" if self.superseded_removed else "")
             lines.append(f"Repaired: {self.dropped} rows dropped, {self.reindexed} re-indexed, "
-                         f"{self.indexed_orphans} stored files indexed.")
+                         f"{self.indexed_orphans} stored files indexed{superseded}.")
         return "\n".join(lines)
 
 
@@ -199,7 +202,9 @@ class Maintenance:
         with files: missing or changed files, unreferenced files in storage, stale temp files.
 
         With ``repair``: rows of missing files are dropped, changed files re-indexed, orphans in storage indexed
-        (they are complete: only finished files are renamed into storage), temp leftovers removed. A damaged index
+        (they are complete: only finished files are renamed into storage) unless the row of their instance names
+        a file at least as new (then the orphan is the copy that file superseded, and is removed), temp leftovers
+        removed. A damaged index
         is only reported (``damage``): :meth:`DicomDatabase.repair` rebuilds it, which needs it closed.
         """
         report = CheckReport(repaired=repair, index=str(self.root / DB_FILE))
@@ -249,10 +254,24 @@ class Maintenance:
         for rel in report.orphans:
             file = self.root / rel
             try:
-                batch.append(FileRecord.from_file(file, root=self.root))
-                report.indexed_orphans += 1
+                record = FileRecord.from_file(file, root=self.root)
             except (HeaderError, OSError) as exc:
                 report.errors.append(f"{file}: cannot index ({exc}); left in place")
+                continue
+            row = self.conn.execute("SELECT file_mtime_ns FROM instances WHERE SOPInstanceUID = ?",
+                                    (record.header["SOPInstanceUID"],)).fetchone()
+            if row is not None and (row[0] or 0) >= record.file_mtime_ns:
+                # the instance's row names a file at least as new (its own file is there: rows of missing files
+                # were dropped above): this is the copy it superseded, which an edit or import killed between
+                # its commit and the removal left behind; ours to remove, not to index over the newer one
+                try:
+                    storage.remove_stored(self.root, rel)
+                    report.superseded_removed += 1
+                except (OSError, ValueError) as exc:
+                    report.errors.append(f"{file}: {exc}")
+                continue
+            batch.append(record)
+            report.indexed_orphans += 1
         for chunk in _chunks(batch, 1000):
             self.add_files(chunk)
         storage.clean_incoming(self.root)
