@@ -23,7 +23,7 @@ def test_import_ls_rm_info_check(tmp_path: Path, series_folder: Path) -> None:
     db = str(tmp_path / "db")
     out = run("--db", db, "import", str(series_folder), "--copy")
     assert out.returncode == 0, out.stderr
-    assert "1 patients, 1 studies, 2 series, 15 instances added" in " ".join(out.stdout.split())
+    assert "1 patient, 1 study, 2 series, 15 instances added" in " ".join(out.stdout.split())
 
     out = run("--db", db, "ls", "patients", "--json")
     patients = json.loads(out.stdout)

@@ -301,7 +301,7 @@ def test_delete_and_check_summaries() -> None:
     from dicomtui.core.database import CheckReport, DeleteReport
 
     report = DeleteReport(patients=1, studies=2, series=3, instances=40, files_deleted=30, files_kept=10)
-    assert report.summary() == ("Deleted 1 patients, 2 studies, 3 series, 40 instances; 30 copied files deleted, "
+    assert report.summary() == ("Deleted 1 patient, 2 studies, 3 series, 40 instances; 30 copied files deleted, "
                                 "10 linked files kept.")
     assert report.headline() == "Deleted 40 instances (30 copied files deleted, 10 linked files kept)"
     report.errors.append("x: gone")

@@ -357,11 +357,11 @@ def test_import_report_summary_and_headline() -> None:
                           skipped_unchanged=4, rejected=[Problem("/x", "not DICOM")], files_seen=22, elapsed_s=0.5,
                           mode=ImportMode.COPY, database="/data/db")
     assert report.summary() == (
-        "Copied into /data/db: 1 patients, 1 studies, 2 series, 15 instances added; 3 updated, 4 unchanged "
+        "Copied into /data/db: 1 patient, 1 study, 2 series, 15 instances added; 3 updated, 4 unchanged "
         "(skipped), 1 rejected — 22 files in 0.50 s (44 files/s)")
     assert report.summary("db").startswith("Copied into db: ")
     assert report.headline() == (
-        "Import finished (copy, 22 files in 0.5 s): 1 patients, 1 studies, 2 series, 15 instances added; "
+        "Import finished (copy, 22 files in 0.5 s): 1 patient, 1 study, 2 series, 15 instances added; "
         "3 updated, 4 unchanged, 1 rejected.")
     report.cancelled, report.mode, report.warnings = True, ImportMode.LINK, [Problem("/y", "no PatientID")]
     # issue 14 item 20: a cancelled import's summary goes on to say what was kept (a line of its own)

@@ -10,6 +10,7 @@ from typing import Any
 
 from . import dicomfile
 from .levels import ImportMode
+from .plural import counted
 from .scan import Problem
 
 __all__ = ["ImportProgress", "ImportReport"]
@@ -66,17 +67,21 @@ class ImportReport:
         return self.files_seen / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     def summary(self, database: str | os.PathLike[str] | None = None) -> str:
-        """The line ``dicomtui import`` prints: "Copied into DB: 1 patients, … (N files/s)". ``database`` is
+        """The line ``dicomtui import`` prints: "Copied into DB: 1 patient, 2 studies, … (N files/s)". ``database`` is
         the folder as the user named it (default: the database's absolute path)."""
         verb = "Copied" if self.mode == ImportMode.COPY else "Linked"
         where = os.fspath(database) if database is not None else self.database
         return (
-            f"{verb} into {where}: {self.patients_added} patients, {self.studies_added} studies, "
-            f"{self.series_added} series, {self.instances_added} instances added; {self.updated} updated, "
+            f"{verb} into {where}: {self._added()} added; {self.updated} updated, "
             f"{self.skipped_unchanged} unchanged (skipped), {len(self.rejected)} rejected{self._extra()} — "
             f"{self.files_seen} files in {self.elapsed_s:.2f} s ({self.files_per_s:,.0f} files/s)"
             + (" (cancelled)" if self.cancelled else "") + self._stopped()
         ) + "".join(f"\n{line}" for line in (self._kept(), *self.notes) if line)
+
+    def _added(self) -> str:
+        return ", ".join(counted(n, noun) for n, noun in (
+            (self.patients_added, "patient"), (self.studies_added, "study"), (self.series_added, "series"),
+            (self.instances_added, "instance")))
 
     def _kept(self) -> str:
         """After a cancel, a sentence on what stays: the instances read before it (indexed; in copy mode with
@@ -91,8 +96,7 @@ class ImportReport:
         """The sentence the TUI shows when an import ends (mode and time first, warnings counted)."""
         head = "Import cancelled" if self.cancelled else "Import finished"
         return (f"{head} ({self.mode}, {self.files_seen} files in {self.elapsed_s:.1f} s): "
-                f"{self.patients_added} patients, {self.studies_added} studies, {self.series_added} series, "
-                f"{self.instances_added} instances added; {self.updated} updated, "
+                f"{self._added()} added; {self.updated} updated, "
                 f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected{self._extra()}"
                 + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped()
                 + "".join(f" {line}" for line in (self._kept(), *(f"{n}." for n in self.notes)) if line))

@@ -117,7 +117,7 @@ async def test_import_through_the_modal(tmp_path: Path) -> None:
         await pilot.press("enter")
         await settle(app, pilot)
         summary = text(app.screen.query_one("#import-summary", Static))
-        assert "1 patients, 1 studies, 1 series, 4 instances added" in summary and "1 rejected" in summary
+        assert "1 patient, 1 study, 1 series, 4 instances added" in summary and "1 rejected" in summary
         rejected = app.screen.query_one("#import-rejected", DataTable)
         assert rejected.row_count == 1 and "notes.txt" in str(rejected.get_row_at(0)[0])
         await pilot.press("escape")

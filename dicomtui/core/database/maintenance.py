@@ -15,6 +15,7 @@ from .. import storage
 from ..errors import HeaderError
 from ..forward import drop_forwards
 from ..levels import HIERARCHY, Level
+from ..plural import counted
 from .queries import INSTANCES_OF, Item
 from .records import FileRecord
 from .schema import DAMAGED_HINT, DB_FILE, integrity_problems
@@ -41,15 +42,16 @@ class DeleteReport:
 
     def summary(self) -> str:
         """The sentence ``dicomtui rm`` prints (errors are printed apart, one per line)."""
-        return (f"Deleted {self.patients} patients, {self.studies} studies, {self.series} series, "
-                f"{self.instances} instances; {self.files_deleted} copied files deleted, "
-                f"{self.files_kept} linked files kept" + (
+        return (f"Deleted {counted(self.patients, 'patient')}, {counted(self.studies, 'study')}, "
+                f"{counted(self.series, 'series')}, {counted(self.instances, 'instance')}; "
+                f"{counted(self.files_deleted, 'copied file')} deleted, {counted(self.files_kept, 'linked file')} "
+                f"kept" + (
                     f"; {self.forwards_dropped} forwards not sent, dropped." if self.forwards_dropped else "."))
 
     def headline(self) -> str:
         """The shorter sentence the TUI notifies (instances and files only, and how many errors)."""
-        return (f"Deleted {self.instances} instances ({self.files_deleted} copied files deleted, "
-                f"{self.files_kept} linked files kept)" + (
+        return (f"Deleted {counted(self.instances, 'instance')} ({counted(self.files_deleted, 'copied file')} "
+                f"deleted, {counted(self.files_kept, 'linked file')} kept)" + (
                     f"; {self.forwards_dropped} forwards not sent, dropped" if self.forwards_dropped else "") + (
                     f"; {len(self.errors)} errors" if self.errors else ""))
 
