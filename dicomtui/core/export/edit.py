@@ -216,7 +216,7 @@ class EditReport:
             text += f" New series: {', '.join(self.new_series)}."
         if self.originals and self.written:
             text += (f" The originals stay ({plural(len(self.originals), 'series')}); `dicomtui rm "
-                     f"{' '.join(self.originals)}` (or d in the browser) removes them.")
+                     f"{' '.join(self.originals)}` (or d in the browser) removes them from the database.")
         if self.errors:
             text += f" {plural(len(self.errors), 'file')} not edited."
         if self.cancelled:
