@@ -81,8 +81,7 @@ def test_one_series_and_its_seg_move_to_another_patient_as_a_new_study(tmp_path:
         assert plan.diff()[0] == ("5 files to write, as a new study (new Study, Series and SOP Instance UIDs; "
                                   "the originals stay)")
         assert plan.reparent == [f"study {STUDY} of patient J1: 5 of its 8 instances (2 series of 3) become a new "
-                                 f"study under patient K2 (merged: 1 study there now); the originals stay in study "
-                                 f"{STUDY}"]
+                                 f"study under patient K2 (merged: 1 study there now); the originals stay"]
         assert any("shares its AccessionNumber 'ACC0001'" in w for w in plan.warnings)
         (placement,) = plan.placement
         assert (placement.patient_id, placement.existing, placement.instances) == ("K2", True, 5)
@@ -138,6 +137,7 @@ def test_without_a_new_study_the_refusal_names_the_way(tmp_path: Path, as_new_se
         (problem,) = plan.problems
         assert "a study belongs to one patient" in problem
         assert "edit --as-new-study; the form's \"As a new study\" switch" in problem
+        assert not plan.reparent  # nothing moves: no sentence says it would
         assert not plan_edit(db, [item], {"PatientID": "K2"}, as_new_study=True).problems
 
 
@@ -146,7 +146,7 @@ def test_a_whole_study_as_a_new_study_of_a_new_patient_and_a_name_that_differs(t
         study = Item(Level.STUDY, _series(db, SeriesNumber=1)["study_fk"])
         plan = plan_edit(db, [study], {"PatientID": "N3", "AccessionNumber": "ACC0002"}, as_new_study=True)
         assert plan.reparent == [f"study {STUDY} of patient J1: all 8 instances become a new study under a new "
-                                 f"patient N3; the originals stay in study {STUDY}"]
+                                 f"patient N3; the originals stay"]
         assert not any("AccessionNumber" in w for w in plan.warnings)  # edited: nothing shared
         plan = plan_edit(db, [study], {"PatientID": "K2"}, as_new_study=True)  # K2's name is Roe^Rick
         assert any("patient K2 is indexed with another name ('Roe^Rick')" in w for w in plan.warnings)
@@ -224,7 +224,7 @@ def test_cli_as_new_study_dry_run_json_then_the_originals_removed_as_the_summary
     lines = out.stdout.splitlines()
     assert lines[0] == "4 files to write, as a new study (new Study, Series and SOP Instance UIDs; the originals stay)"
     assert (f"patients: study {STUDY} of patient J1: 4 of its 8 instances (1 series of 3) become a new study under "
-            f"patient K2 (merged: 1 study there now); the originals stay in study {STUDY}") in lines
+            f"patient K2 (merged: 1 study there now); the originals stay") in lines
     assert {f: Path(f).read_bytes() for f in snapshot} == snapshot
     out = _cli("--db", dbp, "edit", uid, "--set", "PatientID=K2", "--set", "PatientName=Roe^Rick", "--as-new-study",
                "--json")

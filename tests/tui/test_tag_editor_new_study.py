@@ -22,7 +22,8 @@ async def test_a_series_moves_to_another_patient_with_the_new_study_switch(app: 
         assert isinstance(screen, TagEditorScreen)
         screen.query_one("#tag-common-PatientID", Input).value = "R2"
         screen.query_one("#tag-common-PatientName", Input).value = "Roe^Rick"
-        await pilot.press("ctrl+s")  # Apply: the dry run's diff first
+        assert isinstance(screen.focused, Input)  # ctrl+d is the dry run even there (an Input's delete-right)
+        await pilot.press("ctrl+d")
         await settle(app, pilot)
         diff = text(screen.query_one("#tags-diff", Static))
         assert "a study belongs to one patient" in diff and "the form's \"As a new study\" switch" in diff, diff

@@ -59,6 +59,7 @@ def plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
     identity = [kw for kw in ("PatientID", "PatientName") if kw in by_kw and by_kw[kw].changes_anything]
     edited = Counter(f.uids[Level.STUDY] for f in plan.files)
     rows = {study: db.find(Level.STUDY, study) or {} for study in edited}  # each study looked up once
+    refused: set[str] = set()
     for study, count in edited.items():
         total = rows[study].get("num_instances") or count
         if plan.as_new_study:
@@ -67,6 +68,7 @@ def plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
             # the index keeps a study under one patient (PatientID and name): a part of a study moved to another
             # patient would take the whole study row with it, and its other files would say otherwise
             part = "a new series of it" if plan.as_new_series else f"{count} of its {plural(total, 'instance')}"
+            refused.add(study)
             plan.refusals.append(f"{' and '.join(identity)} would move study {study} to another patient, but only "
                                  f"{part} would change: a study belongs to one patient (select the whole study, "
                                  f"or make the part a new study under the other patient: {SWITCHES})")
@@ -85,6 +87,8 @@ def plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
         return
     studies_of: dict[int, set[str]] = {}
     for study, row in rows.items():
+        if study in refused:
+            continue  # refused above: nothing of it moves
         studies_of.setdefault(row.get("patient_fk", -1), set()).add(study)
     for patient_fk, studies in studies_of.items():
         patient = db.get(Level.PATIENT, patient_fk) or {}
@@ -127,7 +131,7 @@ def _place_new_studies(db: DicomDatabase, plan: EditPlan, edited: Counter[str], 
         else:
             where = f"under a new patient {new_id}"
         plan.reparent.append(f"study {study} of patient {pid}: {part} become a new study {where}; the originals "
-                             f"stay in study {study}")
+                             f"stay")
         name = name_change.new if name_change else patient.get("PatientName") or ""
         plan.placement.append(Placement(study, pid, count, total, len(series_of[study]), new_id, name,
                                         bool(target)))

@@ -84,7 +84,9 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
     """
     BINDINGS = [
         Binding("escape", "close", "Close", id="tags_close"),
-        Binding("ctrl+d", "dry_run", "Dry run", id="tags_dry_run", tooltip="Show what Apply would change"),
+        # priority: the fields are Inputs, whose own ctrl+d (delete right) would otherwise take the key
+        Binding("ctrl+d", "dry_run", "Dry run", id="tags_dry_run", tooltip="Show what Apply would change",
+                priority=True),
         Binding("ctrl+s", "apply", "Apply", id="tags_apply", tooltip="Write the changes shown by the dry run"),
         Binding("ctrl+r", "delete_row", "Delete attribute", id="tags_delete",
                 tooltip="Delete the attribute of the row in focus from the files (again: keep it)"),
