@@ -159,6 +159,19 @@ def test_a_whole_study_as_a_new_study_of_a_new_patient_and_a_name_that_differs(t
         assert db.find(Level.STUDY, report.new_studies[0])["StudyDescription"] == "Split"
 
 
+def test_two_studies_of_two_patients_become_two_new_studies_of_one_new_patient(tmp_path: Path) -> None:
+    with _db(tmp_path) as db:
+        before = _patient_studies(db)
+        studies = [Item(Level.STUDY, s["id"]) for s in db.studies()]
+        plan = plan_edit(db, studies, {"PatientID": "N3", "PatientName": "New^Pat"}, as_new_study=True)
+        assert [line.split(": ", 1)[1] for line in plan.reparent] == [
+            "all 8 instances become a new study under a new patient N3; the originals stay",
+            "all 2 instances become a new study under the new patient N3 too; the originals stay"]
+        report = apply_edit(db, plan)
+        assert report.written == 10 and len(report.new_studies) == 2
+        assert _patient_studies(db) == {**before, "N3": sorted(report.new_studies)}
+
+
 def test_a_study_reference_inside_an_item_follows_only_with_a_moved_series() -> None:
     """Evidence items name a study and its series: the item of a moved series takes the new study's UID, the item
     of a series left behind keeps the source study's."""

@@ -114,13 +114,20 @@ def _place_new_studies(db: DicomDatabase, plan: EditPlan, edited: Counter[str], 
     for f in plan.files:
         series_of.setdefault(f.uids[Level.STUDY], set()).add(f.uids[Level.SERIES])
     edited_kw = {c.path.keyword for c in plan.changes if not c.path.nested and c.changes_anything}
+    targets: dict[tuple[str, str], dict[str, Any] | None] = {}  # each patient looked up once
+    made: set[tuple[str, str]] = set()  # new patients an earlier study of this plan makes
     for study, count in edited.items():
         row = rows[study]
         total = row.get("num_instances") or count
         patient = db.get(Level.PATIENT, row.get("patient_fk", -1)) or {}
         pid, key = patient.get("PatientID") or "", patient.get("name_key") or ""
         new_id, new_key = _new_identity(pid, key, id_change, name_change)
-        target = patient if (new_id, new_key) == (pid, key) else _target(db, plan, new_id, new_key)
+        if (new_id, new_key) == (pid, key):
+            target: dict[str, Any] | None = patient
+        elif (new_id, new_key) not in targets:
+            target = targets[new_id, new_key] = _target(db, plan, new_id, new_key)
+        else:
+            target = targets[new_id, new_key]
         part = (f"all {plural(total, 'instance')}" if count >= total
                 else f"{count} of its {plural(total, 'instance')} ({plural(len(series_of[study]), 'series')} of "
                      f"{row.get('num_series') or len(series_of[study])})")
@@ -128,8 +135,11 @@ def _place_new_studies(db: DicomDatabase, plan: EditPlan, edited: Counter[str], 
             where = f"beside it, under patient {pid}"
         elif target:
             where = f"under patient {new_id} (merged: {plural(target['num_studies'], 'study')} there now)"
+        elif (new_id, new_key) in made:
+            where = f"under the new patient {new_id} too"
         else:
             where = f"under a new patient {new_id}"
+            made.add((new_id, new_key))
         plan.reparent.append(f"study {study} of patient {pid}: {part} become a new study {where}; the originals "
                              f"stay")
         name = name_change.new if name_change else patient.get("PatientName") or ""
