@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Set attributes of patients (by PatientID), studies, series or instances (by UID). Copied "
                     "files are rewritten atomically; linked files are never rewritten: the edited file is stored "
                     "as a copy in the database. A PatientID edit moves the studies to another patient (merged or "
-                    "split, counted in the diff). UIDs change only with --as-new-series.")
+                    "split, counted in the diff). UIDs change only with --as-new-series or --as-new-study; "
+                    "--as-new-study with --set PatientID=... moves part of a study (a series filed under the "
+                    "wrong patient) to another patient as a new study, the originals kept.")
     p.add_argument("uids", nargs="+", metavar="UID")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="PATH=VALUE",
                    help="a keyword (PatientName=Doe^Jane), a tag ((0011,1010)=x) or a path into a sequence "
@@ -31,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--as-new-series", action="store_true",
                    help="write the edited files as a new series (new Series and SOP Instance UIDs); the "
                         "originals stay")
+    p.add_argument("--as-new-study", action="store_true",
+                   help="write the edited files as a new study (new Study, Series and SOP Instance UIDs, Orthanc's "
+                        "study split), under the patient --set PatientID/PatientName names; the originals stay")
     p.add_argument("--uid-root", metavar="ROOT", help="the root of the new UIDs (default: pydicom's)")
     p.add_argument("--utf8", action="store_true",
                    help="change the Specific Character Set to ISO_IR 192 (UTF-8) where a new value needs it")
@@ -56,8 +61,8 @@ def cmd_edit(args: argparse.Namespace, db_path: Path) -> int:
         resolved = resolve_saying_missing(db, args.uids)
         if not resolved.items:
             return EXIT_FATAL
-        plan = plan_edit(db, resolved.items, settings, as_new_series=args.as_new_series, set_utf8=args.utf8,
-                         delete=args.delete)
+        plan = plan_edit(db, resolved.items, settings, as_new_series=args.as_new_series,
+                         as_new_study=args.as_new_study, set_utf8=args.utf8, delete=args.delete)
         if args.json and (args.dry_run or plan.problems):
             print(json_text({"plan": plan.to_json()}))
         elif not args.json:

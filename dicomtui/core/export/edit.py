@@ -18,7 +18,9 @@ What is written (as DCMTK's ``dcmodify`` and Orthanc's ``/modify`` change stored
   as an import or the listener writes them, so a PatientID edit moves the studies to another patient row
   (merged with one that has that ID, or split off as a new patient; the plan counts both);
 - UIDs change only with ``as_new_series``: the edited files become a new series (new Series and SOP Instance
-  UIDs under one root; a reference inside the edited files to one of them follows), the originals stay.
+  UIDs under one root; a reference inside the edited files to one of them follows), the originals stay; or with
+  ``as_new_study``: a new study as well (a new StudyInstanceUID per source study, Orthanc's study split), which
+  may go to another patient (how part of a study is moved: :mod:`.edit_identity`), the originals stay.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ from typing import Any
 from .. import storage
 from ..database import DicomDatabase, FileRecord
 from ..database.records import read_checked
-from ..header import normalise_name
 from ..levels import HIERARCHY, Item, Level
 from ..plural import counted as plural
+from .edit_identity import Placement, plan_patients, uid_changer
 from .rewrite import (
     Head,
     Setting,
@@ -133,6 +135,13 @@ class EditPlan:
     reparent: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)  # problems of the selection as a whole (not of one value)
+    as_new_study: bool = False  # new Study, Series and SOP Instance UIDs (implies a new series)
+    placement: list[Placement] = field(default_factory=list)  # as a new study: per source study, where it goes
+
+    @property
+    def new_uids(self) -> bool:
+        """Whether the files are written with new UIDs (as a new series or a new study), the originals kept."""
+        return self.as_new_series or self.as_new_study
 
     @property
     def problems(self) -> list[str]:
@@ -151,7 +160,10 @@ class EditPlan:
         """The dry run's lines: per level, per unit, each attribute's value now → the new one."""
         lines = [f"{plural(len(self.files), 'file')} to write"
                  + (f" ({self.linked} linked: written as copies into the database storage)" if self.linked else "")
-                 + (", as a new series (new Series and SOP Instance UIDs)" if self.as_new_series else "")]
+                 + (", as a new study (new Study, Series and SOP Instance UIDs; the originals stay)"
+                    if self.as_new_study else
+                    ", as a new series (new Series and SOP Instance UIDs; the originals stay)" if self.as_new_series
+                    else "")]
         for level in HIERARCHY:
             changes = [c for c in self.changes if c.level is level]
             if not changes:
@@ -171,6 +183,7 @@ class EditPlan:
     def to_json(self) -> dict[str, Any]:
         return {
             "files": len(self.files), "linked": self.linked, "as_new_series": self.as_new_series,
+            "as_new_study": self.as_new_study, "placement": [p.to_json() for p in self.placement],
             "set_specific_character_set": UTF8_CHARSET if self.set_utf8 else None,
             "changes": [{"path": c.path.text, "keyword": c.path.keyword, "vr": c.vr, "level": str(c.level),
                          "series": c.series or None,
@@ -191,6 +204,8 @@ class EditReport:
     new_series: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     cancelled: bool = False
+    new_studies: list[str] = field(default_factory=list)
+    originals: list[str] = field(default_factory=list)  # new UIDs: the source series, kept as they were
 
     def summary(self) -> str:
         text = f"Edited {plural(self.written, 'file')}."
@@ -198,8 +213,13 @@ class EditReport:
             text += (f" {plural(len(self.copied_from_links), 'linked file')} left unchanged where "
                      f"{'it is' if len(self.copied_from_links) == 1 else 'they are'}: the edited "
                      f"{'copy is' if len(self.copied_from_links) == 1 else 'copies are'} in the database storage.")
-        if self.new_series:
+        if self.new_studies:
+            text += f" New {'study' if len(self.new_studies) == 1 else 'studies'}: {', '.join(self.new_studies)}."
+        elif self.new_series:
             text += f" New series: {', '.join(self.new_series)}."
+        if self.originals and self.written:
+            text += (f" The originals stay ({plural(len(self.originals), 'series')}); `dicomtui rm "
+                     f"{' '.join(self.originals)}` (or d in the browser) removes them from the database.")
         if self.errors:
             text += f" {plural(len(self.errors), 'file')} not edited."
         if self.cancelled:
@@ -209,11 +229,14 @@ class EditReport:
 
 def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, str], *,
               per_series: Mapping[str, Mapping[str, str | None]] | None = None,
-              as_new_series: bool = False, set_utf8: bool = False, delete: Iterable[str] = ()) -> EditPlan:
+              as_new_series: bool = False, as_new_study: bool = False, set_utf8: bool = False,
+              delete: Iterable[str] = ()) -> EditPlan:
     """The plan of setting ``settings`` (keyword or tag path → new text, ``\\`` between values) in every file
     of ``items``, and ``per_series[SeriesInstanceUID]`` in the files of that series only (the tag editor's one
     table per series; None as the text: the attribute deleted in that series); ``delete``: keywords or tag paths
-    removed from every file that holds them. Reads each
+    removed from every file that holds them. ``as_new_series``: the files written with new Series and SOP
+    Instance UIDs; ``as_new_study``: a new StudyInstanceUID too (the way a PatientID or PatientName edit takes
+    part of a study to another patient: :mod:`.edit_identity`); the originals stay in both. Reads each
     file's head (up to the last attribute edited). Raises EditError for a path that cannot be edited or deleted
     (PatientID, SpecificCharacterSet, one both set and deleted), and for an empty selection."""
     paths: list[tuple[TagPath, str | None]] = [(parse_path(k), v) for k, v in settings.items()]
@@ -231,7 +254,7 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
     rows = db.instance_rows(list(items), "path, stored, SOPInstanceUID, source_path, source_size, source_mtime_ns")
     if not rows:
         raise EditError("nothing to edit: the selection holds no instance")
-    if not paths and not any(scoped.values()) and not as_new_series:
+    if not paths and not any(scoped.values()) and not (as_new_series or as_new_study):
         raise EditError("nothing to change: give at least one KEYWORD=VALUE (or an attribute to delete)")
     last = max(last_tag([p for p, _ in paths] + [p for more in scoped.values() for p, _ in more]), _LAST_UID)
     files: list[FileToEdit] = []
@@ -267,58 +290,9 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
                 c.problems += [q for q in check.problems if q not in c.problems]
                 c.needs_utf8 |= check.needs_utf8
         charset_seen.add(charsets)
-    plan = EditPlan(list(changes.values()), files, as_new_series, set_utf8)
-    _plan_patients(db, plan)
+    plan = EditPlan(list(changes.values()), files, as_new_series, set_utf8, as_new_study=as_new_study)
+    plan_patients(db, plan)
     return plan
-
-
-def _plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
-    """The patients a PatientID or PatientName edit merges or splits, in sentences; a problem when such an edit
-    covers part of a study only (or makes a new series of it); a warning for another patient or study attribute
-    edited on part of a study (the study row follows the last file written)."""
-    by_kw = {c.path.keyword: c for c in plan.changes if not c.path.nested}
-    identity = [kw for kw in ("PatientID", "PatientName") if kw in by_kw and by_kw[kw].changes_anything]
-    edited = Counter(f.uids[Level.STUDY] for f in plan.files)
-    for study, count in edited.items():
-        total = (db.find(Level.STUDY, study) or {}).get("num_instances") or count
-        if identity and (count < total or plan.as_new_series):
-            # the index keeps a study under one patient (PatientID and name): a part of a study moved to another
-            # patient would take the whole study row with it, and its other files would say otherwise
-            part = "a new series of it" if plan.as_new_series else f"{count} of its {plural(total, 'instance')}"
-            plan.refusals.append(f"{' and '.join(identity)} would move study {study} to another patient, but only "
-                                 f"{part} would change: a study belongs to one patient (select the whole study; "
-                                 f"moving part of a study to another patient is not supported yet)")
-        elif count < total and any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
-            plan.warnings.append(f"study {study}: {count} of {plural(total, 'instance')} edited; the other files "
-                                 f"keep their patient and study attributes")
-    if plan.as_new_series:
-        if any(c.level in (Level.PATIENT, Level.STUDY) for c in plan.changes):
-            plan.warnings.append("patient and study attributes of a new series differ from the rest of its study")
-        return
-    id_change, name_change = by_kw.get("PatientID"), by_kw.get("PatientName")
-    if id_change is None and name_change is None:
-        return
-    studies_of: dict[int, set[str]] = {}
-    for study in {f.uids[Level.STUDY] for f in plan.files}:  # each study looked up once, not once per file
-        study_row = db.find(Level.STUDY, study) or {}
-        studies_of.setdefault(study_row.get("patient_fk", -1), set()).add(study)
-    for patient_fk, studies in studies_of.items():
-        patient = db.get(Level.PATIENT, patient_fk) or {}
-        pid, key = patient.get("PatientID") or "", patient.get("name_key") or ""
-        new_id = id_change.new if id_change else pid
-        new_key = normalise_name(name_change.new) if name_change else key
-        if (new_id, new_key) == (pid, key):
-            continue
-        old_total = patient.get("num_studies") or len(studies)
-        target = next((row for p in db.patients() if p["PatientID"] == new_id
-                       and (row := db.get(Level.PATIENT, p["id"]) or {}).get("name_key") == new_key), None)
-        moved = plural(len(studies), "study")
-        into = (f"to patient {new_id} (merged: {plural(target['num_studies'], 'study')} there now)" if target
-                else f"to a new patient {new_id}")
-        left = (f"; patient {pid} keeps {plural(old_total - len(studies), 'study')} (split)"
-                if old_total > len(studies) else f"; patient {pid} is left empty and removed")
-        verb = "moves" if len(studies) == 1 else "move"
-        plan.reparent.append(f"{moved} of patient {pid} {verb} {into}{left}")
 
 
 def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None,
@@ -338,10 +312,12 @@ def apply_edit(db: DicomDatabase, plan: EditPlan, *, uid_root: str | None = None
             settings[uid] = [(c.path, c.vr, None if c.delete else c.new) for c in plan.changes
                              if c.series in ("", uid)]
     last = max(last_tag(c.path for c in plan.changes), _LAST_UID)
-    change = _uid_changer(plan, uid_root) if plan.as_new_series else None
+    change = uid_changer(plan.files, new_study=plan.as_new_study, uid_root=uid_root) if plan.new_uids else None
     report = EditReport()
     if change is not None:
         report.new_series = sorted(set(change.series.values()))  # type: ignore[attr-defined]
+        report.new_studies = sorted(set(change.studies.values()))  # type: ignore[attr-defined]
+        report.originals = sorted(change.series)  # type: ignore[attr-defined]
     total = len(plan.files)
     done = 0
     with _Releaser() as releaser, ThreadPoolExecutor(WRITERS, thread_name_prefix="dicomtui-edit") as pool:
@@ -605,39 +581,3 @@ def _hold(path: Path) -> int:
         return os.open(path, os.O_RDONLY)
     except OSError:
         return -1
-
-
-def _uid_changer(plan: EditPlan, uid_root: str | None) -> Callable[[Any], None]:
-    """New Series and SOP Instance UIDs for the edited files, one map for all (so a reference from one edited
-    file to another, anywhere in its data set, follows); the originals keep theirs."""
-    from pydicom.uid import PYDICOM_ROOT_UID, generate_uid
-
-    prefix = uid_root or PYDICOM_ROOT_UID
-    if not prefix.endswith("."):
-        prefix += "."
-    try:
-        generate_uid(prefix)
-    except ValueError as exc:
-        raise EditError(f"the UID root {uid_root!r} cannot start new UIDs: {exc} (PS3.5 9.1: digits and dots, "
-                        f"room left for a suffix)") from exc
-    mapping: dict[str, str] = {}
-    series: dict[str, str] = {}
-    for f in plan.files:
-        old = f.uids[Level.SERIES]
-        series.setdefault(old, generate_uid(prefix))
-        mapping[old] = series[old]
-        mapping[f.uids[Level.INSTANCE]] = generate_uid(prefix)
-
-    def change(ds: Any) -> None:
-        def walk(node: Any) -> None:
-            for elem in node:
-                if elem.VR == "UI" and elem.value in mapping:
-                    elem.value = mapping[elem.value]
-                elif elem.VR == "SQ":
-                    for item in elem.value:
-                        walk(item)
-        walk(ds)
-
-    change.series = series  # type: ignore[attr-defined]
-    return change
-

@@ -127,7 +127,8 @@ def parse_path(text: str) -> TagPath:
     if top >> 16 == 0x0002 or steps[-1][0] & 0xFFFF == 0:
         raise EditError(f"{text!r} is file meta or a group length: these are written by dicomtui, not edited")
     if keyword_for_tag(steps[-1][0]) in UID_KEYWORDS:
-        raise EditError(f"{text!r} is an identifier: UIDs change only with --as-new-series, all together")
+        raise EditError(f"{text!r} is an identifier: UIDs change only with --as-new-series or --as-new-study, "
+                        f"all together")
     return TagPath(text.strip(), tuple(steps), vr)
 
 

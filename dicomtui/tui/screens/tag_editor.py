@@ -3,7 +3,9 @@ table per series; each row an attribute with the value the files have now beside
 differ: left alone unless typed). Ctrl+R on a row deletes its attribute (again: kept); the "Other attribute" rows
 take PATH=VALUE as ``dicomtui edit --set`` does (Enter adds a row: a private creator and its element, say), or a
 PATH deleted by Ctrl+R. Ctrl+D shows the dry run's diff (per level, the patients merged or split, the
-problems of each value); Apply writes only a plan whose diff was shown for the fields as they are.
+problems of each value); Apply writes only a plan whose diff was shown for the fields as they are. "As a new
+study" copies the files into a new study (new UIDs, the originals kept): the way a series filed under the wrong
+patient goes to the right one (its ID and Name rows filled), which the plan refuses for part of a study otherwise.
 
 The screen reads and writes through the core's one edit function (``core.export.edit``), as ``dicomtui edit``
 does; its workers open their own connection to the database, as the app's delete does.
@@ -82,13 +84,17 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
     """
     BINDINGS = [
         Binding("escape", "close", "Close", id="tags_close"),
-        Binding("ctrl+d", "dry_run", "Dry run", id="tags_dry_run", tooltip="Show what Apply would change"),
+        # priority: the fields are Inputs, whose own ctrl+d (delete right) would otherwise take the key
+        Binding("ctrl+d", "dry_run", "Dry run", id="tags_dry_run", tooltip="Show what Apply would change",
+                priority=True),
         Binding("ctrl+s", "apply", "Apply", id="tags_apply", tooltip="Write the changes shown by the dry run"),
         Binding("ctrl+r", "delete_row", "Delete attribute", id="tags_delete",
                 tooltip="Delete the attribute of the row in focus from the files (again: keep it)"),
         *FIELD_KEYS,
     ]
     TOOLTIPS = {"tags-new-series": "New Series and SOP Instance UIDs; the originals stay",
+                "tags-new-study": "New Study, Series and SOP Instance UIDs, under the patient the ID and Name rows "
+                                  "give (how a series filed under the wrong patient moves); the originals stay",
                 "tags-utf8": "Change the Specific Character Set to ISO_IR 192 where a value needs it"}
 
     def __init__(self, db_path: Path, items: list[Item], description: str) -> None:
@@ -106,6 +112,7 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
             yield VerticalScroll(Static("Reading the files…", markup=False), id="tags-form")
             with Horizontal(id="tags-options"):
                 yield Checkbox("As a new series", id="tags-new-series", compact=True)
+                yield Checkbox("As a new study", id="tags-new-study", compact=True)
                 yield Checkbox("Allow ISO_IR 192 (UTF-8)", id="tags-utf8", compact=True)
             yield Static("", id="tags-check", markup=False)
             with Horizontal(id="tags-buttons"):
@@ -215,9 +222,9 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
 
     # ---- the plan -------------------------------------------------------------------------------------------
 
-    def fields(self) -> tuple[dict[str, str], dict[str, dict[str, str | None]], list[str], bool, bool]:
+    def fields(self) -> tuple[dict[str, str], dict[str, dict[str, str | None]], list[str], bool, bool, bool]:
         """(settings for every file, settings per SeriesInstanceUID (None: deleted there), the paths deleted from
-        every file, as a new series, ISO_IR 192) as typed."""
+        every file, as a new series, as a new study, ISO_IR 192) as typed."""
         common: dict[str, str] = {}
         per_series: dict[str, dict[str, str | None]] = {}
         delete: list[str] = []
@@ -241,12 +248,12 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
             elif sep:
                 common[path.strip()] = value
         return (common, per_series, delete, self.query_one("#tags-new-series", Checkbox).value,
-                self.query_one("#tags-utf8", Checkbox).value)
+                self.query_one("#tags-new-study", Checkbox).value, self.query_one("#tags-utf8", Checkbox).value)
 
     def key(self) -> tuple:
-        common, per_series, delete, new_series, utf8 = self.fields()
+        common, per_series, delete, new_series, new_study, utf8 = self.fields()
         return (sorted(common.items()), sorted((k, sorted(v.items(), key=str)) for k, v in per_series.items()),
-                delete, new_series, utf8)
+                delete, new_series, new_study, utf8)
 
     def say(self, text: str) -> None:
         self.query_one("#tags-diff", Static).update(text)
@@ -262,11 +269,11 @@ class TagEditorScreen(ShowsWorkerErrors, ModalScreen[None]):
     def plan(self, fields: tuple, key: tuple) -> None:
         from ...core.export.edit import plan_edit
 
-        common, per_series, delete, new_series, utf8 = fields
+        common, per_series, delete, new_series, new_study, utf8 = fields
         with DicomDatabase.open(self.db_path, create=False, read_only=True) as db:
             try:
                 plan = plan_edit(db, self.items, common, per_series=per_series, as_new_series=new_series,
-                                 set_utf8=utf8, delete=delete)
+                                 as_new_study=new_study, set_utf8=utf8, delete=delete)
             except DicomtuiError as exc:
                 self.post_message(Failed(str(exc)))
                 return
