@@ -131,6 +131,25 @@ def test_a_patient_id_edit_of_one_study_splits_the_patient(tmp_path: Path) -> No
         assert sorted((p["PatientID"], p["num_studies"]) for p in db.patients()) == [("SPLIT1", 1), ("SYN0001", 1)]
 
 
+def test_a_name_fix_of_a_whole_patient_is_a_rename_not_a_split(tmp_path: Path) -> None:
+    """Every study of the patient edited: the plan says the patient is renamed, with no warning about "another"
+    patient of that ID (it was the patient itself); one study of two: a split, names shown as they change."""
+    specs = (SeriesSpec(study_uid="1.2.3.1", series_number=1, slices=2),
+             SeriesSpec(study_uid="1.2.3.2", series_number=2, slices=2))
+    with _db(tmp_path, specs=specs) as db:
+        patient = Item(Level.PATIENT, db.patients()[0]["id"])
+        plan = plan_edit(db, [patient], {"PatientName": "Roe^Jane"})
+        assert plan.reparent == ["patient SYN0001 ('Synthetic^Patient') becomes patient SYN0001 ('Roe^Jane'), its "
+                                 "2 studies with it"]
+        assert plan.warnings == []
+        part = plan_edit(db, [Item(Level.STUDY, db.find(Level.STUDY, "1.2.3.2")["id"])], {"PatientName": "Roe^Jane"})
+        assert part.reparent == ["1 study of patient SYN0001 moves to a new patient SYN0001 ('Roe^Jane'); patient "
+                                 "SYN0001 ('Synthetic^Patient') keeps 1 study (split)"]
+        assert any("indexed with another name" in w for w in part.warnings)
+        apply_edit(db, plan)
+        assert [(p["PatientName"], p["num_studies"]) for p in db.patients()] == [("Roe^Jane", 2)]
+
+
 def test_mixed_values_are_counted_and_shown_per_unit(tmp_path: Path) -> None:
     with _db(tmp_path) as db:
         study = Item(Level.STUDY, db.studies()[0]["id"])

@@ -96,13 +96,23 @@ def plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
         new_id, new_key = _new_identity(pid, key, id_change, name_change)
         if (new_id, new_key) == (pid, key):
             continue
-        target = _target(db, plan, new_id, new_key)
         old_total = patient.get("num_studies") or len(studies)
+        emptied = old_total <= len(studies)
+        # a patient all of whose studies are edited is renamed (or re-identified), not split: its own row is no
+        # other patient of that ID to warn about
+        target = _target(db, plan, new_id, new_key, leaving=patient_fk if emptied else None)
         moved = plural(len(studies), "study")
-        into = (f"to patient {new_id} (merged: {plural(target['num_studies'], 'study')} there now)" if target
-                else f"to a new patient {new_id}")
-        left = (f"; patient {pid} keeps {plural(old_total - len(studies), 'study')} (split)"
-                if old_total > len(studies) else f"; patient {pid} is left empty and removed")
+        old_name = patient.get("PatientName") or ""
+        new_name = name_change.new if name_change else old_name
+        named = name_change is not None and new_name != old_name  # names shown only when they change
+        was, now = (f" ({old_name!r})", f" ({new_name!r})") if named else ("", "")
+        if emptied and target is None:
+            plan.reparent.append(f"patient {pid}{was} becomes patient {new_id}{now}, its {moved} with it")
+            continue
+        into = (f"to patient {new_id}{now} (merged: {plural(target['num_studies'], 'study')} there now)"
+                if target else f"to a new patient {new_id}{now}")
+        left = (f"; patient {pid}{was} keeps {plural(old_total - len(studies), 'study')} (split)"
+                if not emptied else f"; patient {pid}{was} is left empty and removed")
         verb = "moves" if len(studies) == 1 else "move"
         plan.reparent.append(f"{moved} of patient {pid} {verb} {into}{left}")
 
@@ -156,10 +166,12 @@ def _new_identity(pid: str, key: str, id_change: Change | None, name_change: Cha
     return (id_change.new if id_change else pid, normalise_name(name_change.new) if name_change else key)
 
 
-def _target(db: DicomDatabase, plan: EditPlan, new_id: str, new_key: str) -> dict[str, Any] | None:
+def _target(db: DicomDatabase, plan: EditPlan, new_id: str, new_key: str,
+            leaving: int | None = None) -> dict[str, Any] | None:
     """The indexed patient (PatientID, name key) the edited studies join, None for a new one; a warning when
-    a patient has that PatientID under another name (the index keeps them apart: set PatientName as well)."""
-    same_id = [row for p in db.patients() if p["PatientID"] == new_id
+    a patient has that PatientID under another name (the index keeps them apart: set PatientName as well).
+    ``leaving``: the id of a patient row the edit empties (renamed: not another patient to warn about)."""
+    same_id = [row for p in db.patients() if p["PatientID"] == new_id and p["id"] != leaving
                if (row := db.get(Level.PATIENT, p["id"]) or {})]
     target = next((row for row in same_id if row.get("name_key") == new_key), None)
     if target is None and same_id:
