@@ -256,3 +256,24 @@ def test_cli_as_new_study_dry_run_json_then_the_originals_removed_as_the_summary
         assert db.find(Level.STUDY, STUDY)["num_instances"] == 4  # series 2 and the SEG stay with J1
         assert db.find(Level.STUDY, new_study)["num_instances"] == 4
         assert db.check().ok
+
+
+def test_references_left_behind_are_warned_of_in_the_plan(tmp_path: Path) -> None:
+    """From what import recorded (no file opened): a SEG outside the selection that refers to a moved series keeps
+    referring to the original; a moved SEG whose series stays refers across studies; both moved: no warning."""
+    with _db(tmp_path) as db:
+        ct, seg = _series(db, SeriesNumber=1), _series(db, Modality="SEG")
+        only_ct = plan_edit(db, [Item(Level.SERIES, ct["id"])], {"PatientID": "K2", "PatientName": "Roe^Rick"},
+                            as_new_study=True)
+        assert (f"series {ct['SeriesInstanceUID']} is referenced by 1 segmentation outside the selection: they keep "
+                f"referring to the original series, which stays (select them too to move them with it)"
+                in only_ct.warnings)
+        only_seg = plan_edit(db, [Item(Level.SERIES, seg["id"])], {"PatientID": "K2", "PatientName": "Roe^Rick"},
+                             as_new_study=True)
+        assert (f"series {seg['SeriesInstanceUID']} refers to 1 series left in the source study "
+                f"({ct['SeriesInstanceUID']}): the new study's copy refers across studies" in only_seg.warnings)
+        both = plan_edit(db, [Item(Level.SERIES, ct["id"]), Item(Level.SERIES, seg["id"])],
+                         {"PatientID": "K2", "PatientName": "Roe^Rick"}, as_new_study=True)
+        assert not [w for w in both.warnings if "refer" in w]
+        new_series = plan_edit(db, [Item(Level.SERIES, ct["id"])], {"SeriesDescription": "copy"}, as_new_series=True)
+        assert any("referenced by 1 segmentation outside the selection" in w for w in new_series.warnings)

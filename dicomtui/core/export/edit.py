@@ -40,7 +40,7 @@ from ..database import DicomDatabase, FileRecord
 from ..database.records import read_checked
 from ..levels import HIERARCHY, Item, Level
 from ..plural import counted as plural
-from .edit_identity import Placement, plan_patients, uid_changer
+from .edit_identity import Placement, plan_patients, plan_references, uid_changer
 from .rewrite import (
     Head,
     Setting,
@@ -292,6 +292,7 @@ def plan_edit(db: DicomDatabase, items: Iterable[Item], settings: Mapping[str, s
         charset_seen.add(charsets)
     plan = EditPlan(list(changes.values()), files, as_new_series, set_utf8, as_new_study=as_new_study)
     plan_patients(db, plan)
+    plan_references(db, plan)
     return plan
 
 

@@ -117,6 +117,31 @@ def plan_patients(db: DicomDatabase, plan: EditPlan) -> None:
         plan.reparent.append(f"{moved} of patient {pid} {verb} {into}{left}")
 
 
+def plan_references(db: DicomDatabase, plan: EditPlan) -> None:
+    """Warnings for references the new UIDs of a new series or study leave behind (what import recorded of SEG,
+    RT and derived objects, ``instances.refs``; no file opened): objects outside the selection that refer to an
+    edited series keep referring to the original, and, for a new study, a moved object that refers to a series
+    left in the source study then refers across studies."""
+    from ..examine.references import referenced_by, referenced_by_line, references_of
+
+    if not (plan.as_new_series or plan.as_new_study):
+        return
+    edited = sorted({f.uids[Level.SERIES] for f in plan.files})
+    chosen = set(edited)
+    for series in edited:
+        outside = [r for r in referenced_by(db, series) if r.series_uid not in chosen]
+        if outside:
+            plan.warnings.append(f"series {series} is {referenced_by_line(outside)} outside the selection: they "
+                                 f"keep referring to the original series, which stays (select them too to move "
+                                 f"them with it)")
+        if plan.as_new_study:
+            behind = [uid for uid in references_of(db, series) if uid not in chosen]
+            if behind:
+                plan.warnings.append(f"series {series} refers to {plural(len(behind), 'series')} left in the "
+                                     f"source study ({', '.join(behind)}): the new study's copy refers across "
+                                     f"studies")
+
+
 def _place_new_studies(db: DicomDatabase, plan: EditPlan, edited: Counter[str], rows: dict[str, dict[str, Any]],
                        id_change: Change | None, name_change: Change | None) -> None:
     """Per source study, the sentence and the :class:`Placement` of the new study its edited files become."""
