@@ -163,15 +163,23 @@ async def test_a_colour_sequence_is_one_rgb_secondary_capture_series(tmp_path: P
         assert not box.value
         result = await save(app, pilot, screen, 1012)
         assert "Secondary Capture" in result and "6 images (2 volumes of 3 slices)" in result, result
+        await pilot.click("#series-shown")  # and one colour volume alone
+        await pilot.pause()
+        result = await save(app, pilot, screen, 1015)
+        assert "Secondary Capture" in result and "3 images" in result and "volumes of" not in result, result
 
     heads, back, plugin = stored(db_path, 1012)
     assert plugin == "sequence"
     assert {(ds.PhotometricInterpretation, ds.SamplesPerPixel) for ds in heads} == {("RGB", 3)}
     assert [int(ds.TemporalPositionIdentifier) for ds in heads] == [1, 1, 1, 2, 2, 2]
     assert_same(back, volumes)
+    heads, back, plugin = stored(db_path, 1015)
+    assert plugin == "scalar" and [ds.PhotometricInterpretation for ds in heads] == ["RGB"] * 3
+    assert_same(back, volumes[:1])
 
 
-async def test_volumes_of_different_grids_are_saved_one_at_a_time(tmp_path: Path) -> None:
+async def test_an_item_of_images_one_by_one_is_saved_one_image_at_a_time(tmp_path: Path) -> None:
+    """A per-frame item (examine/frames_view.py: sizes and places differ) is saved as w saves it: the shown image."""
     db_path = database(tmp_path, mixed_us_series)
     app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
     async with app.run_test(size=SIZE) as pilot:
@@ -179,10 +187,26 @@ async def test_volumes_of_different_grids_are_saved_one_at_a_time(tmp_path: Path
         shown = app.loaded[0].volumes[1]
         assert not screen.query("#series-all")
         note = text(screen.query_one("#series-volumes-note", Static))
-        assert "Only the shown volume (t = 2 of 4) is written: the 4 volumes differ in size" in note, note
+        assert "Only the shown image (2 of 4) is written: this item shows images one by one" in note, note
         result = await save(app, pilot, screen, 1013)
-        assert "1 images" in result or "1 image" in result, result
+        assert "New series" in result, result
 
     heads, back, _plugin = stored(db_path, 1013)
-    assert len(heads) == 1
+    assert len(heads) == 1 and len(back) == 1
     np.testing.assert_allclose(back[0].array, shown.array, atol=1e-3)
+
+
+async def test_volumes_of_different_grids_are_one_series_each(app: DicomTuiApp, db_path: Path) -> None:
+    """Volumes that cannot share a series (core.export.volume_sequence.volumes_of refuses them) are not offered
+    as one: the form says why, and writes the shown one."""
+    small = Volume(np.arange(2 * 3 * 4, dtype=np.int16).reshape(2, 3, 4), np.eye(4), name="small")
+    large = Volume(np.arange(3 * 3 * 4, dtype=np.int16).reshape(3, 3, 4), np.eye(4), name="large")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = SaveSeriesScreen(db_path, [small, large], "two grids", None, shown=1)
+        await app.push_screen(screen)
+        await pilot.pause()
+        assert not screen.query("#series-all")
+        note = text(screen.query_one("#series-volumes-note", Static))
+        assert "Only the shown volume (t = 2 of 2) is written: the 2 volumes differ in size or place" in note, note
+        result = await save(app, pilot, screen, 1014)
+        assert "3 images" in result and "volumes of" not in result, result

@@ -85,19 +85,21 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
     """Write ``volumes`` (the viewer item's: one volume, or a 4D sequence on one grid) as a new series into the
     database at ``db_path``, derived from ``reference`` (a SeriesInstanceUID of that database, or None: a new
     patient and study). ``shown``: the index of the volume on the screen, written alone when the user chooses
-    "Only the shown volume" (or when the volumes do not share one grid)."""
+    "Only the shown volume", or when the volumes do not share one grid or are ``one_by_one`` — a per-frame item's
+    images, sizes and places of their own, as examine/frames_view.py loads them)."""
 
     BINDINGS = [Binding("escape", "close", "Cancel / close", id="save_series_close"), *FIELD_KEYS]
 
     def __init__(self, db_path: Path, volumes: Volume | list[Volume], name: str, reference: str | None,
-                 shown: int = 0) -> None:
+                 shown: int = 0, one_by_one: bool = False) -> None:
         super().__init__()
         self.db_path = db_path
         self.volumes = [volumes] if isinstance(volumes, Volume) else list(volumes)
         self.shown = min(max(shown, 0), len(self.volumes) - 1)
         self.name_ = name
         self.reference = reference
-        self.one_grid = len(self.volumes) > 1 and _one_grid(self.volumes)
+        self.one_by_one = one_by_one and len(self.volumes) > 1
+        self.one_grid = len(self.volumes) > 1 and not self.one_by_one and _one_grid(self.volumes)
         self.cancel = threading.Event()
         self.running = False
 
@@ -124,10 +126,13 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
             yield Static("", id="series-result", markup=False)
 
     def _volume_choice(self) -> ComposeResult:
-        """Several volumes: all of them (one series, the default) or the shown one; volumes of different grids:
-        a sentence saying only the shown one can be written."""
+        """Several volumes: all of them (one series, the default) or the shown one; images one by one, or volumes
+        of different grids: a sentence saying only the shown one is written."""
         n, shown = len(self.volumes), volume_label(self.volumes, self.shown)
-        if self.one_grid:
+        if self.one_by_one:  # as w (screens/save.py) saves such an item: its images have no common grid or place
+            yield Static(f"Only the shown image ({self.shown + 1} of {n}) is written: this item shows images one by "
+                         "one, not one 4D volume.", id="series-volumes-note", markup=False)
+        elif self.one_grid:
             with RadioSet(id="series-volumes", compact=True):
                 yield RadioButton(f"All {n} volumes (one series, as the scanner stored them)", value=True,
                                   id="series-all")

@@ -278,4 +278,5 @@ class ViewerScreen(Screen):
             return
         volume = self.item.volume
         self.app.push_screen(SaveSeriesScreen(self.app.db_path, self.item.volumes, volume.name or self.item.name,
-                                              source_series_uid(self.app.db, volume), shown=self.view.time))
+                                              source_series_uid(self.app.db, volume), shown=self.view.time,
+                                              one_by_one=self.item in self.app.one_by_one))
