@@ -16,7 +16,7 @@ from dicomtui.core.database import DicomDatabase
 from dicomtui.core.examine import choose, examine_series, load
 from dicomtui.core.indexer import import_paths
 from dicomtui.core.levels import Item, Level
-from dicomtui.core.synth import SeriesSpec, uid, write_4d
+from dicomtui.core.synth import SeriesSpec, uid, write_4d, write_mosaic
 from dicomtui.core.synth_pixels import colour_series, write_datasets
 from dicomtui.core.volume import Volume
 from dicomtui.tui.app import DicomTuiApp
@@ -210,3 +210,27 @@ async def test_volumes_of_different_grids_are_one_series_each(app: DicomTuiApp, 
         assert "Only the shown volume (t = 2 of 2) is written: the 2 volumes differ in size or place" in note, note
         result = await save(app, pilot, screen, 1014)
         assert "3 images" in result and "volumes of" not in result, result
+
+
+def diffusion_mosaics(folder: Path) -> None:
+    """Three Siemens mosaics (4 tiles of 8×8 each) of a diffusion series: b 0, 1000, 1000 along x then y."""
+    write_mosaic(folder, SeriesSpec(slices=4, rows=8, cols=8, modality="MR", series_description="DTI"), volumes=3,
+                 bvalues=[0, 1000, 1000], gradients=[[0, 0, 0], [1, 0, 0], [0, 1, 0]])
+
+
+async def test_a_mosaic_diffusion_series_is_saved_as_classic_images_with_its_b_values(tmp_path: Path) -> None:
+    db_path = database(tmp_path, diffusion_mosaics)
+    app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_form(app, pilot)
+        volumes = list(app.loaded[0].volumes)
+        assert len(volumes) == 3 and [v.extra["bvalue"] for v in volumes] == [0, 1000, 1000]
+        result = await save(app, pilot, screen, 1016)
+        assert "12 images (3 volumes of 4 slices)" in result, result
+
+    heads, back, plugin = stored(db_path, 1016)
+    assert plugin == "sequence" and len(heads) == 12
+    assert [float(ds.DiffusionBValue) for ds in heads[::4]] == [0, 1000, 1000]
+    assert [list(map(float, ds.DiffusionGradientOrientation)) for ds in heads[4::4]] == [[1, 0, 0], [0, 1, 0]]
+    assert_same(back, volumes)
+    assert [v.extra["bvalue"] for v in back] == [0, 1000, 1000]
