@@ -73,8 +73,8 @@ def volume_label(volumes: list[Volume], t: int) -> str:
     """Volume ``t`` (from 0) of ``volumes`` in the words of the viewer's overlay line: "t = 2 of 3:
     TemporalPositionIdentifier 2" (the loader's ``Volume.extra`` key, value and unit, when it named one)."""
     extra = volumes[t].extra
-    said = f"{extra['key']} {extra.get('value', '')}{' ' + extra['unit'] if extra.get('unit') else ''}".strip() \
-        if "key" in extra else ""
+    parts = [extra.get(k) for k in ("key", "value", "unit")] if "key" in extra else []
+    said = " ".join(str(part) for part in parts if part not in (None, ""))
     return f"t = {t + 1} of {len(volumes)}" + (f": {said}" if said else "")
 
 
@@ -85,8 +85,8 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
     """Write ``volumes`` (the viewer item's: one volume, or a 4D sequence on one grid) as a new series into the
     database at ``db_path``, derived from ``reference`` (a SeriesInstanceUID of that database, or None: a new
     patient and study). ``shown``: the index of the volume on the screen, written alone when the user chooses
-    "Only the shown volume", or when the volumes do not share one grid or are ``one_by_one`` — a per-frame item's
-    images, sizes and places of their own, as examine/frames_view.py loads them)."""
+    "Only the shown volume", when the volumes do not share one grid, or when they are ``one_by_one`` (a per-frame
+    item's images, each of its own size and place, as examine/frames_view.py loads them)."""
 
     BINDINGS = [Binding("escape", "close", "Cancel / close", id="save_series_close"), *FIELD_KEYS]
 
