@@ -58,6 +58,12 @@ def database(root: Path, write) -> Path:
     return root / "db"
 
 
+def app_on(tmp_path: Path, write) -> tuple[Path, DicomTuiApp]:
+    """The app (half-block renderer) on a database of what ``write`` writes into a folder."""
+    db_path = database(tmp_path, write)
+    return db_path, DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
+
+
 async def open_form(app: DicomTuiApp, pilot, steps: int = 0) -> SaveSeriesScreen:
     """The only series loaded from the browser (Enter: its default loadable), ``steps`` × t, then W."""
     await pilot.press("3", "enter")
@@ -100,8 +106,7 @@ def assert_same(back: list[Volume], volumes: list[Volume]) -> None:
 
 
 async def test_w_on_a_4d_item_saves_every_volume_as_one_series(tmp_path: Path) -> None:
-    db_path = database(tmp_path, multi_echo)
-    app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
+    db_path, app = app_on(tmp_path, multi_echo)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_form(app, pilot)
         (item,) = app.loaded
@@ -125,8 +130,7 @@ async def test_w_on_a_4d_item_saves_every_volume_as_one_series(tmp_path: Path) -
 
 
 async def test_only_the_shown_volume_when_chosen(tmp_path: Path) -> None:
-    db_path = database(tmp_path, multi_echo)
-    app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
+    db_path, app = app_on(tmp_path, multi_echo)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_form(app, pilot, steps=1)  # the second echo shown
         shown = app.loaded[0].volumes[1]
@@ -145,8 +149,7 @@ async def test_only_the_shown_volume_when_chosen(tmp_path: Path) -> None:
 
 
 async def test_a_colour_sequence_is_one_rgb_secondary_capture_series(tmp_path: Path) -> None:
-    db_path = database(tmp_path, colour_time_series)
-    app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
+    db_path, app = app_on(tmp_path, colour_time_series)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_form(app, pilot)
         volumes = list(app.loaded[0].volumes)
@@ -180,8 +183,7 @@ async def test_a_colour_sequence_is_one_rgb_secondary_capture_series(tmp_path: P
 
 async def test_an_item_of_images_one_by_one_is_saved_one_image_at_a_time(tmp_path: Path) -> None:
     """A per-frame item (examine/frames_view.py: sizes and places differ) is saved as w saves it: the shown image."""
-    db_path = database(tmp_path, mixed_us_series)
-    app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
+    db_path, app = app_on(tmp_path, mixed_us_series)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_form(app, pilot, steps=1)  # image 2 of the per-frame item
         shown = app.loaded[0].volumes[1]
@@ -219,8 +221,7 @@ def diffusion_mosaics(folder: Path) -> None:
 
 
 async def test_a_mosaic_diffusion_series_is_saved_as_classic_images_with_its_b_values(tmp_path: Path) -> None:
-    db_path = database(tmp_path, diffusion_mosaics)
-    app = DicomTuiApp(db_path, renderer="halfblock", settings_path=tmp_path / "config.toml")
+    db_path, app = app_on(tmp_path, diffusion_mosaics)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_form(app, pilot)
         volumes = list(app.loaded[0].volumes)
