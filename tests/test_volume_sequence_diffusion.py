@@ -13,6 +13,7 @@ import pytest
 from dicomtui.core.export.volume_sequence import volume_attributes
 from dicomtui.core.export.volume_series import SeriesOptions, write_volume_series
 from dicomtui.core.volume import Volume
+from tests.interop.test_volume_series_peers import dcm2niix_image
 
 BVALUES = (0.0, 1000.0, 1000.0, 2500.5)
 GRADIENTS = ([0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0])
@@ -49,3 +50,17 @@ def test_each_key_has_the_type_of_its_vr() -> None:
     for t, volume in enumerate(volumes):
         volume.extra = {"key": "EchoTime", "value": 10.0 + 2.5 * t}
     assert [a["EchoTime"] for a in volume_attributes(volumes)] == [10, "12.5", 15, "17.5"]
+
+
+@pytest.mark.interop
+def test_dcm2niix_reads_the_b_values_and_the_4d_shape(tmp_path: Path) -> None:
+    """The peer reads what we wrote as one 4D image with our b-values (its .bval), in our volume order."""
+    volumes = diffusion("AcquisitionNumber")
+    for t, volume in enumerate(volumes):
+        volume.array = np.arange(60, dtype=np.int16).reshape(3, 4, 5) + 10 * t
+    write_volume_series(volumes, SeriesOptions(modality="MR"), folder=tmp_path / "out")
+    image = dcm2niix_image(tmp_path / "out", tmp_path / "nii")
+    assert image.shape == (5, 4, 3, 4)
+    assert [float(b) for b in (tmp_path / "nii" / "ref.bval").read_text().split()] == list(BVALUES)
+    data = np.asarray(image.dataobj)
+    assert [int(data[..., t].min()) for t in range(4)] == [0, 10, 20, 30]  # our volume order
