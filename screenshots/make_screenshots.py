@@ -126,6 +126,12 @@ async def shoot(root: Path) -> list[str]:
         await pilot.pause()
         save("save-series", "save as a DICOM series")
         await pilot.press("escape")
+        show_time_series(app)  # a 4D item: W offers all its volumes as one series, or the shown one
+        await settle(app, pilot)
+        await pilot.press("t", "W")
+        await pilot.pause()
+        save("save-series-4d", "save a 4D item as one DICOM series")
+        await pilot.press("escape", "x")  # the 4D item closed: the CT again, as it was left
         await pilot.press("a")
         show_overlays(app)
         await settle(app, pilot)
@@ -178,6 +184,21 @@ async def shoot(root: Path) -> list[str]:
         await settle(app, pilot)
         save("patcher", "DICOM patcher")
     return written
+
+
+def show_time_series(app) -> None:
+    """Three time points on the loaded head CT's grid (the phantom + 20 t), labelled as the sequence loader labels
+    a time series (``extra``: TemporalPositionIdentifier), handed to the app as a load ends: a 4D item."""
+    from dicomtui.core.volume import Volume
+    from dicomtui.tui.widgets.slice_view import ViewerItem
+
+    ct = app.loaded[0].volumes[0]
+    name = f"{app.loaded[0].name} (3 volumes over 3 time points)"
+    volumes = [Volume(ct.array + 20 * t, ct.affine.copy(), name=name, modality=ct.modality,
+                      instance_uids=ct.instance_uids, series_uid=ct.series_uid) for t in range(3)]
+    for t, volume in enumerate(volumes):
+        volume.extra = {"key": "TemporalPositionIdentifier", "value": t + 1, "unit": ""}
+    app._loaded([ViewerItem(name, volumes)])
 
 
 def show_overlays(app) -> None:

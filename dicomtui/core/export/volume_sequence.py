@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from pydicom.datadict import dictionary_VR
 
 from ..errors import VolumeWriteError
 from ..volume import Volume
@@ -57,9 +58,9 @@ def volume_attributes(volumes: Sequence[Volume]) -> list[dict[str, Any]]:
     keyed = key in _WRITABLE_KEYS and None not in values and len({str(x) for x in values}) == len(values)
     out: list[dict[str, Any]] = []
     for t, (volume, value) in enumerate(zip(volumes, values, strict=True)):
-        attrs: dict[str, Any] = {str(key): _value(value)} if keyed else {}
+        attrs: dict[str, Any] = {str(key): _value(str(key), value)} if keyed else {}
         if "bvalue" in volume.extra:
-            attrs["DiffusionBValue"] = format_ds(float(volume.extra["bvalue"]))
+            attrs["DiffusionBValue"] = float(volume.extra["bvalue"])  # VR FD (PS3.6): a number, not DS text
             gradient = volume.extra.get("gradient")
             if gradient is not None:
                 attrs["DiffusionGradientOrientation"] = [float(g) for g in gradient]
@@ -70,8 +71,11 @@ def volume_attributes(volumes: Sequence[Volume]) -> list[dict[str, Any]]:
     return out
 
 
-def _value(value: Any) -> Any:
-    """A loader's value as pydicom sets it: numbers of DS attributes as DS strings, integers as they are."""
+def _value(keyword: str, value: Any) -> Any:
+    """A loader's value as pydicom sets it for ``keyword``'s VR (PS3.6): FD/FL as float; else whole numbers as int
+    and other floats as DS strings (IS, DS)."""
+    if dictionary_VR(keyword) in ("FD", "FL"):
+        return float(value)
     if isinstance(value, float):
         return int(value) if value.is_integer() else format_ds(value)
     return value

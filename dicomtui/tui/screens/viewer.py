@@ -73,7 +73,7 @@ class ViewerScreen(Screen):
                 tooltip="Dose wash: raise its threshold by 5 % of the maximum dose"),
         Binding("w", "save", "Save", id="save", tooltip="Write the volume to NIfTI or NRRD"),
         Binding("W", "save_series", "Save as series", show=False, id="save_series",
-                tooltip="Write the volume as a new DICOM series into the database"),
+                tooltip="Write the volume (all volumes of a 4D item) as a new DICOM series into the database"),
         Binding("x", "close_item", "Close", show=False, id="close_item",
                 tooltip="Take the shown item out of the viewer (its memory back)"),
         Binding("escape,b", "back", "Browser", id="back", tooltip="Back to the browser"),
@@ -270,11 +270,13 @@ class ViewerScreen(Screen):
             self.app.save_item(self.item)  # screens/save.py: named from the series, never overwrites unasked
 
     def action_save_series(self) -> None:
-        """The shown volume as a new DICOM series (screens/save_series.py), derived from its source series."""
+        """The item as a new DICOM series (screens/save_series.py), derived from its source series: every volume
+        of a 4D item (one series) or, when chosen there, only the shown one."""
         from .save_series import SaveSeriesScreen, source_series_uid
 
         if self.item is None or self.app.db is None:
             return
         volume = self.item.volume
-        self.app.push_screen(SaveSeriesScreen(self.app.db_path, volume, volume.name or self.item.name,
-                                              source_series_uid(self.app.db, volume)))
+        self.app.push_screen(SaveSeriesScreen(self.app.db_path, self.item.volumes, volume.name or self.item.name,
+                                              source_series_uid(self.app.db, volume), shown=self.view.time,
+                                              one_by_one=self.item in self.app.one_by_one))
