@@ -33,7 +33,8 @@ def read_image(path: str | Path, volume: int | None = None) -> Volume:
             raise VolumeWriteError(f"{path} holds {array.shape[3]} volumes: choose one from 0 to {array.shape[3] - 1}.")
         array = array[..., volume or 0]
     if array.ndim != 3:
-        hint = " (choose one of its volumes)" if array.ndim == 4 else ""
+        hint = (" (choose one of its volumes, or write them all as one series: volume-to-dicom --volume N or "
+                "--all-volumes)" if array.ndim == 4 else "")
         raise VolumeWriteError(f"{path} holds a {array.ndim}-D image of shape {array.shape}; only a 3-D volume can "
                                f"become a DICOM series{hint}.")
     return Volume(np.ascontiguousarray(array.transpose(2, 1, 0)), affine, name=stem)
