@@ -258,7 +258,8 @@ def test_a_4d_image_is_refused_in_a_sentence(tmp_path):
     import nibabel
 
     nibabel.save(nibabel.Nifti1Image(np.zeros((3, 3, 3, 2), np.int16), np.eye(4)), tmp_path / "t.nii")
-    with pytest.raises(VolumeWriteError, match=r"4-D image .* \(choose one of its volumes\)"):
+    with pytest.raises(VolumeWriteError, match=r"4-D image .* \(choose one of its volumes, or write them all as one "
+                                               r"series: volume-to-dicom --volume N or --all-volumes\)"):
         read_image(tmp_path / "t.nii")
     with pytest.raises(VolumeWriteError, match="holds 2 volumes: choose one from 0 to 1"):
         read_image(tmp_path / "t.nii", 2)
