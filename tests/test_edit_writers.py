@@ -23,7 +23,7 @@ SLICES = 14
 
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(edit, "BATCH", 4)  # 14 files: four batches, two of them in flight at once
+    monkeypatch.setattr(edit, "BATCH", 4)  # 14 files: batches of 1, 4, 4, 4 and 1, two of them in flight at once
     write_series(tmp_path / "in", SeriesSpec(slices=SLICES, rows=32, cols=32))
     with DicomDatabase.open(tmp_path / "db") as opened:
         import_paths(opened, [tmp_path / "in"], "copy", workers=0)
@@ -70,7 +70,7 @@ def test_an_edit_that_fails_while_indexing_leaves_old_or_new_files_only(db: Dico
     assert _open_fds() == fds  # the old files held for the releaser are closed too
     # the first batch is edited and indexed; the second was renamed but not indexed: its rows still name the old
     # files, and its new files are gone again; the third (written meanwhile) never left incoming/
-    assert _descriptions(db).count("edited") == 4
+    assert _descriptions(db).count("edited") == 1  # the first batch (a quarter of BATCH: indexing starts sooner)
     _consistent(db)
 
 
@@ -85,8 +85,8 @@ def test_a_cancelled_edit_indexes_the_batches_written_and_leaves_nothing_else(db
 
     report = apply_edit(db, plan, progress=progress, cancel=cancel)
     assert report.cancelled and not report.errors
-    assert seen == [(4, SLICES), (8, SLICES)] and report.written == 8
-    assert _descriptions(db).count("edited") == 8
+    assert seen == [(1, SLICES), (5, SLICES)] and report.written == 5
+    assert _descriptions(db).count("edited") == 5
     _consistent(db)
 
 
@@ -94,7 +94,7 @@ def test_all_batches_are_written_in_order_and_counted(db: DicomDatabase) -> None
     plan = plan_edit(db, [_series(db)], {"SeriesDescription": "edited"})
     seen: list[int] = []
     report = apply_edit(db, plan, progress=lambda done, total: seen.append(done))
-    assert seen == [4, 8, 12, SLICES] and report.written == SLICES == report.spliced
+    assert seen == [1, 5, 9, 13, SLICES] and report.written == SLICES == report.spliced
     assert _descriptions(db) == ["edited"] * SLICES
     _consistent(db)
 
