@@ -136,10 +136,20 @@ async def test_only_the_shown_volume_when_chosen(tmp_path: Path) -> None:
         shown = app.loaded[0].volumes[1]
         only = screen.query_one("#series-shown", RadioButton)
         assert "t = 2 of 3: EchoTime 25.0 ms" in str(only.label)
+        description = screen.query_one("#series-description", Input)
+        proposed_all = description.value
+        assert "3 volumes" in proposed_all and proposed_all.endswith("(derived)")
         await pilot.click("#series-shown")
         await pilot.pause()
         assert only.value and not screen.query_one("#series-all", RadioButton).value
         assert not screen.query_one("#series-enhanced", Checkbox).disabled  # one grey volume: Enhanced offered
+        # the proposed description follows the choice (it no longer says "3 volumes"), and back again
+        assert "volumes" not in description.value and description.value.endswith("(volume 2 of 3) (derived)")
+        await pilot.click("#series-all")
+        await pilot.pause()
+        assert description.value == proposed_all
+        await pilot.click("#series-shown")
+        await pilot.pause()
         result = await save(app, pilot, screen, 1011)
         assert "New series" in result and "4 images" in result and "volumes of" not in result, result
 

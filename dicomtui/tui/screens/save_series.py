@@ -19,6 +19,7 @@ tag editor's; the summary (UIDs, where, the rescale used) is shown in the form.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,9 @@ def volume_label(volumes: list[Volume], t: int) -> str:
 ENHANCED_ONE_GREY = "Enhanced holds one grey volume (a MONOCHROME frame per slice position)"
 
 
+_SEVERAL = re.compile(r" \(\d+ (volumes|images)\b[^)]*\)$")  # what examine names a 4D item after: "(3 volumes over …)"
+
+
 class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
     """Write ``volumes`` (the viewer item's: one volume, or a 4D sequence on one grid) as a new series into the
     database at ``db_path``, derived from ``reference`` (a SeriesInstanceUID of that database, or None: a new
@@ -108,8 +112,7 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
         with VerticalScroll(classes="dialog wide", id="series-form", can_focus=False):
             yield Label(f"Save {escape(printable(self.name_))} as a new DICOM series in the database")
             yield from self._volume_choice()
-            yield field("SeriesDescription", Input(f"{self.name_ or 'volume'} (derived)"[:64],
-                                                   id="series-description"))
+            yield field("SeriesDescription", Input(self._proposed(one=not self.one_grid), id="series-description"))
             yield field("SeriesNumber", Input(str(DEFAULT_SERIES_NUMBER), id="series-number", type="integer"))
             yield field("UID root of the new Series and SOP Instance UIDs", Input(DEFAULT_UID_ROOT,
                                                                                  id="series-uid-root"))
@@ -146,6 +149,15 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
         self.query_one("#series-description", Input).focus()
         self._enhanced_allowed()
 
+    def _proposed(self, one: bool) -> str:
+        """The SeriesDescription proposed (LO: 64 characters): "<name> (derived)"; ``one``: only the shown volume
+        of several is written, so the name's "(3 volumes over …)" is replaced by which one."""
+        name = self.name_ or "volume"
+        if one and len(self.volumes) > 1:
+            what = "image" if self.one_by_one else "volume"
+            name = _SEVERAL.sub("", name) + f" ({what} {self.shown + 1} of {len(self.volumes)})"
+        return f"{name} (derived)"[:64]
+
     def chosen(self) -> list[Volume]:
         """The volumes the form writes now: all of them, or the shown one."""
         if self.one_grid and self.query_one("#series-all", RadioButton).value:
@@ -157,6 +169,9 @@ class SaveSeriesScreen(ShowsWorkerErrors, ModalScreen[None]):
         """Enhanced is offered for one grey volume only (what volume_series writes): otherwise it is unticked,
         disabled, and the note says why."""
         chosen = self.chosen()
+        description = self.query_one("#series-description", Input)
+        if description.value == self._proposed(one=len(chosen) > 1):  # the other choice's proposal, untouched
+            description.value = self._proposed(one=len(chosen) == 1)
         why = ("a colour volume" if chosen[0].is_rgb else
                f"{len(chosen)} volumes" if len(chosen) > 1 else "")
         box = self.query_one("#series-enhanced", Checkbox)
