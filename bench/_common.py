@@ -37,3 +37,13 @@ def target_row(work: str, measured: str, target: str, met: bool | None) -> str:
     line = f"TARGET | {work} | {measured} | {target} | {verdict}"
     print(line, flush=True)
     return line
+
+
+def settle() -> None:
+    """Before a timed run of a side-by-side bench: the disk written (``sync``: a run's syncfs would otherwise write
+    the last run's data too) and the last run's garbage collected (``gc.collect``: a pydicom loop leaves its data
+    sets in reference cycles, hundreds of MB of pixel data collected during whichever run comes next)."""
+    import gc
+
+    os.sync()
+    gc.collect()

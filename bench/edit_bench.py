@@ -10,7 +10,6 @@ Run:  .venv/bin/python bench/edit_bench.py [--slices 300] [--size 512] [--runs 3
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import shutil
 import sys
@@ -22,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import pydicom  # noqa: E402
-from _common import check, list_files, target_row, warm  # noqa: E402
+from _common import check, list_files, settle, target_row, warm  # noqa: E402
 
 from dicomtui.core.database import DicomDatabase  # noqa: E402
 from dicomtui.core.export.edit import apply_edit, plan_edit  # noqa: E402
@@ -59,12 +58,6 @@ def pydicom_loop(files: list[str], n: int, durable: bool = False) -> float:
             os.fsync(out.fileno())
         os.replace(path + ".new", path)
     return time.perf_counter() - start
-
-
-def settle() -> None:
-    """Before a timed run: the disk written (``sync``) and the last run's garbage collected (``gc.collect``)."""
-    os.sync()
-    gc.collect()
 
 
 def main() -> None:

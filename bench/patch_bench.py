@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 sys.path.insert(0, str(ROOT / "bench"))
 
 import pydicom  # noqa: E402
-from _common import check, list_files, target_row, warm  # noqa: E402
+from _common import check, list_files, settle, target_row, warm  # noqa: E402
 from export_bench import prepare  # noqa: E402
 from import_bench import OUT, write_patients  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
@@ -69,6 +69,7 @@ def ours(source: Path, out: Path) -> int:
 
 
 def timed(run, source: Path, out: Path, n: int) -> float:
+    settle()
     start = time.perf_counter()
     written = run(source, out)
     seconds = time.perf_counter() - start
