@@ -61,7 +61,7 @@ __all__ = ["Change", "EditError", "EditPlan", "EditReport", "apply_edit", "plan_
 
 _LAST_UID = 0x0020000E  # SeriesInstanceUID: the heads read go at least this far (the study, series, SOP UIDs)
 BATCH = 64  # files per syncfs pair and per database transaction
-WRITERS = 2  # files written at once: the kernel copies one while Python prepares the next (2 cores: 1.6× faster)
+WRITERS = 2  # files written at once: the kernel copies one while Python prepares the next
 DELETED = "(deleted)"
 ABSENT = "(absent)"  # a deletion's count of the files that do not hold the attribute
 # not deletable: the index's patient identity, and the character set every text value is decoded with
