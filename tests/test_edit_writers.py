@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 from dicomtui.core.database import DicomDatabase
-from dicomtui.core.export import edit
+from dicomtui.core.export import edit_write
 from dicomtui.core.export.edit import apply_edit, plan_edit
 from dicomtui.core.indexer import import_paths
 from dicomtui.core.levels import Item, Level
@@ -23,7 +23,7 @@ SLICES = 14
 
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(edit, "BATCH", 4)  # 14 files: batches of 1, 4, 4, 4 and 1, two of them in flight at once
+    monkeypatch.setattr(edit_write, "BATCH", 4)  # 14 files: batches of 1, 4, 4, 4, 1; two in flight
     write_series(tmp_path / "in", SeriesSpec(slices=SLICES, rows=32, cols=32))
     with DicomDatabase.open(tmp_path / "db") as opened:
         import_paths(opened, [tmp_path / "in"], "copy", workers=0)
