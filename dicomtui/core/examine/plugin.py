@@ -95,11 +95,13 @@ class FramesPayload(StackPayload):
 @dataclass(frozen=True)
 class SequencePart:
     """One volume of a sequence: its rows in stacking order, their geometry, and the value that sets it apart
-    (of the sequence's ``key``; None when no attribute does)."""
+    (of the sequence's ``key``; None when no attribute does); frames of a multi-frame file: one ``FrameRef`` per
+    row, in the same order (empty for single-frame rows)."""
 
     instances: list[Row]
     geometry: StackGeometry | None
     value: Any
+    frames: tuple[FrameRef, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .geometry import (
     Row,
+    StackCheck,
     check_stack,
     orientation,
     same_position_labels,
@@ -29,6 +30,7 @@ from .plugin import (
     EXAMINE_DEFAULTS,
     LOAD_DEFAULTS,
     ExamineOptions,
+    FrameRef,
     Loadable,
     LoadOptions,
     Progress,
@@ -75,28 +77,39 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     if len(counts) != 1 or (m := counts.pop()) < 2:
         return []
     groups = [by_position[key] for key in sorted(by_position)]
-    key, label, unit = _varying(groups[0])
+    key, label, unit = varying_attribute(groups[0])
     for group in groups:
-        group.sort(key=lambda i: (_sortable(i.get(key)) if key else 0, i.get("InstanceNumber") or 0))
+        group.sort(key=lambda i: (sortable(i.get(key)) if key else 0, i.get("InstanceNumber") or 0))
     volumes = [[group[v] for group in groups] for v in range(m)]
-    first = rows[0]
+    return [sequence_loadable(rows[0], [check_stack(members) for members in volumes], NAME, (key, label, unit))]
+
+
+def sequence_loadable(first: Row, checks: list[StackCheck], plugin: str, varying: tuple[str | None, str, str],
+                      frames: list[tuple[FrameRef, ...]] | None = None, qualifier: str = "") -> Loadable:
+    """The one 4D loadable of the volumes ``checks`` (each checked as a stack, in volume order), told apart by
+    ``varying`` (attribute keyword or None, its label in the plural, its unit; see VARYING), named "SeriesNumber:
+    SeriesDescription (m volumes over n <label>)" after ``first`` (``qualifier, `` before the count: a stack); each
+    volume's value is its first row's ``key``. Its warnings are each volume's, prefixed "volume n: "; without any
+    it is CONF_SEQUENCE, else CONF_DOUBTFUL. ``frames``: per volume, where its rows' pixels are (multi-frame)."""
+    key, label, unit = varying
     warnings: list[str] = []
     parts = []
-    for v, members in enumerate(volumes):
-        check = check_stack(members)
+    for v, check in enumerate(checks):
         value = check.instances[0].get(key) if key else None
-        parts.append(SequencePart(check.instances, check.geometry, value))
+        parts.append(SequencePart(check.instances, check.geometry, value, frames[v] if frames else ()))
         warnings += [f"volume {v + 1}: {w}" for w in check.warnings if f"volume {v + 1}: {w}" not in warnings]
     values = [part.value for part in parts]
+    m = len(parts)
     what = f"{m} volumes over {len(set(map(str, values)))} {label}" if key else f"{m} repeated volumes"
-    loadable = Loadable(f"{series_name(first)} ({what})", [i for part in parts for i in part.instances], NAME,
-                        CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
-                        series_uid=first.get("SeriesInstanceUID", ""),
-                        payload=SequencePayload(key, unit, tuple(parts)))
-    return [loadable]
+    return Loadable(f"{series_name(first)} ({qualifier + ', ' if qualifier else ''}{what})",
+                    [i for part in parts for i in part.instances], plugin,
+                    CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
+                    series_uid=first.get("SeriesInstanceUID", ""), payload=SequencePayload(key, unit, tuple(parts)))
 
 
-def _varying(group: list[Row]) -> tuple[str | None, str, str]:
+def varying_attribute(group: list[Row]) -> tuple[str | None, str, str]:
+    """(keyword, label in the plural, unit) of the first VARYING attribute whose values differ across ``group``
+    (the images of one position, one per volume); (None, "", "") when none does."""
     for key, label, unit in VARYING:
         values = [str(i.get(key)) for i in group]
         if len(set(values)) > 1:
@@ -104,7 +117,8 @@ def _varying(group: list[Row]) -> tuple[str | None, str, str]:
     return None, "", ""
 
 
-def _sortable(value: Any) -> tuple:
+def sortable(value: Any) -> tuple:
+    """A sort key of an attribute value: numbers by value, then text, None last."""
     if value is None:
         return (1, 0.0, "")
     try:
@@ -130,10 +144,17 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
                              progress=ticker(progress, cancel, loadable.name, total, offset=done),
                              regularize=options.regularize)
         done += len(part.instances)
-        volume.extra = {"key": payload.key, "value": part.value, "unit": payload.unit}
-        b = part.instances[0].get("DiffusionBValue")
-        if b is not None:
-            volume.extra["bvalue"] = float(b)
-            volume.extra["gradient"] = vector(part.instances[0].get("DiffusionGradientOrientation"), 3)
+        volume.extra = volume_extra(payload, part)
         volumes.append(volume)
     return volumes
+
+
+def volume_extra(payload: SequencePayload, part: SequencePart) -> dict[str, Any]:
+    """A sequence volume's ``Volume.extra``: ``key``, ``value``, ``unit``; a diffusion volume adds ``bvalue``
+    (s/mm²) and ``gradient`` ((3,) LPS unit vector, or None for b = 0), from its first row."""
+    extra: dict[str, Any] = {"key": payload.key, "value": part.value, "unit": payload.unit}
+    b = part.instances[0].get("DiffusionBValue")
+    if b is not None:
+        extra["bvalue"] = float(b)
+        extra["gradient"] = vector(part.instances[0].get("DiffusionGradientOrientation"), 3)
+    return extra
