@@ -366,5 +366,5 @@ def test_a_database_of_schema_2_gets_the_new_frame_geometry_on_upgrade(tmp_path:
         assert db.schema_version == SCHEMA_VERSION  # every migration ran (3: frames, 4: refs)
         loadables = examine_series(db, [s["id"] for s in db.series()])
     assert sorted((i.plugin, i.name, len(i.instances)) for i in selected(loadables)) == [
-        ("mosaic", "1: Axial (Siemens mosaic: 4 slices)", 4), ("multiframe", "2: Axial (echo time 10 ms)", 4),
-        ("multiframe", "2: Axial (echo time 25 ms)", 4)]
+        ("mosaic", "1: Axial (Siemens mosaic: 4 slices)", 4),
+        ("multiframe", "2: Axial (2 volumes over 2 echo times)", 8)]  # both echoes: one 4D reading
