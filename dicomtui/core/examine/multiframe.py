@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .cine import frame_rate
+from .four_d import sequence_loadable, sortable, varying_attribute, volume_extra
 from .geometry import ORIENTATION_TOLERANCE, Row, StackCheck, check_stack, repeat_labels
 from .plugin import (
     CONF_ALL,
@@ -36,7 +37,6 @@ from .plugin import (
     series_name,
     ticker,
 )
-from .sequence import sequence_loadable, sortable, varying_attribute, volume_extra
 from .stack import build_volume, frame_row
 
 if TYPE_CHECKING:

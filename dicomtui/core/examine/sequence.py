@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .four_d import sequence_loadable, sortable, varying_attribute, volume_extra
 from .geometry import (
     Row,
-    StackCheck,
     check_stack,
     orientation,
     same_position_labels,
@@ -25,21 +25,16 @@ from .geometry import (
     vector,
 )
 from .plugin import (
-    CONF_DOUBTFUL,
-    CONF_SEQUENCE,
     EXAMINE_DEFAULTS,
     LOAD_DEFAULTS,
     ExamineOptions,
-    FrameRef,
     Loadable,
     LoadOptions,
     Progress,
-    SequencePart,
     SequencePayload,
     check_cancel,
     image_kind,
     is_mosaic,
-    series_name,
     ticker,
 )
 from .stack import read_volume, with_frame_geometry
@@ -48,11 +43,6 @@ if TYPE_CHECKING:
     from ..volume import Volume
 
 NAME = name = "sequence"
-# (attribute, label, unit): the first that tells the volumes apart names the sequence
-VARYING = [("TemporalPositionIdentifier", "time points", ""), ("TriggerTime", "trigger times", "ms"),
-           ("EchoTime", "echo times", "ms"), ("DiffusionBValue", "b-values", "s/mm²"),
-           ("DiffusionGradientOrientation", "diffusion directions", ""), ("AcquisitionNumber", "acquisitions", ""),
-           ("ContentTime", "content times", ""), ("AcquisitionTime", "acquisition times", "")]
 
 
 def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
@@ -84,49 +74,6 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     return [sequence_loadable(rows[0], [check_stack(members) for members in volumes], NAME, (key, label, unit))]
 
 
-def sequence_loadable(first: Row, checks: list[StackCheck], plugin: str, varying: tuple[str | None, str, str],
-                      frames: list[tuple[FrameRef, ...]] | None = None, qualifier: str = "") -> Loadable:
-    """The one 4D loadable of the volumes ``checks`` (each checked as a stack, in volume order), told apart by
-    ``varying`` (attribute keyword or None, its label in the plural, its unit; see VARYING), named "SeriesNumber:
-    SeriesDescription (m volumes over n <label>)" after ``first`` (``qualifier, `` before the count: a stack); each
-    volume's value is its first row's ``key``. Its warnings are each volume's, prefixed "volume n: "; without any
-    it is CONF_SEQUENCE, else CONF_DOUBTFUL. ``frames``: per volume, where its rows' pixels are (multi-frame)."""
-    key, label, unit = varying
-    warnings: list[str] = []
-    parts = []
-    for v, check in enumerate(checks):
-        value = check.instances[0].get(key) if key else None
-        parts.append(SequencePart(check.instances, check.geometry, value, frames[v] if frames else ()))
-        warnings += [f"volume {v + 1}: {w}" for w in check.warnings if f"volume {v + 1}: {w}" not in warnings]
-    values = [part.value for part in parts]
-    m = len(parts)
-    what = f"{m} volumes over {len(set(map(str, values)))} {label}" if key else f"{m} repeated volumes"
-    return Loadable(f"{series_name(first)} ({qualifier + ', ' if qualifier else ''}{what})",
-                    [i for part in parts for i in part.instances], plugin,
-                    CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
-                    series_uid=first.get("SeriesInstanceUID", ""), payload=SequencePayload(key, unit, tuple(parts)))
-
-
-def varying_attribute(group: list[Row]) -> tuple[str | None, str, str]:
-    """(keyword, label in the plural, unit) of the first VARYING attribute whose values differ across ``group``
-    (the images of one position, one per volume); (None, "", "") when none does."""
-    for key, label, unit in VARYING:
-        values = [str(i.get(key)) for i in group]
-        if len(set(values)) > 1:
-            return key, label, unit
-    return None, "", ""
-
-
-def sortable(value: Any) -> tuple:
-    """A sort key of an attribute value: numbers by value, then text, None last."""
-    if value is None:
-        return (1, 0.0, "")
-    try:
-        return (0, float(value), "")
-    except (TypeError, ValueError):
-        return (0, 0.0, str(value))
-
-
 def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: threading.Event | None = None,
          options: LoadOptions = LOAD_DEFAULTS) -> list[Volume]:
     """One Volume per time point/echo/b-value, in order, each with the value that sets it apart in ``extra``
@@ -149,12 +96,3 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
     return volumes
 
 
-def volume_extra(payload: SequencePayload, part: SequencePart) -> dict[str, Any]:
-    """A sequence volume's ``Volume.extra``: ``key``, ``value``, ``unit``; a diffusion volume adds ``bvalue``
-    (s/mm²) and ``gradient`` ((3,) LPS unit vector, or None for b = 0), from its first row."""
-    extra: dict[str, Any] = {"key": payload.key, "value": part.value, "unit": payload.unit}
-    b = part.instances[0].get("DiffusionBValue")
-    if b is not None:
-        extra["bvalue"] = float(b)
-        extra["gradient"] = vector(part.instances[0].get("DiffusionGradientOrientation"), 3)
-    return extra
