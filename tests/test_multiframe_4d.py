@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from pydicom.sequence import Sequence
 
 from dicomtui.core.database import DicomDatabase
 from dicomtui.core.examine import examine_series, load
-from dicomtui.core.examine.plugin import CONF_SEQUENCE, CONF_SUB
+from dicomtui.core.examine.plugin import CONF_DOUBTFUL, CONF_DOUBTFUL_PART, CONF_SEQUENCE, CONF_SUB
 from dicomtui.core.indexer import import_paths
 from dicomtui.core.synth import SeriesSpec, write_enhanced
 from tests.conftest import require_program
@@ -177,6 +178,48 @@ def test_diffusion_volumes_carry_b_values_and_gradient_directions_in_dimension_o
         np.testing.assert_allclose(volume.extra["gradient"], gradient)
     # the written values: phantom + 100 t, t the volume's place in the (unshuffled) acquisition
     assert [int(v.array[2, 6, 5] - volumes[0].array[2, 6, 5]) for v in volumes] == [0, 100, 200, 300]
+
+
+def test_a_4d_reading_with_warnings_is_still_the_only_default(tmp_path: Path) -> None:
+    """Every time point has the same gap (its last slice 4 mm further): the 4D reading warns per volume, as
+    sequence.py does, and is loaded by default alone, not beside each time point (they warn too)."""
+    def gap(ds: Dataset) -> None:
+        for item in ds.PerFrameFunctionalGroupsSequence:
+            if item.FrameContentSequence[0].InStackPositionNumber == SPEC.slices:
+                position = item.PlanePositionSequence[0]
+                position.ImagePositionPatient = [position.ImagePositionPatient[0],
+                                                 position.ImagePositionPatient[1] + 4.0,
+                                                 position.ImagePositionPatient[2]]
+
+    db, _, loadables = examined(tmp_path, lambda p: rewrite(write_enhanced(p, SPEC, time_points=2), gap))
+    with db:
+        four_d, *alone = loadables
+        assert four_d.selected and four_d.confidence == CONF_DOUBTFUL and four_d.name.endswith("2 time points)")
+        assert four_d.warnings and all(w.startswith(("volume 1: ", "volume 2: ")) for w in four_d.warnings)
+        assert [(item.selected, item.confidence) for item in alone] == [(False, CONF_DOUBTFUL_PART)] * 2
+        assert len(load(db, four_d)) == 2
+
+
+def test_each_stack_of_a_file_is_its_own_4d_loadable(tmp_path: Path) -> None:
+    """Two stacks (StackID 1 and 2: the second 40 mm further along the normal) × 2 time points: one 4D loadable
+    per stack, named after it, each with its two time points."""
+    def two_stacks(ds: Dataset) -> None:
+        for item in ds.PerFrameFunctionalGroupsSequence:
+            content = item.FrameContentSequence[0]
+            if content.InStackPositionNumber > 3:
+                content.StackID = "2"
+                content.InStackPositionNumber -= 3
+                content.DimensionIndexValues = [2, content.TemporalPositionIndex, content.InStackPositionNumber]
+
+    spec = replace(SPEC, slices=6, positions=[(-4.0, 7.5 + 3.0 * k + (40.0 if k > 2 else 0.0), 20.0)
+                                              for k in range(6)])
+    db, _, loadables = examined(tmp_path, lambda p: rewrite(write_enhanced(p, spec, time_points=2), two_stacks))
+    with db:
+        chosen = [(item.name, len(item.instances)) for item in loadables if item.selected]
+        assert chosen == [("1: DCE (stack 1, 2 volumes over 2 time points)", 6),
+                          ("1: DCE (stack 2, 2 volumes over 2 time points)", 6)]
+        volumes = load(db, [item for item in loadables if item.selected][1])
+    assert [v.extra["value"] for v in volumes] == [1, 2] and volumes[0].origin[1] == pytest.approx(7.5 + 49.0)
 
 
 def test_groups_on_different_grids_give_no_4d_loadable_and_say_why(tmp_path: Path) -> None:

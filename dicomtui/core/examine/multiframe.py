@@ -22,6 +22,7 @@ from .geometry import ORIENTATION_TOLERANCE, Row, StackCheck, check_stack, repea
 from .plugin import (
     CONF_ALL,
     CONF_DOUBTFUL,
+    CONF_DOUBTFUL_PART,
     CONF_SUB,
     EXAMINE_DEFAULTS,
     LOAD_DEFAULTS,
@@ -162,9 +163,8 @@ def _four_d(inst: Row, varying: list[str], groups: list[_Group]) -> list[Loadabl
         if told[0] is None:  # a declared dimension of no classic attribute: its own keyword
             label, unit = LABELS.get(dims[0], (dims[0], ""))
             told = (dims[0], f"values of {label}", unit.strip())
-        for group in members:
-            if group.loadable.confidence == CONF_ALL:
-                group.loadable.confidence = CONF_SUB  # a clean part of the 4D reading, offered beside it
+        for group in members:  # a part of the 4D reading, offered beside it, never loaded with it by default
+            group.loadable.confidence = CONF_SUB if group.loadable.confidence == CONF_ALL else CONF_DOUBTFUL_PART
         qualifier = _label("StackID", members[0].values["StackID"]) if "StackID" in varying else ""
         out.append(sequence_loadable(inst, [group.check for group in members], NAME, told,
                                      [group.refs for group in members], qualifier))
