@@ -171,6 +171,8 @@ def test_diffusion_volumes_carry_b_values_and_gradient_directions_in_dimension_o
         four_d = loadables[0]
         assert (four_d.name, four_d.selected, len(loadables)) == ("1: DCE (4 volumes over 2 b-values)", True, 5)
         assert not any(item.selected for item in loadables[1:])
+        assert [item.name for item in loadables[1:3]] == ["1: DCE (b-value 0 s/mm²)",
+                                                         "1: DCE (b-value 1000 s/mm², direction 1/0/0)"]
         volumes = load(db, four_d)
     assert [v.extra["bvalue"] for v in volumes] == list(BVALUES)
     assert volumes[0].extra["gradient"] is None

@@ -162,7 +162,7 @@ def _declared_dimensions(ds: Any) -> list[tuple[str, str]]:
 
 def _gradient(item: Any, shared: Any) -> list[float] | None:
     """A frame's DiffusionGradientOrientation (LPS): one level deeper than ``_find`` reaches, in the MR Diffusion
-    group's Diffusion Gradient Direction Sequence (PS3.3 C.8.13.5.9); None without one (a b = 0 frame)."""
+    group's Diffusion Gradient Direction Sequence (PS3.3 C.8.13.5, MR Diffusion macro); None without one (b = 0)."""
     for source in (item, shared):
         diffusion = _first(source.get("MRDiffusionSequence")) if source is not None else None
         direction = _first(diffusion.get("DiffusionGradientDirectionSequence")) if diffusion is not None else None

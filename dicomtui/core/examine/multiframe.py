@@ -51,9 +51,10 @@ SPATIAL = frozenset(("InStackPositionNumber", "ImagePositionPatient", "SliceLoca
 # How a dimension that splits is named: (label, unit); others by their keyword.
 LABELS = {"StackID": ("stack", ""), "TemporalPositionIndex": ("time point", ""),
           "EffectiveEchoTime": ("echo time", " ms"), "DiffusionBValue": ("b-value", " s/mm²"),
-          "NominalCardiacTriggerDelayTime": ("trigger delay", " ms")}
-# A dimension as the sequence plugin reads it from classic images (its VARYING keywords; PS3.3 C.8.13.5.6 Effective
-# Echo Time stands for Echo Time, C.7.6.16.2.2 Temporal Position Index for Temporal Position Identifier): a 4D
+          "NominalCardiacTriggerDelayTime": ("trigger delay", " ms"), "DiffusionGradientOrientation": ("direction", "")}
+# A dimension as the sequence plugin reads it from classic images (its VARYING keywords; the MR Echo macro's Effective
+# Echo Time, PS3.3 C.8.13.5, stands for Echo Time; Frame Content's Temporal Position Index, C.7.6.16.2.2, for
+# Temporal Position Identifier): a 4D
 # loadable's volumes carry these in Volume.extra["key"], so the viewer, `load -o` and W treat both kinds alike.
 CLASSIC = {"TemporalPositionIndex": "TemporalPositionIdentifier", "EffectiveEchoTime": "EchoTime",
            "NominalCardiacTriggerDelayTime": "TriggerTime"}
@@ -95,7 +96,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
         for f, frame in enumerate(frames):
             key = json.dumps([values[f].get(k) for k in varying])
             groups[key].append(_with_values(frame_row(inst, f, frame), values[f]))
-            named[key] = ", ".join(_label(k, values[f].get(k)) for k in varying)
+            named[key] = ", ".join(_label(k, values[f][k]) for k in varying if values[f].get(k) is not None)
         mine: list[Loadable] = []
         singles: list[_Group] = []  # each stack of each group, in file order: what a 4D loadable is made of
         for key, members in groups.items():
