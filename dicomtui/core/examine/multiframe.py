@@ -97,8 +97,7 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
             key = json.dumps([values[f].get(k) for k in varying])
             groups[key].append(_with_values(frame_row(inst, f, frame), values[f]))
             named[key] = ", ".join(_label(k, values[f][k]) for k in varying if values[f].get(k) is not None)
-        mine: list[Loadable] = []
-        singles: list[_Group] = []  # each stack of each group, in file order: what a 4D loadable is made of
+        singles: list[_Group] = []  # each stack of each group: what a 4D loadable is made of
         for key, members in groups.items():
             repeats = repeat_labels(members)
             parts = [[m for m, r in zip(members, repeats, strict=True) if r == rep] for rep in range(max(repeats) + 1)]
@@ -115,10 +114,10 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
                 refs = tuple(FrameRef(_frame_index(r), count) for r in check.instances)
                 item = Loadable(title, check.instances, NAME, CONF_ALL if not warnings else CONF_DOUBTFUL,
                                 warnings, series_uid=series_uid, payload=FramesPayload(check.geometry, refs))
-                mine.append(item)
                 singles.append(_Group(values[_frame_index(members[0])], named[key], check, refs, item,
                                       len(parts) > 1, _dimension_order(members, frames)))
-        out += _four_d(inst, varying, singles) + mine
+        singles.sort(key=lambda g: _in_order(g, varying))  # dimension order, as the 4D loadable's volumes
+        out += _four_d(inst, varying, singles) + [group.loadable for group in singles]
     return out
 
 
@@ -151,7 +150,7 @@ def _four_d(inst: Row, varying: list[str], groups: list[_Group]) -> list[Loadabl
     for members in by_stack.values():
         if len(members) < 2:
             continue
-        members.sort(key=lambda g: (g.order, *(sortable(g.values.get(k)) for k in dims), g.refs[0].index))
+        members.sort(key=lambda g: _in_order(g, dims))
         why = _not_one_grid(members)
         if why:
             for group in members:
@@ -170,6 +169,12 @@ def _four_d(inst: Row, varying: list[str], groups: list[_Group]) -> list[Loadabl
         out.append(sequence_loadable(inst, [group.check for group in members], NAME, told,
                                      [group.refs for group in members], qualifier))
     return out
+
+
+def _in_order(group: _Group, dims: list[str]) -> tuple[Any, ...]:
+    """The sort key of a group in dimension order: its least DimensionIndexValues, then its values of ``dims``,
+    then its first frame in the file."""
+    return (group.order, *(sortable(group.values.get(k)) for k in dims), group.refs[0].index)
 
 
 def _not_one_grid(groups: list[_Group]) -> str:
