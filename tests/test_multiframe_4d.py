@@ -270,6 +270,14 @@ def dcm2niix_4d(folder: Path, out: Path):
     return nibabel.Nifti1Image(np.stack([np.asarray(i.dataobj) for i in images], axis=-1), images[0].affine)
 
 
+def fsl_world(bvecs: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """FSL .bvec columns (gradients along the image axes, the first negated when the affine's determinant is
+    positive: FSL's radiological convention) as RAS directions: what two files of different voxel orders share."""
+    rotation = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    flip = np.diag([-1.0 if np.linalg.det(rotation) > 0 else 1.0, 1.0, 1.0])
+    return rotation @ flip @ bvecs
+
+
 @pytest.mark.interop
 @pytest.mark.parametrize("make", [time_series, multi_echo, diffusion, partial(diffusion, shuffle=False)],
                          ids=["time points", "echoes", "diffusion", "diffusion in order"])
@@ -294,3 +302,9 @@ def test_load_writes_one_4d_nifti_as_dcm2niix_reads_the_file(tmp_path: Path, mak
     if len(loadables) == 5 and "b-values" in loadables[0].name:
         bvals = [(tmp_path / name).read_text().split() for name in ("ours.bval", "peer/ref.bval")]
         assert [float(b) for b in bvals[0]] == [float(b) for b in bvals[1]] == list(BVALUES)
+        ours_raw, peer_raw = nibabel.load(tmp_path / "ours.nii.gz"), nibabel.load(tmp_path / "peer" / "ref.nii")
+        worlds = [fsl_world(np.loadtxt(tmp_path / name), image.affine)
+                  for name, image in (("ours.bvec", ours_raw), ("peer/ref.bvec", peer_raw))]
+        np.testing.assert_allclose(worlds[0], worlds[1], atol=1e-4)
+        lps_to_ras = np.diag([-1.0, -1.0, 1.0])
+        np.testing.assert_allclose(worlds[0][:, 1:].T, [lps_to_ras @ g for g in GRADIENTS[1:]], atol=1e-4)
