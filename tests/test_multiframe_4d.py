@@ -224,21 +224,43 @@ def test_each_stack_of_a_file_is_its_own_4d_loadable(tmp_path: Path) -> None:
     assert [v.extra["value"] for v in volumes] == [1, 2] and volumes[0].origin[1] == pytest.approx(7.5 + 49.0)
 
 
-def test_groups_on_different_grids_give_no_4d_loadable_and_say_why(tmp_path: Path) -> None:
-    def moved(ds: Dataset) -> None:  # time point 2 lies 1.5 mm further along the slice normal (a moved table)
+def at_time_point_2(change: Callable[[Dataset], None]) -> Callable[[Dataset], None]:
+    """``change(per-frame item)`` applied to the frames of time point 2."""
+    def apply(ds: Dataset) -> None:
         for item in ds.PerFrameFunctionalGroupsSequence:
             if item.FrameContentSequence[0].TemporalPositionIndex == 2:
-                position = item.PlanePositionSequence[0]
-                position.ImagePositionPatient = [*position.ImagePositionPatient[:2],
-                                                 position.ImagePositionPatient[2] + 1.5]
+                change(item)
+    return apply
 
-    db, _, loadables = examined(tmp_path, lambda p: rewrite(write_enhanced(p, SPEC, time_points=2), moved))
+
+def moved(item: Dataset) -> None:  # 1.5 mm head-wards, in the slice plane (a moved table)
+    position = item.PlanePositionSequence[0]
+    position.ImagePositionPatient = [*position.ImagePositionPatient[:2], position.ImagePositionPatient[2] + 1.5]
+
+
+def other_pixel_size(item: Dataset) -> None:
+    measures = Dataset()
+    measures.PixelSpacing, measures.SliceThickness = [0.9, 0.7], 3.0
+    item.PixelMeasuresSequence = Sequence([measures])
+
+
+def tilted(item: Dataset) -> None:  # the plane turned by about 6 degrees around the normal
+    plane = Dataset()
+    plane.ImageOrientationPatient = [0.9945219, 0.0, -0.1045285, -0.1045285, 0.0, -0.9945219]
+    item.PlaneOrientationSequence = Sequence([plane])
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    (moved, "the frames of time point 2 lie at other positions than those of time point 1"),
+    (other_pixel_size, "time point 2 has another pixel size than time point 1 (0.9 x 0.7 mm vs 0.8 x 0.7 mm)"),
+    (tilted, "time point 2 has another orientation than time point 1")], ids=["moved", "pixel size", "orientation"])
+def test_groups_on_different_grids_give_no_4d_loadable_and_say_why(tmp_path: Path, change, why: str) -> None:
+    db, _, loadables = examined(
+        tmp_path, lambda p: rewrite(write_enhanced(p, SPEC, time_points=2), at_time_point_2(change)))
     with db:
         assert [(i.name, i.selected) for i in loadables] == [("1: DCE (time point 1)", True),
                                                             ("1: DCE (time point 2)", True)]
-    why = ("not loaded as one 4D image with the other 1 volumes: the frames of time point 2 lie at other positions "
-           "than those of time point 1")
-    assert all(why in item.warnings for item in loadables)
+    assert all(f"not loaded as one 4D image with the other 1 volume: {why}" in item.warnings for item in loadables)
 
 
 def test_groups_of_different_frame_counts_give_no_4d_loadable(tmp_path: Path) -> None:

@@ -135,7 +135,7 @@ class _Group:
 
 
 def _four_d(inst: Row, varying: list[str], groups: list[_Group]) -> list[Loadable]:
-    """Per stack, one 4D loadable of the groups (``sequence.sequence_loadable``) when one dimension sets them apart
+    """Per stack, one 4D loadable of the groups (``four_d.sequence_loadable``) when one dimension sets them apart
     (b-value and gradient direction count as one), in dimension order (the Dimension Index Values, else the
     values), their volumes told apart as the sequence plugin tells those of classic images (the classic keyword:
     ``CLASSIC``); the per-value loadables stay, as parts of it (CONF_SUB when clean). Groups that are not one
@@ -153,9 +153,9 @@ def _four_d(inst: Row, varying: list[str], groups: list[_Group]) -> list[Loadabl
         members.sort(key=lambda g: _in_order(g, dims))
         why = _not_one_grid(members)
         if why:
+            others = f"{len(members) - 1} volume{'s' if len(members) > 2 else ''}"
             for group in members:
-                group.loadable.warnings.append(f"not loaded as one 4D image with the other "
-                                               f"{len(members) - 1} volumes: {why}")
+                group.loadable.warnings.append(f"not loaded as one 4D image with the other {others}: {why}")
                 group.loadable.confidence = CONF_DOUBTFUL
             continue
         first_rows = [group.check.instances[0] for group in members]
@@ -184,9 +184,9 @@ def _not_one_grid(groups: list[_Group]) -> str:
     first = groups[0]
     for group in groups:
         if group.repeated:
-            return f"the frames of {group.named} repeat positions"
+            return f"the frames of {group.named or 'one volume'} repeat positions"
         if group.check.geometry is None or not group.check.geometry.placed:
-            return f"the frames of {group.named} have no position in space"
+            return f"the frames of {group.named or 'one volume'} have no position in space"
     ref = first.check.geometry
     assert ref is not None
     for group in groups[1:]:
