@@ -279,9 +279,12 @@ def test_enhanced_multiframe_time_points_are_loadables(tmp_path: Path) -> None:
     with DicomDatabase.open(tmp_path / "db") as db:
         import_paths(db, [tmp_path / "in"])
         loadables = examine_series(db, [db.series()[0]["id"]])
+        # one 4D reading, preferred, and each time point as an alternative (tests/test_multiframe_4d.py)
         assert [(item.plugin, item.name, len(item.instances), item.selected) for item in loadables] == [
-            ("multiframe", "1: Axial (time point 1)", 5, True), ("multiframe", "1: Axial (time point 2)", 5, True)]
-        volumes = [volume for item in loadables for volume in load(db, item)]
+            ("multiframe", "1: Axial (2 volumes over 2 time points)", 10, True),
+            ("multiframe", "1: Axial (time point 1)", 5, False), ("multiframe", "1: Axial (time point 2)", 5, False)]
+        volumes = [volume for item in loadables[1:] for volume in load(db, item)]
+        assert [v.array.tolist() for v in load(db, loadables[0])] == [v.array.tolist() for v in volumes]
     for t, volume in enumerate(volumes):
         assert volume.array.shape == (5, 12, 10)
         np.testing.assert_allclose(volume.spacing, (0.5, 0.5, 3.0))

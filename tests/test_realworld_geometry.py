@@ -255,9 +255,11 @@ def test_two_echoes_are_two_volumes_at_the_true_spacing(tmp_path: Path) -> None:
     db, loadables = examine_folder(tmp_path, tmp_path / "in")
     with db:
         chosen = selected(loadables)
+        # one 4D reading of both echoes (the per-echo loadables are its alternatives: tests/test_multiframe_4d.py)
         assert [(i.name, len(i.instances), i.warnings) for i in chosen] == [
-            ("1: Axial (echo time 10 ms)", 4, []), ("1: Axial (echo time 25 ms)", 4, [])]
+            ("1: Axial (2 volumes over 2 echo times)", 8, [])]
         volumes = [v for item in chosen for v in load(db, item)]
+    assert [(v.extra["key"], v.extra["value"]) for v in volumes] == [("EchoTime", 10.0), ("EchoTime", 25.0)]
     for e, volume in enumerate(volumes):
         assert volume.array.shape == (4, 8, 8) and volume.affine[2, 2] == pytest.approx(3.0)
         assert [int(volume.array[k, 4, 4]) for k in range(4)] == [1000 + 10 * k + 1000 * e for k in range(4)]
@@ -364,5 +366,5 @@ def test_a_database_of_schema_2_gets_the_new_frame_geometry_on_upgrade(tmp_path:
         assert db.schema_version == SCHEMA_VERSION  # every migration ran (3: frames, 4: refs)
         loadables = examine_series(db, [s["id"] for s in db.series()])
     assert sorted((i.plugin, i.name, len(i.instances)) for i in selected(loadables)) == [
-        ("mosaic", "1: Axial (Siemens mosaic: 4 slices)", 4), ("multiframe", "2: Axial (echo time 10 ms)", 4),
-        ("multiframe", "2: Axial (echo time 25 ms)", 4)]
+        ("mosaic", "1: Axial (Siemens mosaic: 4 slices)", 4),
+        ("multiframe", "2: Axial (2 volumes over 2 echo times)", 8)]  # both echoes: one 4D reading

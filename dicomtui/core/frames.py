@@ -8,8 +8,8 @@ A JSON list, one object per frame (per tile of a mosaic), with only the keys tha
   ``k`` StackID, ``n`` InStackPositionNumber, ``ti`` TemporalPositionIndex, ``d`` DimensionIndexValues —
   from the per-frame functional group, else the shared one, else the top level (PS3.3 C.7.6.16);
   ``dv`` {keyword: value} of every dimension the Dimension Index Sequence declares (PS3.3 C.7.6.17) and of the
-  functional-group attributes that tell frames apart without being declared (echo time, b-value, gradient,
-  trigger delay); ``mt`` [first row, first column, rows, columns] of a mosaic tile in the mosaic, ``b``/``g``
+  functional-group attributes that tell frames apart without being declared (echo time, b-value, gradient
+  direction, trigger delay); ``mt`` [first row, first column, rows, columns] of a mosaic tile in the mosaic, ``b``/``g``
   its b-value (s/mm²) and gradient direction (LPS) from the CSA header.
 """
 
@@ -87,6 +87,9 @@ def frame_geometry(path: str, notes: list[str] | None = None) -> str | None:
             value = _plain(_find(item, shared, None, group, keyword))
             if value is not None:
                 values[keyword] = value
+        gradient = _gradient(item, shared)
+        if gradient:
+            values.setdefault("DiffusionGradientOrientation", gradient)
         frame["dv"] = values
         frames.append({key: value for key, value in frame.items() if value not in (None, {}, [])})
     if not any(frames):
@@ -155,6 +158,17 @@ def _declared_dimensions(ds: Any) -> list[tuple[str, str]]:
         if keyword and (group_keyword, keyword) not in out:
             out.append((group_keyword, keyword))
     return out
+
+
+def _gradient(item: Any, shared: Any) -> list[float] | None:
+    """A frame's DiffusionGradientOrientation (LPS): one level deeper than ``_find`` reaches, in the MR Diffusion
+    group's Diffusion Gradient Direction Sequence (PS3.3 C.8.13.5, MR Diffusion macro); None without one (b = 0)."""
+    for source in (item, shared):
+        diffusion = _first(source.get("MRDiffusionSequence")) if source is not None else None
+        direction = _first(diffusion.get("DiffusionGradientDirectionSequence")) if diffusion is not None else None
+        if direction is not None and "DiffusionGradientOrientation" in direction:
+            return _floats(direction.DiffusionGradientOrientation)
+    return None
 
 
 def _first(seq: Any) -> Any:

@@ -7,6 +7,7 @@ from .plugin import (
     CONF_ALL,
     CONF_CANNOT_LOAD,
     CONF_DOUBTFUL,
+    CONF_DOUBTFUL_PART,
     CONF_IMAGES,
     CONF_NO_PIXELS,
     CONF_PREFERRED,
@@ -29,6 +30,8 @@ MEANINGS = [
      "every image shown alone at its own size (sizes differ, or projections with no place to stack them by); "
      "a clean volume of the series is preferred, a volume with warnings is not"),
     (CONF_DOUBTFUL, "with warnings", "a reading with warnings; any clean reading of the series is preferred"),
+    (CONF_DOUBTFUL_PART, "a volume of a 4D reading with warnings",
+     "one volume of a 4D reading with warnings, offered alone; the 4D reading is preferred"),
     (CONF_REPEATS_STACKED, "repeats stacked",
      "repeated positions stacked as one volume; its parts, one per repetition, are preferred"),
     (CONF_NO_PIXELS, "no image", "nothing to show as a volume; listed so that you see why; never loaded by default"),

@@ -19,7 +19,8 @@ from .geometry import Row, StackGeometry
 if TYPE_CHECKING:
     from ..volume import Volume
 
-__all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_IMAGES", "CONF_NO_PIXELS", "CONF_PREFERRED",
+__all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_DOUBTFUL_PART", "CONF_IMAGES", "CONF_NO_PIXELS",
+           "CONF_PREFERRED",
            "CONF_REPEATS_STACKED", "CONF_SEQUENCE", "CONF_SUB", "EXAMINE_DEFAULTS", "LOAD_DEFAULTS", "ExamineOptions",
            "FrameRef", "FramesPayload", "LoadError", "LoadOptions", "Loadable", "Payload", "Plugin", "Progress",
            "RT_DOSE_STORAGE", "ReferencedGrid", "Row",
@@ -32,6 +33,8 @@ __all__ = ["CONF_ALL", "CONF_CANNOT_LOAD", "CONF_DOUBTFUL", "CONF_IMAGES", "CONF
 CONF_CANNOT_LOAD = 0.05  # images that cannot form one volume (sizes, grey and colour): listed, never selected
 CONF_NO_PIXELS = 0.1  # nothing to show as a volume, but offered so that the user sees why; never selected
 CONF_REPEATS_STACKED = 0.35  # repeated positions stacked as one volume: offered, never preferred to its repeats
+CONF_DOUBTFUL_PART = 0.38  # one volume of a 4D reading with warnings, offered alone: the 4D reading (0.4) is
+#                            preferred, not loaded beside it (both have warnings, so CONF_DOUBTFUL would tie)
 CONF_DOUBTFUL = 0.4  # it has warnings: below every clean reading, so a clean one wins when there is one
 CONF_IMAGES = 0.42  # images one by one (frames_view: sizes differ, or projections without a place): above any
 #                     stack with warnings, below every clean volume (a clean size of a mixed series wins)
@@ -95,11 +98,13 @@ class FramesPayload(StackPayload):
 @dataclass(frozen=True)
 class SequencePart:
     """One volume of a sequence: its rows in stacking order, their geometry, and the value that sets it apart
-    (of the sequence's ``key``; None when no attribute does)."""
+    (of the sequence's ``key``; None when no attribute does); frames of a multi-frame file: one ``FrameRef`` per
+    row, in the same order (empty for single-frame rows)."""
 
     instances: list[Row]
     geometry: StackGeometry | None
     value: Any
+    frames: tuple[FrameRef, ...] = ()
 
 
 @dataclass(frozen=True)

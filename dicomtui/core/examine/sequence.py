@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .four_d import sequence_loadable, sortable, varying_attribute, volume_extra
 from .geometry import (
     Row,
     check_stack,
@@ -24,20 +25,16 @@ from .geometry import (
     vector,
 )
 from .plugin import (
-    CONF_DOUBTFUL,
-    CONF_SEQUENCE,
     EXAMINE_DEFAULTS,
     LOAD_DEFAULTS,
     ExamineOptions,
     Loadable,
     LoadOptions,
     Progress,
-    SequencePart,
     SequencePayload,
     check_cancel,
     image_kind,
     is_mosaic,
-    series_name,
     ticker,
 )
 from .stack import read_volume, with_frame_geometry
@@ -46,11 +43,6 @@ if TYPE_CHECKING:
     from ..volume import Volume
 
 NAME = name = "sequence"
-# (attribute, label, unit): the first that tells the volumes apart names the sequence
-VARYING = [("TemporalPositionIdentifier", "time points", ""), ("TriggerTime", "trigger times", "ms"),
-           ("EchoTime", "echo times", "ms"), ("DiffusionBValue", "b-values", "s/mm²"),
-           ("DiffusionGradientOrientation", "diffusion directions", ""), ("AcquisitionNumber", "acquisitions", ""),
-           ("ContentTime", "content times", ""), ("AcquisitionTime", "acquisition times", "")]
 
 
 def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list[Loadable]:
@@ -75,42 +67,11 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
     if len(counts) != 1 or (m := counts.pop()) < 2:
         return []
     groups = [by_position[key] for key in sorted(by_position)]
-    key, label, unit = _varying(groups[0])
+    key, label, unit = varying_attribute(groups[0])
     for group in groups:
-        group.sort(key=lambda i: (_sortable(i.get(key)) if key else 0, i.get("InstanceNumber") or 0))
+        group.sort(key=lambda i: (sortable(i.get(key)) if key else 0, i.get("InstanceNumber") or 0))
     volumes = [[group[v] for group in groups] for v in range(m)]
-    first = rows[0]
-    warnings: list[str] = []
-    parts = []
-    for v, members in enumerate(volumes):
-        check = check_stack(members)
-        value = check.instances[0].get(key) if key else None
-        parts.append(SequencePart(check.instances, check.geometry, value))
-        warnings += [f"volume {v + 1}: {w}" for w in check.warnings if f"volume {v + 1}: {w}" not in warnings]
-    values = [part.value for part in parts]
-    what = f"{m} volumes over {len(set(map(str, values)))} {label}" if key else f"{m} repeated volumes"
-    loadable = Loadable(f"{series_name(first)} ({what})", [i for part in parts for i in part.instances], NAME,
-                        CONF_SEQUENCE if not warnings else CONF_DOUBTFUL, warnings,
-                        series_uid=first.get("SeriesInstanceUID", ""),
-                        payload=SequencePayload(key, unit, tuple(parts)))
-    return [loadable]
-
-
-def _varying(group: list[Row]) -> tuple[str | None, str, str]:
-    for key, label, unit in VARYING:
-        values = [str(i.get(key)) for i in group]
-        if len(set(values)) > 1:
-            return key, label, unit
-    return None, "", ""
-
-
-def _sortable(value: Any) -> tuple:
-    if value is None:
-        return (1, 0.0, "")
-    try:
-        return (0, float(value), "")
-    except (TypeError, ValueError):
-        return (0, 0.0, str(value))
+    return [sequence_loadable(rows[0], [check_stack(members) for members in volumes], NAME, (key, label, unit))]
 
 
 def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: threading.Event | None = None,
@@ -130,10 +91,8 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
                              progress=ticker(progress, cancel, loadable.name, total, offset=done),
                              regularize=options.regularize)
         done += len(part.instances)
-        volume.extra = {"key": payload.key, "value": part.value, "unit": payload.unit}
-        b = part.instances[0].get("DiffusionBValue")
-        if b is not None:
-            volume.extra["bvalue"] = float(b)
-            volume.extra["gradient"] = vector(part.instances[0].get("DiffusionGradientOrientation"), 3)
+        volume.extra = volume_extra(payload, part)
         volumes.append(volume)
     return volumes
+
+
