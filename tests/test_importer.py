@@ -368,7 +368,7 @@ def test_import_report_summary_and_headline() -> None:
     first, kept = report.summary().split("\n")
     assert first.startswith("Linked into /data/db: ") and first.endswith(" (cancelled)")
     assert kept.startswith("The 18 instances read before the cancel are kept, indexed; the files not read yet")
-    assert report.headline().startswith("Import cancelled (link, ") and ", 1 warnings. The 18 instances read" in (
+    assert report.headline().startswith("Import cancelled (link, ") and ", 1 warning. The 18 instances read" in (
         report.headline())
 
 

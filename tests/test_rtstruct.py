@@ -178,4 +178,4 @@ def test_contours_on_a_stack_with_a_missing_slice_find_their_own_slice(db, tmp_p
     assert [k for k in range(6) if volume.array[k].any()] == [3, 4]  # z 8 and 10 mm, not slices 4 and 5
     assert volume.array[3].sum() == 100
     assert volume.warnings == ["ROI 'in the gap' has no closed planar contour on the image grid: left out",
-                               "1 contours lie on no slice of the image series (beyond its ends or in a gap): left out"]
+                               "1 contour lies on no slice of the image series (beyond its ends or in a gap): left out"]

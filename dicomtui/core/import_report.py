@@ -98,7 +98,7 @@ class ImportReport:
         return (f"{head} ({self.mode}, {self.files_seen} files in {self.elapsed_s:.1f} s): "
                 f"{self._added()} added; {self.updated} updated, "
                 f"{self.skipped_unchanged} unchanged, {len(self.rejected)} rejected{self._extra()}"
-                + (f", {len(self.warnings)} warnings" if self.warnings else "") + "." + self._stopped()
+                + (f", {counted(len(self.warnings), 'warning')}" if self.warnings else "") + "." + self._stopped()
                 + "".join(f" {line}" for line in (self._kept(), *(f"{n}." for n in self.notes)) if line))
 
     def _stopped(self) -> str:

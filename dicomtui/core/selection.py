@@ -13,6 +13,7 @@ from typing import Any
 
 from .database import DicomDatabase
 from .levels import Item, Level, column, format_value, series_label
+from .plural import counted
 
 __all__ = ["DeletePlan", "Item", "Resolved", "delete_plan", "describe", "describe_named", "describe_resolved",
            "instance_files", "marked", "missing_sentence", "resolve"]
@@ -105,9 +106,10 @@ class DeletePlan:
 
     def details(self) -> str:
         """The sentence the browser's delete dialog shows under its question."""
-        text = (f"{self.instances} instances. "
-                + (f"{len(self.deleted)} copied files will be deleted. " if self.deleted else "")
-                + (f"{len(self.kept)} linked files stay where they are." if self.kept else ""))
+        stay = "stays where it is" if len(self.kept) == 1 else "stay where they are"
+        text = (f"{counted(self.instances, 'instance')}. "
+                + (f"{counted(len(self.deleted), 'copied file')} will be deleted. " if self.deleted else "")
+                + (f"{counted(len(self.kept), 'linked file')} {stay}." if self.kept else ""))
         return text.strip()
 
 

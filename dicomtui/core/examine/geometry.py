@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..plural import counted
+
 Row = dict[str, Any]
 """An instance row as the database stores it (``DicomDatabase.series_instances``): DICOM keywords as keys, the
 multi-values as DICOM writes them ("a\\b\\c")."""
@@ -281,7 +283,7 @@ def _spacing(distances: np.ndarray, same: float) -> tuple[float, float, list[str
             if ratio > 1.5 and abs(ratio - round(ratio)) < 0.1:  # 1.5: half a slice more is not a missing slice
                 gaps.append((k, int(round(ratio)) - 1))
         for k, count in gaps:
-            warnings.append(f"{count} missing slices between slice {k + 1} and {k + 2} (positions "
+            warnings.append(f"{counted(count, 'missing slice')} between slice {k + 1} and {k + 2} (positions "
                             f"{distances[k]:.2f} and {distances[k + 1]:.2f} mm along the normal; usual spacing "
                             f"{spacing:.3g} mm)")
         gapped = {k for k, _ in gaps}

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import LoadError
+from ..plural import counted
 from ..rasterize import rasterize, slice_normal
 from ..volume import Segment, Volume
 from .plugin import (
@@ -99,10 +100,11 @@ def load(db: Any, loadable: Loadable, progress: Progress | None = None, cancel: 
         kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(skipped.items()))
         warnings.append(f"contours that are not CLOSED_PLANAR are not rasterised: {kinds}")
     if off_grid:
-        warnings.append(f"{off_grid} contours lie on no slice of the image series (beyond its ends or in a gap): "
-                        f"left out")
+        warnings.append(f"{counted(off_grid, 'contour')} {'lies' if off_grid == 1 else 'lie'} on no slice of the image "
+                        f"series (beyond its ends or in a gap): left out")
     if not_planar:
-        warnings.append(f"{not_planar} contours are not parallel to the image slices: left out")
+        warnings.append(f"{counted(not_planar, 'contour')} {'is' if not_planar == 1 else 'are'} not parallel to the "
+                        f"image slices: left out")
     if not masks:
         raise LoadError(f"{loadable.name}: no ROI has a closed planar contour on the image grid "
                         f"({len(rois)} ROIs)")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..plural import counted
 from .geometry import ORIENTATION_TOLERANCE, Row, check_stack, orientation, repeat_labels
 from .plugin import (
     CONF_ALL,
@@ -67,7 +68,8 @@ def examine(rows: list[Row], options: ExamineOptions = EXAMINE_DEFAULTS) -> list
         whole.warnings.append(f"{mosaics} Siemens mosaics without NumberOfImagesInMosaic (CSA header or "
                               f"(0019,100A)): their tiles are shown side by side as one picture, not as slices")
     if skipped:
-        whole.warnings.append(f"{skipped} instances without pixel data or with several frames are left out")
+        whole.warnings.append(f"{counted(skipped, 'instance')} without pixel data or with several frames "
+                              f"{'is' if skipped == 1 else 'are'} left out")
     out = [whole]
     offered = {whole.files}
     keys = SPLIT_KEYS + (TIME_KEYS if options.split_by_time else [])
