@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pydicom
+import pytest
 
 from dicomtui.core.export.deid_mapping import database_mapping
 from dicomtui.core.synth import SeriesSpec, write_series
@@ -112,3 +113,39 @@ def test_two_deidentify_jobs_on_one_database_at_once_write_the_same_pseudonyms_a
     assert patients == patients2 and len(patients) == 1
     assert uids == uids2 and len(uids) == 120
     assert "PID778899" not in str(patients)
+
+
+@pytest.mark.parametrize("kind", ["mapping", "forward queue"])
+def test_jobs_opening_a_new_file_at_once_all_open_it(tmp_path: Path, kind: str) -> None:
+    """Switching a new SQLite file to WAL needs it alone, and SQLite answers "database is locked" at once (no busy
+    wait) to the loser of two connections switching together: each open retries. 100 new files opened by 6 threads
+    at once (the old code failed about one file in twenty; CI saw it with two processes)."""
+
+    from dicomtui.core.export.deid_mapping import _connect
+    from dicomtui.core.net.forward_queue import ForwardQueue
+
+    def open_it(where: Path) -> None:
+        if kind == "mapping":
+            _connect(where / "deidentification-map.sqlite").close()
+        else:
+            ForwardQueue(where, check_same_thread=False).conn.close()
+
+    errors: list[BaseException] = []
+    for n in range(100):
+        where = tmp_path / str(n)
+        where.mkdir()
+        barrier = threading.Barrier(6)
+
+        def run(where: Path = where, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            try:
+                open_it(where)
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []

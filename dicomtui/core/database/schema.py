@@ -48,7 +48,7 @@ def connect(db_file: Path, journal: Journal = Journal.WAL) -> sqlite3.Connection
     try:
         conn = sqlite3.connect(db_file, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        _retry_locked(lambda: conn.execute(f"PRAGMA journal_mode = {journal.value}"))
+        retry_locked(lambda: conn.execute(f"PRAGMA journal_mode = {journal.value}"))
     except sqlite3.OperationalError as exc:
         raise DatabaseError(sentence(db_file, exc)) from None
     except sqlite3.DatabaseError as exc:
@@ -128,8 +128,10 @@ def integrity_problems(conn: sqlite3.Connection, full: bool = False) -> list[str
     return [] if rows == ["ok"] else rows
 
 
-def _retry_locked(action: Callable[[], T], seconds: float = BUSY_TIMEOUT_S) -> T:
-    """Switching to WAL needs a moment alone with the file and does not wait for the busy timeout: retry."""
+def retry_locked(action: Callable[[], T], seconds: float = BUSY_TIMEOUT_S) -> T:
+    """``action()``, retried for up to ``seconds`` while SQLite says the file is locked. Switching to WAL needs a
+    moment alone with the file and does not wait for the busy timeout (SQLite returns SQLITE_BUSY at once when
+    another process holds the file: two processes opening a new file together)."""
     deadline = time.monotonic() + seconds
     while True:
         try:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..database.schema import retry_locked
 from ..errors import DicomtuiError
 
 __all__ = ["JSON_MAPPING_NAME", "MAPPING_NAME", "DeidMapping", "MappingError", "PatientPseudonym",
@@ -229,7 +230,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # not O_EXCL: another job may make it too
         conn = sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        # two jobs opening a new mapping at once: the switch to WAL does not wait for the busy timeout
+        retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"), BUSY_TIMEOUT_S)
         conn.execute("PRAGMA synchronous=NORMAL")  # a commit appends to the WAL without fsync; save() syncs
         conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: the two UID b-trees of a million-UID mapping stay warm
         conn.executescript(_SCHEMA)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from ..database.schema import retry_locked
 from ..forward import QUEUE_FILE
 
 PENDING, SENT, FAILED = "pending", "sent", "failed"
@@ -98,7 +99,9 @@ class ForwardQueue:
     def __init__(self, root: Path, check_same_thread: bool = True):
         self.conn = sqlite3.connect(queue_path(root), timeout=30.0, isolation_level=None,
                                     check_same_thread=check_same_thread)
-        self.conn.execute("PRAGMA journal_mode=WAL")
+        # the listener's forwarders and a CLI job may open a new queue file at once: the switch to WAL does not
+        # wait for the busy timeout
+        retry_locked(lambda: self.conn.execute("PRAGMA journal_mode=WAL"), 30.0)
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.executescript(_SCHEMA)
         columns = {r[1] for r in self.conn.execute("PRAGMA table_info(forwards)")}
